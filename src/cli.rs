@@ -1,0 +1,222 @@
+//! The command line: the clap definition of every subcommand and the one
+//! `match` that dispatches to [`crate::commands`].
+//!
+//! nats-server's flags come from Go's `flag` package, which accepts `-name` and
+//! `--name` alike and multi-letter single-dash flags such as `-ms` or `-sd`.
+//! clap cannot express those, so [`normalize_server_args`] rewrites them to
+//! their long forms before parsing.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::error::{Error, EXIT_OK};
+
+/// A NATS broker and client multitool in one binary.
+///
+/// Exit codes: 0 success; 1 failure at run time (timeout, no responders,
+/// connection or server error); 2 usage or configuration error.
+#[derive(Debug, Parser)]
+#[command(name = "nats-lite", version = crate::server::VERSION_LONG, disable_version_flag = true)]
+pub struct Cli {
+    /// Show the version and exit (`-v` as nats-server; `-V` is its trace flag).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
+
+    /// Connection options for the client subcommands; they may also be given
+    /// after the subcommand name.
+    #[command(flatten)]
+    pub connect: commands::connect::ConnectArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand of nats-lite.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a NATS-protocol broker (flags as nats-server's).
+    Server(commands::server::ServerArgs),
+    /// Publish a message.
+    #[command(name = "pub", alias = "publish")]
+    Pub(commands::publish::PubArgs),
+    /// Subscribe to subjects and print what arrives.
+    #[command(name = "sub", alias = "subscribe")]
+    Sub(commands::subscribe::SubArgs),
+    /// Send a request and wait for the reply.
+    #[command(name = "req", alias = "request")]
+    Req(commands::request::ReqArgs),
+    /// Answer requests on a subject.
+    Reply(commands::reply::ReplyArgs),
+    /// Check a server: connect, show its INFO, time PING/PONG round trips.
+    Ping(commands::ping::PingArgs),
+    /// Pipe stdin to a server as raw protocol and its output to stdout (like catnats).
+    #[command(alias = "raw")]
+    Cat(commands::cat::CatArgs),
+    /// A live view of a server's statistics (like nats-top).
+    Top(commands::top::TopArgs),
+    /// Generate a bcrypt hash of a password for a config file.
+    Mkpasswd(commands::mkpasswd::MkpasswdArgs),
+    /// Watch HTTP endpoints and alert when their health changes.
+    #[command(name = "watch-http")]
+    WatchHttp(commands::watch_http::WatchHttpArgs),
+}
+
+/// Parse `args` (the program name first), run the subcommand, and map the
+/// result to an exit code. A closed stdout pipe ends quietly with 0.
+pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
+    let args = normalize_server_args(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout with exit 0, errors with exit 2.
+            let _ = e.print();
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("nats-lite: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let global = cli.connect;
+    match cli.command {
+        Command::Server(args) => commands::server::run(args),
+        Command::Pub(args) => commands::publish::run(&global, args),
+        Command::Sub(args) => commands::subscribe::run(&global, args),
+        Command::Req(args) => commands::request::run(&global, args),
+        Command::Reply(args) => commands::reply::run(&global, args),
+        Command::Ping(args) => commands::ping::run(&global, args),
+        Command::Cat(args) => commands::cat::run(&global, args),
+        Command::Top(args) => commands::top::run(args),
+        Command::Mkpasswd(args) => commands::mkpasswd::run(args),
+        Command::WatchHttp(args) => commands::watch_http::run(&global, args),
+    }
+}
+
+/// nats-server flags that Go's `flag` package accepts with a single dash and
+/// that are longer than one letter. `-DV`, `-VV` and `-DVV` are left alone:
+/// clap reads them as combined short flags.
+const GO_STYLE_LONG_FLAGS: &[(&str, &str)] = &[
+    ("ms", "https_port"),
+    ("sl", "signal"),
+    ("js", "jetstream"),
+    ("sd", "store_dir"),
+];
+
+/// Rewrite Go-style single-dash long flags of `nats-lite server` (`-ms 8443`,
+/// `-port 4222`, `-routes=...`) to clap's `--long` form. Only arguments after
+/// the `server` subcommand are touched, and only names that are server flags,
+/// so values such as `-1` pass through.
+pub fn normalize_server_args(args: Vec<OsString>) -> Vec<OsString> {
+    let Some(pos) = args.iter().position(|a| a == "server") else {
+        return args;
+    };
+    let longs = commands::server::long_flag_names();
+    let mut out = Vec::with_capacity(args.len());
+    out.extend_from_slice(&args[..=pos]);
+    let mut only_values = false;
+    for arg in &args[pos + 1..] {
+        let Some(s) = arg.to_str() else {
+            out.push(arg.clone());
+            continue;
+        };
+        if only_values || s == "--" {
+            only_values = true;
+            out.push(arg.clone());
+            continue;
+        }
+        let rewritten = s
+            .strip_prefix('-')
+            .filter(|rest| !rest.starts_with('-') && rest.len() > 1)
+            .and_then(|rest| {
+                let (name, value) = match rest.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (rest, None),
+                };
+                let long = GO_STYLE_LONG_FLAGS
+                    .iter()
+                    .find(|(short, _)| *short == name)
+                    .map(|(_, long)| (*long).to_string())
+                    .or_else(|| longs.iter().find(|l| l.as_str() == name).cloned())?;
+                Some(match value {
+                    Some(v) => format!("--{long}={v}"),
+                    None => format!("--{long}"),
+                })
+            });
+        out.push(rewritten.map(OsString::from).unwrap_or_else(|| arg.clone()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_server_args(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn go_style_flags_become_long_flags() {
+        assert_eq!(
+            norm(&["nl", "server", "-ms", "8443", "-port=4", "-p", "-1", "-DV", "-js"]),
+            [
+                "nl",
+                "server",
+                "--https_port",
+                "8443",
+                "--port=4",
+                "-p",
+                "-1",
+                "-DV",
+                "--jetstream"
+            ]
+        );
+        assert_eq!(norm(&["nl", "pub", "-ms"]), ["nl", "pub", "-ms"]);
+        assert_eq!(
+            norm(&["nl", "server", "--", "-port"]),
+            ["nl", "server", "--", "-port"]
+        );
+    }
+
+    #[test]
+    fn server_flags_parse_like_nats_server() {
+        let cli = Cli::try_parse_from(norm(&[
+            "nl",
+            "server",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-DV",
+            "-T=false",
+            "--user",
+            "u",
+        ]))
+        .unwrap();
+        let Command::Server(args) = cli.command else {
+            panic!("not server")
+        };
+        assert_eq!(args.port, Some(-1));
+        assert!(args.debug && args.trace > 0);
+        assert_eq!(args.logtime, Some(false));
+    }
+}

@@ -1,0 +1,1 @@
+//! The blocking NATS client used by the client subcommands (being built).

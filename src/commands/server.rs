@@ -1,0 +1,297 @@
+//! `nats-lite server`: flags named as nats-server names them, resolved into
+//! [`crate::server::Options`], then the broker runs until a signal stops it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ArgAction;
+
+use crate::error::{Error, Result};
+use crate::server::{self, Options};
+
+/// Server flags. Names, aliases and defaults follow nats-server's `--help`.
+#[derive(Debug, Default, clap::Args)]
+#[command(after_help = SERVER_EXAMPLES, version = crate::server::VERSION_LONG, disable_version_flag = true)]
+pub struct ServerArgs {
+    /// Bind to host address.
+    #[arg(short = 'a', long = "addr", visible_alias = "net", value_name = "HOST")]
+    pub addr: Option<String>,
+    /// Use port for clients (-1 or 0 picks a free port; the log says which).
+    #[arg(
+        short = 'p',
+        long = "port",
+        allow_negative_numbers = true,
+        value_name = "PORT"
+    )]
+    pub port: Option<i64>,
+    /// Server name (default: the server ID).
+    #[arg(
+        short = 'n',
+        long = "name",
+        visible_alias = "server_name",
+        value_name = "NAME"
+    )]
+    pub name: Option<String>,
+    /// File to store the process ID.
+    #[arg(short = 'P', long = "pid", value_name = "FILE")]
+    pub pid: Option<PathBuf>,
+    /// Use port for HTTP monitoring.
+    #[arg(
+        short = 'm',
+        long = "http_port",
+        value_name = "PORT",
+        allow_negative_numbers = true
+    )]
+    pub http_port: Option<i64>,
+    /// Use port for HTTPS monitoring (also `-ms`).
+    #[arg(
+        long = "https_port",
+        value_name = "PORT",
+        allow_negative_numbers = true
+    )]
+    pub https_port: Option<i64>,
+    /// Configuration file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Test the configuration file and exit.
+    #[arg(short = 't', action = ArgAction::SetTrue)]
+    pub check_config: bool,
+    /// Send a signal to a running server: ldm, stop, quit, term, reopen, reload
+    /// (`CMD=PID` or `CMD=PIDFILE` picks the process; also `-sl`).
+    #[arg(long = "signal", value_name = "CMD[=PID]")]
+    pub signal: Option<String>,
+    /// Directory where a `<exe>_<pid>.ports` file with the bound ports is written.
+    #[arg(long = "ports_file_dir", value_name = "DIR")]
+    pub ports_file_dir: Option<PathBuf>,
+    /// Client URL to advertise to other servers.
+    #[arg(long = "client_advertise", value_name = "HOST:PORT")]
+    pub client_advertise: Option<String>,
+
+    /// File to redirect log output.
+    #[arg(
+        short = 'l',
+        long = "log",
+        visible_alias = "log_file",
+        value_name = "FILE"
+    )]
+    pub log: Option<PathBuf>,
+    /// Logfile size limit (rotate when exceeded).
+    #[arg(long = "log_size_limit", value_name = "SIZE")]
+    pub log_size_limit: Option<String>,
+    /// Timestamp log entries (default true; -T=false turns them off).
+    #[arg(short = 'T', long = "logtime", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub logtime: Option<bool>,
+    /// Timestamps in UTC instead of local time.
+    #[arg(long = "logtime_utc", action = ArgAction::SetTrue)]
+    pub logtime_utc: bool,
+    /// Enable debugging output.
+    #[arg(short = 'D', long = "debug", action = ArgAction::SetTrue)]
+    pub debug: bool,
+    /// Trace the raw protocol (-VV also traces the system account).
+    #[arg(short = 'V', long = "trace", action = ArgAction::Count)]
+    pub trace: u8,
+    /// Log to syslog or windows event log.
+    #[arg(short = 's', long = "syslog", action = ArgAction::SetTrue)]
+    pub syslog: bool,
+    /// Syslog server address (udp://localhost:514).
+    #[arg(short = 'r', long = "remote_syslog", value_name = "URL")]
+    pub remote_syslog: Option<String>,
+    /// Maximum printable length of traced messages (0 for unlimited).
+    #[arg(long = "max_traced_msg_len", value_name = "LEN")]
+    pub max_traced_msg_len: Option<usize>,
+
+    /// User required for connections.
+    #[arg(long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Password required for connections.
+    #[arg(long = "pass", value_name = "PASSWORD")]
+    pub pass: Option<String>,
+    /// Authorization token required for connections.
+    #[arg(long = "auth", value_name = "TOKEN")]
+    pub auth: Option<String>,
+
+    /// Enable TLS, do not verify clients (default: false).
+    #[arg(long = "tls", action = ArgAction::SetTrue)]
+    pub tls: bool,
+    /// Server certificate file.
+    #[arg(long = "tlscert", value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// Private key for server certificate.
+    #[arg(long = "tlskey", value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+    /// Enable TLS, verify client certificates.
+    #[arg(long = "tlsverify", action = ArgAction::SetTrue)]
+    pub tlsverify: bool,
+    /// Client certificate CA for verification.
+    #[arg(long = "tlscacert", value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+
+    /// Routes to solicit and connect.
+    #[arg(long = "routes", value_name = "URLS")]
+    pub routes: Option<String>,
+    /// Cluster URL for solicited routes.
+    #[arg(long = "cluster", visible_alias = "cluster_listen", value_name = "URL")]
+    pub cluster: Option<String>,
+    /// Cluster name (default: a dynamic name agreed with the peers).
+    #[arg(long = "cluster_name", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// Cluster URL to advertise to other servers.
+    #[arg(long = "cluster_advertise", value_name = "HOST:PORT")]
+    pub cluster_advertise: Option<String>,
+    /// Do not advertise known cluster information to clients.
+    #[arg(long = "no_advertise", action = ArgAction::SetTrue)]
+    pub no_advertise: bool,
+    /// For implicit routes, number of connect retries.
+    #[arg(long = "connect_retries", value_name = "N")]
+    pub connect_retries: Option<u32>,
+
+    /// Profiling HTTP port (not supported by nats-lite; accepted and ignored with a warning).
+    #[arg(long = "profile", value_name = "PORT")]
+    pub profile: Option<i64>,
+    /// Enable JetStream (not supported by nats-lite; a warning is logged; also `-js`).
+    #[arg(long = "jetstream", action = ArgAction::SetTrue)]
+    pub jetstream: bool,
+    /// JetStream storage directory (not supported; also `-sd`).
+    #[arg(long = "store_dir", value_name = "DIR")]
+    pub store_dir: Option<PathBuf>,
+
+    /// Show the version and exit.
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+}
+
+const SERVER_EXAMPLES: &str = "\
+Examples:
+  nats-lite server                      # clients on 0.0.0.0:4222
+  nats-lite server -a 127.0.0.1 -p -1   # a free port on loopback; the log says which
+  nats-lite server -DV                  # debug and protocol trace
+  printf 'PING\\r\\n' | nc 127.0.0.1 4222   # INFO then PONG";
+
+/// Every long flag name (and alias) of `server`, for Go-style `-name` rewriting.
+pub fn long_flag_names() -> Vec<String> {
+    let cmd = <ServerArgs as clap::Args>::augment_args(clap::Command::new("server"));
+    let mut names = Vec::new();
+    for arg in cmd.get_arguments() {
+        if let Some(l) = arg.get_long() {
+            names.push(l.to_string());
+        }
+        if let Some(aliases) = arg.get_all_aliases() {
+            names.extend(aliases.into_iter().map(str::to_string));
+        }
+    }
+    names
+}
+
+/// Run `nats-lite server`.
+pub fn run(args: ServerArgs) -> Result<ExitCode> {
+    let opts = resolve_options(&args)?;
+    if args.check_config {
+        return Err(Error::usage(
+            "-t needs a configuration file: nats-lite server -t -c FILE",
+        ));
+    }
+    server::run(opts, &unsupported_warnings(&args))
+        .map_err(|e| Error::failure(format!("server: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Turn flags into options on top of the defaults. Flags override a config
+/// file, as in nats-server.
+pub fn resolve_options(args: &ServerArgs) -> Result<Options> {
+    let mut o = Options::default();
+    if let Some(a) = &args.addr {
+        o.host = a.clone();
+    }
+    if let Some(p) = args.port {
+        o.port = port_flag(p, "port")?;
+    }
+    if let Some(n) = &args.name {
+        if n.contains(char::is_whitespace) {
+            return Err(Error::usage("server name cannot contain spaces"));
+        }
+        o.server_name = Some(n.clone());
+    }
+    o.pid_file = args.pid.clone();
+    o.ports_file_dir = args.ports_file_dir.clone();
+    o.log_file = args.log.clone();
+    if let Some(t) = args.logtime {
+        o.logtime = t;
+    }
+    o.logtime_utc = args.logtime_utc;
+    o.debug = args.debug;
+    o.trace = args.trace > 0;
+    o.user = args.user.clone();
+    o.pass = args.pass.clone();
+    o.token = args.auth.clone();
+    if o.token.is_some() && (o.user.is_some() || o.pass.is_some()) {
+        return Err(Error::usage("Cannot have a user/pass and token"));
+    }
+    if o.pass.is_some() && o.user.is_none() {
+        return Err(Error::usage("--pass needs --user"));
+    }
+    if let Some(len) = args.max_traced_msg_len {
+        o.max_traced_msg_len = len;
+    }
+    if args.tls || args.tlsverify || args.tlscert.is_some() {
+        return Err(Error::usage(
+            "TLS is not built yet in this version of nats-lite (--tls, --tlscert, --tlsverify)",
+        ));
+    }
+    if args.routes.is_some() || args.cluster.is_some() {
+        return Err(Error::usage(
+            "clustering is not built yet in this version of nats-lite (--cluster, --routes)",
+        ));
+    }
+    if args.http_port.is_some() || args.https_port.is_some() {
+        return Err(Error::usage(
+            "HTTP monitoring is not built yet in this version of nats-lite (-m, -ms)",
+        ));
+    }
+    if args.config.is_some() {
+        return Err(Error::usage(
+            "config files are not built yet in this version of nats-lite (-c)",
+        ));
+    }
+    if args.syslog || args.remote_syslog.is_some() {
+        return Err(Error::usage(
+            "syslog is not built yet in this version of nats-lite (-s, -r)",
+        ));
+    }
+    if args.signal.is_some() {
+        return Err(Error::usage(
+            "--signal is not built yet in this version of nats-lite",
+        ));
+    }
+    Ok(o)
+}
+
+/// One warning line per accepted flag whose feature nats-lite does not have,
+/// so that nats-lite can stand in for nats-server in a project's CI.
+fn unsupported_warnings(args: &ServerArgs) -> Vec<String> {
+    let mut w = Vec::new();
+    if args.jetstream || args.store_dir.is_some() {
+        w.push("JetStream is not supported by nats-lite; -js/--store_dir ignored".to_string());
+    }
+    if args.profile.is_some() {
+        w.push("profiling is not supported by nats-lite; --profile ignored".to_string());
+    }
+    if args.log_size_limit.is_some() {
+        w.push("log rotation by size is not supported; --log_size_limit ignored".to_string());
+    }
+    if args.client_advertise.is_some() {
+        w.push("--client_advertise has no effect without clustering".to_string());
+    }
+    w
+}
+
+/// A port flag: -1 and 0 both mean "pick a free port".
+fn port_flag(p: i64, what: &str) -> Result<u16> {
+    match p {
+        -1 | 0 => Ok(0),
+        1..=65535 => Ok(p as u16),
+        _ => Err(Error::usage(format!(
+            "invalid {what} {p}: use 1-65535, or -1 for a free port"
+        ))),
+    }
+}

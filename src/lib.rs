@@ -1,0 +1,24 @@
+//! nats-lite: a NATS-protocol broker and a client multitool in one binary.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: the wire format, with no sockets: an incremental parser that
+//!   works in place on a read buffer, the encoder, subject rules, INFO/CONNECT
+//!   JSON. Shared by the server and the clients.
+//! - [`server`]: the broker. One thread per client connection, a subject index
+//!   per account, per-client outbound buffers flushed once per read batch.
+//! - [`conf`]: the nats-server configuration file format (our own parser).
+//! - [`commands`]: one module per subcommand; the only code that touches the
+//!   terminal.
+//! - [`cli`]: the clap definition and the dispatch to [`commands`].
+//! - [`error`]: the CLI error type and exit codes.
+//!
+//! Dependencies point one way: `commands` -> `server`, `client` -> `protocol`.
+
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod conf;
+pub mod error;
+pub mod protocol;
+pub mod server;

@@ -1,0 +1,168 @@
+//! Ops to bytes, appended to a caller's buffer so that many ops can be
+//! coalesced into one write. No allocation beyond the buffer's growth.
+
+/// Append a decimal number.
+#[inline]
+pub fn push_num(out: &mut Vec<u8>, n: usize) {
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(b.format(n).as_bytes());
+}
+
+/// `MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n`, or `HMSG` when
+/// `headers` is given.
+#[inline]
+pub fn msg(
+    out: &mut Vec<u8>,
+    subject: &[u8],
+    sid: &[u8],
+    reply: Option<&[u8]>,
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    let hdr_len = headers.map_or(0, <[u8]>::len);
+    out.reserve(
+        subject.len() + sid.len() + reply.map_or(0, <[u8]>::len) + hdr_len + payload.len() + 40,
+    );
+    out.extend_from_slice(if headers.is_some() { b"HMSG " } else { b"MSG " });
+    out.extend_from_slice(subject);
+    out.push(b' ');
+    out.extend_from_slice(sid);
+    out.push(b' ');
+    if let Some(r) = reply {
+        out.extend_from_slice(r);
+        out.push(b' ');
+    }
+    if let Some(h) = headers {
+        push_num(out, h.len());
+        out.push(b' ');
+    }
+    push_num(out, hdr_len + payload.len());
+    out.extend_from_slice(b"\r\n");
+    if let Some(h) = headers {
+        out.extend_from_slice(h);
+    }
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `PUB <subject> [reply] <size>\r\n<payload>\r\n`, or `HPUB` when `headers` is given.
+pub fn publish(
+    out: &mut Vec<u8>,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    out.extend_from_slice(if headers.is_some() { b"HPUB " } else { b"PUB " });
+    out.extend_from_slice(subject);
+    out.push(b' ');
+    if let Some(r) = reply {
+        out.extend_from_slice(r);
+        out.push(b' ');
+    }
+    let hdr_len = headers.map_or(0, <[u8]>::len);
+    if let Some(h) = headers {
+        push_num(out, h.len());
+        out.push(b' ');
+    }
+    push_num(out, hdr_len + payload.len());
+    out.extend_from_slice(b"\r\n");
+    if let Some(h) = headers {
+        out.extend_from_slice(h);
+    }
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `SUB <subject> [queue] <sid>\r\n`
+pub fn sub(out: &mut Vec<u8>, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+    out.extend_from_slice(b"SUB ");
+    out.extend_from_slice(subject);
+    out.push(b' ');
+    if let Some(q) = queue {
+        out.extend_from_slice(q);
+        out.push(b' ');
+    }
+    out.extend_from_slice(sid);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `UNSUB <sid> [max]\r\n`
+pub fn unsub(out: &mut Vec<u8>, sid: &[u8], max: Option<u64>) {
+    out.extend_from_slice(b"UNSUB ");
+    out.extend_from_slice(sid);
+    if let Some(m) = max {
+        out.push(b' ');
+        push_num(out, m as usize);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `<OP> <json>\r\n` for INFO and CONNECT.
+pub fn json_op(out: &mut Vec<u8>, op: &str, json: &[u8]) {
+    out.extend_from_slice(op.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `-ERR '<text>'\r\n`
+pub fn err(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(b"-ERR '");
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"'\r\n");
+}
+
+/// `PING\r\n`
+pub const PING: &[u8] = b"PING\r\n";
+/// `PONG\r\n`
+pub const PONG: &[u8] = b"PONG\r\n";
+/// `+OK\r\n`
+pub const OK: &[u8] = b"+OK\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::parser::{
+        parse_client_op, parse_server_op, ClientOp, Limits, Parsed, ServerOp,
+    };
+
+    const L: Limits = Limits {
+        max_control_line: 4096,
+        max_payload: 1 << 20,
+    };
+
+    #[test]
+    fn msg_round_trips_through_the_parser() {
+        let mut out = Vec::new();
+        msg(
+            &mut out,
+            b"a.b",
+            b"7",
+            Some(b"r"),
+            Some(b"NATS/1.0\r\n\r\n"),
+            b"x\r\ny",
+        );
+        assert_eq!(out, b"HMSG a.b 7 r 12 16\r\nNATS/1.0\r\n\r\nx\r\ny\r\n");
+        let Ok(Parsed::Op(ServerOp::Msg { payload, .. }, n)) = parse_server_op(&out, &L) else {
+            panic!()
+        };
+        assert_eq!((payload, n), (&b"x\r\ny"[..], out.len()));
+        out.clear();
+        msg(&mut out, b"a", b"1", None, None, b"");
+        assert_eq!(out, b"MSG a 1 0\r\n\r\n");
+    }
+
+    #[test]
+    fn client_ops_round_trip() {
+        let mut out = Vec::new();
+        publish(&mut out, b"s", Some(b"r"), None, b"hi");
+        sub(&mut out, b"s", Some(b"q"), b"1");
+        unsub(&mut out, b"1", Some(3));
+        assert_eq!(out, b"PUB s r 2\r\nhi\r\nSUB s q 1\r\nUNSUB 1 3\r\n");
+        let Ok(Parsed::Op(ClientOp::Pub { payload, .. }, _)) = parse_client_op(&out, &L) else {
+            panic!()
+        };
+        assert_eq!(payload, b"hi");
+    }
+}

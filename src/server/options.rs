@@ -1,0 +1,124 @@
+//! Server options resolved from flags (and, later, a config file), with
+//! nats-server's defaults as named constants in one place (`server/const.go`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default client port.
+pub const DEFAULT_PORT: u16 = 4222;
+/// Default bind address.
+pub const DEFAULT_HOST: &str = "0.0.0.0";
+/// Largest payload accepted by default (1 MiB).
+pub const MAX_PAYLOAD: usize = 1024 * 1024;
+/// Longest control line by default.
+pub const MAX_CONTROL_LINE: usize = 4096;
+/// Outbound bytes a client may have pending before it is a slow consumer (64 MiB).
+pub const MAX_PENDING: usize = 64 * 1024 * 1024;
+/// Connection limit by default.
+pub const MAX_CONNECTIONS: usize = 64 * 1024;
+/// How long one write may block before the client is a slow consumer.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// Interval between server PINGs.
+pub const PING_INTERVAL: Duration = Duration::from_secs(120);
+/// Unanswered PINGs before 'Stale Connection'.
+pub const PING_MAX: u32 = 2;
+/// The first PING after CONNECT comes sooner, to learn the RTT early.
+pub const FIRST_PING_INTERVAL: Duration = Duration::from_secs(2);
+/// Time to send CONNECT when auth is required.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time to finish a TLS handshake.
+pub const TLS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lame duck mode: time over which clients are closed.
+pub const LAME_DUCK_DURATION: Duration = Duration::from_secs(120);
+/// Lame duck mode: wait before the first client is closed.
+pub const LAME_DUCK_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// How many closed connections /connz remembers.
+pub const MAX_CLOSED_CLIENTS: usize = 10_000;
+
+/// Everything the broker needs to know to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to bind the client listener to.
+    pub host: String,
+    /// Client port; 0 picks a free one.
+    pub port: u16,
+    /// Server name; the server id when not set.
+    pub server_name: Option<String>,
+    /// Write the pid here.
+    pub pid_file: Option<PathBuf>,
+    /// Write `<exe>_<pid>.ports` here.
+    pub ports_file_dir: Option<PathBuf>,
+    /// Log to this file instead of stderr.
+    pub log_file: Option<PathBuf>,
+    /// Timestamps on log lines.
+    pub logtime: bool,
+    /// Timestamps in UTC.
+    pub logtime_utc: bool,
+    /// Debug log lines.
+    pub debug: bool,
+    /// Protocol trace log lines.
+    pub trace: bool,
+    /// Longest traced payload (0: unlimited).
+    pub max_traced_msg_len: usize,
+    /// Single-user auth: user.
+    pub user: Option<String>,
+    /// Single-user auth: password.
+    pub pass: Option<String>,
+    /// Token auth.
+    pub token: Option<String>,
+    /// Time allowed for CONNECT when auth is required.
+    pub auth_timeout: Duration,
+    /// See [`MAX_PAYLOAD`].
+    pub max_payload: usize,
+    /// See [`MAX_CONTROL_LINE`].
+    pub max_control_line: usize,
+    /// See [`MAX_PENDING`].
+    pub max_pending: usize,
+    /// See [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// Subscriptions per connection; 0 is unlimited.
+    pub max_subscriptions: usize,
+    /// See [`WRITE_DEADLINE`].
+    pub write_deadline: Duration,
+    /// See [`PING_INTERVAL`].
+    pub ping_interval: Duration,
+    /// See [`PING_MAX`].
+    pub ping_max: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: DEFAULT_HOST.to_string(),
+            port: DEFAULT_PORT,
+            server_name: None,
+            pid_file: None,
+            ports_file_dir: None,
+            log_file: None,
+            logtime: true,
+            logtime_utc: false,
+            debug: false,
+            trace: false,
+            max_traced_msg_len: 0,
+            user: None,
+            pass: None,
+            token: None,
+            auth_timeout: AUTH_TIMEOUT,
+            max_payload: MAX_PAYLOAD,
+            max_control_line: MAX_CONTROL_LINE,
+            max_pending: MAX_PENDING,
+            max_connections: MAX_CONNECTIONS,
+            max_subscriptions: 0,
+            write_deadline: WRITE_DEADLINE,
+            ping_interval: PING_INTERVAL,
+            ping_max: PING_MAX,
+        }
+    }
+}
+
+impl Options {
+    /// True when clients must authenticate.
+    pub fn auth_required(&self) -> bool {
+        self.user.is_some() || self.token.is_some()
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests: each module starts the real `nats-lite` binary.
+
+mod util;
