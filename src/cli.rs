@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a NATS-protocol broker (flags as nats-server's).
-    Server(commands::server::ServerArgs),
+    Server(Box<commands::server::ServerArgs>),
     /// Publish a message.
     #[command(name = "pub", alias = "publish")]
     Pub(commands::publish::PubArgs),
@@ -89,7 +89,7 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     let global = cli.connect;
     match cli.command {
-        Command::Server(args) => commands::server::run(args),
+        Command::Server(args) => commands::server::run(*args),
         Command::Pub(args) => commands::publish::run(&global, args),
         Command::Sub(args) => commands::subscribe::run(&global, args),
         Command::Req(args) => commands::request::run(&global, args),
