@@ -1,1 +1,373 @@
-//! Helpers shared by the integration tests (being built).
+//! Helpers shared by the integration tests: start a server process on a free
+//! port (ours, or the real nats-server when installed), talk raw protocol to
+//! it with deadlines, and stop it by its pid.
+//!
+//! Servers are started with `-a 127.0.0.1 -p -1`; the port is learnt from
+//! the `Listening for client connections on HOST:PORT` log line, which
+//! nats-server and nats-lite both print. Nothing sleeps to synchronise: every
+//! wait is a read with a deadline.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to say it is listening.
+pub const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default deadline for one expected protocol exchange.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The nats-lite binary built for these tests.
+pub fn nats_lite_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nats-lite"))
+}
+
+/// The real nats-server, when installed (CI installs it); `None` otherwise.
+pub fn nats_server_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NATS_SERVER_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join("nats-server");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// A running server process, killed (by its own pid) when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// Address of the client listener.
+    pub addr: SocketAddr,
+    /// Log lines the server printed so far (read in the background).
+    log: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl ServerProcess {
+    /// Start `nats-lite server` with extra arguments, on a free loopback port.
+    pub fn start(extra: &[&str]) -> ServerProcess {
+        let mut cmd = Command::new(nats_lite_bin());
+        cmd.arg("server");
+        Self::spawn(cmd, extra)
+    }
+
+    /// Start the real nats-server with extra arguments, when installed.
+    pub fn start_reference(extra: &[&str]) -> Option<ServerProcess> {
+        nats_server_bin().map(|bin| Self::spawn(Command::new(bin), extra))
+    }
+
+    /// Start whichever server `NATS_TEST_REFERENCE=1` selects: the real
+    /// nats-server then (to check a test's expectations against the
+    /// reference), nats-lite otherwise.
+    pub fn start_selected(extra: &[&str]) -> ServerProcess {
+        if std::env::var_os("NATS_TEST_REFERENCE").is_some() {
+            Self::start_reference(extra).expect("NATS_TEST_REFERENCE set but no nats-server")
+        } else {
+            Self::start(extra)
+        }
+    }
+
+    fn spawn(mut cmd: Command, extra: &[&str]) -> ServerProcess {
+        cmd.args(["-a", "127.0.0.1", "-p", "-1"]).args(extra);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn server");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = ServerProcess {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            log: rx,
+            seen: Vec::new(),
+        };
+        let line = server
+            .wait_for_log("Listening for client connections on", START_TIMEOUT)
+            .unwrap_or_else(|| {
+                panic!("server did not start; its log:\n{}", server.seen.join("\n"))
+            });
+        let addr = line.rsplit(' ').next().unwrap();
+        server.addr = addr
+            .parse()
+            .unwrap_or_else(|_| panic!("bad address in {line:?}"));
+        server
+    }
+
+    /// Wait until a log line containing `needle` appears; returns it.
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return Some(l.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Every log line read so far (draining what has arrived).
+    pub fn log_lines(&mut self) -> Vec<String> {
+        while let Ok(line) = self.log.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.clone()
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The client URL, `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    /// Send SIGTERM (unix) and wait up to `timeout` for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        #[cfg(unix)]
+        unsafe_kill(self.child.id(), "TERM");
+        #[cfg(not(unix))]
+        let _ = self.child.kill();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Open a raw client connection.
+    pub fn connect(&self) -> RawClient {
+        RawClient::connect(self.addr)
+    }
+}
+
+/// Send a signal by name to a pid we started, with the `kill` command (no
+/// unsafe code in tests).
+#[cfg(unix)]
+pub fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw protocol connection with deadline-bounded reads.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    /// Connect to `addr`.
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Write raw bytes.
+    pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
+        self.stream.write_all(bytes.as_ref()).expect("send");
+    }
+
+    /// Read until one `\n`-terminated line is available; returns it without
+    /// `\r\n`. Panics on EOF or after `IO_TIMEOUT`.
+    pub fn read_line(&mut self) -> String {
+        self.try_read_line(IO_TIMEOUT).unwrap_or_else(|e| {
+            panic!(
+                "read_line: {e}; buffered {:?}",
+                String::from_utf8_lossy(&self.buf)
+            )
+        })
+    }
+
+    /// Like [`read_line`](Self::read_line) with an error instead of a panic.
+    pub fn try_read_line(&mut self, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                let text = String::from_utf8_lossy(&line);
+                return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+            }
+            self.fill(deadline)?;
+        }
+    }
+
+    /// Read exactly `n` bytes (a payload plus its `\r\n`).
+    pub fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while self.buf.len() < n {
+            self.fill(deadline)
+                .unwrap_or_else(|e| panic!("read_exact_bytes({n}): {e}"));
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    fn fill(&mut self, deadline: Instant) -> Result<(), String> {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .ok_or("timed out")?;
+        self.stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut chunk = [0u8; 65536];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => Err("connection closed".into()),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err("timed out".into())
+            }
+            Err(e) => Err(format!("read error: {e}")),
+        }
+    }
+
+    /// Read the INFO line and return its JSON.
+    pub fn read_info(&mut self) -> serde_json::Value {
+        let line = self.read_line();
+        let json = line
+            .strip_prefix("INFO ")
+            .unwrap_or_else(|| panic!("expected INFO, got {line:?}"));
+        serde_json::from_str(json).expect("INFO JSON")
+    }
+
+    /// Expect the next line to be exactly `want`.
+    pub fn expect_line(&mut self, want: &str) {
+        let got = self.read_line();
+        assert_eq!(got, want, "expected {want:?}, got {got:?}");
+    }
+
+    /// Read lines until EOF (or until `timeout`); returns them and whether
+    /// the connection was closed by the server.
+    pub fn read_until_closed(&mut self, timeout: Duration) -> (Vec<String>, bool) {
+        let deadline = Instant::now() + timeout;
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.try_read_line(left) {
+                Ok(l) => lines.push(l),
+                Err(e) if e == "connection closed" || e.starts_with("read error") => {
+                    return (lines, true)
+                }
+                Err(_) => return (lines, false),
+            }
+        }
+    }
+
+    /// True when nothing arrives within `wait` (and the connection is open).
+    pub fn is_quiet_for(&mut self, wait: Duration) -> bool {
+        matches!(self.try_read_line(wait), Err(e) if e == "timed out")
+    }
+
+    /// Read INFO, send `CONNECT {connect}` then PING, and expect PONG.
+    pub fn handshake(&mut self, connect: &str) -> serde_json::Value {
+        let info = self.read_info();
+        self.send(format!("CONNECT {connect}\r\nPING\r\n"));
+        loop {
+            let l = self.read_line();
+            if l == "PONG" {
+                break;
+            }
+            assert_eq!(l, "+OK", "unexpected line during handshake");
+        }
+        info
+    }
+
+    /// Send PING and read lines up to its PONG, returning the lines before it.
+    pub fn flush(&mut self) -> Vec<String> {
+        self.send("PING\r\n");
+        let mut before = Vec::new();
+        loop {
+            let l = self.read_line();
+            if l == "PONG" {
+                return before;
+            }
+            before.push(l);
+        }
+    }
+
+    /// Read one `MSG`/`HMSG` and its payload: (control line, payload).
+    pub fn read_msg(&mut self) -> (String, Vec<u8>) {
+        let line = self.read_line();
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let size: usize = match parts.first() {
+            Some(&"MSG") | Some(&"HMSG") => parts.last().unwrap().parse().unwrap(),
+            _ => panic!("expected MSG, got {line:?}"),
+        };
+        let mut payload = self.read_exact_bytes(size + 2);
+        assert_eq!(&payload[size..], b"\r\n", "payload terminator");
+        payload.truncate(size);
+        (line, payload)
+    }
+}
+
+/// A fresh temporary directory under the target dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("nats-lite-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
