@@ -385,7 +385,7 @@ mod tests {
         }
         assert_eq!(
             subjects(&sl.match_subject(b"foo.bar").0),
-            [">", "*.bar", "foo.*", "foo.>", "foo.bar"]
+            ["*.bar", ">", "foo.*", "foo.>", "foo.bar"]
         );
         assert_eq!(subjects(&sl.match_subject(b"foo").0), [">", "foo"]);
         assert_eq!(
