@@ -36,6 +36,18 @@ use super::wire;
 /// Stack size of a client's writer thread: it only moves bytes.
 const WRITER_STACK: usize = 64 * 1024;
 
+/// A producer whose message finds a destination with more than this many
+/// bytes queued waits (briefly) for that destination's writer: the fast
+/// producer stall of nats-server, which paces a publisher to a consumer that
+/// keeps up but is slower, instead of cutting the consumer off.
+const STALL_THRESHOLD_MAX: usize = 2 * 1024 * 1024;
+/// Shortest and longest stall for one destination, as nats-server.
+pub const STALL_MIN: Duration = Duration::from_millis(2);
+/// See [`STALL_MIN`].
+pub const STALL_MAX: Duration = Duration::from_millis(5);
+/// The most a producer is stalled in one read batch.
+pub const STALL_TOTAL: Duration = Duration::from_millis(10);
+
 /// How many rounds a flushing thread writes bytes that other threads queued
 /// meanwhile before it hands the rest to the client's writer thread.
 const MAX_FLUSH_ROUNDS: usize = 2;
@@ -77,6 +89,8 @@ pub struct ClientMeta {
 struct Outbound {
     /// Bytes queued while another thread owns the socket's write side.
     pending: Vec<u8>,
+    /// Bytes the writer thread has taken and is writing now.
+    inflight: usize,
     /// A thread owns the socket's write side now.
     flushing: bool,
     /// The writer thread exists.
@@ -118,6 +132,8 @@ pub struct Client {
     stream: TcpStream,
     out: Mutex<Outbound>,
     writer_wake: Condvar,
+    /// Signalled when the writer takes the pending bytes (stalled producers wait on it).
+    drained: Condvar,
     closed: AtomicBool,
     max_pending: usize,
     write_deadline: Duration,
@@ -168,6 +184,7 @@ impl Client {
             stream,
             out: Mutex::new(Outbound::default()),
             writer_wake: Condvar::new(),
+            drained: Condvar::new(),
             closed: AtomicBool::new(false),
             max_pending,
             write_deadline,
@@ -195,28 +212,34 @@ impl Client {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Bytes queued and not yet handed to the socket.
+    /// Bytes queued or being written and not yet taken by the socket.
     pub fn pending_bytes(&self) -> usize {
-        self.out().pending.len()
+        let out = self.out();
+        out.pending.len() + out.inflight
+    }
+
+    fn stall_threshold(&self) -> usize {
+        (self.max_pending / 2).min(STALL_THRESHOLD_MAX)
     }
 
     /// Hand `staged` (left empty, its allocation kept or swapped) to the
     /// client: `msgs` messages for the counters. Writes what the socket takes
-    /// now; the rest is queued for whoever owns the write side.
-    pub fn queue_and_flush(self: &Arc<Self>, staged: &mut Vec<u8>, msgs: u64) {
+    /// now; the rest is queued for whoever owns the write side. Returns true
+    /// when the producer should stall ([`Client::wait_drained`]).
+    pub fn queue_and_flush(self: &Arc<Self>, staged: &mut Vec<u8>, msgs: u64) -> bool {
         if staged.is_empty() {
-            return;
+            return false;
         }
         let mut out = self.out();
         if out.closed || out.close_when_flushed {
             staged.clear();
-            return;
+            return false;
         }
-        if out.pending.len() + staged.len() > self.max_pending {
+        if out.pending.len() + out.inflight + staged.len() > self.max_pending {
             drop(out);
             staged.clear();
             self.close(CloseReason::SlowConsumerPendingBytes);
-            return;
+            return false;
         }
         self.stats.out_msgs.fetch_add(msgs, Ordering::Relaxed);
         self.stats
@@ -225,12 +248,36 @@ impl Client {
         if out.flushing {
             out.pending.extend_from_slice(staged);
             staged.clear();
-            return;
+            return out.pending.len() > self.stall_threshold();
         }
         debug_assert!(out.pending.is_empty());
         out.flushing = true;
         drop(out);
         self.write_as_owner(staged);
+        false
+    }
+
+    /// Wait, at most until `deadline`, for the writer to take this client's
+    /// pending bytes; how long depends on how far behind it is (nats-server's
+    /// `stalledWait`). Returns at once when it is not behind.
+    pub fn wait_drained(&self, deadline: std::time::Instant) {
+        let mut out = self.out();
+        let ttl = if out.pending.len() + out.inflight >= self.max_pending / 2 {
+            STALL_MAX
+        } else {
+            STALL_MIN
+        };
+        let deadline = deadline.min(std::time::Instant::now() + ttl);
+        while out.pending.len() > self.stall_threshold() && !out.closed {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                break;
+            };
+            out = self
+                .drained
+                .wait_timeout(out, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Write `buf` and then whatever others queued, without blocking, as the
@@ -333,8 +380,12 @@ impl Client {
                     continue;
                 }
                 std::mem::swap(&mut buf, &mut out.pending);
+                out.inflight = buf.len();
+                self.drained.notify_all();
             }
-            if let Err(e) = wire::send_blocking(&self.stream, &buf) {
+            let written = wire::send_blocking(&self.stream, &buf);
+            self.out().inflight = 0;
+            if let Err(e) = written {
                 let reason = match e.kind() {
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
                         CloseReason::SlowConsumerWriteDeadline
@@ -378,6 +429,7 @@ impl Client {
         out.closed = true;
         out.pending = Vec::new();
         self.writer_wake.notify_all();
+        self.drained.notify_all();
         drop(out);
         let _ = self.stream.shutdown(Shutdown::Both);
     }

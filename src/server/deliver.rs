@@ -13,9 +13,10 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::account::Account;
-use super::client::Client;
+use super::client::{Client, STALL_TOTAL};
 use super::sublist::MatchResult;
 
 /// A staged buffer larger than this is handed over before the batch ends.
@@ -113,6 +114,8 @@ pub struct Batch {
     entries: Vec<Staged>,
     index: FnvMap<u64, usize>,
     spare: Vec<Vec<u8>>,
+    /// Destinations that asked this producer to stall, handled at the batch end.
+    stalled: Vec<Arc<Client>>,
     /// Messages handed over by this batch (for the server counters).
     pub out_msgs: u64,
     /// Bytes handed over by this batch.
@@ -153,7 +156,9 @@ impl Batch {
         if staged.buf.len() >= EARLY_FLUSH_BYTES {
             self.out_msgs += staged.msgs;
             self.out_bytes += staged.buf.len() as u64;
-            staged.client.queue_and_flush(&mut staged.buf, staged.msgs);
+            if staged.client.queue_and_flush(&mut staged.buf, staged.msgs) {
+                self.stalled.push(staged.client.clone());
+            }
             staged.msgs = 0;
         }
     }
@@ -164,18 +169,27 @@ impl Batch {
         self.entries[i].buf.extend_from_slice(bytes);
     }
 
-    /// Hand every destination its bytes, once.
+    /// Hand every destination its bytes, once; then, if some destination is
+    /// far behind, stall (bounded by [`STALL_TOTAL`] in all).
     pub fn flush(&mut self) {
         for mut s in self.entries.drain(..) {
             self.out_msgs += s.msgs;
             self.out_bytes += s.buf.len() as u64;
-            s.client.queue_and_flush(&mut s.buf, s.msgs);
+            if s.client.queue_and_flush(&mut s.buf, s.msgs) {
+                self.stalled.push(s.client.clone());
+            }
             s.buf.clear();
             if s.buf.capacity() <= 4 * EARLY_FLUSH_BYTES && self.spare.len() < 64 {
                 self.spare.push(s.buf);
             }
         }
         self.index.clear();
+        if !self.stalled.is_empty() {
+            let deadline = Instant::now() + STALL_TOTAL;
+            for client in self.stalled.drain(..) {
+                client.wait_drained(deadline);
+            }
+        }
     }
 
     /// Release memory kept for reuse (for an idle connection).
