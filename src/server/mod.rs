@@ -1,12 +1,254 @@
-//! The broker (being built).
+//! The broker: a listener, one thread per client connection, one timer
+//! thread, one signal thread.
+//!
+//! - [`Server`] is the state every thread shares: options, accounts, the
+//!   registry of live clients, counters, timers.
+//! - `connection.rs` is a client's own thread (read, parse, process, stage);
+//!   `client.rs` the part of a client other threads touch (outbound bytes,
+//!   counters, close); `deliver.rs` the per-message path.
+//! - `sublist.rs` is the subject index; `timers.rs` the auth timeout and
+//!   PINGs; `listener.rs` the accept loop and shutdown; `signals.rs` unix
+//!   signals.
 
+pub mod account;
+mod auth;
+pub mod client;
+pub mod close;
+mod connection;
+mod deliver;
+mod listener;
+pub mod log;
 mod options;
+mod signals;
+pub mod stats;
+pub mod sublist;
+pub mod subscription;
+mod timers;
+mod wire;
+
 pub use options::*;
 
-/// nats-lite's version with build information, for `--version`.
-pub const VERSION_LONG: &str = env!("CARGO_PKG_VERSION");
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
-/// Run the broker until a signal stops it.
-pub fn run(_opts: Options, _warnings: &[String]) -> std::io::Result<()> {
-    Err(std::io::Error::other("not built yet"))
+use account::{Account, GLOBAL_ACCOUNT};
+use client::Client;
+use stats::ServerStats;
+use timers::Timers;
+
+use crate::protocol::info::ServerInfo;
+
+/// nats-lite's own version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `--version` text: our version and the nats-server protocol level we speak.
+pub const VERSION_LONG: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (nats-server protocol ",
+    "2.9.10",
+    ")"
+);
+
+/// The `version` reported in INFO and /varz: the nats-server release whose
+/// wire behaviour we match, with our own version as semver build metadata.
+/// Clients gate features (headers, no responders) on this number, so it
+/// must read as a nats-server 2.x version.
+pub const INFO_VERSION: &str = concat!("2.9.10+nats-lite.", env!("CARGO_PKG_VERSION"));
+
+/// Protocol version in INFO.
+pub const PROTO: i32 = 1;
+
+/// State shared by every thread of the broker.
+pub struct Server {
+    opts: Options,
+    /// Server id: a public nkey (56 characters starting with `N`).
+    pub id: String,
+    /// Server name (the id unless configured).
+    pub name: String,
+    /// The address the client listener is bound to.
+    pub addr: SocketAddr,
+    /// The global account `$G`.
+    pub global: Arc<Account>,
+    /// Server-wide counters.
+    pub stats: Arc<ServerStats>,
+    /// Auth timeouts and PINGs.
+    pub timers: Arc<Timers>,
+    /// When the server started.
+    pub start: SystemTime,
+    clients: Mutex<HashMap<u64, Arc<Client>>>,
+    next_cid: AtomicU64,
+    shutting_down: AtomicBool,
+}
+
+impl Server {
+    fn new(opts: Options, addr: SocketAddr) -> Server {
+        let id = server_id();
+        Server {
+            name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
+            id,
+            addr,
+            opts,
+            global: Arc::new(Account::new(GLOBAL_ACCOUNT)),
+            stats: Arc::new(ServerStats::default()),
+            timers: Arc::new(Timers::default()),
+            start: SystemTime::now(),
+            clients: Mutex::new(HashMap::new()),
+            next_cid: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// The options in force.
+    pub fn opts(&self) -> &Options {
+        &self.opts
+    }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<u64, Arc<Client>>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new connection id.
+    pub fn next_cid(&self) -> u64 {
+        self.next_cid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Add a client to the registry; false when that passes max_connections
+    /// (it is not added then).
+    pub fn register(&self, client: &Arc<Client>) -> bool {
+        self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        let mut clients = self.clients();
+        if clients.len() >= self.opts.max_connections || self.is_shutting_down() {
+            return false;
+        }
+        clients.insert(client.cid, client.clone());
+        true
+    }
+
+    /// Remove a closed client from the registry.
+    pub fn unregister(&self, client: &Client) {
+        self.clients().remove(&client.cid);
+    }
+
+    /// Number of connected clients.
+    pub fn num_clients(&self) -> usize {
+        self.clients().len()
+    }
+
+    /// A snapshot of the connected clients.
+    pub fn client_list(&self) -> Vec<Arc<Client>> {
+        self.clients().values().cloned().collect()
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The INFO JSON for one client.
+    pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
+        let info = ServerInfo {
+            server_id: self.id.clone(),
+            server_name: self.name.clone(),
+            version: INFO_VERSION.to_string(),
+            proto: PROTO,
+            host: self.opts.host.clone(),
+            port: self.addr.port(),
+            headers: true,
+            auth_required: self.opts.auth_required(),
+            max_payload: self.opts.max_payload,
+            client_id: Some(client.cid),
+            client_ip: Some(client.addr.ip().to_string()),
+            ..ServerInfo::default()
+        };
+        serde_json::to_vec(&info).unwrap_or_default()
+    }
+}
+
+/// Run the broker until a signal stops it; `warnings` are logged at start.
+///
+/// # Errors
+///
+/// The listener could not be bound, or the pid/ports/log file written.
+pub fn run(opts: Options, warnings: &[String]) -> std::io::Result<()> {
+    listener::run(opts, warnings)
+}
+
+/// A server id in the form of a public server nkey: base32 of a prefix byte,
+/// 32 random bytes and a CRC16, 56 characters starting with `N`.
+pub fn server_id() -> String {
+    let mut raw = vec![13u8 << 3];
+    let mut seed = [0u8; 32];
+    if getrandom::fill(&mut seed).is_err() {
+        let t = client::unix_nanos(SystemTime::now()).to_le_bytes();
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = t[i % 8] ^ (i as u8).wrapping_mul(151) ^ (std::process::id() as u8);
+        }
+    }
+    raw.extend_from_slice(&seed);
+    let crc = crc16_xmodem(&raw);
+    raw.extend_from_slice(&crc.to_le_bytes());
+    base32(&raw)
+}
+
+fn crc16_xmodem(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+fn base32(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(data.len() * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in data {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// Path of the ports file nats-server writes: `<dir>/<exe>_<pid>.ports`.
+pub fn ports_file_path(dir: &std::path::Path) -> PathBuf {
+    dir.join(format!("nats-lite_{}.ports", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_ids_look_like_server_nkeys() {
+        let id = server_id();
+        assert_eq!(id.len(), 56);
+        assert!(id.starts_with('N'));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert_ne!(id, server_id());
+    }
+
+    #[test]
+    fn crc16_matches_xmodem() {
+        assert_eq!(crc16_xmodem(b"123456789"), 0x31C3);
+    }
 }

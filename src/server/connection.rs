@@ -1,0 +1,623 @@
+//! A client connection's own thread: send INFO, then read in batches, parse
+//! in place, process each op, and hand every destination its bytes once per
+//! batch. Owns what no other thread touches: the read buffer, the client's
+//! CONNECT options, the match cache and the staging buffers.
+//!
+//! The read buffer starts small (an idle connection costs little) and grows
+//! while reads fill it, up to [`MAX_READ_BUFFER`], as nats-server's does; it
+//! also grows to hold one whole message when a payload is larger. What a
+//! peer can make it hold is bounded by `max_control_line + max_payload`.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use super::auth;
+use super::client::{unix_nanos, Client};
+use super::close::CloseReason;
+use super::deliver::{Batch, MatchCache, Rng};
+use super::subscription::Subscription;
+use super::timers::TimerKind;
+use super::Server;
+use crate::protocol::encode;
+use crate::protocol::info::{ClientOptions, Connect};
+use crate::protocol::parser::{parse_client_op, ClientOp, Limits, Parsed, ProtocolError};
+use crate::protocol::subject;
+use crate::{debug, trace};
+
+/// Size of a new connection's read buffer.
+const MIN_READ_BUFFER: usize = 512;
+/// The read buffer grows up to this while reads fill it.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+/// Consecutive short reads after which a large buffer shrinks back.
+const SHRINK_AFTER_SHORT_READS: u32 = 16;
+
+/// Serve one accepted connection until it closes.
+pub fn serve(server: Arc<Server>, stream: TcpStream) {
+    let Ok(addr) = stream.peer_addr() else { return };
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let opts = server.opts();
+    let cid = server.next_cid();
+    let client = Arc::new(Client::new(
+        cid,
+        write_half,
+        addr,
+        server.global.clone(),
+        opts.max_pending,
+        opts.write_deadline,
+        server.stats.clone(),
+    ));
+    let over_limit = !server.register(&client);
+    let mut conn = Connection {
+        limits: Limits {
+            max_control_line: opts.max_control_line,
+            max_payload: opts.max_payload,
+        },
+        auth_required: opts.auth_required(),
+        server,
+        rng: Rng::new(cid),
+        client,
+        stream,
+        opts: ClientOptions::default(),
+        connected: false,
+        buf: vec![0; MIN_READ_BUFFER],
+        start: 0,
+        filled: 0,
+        short_reads: 0,
+        grow: false,
+        batch: Batch::default(),
+        cache: MatchCache::default(),
+        in_msgs: 0,
+        in_bytes: 0,
+    };
+    debug!("{} - Client connection created", conn.client.log_prefix());
+    let reason = if over_limit {
+        conn.refuse_over_limit()
+    } else {
+        conn.run()
+    };
+    conn.finish(reason);
+}
+
+/// The connection thread's state.
+struct Connection {
+    server: Arc<Server>,
+    client: Arc<Client>,
+    stream: TcpStream,
+    limits: Limits,
+    auth_required: bool,
+    /// Options from CONNECT (nats-server's defaults until then).
+    opts: ClientOptions,
+    /// A CONNECT has been accepted.
+    connected: bool,
+    buf: Vec<u8>,
+    /// Start of unparsed bytes in `buf`.
+    start: usize,
+    /// End of read bytes in `buf`.
+    filled: usize,
+    short_reads: u32,
+    /// The last read filled the buffer: double it.
+    grow: bool,
+    batch: Batch,
+    cache: MatchCache,
+    rng: Rng,
+    in_msgs: u64,
+    in_bytes: u64,
+}
+
+impl Connection {
+    fn run(&mut self) -> CloseReason {
+        self.send_info();
+        if self.auth_required {
+            let at = Instant::now() + self.server.opts().auth_timeout;
+            self.server
+                .timers
+                .schedule(at, &self.client, TimerKind::AuthTimeout);
+        }
+        self.end_batch();
+        loop {
+            if self.client.is_closed() {
+                return CloseReason::ClientClosed;
+            }
+            let n = match self.read() {
+                Ok(0) => return CloseReason::ClientClosed,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return CloseReason::ReadError,
+            };
+            self.client.touch(unix_nanos(SystemTime::now()));
+            self.filled += n;
+            let outcome = self.parse_and_process();
+            self.end_batch();
+            if let Err(reason) = outcome {
+                return reason;
+            }
+        }
+    }
+
+    /// Read into the free part of the buffer, noting whether it should grow
+    /// (the read filled it) or shrink (reads stay short).
+    fn read(&mut self) -> io::Result<usize> {
+        if self.filled == self.buf.len() {
+            // A partial op fills the buffer; the parser's limits bound this.
+            let grown = self.buf.len() * 2;
+            self.buf.resize(grown, 0);
+        }
+        let free = self.buf.len() - self.filled;
+        let n = self.stream.read(&mut self.buf[self.filled..])?;
+        if n == free {
+            self.grow = self.buf.len() < MAX_READ_BUFFER;
+            self.short_reads = 0;
+        } else if n < self.buf.len() / 4 {
+            self.short_reads = self.short_reads.saturating_add(1);
+        } else {
+            self.short_reads = 0;
+        }
+        Ok(n)
+    }
+
+    /// Parse every complete op in the buffer and process it; keep the tail.
+    fn parse_and_process(&mut self) -> Result<(), CloseReason> {
+        let result = self.process_buffered();
+        // Keep the unparsed tail at the front of the buffer.
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+        }
+        if self.grow {
+            self.grow = false;
+            let grown = (self.buf.len() * 2).min(MAX_READ_BUFFER);
+            self.buf.resize(grown.max(self.buf.len()), 0);
+        }
+        if self.filled == 0
+            && self.short_reads >= SHRINK_AFTER_SHORT_READS
+            && self.buf.len() > MIN_READ_BUFFER
+        {
+            self.buf = vec![0; MIN_READ_BUFFER];
+            self.short_reads = 0;
+            self.batch.shrink();
+        }
+        result
+    }
+
+    fn process_buffered(&mut self) -> Result<(), CloseReason> {
+        loop {
+            // Split the borrow: the op borrows `buf`, processing needs the rest of self.
+            let buf = std::mem::take(&mut self.buf);
+            let parsed = parse_client_op(&buf[self.start..self.filled], &self.limits);
+            let step = match parsed {
+                Ok(Parsed::Op(op, used)) => {
+                    let r = self.process(op);
+                    self.start += used;
+                    r.map(|()| true)
+                }
+                Ok(Parsed::Incomplete(need)) => {
+                    self.buf = buf;
+                    if let Some(need) = need {
+                        // Make room for a whole message (bounded by the limits).
+                        if need > self.buf.len() {
+                            self.buf.copy_within(self.start..self.filled, 0);
+                            self.filled -= self.start;
+                            self.start = 0;
+                            if need > self.buf.len() {
+                                self.buf.resize(need, 0);
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(e) => Err(self.protocol_error(&e)),
+            };
+            if self.buf.is_empty() {
+                self.buf = buf;
+            }
+            match step {
+                Ok(_) => {}
+                Err(reason) => return Err(reason),
+            }
+        }
+    }
+
+    /// Queue the `-ERR` an input error deserves and say why we close.
+    fn protocol_error(&mut self, e: &ProtocolError) -> CloseReason {
+        if let Some(text) = e.err_text() {
+            self.send_err(text);
+        }
+        match e {
+            ProtocolError::UnknownOp => CloseReason::ParseError,
+            ProtocolError::MaxControlLine => CloseReason::MaxControlLineExceeded,
+            ProtocolError::MaxPayload => CloseReason::MaxPayloadExceeded,
+            ProtocolError::BadArgs(what) => {
+                debug!("{} - {what}", self.client.log_prefix());
+                CloseReason::ProtocolViolation
+            }
+            ProtocolError::PeerError(text) => {
+                debug!("{} - Client Error {text}", self.client.log_prefix());
+                CloseReason::ParseError
+            }
+        }
+    }
+
+    fn process(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
+        if self.auth_required && !self.connected && !matches!(op, ClientOp::Connect(_)) {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        }
+        match op {
+            ClientOp::Pub {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => {
+                self.trace_in_pub(subject, reply, headers, payload);
+                if headers.is_some() && !self.opts.headers {
+                    return Err(CloseReason::ProtocolViolation);
+                }
+                self.process_pub(subject, reply, headers, payload);
+                self.ok();
+            }
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                trace!(
+                    "{} - <<- [SUB {}]",
+                    self.client.log_prefix(),
+                    lossy(&[subject, queue.unwrap_or_default(), sid])
+                );
+                self.process_sub(subject, queue, sid);
+            }
+            ClientOp::Unsub { sid, max } => {
+                trace!(
+                    "{} - <<- [UNSUB {}{}]",
+                    self.client.log_prefix(),
+                    lossy(&[sid]),
+                    max.map(|m| format!(" {m}")).unwrap_or_default()
+                );
+                self.process_unsub(sid, max);
+                self.ok();
+            }
+            ClientOp::Ping => {
+                trace!("{} - <<- [PING]", self.client.log_prefix());
+                self.push(encode::PONG);
+                trace!("{} - ->> [PONG]", self.client.log_prefix());
+            }
+            ClientOp::Pong => {
+                trace!("{} - <<- [PONG]", self.client.log_prefix());
+                self.process_pong();
+            }
+            ClientOp::Connect(json) => self.process_connect(json)?,
+            ClientOp::Info(_) | ClientOp::Ok => {}
+        }
+        Ok(())
+    }
+
+    fn process_connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+        let connect: Connect = match serde_json::from_slice(json) {
+            Ok(c) => c,
+            Err(e) => {
+                debug!("{} - bad CONNECT: {e}", self.client.log_prefix());
+                return Err(CloseReason::ProtocolViolation);
+            }
+        };
+        trace!(
+            "{} - <<- [CONNECT {}]",
+            self.client.log_prefix(),
+            auth::redacted_connect(&connect)
+        );
+        let mut opts = self.opts.clone();
+        opts.apply(&connect);
+        if !(0..=1).contains(&opts.protocol) {
+            self.send_err("invalid client protocol");
+            return Err(CloseReason::BadClientProtocolVersion);
+        }
+        if opts.no_responders && !opts.headers {
+            self.send_err("no responders requires headers support");
+            return Err(CloseReason::ProtocolViolation);
+        }
+        let user = if self.auth_required {
+            match auth::authenticate(self.server.opts(), &connect) {
+                Some(user) => user,
+                None => {
+                    self.send_err("Authorization Violation");
+                    return Err(CloseReason::AuthenticationViolation);
+                }
+            }
+        } else {
+            None
+        };
+        let first = !self.connected;
+        self.opts = opts;
+        self.connected = true;
+        self.client.connected.store(true, Ordering::Release);
+        self.client
+            .headers
+            .store(self.opts.headers, Ordering::Relaxed);
+        {
+            let mut meta = self.client.meta();
+            meta.name = connect.name.clone().unwrap_or_default();
+            meta.lang = connect.lang.clone().unwrap_or_default();
+            meta.version = connect.version.clone().unwrap_or_default();
+            meta.user = user;
+        }
+        self.ok();
+        if first {
+            let opts = self.server.opts();
+            let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
+            self.server
+                .timers
+                .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
+        }
+        Ok(())
+    }
+
+    fn process_pub(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        self.in_msgs += 1;
+        self.in_bytes += (headers.map_or(0, <[u8]>::len) + payload.len()) as u64;
+        if self.opts.pedantic && !subject::is_valid_literal_subject(subject) {
+            self.send_err("Invalid Publish Subject");
+            return;
+        }
+        let result = self.cache.lookup(&self.client.account, subject);
+        let mut delivered = false;
+        for sub in &result.psubs {
+            delivered |= self.deliver(sub, subject, reply, headers, payload);
+        }
+        for group in &result.qsubs {
+            let start = self.rng.below(group.len());
+            for i in 0..group.len() {
+                let member = &group[(start + i) % group.len()];
+                if self.deliver(member, subject, reply, headers, payload) {
+                    delivered = true;
+                    break;
+                }
+            }
+        }
+        if !delivered && self.opts.no_responders {
+            if let Some(reply) = reply {
+                self.no_responders(reply);
+            }
+        }
+    }
+
+    /// Stage one message for one subscription; false when it was skipped
+    /// (own message with echo off, closed client, past its max).
+    #[inline]
+    fn deliver(
+        &mut self,
+        sub: &Arc<Subscription>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> bool {
+        let Some(dest) = &sub.client else {
+            return false;
+        };
+        if dest.is_closed() || (!self.opts.echo && dest.cid == self.client.cid) {
+            return false;
+        }
+        let last = match sub.count_delivery() {
+            None => return false,
+            Some(last) => last,
+        };
+        let headers = headers.filter(|_| dest.headers.load(Ordering::Relaxed));
+        self.batch.stage_msg(dest, |buf| {
+            encode::msg(buf, subject, &sub.sid, reply, headers, payload)
+        });
+        if last {
+            remove_subscription(dest, sub);
+        }
+        true
+    }
+
+    /// A request reached nobody: answer on the reply subject with a 503 status.
+    fn no_responders(&mut self, reply: &[u8]) {
+        let result = self.cache.lookup(&self.client.account, reply);
+        let own = result
+            .psubs
+            .iter()
+            .chain(result.qsubs.iter().flatten())
+            .find(|s| s.client.as_ref().is_some_and(|c| c.cid == self.client.cid));
+        if let Some(sub) = own {
+            const STATUS: &[u8] = b"NATS/1.0 503\r\n\r\n";
+            let client = self.client.clone();
+            self.batch.stage_msg(&client, |buf| {
+                encode::msg(buf, reply, &sub.sid, None, Some(STATUS), b"")
+            });
+        }
+    }
+
+    fn process_sub(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        if !subject::is_valid_subject(subject)
+            || queue.is_some_and(|q| !subject::is_valid_subject(q))
+        {
+            self.send_err("Invalid Subject");
+            return;
+        }
+        let max_subs = self.server.opts().max_subscriptions;
+        {
+            let mut subs = self.client.subs();
+            if subs.contains_key(sid) {
+                drop(subs);
+                self.ok();
+                return;
+            }
+            if max_subs > 0 && subs.len() >= max_subs {
+                drop(subs);
+                self.send_err("maximum subscriptions exceeded");
+                return;
+            }
+            let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid));
+            subs.insert(sid.into(), sub.clone());
+            self.client.account.sublist.insert(sub);
+        }
+        self.ok();
+    }
+
+    fn process_unsub(&mut self, sid: &[u8], max: Option<u64>) {
+        let sub = self.client.subs().get(sid).cloned();
+        let Some(sub) = sub else { return };
+        if let Some(max) = max.filter(|&m| m > 0) {
+            sub.max.store(max, Ordering::Relaxed);
+            if sub.delivered.load(Ordering::Relaxed) < max {
+                return;
+            }
+        }
+        remove_subscription(&self.client, &sub);
+    }
+
+    fn process_pong(&mut self) {
+        if self.client.pings_out.swap(0, Ordering::Relaxed) > 0 {
+            let sent = self.client.ping_sent_nanos.load(Ordering::Relaxed);
+            let now = unix_nanos(SystemTime::now());
+            self.client.meta().rtt =
+                Some(std::time::Duration::from_nanos(now.saturating_sub(sent)));
+        }
+    }
+
+    fn send_info(&mut self) {
+        let json = self.server.client_info_json(&self.client);
+        let mut line = Vec::with_capacity(json.len() + 7);
+        encode::json_op(&mut line, "INFO", &json);
+        self.push(&line);
+    }
+
+    /// Over max_connections: INFO, then the error, as nats-server.
+    fn refuse_over_limit(&mut self) -> CloseReason {
+        self.send_info();
+        self.send_err("maximum connections exceeded");
+        CloseReason::MaxConnectionsExceeded
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let client = self.client.clone();
+        self.batch.push_proto(&client, bytes);
+    }
+
+    fn ok(&mut self) {
+        if self.opts.verbose {
+            self.push(encode::OK);
+        }
+    }
+
+    fn send_err(&mut self, text: &str) {
+        let mut line = Vec::with_capacity(text.len() + 9);
+        encode::err(&mut line, text);
+        trace!("{} - ->> [-ERR '{text}']", self.client.log_prefix());
+        self.push(&line);
+    }
+
+    fn trace_in_pub(
+        &self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        if crate::server::log::trace_enabled() {
+            let op = if headers.is_some() { "HPUB" } else { "PUB" };
+            let size = headers.map_or(0, <[u8]>::len) + payload.len();
+            let reply = reply
+                .map(|r| format!(" {}", String::from_utf8_lossy(r)))
+                .unwrap_or_default();
+            trace!(
+                "{} - <<- [{op} {}{reply} {size}]",
+                self.client.log_prefix(),
+                String::from_utf8_lossy(subject)
+            );
+            let max = self.server.opts().max_traced_msg_len;
+            let shown = if max > 0 && payload.len() > max {
+                &payload[..max]
+            } else {
+                payload
+            };
+            trace!(
+                "{} - <<- MSG_PAYLOAD: [{:?}]",
+                self.client.log_prefix(),
+                String::from_utf8_lossy(shown)
+            );
+        }
+    }
+
+    /// End of a read batch: hand every destination its bytes, add counters.
+    fn end_batch(&mut self) {
+        self.batch.flush();
+        let stats = &self.client.stats;
+        if self.in_msgs > 0 {
+            stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+            stats.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+        }
+        self.server.stats.add_batch(
+            self.in_msgs,
+            self.in_bytes,
+            self.batch.out_msgs,
+            self.batch.out_bytes,
+        );
+        if self.cache.hits > 0 {
+            self.client
+                .account
+                .sublist
+                .note_cached_matches(self.cache.hits);
+            self.cache.hits = 0;
+        }
+        self.in_msgs = 0;
+        self.in_bytes = 0;
+        self.batch.out_msgs = 0;
+        self.batch.out_bytes = 0;
+    }
+
+    /// The connection is over: close it, drop its subscriptions, unregister.
+    fn finish(mut self, reason: CloseReason) {
+        self.end_batch();
+        self.client.close(reason);
+        let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();
+        for sub in &subs {
+            self.client.account.sublist.remove(sub);
+        }
+        self.cache.clear();
+        self.server.unregister(&self.client);
+        let reason = self.client.meta().close_reason.unwrap_or(reason);
+        debug!(
+            "{} - Client connection closed: {reason}",
+            self.client.log_prefix()
+        );
+    }
+}
+
+/// Remove a subscription from its client and the account's index.
+fn remove_subscription(client: &Arc<Client>, sub: &Arc<Subscription>) {
+    let removed = {
+        let mut subs = client.subs();
+        match subs.get(&sub.sid) {
+            Some(s) if Arc::ptr_eq(s, sub) => subs.remove(&sub.sid).is_some(),
+            _ => false,
+        }
+    };
+    if removed {
+        client.account.sublist.remove(sub);
+    }
+}
+
+fn lossy(parts: &[&[u8]]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

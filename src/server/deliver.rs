@@ -1,0 +1,228 @@
+//! The per-message path of a publisher's thread: find who gets a message
+//! (a per-thread match cache in front of the account's subject index) and
+//! stage the `MSG` bytes per destination for the current read batch.
+//!
+//! Nothing here takes a lock on a cache hit. Bytes for a destination are
+//! appended to a buffer owned by the publishing thread, and handed to the
+//! destination once per read batch ([`Batch::flush`]), or sooner when a
+//! buffer passes [`EARLY_FLUSH_BYTES`] so that one batch of a large fan-out
+//! cannot pile up memory. The connection's own replies (`PONG`, `+OK`,
+//! `-ERR`) go through the same staging, so they keep their order relative to
+//! messages the connection receives from itself.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::account::Account;
+use super::client::{Client, STALL_TOTAL};
+use super::sublist::MatchResult;
+
+/// A staged buffer larger than this is handed over before the batch ends.
+pub const EARLY_FLUSH_BYTES: usize = 64 * 1024;
+
+/// How many subjects a connection's match cache holds before it is cleared.
+const MATCH_CACHE_MAX: usize = 1024;
+
+/// FNV-1a: a fast hash for short keys that only this thread's own input
+/// decides (its publish subjects, connection ids), so flooding it harms
+/// no one else.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ 0xcbf2_9ce4_8422_2325).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// A connection thread's cache of match results, valid for one generation
+/// of the account's subject index.
+#[derive(Default)]
+pub struct MatchCache {
+    genid: u64,
+    results: FnvMap<Box<[u8]>, Arc<MatchResult>>,
+    /// Lookups answered here since the last report to the index's statistics.
+    pub hits: u64,
+}
+
+impl MatchCache {
+    /// Who matches `subject` in `account`.
+    #[inline]
+    pub fn lookup(&mut self, account: &Account, subject: &[u8]) -> Arc<MatchResult> {
+        let genid = account.sublist.genid();
+        if genid != self.genid {
+            self.results.clear();
+            self.genid = genid;
+        } else if let Some(r) = self.results.get(subject) {
+            self.hits += 1;
+            return r.clone();
+        }
+        let (result, made_in) = account.sublist.match_subject(subject);
+        if made_in == self.genid {
+            if self.results.len() >= MATCH_CACHE_MAX {
+                self.results.clear();
+            }
+            self.results.insert(subject.into(), result.clone());
+        }
+        result
+    }
+
+    /// Drop every cached result (they keep subscriptions alive).
+    pub fn clear(&mut self) {
+        self.results.clear();
+        self.results.shrink_to(0);
+    }
+}
+
+/// Bytes staged for one destination during a read batch.
+pub struct Staged {
+    /// Where they go.
+    pub client: Arc<Client>,
+    /// The encoded ops.
+    pub buf: Vec<u8>,
+    /// How many of them are messages (for the counters).
+    pub msgs: u64,
+}
+
+/// Everything one read batch produced, per destination.
+#[derive(Default)]
+pub struct Batch {
+    entries: Vec<Staged>,
+    index: FnvMap<u64, usize>,
+    spare: Vec<Vec<u8>>,
+    /// Destinations that asked this producer to stall, handled at the batch end.
+    stalled: Vec<Arc<Client>>,
+    /// Messages handed over by this batch (for the server counters).
+    pub out_msgs: u64,
+    /// Bytes handed over by this batch.
+    pub out_bytes: u64,
+}
+
+impl Batch {
+    /// Index of the staging entry for `client`, created on first use in this batch.
+    #[inline]
+    fn entry(&mut self, client: &Arc<Client>) -> usize {
+        match self.entries.last() {
+            Some(last) if last.client.cid == client.cid => self.entries.len() - 1,
+            _ => match self.index.get(&client.cid) {
+                Some(&i) => i,
+                None => {
+                    let buf = self.spare.pop().unwrap_or_default();
+                    self.entries.push(Staged {
+                        client: client.clone(),
+                        buf,
+                        msgs: 0,
+                    });
+                    let i = self.entries.len() - 1;
+                    self.index.insert(client.cid, i);
+                    i
+                }
+            },
+        }
+    }
+
+    /// Stage one message for `client`: `encode` appends its bytes. A buffer
+    /// that grew past [`EARLY_FLUSH_BYTES`] is handed over at once.
+    #[inline]
+    pub fn stage_msg(&mut self, client: &Arc<Client>, encode: impl FnOnce(&mut Vec<u8>)) {
+        let i = self.entry(client);
+        let staged = &mut self.entries[i];
+        encode(&mut staged.buf);
+        staged.msgs += 1;
+        if staged.buf.len() >= EARLY_FLUSH_BYTES {
+            self.out_msgs += staged.msgs;
+            self.out_bytes += staged.buf.len() as u64;
+            if staged.client.queue_and_flush(&mut staged.buf, staged.msgs) {
+                self.stalled.push(staged.client.clone());
+            }
+            staged.msgs = 0;
+        }
+    }
+
+    /// Append raw protocol bytes (PONG, +OK, INFO, -ERR) for `client`.
+    pub fn push_proto(&mut self, client: &Arc<Client>, bytes: &[u8]) {
+        let i = self.entry(client);
+        self.entries[i].buf.extend_from_slice(bytes);
+    }
+
+    /// Hand every destination its bytes, once; then, if some destination is
+    /// far behind, stall (bounded by [`STALL_TOTAL`] in all).
+    pub fn flush(&mut self) {
+        for mut s in self.entries.drain(..) {
+            self.out_msgs += s.msgs;
+            self.out_bytes += s.buf.len() as u64;
+            if s.client.queue_and_flush(&mut s.buf, s.msgs) {
+                self.stalled.push(s.client.clone());
+            }
+            s.buf.clear();
+            if s.buf.capacity() <= 4 * EARLY_FLUSH_BYTES && self.spare.len() < 64 {
+                self.spare.push(s.buf);
+            }
+        }
+        self.index.clear();
+        if !self.stalled.is_empty() {
+            let deadline = Instant::now() + STALL_TOTAL;
+            for client in self.stalled.drain(..) {
+                client.wait_drained(deadline);
+            }
+        }
+    }
+
+    /// Release memory kept for reuse (for an idle connection).
+    pub fn shrink(&mut self) {
+        self.spare.clear();
+        self.spare.shrink_to(0);
+        self.entries.shrink_to(0);
+        self.index.shrink_to(0);
+    }
+}
+
+/// A small, fast random number generator for picking queue group members
+/// (xorshift64*; not for anything secret).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the clock and a per-connection value.
+    pub fn new(seed: u64) -> Rng {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Rng((t ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    #[inline]
+    pub fn below(&mut self, n: usize) -> usize {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}

@@ -1,0 +1,241 @@
+//! Start-up, the accept loop and shutdown: bind, log the nats-server style
+//! start-up lines, write the pid and ports files, spawn a thread per
+//! accepted connection (with a small explicit stack), and on a stop signal
+//! close every client and remove the files.
+//!
+//! Accept errors (file descriptors exhausted, say) are retried with a
+//! backoff from 10 ms to 1 s, as nats-server does, so the listener neither
+//! dies nor spins a core. A thread that cannot be spawned is treated the
+//! same way: the connection is dropped and the loop backs off.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use super::close::CloseReason;
+use super::log::{self, LogConfig};
+use super::{connection, signals, Options, Server, VERSION_LONG};
+use crate::{error, notice, warn};
+
+/// Stack of a connection's thread: parsing, CONNECT JSON and (later) TLS
+/// need little; RSS only counts the pages touched.
+const CONNECTION_STACK: usize = 256 * 1024;
+/// Accept error backoff, as nats-server's ACCEPT_MIN_SLEEP / ACCEPT_MAX_SLEEP.
+const ACCEPT_MIN_SLEEP: Duration = Duration::from_millis(10);
+const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
+/// How long shutdown waits for connection threads to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Run the server until a stop signal; see [`super::run`].
+pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
+    log::configure(&LogConfig {
+        logtime: opts.logtime,
+        utc: opts.logtime_utc,
+        debug: opts.debug,
+        trace: opts.trace,
+        file: opts.log_file.clone(),
+    })?;
+    // Before any other thread exists, so that every thread inherits the mask.
+    signals::block_signals();
+    raise_fd_limit();
+
+    let listener = bind(&opts.host, opts.port)?;
+    let addr = listener.local_addr()?;
+    let server = Arc::new(Server::new(opts, addr));
+
+    notice!("Starting nats-lite");
+    notice!("  Version:  {VERSION_LONG}");
+    notice!("  Name:     {}", server.name);
+    notice!("  ID:       {}", server.id);
+    for w in warnings {
+        warn!("{w}");
+    }
+    let files = RunFiles::write(&server)?;
+
+    let timers = server.timers.clone();
+    let weak: Weak<Server> = Arc::downgrade(&server);
+    std::thread::Builder::new()
+        .name("timers".into())
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || timers.run(&weak))?;
+    signals::spawn_handler(&server, wake_address(addr))?;
+
+    notice!(
+        "Listening for client connections on {}",
+        display_addr(&server.opts().host, addr.port())
+    );
+    notice!("Server is ready");
+    accept_loop(&server, &listener);
+
+    shutdown(&server);
+    drop(listener);
+    files.remove();
+    notice!("Server Exiting..");
+    Ok(())
+}
+
+fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    TcpListener::bind((host, port)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", display_addr(host, port)),
+        )
+    })
+}
+
+/// `host:port`, with brackets for IPv6 as Go's JoinHostPort.
+pub fn display_addr(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// An address that reaches the listener, for waking `accept` at shutdown.
+fn wake_address(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
+/// Wake a blocked `accept` so the loop sees the shutdown flag.
+pub fn wake_accept(addr: SocketAddr) {
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+}
+
+fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
+    let mut backoff = ACCEPT_MIN_SLEEP;
+    loop {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                if server.is_shutting_down() {
+                    return;
+                }
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                error!(
+                    "Temporary Client Accept Error ({e}), sleeping {}ms",
+                    backoff.as_millis()
+                );
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);
+                continue;
+            }
+        };
+        if server.is_shutting_down() {
+            return;
+        }
+        backoff = ACCEPT_MIN_SLEEP;
+        let srv = server.clone();
+        let spawned = std::thread::Builder::new()
+            .name("client".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    connection::serve(srv, stream);
+                }));
+                if result.is_err() {
+                    error!("a connection thread panicked; the connection was dropped");
+                }
+            });
+        if let Err(e) = spawned {
+            error!(
+                "Cannot start a thread for a new connection ({e}), sleeping {}ms",
+                backoff.as_millis()
+            );
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);
+        }
+    }
+}
+
+/// Close every client and wait (bounded) for their threads to finish.
+fn shutdown(server: &Arc<Server>) {
+    notice!("Initiating Shutdown...");
+    for client in server.client_list() {
+        client.close(CloseReason::ServerShutdown);
+    }
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    let mut forced = false;
+    while server.num_clients() > 0 && Instant::now() < deadline {
+        if !forced && Instant::now() + SHUTDOWN_GRACE / 2 > deadline {
+            // Writers still flushing a final error: cut them off.
+            for client in server.client_list() {
+                client.force_shutdown();
+            }
+            forced = true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.timers.stop();
+}
+
+/// The pid and ports files, removed at shutdown.
+struct RunFiles {
+    pid: Option<std::path::PathBuf>,
+    ports: Option<std::path::PathBuf>,
+}
+
+impl RunFiles {
+    fn write(server: &Server) -> io::Result<RunFiles> {
+        let opts = server.opts();
+        let mut files = RunFiles {
+            pid: None,
+            ports: None,
+        };
+        if let Some(path) = &opts.pid_file {
+            std::fs::write(path, std::process::id().to_string()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("could not write pidfile {}: {e}", path.display()),
+                )
+            })?;
+            files.pid = Some(path.clone());
+        }
+        if let Some(dir) = &opts.ports_file_dir {
+            let path = super::ports_file_path(dir);
+            let host = wake_address(server.addr).ip().to_string();
+            let url = format!("nats://{}", display_addr(&host, server.addr.port()));
+            let json = serde_json::json!({ "nats": [url] });
+            std::fs::write(&path, json.to_string()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("could not write ports file {}: {e}", path.display()),
+                )
+            })?;
+            files.ports = Some(path);
+        }
+        Ok(files)
+    }
+
+    fn remove(&self) {
+        for path in self.pid.iter().chain(self.ports.iter()) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Raise the soft limit on open files to the hard limit, as Go does for
+/// nats-server, so that thousands of clients fit.
+#[cfg(unix)]
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_fd_limit() {}

@@ -1,0 +1,105 @@
+//! Signals. On unix one thread waits for them with `sigwait` (the other
+//! threads have them blocked): SIGINT and SIGTERM shut the server down,
+//! SIGUSR1 reopens the log file, SIGHUP (reload) and SIGUSR2 (lame duck)
+//! are logged until those features exist. Elsewhere Ctrl-C shuts down.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::Server;
+use crate::{notice, warn};
+
+/// Block the handled signals in the calling thread (and so in every thread
+/// it spawns afterwards).
+#[cfg(unix)]
+pub fn block_signals() {
+    // SAFETY: a zeroed sigset filled by sigemptyset/sigaddset, passed by pointer.
+    unsafe {
+        let set = handled_set();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+#[cfg(unix)]
+unsafe fn handled_set() -> libc::sigset_t {
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        libc::sigaddset(&mut set, sig);
+    }
+    set
+}
+
+#[cfg(not(unix))]
+pub fn block_signals() {}
+
+/// Start the thread that turns signals into actions.
+#[cfg(unix)]
+pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<()> {
+    let server = Arc::downgrade(server);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .stack_size(128 * 1024)
+        .spawn(move || loop {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: sigwait reads the set and writes the signal number we own.
+            let rc = unsafe {
+                let set = handled_set();
+                libc::sigwait(&set, &mut sig)
+            };
+            if rc != 0 {
+                continue;
+            }
+            let Some(server) = server.upgrade() else {
+                return;
+            };
+            match sig {
+                libc::SIGINT | libc::SIGTERM => {
+                    notice!(
+                        "Trapped \"{}\" signal",
+                        if sig == libc::SIGINT {
+                            "interrupt"
+                        } else {
+                            "terminated"
+                        }
+                    );
+                    begin_shutdown(&server, wake);
+                    return;
+                }
+                libc::SIGUSR1 => match super::log::reopen() {
+                    Ok(()) => notice!("Reopened log file"),
+                    Err(e) => warn!("Could not reopen log file: {e}"),
+                },
+                libc::SIGHUP => warn!("Reload needs a configuration file (-c); nothing to reload"),
+                libc::SIGUSR2 => warn!("Lame duck mode is not built yet; ignoring SIGUSR2"),
+                _ => {}
+            }
+        })?;
+    Ok(())
+}
+
+/// Start the Ctrl-C handler.
+#[cfg(not(unix))]
+pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<()> {
+    let server = Arc::downgrade(server);
+    ctrlc::set_handler(move || {
+        if let Some(server) = server.upgrade() {
+            notice!("Trapped \"interrupt\" signal");
+            begin_shutdown(&server, wake);
+        }
+    })
+    .map_err(std::io::Error::other)
+}
+
+/// Flag the shutdown and wake the accept loop.
+pub fn begin_shutdown(server: &Server, wake: SocketAddr) {
+    server.shutting_down.store(true, Ordering::Release);
+    super::listener::wake_accept(wake);
+}
