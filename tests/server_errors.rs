@@ -116,7 +116,7 @@ fn max_control_line_exceeded_closes() {
         format!("SUB {long} 1\r\n"),
         format!("PUB {long} 1\r\n"),
         format!("SUB {}", "b".repeat(4200)),
-        format!("CONNECT {{\"name\":\"{long}\"}}\r\n"),
+        format!("UNSUB {}", "1".repeat(4200)),
     ];
     for connect in [None, Some(QUIET)] {
         for trigger in &triggers {
@@ -129,6 +129,25 @@ fn max_control_line_exceeded_closes() {
                 trigger.len()
             );
         }
+    }
+}
+
+/// The limit applies to CONNECT too (its JSON is a control line), first or
+/// repeated.
+#[test]
+fn max_control_line_applies_to_connect() {
+    let server = ServerProcess::start_selected(&[]);
+    let connect = format!("CONNECT {{\"name\":\"{}\"}}\r\n", "a".repeat(5000));
+    for first in [None, Some(QUIET)] {
+        let mut c = session(&server, first);
+        c.send(&connect);
+        let (lines, closed) = c.read_until_closed(IO_TIMEOUT);
+        assert!(
+            lines.len() == 1
+                && lines[0].eq_ignore_ascii_case("-ERR 'maximum control line exceeded'")
+                && closed,
+            "(first={first:?}): got {lines:?}, closed={closed}"
+        );
     }
 }
 
@@ -292,6 +311,18 @@ fn hpub_without_headers_support_closes() {
     assert!(sub.flush().is_empty(), "HPUB without headers was delivered");
 }
 
+/// HPUB without header support is refused from the control line alone,
+/// without waiting for the header block and payload.
+#[test]
+fn hpub_without_headers_closes_at_control_line() {
+    let server = ServerProcess::start_selected(&[]);
+    for line in ["HPUB x 1 1\r\n", "hpub x 12 14\r\n"] {
+        let mut c = server.client(QUIET);
+        c.send(line);
+        c.expect_silent_close();
+    }
+}
+
 /// SUB with a malformed subject: `Invalid Subject`, connection kept, and
 /// the bad subscription receives nothing.
 #[test]
@@ -362,7 +393,7 @@ fn a01_ops_before_connect_when_auth_required() {
         "PING\r\n",
         "SUB foo 1\r\n",
         "PUB foo 2\r\nhi\r\n",
-        "PUB foo 2\r\n",
+        "UNSUB 1\r\n",
     ] {
         let mut c = server.connect();
         let info = c.read_info();
@@ -376,6 +407,23 @@ fn a01_ops_before_connect_when_auth_required() {
     }
     let got = watcher.flush();
     assert!(got.is_empty(), "unauthenticated PUB delivered: {got:?}");
+}
+
+/// A01: the refusal comes from the PUB line alone; the server does not
+/// wait for a payload from an unauthenticated client.
+#[test]
+fn a01_pub_line_before_connect_refused_at_once() {
+    let server = ServerProcess::start_selected(&["--user", "u", "--pass", "p"]);
+    let mut c = server.connect();
+    c.read_info();
+    let started = Instant::now();
+    c.send("PUB foo 2\r\n");
+    let (lines, closed) = c.read_until_closed(IO_TIMEOUT);
+    assert!(
+        lines == [AUTH_VIOLATION] && closed,
+        "got {lines:?}, closed={closed} after {:?}",
+        started.elapsed()
+    );
 }
 
 /// A04: wrong, missing or mixed credentials: `Authorization Violation` +
@@ -457,6 +505,25 @@ fn a08_auth_timeout() {
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(3),
         "closed after {took:?}, want about 1s"
+    );
+}
+
+/// A08 with the default auth timeout (2 s) and flag-set credentials.
+#[test]
+fn a08_auth_timeout_default_two_seconds() {
+    let server = ServerProcess::start_selected(&["--user", "u", "--pass", "p"]);
+    let mut c = server.connect();
+    let started = Instant::now();
+    c.read_info();
+    let (lines, closed) = c.read_until_closed(IO_TIMEOUT);
+    let took = started.elapsed();
+    assert!(
+        lines == ["-ERR 'Authentication Timeout'"] && closed,
+        "got {lines:?}, closed={closed}"
+    );
+    assert!(
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(4),
+        "closed after {took:?}, want about 2s"
     );
 }
 
