@@ -460,6 +460,21 @@ fn a04_bad_credentials_user_pass() {
     c.expect_line("+OK");
 }
 
+/// A later CONNECT is checked again: wrong credentials close the
+/// connection; a CONNECT without credentials keeps the earlier ones (keys
+/// it omits are not reset, as for every CONNECT option).
+#[test]
+fn a04_second_connect_rechecked() {
+    let server = ServerProcess::start_selected(&["--user", "u", "--pass", "p"]);
+    let good = r#"{"verbose":false,"user":"u","pass":"p"}"#;
+    let mut c = server.client(good);
+    c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"bad\"}\r\n");
+    c.expect_err_and_close(AUTH_VIOLATION, false);
+    let mut c = server.client(good);
+    c.send("CONNECT {\"verbose\":false,\"name\":\"x\"}\r\n");
+    assert!(c.flush().is_empty(), "still authenticated");
+}
+
 /// Token auth (`--auth`): the right token works; a wrong one, none, or
 /// user/pass are refused. INFO says `auth_required`.
 #[test]

@@ -524,6 +524,21 @@ fn second_connect_changes_options() {
     c.expect_line("PONG");
 }
 
+/// A CONNECT only overrides the keys it holds: options set by an earlier
+/// CONNECT stay (nats-server unmarshals into the existing options).
+#[test]
+fn second_connect_keeps_omitted_keys() {
+    let server = ServerProcess::start_selected(&[]);
+    let mut c = server.client(r#"{"verbose":false,"echo":false,"headers":true}"#);
+    c.send("CONNECT {\"name\":\"again\"}\r\n");
+    c.send("SUB a 1\r\nPUB a 1\r\nx\r\n");
+    assert!(c.flush().is_empty(), "verbose and echo still off");
+    let mut other = server.client(HEADERS);
+    other.send("HPUB a 12 12\r\nNATS/1.0\r\n\r\n\r\n");
+    other.flush();
+    assert_eq!(c.read_msg().0, "HMSG a 1 12 12", "headers still on");
+}
+
 /// Op names in any case, arguments split by tabs and runs of blanks.
 #[test]
 fn ops_case_insensitive_and_tab_separated() {

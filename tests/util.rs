@@ -463,11 +463,11 @@ impl RawClient {
         self.send("PING\r\n");
         let mut before = Vec::new();
         loop {
-            let l = self.read_line();
-            if l == "PONG" {
-                return before;
+            match self.try_read_line(IO_TIMEOUT) {
+                Ok(l) if l == "PONG" => return before,
+                Ok(l) => before.push(l),
+                Err(e) => panic!("flush: {e} waiting for PONG; read before: {before:?}"),
             }
-            before.push(l);
         }
     }
 
