@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use super::account::Account;
@@ -130,6 +130,11 @@ pub struct Client {
     /// When bytes last arrived from the client (unix nanos).
     pub last_activity_nanos: AtomicU64,
     stream: TcpStream,
+    /// The TLS session, once the handshake is done. With TLS every write
+    /// goes through the writer thread, which encrypts in order.
+    tls: OnceLock<Mutex<rustls::ServerConnection>>,
+    /// Negotiated TLS version and cipher suite, for monitoring.
+    pub tls_info: OnceLock<(String, String)>,
     out: Mutex<Outbound>,
     writer_wake: Condvar,
     /// Signalled when the writer takes the pending bytes (stalled producers wait on it).
@@ -182,6 +187,8 @@ impl Client {
             ping_sent_nanos: AtomicU64::new(0),
             last_activity_nanos: AtomicU64::new(unix_nanos(now)),
             stream,
+            tls: OnceLock::new(),
+            tls_info: OnceLock::new(),
             out: Mutex::new(Outbound::default()),
             writer_wake: Condvar::new(),
             drained: Condvar::new(),
@@ -245,9 +252,13 @@ impl Client {
         self.stats
             .out_bytes
             .fetch_add(staged.len() as u64, Ordering::Relaxed);
-        if out.flushing {
+        if out.flushing || self.tls.get().is_some() {
             out.pending.extend_from_slice(staged);
             staged.clear();
+            if !out.flushing {
+                out.flushing = true;
+                self.start_writer(&mut out);
+            }
             return out.pending.len() > self.stall_threshold();
         }
         debug_assert!(out.pending.is_empty());
@@ -346,7 +357,8 @@ impl Client {
         }
     }
 
-    /// The writer thread: blocking writes bounded by `write_deadline`.
+    /// The writer thread: blocking writes bounded by `write_deadline`;
+    /// with TLS it also encrypts, so records go out in order.
     fn writer_loop(self: Arc<Self>) {
         if self
             .stream
@@ -356,6 +368,7 @@ impl Client {
             self.close(CloseReason::WriteError);
         }
         let mut buf = Vec::new();
+        let mut wire_buf = Vec::new();
         loop {
             {
                 let mut out = self.out();
@@ -368,13 +381,8 @@ impl Client {
                 if out.closed {
                     return;
                 }
-                if out.pending.is_empty() {
-                    out.writer_has_work = false;
-                    out.flushing = false;
-                    if out.close_when_flushed {
-                        out.closed = true;
-                        drop(out);
-                        let _ = self.stream.shutdown(Shutdown::Both);
+                if out.pending.is_empty() && self.tls.get().is_none() {
+                    if self.writer_idle(out) {
                         return;
                     }
                     continue;
@@ -383,7 +391,25 @@ impl Client {
                 out.inflight = buf.len();
                 self.drained.notify_all();
             }
-            let written = wire::send_blocking(&self.stream, &buf);
+            let bytes: &[u8] = match self.tls.get() {
+                Some(tls) => {
+                    wire_buf.clear();
+                    let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
+                    if super::tls::encrypt(&mut conn, &buf, &mut wire_buf).is_err() {
+                        drop(conn);
+                        self.release_write_side();
+                        self.close(CloseReason::WriteError);
+                        return;
+                    }
+                    &wire_buf
+                }
+                None => &buf,
+            };
+            let written = if bytes.is_empty() {
+                Ok(())
+            } else {
+                wire::send_blocking(&self.stream, bytes)
+            };
             self.out().inflight = 0;
             if let Err(e) = written {
                 let reason = match e.kind() {
@@ -400,6 +426,47 @@ impl Client {
             if buf.capacity() > 1024 * 1024 {
                 buf = Vec::new();
             }
+            let out = self.out();
+            if out.pending.is_empty() && self.writer_idle(out) {
+                return;
+            }
+        }
+    }
+
+    /// Nothing left to write: give up the write side (and shut the socket
+    /// down if a close was waiting for this). True when the writer should exit.
+    fn writer_idle(&self, mut out: MutexGuard<'_, Outbound>) -> bool {
+        out.writer_has_work = false;
+        out.flushing = false;
+        if out.close_when_flushed {
+            out.closed = true;
+            drop(out);
+            let _ = self.stream.shutdown(Shutdown::Both);
+            return true;
+        }
+        false
+    }
+
+    /// Install the TLS session after the handshake.
+    pub fn set_tls(&self, conn: rustls::ServerConnection) {
+        let _ = self.tls_info.set(super::tls::describe(&conn));
+        let _ = self.tls.set(Mutex::new(conn));
+    }
+
+    /// Run `f` on the TLS session (the reader decrypting).
+    pub fn with_tls<R>(&self, f: impl FnOnce(&mut rustls::ServerConnection) -> R) -> Option<R> {
+        let tls = self.tls.get()?;
+        let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
+        Some(f(&mut conn))
+    }
+
+    /// rustls has records of its own to send (an alert, a key update): have
+    /// the writer send them.
+    pub fn kick_tls(self: &Arc<Self>) {
+        let mut out = self.out();
+        if !out.closed && !out.flushing {
+            out.flushing = true;
+            self.start_writer(&mut out);
         }
     }
 

@@ -8,7 +8,7 @@
 //! also grows to hold one whole message when a payload is larger. What a
 //! peer can make it hold is bounded by `max_control_line + max_payload`.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use super::close::CloseReason;
 use super::deliver::{Batch, MatchCache, Rng};
 use super::subscription::Subscription;
 use super::timers::TimerKind;
+use super::tls;
 use super::Server;
 use crate::protocol::encode;
 use crate::protocol::info::{ClientOptions, Connect};
@@ -31,6 +32,8 @@ use crate::{debug, trace};
 const MIN_READ_BUFFER: usize = 512;
 /// The read buffer grows up to this while reads fill it.
 const MAX_READ_BUFFER: usize = 64 * 1024;
+/// Raw read buffer of a TLS connection: one whole record and then some.
+const TLS_READ_BUFFER: usize = 17 * 1024;
 /// Consecutive short reads after which a large buffer shrinks back.
 const SHRINK_AFTER_SHORT_READS: u32 = 16;
 
@@ -70,6 +73,9 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         filled: 0,
         short_reads: 0,
         grow: false,
+        tls_raw: Vec::new(),
+        tls_scratch: Vec::new(),
+        pending_plain: 0,
         batch: Batch::default(),
         cache: MatchCache::default(),
         in_msgs: 0,
@@ -103,6 +109,12 @@ struct Connection {
     short_reads: u32,
     /// The last read filled the buffer: double it.
     grow: bool,
+    /// TLS: ciphertext read from the socket (empty without TLS).
+    tls_raw: Vec<u8>,
+    /// TLS: decrypted bytes, reused between reads.
+    tls_scratch: Vec<u8>,
+    /// TLS: plaintext placed after `filled` and not yet reported by `read`.
+    pending_plain: usize,
     batch: Batch,
     cache: MatchCache,
     rng: Rng,
@@ -112,14 +124,20 @@ struct Connection {
 
 impl Connection {
     fn run(&mut self) -> CloseReason {
-        self.send_info();
         if self.auth_required {
-            let at = Instant::now() + self.server.opts().auth_timeout;
+            let at = Instant::now() + self.server.opts().effective_auth_timeout();
             self.server
                 .timers
                 .schedule(at, &self.client, TimerKind::AuthTimeout);
         }
-        self.end_batch();
+        if let Some(config) = self.server.tls_config.clone() {
+            if let Err(reason) = self.start_tls(&config) {
+                return reason;
+            }
+        } else {
+            self.send_info();
+            self.end_batch();
+        }
         loop {
             if self.client.is_closed() {
                 return CloseReason::ClientClosed;
@@ -140,9 +158,100 @@ impl Connection {
         }
     }
 
+    /// INFO in plain text, then the TLS handshake (bounded by the TLS
+    /// timeout). A client that speaks plain text or nothing in time gets
+    /// `-ERR 'Secure Connection - TLS Required'` and is closed.
+    fn start_tls(&mut self, config: &Arc<rustls::ServerConfig>) -> Result<(), CloseReason> {
+        let json = self.server.client_info_json(&self.client);
+        let mut info = Vec::with_capacity(json.len() + 7);
+        encode::json_op(&mut info, "INFO", &json);
+        let timeout = self
+            .server
+            .opts()
+            .tls
+            .as_ref()
+            .map_or(super::TLS_TIMEOUT, |t| t.timeout);
+        let _ = self.stream.set_write_timeout(Some(timeout));
+        if (&self.stream).write_all(&info).is_err() {
+            return Err(CloseReason::WriteError);
+        }
+        match tls::handshake(&mut self.stream, config, timeout) {
+            Ok(mut conn) => {
+                let mut plain = Vec::new();
+                let buffered = tls::buffered_plaintext(&mut conn, &mut plain);
+                self.client.set_tls(conn);
+                self.tls_raw = vec![0; TLS_READ_BUFFER];
+                if buffered.is_ok() && !plain.is_empty() {
+                    self.append_plaintext(&plain);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let tls::HandshakeError::Failed(why) = &e {
+                    debug!("{} - TLS handshake error: {why}", self.client.log_prefix());
+                } else {
+                    let mut line = Vec::new();
+                    encode::err(&mut line, "Secure Connection - TLS Required");
+                    let _ = (&self.stream).write_all(&line);
+                }
+                Err(CloseReason::TlsHandshakeError)
+            }
+        }
+    }
+
+    /// Read plaintext: from the socket, or through TLS.
+    fn read(&mut self) -> io::Result<usize> {
+        if self.tls_raw.is_empty() {
+            return self.read_plain();
+        }
+        loop {
+            if self.pending_plain > 0 {
+                return Ok(std::mem::take(&mut self.pending_plain));
+            }
+            let n = self.stream.read(&mut self.tls_raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut plain = std::mem::take(&mut self.tls_scratch);
+            plain.clear();
+            let raw = &self.tls_raw[..n];
+            let decrypted = self
+                .client
+                .with_tls(|conn| tls::decrypt(conn, raw, &mut plain));
+            let decrypted = match decrypted {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(e),
+                None => return Err(io::ErrorKind::NotConnected.into()),
+            };
+            if decrypted.wants_write {
+                self.client.kick_tls();
+            }
+            self.append_plaintext(&plain);
+            self.tls_scratch = plain;
+            if self.pending_plain > 0 {
+                return Ok(std::mem::take(&mut self.pending_plain));
+            }
+            if decrypted.closed {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Put decrypted bytes after the unparsed ones (they are counted as
+    /// read by the next [`Connection::read`]).
+    fn append_plaintext(&mut self, plain: &[u8]) {
+        let end = self.filled + self.pending_plain + plain.len();
+        if end > self.buf.len() {
+            self.buf.resize(end, 0);
+        }
+        let at = self.filled + self.pending_plain;
+        self.buf[at..end].copy_from_slice(plain);
+        self.pending_plain += plain.len();
+    }
+
     /// Read into the free part of the buffer, noting whether it should grow
     /// (the read filled it) or shrink (reads stay short).
-    fn read(&mut self) -> io::Result<usize> {
+    fn read_plain(&mut self) -> io::Result<usize> {
         if self.filled == self.buf.len() {
             // A partial op fills the buffer; the parser's limits bound this.
             let grown = self.buf.len() * 2;

@@ -40,9 +40,14 @@ pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
     signals::block_signals();
     raise_fd_limit();
 
+    let tls_config = opts
+        .tls
+        .as_ref()
+        .map(super::tls::server_config)
+        .transpose()?;
     let listener = bind(&opts.host, opts.port)?;
     let addr = listener.local_addr()?;
-    let server = Arc::new(Server::new(opts, addr));
+    let server = Arc::new(Server::new(opts, addr, tls_config));
 
     notice!("Starting nats-lite");
     notice!("  Version:  {VERSION_LONG}");

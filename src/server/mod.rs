@@ -24,6 +24,7 @@ pub mod stats;
 pub mod sublist;
 pub mod subscription;
 mod timers;
+pub mod tls;
 mod wire;
 
 pub use options::*;
@@ -79,15 +80,22 @@ pub struct Server {
     pub timers: Arc<Timers>,
     /// When the server started.
     pub start: SystemTime,
+    /// TLS configuration for client connections.
+    pub tls_config: Option<Arc<rustls::ServerConfig>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
 }
 
 impl Server {
-    fn new(opts: Options, addr: SocketAddr) -> Server {
+    fn new(
+        opts: Options,
+        addr: SocketAddr,
+        tls_config: Option<Arc<rustls::ServerConfig>>,
+    ) -> Server {
         let id = server_id();
         Server {
+            tls_config,
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
             id,
             addr,
@@ -159,6 +167,12 @@ impl Server {
             port: self.addr.port(),
             headers: true,
             auth_required: self.opts.auth_required(),
+            tls_required: self.opts.tls.is_some(),
+            tls_verify: self
+                .opts
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.verify || t.verify_and_map),
             max_payload: self.opts.max_payload,
             client_id: Some(client.cid),
             client_ip: Some(client.addr.ip().to_string()),

@@ -35,6 +35,40 @@ pub const LAME_DUCK_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// How many closed connections /connz remembers.
 pub const MAX_CLOSED_CLIENTS: usize = 10_000;
 
+/// TLS settings for client connections.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// Server certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Server private key (PEM).
+    pub key_file: PathBuf,
+    /// CA certificates to verify clients with (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Require and verify client certificates.
+    pub verify: bool,
+    /// Verify client certificates and take the user from them.
+    pub verify_and_map: bool,
+    /// Time to finish the handshake.
+    pub timeout: Duration,
+    /// Allowed cipher suites by IANA/Go name (empty: rustls's defaults).
+    pub cipher_suites: Vec<String>,
+}
+
+impl TlsOptions {
+    /// TLS with a certificate and key and the default timeout.
+    pub fn new(cert_file: PathBuf, key_file: PathBuf) -> TlsOptions {
+        TlsOptions {
+            cert_file,
+            key_file,
+            ca_file: None,
+            verify: false,
+            verify_and_map: false,
+            timeout: TLS_TIMEOUT,
+            cipher_suites: Vec::new(),
+        }
+    }
+}
+
 /// Everything the broker needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -84,6 +118,8 @@ pub struct Options {
     pub ping_interval: Duration,
     /// See [`PING_MAX`].
     pub ping_max: u32,
+    /// TLS for client connections.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for Options {
@@ -112,6 +148,7 @@ impl Default for Options {
             write_deadline: WRITE_DEADLINE,
             ping_interval: PING_INTERVAL,
             ping_max: PING_MAX,
+            tls: None,
         }
     }
 }
@@ -120,5 +157,16 @@ impl Options {
     /// True when clients must authenticate.
     pub fn auth_required(&self) -> bool {
         self.user.is_some() || self.token.is_some()
+    }
+
+    /// The auth timeout in force: with TLS and the default auth timeout, the
+    /// TLS timeout plus a second, as nats-server's `getDefaultAuthTimeout`.
+    pub fn effective_auth_timeout(&self) -> Duration {
+        match &self.tls {
+            Some(tls) if self.auth_timeout == AUTH_TIMEOUT => {
+                self.auth_timeout.max(tls.timeout + Duration::from_secs(1))
+            }
+            _ => self.auth_timeout,
+        }
     }
 }
