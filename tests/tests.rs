@@ -1,3 +1,9 @@
-//! Integration tests: each module starts the real `nats-lite` binary.
+//! Integration tests: each module starts the real `nats-lite` binary (or,
+//! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 
+mod server_async_nats;
+mod server_errors;
+mod server_flags;
+mod server_limits;
+mod server_protocol;
 mod util;
