@@ -324,6 +324,15 @@ impl Connection {
                     r.map(|()| true)
                 }
                 Ok(Parsed::Incomplete(need)) => {
+                    if need.is_some() {
+                        // A message whose payload is still to come: refuse it from
+                        // its control line when it can never be accepted.
+                        if let Err(reason) = self.check_message_line(&buf[self.start..self.filled])
+                        {
+                            self.buf = buf;
+                            return Err(reason);
+                        }
+                    }
                     self.buf = buf;
                     if let Some(need) = need {
                         // Make room for a whole message (bounded by the limits).
@@ -348,6 +357,19 @@ impl Connection {
                 Err(reason) => return Err(reason),
             }
         }
+    }
+
+    /// Checks nats-server makes on a PUB/HPUB control line before reading
+    /// its payload: auth first, and HPUB only after CONNECT said `headers`.
+    fn check_message_line(&mut self, line: &[u8]) -> Result<(), CloseReason> {
+        if self.auth_required && !self.connected {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        }
+        if !self.opts.headers && line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"HPUB") {
+            return Err(CloseReason::ProtocolViolation);
+        }
+        Ok(())
     }
 
     /// Queue the `-ERR` an input error deserves and say why we close.
@@ -448,6 +470,17 @@ impl Connection {
         if opts.no_responders && !opts.headers {
             self.send_err("no responders requires headers support");
             return Err(CloseReason::ProtocolViolation);
+        }
+        let has_credentials =
+            connect.user.is_some() || connect.pass.is_some() || connect.auth_token.is_some();
+        if self.connected && !has_credentials {
+            // A later CONNECT without credentials keeps who the client is.
+            self.opts = opts;
+            self.client
+                .headers
+                .store(self.opts.headers, Ordering::Relaxed);
+            self.ok();
+            return Ok(());
         }
         let identity = match self.server.auth.authenticate(&connect, &self.cert_names()) {
             Some(identity) => identity,
