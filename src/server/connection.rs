@@ -695,7 +695,23 @@ impl Connection {
 
     /// Names a verified TLS client certificate maps to (`verify_and_map`).
     fn cert_names(&self) -> Vec<String> {
-        Vec::new()
+        let mapped = self
+            .server
+            .opts()
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.verify_and_map);
+        if !mapped {
+            return Vec::new();
+        }
+        self.client
+            .with_tls(|conn| {
+                conn.peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .map(|der| tls::certificate_names(der))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
     }
 
     fn process_pong(&mut self) {
