@@ -501,6 +501,9 @@ impl Connection {
         self.connected = true;
         self.client.connected.store(true, Ordering::Release);
         self.client
+            .async_info
+            .store(self.opts.protocol >= 1, Ordering::Relaxed);
+        self.client
             .headers
             .store(self.opts.headers, Ordering::Relaxed);
         {
