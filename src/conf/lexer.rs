@@ -140,10 +140,10 @@ impl Lexer {
         let c = self.peek()?;
         self.i += 1;
         if c == '\n' {
-            self.line += 1;
+            self.line = self.line.saturating_add(1);
             self.col = 1;
         } else {
-            self.col += 1;
+            self.col = self.col.saturating_add(1);
         }
         Some(c)
     }

@@ -51,7 +51,7 @@ pub use error::{ConfError, Pos, Warning};
 pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};
 pub use server_config::ServerConfig;
 pub use tls::{TlsConfig, TlsVersion, DEFAULT_HANDSHAKE_FIRST_FALLBACK};
-pub use value::{Entry, Map, Value, ValueKind};
+pub use value::{Entry, Map, MapIter, Value, ValueKind};
 
 /// Parse the configuration file at `path` and read its server options:
 /// [`parse_file`] then [`ServerConfig::from_value`].

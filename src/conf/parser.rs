@@ -688,7 +688,7 @@ mod tests {
     #[test]
     fn keys_keep_case_and_match_without_it() {
         let m = parse("Port: 1\nMAX_PAYLOAD: 2");
-        assert_eq!(m.entries()[0].key, "Port");
+        assert_eq!(m.iter().next().unwrap().key, "Port");
         assert_eq!(int(&m, "port"), 1);
         assert_eq!(int(&m, "max_payload"), 2);
         // The last of duplicate keys wins, at its own place in the order.
@@ -883,6 +883,91 @@ mod tests {
         ] {
             let _ = parse_str(junk, Path::new("t.conf"));
         }
+    }
+
+    #[test]
+    fn no_panics_on_random_input() {
+        // A fixed xorshift stream over the format's special characters and
+        // a few words: thousands of odd inputs, run through both layers.
+        const PIECES: &[&str] = &[
+            "{",
+            "}",
+            "[",
+            "]",
+            ":",
+            "=",
+            ",",
+            ";",
+            "\n",
+            "\r",
+            " ",
+            "\t",
+            "#",
+            "//",
+            "\"",
+            "'",
+            "\\",
+            "$",
+            "(",
+            ")",
+            "a",
+            "port",
+            "include",
+            "x.conf",
+            "1",
+            "-",
+            "1k",
+            "0.5",
+            "true",
+            "$a",
+            "$2a$11$x",
+            "\\x4",
+            "\\u00",
+            "authorization",
+            "users",
+            "permissions",
+            "tls",
+            "é",
+            "\u{0}",
+            "accounts",
+            "cluster",
+            "routes",
+            "nats://h:1",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let len = (next() % 40) as usize;
+            let text: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            if let Ok(map) = parse_str(&text, Path::new("fuzz.conf")) {
+                let _ = crate::conf::ServerConfig::from_value(&map);
+            }
+        }
+    }
+
+    #[test]
+    fn large_inputs_stay_linear() {
+        // Many keys, many duplicates and many references: quick, whatever
+        // the shape (a fuzzer's time limit is a finding too).
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("k{i}: {i}\nr{i}: $k0\nk{}: $k{i}\n", i % 100));
+        }
+        let start = std::time::Instant::now();
+        let m = parse(&text);
+        assert_eq!(m.len(), 40_000);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     fn temp_dir(name: &str) -> PathBuf {

@@ -4,6 +4,8 @@
 //! This layer knows nothing about what the options mean; that is
 //! [`crate::conf::ServerConfig`]'s job.
 
+use std::collections::HashMap;
+
 use super::error::Pos;
 
 /// One value of a configuration file and where it is.
@@ -111,7 +113,7 @@ impl Value {
         match &mut self.kind {
             ValueKind::Array(items) => items.iter_mut().for_each(|v| v.set_pos_deep(pos)),
             ValueKind::Map(map) => {
-                for entry in &mut map.entries {
+                for entry in map.slots.iter_mut().flatten() {
                     entry.key_pos = pos.clone();
                     entry.value.set_pos_deep(pos);
                 }
@@ -140,9 +142,13 @@ pub struct Entry {
 ///
 /// A key given twice keeps the last value, moved to the later position, as
 /// nats-server (whose Go map simply overwrites).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Map {
-    entries: Vec<Entry>,
+    /// Entries in file order; `None` where a later duplicate replaced one
+    /// (so replacing costs no shifting, whatever the input).
+    slots: Vec<Option<Entry>>,
+    /// Exact key to its slot.
+    index: HashMap<String, usize>,
 }
 
 impl Map {
@@ -151,24 +157,21 @@ impl Map {
         Map::default()
     }
 
-    /// The entries in file order.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
-    }
-
     /// Iterate over the entries in file order.
-    pub fn iter(&self) -> std::slice::Iter<'_, Entry> {
-        self.entries.iter()
+    pub fn iter(&self) -> MapIter<'_> {
+        MapIter {
+            slots: self.slots.iter(),
+        }
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     /// True when there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 
     /// The value of `key`, matched ignoring ASCII case as nats-server does
@@ -179,9 +182,10 @@ impl Map {
 
     /// The entry of `key`, matched ignoring ASCII case (the last one).
     pub fn entry(&self, key: &str) -> Option<&Entry> {
-        self.entries
+        self.slots
             .iter()
             .rev()
+            .flatten()
             .find(|e| e.key.eq_ignore_ascii_case(key))
     }
 
@@ -197,30 +201,53 @@ impl Map {
 
     /// Add an entry, replacing one with exactly the same key.
     pub(crate) fn push(&mut self, entry: Entry) {
-        self.entries.retain(|e| e.key != entry.key);
-        self.entries.push(entry);
+        if let Some(old) = self.index.insert(entry.key.clone(), self.slots.len()) {
+            self.slots[old] = None;
+        }
+        self.slots.push(Some(entry));
     }
 
     /// The entry whose key is exactly `key` (variables are case-sensitive).
     pub(crate) fn entry_exact_mut(&mut self, key: &str) -> Option<&mut Entry> {
-        self.entries.iter_mut().find(|e| e.key == key)
+        let slot = *self.index.get(key)?;
+        self.slots.get_mut(slot)?.as_mut()
+    }
+}
+
+impl PartialEq for Map {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+/// Iterator over a [`Map`]'s entries in file order.
+#[derive(Debug, Clone)]
+pub struct MapIter<'a> {
+    slots: std::slice::Iter<'a, Option<Entry>>,
+}
+
+impl<'a> Iterator for MapIter<'a> {
+    type Item = &'a Entry;
+
+    fn next(&mut self) -> Option<&'a Entry> {
+        self.slots.by_ref().flatten().next()
     }
 }
 
 impl<'a> IntoIterator for &'a Map {
     type Item = &'a Entry;
-    type IntoIter = std::slice::Iter<'a, Entry>;
+    type IntoIter = MapIter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter()
+        self.iter()
     }
 }
 
 impl IntoIterator for Map {
     type Item = Entry;
-    type IntoIter = std::vec::IntoIter<Entry>;
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Option<Entry>>>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        self.slots.into_iter().flatten()
     }
 }
