@@ -14,6 +14,7 @@ pub mod account;
 pub mod auth;
 pub mod client;
 pub mod close;
+mod config_file;
 mod connection;
 mod deliver;
 mod listener;
@@ -28,6 +29,7 @@ mod timers;
 pub mod tls;
 mod wire;
 
+pub use config_file::apply as apply_config_file;
 pub use options::*;
 
 use std::collections::HashMap;
