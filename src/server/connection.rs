@@ -58,6 +58,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         opts.write_deadline,
         server.stats.clone(),
     ));
+    let cache_enabled = !opts.disable_sublist_cache;
     let over_limit = !server.register(&client);
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
@@ -88,7 +89,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         tls_scratch: Vec::new(),
         pending_plain: 0,
         batch: Batch::default(),
-        cache: MatchCache::default(),
+        cache: MatchCache::new(cache_enabled),
         in_msgs: 0,
         in_bytes: 0,
     };
@@ -463,6 +464,9 @@ impl Connection {
         );
         let mut opts = self.opts.clone();
         opts.apply(&connect);
+        if self.server.opts().no_header_support {
+            opts.headers = false;
+        }
         if !(0..=1).contains(&opts.protocol) {
             self.send_err("invalid client protocol");
             return Err(CloseReason::BadClientProtocolVersion);
@@ -648,6 +652,12 @@ impl Connection {
             || queue.is_some_and(|q| !subject::is_valid_subject(q))
         {
             self.send_err("Invalid Subject");
+            return;
+        }
+        let max_tokens = self.server.opts().max_sub_tokens;
+        if max_tokens > 0 && subject.split(|&b| b == b'.').count() > max_tokens {
+            let text = format!("{}, too many tokens", permissions::subscribe_violation(subject, None));
+            self.send_err(&text);
             return;
         }
         if let Some(perms) = &self.perms {

@@ -112,6 +112,9 @@ impl Server {
                 .entry(name.clone())
                 .or_insert_with(|| Arc::new(Account::new(name)));
         }
+        if opts.disable_sublist_cache {
+            accounts.values().for_each(|a| a.sublist.disable_cache());
+        }
         let auth = auth::Authenticator::new(&opts, &accounts)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         Ok(Server {
@@ -194,7 +197,7 @@ impl Server {
             proto: PROTO,
             host: self.opts.host.clone(),
             port: self.addr.port(),
-            headers: true,
+            headers: !self.opts.no_header_support,
             auth_required: self.auth.anonymous().is_none(),
             tls_required: self.opts.tls.is_some(),
             tls_verify: self
