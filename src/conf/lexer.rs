@@ -700,6 +700,15 @@ mod tests {
             Scalar::Str("\nline 1\n  line 2)\n".into())
         );
         assert_eq!(scalar("(x\n)"), Scalar::Str("x\n".into()));
+        // nats-server's own examples (conf/lex_test.go).
+        assert_eq!(
+            scalar("(\n1234567890\n)\n"),
+            Scalar::Str("\n1234567890\n".into())
+        );
+        assert_eq!(
+            scalar("(\n  12(34)56\n  (\n    7890\n  )\n)\n"),
+            Scalar::Str("\n  12(34)56\n  (\n    7890\n  )\n".into())
+        );
         assert!(scalar_err("(abc)\n").contains("unterminated '(' block"));
     }
 

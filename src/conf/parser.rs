@@ -5,7 +5,8 @@
 //! A file is a list of entries, or one `{ ... }` holding them (so a JSON
 //! object is a valid file). An entry is `key: value`, `key = value` or
 //! `key value`, ended by a new line, `;` or `,`. Keys are bare (up to white
-//! space, `:` or `=`) or quoted. Values are arrays `[a, b]` (elements
+//! space, `:` or `=`) or quoted. Without a separator the value starts on the
+//! key's line, except a map's `{`. Values are arrays `[a, b]` (elements
 //! separated by commas or new lines, a trailing comma allowed), maps
 //! `{ k: v }` (the separator before `{` is optional, as in
 //! `authorization { ... }`) and scalars:
@@ -217,11 +218,20 @@ impl<'s> Parser<'s> {
         {
             return self.parse_include(&key.pos);
         }
+        let key_end = self.lx.pos();
         self.lx.skip_space();
         let mut separated = false;
         if let Some(':' | '=') = self.lx.peek() {
             self.lx.bump();
             separated = true;
+        } else if self.lx.pos().line != key_end.line && self.lx.peek() != Some('{') {
+            // nats-server would take the next line's first word as the
+            // value; only `key` + new line + `{` is a real-world layout, and
+            // anything else is a forgotten value, so say so here.
+            return Err(ConfError::at(
+                &key_end,
+                format!("expected a value for '{}' on its line", key.text),
+            ));
         }
         if separated && !in_map {
             // As nats-server: at the top level the value must start on the
