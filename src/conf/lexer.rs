@@ -9,7 +9,8 @@
 //! The token rules, as nats-server's:
 //! - comments run from `#` or `//` to the end of the line;
 //! - a bare key ends at white space, `:` or `=` (and, more leniently than
-//!   nats-server, at `{` or `[`, so `authorization{` works);
+//!   nats-server, at brackets, `,`, `;` and quotes, so `authorization{`
+//!   works);
 //! - a bare value ends at white space, a new line, `,`, `;`, `]` or `}`, so
 //!   `127.0.0.1:4222`, `./certs/server.pem` and `nats-route://a:b@h:6222` are
 //!   single strings; a `#` inside one is not a comment;

@@ -28,8 +28,8 @@
 //!
 //! `$NAME` is the value of the key `NAME` defined earlier in the same map or
 //! an enclosing one, innermost first (arrays do not open a scope); else the
-//! environment variable `NAME`, parsed as a value (`4222` is an integer); else
-//! an error. Variable names are case-sensitive. A definition is an ordinary
+//! environment variable `NAME`, parsed as a value (`4222` is an integer; text
+//! that is not one value, such as `two words`, is a string); else an error. Variable names are case-sensitive. A definition is an ordinary
 //! entry, marked [`Entry::used_as_variable`](super::Entry) once referenced.
 //! A bare `$2a$11$...` is a bcrypt hash, not a variable, as in nats-server.
 //!
