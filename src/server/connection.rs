@@ -35,6 +35,8 @@ use crate::{debug, trace};
 const MIN_READ_BUFFER: usize = 512;
 /// The read buffer grows up to this while reads fill it.
 const MAX_READ_BUFFER: usize = 64 * 1024;
+/// The first byte of a TLS handshake record.
+const TLS_RECORD: u8 = 0x16;
 /// Raw read buffer of a TLS connection: one whole record and then some.
 const TLS_READ_BUFFER: usize = 17 * 1024;
 /// Consecutive short reads after which a large buffer shrinks back.
@@ -176,31 +178,58 @@ impl Connection {
         }
     }
 
-    /// INFO in plain text, then the TLS handshake (bounded by the TLS
-    /// timeout). A client that speaks plain text or nothing in time gets
-    /// `-ERR 'Secure Connection - TLS Required'` and is closed.
+    /// TLS the NATS way: INFO in plain text, then the handshake (bounded by
+    /// the TLS timeout). With `handshake_first` the handshake comes before
+    /// INFO (when the client starts TLS within the fallback time, if one is
+    /// set); with `allow_non_tls` a client that does not start TLS stays in
+    /// plain text. A client that speaks plain text or nothing in time where
+    /// TLS is required gets `-ERR 'Secure Connection - TLS Required'`.
     fn start_tls(&mut self, config: &Arc<rustls::ServerConfig>) -> Result<(), CloseReason> {
+        let Some(tls_opts) = self.server.opts().tls.clone() else {
+            return Ok(());
+        };
+        let timeout = tls_opts.timeout;
         let json = self.server.client_info_json(&self.client);
         let mut info = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut info, "INFO", &json);
-        let timeout = self
-            .server
-            .opts()
-            .tls
-            .as_ref()
-            .map_or(super::TLS_TIMEOUT, |t| t.timeout);
-        let _ = self.stream.set_write_timeout(Some(timeout));
-        if (&self.stream).write_all(&info).is_err() {
-            return Err(CloseReason::WriteError);
+        let tls_first = match tls_opts.handshake_first {
+            Some(wait) if wait.is_zero() => true,
+            Some(wait) => self.peek_first_byte(Some(wait)) == Some(TLS_RECORD),
+            None => false,
+        };
+        if !tls_first {
+            let _ = self.stream.set_write_timeout(Some(timeout));
+            if (&self.stream).write_all(&info).is_err() {
+                return Err(CloseReason::WriteError);
+            }
+            let _ = self.stream.set_write_timeout(None);
+            if self.server.opts().allow_non_tls {
+                match self.peek_first_byte(None) {
+                    Some(TLS_RECORD) => {}
+                    Some(_) => return Ok(()),
+                    None => return Err(CloseReason::ClientClosed),
+                }
+            }
         }
         match tls::handshake(&mut self.stream, config, timeout) {
             Ok(mut conn) => {
+                if !tls::pinned_cert_accepted(&conn, &tls_opts.pinned_certs) {
+                    debug!(
+                        "{} - TLS client certificate not in pinned_certs",
+                        self.client.log_prefix()
+                    );
+                    return Err(CloseReason::TlsHandshakeError);
+                }
                 let mut plain = Vec::new();
                 let buffered = tls::buffered_plaintext(&mut conn, &mut plain);
                 self.client.set_tls(conn);
                 self.tls_raw = vec![0; TLS_READ_BUFFER];
                 if buffered.is_ok() && !plain.is_empty() {
                     self.append_plaintext(&plain);
+                }
+                if tls_first {
+                    self.push(&info);
+                    self.end_batch();
                 }
                 Ok(())
             }
@@ -214,6 +243,19 @@ impl Connection {
                 }
                 Err(CloseReason::TlsHandshakeError)
             }
+        }
+    }
+
+    /// The first byte the client sends, without consuming it; `None` on
+    /// close, error or (with `wait`) when nothing came in time.
+    fn peek_first_byte(&mut self, wait: Option<std::time::Duration>) -> Option<u8> {
+        let mut b = [0u8; 1];
+        let _ = self.stream.set_read_timeout(wait);
+        let r = self.stream.peek(&mut b);
+        let _ = self.stream.set_read_timeout(None);
+        match r {
+            Ok(1) => Some(b[0]),
+            _ => None,
         }
     }
 
@@ -656,7 +698,10 @@ impl Connection {
         }
         let max_tokens = self.server.opts().max_sub_tokens;
         if max_tokens > 0 && subject.split(|&b| b == b'.').count() > max_tokens {
-            let text = format!("{}, too many tokens", permissions::subscribe_violation(subject, None));
+            let text = format!(
+                "{}, too many tokens",
+                permissions::subscribe_violation(subject, None)
+            );
             self.send_err(&text);
             return;
         }

@@ -74,7 +74,10 @@ pub struct MatchCache {
 impl MatchCache {
     /// A cache, or (with `enabled` false) a pass-through to the index.
     pub fn new(enabled: bool) -> MatchCache {
-        MatchCache { enabled, ..MatchCache::default() }
+        MatchCache {
+            enabled,
+            ..MatchCache::default()
+        }
     }
 
     /// Who matches `subject` in `account`.

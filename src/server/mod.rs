@@ -199,7 +199,8 @@ impl Server {
             port: self.addr.port(),
             headers: !self.opts.no_header_support,
             auth_required: self.auth.anonymous().is_none(),
-            tls_required: self.opts.tls.is_some(),
+            tls_required: self.opts.tls.is_some() && !self.opts.allow_non_tls,
+            tls_available: self.opts.tls.is_some() && self.opts.allow_non_tls,
             tls_verify: self
                 .opts
                 .tls
