@@ -85,6 +85,35 @@ impl Interrupter {
     }
 }
 
+/// Wakes the owner's [`Connection::next`] up (it returns `Ok(None)`), so a
+/// thread feeding the connection can say "look at my state".
+#[derive(Clone)]
+pub struct Waker(SyncSender<Signal>);
+
+impl Waker {
+    /// Wake the owner up.
+    pub fn wake(&self) {
+        let _ = self.0.try_send(Signal::Poke);
+    }
+}
+
+/// Writes raw bytes from another thread (raw mode: `cat`'s stdin).
+#[derive(Clone)]
+pub struct RawWriter(SharedLink);
+
+impl RawWriter {
+    /// Write `data`, which contains `pings` PINGs whose PONGs the user sees.
+    ///
+    /// # Errors
+    ///
+    /// The socket's write error.
+    pub fn write(&self, data: &[u8], pings: usize) -> std::io::Result<()> {
+        let mut link = link::lock(&self.0);
+        link.expect_user_pongs(pings);
+        link.write_all(data)
+    }
+}
+
 #[derive(Debug, Clone)]
 enum State {
     Connected,
@@ -293,6 +322,17 @@ impl Connection {
             flag: self.interrupted.clone(),
             tx: self.tx.clone(),
         }
+    }
+
+    /// A handle that makes [`next`](Self::next) return early.
+    pub fn waker(&self) -> Waker {
+        Waker(self.tx.clone())
+    }
+
+    /// A handle to write raw bytes from another thread (the current
+    /// connection only: raw mode does not reconnect).
+    pub fn raw_writer(&self) -> RawWriter {
+        RawWriter(self.link.clone())
     }
 
     /// Subscribe to `subject`, in queue group `queue` if given. Sent with the
@@ -522,13 +562,15 @@ impl Connection {
                     .filter(|i| matches!(i, Item::Msg(_) | Item::Raw(_))),
             ),
             Signal::Closed { gen, error } if gen == self.gen => return Some(error),
-            Signal::Closed { .. } | Signal::Wake => {}
+            Signal::Closed { .. } | Signal::Wake | Signal::Poke => {}
         }
         None
     }
 
     /// Wait for the next message (or raw bytes, or connection event) until
-    /// `deadline` (`None`: no deadline). `Ok(None)` when the deadline passed.
+    /// `deadline` (`None`: no deadline; a deadline in the past only takes
+    /// what has arrived). `Ok(None)` when the deadline passed, or when a
+    /// [`Waker`] woke the caller up.
     ///
     /// # Errors
     ///
@@ -570,18 +612,26 @@ impl Connection {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Ok(None);
-                    }
-                    match self.rx.recv_timeout(left) {
-                        Ok(s) => Some(s),
-                        Err(RecvTimeoutError::Timeout) => return Ok(None),
-                        Err(RecvTimeoutError::Disconnected) => None,
+                        // A deadline in the past polls: take what is there.
+                        match self.rx.try_recv() {
+                            Ok(s) => Some(s),
+                            Err(_) => return Ok(None),
+                        }
+                    } else {
+                        match self.rx.recv_timeout(left) {
+                            Ok(s) => Some(s),
+                            Err(RecvTimeoutError::Timeout) => return Ok(None),
+                            Err(RecvTimeoutError::Disconnected) => None,
+                        }
                     }
                 }
             };
             let Some(sig) = sig else {
                 return Ok(None);
             };
+            if let Signal::Poke = sig {
+                return Ok(None);
+            }
             if let Some(error) = self.take_signal(sig) {
                 if self.opts.reconnect && is_loss(&error) {
                     self.state = State::Lost(error);

@@ -43,7 +43,7 @@ pub mod template;
 pub mod tls;
 pub mod url;
 
-pub use connection::{Connection, Incoming, Interrupter};
+pub use connection::{Connection, Incoming, Interrupter, RawWriter, Waker};
 pub use error::{ClientError, ErrorKind};
 pub use message::Message;
 pub use options::{Mode, Options};

@@ -59,6 +59,8 @@ pub enum Signal {
     },
     /// Wake the owner up (an interrupt flag was set).
     Wake,
+    /// Make the owner's wait return early (see `Waker`).
+    Poke,
 }
 
 /// How the reader treats what it parses.
@@ -225,22 +227,20 @@ impl Reader {
             )
         };
         if let ReaderMode::Raw { answer_pings } = self.mode {
-            match op {
-                ServerOp::Ping if answer_pings => {
-                    link::lock(&self.link)
-                        .write_all(encode::PONG)
-                        .map_err(lost)?;
+            if matches!(op, ServerOp::Ping) && answer_pings {
+                link::lock(&self.link)
+                    .write_all(encode::PONG)
+                    .map_err(lost)?;
+            }
+            // Every PONG answers the oldest PING; ours (a flush) are not shown.
+            let our_pong = matches!(op, ServerOp::Pong)
+                && link::lock(&self.link).pong_received() == Some(PingKind::Flush);
+            if our_pong {
+                if !raw.is_empty() {
+                    items.push(Item::Raw(std::mem::take(raw)));
                 }
-                ServerOp::Pong => {
-                    if link::lock(&self.link).pong_received() == Some(PingKind::Flush) {
-                        if !raw.is_empty() {
-                            items.push(Item::Raw(std::mem::take(raw)));
-                        }
-                        items.push(Item::Pong);
-                        return Ok(());
-                    }
-                }
-                _ => {}
+                items.push(Item::Pong);
+                return Ok(());
             }
             raw.extend_from_slice(bytes);
             return Ok(());
