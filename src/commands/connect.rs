@@ -210,11 +210,8 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 /// Show a duration the way people write them (`1.234ms`, `2s`).
 pub fn show_duration(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
-        format!("{:.3}s", d.as_secs_f64())
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + if d.subsec_nanos() == 0 { "s" } else { "" }
+        let s = format!("{:.3}", d.as_secs_f64());
+        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
     } else if d >= Duration::from_millis(1) {
         format!("{:.3}ms", d.as_secs_f64() * 1e3)
     } else {
