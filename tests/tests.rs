@@ -1,3 +1,5 @@
 //! Integration tests: each module starts the real `nats-lite` binary.
 
+mod client_pubsub;
+mod client_support;
 mod util;
