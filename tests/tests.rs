@@ -2,5 +2,6 @@
 
 mod client_pubsub;
 mod client_reqrep;
+mod client_security;
 mod client_support;
 mod util;
