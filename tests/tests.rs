@@ -2,6 +2,7 @@
 
 mod client_pubsub;
 mod client_reqrep;
+mod client_resilience;
 mod client_security;
 mod client_support;
 mod util;
