@@ -1,5 +1,6 @@
 //! Integration tests: each module starts the real `nats-lite` binary.
 
+mod client_cat;
 mod client_pubsub;
 mod client_reqrep;
 mod client_resilience;

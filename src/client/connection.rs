@@ -49,6 +49,9 @@ use crate::protocol::info::ServerInfo;
 use crate::protocol::parser::Limits;
 use crate::protocol::subject;
 
+/// How long a failed write waits for the reader to say why the server closed.
+const WRITE_FAILURE_GRACE: Duration = Duration::from_millis(500);
+
 /// Buffered outgoing bytes are written once they reach this size.
 const OUT_HIGH_WATER: usize = 64 * 1024;
 
@@ -154,6 +157,8 @@ pub struct Connection {
     greeting: Vec<u8>,
     pings_sent: u64,
     pongs_seen: u64,
+    /// Why the current connection ended, once its reader said so.
+    closed: Option<ClientError>,
     rng: Rng,
 }
 
@@ -225,6 +230,7 @@ impl Connection {
             greeting: Vec::new(),
             pings_sent: 0,
             pongs_seen: 0,
+            closed: None,
             rng,
         };
         conn.install(est)?;
@@ -244,6 +250,7 @@ impl Connection {
         self.greeting = est.greeting;
         self.pings_sent = 0;
         self.pongs_seen = 0;
+        self.closed = None;
         self.learn(est.info);
         let mode = match self.opts.mode {
             Mode::Client => ReaderMode::Client,
@@ -454,7 +461,7 @@ impl Connection {
         }
         let res = link::lock(&self.link).write_all(&self.out);
         self.out.clear();
-        res.map_err(|e| self.lost(e))
+        res.map_err(|e| self.write_failed(e))
     }
 
     /// Write raw bytes (raw mode), which contain `pings` PINGs whose PONGs
@@ -465,9 +472,36 @@ impl Connection {
     /// The connection is lost.
     pub fn write_raw(&mut self, data: &[u8], pings: usize) -> Result<()> {
         self.send_buffered()?;
-        let mut link = link::lock(&self.link);
-        link.expect_user_pongs(pings);
-        link.write_all(data).map_err(|e| self.lost(e))
+        let res = {
+            let mut link = link::lock(&self.link);
+            link.expect_user_pongs(pings);
+            link.write_all(data)
+        };
+        res.map_err(|e| self.write_failed(e))
+    }
+
+    /// A write failed, usually because the server closed the connection
+    /// after telling us why (`-ERR`): give the reader a moment to deliver
+    /// that reason, which is more useful than "broken pipe".
+    fn write_failed(&mut self, e: std::io::Error) -> ClientError {
+        let deadline = Instant::now() + WRITE_FAILURE_GRACE;
+        loop {
+            if let Some(pos) = self.queue.iter().position(|i| matches!(i, Item::Err(_))) {
+                if let Some(Item::Err(text)) = self.queue.remove(pos) {
+                    return server_error(&text);
+                }
+            }
+            if let Some(closed) = &self.closed {
+                return closed.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(sig) => {
+                    let _ = self.take_signal(sig);
+                }
+                Err(_) => return self.lost(e),
+            }
+        }
     }
 
     fn lost(&self, e: std::io::Error) -> ClientError {
@@ -513,9 +547,8 @@ impl Connection {
 
     fn ping_pong(&mut self, timeout: Duration) -> Result<()> {
         self.send_buffered()?;
-        link::lock(&self.link)
-            .send_ping(PingKind::Flush)
-            .map_err(|e| self.lost(e))?;
+        let sent = link::lock(&self.link).send_ping(PingKind::Flush);
+        sent.map_err(|e| self.write_failed(e))?;
         self.pings_sent += 1;
         let target = self.pings_sent;
         let deadline = Instant::now() + timeout;
@@ -561,7 +594,10 @@ impl Connection {
                     .into_iter()
                     .filter(|i| matches!(i, Item::Msg(_) | Item::Raw(_))),
             ),
-            Signal::Closed { gen, error } if gen == self.gen => return Some(error),
+            Signal::Closed { gen, error } if gen == self.gen => {
+                self.closed = Some(error.clone());
+                return Some(error);
+            }
             Signal::Closed { .. } | Signal::Wake | Signal::Poke => {}
         }
         None
@@ -606,6 +642,15 @@ impl Connection {
                     Item::Info(info) => self.learn(*info),
                 }
                 continue;
+            }
+            // Everything received has been returned and the reader is gone.
+            if let (Some(e), State::Connected) = (&self.closed, &self.state) {
+                let e = e.clone();
+                if self.opts.reconnect && is_loss(&e) {
+                    self.state = State::Lost(e);
+                    continue;
+                }
+                return Err(e);
             }
             let sig = match deadline {
                 None => self.rx.recv().ok(),

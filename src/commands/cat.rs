@@ -151,14 +151,17 @@ pub fn run(global: &ConnectArgs, args: CatArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Show what arrived before the connection ended.
+/// Show what arrived before the connection ended: the reader may still be
+/// reading it (a write can fail before the server's last words are read).
 fn drain(conn: &mut Connection, show: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
-    while let Ok(Some(item)) = conn.next(Some(Instant::now())) {
-        if let Incoming::Raw(bytes) = item {
-            show(&bytes)?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match conn.next(Some(deadline)) {
+            Ok(Some(Incoming::Raw(bytes))) => show(&bytes)?,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return Ok(()),
         }
     }
-    Ok(())
 }
 
 /// Why copying stdin stopped early.
