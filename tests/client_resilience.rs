@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::client_support::{each_server, replier, run_lite, start, subscriber, RUN_TIMEOUT};
+use crate::util::START_TIMEOUT;
 
 #[test]
 fn sub_and_reply_reconnect_after_the_server_restarts() {
@@ -34,6 +35,32 @@ fn sub_and_reply_reconnect_after_the_server_restarts() {
             c.interrupt();
             c.finish(RUN_TIMEOUT).assert_ok();
         }
+    }
+}
+
+/// The first server advertises the second in its INFO `connect_urls`; when
+/// the first goes away, `sub` moves to the second without being told.
+#[test]
+fn sub_fails_over_to_a_server_learnt_from_connect_urls() {
+    let cluster = ["--cluster_name", "c", "--cluster", "nats://127.0.0.1:-1"];
+    for kind in crate::client_support::kinds(&cluster) {
+        let mut a = start(kind, &cluster);
+        let line = a
+            .wait_for_log("Listening for route connections on", START_TIMEOUT)
+            .expect("route listener");
+        let route = format!("nats://{}", line.rsplit(' ').next().unwrap());
+        let mut b = start(kind, &[&cluster[..], &["--routes", &route]].concat());
+        for s in [&mut a, &mut b] {
+            s.wait_for_log("Route connection created", START_TIMEOUT)
+                .expect("route between the two servers");
+        }
+        let mut sub = subscriber(&["-s", &a.url(), "--raw", "fail.over"]);
+        drop(a);
+        sub.wait_stderr(&format!("Reconnected to {}", b.url()));
+        run_lite(&["pub", "-s", &b.url(), "fail.over", "on b"]).assert_ok();
+        sub.wait_stdout("on b");
+        sub.interrupt();
+        sub.finish(RUN_TIMEOUT).assert_ok();
     }
 }
 

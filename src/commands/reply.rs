@@ -91,6 +91,11 @@ pub fn run(global: &ConnectArgs, args: ReplyArgs) -> Result<ExitCode> {
     let mut conn = Connection::connect(opts)?;
     on_ctrl_c(conn.interrupter());
     let sid = conn.subscribe(&args.subject, Some(&args.queue))?;
+    if let Some(c) = args.count {
+        // The server stops delivering after `count`, so no request of the
+        // group is left waiting for a replier that has gone.
+        conn.unsubscribe(sid, Some(c))?;
+    }
     conn.flush(flush_timeout)?;
     eprintln!("Listening on {:?} in group {:?}", args.subject, args.queue);
     let mut rng = Rng::new();

@@ -95,6 +95,11 @@ pub fn run(global: &ConnectArgs, args: SubArgs) -> Result<ExitCode> {
     for s in &args.subjects {
         sids.push(conn.subscribe(s, args.queue.as_deref())?);
     }
+    if let (Some(c), [sid]) = (args.count, sids.as_slice()) {
+        // One subject: the server stops after `count` (in a queue group the
+        // rest go to the other members).
+        conn.unsubscribe(*sid, Some(c))?;
+    }
     conn.flush(flush_timeout)?;
     match &args.queue {
         Some(q) => eprintln!("Subscribing on {} in group {q:?}", args.subjects.join(", ")),
