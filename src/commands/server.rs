@@ -12,7 +12,7 @@ use crate::server::{self, Options};
 
 /// Server flags. Names, aliases and defaults follow nats-server's `--help`.
 #[derive(Debug, Default, clap::Args)]
-#[command(after_help = SERVER_EXAMPLES, version = crate::server::VERSION_LONG, disable_version_flag = true)]
+#[command(after_help = SERVER_EXAMPLES, version = crate::server::VERSION_LONG, disable_version_flag = true, args_override_self = true)]
 pub struct ServerArgs {
     /// Bind to host address.
     #[arg(short = 'a', long = "addr", visible_alias = "net", value_name = "HOST")]
