@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::server::{self, Options};
 
 /// Server flags. Names, aliases and defaults follow nats-server's `--help`.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Default, Clone, clap::Args)]
 #[command(after_help = SERVER_EXAMPLES, version = crate::server::VERSION_LONG, disable_version_flag = true, args_override_self = true)]
 pub struct ServerArgs {
     /// Bind to host address.
@@ -202,7 +202,11 @@ pub fn run(args: ServerArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     warnings.extend(unsupported_warnings(&args));
-    server::run(opts, &warnings).map_err(|e| Error::failure(format!("server: {e}")))?;
+    let reloader: Option<server::Reloader> = args.config.is_some().then(|| {
+        let args = args.clone();
+        Box::new(move || resolve_options(&args).map_err(|e| e.to_string())) as server::Reloader
+    });
+    server::run(opts, &warnings, reloader).map_err(|e| Error::failure(format!("server: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -64,7 +64,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
     let over_limit = !server.register(&client);
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
-    let anonymous = server.auth.anonymous();
+    let anonymous = server.auth().anonymous();
     let mut conn = Connection {
         limits: Limits {
             max_control_line: opts.max_control_line,
@@ -150,7 +150,7 @@ impl Connection {
                 .timers
                 .schedule(at, &self.client, TimerKind::AuthTimeout);
         }
-        if let Some(config) = self.server.tls_config.clone() {
+        if let Some(config) = self.server.tls_config() {
             if let Err(reason) = self.start_tls(&config) {
                 return reason;
             }
@@ -170,6 +170,9 @@ impl Connection {
             };
             self.client.touch(unix_nanos(SystemTime::now()));
             self.filled += n;
+            if self.client.identity_changed.load(Ordering::Acquire) {
+                self.adopt_reloaded_identity();
+            }
             let outcome = self.parse_and_process();
             self.end_batch();
             if let Err(reason) = outcome {
@@ -528,7 +531,11 @@ impl Connection {
             self.ok();
             return Ok(());
         }
-        let identity = match self.server.auth.authenticate(&connect, &self.cert_names()) {
+        let identity = match self
+            .server
+            .auth()
+            .authenticate(&connect, &self.cert_names())
+        {
             Some(identity) => identity,
             None => {
                 self.send_err("Authorization Violation");
@@ -541,6 +548,7 @@ impl Connection {
         }
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
+        self.client.set_credentials(&connect);
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
@@ -751,6 +759,14 @@ impl Connection {
         remove_subscription(&self.client, &sub);
     }
 
+    /// A reload changed this client's permissions.
+    fn adopt_reloaded_identity(&mut self) {
+        if let Some(identity) = self.client.take_identity_update() {
+            self.perms = identity.permissions;
+            self.pub_allowed.clear();
+        }
+    }
+
     /// Names a verified TLS client certificate maps to (`verify_and_map`).
     fn cert_names(&self) -> Vec<String> {
         let mapped = self
@@ -759,17 +775,11 @@ impl Connection {
             .tls
             .as_ref()
             .is_some_and(|t| t.verify_and_map);
-        if !mapped {
-            return Vec::new();
+        if mapped {
+            self.client.certificate_names()
+        } else {
+            Vec::new()
         }
-        self.client
-            .with_tls(|conn| {
-                conn.peer_certificates()
-                    .and_then(|certs| certs.first())
-                    .map(|der| tls::certificate_names(der))
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default()
     }
 
     fn process_pong(&mut self) {

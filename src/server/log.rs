@@ -37,6 +37,19 @@ pub struct LogConfig {
     pub file: Option<PathBuf>,
 }
 
+impl LogConfig {
+    /// The log settings of the server's options.
+    pub fn from_options(o: &super::Options) -> LogConfig {
+        LogConfig {
+            logtime: o.logtime,
+            utc: o.logtime_utc,
+            debug: o.debug,
+            trace: o.trace,
+            file: o.log_file.clone(),
+        }
+    }
+}
+
 /// Set up (or change) the log. Errors when the log file cannot be opened.
 pub fn configure(cfg: &LogConfig) -> std::io::Result<()> {
     let logger = LOGGER.get_or_init(|| Logger {
