@@ -257,6 +257,11 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
     o.debug |= args.debug;
     o.trace |= args.trace > 0;
     o.syslog |= args.syslog;
+    if o.syslog && cfg!(not(unix)) && args.remote_syslog.is_none() {
+        return Err(Error::usage(
+            "the local syslog is only supported on unix (use --remote_syslog)",
+        ));
+    }
     if args.remote_syslog.is_some() {
         o.remote_syslog = args.remote_syslog.clone();
     }
