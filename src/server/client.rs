@@ -241,7 +241,9 @@ impl Client {
         self.credentials
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .as_deref()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Hand new permissions to the client's own thread.
