@@ -23,6 +23,7 @@ mod options;
 pub mod permissions;
 mod reload;
 mod signals;
+mod stack;
 pub mod stats;
 pub mod sublist;
 pub mod subscription;
