@@ -124,6 +124,26 @@ fn verbose_default_ok_after_each_op() {
     v.expect_line("PONG");
 }
 
+/// The `+OK` for a PUB/HPUB comes before the message it delivers back to
+/// the publisher itself (nats-server acknowledges, then routes).
+#[test]
+fn verbose_ok_precedes_own_message() {
+    let server = ServerProcess::start_selected(&[]);
+    let mut c = server.connect();
+    c.read_info();
+    c.send("CONNECT {\"headers\":true}\r\nSUB me 1\r\n");
+    c.expect_line("+OK");
+    c.expect_line("+OK");
+    c.send("PUB me 2\r\nhi\r\n");
+    c.expect_line("+OK");
+    assert_eq!(c.read_msg(), ("MSG me 1 2".into(), b"hi".to_vec()));
+    c.send("HPUB me 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+    c.expect_line("+OK");
+    assert_eq!(c.read_msg().0, "HMSG me 1 12 14");
+    c.send("PING\r\n");
+    c.expect_line("PONG");
+}
+
 #[test]
 fn verbose_false_sends_no_ok() {
     let server = ServerProcess::start_selected(&[]);
