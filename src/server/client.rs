@@ -24,11 +24,12 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::account::Account;
 use super::close::CloseReason;
+use super::permissions::ResponsePermission;
 use super::stats::ServerStats;
 use super::subscription::Subscription;
 use super::wire;
@@ -64,6 +65,9 @@ pub struct ClientStats {
     /// Bytes delivered to the client.
     pub out_bytes: AtomicU64,
 }
+
+/// Replies still allowed to one reply subject, and until when.
+type ReplyAllowance = (usize, Instant);
 
 /// Descriptive data about a client for logs and monitoring.
 #[derive(Debug, Default, Clone)]
@@ -111,8 +115,11 @@ pub struct Client {
     pub addr: SocketAddr,
     /// When the connection was accepted.
     pub start: SystemTime,
-    /// The account whose subject space the client lives in.
-    pub account: Arc<Account>,
+    /// The account whose subject space the client lives in (set at CONNECT).
+    account: RwLock<Arc<Account>>,
+    /// Reply subjects this client may publish to (`allow_responses`): uses
+    /// left and when the permission expires.
+    responses: Mutex<HashMap<Box<[u8]>, ReplyAllowance>>,
     /// Counters.
     pub stats: ClientStats,
     /// Descriptive data.
@@ -177,7 +184,8 @@ impl Client {
             cid,
             addr,
             start: now,
-            account,
+            account: RwLock::new(account),
+            responses: Mutex::new(HashMap::new()),
             stats: ClientStats::default(),
             meta: Mutex::new(ClientMeta::default()),
             subs: Mutex::new(HashMap::new()),
@@ -203,6 +211,48 @@ impl Client {
     #[inline]
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    /// The client's account.
+    pub fn account(&self) -> Arc<Account> {
+        self.account
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Move the client to `account` (at CONNECT).
+    pub fn set_account(&self, account: Arc<Account>) {
+        *self.account.write().unwrap_or_else(|e| e.into_inner()) = account;
+    }
+
+    /// Remember that this client received a request with `reply`: it may
+    /// answer it (`allow_responses`).
+    pub fn allow_reply(&self, reply: &[u8], perm: ResponsePermission) {
+        let mut map = self.responses.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if map.len() >= 1024 {
+            map.retain(|_, (_, expires)| *expires > now);
+        }
+        let uses = if perm.max == 0 { usize::MAX } else { perm.max };
+        map.insert(reply.into(), (uses, now + perm.expires));
+    }
+
+    /// Use one allowed reply to `subject`; false when none is left.
+    pub fn take_reply(&self, subject: &[u8]) -> bool {
+        let mut map = self.responses.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((left, expires)) = map.get_mut(subject) else {
+            return false;
+        };
+        if *expires < Instant::now() {
+            map.remove(subject);
+            return false;
+        }
+        *left -= 1;
+        if *left == 0 {
+            map.remove(subject);
+        }
+        true
     }
 
     /// Lock the descriptive data (never poisoned: a panicking holder's data is still usable).

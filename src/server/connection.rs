@@ -8,16 +8,19 @@
 //! also grows to hold one whole message when a payload is larger. What a
 //! peer can make it hold is bounded by `max_control_line + max_payload`.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::account::Account;
 use super::auth;
 use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
 use super::deliver::{Batch, MatchCache, Rng};
+use super::permissions::{self, Permissions};
 use super::subscription::Subscription;
 use super::timers::TimerKind;
 use super::tls;
@@ -56,12 +59,20 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         server.stats.clone(),
     ));
     let over_limit = !server.register(&client);
+    // Before CONNECT a client is anonymous: the global account without auth,
+    // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
+    let anonymous = server.auth.anonymous();
     let mut conn = Connection {
         limits: Limits {
             max_control_line: opts.max_control_line,
             max_payload: opts.max_payload,
         },
-        auth_required: opts.auth_required(),
+        auth_required: anonymous.is_none(),
+        account: anonymous
+            .as_ref()
+            .map_or_else(|| server.global.clone(), |a| a.account.clone()),
+        perms: anonymous.and_then(|a| a.permissions),
+        pub_allowed: HashMap::new(),
         server,
         rng: Rng::new(cid),
         client,
@@ -101,6 +112,12 @@ struct Connection {
     opts: ClientOptions,
     /// A CONNECT has been accepted.
     connected: bool,
+    /// The account the client lives in (its subject space).
+    account: Arc<Account>,
+    /// The client's permissions, when restricted.
+    perms: Option<Arc<Permissions>>,
+    /// Publish decisions for literal subjects under `perms`.
+    pub_allowed: HashMap<Box<[u8]>, bool>,
     buf: Vec<u8>,
     /// Start of unparsed bytes in `buf`.
     start: usize,
@@ -307,6 +324,15 @@ impl Connection {
                     r.map(|()| true)
                 }
                 Ok(Parsed::Incomplete(need)) => {
+                    if need.is_some() {
+                        // A message whose payload is still to come: refuse it from
+                        // its control line when it can never be accepted.
+                        if let Err(reason) = self.check_message_line(&buf[self.start..self.filled])
+                        {
+                            self.buf = buf;
+                            return Err(reason);
+                        }
+                    }
                     self.buf = buf;
                     if let Some(need) = need {
                         // Make room for a whole message (bounded by the limits).
@@ -331,6 +357,19 @@ impl Connection {
                 Err(reason) => return Err(reason),
             }
         }
+    }
+
+    /// Checks nats-server makes on a PUB/HPUB control line before reading
+    /// its payload: auth first, and HPUB only after CONNECT said `headers`.
+    fn check_message_line(&mut self, line: &[u8]) -> Result<(), CloseReason> {
+        if self.auth_required && !self.connected {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        }
+        if !self.opts.headers && line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"HPUB") {
+            return Err(CloseReason::ProtocolViolation);
+        }
+        Ok(())
     }
 
     /// Queue the `-ERR` an input error deserves and say why we close.
@@ -432,17 +471,31 @@ impl Connection {
             self.send_err("no responders requires headers support");
             return Err(CloseReason::ProtocolViolation);
         }
-        let user = if self.auth_required {
-            match auth::authenticate(self.server.opts(), &connect) {
-                Some(user) => user,
-                None => {
-                    self.send_err("Authorization Violation");
-                    return Err(CloseReason::AuthenticationViolation);
-                }
+        let has_credentials =
+            connect.user.is_some() || connect.pass.is_some() || connect.auth_token.is_some();
+        if self.connected && !has_credentials {
+            // A later CONNECT without credentials keeps who the client is.
+            self.opts = opts;
+            self.client
+                .headers
+                .store(self.opts.headers, Ordering::Relaxed);
+            self.ok();
+            return Ok(());
+        }
+        let identity = match self.server.auth.authenticate(&connect, &self.cert_names()) {
+            Some(identity) => identity,
+            None => {
+                self.send_err("Authorization Violation");
+                return Err(CloseReason::AuthenticationViolation);
             }
-        } else {
-            None
         };
+        if !Arc::ptr_eq(&identity.account, &self.account) {
+            self.account = identity.account.clone();
+            self.client.set_account(identity.account.clone());
+        }
+        self.perms = identity.permissions.clone();
+        self.pub_allowed.clear();
+        let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
         self.connected = true;
@@ -468,6 +521,29 @@ impl Connection {
         Ok(())
     }
 
+    /// May this client publish to `subject`? Decisions for literal subjects
+    /// are cached; a reply to a request it received (`allow_responses`) is
+    /// allowed a bounded number of times.
+    fn may_publish(&mut self, subject: &[u8]) -> bool {
+        let Some(perms) = &self.perms else {
+            return true;
+        };
+        let allowed = match self.pub_allowed.get(subject) {
+            Some(&a) => a,
+            None => {
+                let a = perms.can_publish(subject);
+                if permissions::cacheable(subject) {
+                    if self.pub_allowed.len() >= 4096 {
+                        self.pub_allowed.clear();
+                    }
+                    self.pub_allowed.insert(subject.into(), a);
+                }
+                a
+            }
+        };
+        allowed || (perms.allow_responses.is_some() && self.client.take_reply(subject))
+    }
+
     fn process_pub(
         &mut self,
         subject: &[u8],
@@ -481,7 +557,12 @@ impl Connection {
             self.send_err("Invalid Publish Subject");
             return;
         }
-        let result = self.cache.lookup(&self.client.account, subject);
+        if self.perms.is_some() && !self.may_publish(subject) {
+            let text = permissions::publish_violation(subject);
+            self.send_err(&text);
+            return;
+        }
+        let result = self.cache.lookup(&self.account, subject);
         let mut delivered = false;
         for sub in &result.psubs {
             delivered |= self.deliver(sub, subject, reply, headers, payload);
@@ -520,6 +601,11 @@ impl Connection {
         if dest.is_closed() || (!self.opts.echo && dest.cid == self.client.cid) {
             return false;
         }
+        if let Some(perms) = &sub.deny_filter {
+            if perms.denies_delivery(subject, sub.queue.as_deref()) {
+                return false;
+            }
+        }
         let last = match sub.count_delivery() {
             None => return false,
             Some(last) => last,
@@ -528,6 +614,9 @@ impl Connection {
         self.batch.stage_msg(dest, |buf| {
             encode::msg(buf, subject, &sub.sid, reply, headers, payload)
         });
+        if let (Some(perm), Some(reply)) = (sub.responses, reply) {
+            dest.allow_reply(reply, perm);
+        }
         if last {
             remove_subscription(dest, sub);
         }
@@ -536,7 +625,7 @@ impl Connection {
 
     /// A request reached nobody: answer on the reply subject with a 503 status.
     fn no_responders(&mut self, reply: &[u8]) {
-        let result = self.cache.lookup(&self.client.account, reply);
+        let result = self.cache.lookup(&self.account, reply);
         let own = result
             .psubs
             .iter()
@@ -558,6 +647,13 @@ impl Connection {
             self.send_err("Invalid Subject");
             return;
         }
+        if let Some(perms) = &self.perms {
+            if !perms.can_subscribe(subject, queue) {
+                let text = permissions::subscribe_violation(subject, queue);
+                self.send_err(&text);
+                return;
+            }
+        }
         let max_subs = self.server.opts().max_subscriptions;
         {
             let mut subs = self.client.subs();
@@ -571,9 +667,16 @@ impl Connection {
                 self.send_err("maximum subscriptions exceeded");
                 return;
             }
-            let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid));
+            let mut sub = Subscription::new(self.client.clone(), subject, queue, sid);
+            if let Some(perms) = &self.perms {
+                if perms.subscribe.as_ref().is_some_and(|r| r.has_deny()) {
+                    sub.deny_filter = Some(perms.clone());
+                }
+                sub.responses = perms.allow_responses;
+            }
+            let sub = Arc::new(sub);
             subs.insert(sid.into(), sub.clone());
-            self.client.account.sublist.insert(sub);
+            self.account.sublist.insert(sub);
         }
         self.ok();
     }
@@ -588,6 +691,11 @@ impl Connection {
             }
         }
         remove_subscription(&self.client, &sub);
+    }
+
+    /// Names a verified TLS client certificate maps to (`verify_and_map`).
+    fn cert_names(&self) -> Vec<String> {
+        Vec::new()
     }
 
     fn process_pong(&mut self) {
@@ -678,10 +786,7 @@ impl Connection {
             self.batch.out_bytes,
         );
         if self.cache.hits > 0 {
-            self.client
-                .account
-                .sublist
-                .note_cached_matches(self.cache.hits);
+            self.account.sublist.note_cached_matches(self.cache.hits);
             self.cache.hits = 0;
         }
         self.in_msgs = 0;
@@ -696,7 +801,7 @@ impl Connection {
         self.client.close(reason);
         let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();
         for sub in &subs {
-            self.client.account.sublist.remove(sub);
+            self.account.sublist.remove(sub);
         }
         self.cache.clear();
         self.server.unregister(&self.client);
@@ -718,7 +823,7 @@ fn remove_subscription(client: &Arc<Client>, sub: &Arc<Subscription>) {
         }
     };
     if removed {
-        client.account.sublist.remove(sub);
+        client.account().sublist.remove(sub);
     }
 }
 

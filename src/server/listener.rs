@@ -47,7 +47,7 @@ pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
         .transpose()?;
     let listener = bind(&opts.host, opts.port)?;
     let addr = listener.local_addr()?;
-    let server = Arc::new(Server::new(opts, addr, tls_config));
+    let server = Arc::new(Server::new(opts, addr, tls_config)?);
 
     notice!("Starting nats-lite");
     notice!("  Version:  {VERSION_LONG}");

@@ -11,7 +11,7 @@
 //!   signals.
 
 pub mod account;
-mod auth;
+pub mod auth;
 pub mod client;
 pub mod close;
 mod connection;
@@ -19,6 +19,7 @@ mod deliver;
 mod listener;
 pub mod log;
 mod options;
+pub mod permissions;
 mod signals;
 pub mod stats;
 pub mod sublist;
@@ -74,6 +75,10 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The global account `$G`.
     pub global: Arc<Account>,
+    /// Every account by name, `$G` included.
+    pub accounts: HashMap<String, Arc<Account>>,
+    /// Credentials and who they make a client.
+    pub auth: auth::Authenticator,
     /// Server-wide counters.
     pub stats: Arc<ServerStats>,
     /// Auth timeouts and PINGs.
@@ -92,22 +97,36 @@ impl Server {
         opts: Options,
         addr: SocketAddr,
         tls_config: Option<Arc<rustls::ServerConfig>>,
-    ) -> Server {
+    ) -> std::io::Result<Server> {
         let id = server_id();
-        Server {
+        let mut accounts: HashMap<String, Arc<Account>> = HashMap::new();
+        accounts.insert(
+            GLOBAL_ACCOUNT.to_string(),
+            Arc::new(Account::new(GLOBAL_ACCOUNT)),
+        );
+        for name in &opts.accounts {
+            accounts
+                .entry(name.clone())
+                .or_insert_with(|| Arc::new(Account::new(name)));
+        }
+        let auth = auth::Authenticator::new(&opts, &accounts)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(Server {
+            global: accounts[GLOBAL_ACCOUNT].clone(),
+            accounts,
+            auth,
             tls_config,
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
             id,
             addr,
             opts,
-            global: Arc::new(Account::new(GLOBAL_ACCOUNT)),
             stats: Arc::new(ServerStats::default()),
             timers: Arc::new(Timers::default()),
             start: SystemTime::now(),
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
-        }
+        })
     }
 
     /// The options in force.
@@ -166,7 +185,7 @@ impl Server {
             host: self.opts.host.clone(),
             port: self.addr.port(),
             headers: true,
-            auth_required: self.opts.auth_required(),
+            auth_required: self.auth.anonymous().is_none(),
             tls_required: self.opts.tls.is_some(),
             tls_verify: self
                 .opts

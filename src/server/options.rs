@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::permissions::Permissions;
+
 /// Default client port.
 pub const DEFAULT_PORT: u16 = 4222;
 /// Default bind address.
@@ -69,6 +71,19 @@ impl TlsOptions {
     }
 }
 
+/// A user of a multi-user `authorization` or of an account.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    /// User name (with `verify_and_map`: an email or an RFC 2253 DN).
+    pub name: String,
+    /// Password, plain or a bcrypt hash; `None` for certificate-mapped users.
+    pub password: Option<String>,
+    /// The user's permissions (`default_permissions` when `None`).
+    pub permissions: Option<Permissions>,
+    /// The account the user belongs to (`$G` when `None`).
+    pub account: Option<String>,
+}
+
 /// Everything the broker needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -100,6 +115,14 @@ pub struct Options {
     pub pass: Option<String>,
     /// Token auth.
     pub token: Option<String>,
+    /// Multi-user auth (from `authorization { users }` and `accounts`).
+    pub users: Vec<User>,
+    /// Permissions for users that have none of their own.
+    pub default_permissions: Option<Permissions>,
+    /// Clients without credentials act as this user.
+    pub no_auth_user: Option<String>,
+    /// Accounts besides `$G`.
+    pub accounts: Vec<String>,
     /// Time allowed for CONNECT when auth is required.
     pub auth_timeout: Duration,
     /// See [`MAX_PAYLOAD`].
@@ -139,6 +162,10 @@ impl Default for Options {
             user: None,
             pass: None,
             token: None,
+            users: Vec::new(),
+            default_permissions: None,
+            no_auth_user: None,
+            accounts: Vec::new(),
             auth_timeout: AUTH_TIMEOUT,
             max_payload: MAX_PAYLOAD,
             max_control_line: MAX_CONTROL_LINE,
@@ -156,7 +183,10 @@ impl Default for Options {
 impl Options {
     /// True when clients must authenticate.
     pub fn auth_required(&self) -> bool {
-        self.user.is_some() || self.token.is_some()
+        self.user.is_some()
+            || self.token.is_some()
+            || !self.users.is_empty()
+            || self.tls.as_ref().is_some_and(|t| t.verify_and_map)
     }
 
     /// The auth timeout in force: with TLS and the default auth timeout, the
