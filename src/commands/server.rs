@@ -185,6 +185,10 @@ pub fn long_flag_names() -> Vec<String> {
 
 /// Run `nats-lite server`.
 pub fn run(args: ServerArgs) -> Result<ExitCode> {
+    if let Some(spec) = &args.signal {
+        super::signal::send(spec)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let opts = resolve_options(&args)?;
     if args.check_config {
         return Err(Error::usage(
@@ -268,11 +272,6 @@ pub fn resolve_options(args: &ServerArgs) -> Result<Options> {
     if args.syslog || args.remote_syslog.is_some() {
         return Err(Error::usage(
             "syslog is not built yet in this version of nats-lite (-s, -r)",
-        ));
-    }
-    if args.signal.is_some() {
-        return Err(Error::usage(
-            "--signal is not built yet in this version of nats-lite",
         ));
     }
     Ok(o)

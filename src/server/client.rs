@@ -130,6 +130,8 @@ pub struct Client {
     pub headers: AtomicBool,
     /// A CONNECT has been accepted (read by the auth timer).
     pub connected: AtomicBool,
+    /// The client speaks protocol 1: it understands INFO sent at any time.
+    pub async_info: AtomicBool,
     /// PINGs sent and not answered.
     pub pings_out: AtomicU32,
     /// When the last PING was sent (unix nanos), for the RTT.
@@ -191,6 +193,7 @@ impl Client {
             subs: Mutex::new(HashMap::new()),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
+            async_info: AtomicBool::new(false),
             pings_out: AtomicU32::new(0),
             ping_sent_nanos: AtomicU64::new(0),
             last_activity_nanos: AtomicU64::new(unix_nanos(now)),

@@ -501,6 +501,9 @@ impl Connection {
         self.connected = true;
         self.client.connected.store(true, Ordering::Release);
         self.client
+            .async_info
+            .store(self.opts.protocol >= 1, Ordering::Relaxed);
+        self.client
             .headers
             .store(self.opts.headers, Ordering::Relaxed);
         {
@@ -695,7 +698,23 @@ impl Connection {
 
     /// Names a verified TLS client certificate maps to (`verify_and_map`).
     fn cert_names(&self) -> Vec<String> {
-        Vec::new()
+        let mapped = self
+            .server
+            .opts()
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.verify_and_map);
+        if !mapped {
+            return Vec::new();
+        }
+        self.client
+            .with_tls(|conn| {
+                conn.peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .map(|der| tls::certificate_names(der))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
     }
 
     fn process_pong(&mut self) {

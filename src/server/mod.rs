@@ -90,6 +90,7 @@ pub struct Server {
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
+    lame_duck: AtomicBool,
 }
 
 impl Server {
@@ -126,6 +127,7 @@ impl Server {
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            lame_duck: AtomicBool::new(false),
         })
     }
 
@@ -175,9 +177,15 @@ impl Server {
         self.shutting_down.load(Ordering::Acquire)
     }
 
+    /// True once lame duck mode has begun.
+    pub fn in_lame_duck(&self) -> bool {
+        self.lame_duck.load(Ordering::Acquire)
+    }
+
     /// The INFO JSON for one client.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
         let info = ServerInfo {
+            ldm: self.in_lame_duck(),
             server_id: self.id.clone(),
             server_name: self.name.clone(),
             version: INFO_VERSION.to_string(),

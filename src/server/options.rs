@@ -143,6 +143,10 @@ pub struct Options {
     pub ping_max: u32,
     /// TLS for client connections.
     pub tls: Option<TlsOptions>,
+    /// Lame duck mode: time over which clients are closed.
+    pub lame_duck_duration: Duration,
+    /// Lame duck mode: wait before closing the first client.
+    pub lame_duck_grace_period: Duration,
 }
 
 impl Default for Options {
@@ -176,6 +180,8 @@ impl Default for Options {
             ping_interval: PING_INTERVAL,
             ping_max: PING_MAX,
             tls: None,
+            lame_duck_duration: LAME_DUCK_DURATION,
+            lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
         }
     }
 }

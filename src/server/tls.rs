@@ -328,3 +328,136 @@ mod tests {
         assert!(provider(&["TLS_RSA_WITH_RC4_128_SHA".into()]).is_err());
     }
 }
+
+/// The names a client certificate can map to a user by (`verify_and_map`),
+/// in nats-server's order: SAN emails, URIs and DNS names, then the subject
+/// as an RFC 2253 string (`CN=example.com,OU=CNCF`) and, as nats-server also
+/// accepts, with its RDNs in certificate order.
+pub fn certificate_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        let general = &san.value.general_names;
+        for g in general {
+            if let GeneralName::RFC822Name(e) = g {
+                names.push((*e).to_string());
+            }
+        }
+        for g in general {
+            if let GeneralName::URI(u) = g {
+                names.push((*u).to_string());
+            }
+        }
+        for g in general {
+            if let GeneralName::DNSName(d) = g {
+                names.push((*d).to_string());
+            }
+        }
+    }
+    let rdns: Vec<String> = cert
+        .subject()
+        .iter_rdn()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|atv| {
+                    let value = atv.as_str().map(escape_dn_value).unwrap_or_default();
+                    format!(
+                        "{}={value}",
+                        attribute_name(&atv.attr_type().to_id_string())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect();
+    if !rdns.is_empty() {
+        let reversed: Vec<&str> = rdns.iter().rev().map(String::as_str).collect();
+        names.push(reversed.join(","));
+        let forward = rdns.join(",");
+        if !names.contains(&forward) {
+            names.push(forward);
+        }
+    }
+    names
+}
+
+/// Short names Go's `pkix.Name.String` uses for the common attributes.
+fn attribute_name(oid: &str) -> String {
+    match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.5" => "SERIALNUMBER",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "STREET",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.17" => "POSTALCODE",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        other => return other.to_string(),
+    }
+    .to_string()
+}
+
+/// RFC 2253 escaping of an attribute value.
+fn escape_dn_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for (i, c) in v.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (c == ' ' || c == '#'))
+            || (i == v.chars().count() - 1 && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::certificate_names;
+    use rcgen::{CertificateParams, DnType, KeyPair, SanType};
+
+    fn cert(dn: &[(DnType, &str)], emails: &[&str]) -> Vec<u8> {
+        let mut params = CertificateParams::new(vec!["client.local".to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        for (t, v) in dn {
+            params.distinguished_name.push(t.clone(), *v);
+        }
+        for e in emails {
+            params
+                .subject_alt_names
+                .push(SanType::Rfc822Name((*e).try_into().unwrap()));
+        }
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn email_first_then_dns_then_subject_dn() {
+        let der = cert(
+            &[
+                (DnType::OrganizationalUnitName, "CNCF"),
+                (DnType::CommonName, "example.com"),
+            ],
+            &["derek@nats.io"],
+        );
+        let names = certificate_names(&der);
+        assert_eq!(names[0], "derek@nats.io");
+        assert!(names.contains(&"client.local".to_string()));
+        assert!(
+            names.contains(&"CN=example.com,OU=CNCF".to_string()),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn garbage_gives_no_names() {
+        assert!(certificate_names(b"not a certificate").is_empty());
+    }
+}
