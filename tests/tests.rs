@@ -13,6 +13,12 @@
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
+mod client_cat;
+mod client_pubsub;
+mod client_reqrep;
+mod client_resilience;
+mod client_security;
+mod client_support;
 mod server_async_nats;
 mod server_errors;
 mod server_flags;
