@@ -275,11 +275,11 @@ fn p11_bad_connect_json_closes() {
     }
 }
 
-/// P11: CONNECT `protocol` above 1: `invalid client protocol` + close.
+/// P11: CONNECT `protocol` outside 0..=1: `invalid client protocol` + close.
 #[test]
 fn p11_invalid_client_protocol_closes() {
     let server = ServerProcess::start_selected(&[]);
-    for protocol in [2, 5] {
+    for protocol in [2, 5, -1] {
         let mut c = session(&server, None);
         c.send(format!(
             "CONNECT {{\"verbose\":false,\"protocol\":{protocol}}}\r\n"
