@@ -464,7 +464,6 @@ impl Connection {
                     return Err(CloseReason::ProtocolViolation);
                 }
                 self.process_pub(subject, reply, headers, payload);
-                self.ok();
             }
             ClientOp::Sub {
                 subject,
@@ -504,6 +503,14 @@ impl Connection {
     }
 
     fn process_connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+        // serde would also read a JSON array into the struct; nats-server wants an object.
+        if json.first() != Some(&b'{') {
+            debug!(
+                "{} - bad CONNECT: not a JSON object",
+                self.client.log_prefix()
+            );
+            return Err(CloseReason::ProtocolViolation);
+        }
         let connect: Connect = match serde_json::from_slice(json) {
             Ok(c) => c,
             Err(e) => {
@@ -620,12 +627,20 @@ impl Connection {
         self.in_msgs += 1;
         self.in_bytes += (headers.map_or(0, <[u8]>::len) + payload.len()) as u64;
         if self.opts.pedantic && !subject::is_valid_literal_subject(subject) {
+            // As nats-server: the error, then still the +OK of the PUB.
             self.send_err("Invalid Publish Subject");
+            self.ok();
             return;
         }
         if self.perms.is_some() && !self.may_publish(subject) {
             let text = permissions::publish_violation(subject);
             self.send_err(&text);
+            return;
+        }
+        // The +OK comes before any copy of the message delivered back to us.
+        self.ok();
+        if subject.split(|&b| b == b'.').any(<[u8]>::is_empty) {
+            // Accepted without pedantic, but an empty token matches no one.
             return;
         }
         let result = self.cache.lookup(&self.account, subject);
