@@ -35,7 +35,7 @@ pub struct ServerArgs {
     /// File to store the process ID.
     #[arg(short = 'P', long = "pid", value_name = "FILE")]
     pub pid: Option<PathBuf>,
-    /// Use port for HTTP monitoring.
+    /// Use port for HTTP monitoring (-1 or 0 picks a free port; the log says which).
     #[arg(
         short = 'm',
         long = "http_port",
@@ -243,9 +243,13 @@ pub fn resolve_options(args: &ServerArgs) -> Result<Options> {
             "clustering is not built yet in this version of nats-lite (--cluster, --routes)",
         ));
     }
-    if args.http_port.is_some() || args.https_port.is_some() {
+    if let Some(p) = args.http_port {
+        o.http_port = Some(port_flag(p, "http_port")?);
+    }
+    if let Some(p) = args.https_port {
+        port_flag(p, "https_port")?;
         return Err(Error::usage(
-            "HTTP monitoring is not built yet in this version of nats-lite (-m, -ms)",
+            "--https_port (-ms) needs TLS, which is not built yet in this version of nats-lite; use -m/--http_port",
         ));
     }
     if args.config.is_some() {

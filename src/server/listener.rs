@@ -51,7 +51,8 @@ pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
     for w in warnings {
         warn!("{w}");
     }
-    let files = RunFiles::write(&server)?;
+    let monitor_addr = super::monitor::start(&server)?;
+    let files = RunFiles::write(&server, monitor_addr)?;
 
     let timers = server.timers.clone();
     let weak: Weak<Server> = Arc::downgrade(&server);
@@ -185,7 +186,7 @@ struct RunFiles {
 }
 
 impl RunFiles {
-    fn write(server: &Server) -> io::Result<RunFiles> {
+    fn write(server: &Server, monitor: Option<SocketAddr>) -> io::Result<RunFiles> {
         let opts = server.opts();
         let mut files = RunFiles {
             pid: None,
@@ -204,7 +205,12 @@ impl RunFiles {
             let path = super::ports_file_path(dir);
             let host = wake_address(server.addr).ip().to_string();
             let url = format!("nats://{}", display_addr(&host, server.addr.port()));
-            let json = serde_json::json!({ "nats": [url] });
+            let mut json = serde_json::json!({ "nats": [url] });
+            if let Some(m) = monitor {
+                let host = wake_address(m).ip().to_string();
+                json["monitoring"] =
+                    serde_json::json!([format!("http://{}", display_addr(&host, m.port()))]);
+            }
             std::fs::write(&path, json.to_string()).map_err(|e| {
                 io::Error::new(
                     e.kind(),

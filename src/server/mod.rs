@@ -18,6 +18,7 @@ mod connection;
 mod deliver;
 mod listener;
 pub mod log;
+pub mod monitor;
 mod options;
 mod signals;
 pub mod stats;
@@ -79,6 +80,8 @@ pub struct Server {
     pub timers: Arc<Timers>,
     /// When the server started.
     pub start: SystemTime,
+    /// Recently closed connections, for `/connz?state=closed` (monitoring).
+    pub closed: monitor::ClosedRing,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
@@ -87,6 +90,7 @@ pub struct Server {
 impl Server {
     fn new(opts: Options, addr: SocketAddr) -> Server {
         let id = server_id();
+        let closed = monitor::ClosedRing::new(opts.max_closed_clients);
         Server {
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
             id,
@@ -96,6 +100,7 @@ impl Server {
             stats: Arc::new(ServerStats::default()),
             timers: Arc::new(Timers::default()),
             start: SystemTime::now(),
+            closed,
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -128,9 +133,10 @@ impl Server {
         true
     }
 
-    /// Remove a closed client from the registry.
+    /// Remove a closed client from the registry (and remember it for monitoring).
     pub fn unregister(&self, client: &Client) {
         self.clients().remove(&client.cid);
+        self.closed.record(client, self.opts.token.is_some());
     }
 
     /// Number of connected clients.
