@@ -33,7 +33,13 @@ impl ClosedRing {
         if self.max == 0 {
             return;
         }
-        let info = ConnInfo::closed(client, token_auth);
+        self.push(ConnInfo::closed(client, token_auth));
+    }
+
+    fn push(&self, info: ConnInfo) {
+        if self.max == 0 {
+            return;
+        }
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         while ring.len() >= self.max {
             ring.pop_front();
@@ -55,5 +61,58 @@ impl ClosedRing {
     /// True when nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::monitor::format::GoTime;
+
+    fn info(cid: u64) -> ConnInfo {
+        ConnInfo {
+            cid,
+            kind: "Client",
+            conn_type: "nats",
+            ip: String::new(),
+            port: 0,
+            start: GoTime(0),
+            last_activity: GoTime(0),
+            stop: Some(GoTime(1)),
+            reason: "Client Closed".into(),
+            rtt: "0s".into(),
+            uptime: "0s".into(),
+            idle: "0s".into(),
+            pending_bytes: 0,
+            in_msgs: 0,
+            out_msgs: 0,
+            in_bytes: 0,
+            out_bytes: 0,
+            subscriptions: 0,
+            name: String::new(),
+            lang: String::new(),
+            version: String::new(),
+            tls_version: String::new(),
+            tls_cipher_suite: String::new(),
+            authorized_user: String::new(),
+            account: String::new(),
+            subscriptions_list: Vec::new(),
+            subscriptions_list_detail: Vec::new(),
+            user: String::new(),
+            rtt_nanos: 0,
+        }
+    }
+
+    #[test]
+    fn oldest_records_go_first() {
+        let ring = ClosedRing::new(3);
+        for cid in 1..=5 {
+            ring.push(info(cid));
+        }
+        let cids: Vec<u64> = ring.snapshot().iter().map(|c| c.cid).collect();
+        assert_eq!(cids, [3, 4, 5]);
+        let none = ClosedRing::new(0);
+        none.push(info(1));
+        assert!(none.is_empty());
     }
 }
