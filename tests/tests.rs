@@ -1,5 +1,11 @@
-//! Integration tests: each module starts the real `nats-lite` binary.
+//! Integration tests: each module starts the real `nats-lite` binary (or,
+//! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 
 mod monitor_endpoints;
 mod monitor_util;
+mod server_async_nats;
+mod server_errors;
+mod server_flags;
+mod server_limits;
+mod server_protocol;
 mod util;

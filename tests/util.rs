@@ -13,13 +13,30 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to say it is listening.
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default deadline for one expected protocol exchange.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// True when `NATS_TEST_REFERENCE` selects the real nats-server.
+pub fn is_reference() -> bool {
+    std::env::var_os("NATS_TEST_REFERENCE").is_some()
+}
+
+/// For a test of nats-lite-only behaviour (something the reference does
+/// differently or not at all): returns true, after saying so on stderr, when
+/// the reference is selected, so the test can `return` early.
+pub fn skip_under_reference(why: &str) -> bool {
+    if is_reference() {
+        eprintln!("skipped under NATS_TEST_REFERENCE: {why}");
+        return true;
+    }
+    false
+}
 
 /// The nats-lite binary built for these tests.
 pub fn nats_lite_bin() -> PathBuf {
@@ -43,11 +60,17 @@ pub fn nats_server_bin() -> Option<PathBuf> {
 /// A running server process, killed (by its own pid) when dropped.
 pub struct ServerProcess {
     child: Child,
+    /// The executable that was started.
+    pub bin: PathBuf,
     /// Address of the client listener.
     pub addr: SocketAddr,
     /// Log lines the server printed so far (read in the background).
     log: mpsc::Receiver<String>,
     seen: Vec<String>,
+    /// Directories (config files...) that must live as long as the server.
+    dirs: Vec<TempDir>,
+    /// Tells the log-file tailing thread to end.
+    stop: Arc<AtomicBool>,
 }
 
 impl ServerProcess {
@@ -67,14 +90,30 @@ impl ServerProcess {
     /// nats-server then (to check a test's expectations against the
     /// reference), nats-lite otherwise.
     pub fn start_selected(extra: &[&str]) -> ServerProcess {
-        if std::env::var_os("NATS_TEST_REFERENCE").is_some() {
+        if is_reference() {
             Self::start_reference(extra).expect("NATS_TEST_REFERENCE set but no nats-server")
         } else {
             Self::start(extra)
         }
     }
 
+    /// Like [`start_selected`](Self::start_selected) with a config file
+    /// holding `config` (a JSON object is a valid nats-server config),
+    /// passed as `-c FILE` before `extra`.
+    pub fn start_selected_with_config(config: &str, extra: &[&str]) -> ServerProcess {
+        let dir = TempDir::new("conf");
+        let file = dir.path().join("server.conf");
+        std::fs::write(&file, config).unwrap();
+        let file = file.to_str().unwrap().to_string();
+        let mut args = vec!["-c", file.as_str()];
+        args.extend_from_slice(extra);
+        let mut server = Self::start_selected(&args);
+        server.dirs.push(dir);
+        server
+    }
+
     fn spawn(mut cmd: Command, extra: &[&str]) -> ServerProcess {
+        let bin = PathBuf::from(cmd.get_program());
         cmd.args(["-a", "127.0.0.1", "-p", "-1"]).args(extra);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -82,6 +121,17 @@ impl ServerProcess {
         let mut child = cmd.spawn().expect("spawn server");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        // With `-l FILE` the log goes to the file, not stderr: tail it.
+        let log_file = extra
+            .windows(2)
+            .find(|w| matches!(w[0], "-l" | "--log" | "--log_file"))
+            .map(|w| PathBuf::from(w[1]));
+        let stop = Arc::new(AtomicBool::new(false));
+        if let Some(file) = log_file {
+            let tx = tx.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || tail_file(&file, tx, stop));
+        }
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {
@@ -91,9 +141,12 @@ impl ServerProcess {
         });
         let mut server = ServerProcess {
             child,
+            bin,
             addr: "127.0.0.1:0".parse().unwrap(),
             log: rx,
             seen: Vec::new(),
+            dirs: Vec::new(),
+            stop,
         };
         let line = server
             .wait_for_log("Listening for client connections on", START_TIMEOUT)
@@ -135,6 +188,19 @@ impl ServerProcess {
         self.seen.clone()
     }
 
+    /// Every log line until the server's stderr closes (after it exited),
+    /// or until `timeout`.
+    pub fn log_until_exit(&mut self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => return self.seen.clone(),
+            }
+        }
+    }
+
     /// The server's pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -167,6 +233,78 @@ impl ServerProcess {
     pub fn connect(&self) -> RawClient {
         RawClient::connect(self.addr)
     }
+
+    /// Open a raw connection, send `CONNECT {connect}` and wait for the PONG
+    /// of a PING (so the server has processed the CONNECT).
+    pub fn client(&self, connect: &str) -> RawClient {
+        let mut c = self.connect();
+        c.handshake(connect);
+        c
+    }
+
+    /// The file name of the executable (`nats-server` or `nats-lite`), as
+    /// used in `<exe>_<pid>.ports`.
+    pub fn exe_name(&self) -> String {
+        self.bin.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    /// Wait up to `timeout` for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Send the lines appended to `file` (created later, maybe) to `tx`, until
+/// `stop` is set (when the server is dropped) or the receiver is gone.
+fn tail_file(file: &Path, tx: mpsc::Sender<String>, stop: Arc<AtomicBool>) {
+    let mut offset = 0usize;
+    let mut partial = String::new();
+    loop {
+        if let Ok(bytes) = std::fs::read(file) {
+            if bytes.len() > offset {
+                partial.push_str(&String::from_utf8_lossy(&bytes[offset..]));
+                offset = bytes.len();
+                while let Some(i) = partial.find('\n') {
+                    let line: String = partial.drain(..=i).collect();
+                    if tx.send(line.trim_end().to_string()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Wait up to `timeout` for `path` to exist and hold a non-empty text that
+/// `ready` accepts (a file another process writes while we watch).
+pub fn wait_for_file(path: &Path, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if !text.is_empty() && ready(&text) {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear (or was not complete) within {timeout:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Send a signal by name to a pid we started, with the `kill` command (no
@@ -181,6 +319,7 @@ pub fn unsafe_kill(pid: u32, signal: &str) {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -324,11 +463,55 @@ impl RawClient {
         self.send("PING\r\n");
         let mut before = Vec::new();
         loop {
-            let l = self.read_line();
-            if l == "PONG" {
-                return before;
+            match self.try_read_line(IO_TIMEOUT) {
+                Ok(l) if l == "PONG" => return before,
+                Ok(l) => before.push(l),
+                Err(e) => panic!("flush: {e} waiting for PONG; read before: {before:?}"),
             }
-            before.push(l);
+        }
+    }
+
+    /// Expect the server to send exactly `want` (compared ASCII
+    /// case-insensitively when `nocase`) and then close the connection.
+    pub fn expect_err_and_close(&mut self, want: &str, nocase: bool) {
+        let (lines, closed) = self.read_until_closed(IO_TIMEOUT);
+        let matches = lines.len() == 1
+            && if nocase {
+                lines[0].eq_ignore_ascii_case(want)
+            } else {
+                lines[0] == want
+            };
+        assert!(
+            matches && closed,
+            "expected {want:?} then close; got {lines:?}, closed={closed}"
+        );
+    }
+
+    /// Expect the server to close the connection without a word, except
+    /// that `-ERR 'Unknown Protocol Operation'` is tolerated first (the
+    /// reliability catalogue allows nats-lite to say why where nats-server
+    /// is silent).
+    pub fn expect_silent_close(&mut self) {
+        let (lines, closed) = self.read_until_closed(IO_TIMEOUT);
+        let ok = lines.is_empty() || lines == ["-ERR 'Unknown Protocol Operation'"];
+        assert!(
+            ok && closed,
+            "expected a silent close; got {lines:?}, closed={closed}"
+        );
+    }
+
+    /// Read raw bytes until the server closes the connection or `timeout`
+    /// passes: (bytes read, closed).
+    pub fn read_bytes_until_closed(&mut self, timeout: Duration) -> (Vec<u8>, bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.fill(deadline) {
+                Ok(()) => {}
+                Err(e) => {
+                    let closed = e != "timed out";
+                    return (std::mem::take(&mut self.buf), closed);
+                }
+            }
         }
     }
 

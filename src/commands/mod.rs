@@ -9,6 +9,7 @@ pub mod publish;
 pub mod reply;
 pub mod request;
 pub mod server;
+pub mod signal;
 pub mod subscribe;
 pub mod top;
 pub mod watch_http;

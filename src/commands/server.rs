@@ -185,6 +185,10 @@ pub fn long_flag_names() -> Vec<String> {
 
 /// Run `nats-lite server`.
 pub fn run(args: ServerArgs) -> Result<ExitCode> {
+    if let Some(spec) = &args.signal {
+        super::signal::send(spec)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let opts = resolve_options(&args)?;
     if args.check_config {
         return Err(Error::usage(
@@ -233,10 +237,22 @@ pub fn resolve_options(args: &ServerArgs) -> Result<Options> {
     if let Some(len) = args.max_traced_msg_len {
         o.max_traced_msg_len = len;
     }
-    if args.tls || args.tlsverify || args.tlscert.is_some() {
-        return Err(Error::usage(
-            "TLS is not built yet in this version of nats-lite (--tls, --tlscert, --tlsverify)",
-        ));
+    if args.tls || args.tlsverify || args.tlscert.is_some() || args.tlskey.is_some() {
+        let cert = args.tlscert.clone().ok_or_else(|| {
+            Error::usage("TLS Server certificate must be present and valid (--tlscert)")
+        })?;
+        let key = args.tlskey.clone().ok_or_else(|| {
+            Error::usage("TLS Server private key must be present and valid (--tlskey)")
+        })?;
+        let mut tls = server::TlsOptions::new(cert, key);
+        tls.ca_file = args.tlscacert.clone();
+        tls.verify = args.tlsverify;
+        if tls.verify && tls.ca_file.is_none() {
+            return Err(Error::usage(
+                "--tlsverify needs --tlscacert FILE to verify clients with",
+            ));
+        }
+        o.tls = Some(tls);
     }
     if args.routes.is_some() || args.cluster.is_some() {
         return Err(Error::usage(
@@ -260,11 +276,6 @@ pub fn resolve_options(args: &ServerArgs) -> Result<Options> {
     if args.syslog || args.remote_syslog.is_some() {
         return Err(Error::usage(
             "syslog is not built yet in this version of nats-lite (-s, -r)",
-        ));
-    }
-    if args.signal.is_some() {
-        return Err(Error::usage(
-            "--signal is not built yet in this version of nats-lite",
         ));
     }
     Ok(o)

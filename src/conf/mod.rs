@@ -1,1 +1,66 @@
-//! The nats-server configuration file format (being built).
+//! The nats-server configuration file format: our own parser, and the typed
+//! options a server reads from it.
+//!
+//! Two layers:
+//!
+//! 1. [`parse_file`] / [`parse_str`] read the format into a [`Map`] of
+//!    [`Value`]s, each with its [`Pos`] (file, line, column). This layer
+//!    handles syntax, variables and includes and knows no option names.
+//!    See [`parser`] for the format.
+//! 2. [`ServerConfig::from_value`] reads the options out of that map,
+//!    checks them as nats-server does, and returns what the file sets plus
+//!    [`Warning`]s for what nats-lite ignores.
+//!
+//! ```
+//! use std::path::Path;
+//! use nats_lite::conf::{parse_str, ServerConfig};
+//!
+//! let map = parse_str("listen: 127.0.0.1:4222\nmax_payload: 1MB", Path::new("x.conf")).unwrap();
+//! let (config, warnings) = ServerConfig::from_value(&map).unwrap();
+//! assert_eq!(config.port, Some(4222));
+//! assert_eq!(config.max_payload, Some(1024 * 1024));
+//! assert!(warnings.is_empty());
+//! ```
+//!
+//! Every error reads `file.conf:line:col: message`. Nothing here panics on
+//! any input; nesting and includes are bounded.
+
+mod auth;
+mod cluster;
+mod duration;
+mod error;
+mod lexer;
+pub mod parser;
+mod server_config;
+mod tls;
+mod typed;
+mod value;
+
+#[cfg(test)]
+mod seed_tests;
+
+use std::path::Path;
+
+pub use auth::{
+    is_bcrypt, Account, Authorization, Permissions, ResponsePermission, SubjectPermission, User,
+    DEFAULT_ALLOW_RESPONSE_EXPIRATION, DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
+};
+pub use cluster::{ClusterAuthorization, ClusterConfig, RouteUrl};
+pub use duration::{duration_from_value, parse_duration, seconds_from_value};
+pub use error::{ConfError, Pos, Warning};
+pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};
+pub use server_config::ServerConfig;
+pub use tls::{TlsConfig, TlsVersion, DEFAULT_HANDSHAKE_FIRST_FALLBACK};
+pub use value::{Entry, Map, MapIter, Value, ValueKind};
+
+/// Parse the configuration file at `path` and read its server options:
+/// [`parse_file`] then [`ServerConfig::from_value`].
+///
+/// # Errors
+///
+/// The first syntax or option error, with its position.
+pub fn load_server_config(
+    path: impl AsRef<Path>,
+) -> Result<(ServerConfig, Vec<Warning>), ConfError> {
+    ServerConfig::from_value(&parse_file(path)?)
+}

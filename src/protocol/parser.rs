@@ -38,14 +38,6 @@ impl<Op> Parsed<Op> {
     }
 }
 
-impl Limits {
-    /// A JSON line (CONNECT, INFO) may be longer than other control lines
-    /// (credentials, connect_urls), but is still bounded.
-    fn max_json_line(&self) -> usize {
-        self.max_control_line.saturating_mul(16)
-    }
-}
-
 /// The outcome of one parse call.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed<Op> {
@@ -405,11 +397,7 @@ fn control_line<'a>(
         .iter()
         .position(|&b| !is_blank(b))
         .map_or(text.len(), |p| op_len + p);
-    let limit = if name.eq_ignore_ascii_case(b"CONNECT") || name.eq_ignore_ascii_case(b"INFO") {
-        limits.max_json_line()
-    } else {
-        limits.max_control_line
-    };
+    let limit = limits.max_control_line;
     // Bare ops ignore what follows their name, so only the name is kept; but
     // a line that never ends is still refused at the limit.
     let arg_len = text.len() - args_start.min(text.len());

@@ -1,26 +1,175 @@
-//! Client authentication: single user, token, and (with config files)
-//! multiple users. Passwords and tokens may be stored as bcrypt hashes
-//! (`$2a$`, `$2b$`, `$2x$`, `$2y$`); plain ones are compared in constant time.
-//! Credentials never reach a log line: [`redacted_connect`] is what traces show.
+//! Client authentication: single user, token, multiple users (with
+//! accounts and permissions), `no_auth_user`, and users mapped from TLS
+//! client certificates. Passwords and tokens may be stored as bcrypt hashes
+//! (`$2a$`, `$2b$`, `$2x$`, `$2y$`); plain ones are compared in constant
+//! time. Credentials never reach a log line: [`redacted_connect`] is what
+//! traces show.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::account::{Account, GLOBAL_ACCOUNT};
+use super::permissions::Permissions;
 use super::Options;
 use crate::protocol::info::Connect;
 
-/// Check a CONNECT's credentials. `Some(user)` (the user name when there is
-/// one) when they hold, `None` otherwise.
-pub fn authenticate(opts: &Options, c: &Connect) -> Option<Option<String>> {
-    if let Some(token) = &opts.token {
-        let given = c.auth_token.as_deref()?;
-        return secret_matches(token, given).then_some(None);
+/// Who a client turned out to be.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The user name, when there is one.
+    pub user: Option<String>,
+    /// The user's permissions, when restricted.
+    pub permissions: Option<Arc<Permissions>>,
+    /// The account the client lives in.
+    pub account: Arc<Account>,
+}
+
+struct UserEntry {
+    password: Option<String>,
+    permissions: Option<Arc<Permissions>>,
+    account: Arc<Account>,
+}
+
+/// Everything needed to check credentials, built from the options.
+pub struct Authenticator {
+    token: Option<String>,
+    single: Option<(String, String)>,
+    users: HashMap<String, UserEntry>,
+    no_auth_user: Option<String>,
+    global: Arc<Account>,
+    required: bool,
+}
+
+impl Authenticator {
+    /// Build from the options and the server's accounts.
+    ///
+    /// # Errors
+    ///
+    /// A user names an account that does not exist, or `no_auth_user` names
+    /// no user.
+    pub fn new(opts: &Options, accounts: &HashMap<String, Arc<Account>>) -> Result<Self, String> {
+        let global = accounts
+            .get(GLOBAL_ACCOUNT)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Account::new(GLOBAL_ACCOUNT)));
+        let mut users = HashMap::new();
+        for u in &opts.users {
+            let account = match &u.account {
+                None => global.clone(),
+                Some(name) => accounts
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("user {:?} names unknown account {name:?}", u.name))?,
+            };
+            let permissions = u
+                .permissions
+                .clone()
+                .or_else(|| opts.default_permissions.clone())
+                .map(Arc::new);
+            users.insert(
+                u.name.clone(),
+                UserEntry {
+                    password: u.password.clone(),
+                    permissions,
+                    account,
+                },
+            );
+        }
+        if let Some(name) = &opts.no_auth_user {
+            if !users.contains_key(name) {
+                return Err(format!("no_auth_user {name:?} not present as user"));
+            }
+        }
+        Ok(Authenticator {
+            token: opts.token.clone(),
+            single: opts
+                .user
+                .clone()
+                .map(|u| (u, opts.pass.clone().unwrap_or_default())),
+            users,
+            no_auth_user: opts.no_auth_user.clone(),
+            global,
+            required: opts.auth_required(),
+        })
     }
-    if let Some(user) = &opts.user {
-        let given_user = c.user.as_deref()?;
-        let given_pass = c.pass.as_deref().unwrap_or("");
-        let user_ok = constant_time_eq(user.as_bytes(), given_user.as_bytes());
-        let pass_ok = secret_matches(opts.pass.as_deref().unwrap_or(""), given_pass);
-        return (user_ok && pass_ok).then(|| Some(user.clone()));
+
+    /// True when clients must authenticate (before `no_auth_user`).
+    pub fn required(&self) -> bool {
+        self.required
     }
-    Some(None)
+
+    /// The identity of a client that sent no CONNECT (or none yet): the
+    /// `no_auth_user`, or the global account when auth is not required.
+    pub fn anonymous(&self) -> Option<Identity> {
+        if !self.required {
+            return Some(Identity {
+                user: None,
+                permissions: None,
+                account: self.global.clone(),
+            });
+        }
+        let name = self.no_auth_user.as_ref()?;
+        self.identity_of(name)
+    }
+
+    fn identity_of(&self, name: &str) -> Option<Identity> {
+        let u = self.users.get(name)?;
+        Some(Identity {
+            user: Some(name.to_string()),
+            permissions: u.permissions.clone(),
+            account: u.account.clone(),
+        })
+    }
+
+    /// Check a CONNECT's credentials; `cert_names` are the names a verified
+    /// TLS client certificate maps to (with `verify_and_map`).
+    pub fn authenticate(&self, c: &Connect, cert_names: &[String]) -> Option<Identity> {
+        if !self.required {
+            return self.anonymous();
+        }
+        let has_credentials = c.user.is_some() || c.pass.is_some() || c.auth_token.is_some();
+        if let Some(token) = &self.token {
+            let given = c.auth_token.as_deref()?;
+            return secret_matches(token, given).then(|| self.anonymous_global());
+        }
+        if let Some((user, pass)) = &self.single {
+            let given_user = c.user.as_deref()?;
+            let given_pass = c.pass.as_deref().unwrap_or("");
+            let ok = constant_time_eq(user.as_bytes(), given_user.as_bytes())
+                & secret_matches(pass, given_pass);
+            return ok.then(|| Identity {
+                user: Some(user.clone()),
+                ..self.anonymous_global()
+            });
+        }
+        if let Some(name) = c.user.as_deref() {
+            let entry = self.users.get(name)?;
+            let stored = entry.password.as_deref()?;
+            return secret_matches(stored, c.pass.as_deref().unwrap_or(""))
+                .then(|| self.identity_of(name))?;
+        }
+        for name in cert_names {
+            if let Some(entry) = self.users.get(name) {
+                if entry.password.is_none() {
+                    return self.identity_of(name);
+                }
+            }
+        }
+        if !has_credentials {
+            if let Some(name) = &self.no_auth_user {
+                return self.identity_of(name);
+            }
+        }
+        None
+    }
+
+    fn anonymous_global(&self) -> Identity {
+        Identity {
+            user: None,
+            permissions: None,
+            account: self.global.clone(),
+        }
+    }
 }
 
 /// True when `stored` looks like a bcrypt hash.
@@ -42,7 +191,7 @@ pub fn secret_matches(stored: &str, given: &str) -> bool {
 
 /// Equality whose time does not depend on where the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    let mut diff = u8::from(a.len() != b.len());
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);
         let y = b.get(i).copied().unwrap_or(0);
@@ -66,21 +215,42 @@ pub fn redacted_connect(c: &Connect) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::permissions::SubjectRules;
+    use crate::server::User;
 
     fn connect(json: &str) -> Connect {
         serde_json::from_str(json).unwrap()
     }
 
+    fn accounts(names: &[&str]) -> HashMap<String, Arc<Account>> {
+        let mut m: HashMap<String, Arc<Account>> = names
+            .iter()
+            .map(|n| (n.to_string(), Arc::new(Account::new(n))))
+            .collect();
+        m.insert(
+            GLOBAL_ACCOUNT.into(),
+            Arc::new(Account::new(GLOBAL_ACCOUNT)),
+        );
+        m
+    }
+
+    fn auth(opts: &Options) -> Authenticator {
+        Authenticator::new(opts, &accounts(&["A", "B"])).unwrap()
+    }
+
     #[test]
     fn user_password() {
-        let opts = Options {
+        let a = auth(&Options {
             user: Some("u".into()),
             pass: Some("p".into()),
             ..Options::default()
-        };
+        });
         assert_eq!(
-            authenticate(&opts, &connect(r#"{"user":"u","pass":"p"}"#)),
-            Some(Some("u".into()))
+            a.authenticate(&connect(r#"{"user":"u","pass":"p"}"#), &[])
+                .unwrap()
+                .user
+                .as_deref(),
+            Some("u")
         );
         for bad in [
             r#"{"user":"u","pass":"x"}"#,
@@ -88,22 +258,95 @@ mod tests {
             r#"{"user":"u"}"#,
             r#"{"auth_token":"p"}"#,
             r#"{"user":"u","pass":"p "}"#,
+            r#"{}"#,
         ] {
-            assert_eq!(authenticate(&opts, &connect(bad)), None, "{bad}");
+            assert!(a.authenticate(&connect(bad), &[]).is_none(), "{bad}");
         }
     }
 
     #[test]
     fn token_plain_and_bcrypt() {
-        let opts = Options {
+        let a = auth(&Options {
             token: Some("s3cr3t".into()),
             ..Options::default()
-        };
-        assert!(authenticate(&opts, &connect(r#"{"auth_token":"s3cr3t"}"#)).is_some());
-        assert!(authenticate(&opts, &connect(r#"{"auth_token":"s3cr3"}"#)).is_none());
+        });
+        assert!(a
+            .authenticate(&connect(r#"{"auth_token":"s3cr3t"}"#), &[])
+            .is_some());
+        assert!(a
+            .authenticate(&connect(r#"{"auth_token":"s3cr3"}"#), &[])
+            .is_none());
         let hash = bcrypt::hash("T0pS3cr3t", 4).unwrap();
         assert!(secret_matches(&hash, "T0pS3cr3t"));
         assert!(!secret_matches(&hash, &hash));
+    }
+
+    #[test]
+    fn users_accounts_permissions_and_no_auth_user() {
+        let perms = Permissions {
+            publish: Some(SubjectRules::new(Some(vec!["foo".into()]), vec![])),
+            ..Default::default()
+        };
+        let opts = Options {
+            users: vec![
+                User {
+                    name: "a".into(),
+                    password: Some("pa".into()),
+                    account: Some("A".into()),
+                    ..Default::default()
+                },
+                User {
+                    name: "b".into(),
+                    password: Some("pb".into()),
+                    permissions: Some(perms.clone()),
+                    ..Default::default()
+                },
+                User {
+                    name: "guest".into(),
+                    password: Some("pg".into()),
+                    ..Default::default()
+                },
+                User {
+                    name: "CN=example.com,OU=CNCF".into(),
+                    ..Default::default()
+                },
+            ],
+            no_auth_user: Some("guest".into()),
+            ..Options::default()
+        };
+        let a = auth(&opts);
+        assert_eq!(
+            a.authenticate(&connect(r#"{"user":"a","pass":"pa"}"#), &[])
+                .unwrap()
+                .account
+                .name,
+            "A"
+        );
+        let b = a
+            .authenticate(&connect(r#"{"user":"b","pass":"pb"}"#), &[])
+            .unwrap();
+        assert_eq!(b.permissions.as_deref(), Some(&perms));
+        assert_eq!(
+            a.authenticate(&connect("{}"), &[]).unwrap().user.as_deref(),
+            Some("guest")
+        );
+        assert!(a
+            .authenticate(&connect(r#"{"user":"a","pass":"bad"}"#), &[])
+            .is_none());
+        let dn = "CN=example.com,OU=CNCF".to_string();
+        assert!(
+            a.authenticate(&connect("{}"), std::slice::from_ref(&dn))
+                .unwrap()
+                .user
+                == Some(dn)
+        );
+        // A certificate-mapped user has no password to log in with.
+        assert!(a
+            .authenticate(
+                &connect(r#"{"user":"CN=example.com,OU=CNCF","pass":""}"#),
+                &[]
+            )
+            .is_none());
     }
 
     #[test]

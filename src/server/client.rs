@@ -24,11 +24,12 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::account::Account;
 use super::close::CloseReason;
+use super::permissions::ResponsePermission;
 use super::stats::ServerStats;
 use super::subscription::Subscription;
 use super::wire;
@@ -64,6 +65,9 @@ pub struct ClientStats {
     /// Bytes delivered to the client.
     pub out_bytes: AtomicU64,
 }
+
+/// Replies still allowed to one reply subject, and until when.
+type ReplyAllowance = (usize, Instant);
 
 /// Descriptive data about a client for logs and monitoring.
 #[derive(Debug, Default, Clone)]
@@ -111,8 +115,11 @@ pub struct Client {
     pub addr: SocketAddr,
     /// When the connection was accepted.
     pub start: SystemTime,
-    /// The account whose subject space the client lives in.
-    pub account: Arc<Account>,
+    /// The account whose subject space the client lives in (set at CONNECT).
+    account: RwLock<Arc<Account>>,
+    /// Reply subjects this client may publish to (`allow_responses`): uses
+    /// left and when the permission expires.
+    responses: Mutex<HashMap<Box<[u8]>, ReplyAllowance>>,
     /// Counters.
     pub stats: ClientStats,
     /// Descriptive data.
@@ -123,6 +130,8 @@ pub struct Client {
     pub headers: AtomicBool,
     /// A CONNECT has been accepted (read by the auth timer).
     pub connected: AtomicBool,
+    /// The client speaks protocol 1: it understands INFO sent at any time.
+    pub async_info: AtomicBool,
     /// PINGs sent and not answered.
     pub pings_out: AtomicU32,
     /// When the last PING was sent (unix nanos), for the RTT.
@@ -130,6 +139,11 @@ pub struct Client {
     /// When bytes last arrived from the client (unix nanos).
     pub last_activity_nanos: AtomicU64,
     stream: TcpStream,
+    /// The TLS session, once the handshake is done. With TLS every write
+    /// goes through the writer thread, which encrypts in order.
+    tls: OnceLock<Mutex<rustls::ServerConnection>>,
+    /// Negotiated TLS version and cipher suite, for monitoring.
+    pub tls_info: OnceLock<(String, String)>,
     out: Mutex<Outbound>,
     writer_wake: Condvar,
     /// Signalled when the writer takes the pending bytes (stalled producers wait on it).
@@ -172,16 +186,20 @@ impl Client {
             cid,
             addr,
             start: now,
-            account,
+            account: RwLock::new(account),
+            responses: Mutex::new(HashMap::new()),
             stats: ClientStats::default(),
             meta: Mutex::new(ClientMeta::default()),
             subs: Mutex::new(HashMap::new()),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
+            async_info: AtomicBool::new(false),
             pings_out: AtomicU32::new(0),
             ping_sent_nanos: AtomicU64::new(0),
             last_activity_nanos: AtomicU64::new(unix_nanos(now)),
             stream,
+            tls: OnceLock::new(),
+            tls_info: OnceLock::new(),
             out: Mutex::new(Outbound::default()),
             writer_wake: Condvar::new(),
             drained: Condvar::new(),
@@ -196,6 +214,48 @@ impl Client {
     #[inline]
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    /// The client's account.
+    pub fn account(&self) -> Arc<Account> {
+        self.account
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Move the client to `account` (at CONNECT).
+    pub fn set_account(&self, account: Arc<Account>) {
+        *self.account.write().unwrap_or_else(|e| e.into_inner()) = account;
+    }
+
+    /// Remember that this client received a request with `reply`: it may
+    /// answer it (`allow_responses`).
+    pub fn allow_reply(&self, reply: &[u8], perm: ResponsePermission) {
+        let mut map = self.responses.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if map.len() >= 1024 {
+            map.retain(|_, (_, expires)| *expires > now);
+        }
+        let uses = if perm.max == 0 { usize::MAX } else { perm.max };
+        map.insert(reply.into(), (uses, now + perm.expires));
+    }
+
+    /// Use one allowed reply to `subject`; false when none is left.
+    pub fn take_reply(&self, subject: &[u8]) -> bool {
+        let mut map = self.responses.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((left, expires)) = map.get_mut(subject) else {
+            return false;
+        };
+        if *expires < Instant::now() {
+            map.remove(subject);
+            return false;
+        }
+        *left -= 1;
+        if *left == 0 {
+            map.remove(subject);
+        }
+        true
     }
 
     /// Lock the descriptive data (never poisoned: a panicking holder's data is still usable).
@@ -245,9 +305,13 @@ impl Client {
         self.stats
             .out_bytes
             .fetch_add(staged.len() as u64, Ordering::Relaxed);
-        if out.flushing {
+        if out.flushing || self.tls.get().is_some() {
             out.pending.extend_from_slice(staged);
             staged.clear();
+            if !out.flushing {
+                out.flushing = true;
+                self.start_writer(&mut out);
+            }
             return out.pending.len() > self.stall_threshold();
         }
         debug_assert!(out.pending.is_empty());
@@ -346,7 +410,8 @@ impl Client {
         }
     }
 
-    /// The writer thread: blocking writes bounded by `write_deadline`.
+    /// The writer thread: blocking writes bounded by `write_deadline`;
+    /// with TLS it also encrypts, so records go out in order.
     fn writer_loop(self: Arc<Self>) {
         if self
             .stream
@@ -356,6 +421,7 @@ impl Client {
             self.close(CloseReason::WriteError);
         }
         let mut buf = Vec::new();
+        let mut wire_buf = Vec::new();
         loop {
             {
                 let mut out = self.out();
@@ -368,13 +434,8 @@ impl Client {
                 if out.closed {
                     return;
                 }
-                if out.pending.is_empty() {
-                    out.writer_has_work = false;
-                    out.flushing = false;
-                    if out.close_when_flushed {
-                        out.closed = true;
-                        drop(out);
-                        let _ = self.stream.shutdown(Shutdown::Both);
+                if out.pending.is_empty() && self.tls.get().is_none() {
+                    if self.writer_idle(out) {
                         return;
                     }
                     continue;
@@ -383,7 +444,25 @@ impl Client {
                 out.inflight = buf.len();
                 self.drained.notify_all();
             }
-            let written = wire::send_blocking(&self.stream, &buf);
+            let bytes: &[u8] = match self.tls.get() {
+                Some(tls) => {
+                    wire_buf.clear();
+                    let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
+                    if super::tls::encrypt(&mut conn, &buf, &mut wire_buf).is_err() {
+                        drop(conn);
+                        self.release_write_side();
+                        self.close(CloseReason::WriteError);
+                        return;
+                    }
+                    &wire_buf
+                }
+                None => &buf,
+            };
+            let written = if bytes.is_empty() {
+                Ok(())
+            } else {
+                wire::send_blocking(&self.stream, bytes)
+            };
             self.out().inflight = 0;
             if let Err(e) = written {
                 let reason = match e.kind() {
@@ -400,6 +479,47 @@ impl Client {
             if buf.capacity() > 1024 * 1024 {
                 buf = Vec::new();
             }
+            let out = self.out();
+            if out.pending.is_empty() && self.writer_idle(out) {
+                return;
+            }
+        }
+    }
+
+    /// Nothing left to write: give up the write side (and shut the socket
+    /// down if a close was waiting for this). True when the writer should exit.
+    fn writer_idle(&self, mut out: MutexGuard<'_, Outbound>) -> bool {
+        out.writer_has_work = false;
+        out.flushing = false;
+        if out.close_when_flushed {
+            out.closed = true;
+            drop(out);
+            let _ = self.stream.shutdown(Shutdown::Both);
+            return true;
+        }
+        false
+    }
+
+    /// Install the TLS session after the handshake.
+    pub fn set_tls(&self, conn: rustls::ServerConnection) {
+        let _ = self.tls_info.set(super::tls::describe(&conn));
+        let _ = self.tls.set(Mutex::new(conn));
+    }
+
+    /// Run `f` on the TLS session (the reader decrypting).
+    pub fn with_tls<R>(&self, f: impl FnOnce(&mut rustls::ServerConnection) -> R) -> Option<R> {
+        let tls = self.tls.get()?;
+        let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
+        Some(f(&mut conn))
+    }
+
+    /// rustls has records of its own to send (an alert, a key update): have
+    /// the writer send them.
+    pub fn kick_tls(self: &Arc<Self>) {
+        let mut out = self.out();
+        if !out.closed && !out.flushing {
+            out.flushing = true;
+            self.start_writer(&mut out);
         }
     }
 

@@ -40,8 +40,6 @@ pub enum CloseReason {
     ServerShutdown,
     /// Credentials no longer valid after a reload.
     AuthenticationExpired,
-    /// Lame duck mode closed it.
-    LameDuck,
 }
 
 impl CloseReason {
@@ -79,7 +77,6 @@ impl fmt::Display for CloseReason {
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::AuthenticationExpired => "Authentication Expired",
-            CloseReason::LameDuck => "Lame Duck Mode",
         })
     }
 }

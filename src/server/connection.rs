@@ -8,18 +8,22 @@
 //! also grows to hold one whole message when a payload is larger. What a
 //! peer can make it hold is bounded by `max_control_line + max_payload`.
 
-use std::io::{self, Read};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::account::Account;
 use super::auth;
 use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
 use super::deliver::{Batch, MatchCache, Rng};
+use super::permissions::{self, Permissions};
 use super::subscription::Subscription;
 use super::timers::TimerKind;
+use super::tls;
 use super::Server;
 use crate::protocol::encode;
 use crate::protocol::info::{ClientOptions, Connect};
@@ -31,6 +35,8 @@ use crate::{debug, trace};
 const MIN_READ_BUFFER: usize = 512;
 /// The read buffer grows up to this while reads fill it.
 const MAX_READ_BUFFER: usize = 64 * 1024;
+/// Raw read buffer of a TLS connection: one whole record and then some.
+const TLS_READ_BUFFER: usize = 17 * 1024;
 /// Consecutive short reads after which a large buffer shrinks back.
 const SHRINK_AFTER_SHORT_READS: u32 = 16;
 
@@ -53,12 +59,20 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         server.stats.clone(),
     ));
     let over_limit = !server.register(&client);
+    // Before CONNECT a client is anonymous: the global account without auth,
+    // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
+    let anonymous = server.auth.anonymous();
     let mut conn = Connection {
         limits: Limits {
             max_control_line: opts.max_control_line,
             max_payload: opts.max_payload,
         },
-        auth_required: opts.auth_required(),
+        auth_required: anonymous.is_none(),
+        account: anonymous
+            .as_ref()
+            .map_or_else(|| server.global.clone(), |a| a.account.clone()),
+        perms: anonymous.and_then(|a| a.permissions),
+        pub_allowed: HashMap::new(),
         server,
         rng: Rng::new(cid),
         client,
@@ -70,6 +84,9 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         filled: 0,
         short_reads: 0,
         grow: false,
+        tls_raw: Vec::new(),
+        tls_scratch: Vec::new(),
+        pending_plain: 0,
         batch: Batch::default(),
         cache: MatchCache::default(),
         in_msgs: 0,
@@ -95,6 +112,12 @@ struct Connection {
     opts: ClientOptions,
     /// A CONNECT has been accepted.
     connected: bool,
+    /// The account the client lives in (its subject space).
+    account: Arc<Account>,
+    /// The client's permissions, when restricted.
+    perms: Option<Arc<Permissions>>,
+    /// Publish decisions for literal subjects under `perms`.
+    pub_allowed: HashMap<Box<[u8]>, bool>,
     buf: Vec<u8>,
     /// Start of unparsed bytes in `buf`.
     start: usize,
@@ -103,6 +126,12 @@ struct Connection {
     short_reads: u32,
     /// The last read filled the buffer: double it.
     grow: bool,
+    /// TLS: ciphertext read from the socket (empty without TLS).
+    tls_raw: Vec<u8>,
+    /// TLS: decrypted bytes, reused between reads.
+    tls_scratch: Vec<u8>,
+    /// TLS: plaintext placed after `filled` and not yet reported by `read`.
+    pending_plain: usize,
     batch: Batch,
     cache: MatchCache,
     rng: Rng,
@@ -112,14 +141,20 @@ struct Connection {
 
 impl Connection {
     fn run(&mut self) -> CloseReason {
-        self.send_info();
         if self.auth_required {
-            let at = Instant::now() + self.server.opts().auth_timeout;
+            let at = Instant::now() + self.server.opts().effective_auth_timeout();
             self.server
                 .timers
                 .schedule(at, &self.client, TimerKind::AuthTimeout);
         }
-        self.end_batch();
+        if let Some(config) = self.server.tls_config.clone() {
+            if let Err(reason) = self.start_tls(&config) {
+                return reason;
+            }
+        } else {
+            self.send_info();
+            self.end_batch();
+        }
         loop {
             if self.client.is_closed() {
                 return CloseReason::ClientClosed;
@@ -140,9 +175,100 @@ impl Connection {
         }
     }
 
+    /// INFO in plain text, then the TLS handshake (bounded by the TLS
+    /// timeout). A client that speaks plain text or nothing in time gets
+    /// `-ERR 'Secure Connection - TLS Required'` and is closed.
+    fn start_tls(&mut self, config: &Arc<rustls::ServerConfig>) -> Result<(), CloseReason> {
+        let json = self.server.client_info_json(&self.client);
+        let mut info = Vec::with_capacity(json.len() + 7);
+        encode::json_op(&mut info, "INFO", &json);
+        let timeout = self
+            .server
+            .opts()
+            .tls
+            .as_ref()
+            .map_or(super::TLS_TIMEOUT, |t| t.timeout);
+        let _ = self.stream.set_write_timeout(Some(timeout));
+        if (&self.stream).write_all(&info).is_err() {
+            return Err(CloseReason::WriteError);
+        }
+        match tls::handshake(&mut self.stream, config, timeout) {
+            Ok(mut conn) => {
+                let mut plain = Vec::new();
+                let buffered = tls::buffered_plaintext(&mut conn, &mut plain);
+                self.client.set_tls(conn);
+                self.tls_raw = vec![0; TLS_READ_BUFFER];
+                if buffered.is_ok() && !plain.is_empty() {
+                    self.append_plaintext(&plain);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let tls::HandshakeError::Failed(why) = &e {
+                    debug!("{} - TLS handshake error: {why}", self.client.log_prefix());
+                } else {
+                    let mut line = Vec::new();
+                    encode::err(&mut line, "Secure Connection - TLS Required");
+                    let _ = (&self.stream).write_all(&line);
+                }
+                Err(CloseReason::TlsHandshakeError)
+            }
+        }
+    }
+
+    /// Read plaintext: from the socket, or through TLS.
+    fn read(&mut self) -> io::Result<usize> {
+        if self.tls_raw.is_empty() {
+            return self.read_plain();
+        }
+        loop {
+            if self.pending_plain > 0 {
+                return Ok(std::mem::take(&mut self.pending_plain));
+            }
+            let n = self.stream.read(&mut self.tls_raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut plain = std::mem::take(&mut self.tls_scratch);
+            plain.clear();
+            let raw = &self.tls_raw[..n];
+            let decrypted = self
+                .client
+                .with_tls(|conn| tls::decrypt(conn, raw, &mut plain));
+            let decrypted = match decrypted {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(e),
+                None => return Err(io::ErrorKind::NotConnected.into()),
+            };
+            if decrypted.wants_write {
+                self.client.kick_tls();
+            }
+            self.append_plaintext(&plain);
+            self.tls_scratch = plain;
+            if self.pending_plain > 0 {
+                return Ok(std::mem::take(&mut self.pending_plain));
+            }
+            if decrypted.closed {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Put decrypted bytes after the unparsed ones (they are counted as
+    /// read by the next [`Connection::read`]).
+    fn append_plaintext(&mut self, plain: &[u8]) {
+        let end = self.filled + self.pending_plain + plain.len();
+        if end > self.buf.len() {
+            self.buf.resize(end, 0);
+        }
+        let at = self.filled + self.pending_plain;
+        self.buf[at..end].copy_from_slice(plain);
+        self.pending_plain += plain.len();
+    }
+
     /// Read into the free part of the buffer, noting whether it should grow
     /// (the read filled it) or shrink (reads stay short).
-    fn read(&mut self) -> io::Result<usize> {
+    fn read_plain(&mut self) -> io::Result<usize> {
         if self.filled == self.buf.len() {
             // A partial op fills the buffer; the parser's limits bound this.
             let grown = self.buf.len() * 2;
@@ -198,6 +324,15 @@ impl Connection {
                     r.map(|()| true)
                 }
                 Ok(Parsed::Incomplete(need)) => {
+                    if need.is_some() {
+                        // A message whose payload is still to come: refuse it from
+                        // its control line when it can never be accepted.
+                        if let Err(reason) = self.check_message_line(&buf[self.start..self.filled])
+                        {
+                            self.buf = buf;
+                            return Err(reason);
+                        }
+                    }
                     self.buf = buf;
                     if let Some(need) = need {
                         // Make room for a whole message (bounded by the limits).
@@ -222,6 +357,19 @@ impl Connection {
                 Err(reason) => return Err(reason),
             }
         }
+    }
+
+    /// Checks nats-server makes on a PUB/HPUB control line before reading
+    /// its payload: auth first, and HPUB only after CONNECT said `headers`.
+    fn check_message_line(&mut self, line: &[u8]) -> Result<(), CloseReason> {
+        if self.auth_required && !self.connected {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        }
+        if !self.opts.headers && line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"HPUB") {
+            return Err(CloseReason::ProtocolViolation);
+        }
+        Ok(())
     }
 
     /// Queue the `-ERR` an input error deserves and say why we close.
@@ -323,21 +471,38 @@ impl Connection {
             self.send_err("no responders requires headers support");
             return Err(CloseReason::ProtocolViolation);
         }
-        let user = if self.auth_required {
-            match auth::authenticate(self.server.opts(), &connect) {
-                Some(user) => user,
-                None => {
-                    self.send_err("Authorization Violation");
-                    return Err(CloseReason::AuthenticationViolation);
-                }
+        let has_credentials =
+            connect.user.is_some() || connect.pass.is_some() || connect.auth_token.is_some();
+        if self.connected && !has_credentials {
+            // A later CONNECT without credentials keeps who the client is.
+            self.opts = opts;
+            self.client
+                .headers
+                .store(self.opts.headers, Ordering::Relaxed);
+            self.ok();
+            return Ok(());
+        }
+        let identity = match self.server.auth.authenticate(&connect, &self.cert_names()) {
+            Some(identity) => identity,
+            None => {
+                self.send_err("Authorization Violation");
+                return Err(CloseReason::AuthenticationViolation);
             }
-        } else {
-            None
         };
+        if !Arc::ptr_eq(&identity.account, &self.account) {
+            self.account = identity.account.clone();
+            self.client.set_account(identity.account.clone());
+        }
+        self.perms = identity.permissions.clone();
+        self.pub_allowed.clear();
+        let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
         self.connected = true;
         self.client.connected.store(true, Ordering::Release);
+        self.client
+            .async_info
+            .store(self.opts.protocol >= 1, Ordering::Relaxed);
         self.client
             .headers
             .store(self.opts.headers, Ordering::Relaxed);
@@ -359,6 +524,29 @@ impl Connection {
         Ok(())
     }
 
+    /// May this client publish to `subject`? Decisions for literal subjects
+    /// are cached; a reply to a request it received (`allow_responses`) is
+    /// allowed a bounded number of times.
+    fn may_publish(&mut self, subject: &[u8]) -> bool {
+        let Some(perms) = &self.perms else {
+            return true;
+        };
+        let allowed = match self.pub_allowed.get(subject) {
+            Some(&a) => a,
+            None => {
+                let a = perms.can_publish(subject);
+                if permissions::cacheable(subject) {
+                    if self.pub_allowed.len() >= 4096 {
+                        self.pub_allowed.clear();
+                    }
+                    self.pub_allowed.insert(subject.into(), a);
+                }
+                a
+            }
+        };
+        allowed || (perms.allow_responses.is_some() && self.client.take_reply(subject))
+    }
+
     fn process_pub(
         &mut self,
         subject: &[u8],
@@ -372,7 +560,12 @@ impl Connection {
             self.send_err("Invalid Publish Subject");
             return;
         }
-        let result = self.cache.lookup(&self.client.account, subject);
+        if self.perms.is_some() && !self.may_publish(subject) {
+            let text = permissions::publish_violation(subject);
+            self.send_err(&text);
+            return;
+        }
+        let result = self.cache.lookup(&self.account, subject);
         let mut delivered = false;
         for sub in &result.psubs {
             delivered |= self.deliver(sub, subject, reply, headers, payload);
@@ -411,6 +604,11 @@ impl Connection {
         if dest.is_closed() || (!self.opts.echo && dest.cid == self.client.cid) {
             return false;
         }
+        if let Some(perms) = &sub.deny_filter {
+            if perms.denies_delivery(subject, sub.queue.as_deref()) {
+                return false;
+            }
+        }
         let last = match sub.count_delivery() {
             None => return false,
             Some(last) => last,
@@ -419,6 +617,9 @@ impl Connection {
         self.batch.stage_msg(dest, |buf| {
             encode::msg(buf, subject, &sub.sid, reply, headers, payload)
         });
+        if let (Some(perm), Some(reply)) = (sub.responses, reply) {
+            dest.allow_reply(reply, perm);
+        }
         if last {
             remove_subscription(dest, sub);
         }
@@ -427,7 +628,7 @@ impl Connection {
 
     /// A request reached nobody: answer on the reply subject with a 503 status.
     fn no_responders(&mut self, reply: &[u8]) {
-        let result = self.cache.lookup(&self.client.account, reply);
+        let result = self.cache.lookup(&self.account, reply);
         let own = result
             .psubs
             .iter()
@@ -449,6 +650,13 @@ impl Connection {
             self.send_err("Invalid Subject");
             return;
         }
+        if let Some(perms) = &self.perms {
+            if !perms.can_subscribe(subject, queue) {
+                let text = permissions::subscribe_violation(subject, queue);
+                self.send_err(&text);
+                return;
+            }
+        }
         let max_subs = self.server.opts().max_subscriptions;
         {
             let mut subs = self.client.subs();
@@ -462,9 +670,16 @@ impl Connection {
                 self.send_err("maximum subscriptions exceeded");
                 return;
             }
-            let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid));
+            let mut sub = Subscription::new(self.client.clone(), subject, queue, sid);
+            if let Some(perms) = &self.perms {
+                if perms.subscribe.as_ref().is_some_and(|r| r.has_deny()) {
+                    sub.deny_filter = Some(perms.clone());
+                }
+                sub.responses = perms.allow_responses;
+            }
+            let sub = Arc::new(sub);
             subs.insert(sid.into(), sub.clone());
-            self.client.account.sublist.insert(sub);
+            self.account.sublist.insert(sub);
         }
         self.ok();
     }
@@ -479,6 +694,27 @@ impl Connection {
             }
         }
         remove_subscription(&self.client, &sub);
+    }
+
+    /// Names a verified TLS client certificate maps to (`verify_and_map`).
+    fn cert_names(&self) -> Vec<String> {
+        let mapped = self
+            .server
+            .opts()
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.verify_and_map);
+        if !mapped {
+            return Vec::new();
+        }
+        self.client
+            .with_tls(|conn| {
+                conn.peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .map(|der| tls::certificate_names(der))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
     }
 
     fn process_pong(&mut self) {
@@ -569,10 +805,7 @@ impl Connection {
             self.batch.out_bytes,
         );
         if self.cache.hits > 0 {
-            self.client
-                .account
-                .sublist
-                .note_cached_matches(self.cache.hits);
+            self.account.sublist.note_cached_matches(self.cache.hits);
             self.cache.hits = 0;
         }
         self.in_msgs = 0;
@@ -587,7 +820,7 @@ impl Connection {
         self.client.close(reason);
         let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();
         for sub in &subs {
-            self.client.account.sublist.remove(sub);
+            self.account.sublist.remove(sub);
         }
         self.cache.clear();
         self.server.unregister(&self.client);
@@ -609,7 +842,7 @@ fn remove_subscription(client: &Arc<Client>, sub: &Arc<Subscription>) {
         }
     };
     if removed {
-        client.account.sublist.remove(sub);
+        client.account().sublist.remove(sub);
     }
 }
 

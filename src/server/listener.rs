@@ -40,9 +40,14 @@ pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
     signals::block_signals();
     raise_fd_limit();
 
+    let tls_config = opts
+        .tls
+        .as_ref()
+        .map(super::tls::server_config)
+        .transpose()?;
     let listener = bind(&opts.host, opts.port)?;
     let addr = listener.local_addr()?;
-    let server = Arc::new(Server::new(opts, addr));
+    let server = Arc::new(Server::new(opts, addr, tls_config)?);
 
     notice!("Starting nats-lite");
     notice!("  Version:  {VERSION_LONG}");
@@ -68,6 +73,15 @@ pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
     );
     notice!("Server is ready");
     accept_loop(&server, &listener);
+    if server.in_lame_duck() && !server.is_shutting_down() {
+        drop(listener);
+        lame_duck(&server);
+        let _ = std::io::Write::flush(&mut std::io::stderr());
+        shutdown(&server);
+        files.remove();
+        notice!("Server Exiting..");
+        return Ok(());
+    }
 
     shutdown(&server);
     drop(listener);
@@ -116,7 +130,7 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(e) => {
-                if server.is_shutting_down() {
+                if server.is_shutting_down() || server.in_lame_duck() {
                     return;
                 }
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -131,7 +145,7 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
                 continue;
             }
         };
-        if server.is_shutting_down() {
+        if server.is_shutting_down() || server.in_lame_duck() {
             return;
         }
         backoff = ACCEPT_MIN_SLEEP;
@@ -156,6 +170,59 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
             backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);
         }
     }
+}
+
+/// Lame duck mode, as nats-server: the listener is closed; clients that
+/// understand async INFO are told `"ldm":true`; after the grace period
+/// the clients are closed a few at a time, spread over the rest of the lame
+/// duck duration, so that they reconnect elsewhere gradually. A stop signal
+/// meanwhile (SIGINT) ends it early.
+fn lame_duck(server: &Arc<Server>) {
+    let opts = server.opts();
+    notice!("Entering lame duck mode, stop accepting new clients");
+    for client in server.client_list() {
+        if client.async_info.load(std::sync::atomic::Ordering::Relaxed) {
+            let json = server.client_info_json(&client);
+            let mut line = Vec::with_capacity(json.len() + 7);
+            crate::protocol::encode::json_op(&mut line, "INFO", &json);
+            let _ = client.queue_and_flush(&mut line, 0);
+        }
+    }
+    let grace = opts.lame_duck_grace_period.min(opts.lame_duck_duration);
+    notice!("Waiting {:?} before closing clients", grace);
+    if wait_unless_stopped(server, grace) {
+        return;
+    }
+    let clients = server.client_list();
+    let spread = opts.lame_duck_duration.saturating_sub(grace);
+    let batches = clients.len().clamp(1, 100);
+    let per_batch = clients.len().div_ceil(batches);
+    let pause = spread / batches as u32;
+    notice!(
+        "Closing {} existing clients over {:?}",
+        clients.len(),
+        spread
+    );
+    for chunk in clients.chunks(per_batch.max(1)) {
+        for client in chunk {
+            client.close(CloseReason::ServerShutdown);
+        }
+        if wait_unless_stopped(server, pause) {
+            return;
+        }
+    }
+}
+
+/// Wait up to `d`; true when a stop signal came meanwhile.
+fn wait_unless_stopped(server: &Server, d: Duration) -> bool {
+    let deadline = Instant::now() + d;
+    while Instant::now() < deadline {
+        if server.is_shutting_down() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(deadline - Instant::now()));
+    }
+    server.is_shutting_down()
 }
 
 /// Close every client and wait (bounded) for their threads to finish.

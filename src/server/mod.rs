@@ -11,7 +11,7 @@
 //!   signals.
 
 pub mod account;
-mod auth;
+pub mod auth;
 pub mod client;
 pub mod close;
 mod connection;
@@ -20,11 +20,13 @@ mod listener;
 pub mod log;
 pub mod monitor;
 mod options;
+pub mod permissions;
 mod signals;
 pub mod stats;
 pub mod sublist;
 pub mod subscription;
 mod timers;
+pub mod tls;
 mod wire;
 
 pub use options::*;
@@ -74,6 +76,10 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The global account `$G`.
     pub global: Arc<Account>,
+    /// Every account by name, `$G` included.
+    pub accounts: HashMap<String, Arc<Account>>,
+    /// Credentials and who they make a client.
+    pub auth: auth::Authenticator,
     /// Server-wide counters.
     pub stats: Arc<ServerStats>,
     /// Auth timeouts and PINGs.
@@ -82,21 +88,43 @@ pub struct Server {
     pub start: SystemTime,
     /// Recently closed connections, for `/connz?state=closed` (monitoring).
     pub closed: monitor::ClosedRing,
+    /// TLS configuration for client connections.
+    pub tls_config: Option<Arc<rustls::ServerConfig>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
+    lame_duck: AtomicBool,
 }
 
 impl Server {
-    fn new(opts: Options, addr: SocketAddr) -> Server {
+    fn new(
+        opts: Options,
+        addr: SocketAddr,
+        tls_config: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Server> {
         let id = server_id();
         let closed = monitor::ClosedRing::new(opts.max_closed_clients);
-        Server {
+        let mut accounts: HashMap<String, Arc<Account>> = HashMap::new();
+        accounts.insert(
+            GLOBAL_ACCOUNT.to_string(),
+            Arc::new(Account::new(GLOBAL_ACCOUNT)),
+        );
+        for name in &opts.accounts {
+            accounts
+                .entry(name.clone())
+                .or_insert_with(|| Arc::new(Account::new(name)));
+        }
+        let auth = auth::Authenticator::new(&opts, &accounts)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(Server {
+            global: accounts[GLOBAL_ACCOUNT].clone(),
+            accounts,
+            auth,
+            tls_config,
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
             id,
             addr,
             opts,
-            global: Arc::new(Account::new(GLOBAL_ACCOUNT)),
             stats: Arc::new(ServerStats::default()),
             timers: Arc::new(Timers::default()),
             start: SystemTime::now(),
@@ -104,7 +132,8 @@ impl Server {
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
-        }
+            lame_duck: AtomicBool::new(false),
+        })
     }
 
     /// The options in force.
@@ -154,9 +183,15 @@ impl Server {
         self.shutting_down.load(Ordering::Acquire)
     }
 
+    /// True once lame duck mode has begun.
+    pub fn in_lame_duck(&self) -> bool {
+        self.lame_duck.load(Ordering::Acquire)
+    }
+
     /// The INFO JSON for one client.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
         let info = ServerInfo {
+            ldm: self.in_lame_duck(),
             server_id: self.id.clone(),
             server_name: self.name.clone(),
             version: INFO_VERSION.to_string(),
@@ -164,7 +199,13 @@ impl Server {
             host: self.opts.host.clone(),
             port: self.addr.port(),
             headers: true,
-            auth_required: self.opts.auth_required(),
+            auth_required: self.auth.anonymous().is_none(),
+            tls_required: self.opts.tls.is_some(),
+            tls_verify: self
+                .opts
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.verify || t.verify_and_map),
             max_payload: self.opts.max_payload,
             client_id: Some(client.cid),
             client_ip: Some(client.addr.ip().to_string()),

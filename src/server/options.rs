@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::permissions::Permissions;
+
 /// Default client port.
 pub const DEFAULT_PORT: u16 = 4222;
 /// Default bind address.
@@ -37,6 +39,53 @@ pub const MAX_CLOSED_CLIENTS: usize = 10_000;
 /// Monitoring port when `-m` is given without a config file (nats-server's DEFAULT_HTTP_PORT).
 pub const DEFAULT_HTTP_PORT: u16 = 8222;
 
+/// TLS settings for client connections.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// Server certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Server private key (PEM).
+    pub key_file: PathBuf,
+    /// CA certificates to verify clients with (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Require and verify client certificates.
+    pub verify: bool,
+    /// Verify client certificates and take the user from them.
+    pub verify_and_map: bool,
+    /// Time to finish the handshake.
+    pub timeout: Duration,
+    /// Allowed cipher suites by IANA/Go name (empty: rustls's defaults).
+    pub cipher_suites: Vec<String>,
+}
+
+impl TlsOptions {
+    /// TLS with a certificate and key and the default timeout.
+    pub fn new(cert_file: PathBuf, key_file: PathBuf) -> TlsOptions {
+        TlsOptions {
+            cert_file,
+            key_file,
+            ca_file: None,
+            verify: false,
+            verify_and_map: false,
+            timeout: TLS_TIMEOUT,
+            cipher_suites: Vec::new(),
+        }
+    }
+}
+
+/// A user of a multi-user `authorization` or of an account.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    /// User name (with `verify_and_map`: an email or an RFC 2253 DN).
+    pub name: String,
+    /// Password, plain or a bcrypt hash; `None` for certificate-mapped users.
+    pub password: Option<String>,
+    /// The user's permissions (`default_permissions` when `None`).
+    pub permissions: Option<Permissions>,
+    /// The account the user belongs to (`$G` when `None`).
+    pub account: Option<String>,
+}
+
 /// Everything the broker needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -68,6 +117,14 @@ pub struct Options {
     pub pass: Option<String>,
     /// Token auth.
     pub token: Option<String>,
+    /// Multi-user auth (from `authorization { users }` and `accounts`).
+    pub users: Vec<User>,
+    /// Permissions for users that have none of their own.
+    pub default_permissions: Option<Permissions>,
+    /// Clients without credentials act as this user.
+    pub no_auth_user: Option<String>,
+    /// Accounts besides `$G`.
+    pub accounts: Vec<String>,
     /// Time allowed for CONNECT when auth is required.
     pub auth_timeout: Duration,
     /// See [`MAX_PAYLOAD`].
@@ -96,6 +153,12 @@ pub struct Options {
     pub http_jsonp: bool,
     /// See [`MAX_CLOSED_CLIENTS`]; 0 keeps none.
     pub max_closed_clients: usize,
+    /// TLS for client connections.
+    pub tls: Option<TlsOptions>,
+    /// Lame duck mode: time over which clients are closed.
+    pub lame_duck_duration: Duration,
+    /// Lame duck mode: wait before closing the first client.
+    pub lame_duck_grace_period: Duration,
 }
 
 impl Default for Options {
@@ -115,6 +178,10 @@ impl Default for Options {
             user: None,
             pass: None,
             token: None,
+            users: Vec::new(),
+            default_permissions: None,
+            no_auth_user: None,
+            accounts: Vec::new(),
             auth_timeout: AUTH_TIMEOUT,
             max_payload: MAX_PAYLOAD,
             max_control_line: MAX_CONTROL_LINE,
@@ -129,6 +196,9 @@ impl Default for Options {
             https_port: None,
             http_jsonp: false,
             max_closed_clients: MAX_CLOSED_CLIENTS,
+            tls: None,
+            lame_duck_duration: LAME_DUCK_DURATION,
+            lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
         }
     }
 }
@@ -136,6 +206,20 @@ impl Default for Options {
 impl Options {
     /// True when clients must authenticate.
     pub fn auth_required(&self) -> bool {
-        self.user.is_some() || self.token.is_some()
+        self.user.is_some()
+            || self.token.is_some()
+            || !self.users.is_empty()
+            || self.tls.as_ref().is_some_and(|t| t.verify_and_map)
+    }
+
+    /// The auth timeout in force: with TLS and the default auth timeout, the
+    /// TLS timeout plus a second, as nats-server's `getDefaultAuthTimeout`.
+    pub fn effective_auth_timeout(&self) -> Duration {
+        match &self.tls {
+            Some(tls) if self.auth_timeout == AUTH_TIMEOUT => {
+                self.auth_timeout.max(tls.timeout + Duration::from_secs(1))
+            }
+            _ => self.auth_timeout,
+        }
     }
 }

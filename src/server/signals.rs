@@ -61,15 +61,16 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
                 return;
             };
             match sig {
+                libc::SIGTERM if server.in_lame_duck() => {
+                    notice!("Trapped \"terminated\" signal; ignored in lame duck mode");
+                }
                 libc::SIGINT | libc::SIGTERM => {
-                    notice!(
-                        "Trapped \"{}\" signal",
-                        if sig == libc::SIGINT {
-                            "interrupt"
-                        } else {
-                            "terminated"
-                        }
-                    );
+                    let name = if sig == libc::SIGINT {
+                        "interrupt"
+                    } else {
+                        "terminated"
+                    };
+                    notice!("Trapped \"{name}\" signal");
                     begin_shutdown(&server, wake);
                     return;
                 }
@@ -78,7 +79,10 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
                     Err(e) => warn!("Could not reopen log file: {e}"),
                 },
                 libc::SIGHUP => warn!("Reload needs a configuration file (-c); nothing to reload"),
-                libc::SIGUSR2 => warn!("Lame duck mode is not built yet; ignoring SIGUSR2"),
+                libc::SIGUSR2 => {
+                    notice!("Trapped \"user defined signal 2\" signal");
+                    begin_lame_duck(&server, wake);
+                }
                 _ => {}
             }
         })?;
@@ -96,6 +100,14 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
         }
     })
     .map_err(std::io::Error::other)
+}
+
+/// Enter lame duck mode: stop accepting; the listener thread then warns
+/// the clients and closes them over the lame duck duration.
+pub fn begin_lame_duck(server: &Server, wake: SocketAddr) {
+    if !server.lame_duck.swap(true, Ordering::AcqRel) {
+        super::listener::wake_accept(wake);
+    }
 }
 
 /// Flag the shutdown and wake the accept loop.

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::client::Client;
+use super::permissions::{Permissions, ResponsePermission};
 
 /// A subscription, shared by its client's subscription map and the
 /// account's subject index.
@@ -22,6 +23,11 @@ pub struct Subscription {
     pub delivered: AtomicU64,
     /// Auto-unsubscribe after this many messages (0: never).
     pub max: AtomicU64,
+    /// The client's permissions when their deny list may hold back some
+    /// deliveries to this (allowed, wildcard) subscription.
+    pub deny_filter: Option<Arc<Permissions>>,
+    /// The client may answer requests it receives here (`allow_responses`).
+    pub responses: Option<ResponsePermission>,
 }
 
 impl Subscription {
@@ -42,6 +48,8 @@ impl Subscription {
             sid: sid.into(),
             delivered: AtomicU64::new(0),
             max: AtomicU64::new(0),
+            deny_filter: None,
+            responses: None,
         }
     }
 

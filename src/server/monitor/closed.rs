@@ -99,6 +99,7 @@ mod tests {
             subscriptions_list: Vec::new(),
             subscriptions_list_detail: Vec::new(),
             user: String::new(),
+            acc: String::new(),
             rtt_nanos: 0,
         }
     }

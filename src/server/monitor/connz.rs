@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::format::{go_rtt, my_uptime, GoTime};
 use super::http::{ApiError, Query};
+use crate::server::account::GLOBAL_ACCOUNT;
 use crate::server::client::Client;
 use crate::server::subscription::Subscription;
 use crate::server::Server;
@@ -118,6 +119,9 @@ pub struct ConnInfo {
     /// Who it authenticated as, kept for `auth=1`.
     #[serde(skip)]
     pub user: String,
+    /// Its account's name, kept for `auth=1` and `acc=`.
+    #[serde(skip)]
+    pub acc: String,
     /// The round trip in nanoseconds, for sorting.
     #[serde(skip)]
     pub rtt_nanos: u64,
@@ -154,7 +158,7 @@ impl SubDetail {
     pub fn of(sub: &Subscription) -> SubDetail {
         let client = sub.client.as_ref();
         SubDetail {
-            account: client.map(|c| c.account.name.clone()).unwrap_or_default(),
+            account: client.map(|c| c.account().name.clone()).unwrap_or_default(),
             subject: String::from_utf8_lossy(&sub.subject).into_owned(),
             qgroup: sub
                 .queue
@@ -182,6 +186,7 @@ impl ConnInfo {
             None => String::new(),
         };
         let subscriptions = client.subs().len().min(u32::MAX as usize) as u32;
+        let (tls_version, tls_cipher_suite) = client.tls_info.get().cloned().unwrap_or_default();
         ConnInfo {
             cid: client.cid,
             kind: "Client",
@@ -204,13 +209,14 @@ impl ConnInfo {
             name: meta.name,
             lang: meta.lang,
             version: meta.version,
-            tls_version: String::new(),
-            tls_cipher_suite: String::new(),
+            tls_version,
+            tls_cipher_suite,
             authorized_user: String::new(),
             account: String::new(),
             subscriptions_list: Vec::new(),
             subscriptions_list_detail: Vec::new(),
             user,
+            acc: client.account().name.clone(),
             rtt_nanos: meta.rtt.map_or(0, super::format::nanos),
         }
     }
@@ -327,6 +333,8 @@ pub struct ConnzOptions {
     pub state: ConnState,
     /// Only connections of this user (with `auth`).
     pub user: String,
+    /// Only connections of this account (with `auth`).
+    pub acc: String,
 }
 
 impl ConnzOptions {
@@ -366,7 +374,9 @@ impl ConnzOptions {
             ));
         }
         let user = q.get("user").unwrap_or("").to_string();
-        if !auth && !user.is_empty() {
+        let acc = q.get("acc").unwrap_or("").to_string();
+        let filtered = !user.is_empty() || !acc.is_empty();
+        if filtered && !auth {
             return Err(ApiError(
                 "filter by user or account only allowed with auth option".into(),
             ));
@@ -384,6 +394,7 @@ impl ConnzOptions {
             cid,
             state,
             user,
+            acc,
         })
     }
 }
@@ -399,6 +410,7 @@ impl Default for ConnzOptions {
             cid: 0,
             state: ConnState::Open,
             user: String::new(),
+            acc: String::new(),
         }
     }
 }
@@ -444,6 +456,9 @@ pub fn connz(server: &Server, closed: Vec<ConnInfo>, o: &ConnzOptions) -> Connz 
     if !o.user.is_empty() {
         rows.retain(|(c, _)| c.user == o.user);
     }
+    if !o.acc.is_empty() {
+        rows.retain(|(c, _)| c.acc == o.acc);
+    }
     sort(&mut rows, o.sort, now);
     let total = rows.len();
     let (from, to) = page(total, o.offset, o.limit);
@@ -455,6 +470,9 @@ pub fn connz(server: &Server, closed: Vec<ConnInfo>, o: &ConnzOptions) -> Connz 
             }
             if o.auth {
                 info.authorized_user = std::mem::take(&mut info.user);
+                if info.acc != GLOBAL_ACCOUNT {
+                    info.account = info.acc.clone();
+                }
             }
             info
         })

@@ -1,13 +1,13 @@
 //! The small endpoints: `/routez` (no routes until clustering exists),
-//! `/healthz`, `/accountz` (the global account only) and `/`, an HTML index.
+//! `/healthz`, `/accountz` (names, and a summary of one account) and `/`,
+//! an HTML index.
 
 use serde::Serialize;
 
 use super::connz::{decode_subs, SubsDetail};
 use super::format::GoTime;
 use super::http::{ApiError, Query};
-use super::subsz::Subsz;
-use crate::server::account::GLOBAL_ACCOUNT;
+use super::subsz::{subsz, SubszOptions};
 use crate::server::{Server, INFO_VERSION};
 
 /// The `/routez` reply.
@@ -110,40 +110,56 @@ pub struct AccountInfo {
 /// # Errors
 ///
 /// `acc=` names an account that does not exist.
-pub fn accountz(server: &Server, q: &Query, stats: &Subsz) -> Result<Accountz, ApiError> {
+pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
     let mut reply = Accountz {
         server_id: server.id.clone(),
         now: GoTime::now(),
         accounts: None,
         account_detail: None,
     };
-    match q.get("acc").unwrap_or("") {
-        "" => reply.accounts = Some(vec![GLOBAL_ACCOUNT.to_string()]),
-        GLOBAL_ACCOUNT => {
-            reply.account_detail = Some(AccountInfo {
-                account_name: GLOBAL_ACCOUNT.to_string(),
-                update_time: GoTime::from_system(server.start),
-                is_system: false,
-                expired: false,
-                complete: true,
-                jetstream_enabled: false,
-                leafnode_connections: 0,
-                client_connections: server.num_clients(),
-                subscriptions: stats.num_subscriptions,
-                sublist_stats: serde_json::json!({
-                    "num_subscriptions": stats.num_subscriptions,
-                    "num_cache": stats.num_cache,
-                    "num_inserts": stats.num_inserts,
-                    "num_removes": stats.num_removes,
-                    "num_matches": stats.num_matches,
-                    "cache_hit_rate": stats.cache_hit_rate,
-                    "max_fanout": stats.max_fanout,
-                    "avg_fanout": stats.avg_fanout,
-                }),
-            })
-        }
-        other => return Err(ApiError(format!("Account {other} does not exist"))),
+    let name = q.get("acc").unwrap_or("");
+    if name.is_empty() {
+        let mut names: Vec<String> = server.accounts.keys().cloned().collect();
+        names.sort();
+        reply.accounts = Some(names);
+        return Ok(reply);
     }
+    if !server.accounts.contains_key(name) {
+        return Err(ApiError(format!("Account {name} does not exist")));
+    }
+    let st = subsz(
+        server,
+        &SubszOptions {
+            acc: Some(name.to_string()),
+            ..SubszOptions::default()
+        },
+    );
+    let clients = server
+        .client_list()
+        .iter()
+        .filter(|c| c.account().name == name)
+        .count();
+    reply.account_detail = Some(AccountInfo {
+        account_name: name.to_string(),
+        update_time: GoTime::from_system(server.start),
+        is_system: false,
+        expired: false,
+        complete: true,
+        jetstream_enabled: false,
+        leafnode_connections: 0,
+        client_connections: clients,
+        subscriptions: st.num_subscriptions,
+        sublist_stats: serde_json::json!({
+            "num_subscriptions": st.num_subscriptions,
+            "num_cache": st.num_cache,
+            "num_inserts": st.num_inserts,
+            "num_removes": st.num_removes,
+            "num_matches": st.num_matches,
+            "cache_hit_rate": st.cache_hit_rate,
+            "max_fanout": st.max_fanout,
+            "avg_fanout": st.avg_fanout,
+        }),
+    });
     Ok(reply)
 }
 

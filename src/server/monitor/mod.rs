@@ -79,6 +79,8 @@ pub struct Monitor {
     pub host: String,
     /// The bound address.
     pub addr: SocketAddr,
+    /// Serving HTTPS.
+    secure: bool,
     /// Wrap replies in `?callback=` (JSONP) when set.
     jsonp: bool,
     req_stats: Mutex<BTreeMap<&'static str, u64>>,
@@ -88,6 +90,24 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// The HTTP port for `/varz` (0 when serving HTTPS).
+    pub fn http_port(&self) -> u16 {
+        if self.secure {
+            0
+        } else {
+            self.addr.port()
+        }
+    }
+
+    /// The HTTPS port for `/varz` (0 when serving plain HTTP).
+    pub fn https_port(&self) -> u16 {
+        if self.secure {
+            self.addr.port()
+        } else {
+            0
+        }
+    }
+
     /// Requests per endpoint so far.
     pub fn req_stats(&self) -> BTreeMap<&'static str, u64> {
         self.req_stats
@@ -140,6 +160,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
         server: Arc::downgrade(server),
         host: bare.to_string(),
         addr,
+        secure: false,
         jsonp: opts.http_jsonp,
         req_stats: Mutex::new(BTreeMap::new()),
         cpu: process::CpuSampler::new(),
@@ -243,10 +264,7 @@ pub fn route(monitor: &Monitor, req: &Request) -> Response {
         "/routez" => misc::routez(&server, q).map(|r| pretty(&r)),
         "/subsz" => subsz::SubszOptions::from_query(q).map(|o| pretty(&subsz::subsz(&server, &o))),
         "/healthz" => misc::healthz(q).map(|h| serde_json::to_vec(&h).unwrap_or_default()),
-        "/accountz" => {
-            let stats = subsz::subsz(&server, &subsz::SubszOptions::default());
-            misc::accountz(&server, q, &stats).map(|a| pretty(&a))
-        }
+        "/accountz" => misc::accountz(&server, q).map(|a| pretty(&a)),
         _ => return Response::text(404, "404 page not found\n"),
     };
     match reply {

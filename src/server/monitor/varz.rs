@@ -169,16 +169,19 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         host: opts.host.clone(),
         port: server.addr.port(),
         auth_required: opts.auth_required(),
-        tls_required: false,
-        tls_verify: false,
+        tls_required: opts.tls.is_some(),
+        tls_verify: opts
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.verify || t.verify_and_map),
         max_connections: opts.max_connections,
         max_subscriptions: opts.max_subscriptions,
         ping_interval: nanos(opts.ping_interval),
         ping_max: opts.ping_max,
         http_host: monitor.host.clone(),
-        http_port: monitor.addr.port(),
+        http_port: monitor.http_port(),
         http_base_path: String::new(),
-        https_port: 0,
+        https_port: monitor.https_port(),
         auth_timeout: opts.auth_timeout.as_secs_f64(),
         max_control_line: opts.max_control_line,
         max_payload: opts.max_payload,
@@ -189,7 +192,11 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         mqtt: Empty {},
         websocket: Empty {},
         jetstream: Empty {},
-        tls_timeout: TLS_TIMEOUT.as_secs_f64(),
+        tls_timeout: opts
+            .tls
+            .as_ref()
+            .map_or(TLS_TIMEOUT, |t| t.timeout)
+            .as_secs_f64(),
         write_deadline: nanos(opts.write_deadline),
         start,
         now,
@@ -208,7 +215,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         in_bytes: stats.in_bytes.load(Ordering::Relaxed),
         out_bytes: stats.out_bytes.load(Ordering::Relaxed),
         slow_consumers: stats.slow_consumers.load(Ordering::Relaxed),
-        subscriptions: server.global.sublist.count(),
+        subscriptions: server.accounts.values().map(|a| a.sublist.count()).sum(),
         http_req_stats: monitor.req_stats(),
         config_load_time: start,
     }
