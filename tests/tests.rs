@@ -2,6 +2,7 @@
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 
 mod monitor_endpoints;
+mod monitor_top;
 mod monitor_util;
 mod server_async_nats;
 mod server_errors;
