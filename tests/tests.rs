@@ -1,6 +1,12 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 
+mod client_cat;
+mod client_pubsub;
+mod client_reqrep;
+mod client_resilience;
+mod client_security;
+mod client_support;
 mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use clap::ArgAction;
 
+use crate::conf;
 use crate::error::{Error, Result};
 use crate::server::{self, Options};
 
 /// Server flags. Names, aliases and defaults follow nats-server's `--help`.
-#[derive(Debug, Default, clap::Args)]
-#[command(after_help = SERVER_EXAMPLES, version = crate::server::VERSION_LONG, disable_version_flag = true)]
+#[derive(Debug, Default, Clone, clap::Args)]
+#[command(after_help = SERVER_EXAMPLES, version = crate::server::VERSION_LONG, disable_version_flag = true, args_override_self = true)]
 pub struct ServerArgs {
     /// Bind to host address.
     #[arg(short = 'a', long = "addr", visible_alias = "net", value_name = "HOST")]
@@ -189,21 +190,46 @@ pub fn run(args: ServerArgs) -> Result<ExitCode> {
         super::signal::send(spec)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let opts = resolve_options(&args)?;
+    let (opts, mut warnings) = resolve_options(&args)?;
     if args.check_config {
-        return Err(Error::usage(
-            "-t needs a configuration file: nats-lite server -t -c FILE",
-        ));
+        let path = args.config.as_ref().ok_or_else(|| {
+            Error::usage("-t needs a configuration file: nats-lite server -t -c FILE")
+        })?;
+        for w in &warnings {
+            eprintln!("nats-lite: warning: {w}");
+        }
+        eprintln!("nats-lite: configuration file {} is valid", path.display());
+        return Ok(ExitCode::SUCCESS);
     }
-    server::run(opts, &unsupported_warnings(&args))
-        .map_err(|e| Error::failure(format!("server: {e}")))?;
+    warnings.extend(unsupported_warnings(&args));
+    let reloader: Option<server::Reloader> = args.config.is_some().then(|| {
+        let args = args.clone();
+        Box::new(move || resolve_options(&args).map_err(|e| e.to_string())) as server::Reloader
+    });
+    server::run(opts, &warnings, reloader).map_err(|e| Error::failure(format!("server: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Turn flags into options on top of the defaults. Flags override a config
-/// file, as in nats-server.
-pub fn resolve_options(args: &ServerArgs) -> Result<Options> {
+/// The configuration file (when given) on top of the defaults, then the
+/// flags on top of that, as in nats-server. Returns the options and the
+/// warning lines for what is accepted but ignored.
+pub fn resolve_options(args: &ServerArgs) -> Result<(Options, Vec<String>)> {
     let mut o = Options::default();
+    let mut warnings = Vec::new();
+    if let Some(path) = &args.config {
+        let (config, conf_warnings) =
+            conf::load_server_config(path).map_err(|e| Error::usage(e.to_string()))?;
+        warnings.extend(conf_warnings.iter().map(ToString::to_string));
+        let applied = server::apply_config_file(&mut o, &config)
+            .map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
+        warnings.extend(applied);
+    }
+    apply_flags(&mut o, args)?;
+    Ok((o, warnings))
+}
+
+/// Flags given on the command line override the file.
+fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
     if let Some(a) = &args.addr {
         o.host = a.clone();
     }
@@ -216,37 +242,74 @@ pub fn resolve_options(args: &ServerArgs) -> Result<Options> {
         }
         o.server_name = Some(n.clone());
     }
-    o.pid_file = args.pid.clone();
-    o.ports_file_dir = args.ports_file_dir.clone();
-    o.log_file = args.log.clone();
+    let some = |v: &Option<std::path::PathBuf>, field: &mut Option<std::path::PathBuf>| {
+        if v.is_some() {
+            *field = v.clone();
+        }
+    };
+    some(&args.pid, &mut o.pid_file);
+    some(&args.ports_file_dir, &mut o.ports_file_dir);
+    some(&args.log, &mut o.log_file);
     if let Some(t) = args.logtime {
         o.logtime = t;
     }
-    o.logtime_utc = args.logtime_utc;
-    o.debug = args.debug;
-    o.trace = args.trace > 0;
-    o.user = args.user.clone();
-    o.pass = args.pass.clone();
-    o.token = args.auth.clone();
-    if o.token.is_some() && (o.user.is_some() || o.pass.is_some()) {
-        return Err(Error::usage("Cannot have a user/pass and token"));
+    o.logtime_utc |= args.logtime_utc;
+    o.debug |= args.debug;
+    o.trace |= args.trace > 0;
+    o.syslog |= args.syslog;
+    if o.syslog && cfg!(not(unix)) && args.remote_syslog.is_none() {
+        return Err(Error::usage(
+            "the local syslog is only supported on unix (use --remote_syslog)",
+        ));
     }
-    if o.pass.is_some() && o.user.is_none() {
-        return Err(Error::usage("--pass needs --user"));
+    if args.remote_syslog.is_some() {
+        o.remote_syslog = args.remote_syslog.clone();
+    }
+    if args.user.is_some() || args.pass.is_some() || args.auth.is_some() {
+        if args.auth.is_some() && (args.user.is_some() || args.pass.is_some()) {
+            return Err(Error::usage("Cannot have a user/pass and token"));
+        }
+        if args.pass.is_some() && args.user.is_none() {
+            return Err(Error::usage("--pass needs --user"));
+        }
+        o.user = args.user.clone();
+        o.pass = args.pass.clone();
+        o.token = args.auth.clone();
+    }
+    if let Some(limit) = &args.log_size_limit {
+        o.log_size_limit = parse_size_flag(limit).ok_or_else(|| {
+            Error::usage(format!(
+                "invalid --log_size_limit {limit:?}: use e.g. 100MB"
+            ))
+        })?;
     }
     if let Some(len) = args.max_traced_msg_len {
         o.max_traced_msg_len = len;
     }
     if args.tls || args.tlsverify || args.tlscert.is_some() || args.tlskey.is_some() {
-        let cert = args.tlscert.clone().ok_or_else(|| {
+        let file_tls = o.tls.take();
+        let cert = args
+            .tlscert
+            .clone()
+            .or_else(|| file_tls.as_ref().map(|t| t.cert_file.clone()));
+        let key = args
+            .tlskey
+            .clone()
+            .or_else(|| file_tls.as_ref().map(|t| t.key_file.clone()));
+        let cert = cert.ok_or_else(|| {
             Error::usage("TLS Server certificate must be present and valid (--tlscert)")
         })?;
-        let key = args.tlskey.clone().ok_or_else(|| {
+        let key = key.ok_or_else(|| {
             Error::usage("TLS Server private key must be present and valid (--tlskey)")
         })?;
-        let mut tls = server::TlsOptions::new(cert, key);
-        tls.ca_file = args.tlscacert.clone();
-        tls.verify = args.tlsverify;
+        let mut tls =
+            file_tls.unwrap_or_else(|| server::TlsOptions::new(cert.clone(), key.clone()));
+        tls.cert_file = cert;
+        tls.key_file = key;
+        if args.tlscacert.is_some() {
+            tls.ca_file = args.tlscacert.clone();
+        }
+        tls.verify |= args.tlsverify;
         if tls.verify && tls.ca_file.is_none() {
             return Err(Error::usage(
                 "--tlsverify needs --tlscacert FILE to verify clients with",
@@ -268,17 +331,13 @@ pub fn resolve_options(args: &ServerArgs) -> Result<Options> {
             "--https_port (-ms) needs TLS, which is not built yet in this version of nats-lite; use -m/--http_port",
         ));
     }
-    if args.config.is_some() {
-        return Err(Error::usage(
-            "config files are not built yet in this version of nats-lite (-c)",
-        ));
+    if o.max_payload > o.max_pending {
+        return Err(Error::usage(format!(
+            "max_payload ({}) cannot be higher than max_pending ({})",
+            o.max_payload, o.max_pending
+        )));
     }
-    if args.syslog || args.remote_syslog.is_some() {
-        return Err(Error::usage(
-            "syslog is not built yet in this version of nats-lite (-s, -r)",
-        ));
-    }
-    Ok(o)
+    Ok(())
 }
 
 /// One warning line per accepted flag whose feature nats-lite does not have,
@@ -291,13 +350,28 @@ fn unsupported_warnings(args: &ServerArgs) -> Vec<String> {
     if args.profile.is_some() {
         w.push("profiling is not supported by nats-lite; --profile ignored".to_string());
     }
-    if args.log_size_limit.is_some() {
-        w.push("log rotation by size is not supported; --log_size_limit ignored".to_string());
-    }
     if args.client_advertise.is_some() {
         w.push("--client_advertise has no effect without clustering".to_string());
     }
     w
+}
+
+/// A size such as `1048576`, `100KB`, `10M`, `1GiB` (k/m/g: 1000; kb/ki/kib: 1024).
+fn parse_size_flag(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: u64 = t[..digits].parse().ok()?;
+    let mult: u64 = match t[digits..].trim() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" | "ki" | "kib" => 1024,
+        "m" => 1000 * 1000,
+        "mb" | "mi" | "mib" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" | "gi" | "gib" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 /// A port flag: -1 and 0 both mean "pick a free port".

@@ -9,7 +9,8 @@
 //! The token rules, as nats-server's:
 //! - comments run from `#` or `//` to the end of the line;
 //! - a bare key ends at white space, `:` or `=` (and, more leniently than
-//!   nats-server, at `{` or `[`, so `authorization{` works);
+//!   nats-server, at brackets, `,`, `;` and quotes, so `authorization{`
+//!   works);
 //! - a bare value ends at white space, a new line, `,`, `;`, `]` or `}`, so
 //!   `127.0.0.1:4222`, `./certs/server.pem` and `nats-route://a:b@h:6222` are
 //!   single strings; a `#` inside one is not a comment;
@@ -700,6 +701,15 @@ mod tests {
             Scalar::Str("\nline 1\n  line 2)\n".into())
         );
         assert_eq!(scalar("(x\n)"), Scalar::Str("x\n".into()));
+        // nats-server's own examples (conf/lex_test.go).
+        assert_eq!(
+            scalar("(\n1234567890\n)\n"),
+            Scalar::Str("\n1234567890\n".into())
+        );
+        assert_eq!(
+            scalar("(\n  12(34)56\n  (\n    7890\n  )\n)\n"),
+            Scalar::Str("\n  12(34)56\n  (\n    7890\n  )\n".into())
+        );
         assert!(scalar_err("(abc)\n").contains("unterminated '(' block"));
     }
 

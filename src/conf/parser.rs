@@ -5,7 +5,8 @@
 //! A file is a list of entries, or one `{ ... }` holding them (so a JSON
 //! object is a valid file). An entry is `key: value`, `key = value` or
 //! `key value`, ended by a new line, `;` or `,`. Keys are bare (up to white
-//! space, `:` or `=`) or quoted. Values are arrays `[a, b]` (elements
+//! space, `:` or `=`) or quoted. Without a separator the value starts on the
+//! key's line, except a map's `{`. Values are arrays `[a, b]` (elements
 //! separated by commas or new lines, a trailing comma allowed), maps
 //! `{ k: v }` (the separator before `{` is optional, as in
 //! `authorization { ... }`) and scalars:
@@ -27,8 +28,8 @@
 //!
 //! `$NAME` is the value of the key `NAME` defined earlier in the same map or
 //! an enclosing one, innermost first (arrays do not open a scope); else the
-//! environment variable `NAME`, parsed as a value (`4222` is an integer); else
-//! an error. Variable names are case-sensitive. A definition is an ordinary
+//! environment variable `NAME`, parsed as a value (`4222` is an integer; text
+//! that is not one value, such as `two words`, is a string); else an error. Variable names are case-sensitive. A definition is an ordinary
 //! entry, marked [`Entry::used_as_variable`](super::Entry) once referenced.
 //! A bare `$2a$11$...` is a bcrypt hash, not a variable, as in nats-server.
 //!
@@ -217,11 +218,20 @@ impl<'s> Parser<'s> {
         {
             return self.parse_include(&key.pos);
         }
+        let key_end = self.lx.pos();
         self.lx.skip_space();
         let mut separated = false;
         if let Some(':' | '=') = self.lx.peek() {
             self.lx.bump();
             separated = true;
+        } else if self.lx.pos().line != key_end.line && self.lx.peek() != Some('{') {
+            // nats-server would take the next line's first word as the
+            // value; only `key` + new line + `{` is a real-world layout, and
+            // anything else is a forgotten value, so say so here.
+            return Err(ConfError::at(
+                &key_end,
+                format!("expected a value for '{}' on its line", key.text),
+            ));
         }
         if separated && !in_map {
             // As nats-server: at the top level the value must start on the

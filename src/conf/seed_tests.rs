@@ -79,6 +79,8 @@ fn bcrypt_conf() {
     assert_eq!(a.password.as_deref(), Some(DEREK_HASH));
     assert!(is_bcrypt(DEREK_HASH));
     assert_eq!(a.pos.line, 2);
+    // The comment's password matches the hash (cost 11: the slowest test).
+    assert!(bcrypt::verify("T0pS3cr3t", DEREK_HASH).unwrap());
 }
 
 #[test]

@@ -130,6 +130,12 @@ pub struct Client {
     pub headers: AtomicBool,
     /// A CONNECT has been accepted (read by the auth timer).
     pub connected: AtomicBool,
+    /// The credentials of the accepted CONNECT, to re-check on a reload.
+    credentials: Mutex<crate::protocol::info::Connect>,
+    /// New permissions from a reload, for the client's own thread to adopt.
+    identity_update: Mutex<Option<super::auth::Identity>>,
+    /// Set when `identity_update` holds something.
+    pub identity_changed: AtomicBool,
     /// The client speaks protocol 1: it understands INFO sent at any time.
     pub async_info: AtomicBool,
     /// PINGs sent and not answered.
@@ -193,6 +199,9 @@ impl Client {
             subs: Mutex::new(HashMap::new()),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
+            credentials: Mutex::new(crate::protocol::info::Connect::default()),
+            identity_update: Mutex::new(None),
+            identity_changed: AtomicBool::new(false),
             async_info: AtomicBool::new(false),
             pings_out: AtomicU32::new(0),
             ping_sent_nanos: AtomicU64::new(0),
@@ -214,6 +223,54 @@ impl Client {
     #[inline]
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Keep the credentials of an accepted CONNECT (for reloads).
+    pub fn set_credentials(&self, c: &crate::protocol::info::Connect) {
+        let creds = crate::protocol::info::Connect {
+            user: c.user.clone(),
+            pass: c.pass.clone(),
+            auth_token: c.auth_token.clone(),
+            ..Default::default()
+        };
+        *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = creds;
+    }
+
+    /// The credentials of the accepted CONNECT.
+    pub fn credentials(&self) -> crate::protocol::info::Connect {
+        self.credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Hand new permissions to the client's own thread.
+    pub fn set_identity_update(&self, identity: super::auth::Identity) {
+        *self
+            .identity_update
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(identity);
+        self.identity_changed.store(true, Ordering::Release);
+    }
+
+    /// Take the permissions a reload left (see [`Client::set_identity_update`]).
+    pub fn take_identity_update(&self) -> Option<super::auth::Identity> {
+        self.identity_changed.store(false, Ordering::Relaxed);
+        self.identity_update
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Names the verified TLS client certificate maps to (`verify_and_map`).
+    pub fn certificate_names(&self) -> Vec<String> {
+        self.with_tls(|conn| {
+            conn.peer_certificates()
+                .and_then(|certs| certs.first())
+                .map(|der| super::tls::certificate_names(der))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
     }
 
     /// The client's account.

@@ -35,6 +35,8 @@ use crate::{debug, trace};
 const MIN_READ_BUFFER: usize = 512;
 /// The read buffer grows up to this while reads fill it.
 const MAX_READ_BUFFER: usize = 64 * 1024;
+/// The first byte of a TLS handshake record.
+const TLS_RECORD: u8 = 0x16;
 /// Raw read buffer of a TLS connection: one whole record and then some.
 const TLS_READ_BUFFER: usize = 17 * 1024;
 /// Consecutive short reads after which a large buffer shrinks back.
@@ -58,10 +60,11 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         opts.write_deadline,
         server.stats.clone(),
     ));
+    let cache_enabled = !opts.disable_sublist_cache;
     let over_limit = !server.register(&client);
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
-    let anonymous = server.auth.anonymous();
+    let anonymous = server.auth().anonymous();
     let mut conn = Connection {
         limits: Limits {
             max_control_line: opts.max_control_line,
@@ -88,7 +91,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         tls_scratch: Vec::new(),
         pending_plain: 0,
         batch: Batch::default(),
-        cache: MatchCache::default(),
+        cache: MatchCache::new(cache_enabled),
         in_msgs: 0,
         in_bytes: 0,
     };
@@ -147,7 +150,7 @@ impl Connection {
                 .timers
                 .schedule(at, &self.client, TimerKind::AuthTimeout);
         }
-        if let Some(config) = self.server.tls_config.clone() {
+        if let Some(config) = self.server.tls_config() {
             if let Err(reason) = self.start_tls(&config) {
                 return reason;
             }
@@ -167,6 +170,9 @@ impl Connection {
             };
             self.client.touch(unix_nanos(SystemTime::now()));
             self.filled += n;
+            if self.client.identity_changed.load(Ordering::Acquire) {
+                self.adopt_reloaded_identity();
+            }
             let outcome = self.parse_and_process();
             self.end_batch();
             if let Err(reason) = outcome {
@@ -175,31 +181,58 @@ impl Connection {
         }
     }
 
-    /// INFO in plain text, then the TLS handshake (bounded by the TLS
-    /// timeout). A client that speaks plain text or nothing in time gets
-    /// `-ERR 'Secure Connection - TLS Required'` and is closed.
+    /// TLS the NATS way: INFO in plain text, then the handshake (bounded by
+    /// the TLS timeout). With `handshake_first` the handshake comes before
+    /// INFO (when the client starts TLS within the fallback time, if one is
+    /// set); with `allow_non_tls` a client that does not start TLS stays in
+    /// plain text. A client that speaks plain text or nothing in time where
+    /// TLS is required gets `-ERR 'Secure Connection - TLS Required'`.
     fn start_tls(&mut self, config: &Arc<rustls::ServerConfig>) -> Result<(), CloseReason> {
+        let Some(tls_opts) = self.server.opts().tls.clone() else {
+            return Ok(());
+        };
+        let timeout = tls_opts.timeout;
         let json = self.server.client_info_json(&self.client);
         let mut info = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut info, "INFO", &json);
-        let timeout = self
-            .server
-            .opts()
-            .tls
-            .as_ref()
-            .map_or(super::TLS_TIMEOUT, |t| t.timeout);
-        let _ = self.stream.set_write_timeout(Some(timeout));
-        if (&self.stream).write_all(&info).is_err() {
-            return Err(CloseReason::WriteError);
+        let tls_first = match tls_opts.handshake_first {
+            Some(wait) if wait.is_zero() => true,
+            Some(wait) => self.peek_first_byte(Some(wait)) == Some(TLS_RECORD),
+            None => false,
+        };
+        if !tls_first {
+            let _ = self.stream.set_write_timeout(Some(timeout));
+            if (&self.stream).write_all(&info).is_err() {
+                return Err(CloseReason::WriteError);
+            }
+            let _ = self.stream.set_write_timeout(None);
+            if self.server.opts().allow_non_tls {
+                match self.peek_first_byte(None) {
+                    Some(TLS_RECORD) => {}
+                    Some(_) => return Ok(()),
+                    None => return Err(CloseReason::ClientClosed),
+                }
+            }
         }
         match tls::handshake(&mut self.stream, config, timeout) {
             Ok(mut conn) => {
+                if !tls::pinned_cert_accepted(&conn, &tls_opts.pinned_certs) {
+                    debug!(
+                        "{} - TLS client certificate not in pinned_certs",
+                        self.client.log_prefix()
+                    );
+                    return Err(CloseReason::TlsHandshakeError);
+                }
                 let mut plain = Vec::new();
                 let buffered = tls::buffered_plaintext(&mut conn, &mut plain);
                 self.client.set_tls(conn);
                 self.tls_raw = vec![0; TLS_READ_BUFFER];
                 if buffered.is_ok() && !plain.is_empty() {
                     self.append_plaintext(&plain);
+                }
+                if tls_first {
+                    self.push(&info);
+                    self.end_batch();
                 }
                 Ok(())
             }
@@ -213,6 +246,19 @@ impl Connection {
                 }
                 Err(CloseReason::TlsHandshakeError)
             }
+        }
+    }
+
+    /// The first byte the client sends, without consuming it; `None` on
+    /// close, error or (with `wait`) when nothing came in time.
+    fn peek_first_byte(&mut self, wait: Option<std::time::Duration>) -> Option<u8> {
+        let mut b = [0u8; 1];
+        let _ = self.stream.set_read_timeout(wait);
+        let r = self.stream.peek(&mut b);
+        let _ = self.stream.set_read_timeout(None);
+        match r {
+            Ok(1) => Some(b[0]),
+            _ => None,
         }
     }
 
@@ -463,6 +509,9 @@ impl Connection {
         );
         let mut opts = self.opts.clone();
         opts.apply(&connect);
+        if self.server.opts().no_header_support {
+            opts.headers = false;
+        }
         if !(0..=1).contains(&opts.protocol) {
             self.send_err("invalid client protocol");
             return Err(CloseReason::BadClientProtocolVersion);
@@ -482,7 +531,11 @@ impl Connection {
             self.ok();
             return Ok(());
         }
-        let identity = match self.server.auth.authenticate(&connect, &self.cert_names()) {
+        let identity = match self
+            .server
+            .auth()
+            .authenticate(&connect, &self.cert_names())
+        {
             Some(identity) => identity,
             None => {
                 self.send_err("Authorization Violation");
@@ -495,6 +548,7 @@ impl Connection {
         }
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
+        self.client.set_credentials(&connect);
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
@@ -650,6 +704,15 @@ impl Connection {
             self.send_err("Invalid Subject");
             return;
         }
+        let max_tokens = self.server.opts().max_sub_tokens;
+        if max_tokens > 0 && subject.split(|&b| b == b'.').count() > max_tokens {
+            let text = format!(
+                "{}, too many tokens",
+                permissions::subscribe_violation(subject, None)
+            );
+            self.send_err(&text);
+            return;
+        }
         if let Some(perms) = &self.perms {
             if !perms.can_subscribe(subject, queue) {
                 let text = permissions::subscribe_violation(subject, queue);
@@ -696,6 +759,14 @@ impl Connection {
         remove_subscription(&self.client, &sub);
     }
 
+    /// A reload changed this client's permissions.
+    fn adopt_reloaded_identity(&mut self) {
+        if let Some(identity) = self.client.take_identity_update() {
+            self.perms = identity.permissions;
+            self.pub_allowed.clear();
+        }
+    }
+
     /// Names a verified TLS client certificate maps to (`verify_and_map`).
     fn cert_names(&self) -> Vec<String> {
         let mapped = self
@@ -704,17 +775,11 @@ impl Connection {
             .tls
             .as_ref()
             .is_some_and(|t| t.verify_and_map);
-        if !mapped {
-            return Vec::new();
+        if mapped {
+            self.client.certificate_names()
+        } else {
+            Vec::new()
         }
-        self.client
-            .with_tls(|conn| {
-                conn.peer_certificates()
-                    .and_then(|certs| certs.first())
-                    .map(|der| tls::certificate_names(der))
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default()
     }
 
     fn process_pong(&mut self) {

@@ -63,6 +63,8 @@ type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 /// of the account's subject index.
 #[derive(Default)]
 pub struct MatchCache {
+    /// `disable_sublist_cache` turns caching off.
+    enabled: bool,
     genid: u64,
     results: FnvMap<Box<[u8]>, Arc<MatchResult>>,
     /// Lookups answered here since the last report to the index's statistics.
@@ -70,9 +72,20 @@ pub struct MatchCache {
 }
 
 impl MatchCache {
+    /// A cache, or (with `enabled` false) a pass-through to the index.
+    pub fn new(enabled: bool) -> MatchCache {
+        MatchCache {
+            enabled,
+            ..MatchCache::default()
+        }
+    }
+
     /// Who matches `subject` in `account`.
     #[inline]
     pub fn lookup(&mut self, account: &Account, subject: &[u8]) -> Arc<MatchResult> {
+        if !self.enabled {
+            return account.sublist.match_subject(subject).0;
+        }
         let genid = account.sublist.genid();
         if genid != self.genid {
             self.results.clear();

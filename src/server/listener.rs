@@ -28,14 +28,12 @@ const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Run the server until a stop signal; see [`super::run`].
-pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
-    log::configure(&LogConfig {
-        logtime: opts.logtime,
-        utc: opts.logtime_utc,
-        debug: opts.debug,
-        trace: opts.trace,
-        file: opts.log_file.clone(),
-    })?;
+pub fn run(
+    opts: Options,
+    warnings: &[String],
+    reloader: Option<super::Reloader>,
+) -> io::Result<()> {
+    log::configure(&LogConfig::from_options(&opts))?;
     // Before any other thread exists, so that every thread inherits the mask.
     signals::block_signals();
     raise_fd_limit();
@@ -47,7 +45,7 @@ pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
         .transpose()?;
     let listener = bind(&opts.host, opts.port)?;
     let addr = listener.local_addr()?;
-    let server = Arc::new(Server::new(opts, addr, tls_config)?);
+    let server = Arc::new(Server::new(opts, addr, tls_config, reloader)?);
 
     notice!("Starting nats-lite");
     notice!("  Version:  {VERSION_LONG}");

@@ -14,6 +14,7 @@ pub mod account;
 pub mod auth;
 pub mod client;
 pub mod close;
+mod config_file;
 mod connection;
 mod deliver;
 mod listener;
@@ -21,6 +22,7 @@ pub mod log;
 pub mod monitor;
 mod options;
 pub mod permissions;
+mod reload;
 mod signals;
 pub mod stats;
 pub mod sublist;
@@ -29,13 +31,15 @@ mod timers;
 pub mod tls;
 mod wire;
 
+pub use config_file::apply as apply_config_file;
 pub use options::*;
+pub use reload::Reloader;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
 use account::{Account, GLOBAL_ACCOUNT};
@@ -67,7 +71,7 @@ pub const PROTO: i32 = 1;
 
 /// State shared by every thread of the broker.
 pub struct Server {
-    opts: Options,
+    opts: RwLock<Arc<Options>>,
     /// Server id: a public nkey (56 characters starting with `N`).
     pub id: String,
     /// Server name (the id unless configured).
@@ -76,10 +80,12 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The global account `$G`.
     pub global: Arc<Account>,
-    /// Every account by name, `$G` included.
-    pub accounts: HashMap<String, Arc<Account>>,
-    /// Credentials and who they make a client.
-    pub auth: auth::Authenticator,
+    /// Every account by name, `$G` included (accounts added by a reload join it).
+    accounts: RwLock<HashMap<String, Arc<Account>>>,
+    /// Credentials and who they make a client (replaced by a reload).
+    auth: RwLock<Arc<auth::Authenticator>>,
+    /// Re-reads the configuration file and the flags, for a reload.
+    reloader: Option<Reloader>,
     /// Server-wide counters.
     pub stats: Arc<ServerStats>,
     /// Auth timeouts and PINGs.
@@ -88,8 +94,8 @@ pub struct Server {
     pub start: SystemTime,
     /// Recently closed connections, for `/connz?state=closed` (monitoring).
     pub closed: monitor::ClosedRing,
-    /// TLS configuration for client connections.
-    pub tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// TLS configuration for client connections (replaced by a reload).
+    tls_config: RwLock<Option<Arc<rustls::ServerConfig>>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
@@ -101,6 +107,7 @@ impl Server {
         opts: Options,
         addr: SocketAddr,
         tls_config: Option<Arc<rustls::ServerConfig>>,
+        reloader: Option<Reloader>,
     ) -> std::io::Result<Server> {
         let id = server_id();
         let closed = monitor::ClosedRing::new(opts.max_closed_clients);
@@ -114,17 +121,21 @@ impl Server {
                 .entry(name.clone())
                 .or_insert_with(|| Arc::new(Account::new(name)));
         }
+        if opts.disable_sublist_cache {
+            accounts.values().for_each(|a| a.sublist.disable_cache());
+        }
         let auth = auth::Authenticator::new(&opts, &accounts)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         Ok(Server {
             global: accounts[GLOBAL_ACCOUNT].clone(),
-            accounts,
-            auth,
-            tls_config,
+            accounts: RwLock::new(accounts),
+            auth: RwLock::new(Arc::new(auth)),
+            reloader,
+            tls_config: RwLock::new(tls_config),
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
             id,
             addr,
-            opts,
+            opts: RwLock::new(Arc::new(opts)),
             stats: Arc::new(ServerStats::default()),
             timers: Arc::new(Timers::default()),
             start: SystemTime::now(),
@@ -137,8 +148,30 @@ impl Server {
     }
 
     /// The options in force.
-    pub fn opts(&self) -> &Options {
-        &self.opts
+    pub fn opts(&self) -> Arc<Options> {
+        self.opts.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Who credentials make a client, under the options in force.
+    pub fn auth(&self) -> Arc<auth::Authenticator> {
+        self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The TLS configuration for new client connections.
+    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls_config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// An account by name.
+    pub fn account(&self, name: &str) -> Option<Arc<Account>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     fn clients(&self) -> MutexGuard<'_, HashMap<u64, Arc<Client>>> {
@@ -154,8 +187,9 @@ impl Server {
     /// (it is not added then).
     pub fn register(&self, client: &Arc<Client>) -> bool {
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        let max = self.opts().max_connections;
         let mut clients = self.clients();
-        if clients.len() >= self.opts.max_connections || self.is_shutting_down() {
+        if clients.len() >= max || self.is_shutting_down() {
             return false;
         }
         clients.insert(client.cid, client.clone());
@@ -165,7 +199,7 @@ impl Server {
     /// Remove a closed client from the registry (and remember it for monitoring).
     pub fn unregister(&self, client: &Client) {
         self.clients().remove(&client.cid);
-        self.closed.record(client, self.opts.token.is_some());
+        self.closed.record(client, self.opts().token.is_some());
     }
 
     /// Number of connected clients.
@@ -190,23 +224,24 @@ impl Server {
 
     /// The INFO JSON for one client.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
+        let opts = self.opts();
         let info = ServerInfo {
             ldm: self.in_lame_duck(),
             server_id: self.id.clone(),
             server_name: self.name.clone(),
             version: INFO_VERSION.to_string(),
             proto: PROTO,
-            host: self.opts.host.clone(),
+            host: opts.host.clone(),
             port: self.addr.port(),
-            headers: true,
-            auth_required: self.auth.anonymous().is_none(),
-            tls_required: self.opts.tls.is_some(),
-            tls_verify: self
-                .opts
+            headers: !opts.no_header_support,
+            auth_required: self.auth().anonymous().is_none(),
+            tls_required: opts.tls.is_some() && !opts.allow_non_tls,
+            tls_available: opts.tls.is_some() && opts.allow_non_tls,
+            tls_verify: opts
                 .tls
                 .as_ref()
                 .is_some_and(|t| t.verify || t.verify_and_map),
-            max_payload: self.opts.max_payload,
+            max_payload: opts.max_payload,
             client_id: Some(client.cid),
             client_ip: Some(client.addr.ip().to_string()),
             ..ServerInfo::default()
@@ -220,8 +255,8 @@ impl Server {
 /// # Errors
 ///
 /// The listener could not be bound, or the pid/ports/log file written.
-pub fn run(opts: Options, warnings: &[String]) -> std::io::Result<()> {
-    listener::run(opts, warnings)
+pub fn run(opts: Options, warnings: &[String], reloader: Option<Reloader>) -> std::io::Result<()> {
+    listener::run(opts, warnings, reloader)
 }
 
 /// A server id in the form of a public server nkey: base32 of a prefix byte,

@@ -56,6 +56,16 @@ pub struct TlsOptions {
     pub timeout: Duration,
     /// Allowed cipher suites by IANA/Go name (empty: rustls's defaults).
     pub cipher_suites: Vec<String>,
+    /// Key exchange groups by Go name (`X25519`, `CurveP256`, `CurveP384`;
+    /// empty: rustls's defaults).
+    pub curve_preferences: Vec<String>,
+    /// Accept TLS 1.3 only (`min_version: "1.3"`).
+    pub min_version_13: bool,
+    /// Hex SHA-256 of the accepted client keys (SubjectPublicKeyInfo); empty: any.
+    pub pinned_certs: Vec<String>,
+    /// TLS before INFO: `Some(ZERO)` always, `Some(d)` when the client starts
+    /// TLS within `d` (else INFO first), `None` never.
+    pub handshake_first: Option<Duration>,
 }
 
 impl TlsOptions {
@@ -69,6 +79,10 @@ impl TlsOptions {
             verify_and_map: false,
             timeout: TLS_TIMEOUT,
             cipher_suites: Vec::new(),
+            curve_preferences: Vec::new(),
+            min_version_13: false,
+            pinned_certs: Vec::new(),
+            handshake_first: None,
         }
     }
 }
@@ -159,6 +173,22 @@ pub struct Options {
     pub lame_duck_duration: Duration,
     /// Lame duck mode: wait before closing the first client.
     pub lame_duck_grace_period: Duration,
+    /// With TLS configured, accept plain-text clients too.
+    pub allow_non_tls: bool,
+    /// Most tokens in a subscription subject (0: unlimited).
+    pub max_sub_tokens: usize,
+    /// Rotate the log file past this size in bytes (0: never).
+    pub log_size_limit: u64,
+    /// Rotated log files to keep (0: all).
+    pub log_max_files: u64,
+    /// Log to the local syslog.
+    pub syslog: bool,
+    /// Log to a remote syslog (`udp://host:514`).
+    pub remote_syslog: Option<String>,
+    /// Do not cache subject matches.
+    pub disable_sublist_cache: bool,
+    /// Do not offer headers (HPUB/HMSG).
+    pub no_header_support: bool,
 }
 
 impl Default for Options {
@@ -199,6 +229,14 @@ impl Default for Options {
             tls: None,
             lame_duck_duration: LAME_DUCK_DURATION,
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
+            allow_non_tls: false,
+            max_sub_tokens: 0,
+            log_size_limit: 0,
+            log_max_files: 0,
+            syslog: false,
+            remote_syslog: None,
+            disable_sublist_cache: false,
+            no_header_support: false,
         }
     }
 }

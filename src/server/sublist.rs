@@ -102,9 +102,16 @@ pub struct Sublist {
     fanout_total: AtomicU64,
     fanout_max: AtomicU64,
     cache: Mutex<HashMap<Box<[u8]>, Arc<MatchResult>>>,
+    no_cache: std::sync::atomic::AtomicBool,
 }
 
 impl Sublist {
+    /// Turn the shared result cache off (`disable_sublist_cache`).
+    pub fn disable_cache(&self) {
+        self.no_cache.store(true, Ordering::Relaxed);
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// The generation: it changes with every insert and removal.
     pub fn genid(&self) -> u64 {
         self.genid.load(Ordering::Acquire)
@@ -186,7 +193,7 @@ impl Sublist {
         let result = Arc::new(result);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         // Only cache a result that is still current.
-        if self.genid() == genid {
+        if self.genid() == genid && !self.no_cache.load(Ordering::Relaxed) {
             if cache.len() >= SHARED_CACHE_MAX {
                 cache.clear();
             }

@@ -31,7 +31,7 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 ///
 /// Unreadable certificate, key or CA files, an unknown cipher suite name.
 pub fn server_config(opts: &TlsOptions) -> io::Result<Arc<ServerConfig>> {
-    let provider = provider(&opts.cipher_suites)?;
+    let provider = provider(&opts.cipher_suites, &opts.curve_preferences)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&opts.cert_file)
         .and_then(|it| it.collect::<Result<_, _>>())
         .map_err(|e| bad_file("certificate", &opts.cert_file, e))?;
@@ -44,9 +44,15 @@ pub fn server_config(opts: &TlsOptions) -> io::Result<Arc<ServerConfig>> {
     }
     let key = PrivateKeyDer::from_pem_file(&opts.key_file)
         .map_err(|e| bad_file("private key", &opts.key_file, e))?;
+    let versions: &[&'static rustls::SupportedProtocolVersion] = if opts.min_version_13 {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(versions)
         .map_err(io::Error::other)?;
+
     let builder = if opts.verify || opts.verify_and_map {
         let Some(ca_file) = &opts.ca_file else {
             return Err(io::Error::new(
@@ -84,8 +90,30 @@ fn bad_file(what: &str, path: &std::path::Path, e: impl std::fmt::Display) -> io
 /// The ring provider, restricted to the named cipher suites when given.
 /// Names are IANA's or Go's (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`,
 /// `TLS_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305`).
-fn provider(names: &[String]) -> io::Result<Arc<CryptoProvider>> {
+fn provider(names: &[String], curves: &[String]) -> io::Result<Arc<CryptoProvider>> {
     let mut provider = rustls::crypto::ring::default_provider();
+    if !curves.is_empty() {
+        let mut groups = Vec::new();
+        for name in curves {
+            let wanted = match name.to_ascii_uppercase().replace(['-', '_'], "").as_str() {
+                "X25519" => rustls::NamedGroup::X25519,
+                "CURVEP256" | "P256" | "SECP256R1" => rustls::NamedGroup::secp256r1,
+                "CURVEP384" | "P384" | "SECP384R1" => rustls::NamedGroup::secp384r1,
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "unsupported curve preference {name:?} (X25519, CurveP256, CurveP384)"
+                        ),
+                    ))
+                }
+            };
+            if let Some(g) = provider.kx_groups.iter().find(|g| g.name() == wanted) {
+                groups.push(*g);
+            }
+        }
+        provider.kx_groups = groups;
+    }
     if !names.is_empty() {
         let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
         for name in names {
@@ -317,7 +345,7 @@ mod tests {
 
     #[test]
     fn named_suites_restrict_the_provider() {
-        let p = provider(&["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".into()]).unwrap();
+        let p = provider(&["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".into()], &[]).unwrap();
         assert!(p
             .cipher_suites
             .iter()
@@ -325,8 +353,34 @@ mod tests {
         assert!(!p.cipher_suites.iter().any(|s| format!("{:?}", s.suite())
             .contains("AES_128_GCM_SHA256")
             && s.version() == &rustls::version::TLS12));
-        assert!(provider(&["TLS_RSA_WITH_RC4_128_SHA".into()]).is_err());
+        assert!(provider(&["TLS_RSA_WITH_RC4_128_SHA".into()], &[]).is_err());
+        assert_eq!(
+            provider(&[], &["CurveP256".into()])
+                .unwrap()
+                .kx_groups
+                .len(),
+            1
+        );
+        assert!(provider(&[], &["Curve25519x".into()]).is_err());
     }
+}
+
+/// Does the client's certificate key match `pinned` (hex SHA-256 of its
+/// SubjectPublicKeyInfo)? Always true when nothing is pinned.
+pub fn pinned_cert_accepted(conn: &ServerConnection, pinned: &[String]) -> bool {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    if pinned.is_empty() {
+        return true;
+    }
+    let Some(der) = conn.peer_certificates().and_then(|c| c.first()) else {
+        return false;
+    };
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return false;
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.public_key().raw);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    pinned.iter().any(|p| p.eq_ignore_ascii_case(&hex))
 }
 
 /// The names a client certificate can map to a user by (`verify_and_map`),

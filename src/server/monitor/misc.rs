@@ -119,12 +119,15 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
     };
     let name = q.get("acc").unwrap_or("");
     if name.is_empty() {
-        let mut names: Vec<String> = server.accounts.keys().cloned().collect();
-        names.sort();
-        reply.accounts = Some(names);
+        reply.accounts = Some(
+            super::accounts(server)
+                .iter()
+                .map(|a| a.name.clone())
+                .collect(),
+        );
         return Ok(reply);
     }
-    if !server.accounts.contains_key(name) {
+    if server.account(name).is_none() {
         return Err(ApiError(format!("Account {name} does not exist")));
     }
     let st = subsz(

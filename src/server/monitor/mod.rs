@@ -298,6 +298,19 @@ fn is_js_identifier(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'))
 }
 
+/// Every account, sorted by name (a snapshot: a reload may add more).
+fn accounts(server: &Server) -> Vec<Arc<super::account::Account>> {
+    let mut all: Vec<_> = server
+        .accounts
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
 /// Two-space indented JSON, as Go's `json.MarshalIndent(v, "", "  ")`.
 fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()

@@ -96,9 +96,8 @@ impl SubszOptions {
 /// Build the `/subsz` reply: the statistics of every account's index
 /// added up (or of the account `acc` only).
 pub fn subsz(server: &Server, o: &SubszOptions) -> Subsz {
-    let accounts: Vec<&Arc<Account>> = server
-        .accounts
-        .values()
+    let accounts: Vec<Arc<Account>> = super::accounts(server)
+        .into_iter()
         .filter(|a| o.acc.as_deref().is_none_or(|name| a.name == name))
         .collect();
     let st = add_stats(accounts.iter().map(|a| a.sublist.stats()));

@@ -215,7 +215,10 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         in_bytes: stats.in_bytes.load(Ordering::Relaxed),
         out_bytes: stats.out_bytes.load(Ordering::Relaxed),
         slow_consumers: stats.slow_consumers.load(Ordering::Relaxed),
-        subscriptions: server.accounts.values().map(|a| a.sublist.count()).sum(),
+        subscriptions: super::accounts(server)
+            .iter()
+            .map(|a| a.sublist.count())
+            .sum(),
         http_req_stats: monitor.req_stats(),
         config_load_time: start,
     }

@@ -1,0 +1,208 @@
+//! Applying a parsed configuration file ([`crate::conf::ServerConfig`]) onto
+//! the server's [`Options`]. Command-line flags are applied after this, so
+//! they override the file, as in nats-server.
+
+use std::time::Duration;
+
+use super::options::{Options, TlsOptions, User};
+use super::permissions::{Permissions, ResponsePermission, SubjectRules};
+use crate::conf;
+
+/// Apply every option the file sets; returns warning lines for options
+/// that are accepted but have no effect here.
+///
+/// # Errors
+///
+/// An option whose feature nats-lite does not have yet and whose silent
+/// omission would surprise (a `cluster` block, monitoring ports).
+pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    set(&mut o.host, c.host.clone());
+    set(&mut o.port, c.port);
+    if c.server_name.is_some() {
+        o.server_name = c.server_name.clone();
+    }
+    if c.cluster.is_some() {
+        return Err(
+            "clustering (the cluster block) is not built yet in this version of nats-lite".into(),
+        );
+    }
+    if c.client_advertise.is_some() {
+        warnings.push("client_advertise has no effect without clustering".into());
+    }
+    if c.http_port.is_some() || c.https_port.is_some() || c.http_host.is_some() {
+        return Err(
+            "HTTP monitoring (http/http_port/https) is not built yet in this version of nats-lite"
+                .into(),
+        );
+    }
+    if c.system_account.is_some() {
+        warnings
+            .push("system_account has no effect: nats-lite has no system account services".into());
+    }
+
+    if let Some(a) = &c.authorization {
+        o.user = a.user.clone();
+        o.pass = a.password.clone();
+        o.token = a.token.clone();
+        set(&mut o.auth_timeout, a.timeout);
+        o.default_permissions = a.default_permissions.as_ref().map(permissions);
+    }
+    o.users = c.users().map(user).collect();
+    o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
+    o.no_auth_user = c.no_auth_user.clone();
+
+    if let Some(t) = &c.tls {
+        o.tls = Some(tls(t)?);
+    }
+    set(&mut o.allow_non_tls, c.allow_non_tls);
+
+    set(&mut o.max_connections, c.max_connections);
+    set(&mut o.max_control_line, c.max_control_line);
+    set(&mut o.max_payload, c.max_payload);
+    set(&mut o.max_pending, c.max_pending);
+    set(&mut o.max_subscriptions, c.max_subscriptions);
+    if let Some(n) = c.max_sub_tokens {
+        o.max_sub_tokens = usize::from(n);
+    }
+    set(&mut o.write_deadline, c.write_deadline);
+    set(&mut o.ping_interval, c.ping_interval);
+    set(&mut o.ping_max, c.ping_max);
+    set(&mut o.lame_duck_duration, c.lame_duck_duration);
+    set(&mut o.lame_duck_grace_period, c.lame_duck_grace_period);
+
+    set(&mut o.debug, c.debug);
+    set(&mut o.trace, c.trace.or(c.trace_verbose));
+    set(&mut o.logtime, c.logtime);
+    set(&mut o.logtime_utc, c.logtime_utc);
+    if c.log_file.is_some() {
+        o.log_file = c.log_file.clone();
+    }
+    if let Some(limit) = c.log_size_limit {
+        o.log_size_limit = limit;
+    }
+    set(&mut o.log_max_files, c.logfile_max_num);
+    if c.pid_file.is_some() {
+        o.pid_file = c.pid_file.clone();
+    }
+    if c.ports_file_dir.is_some() {
+        o.ports_file_dir = c.ports_file_dir.clone();
+    }
+    set(&mut o.syslog, c.syslog);
+    if c.remote_syslog.is_some() {
+        o.remote_syslog = c.remote_syslog.clone();
+    }
+    set(&mut o.max_traced_msg_len, c.max_traced_msg_len);
+    set(&mut o.disable_sublist_cache, c.disable_sublist_cache);
+    set(&mut o.no_header_support, c.no_header_support);
+    if c.max_closed_clients.is_some()
+        || c.connect_error_reports.is_some()
+        || c.reconnect_error_reports.is_some()
+    {
+        warnings.push(
+            "max_closed_clients, connect_error_reports and reconnect_error_reports have no effect yet".into(),
+        );
+    }
+    Ok(warnings)
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+fn user(u: &conf::User) -> User {
+    User {
+        name: u.user.clone(),
+        password: u.password.clone(),
+        permissions: u.permissions.as_ref().map(permissions),
+        account: u.account.clone(),
+    }
+}
+
+/// The server's form of a permissions block.
+pub fn permissions(p: &conf::Permissions) -> Permissions {
+    let rules = |s: &conf::SubjectPermission| {
+        SubjectRules::new(s.allow.clone(), s.deny.clone().unwrap_or_default())
+    };
+    Permissions {
+        publish: p.publish.as_ref().map(rules),
+        subscribe: p.subscribe.as_ref().map(rules),
+        allow_responses: p.allow_responses.as_ref().map(|r| ResponsePermission {
+            max: r.max_msgs.unwrap_or(0),
+            expires: r.expires.unwrap_or(Duration::MAX),
+        }),
+    }
+}
+
+fn tls(t: &conf::TlsConfig) -> Result<TlsOptions, String> {
+    let cert = t.cert_file.clone().ok_or("tls: cert_file is required")?;
+    let key = t.key_file.clone().ok_or("tls: key_file is required")?;
+    let mut o = TlsOptions::new(cert, key);
+    o.ca_file = t.ca_file.clone();
+    o.verify = t.verify || t.verify_and_map;
+    o.verify_and_map = t.verify_and_map;
+    if let Some(timeout) = t.timeout {
+        o.timeout = timeout;
+    }
+    o.cipher_suites = t.cipher_suites.clone();
+    o.curve_preferences = t.curve_preferences.clone();
+    o.min_version_13 = t.min_version == Some(conf::TlsVersion::V1_3);
+    o.pinned_certs = t.pinned_certs.clone();
+    if t.handshake_first {
+        o.handshake_first = Some(t.handshake_first_fallback.unwrap_or(Duration::ZERO));
+    }
+    if t.insecure {
+        return Err("tls: insecure only applies to routes".into());
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn apply_text(text: &str) -> Result<Options, String> {
+        let map = conf::parse_str(text, Path::new("t.conf")).map_err(|e| e.to_string())?;
+        let (c, _) = conf::ServerConfig::from_value(&map).map_err(|e| e.to_string())?;
+        let mut o = Options::default();
+        apply(&mut o, &c)?;
+        Ok(o)
+    }
+
+    #[test]
+    fn limits_and_listen() {
+        let o = apply_text(
+            "listen: 127.0.0.1:4333\nmax_payload: 2KB\nping_interval: \"1s\"\nping_max: 3",
+        )
+        .unwrap();
+        assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 4333));
+        assert_eq!(o.max_payload, 2048);
+        assert_eq!(o.ping_interval, Duration::from_secs(1));
+        assert_eq!(o.ping_max, 3);
+    }
+
+    #[test]
+    fn users_and_permissions() {
+        let o = apply_text(
+            r#"authorization {
+                 default_permissions { publish: "pub.>" }
+                 users: [ {user: a, password: pa}, {user: b, password: pb, permissions: {subscribe: {deny: "x"}}} ]
+               }"#,
+        )
+        .unwrap();
+        assert_eq!(o.users.len(), 2);
+        let a = &o.users[0];
+        assert!(a.permissions.as_ref().unwrap().can_publish(b"pub.x"));
+        assert!(!a.permissions.as_ref().unwrap().can_publish(b"other"));
+        let b = o.users[1].permissions.as_ref().unwrap();
+        assert!(!b.can_subscribe(b"x", None));
+    }
+
+    #[test]
+    fn unbuilt_features_are_refused() {
+        assert!(apply_text("cluster { listen: 127.0.0.1:6222 }").is_err());
+    }
+}
