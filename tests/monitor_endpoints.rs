@@ -674,13 +674,93 @@ fn ports_file_lists_the_monitoring_url() {
     assert_eq!(ports["nats"], serde_json::json!([m.server.url()]));
 }
 
+/// `--https_port` serves the same endpoints over TLS with the server's
+/// certificate, never asking for a client certificate (even under
+/// `--tlsverify`); `top -ms` reads it.
 #[test]
-fn https_port_is_refused_until_tls_exists() {
+fn https_monitoring_uses_the_server_certificate() {
+    use crate::client_support::TestPki;
+    use crate::util::{ServerProcess, START_TIMEOUT};
+    let pki = TestPki::new();
+    let (cert, key, ca) = (
+        pki.file("server.pem"),
+        pki.file("server.key"),
+        pki.file("ca.pem"),
+    );
+    let mut server = ServerProcess::start(&[
+        "--tlsverify",
+        "--tlscert",
+        &cert,
+        "--tlskey",
+        &key,
+        "--tlscacert",
+        &ca,
+        "-ms",
+        "-1",
+    ]);
+    let line = server
+        .wait_for_log("Starting https monitor on", START_TIMEOUT)
+        .expect("https monitor line");
+    let port = line.rsplit(':').next().unwrap().to_string();
+    let top = |extra: &[&str]| {
+        std::process::Command::new(nats_lite_bin())
+            .args(["top", "-s", "127.0.0.1", "-ms", &port, "-o", "-"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = top(&["--tlscacert", &ca]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Connections Polled: 0"));
+    let out = top(&["-k"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = top(&[]);
+    assert_eq!(out.status.code(), Some(1), "an unknown issuer is refused");
+    // Plain HTTP on the HTTPS port gets no reply.
+    let plain = std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+    let mut plain = plain;
+    use std::io::{Read, Write};
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    plain.write_all(b"GET /varz HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = plain.read_to_end(&mut buf);
+    assert!(!String::from_utf8_lossy(&buf).contains("server_id"));
+}
+
+#[test]
+fn http_and_https_ports_together_are_refused() {
+    let out = std::process::Command::new(nats_lite_bin())
+        .args([
+            "server",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-m",
+            "-1",
+            "-ms",
+            "-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("can't specify both HTTP"), "{err}");
     let out = std::process::Command::new(nats_lite_bin())
         .args(["server", "-a", "127.0.0.1", "-p", "-1", "-ms", "-1"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("needs TLS"), "{err}");
+    assert!(err.contains("TLS cert and key required"), "{err}");
 }

@@ -326,10 +326,7 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
         o.http_port = Some(port_flag(p, "http_port")?);
     }
     if let Some(p) = args.https_port {
-        port_flag(p, "https_port")?;
-        return Err(Error::usage(
-            "--https_port (-ms) needs TLS, which is not built yet in this version of nats-lite; use -m/--http_port",
-        ));
+        o.https_port = Some(port_flag(p, "https_port")?);
     }
     if o.max_payload > o.max_pending {
         return Err(Error::usage(format!(

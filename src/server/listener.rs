@@ -251,7 +251,7 @@ struct RunFiles {
 }
 
 impl RunFiles {
-    fn write(server: &Server, monitor: Option<SocketAddr>) -> io::Result<RunFiles> {
+    fn write(server: &Server, monitor: Option<super::monitor::Started>) -> io::Result<RunFiles> {
         let opts = server.opts();
         let mut files = RunFiles {
             pid: None,
@@ -272,9 +272,10 @@ impl RunFiles {
             let url = format!("nats://{}", display_addr(&host, server.addr.port()));
             let mut json = serde_json::json!({ "nats": [url] });
             if let Some(m) = monitor {
-                let host = wake_address(m).ip().to_string();
-                json["monitoring"] =
-                    serde_json::json!([format!("http://{}", display_addr(&host, m.port()))]);
+                let host = wake_address(m.addr).ip().to_string();
+                let scheme = if m.secure { "https" } else { "http" };
+                let url = format!("{scheme}://{}", display_addr(&host, m.addr.port()));
+                json["monitoring"] = serde_json::json!([url]);
             }
             std::fs::write(&path, json.to_string()).map_err(|e| {
                 io::Error::new(

@@ -43,8 +43,14 @@ pub enum ReadError {
     Gone,
 }
 
-/// Read one request head from `stream`, giving up at `deadline`.
-pub fn read_request(stream: &mut TcpStream, deadline: Instant) -> Result<Request, ReadError> {
+/// Read one request head from `stream` (plain or TLS over `socket`),
+/// giving up at `deadline`: each read is bounded by the time left, set on
+/// `socket`.
+pub fn read_request(
+    stream: &mut impl Read,
+    socket: &TcpStream,
+    deadline: Instant,
+) -> Result<Request, ReadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -58,7 +64,7 @@ pub fn read_request(stream: &mut TcpStream, deadline: Instant) -> Result<Request
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
             .ok_or(ReadError::Gone)?;
-        stream
+        socket
             .set_read_timeout(Some(left))
             .map_err(|_| ReadError::Gone)?;
         let room = (MAX_REQUEST_HEAD - buf.len()).min(chunk.len());

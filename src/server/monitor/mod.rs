@@ -1,4 +1,5 @@
-//! HTTP monitoring (`-m/--http_port`): the endpoints of nats-server's
+//! HTTP monitoring (`-m/--http_port`, or `--https_port` with the server's
+//! TLS certificate): the endpoints of nats-server's
 //! `server/monitor.go`, with its field names and encodings, so that
 //! nats-top, prometheus-nats-exporter and curl scripts read nats-lite as
 //! they read nats-server.
@@ -37,7 +38,7 @@ pub mod varz;
 pub use closed::ClosedRing;
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -79,8 +80,8 @@ pub struct Monitor {
     pub host: String,
     /// The bound address.
     pub addr: SocketAddr,
-    /// Serving HTTPS.
-    secure: bool,
+    /// Serving HTTPS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
     /// Wrap replies in `?callback=` (JSONP) when set.
     jsonp: bool,
     req_stats: Mutex<BTreeMap<&'static str, u64>>,
@@ -92,7 +93,7 @@ pub struct Monitor {
 impl Monitor {
     /// The HTTP port for `/varz` (0 when serving HTTPS).
     pub fn http_port(&self) -> u16 {
-        if self.secure {
+        if self.tls.is_some() {
             0
         } else {
             self.addr.port()
@@ -101,7 +102,7 @@ impl Monitor {
 
     /// The HTTPS port for `/varz` (0 when serving plain HTTP).
     pub fn https_port(&self) -> u16 {
-        if self.secure {
+        if self.tls.is_some() {
             self.addr.port()
         } else {
             0
@@ -129,16 +130,51 @@ impl Monitor {
     }
 }
 
-/// Bind the monitoring port, log `Starting http monitor on HOST:PORT` and
-/// serve on a thread of its own. Returns the bound address.
+/// Where the monitor listens, once started.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Serving HTTPS.
+    pub secure: bool,
+}
+
+/// Bind the monitoring port (`http_port`, or `https_port` with the
+/// server's TLS certificate), log `Starting http[s] monitor on HOST:PORT`
+/// and serve on a thread of its own. `None` when monitoring is off.
 ///
 /// # Errors
 ///
-/// The port could not be bound, or the thread not started.
-pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
+/// Both ports set, HTTPS without TLS, the port cannot be bound, or the
+/// thread not started.
+pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
     let opts = server.opts();
-    let Some(port) = opts.http_port else {
-        return Ok(None);
+    let (port, secure) = match (opts.http_port, opts.https_port) {
+        (None, None) => return Ok(None),
+        (Some(h), Some(s)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("can't specify both HTTP ({h}) and HTTPs ({s}) ports"),
+            ))
+        }
+        (Some(p), None) => (p, false),
+        (None, Some(p)) => (p, true),
+    };
+    let tls = if secure {
+        let Some(tls) = &opts.tls else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS cert and key required for HTTPS monitoring",
+            ));
+        };
+        // The server's certificate, without asking for client certificates
+        // (nats-server's getMonitoringTLSConfig).
+        let mut no_client_auth = tls.clone();
+        no_client_auth.verify = false;
+        no_client_auth.verify_and_map = false;
+        Some(super::tls::server_config(&no_client_auth)?)
+    } else {
+        None
     };
     let host = opts.http_host.clone().unwrap_or_else(|| opts.host.clone());
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -152,15 +188,16 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
         )
     })?;
     let addr = listener.local_addr()?;
+    let scheme = if secure { "https" } else { "http" };
     notice!(
-        "Starting http monitor on {}",
+        "Starting {scheme} monitor on {}",
         display_addr(bare, addr.port())
     );
     let monitor = Arc::new(Monitor {
         server: Arc::downgrade(server),
         host: bare.to_string(),
         addr,
-        secure: false,
+        tls,
         jsonp: opts.http_jsonp,
         req_stats: Mutex::new(BTreeMap::new()),
         cpu: process::CpuSampler::new(),
@@ -170,7 +207,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
         .name("monitor".into())
         .stack_size(MONITOR_STACK)
         .spawn(move || accept_loop(&monitor, &listener))?;
-    Ok(Some(addr))
+    Ok(Some(Started { addr, secure }))
 }
 
 fn accept_loop(monitor: &Arc<Monitor>, listener: &TcpListener) {
@@ -221,10 +258,31 @@ fn refuse(mut stream: TcpStream) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-/// Serve one HTTP connection: one request, one reply.
-fn serve(monitor: &Monitor, mut stream: TcpStream) {
+/// Serve one HTTP(S) connection: one request, one reply.
+fn serve(monitor: &Monitor, stream: TcpStream) {
+    let Ok(socket) = stream.try_clone() else {
+        return;
+    };
+    match &monitor.tls {
+        None => exchange(monitor, stream, &socket),
+        Some(config) => {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            // The handshake happens in the first read, bounded by the same deadline.
+            let mut tls = rustls::StreamOwned::new(conn, stream);
+            exchange(monitor, &mut tls, &socket);
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    }
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+}
+
+/// Read a request from `stream` and write the reply.
+fn exchange(monitor: &Monitor, mut stream: impl io::Read + io::Write, socket: &TcpStream) {
     let deadline = Instant::now() + REQUEST_TIMEOUT;
-    let (response, head_only) = match http::read_request(&mut stream, deadline) {
+    let (response, head_only) = match http::read_request(&mut stream, socket, deadline) {
         Ok(req) => {
             let head_only = req.method == "HEAD";
             (route(monitor, &req), head_only)
@@ -237,7 +295,6 @@ fn serve(monitor: &Monitor, mut stream: TcpStream) {
         Err(ReadError::Gone) => return,
     };
     let _ = response.write_to(&mut stream, head_only);
-    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 /// Answer one request.
