@@ -356,3 +356,36 @@ fn live_view_quits_on_ctrl_c_and_restores_the_terminal() {
     tmux.wait_for("stty", |s| s.contains(" icanon"));
     assert!(!s.contains("Connections Polled"), "{s}");
 }
+
+#[test]
+fn live_view_retries_an_unreachable_port() {
+    let Some(tmux) = Tmux::new("retry") else {
+        eprintln!("skipped: tmux is not installed (apt-get install -y tmux)");
+        return;
+    };
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let script = format!(
+        "{} top -m {port} -d 0.2; echo TOP-EXITED rc=$?; sleep 60",
+        nats_lite_bin().display()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "200",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(started.status.success());
+    let s = tmux.wait_for("the error", |s| s.contains("could not get stats from"));
+    assert!(s.contains("retrying every 0.2s"), "{s}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("top to exit", |s| s.contains("TOP-EXITED rc=0"));
+}
