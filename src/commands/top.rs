@@ -38,7 +38,8 @@ pub const DEFAULT_MONITOR_PORT: u16 = 8222;
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = TOP_EXAMPLES)]
 pub struct TopArgs {
-    /// Monitoring host of the NATS server [default: 127.0.0.1].
+    /// Monitoring host of the NATS server [default: the host of the global
+    /// -s/--server or NATS_URL if given, else 127.0.0.1].
     #[arg(short = 's', long = "host", value_name = "HOST")]
     pub host: Option<String>,
     /// Monitoring (HTTP) port.
