@@ -3,6 +3,7 @@
 
 mod client_cat;
 mod client_pubsub;
+mod client_recipes;
 mod client_reqrep;
 mod client_resilience;
 mod client_security;

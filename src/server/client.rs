@@ -131,7 +131,7 @@ pub struct Client {
     /// A CONNECT has been accepted (read by the auth timer).
     pub connected: AtomicBool,
     /// The credentials of the accepted CONNECT, to re-check on a reload.
-    credentials: Mutex<crate::protocol::info::Connect>,
+    credentials: Mutex<Option<Box<crate::protocol::info::Connect>>>,
     /// New permissions from a reload, for the client's own thread to adopt.
     identity_update: Mutex<Option<super::auth::Identity>>,
     /// Set when `identity_update` holds something.
@@ -147,7 +147,7 @@ pub struct Client {
     stream: TcpStream,
     /// The TLS session, once the handshake is done. With TLS every write
     /// goes through the writer thread, which encrypts in order.
-    tls: OnceLock<Mutex<rustls::ServerConnection>>,
+    tls: OnceLock<Box<Mutex<rustls::ServerConnection>>>,
     /// Negotiated TLS version and cipher suite, for monitoring.
     pub tls_info: OnceLock<(String, String)>,
     out: Mutex<Outbound>,
@@ -199,7 +199,7 @@ impl Client {
             subs: Mutex::new(HashMap::new()),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
-            credentials: Mutex::new(crate::protocol::info::Connect::default()),
+            credentials: Mutex::new(None),
             identity_update: Mutex::new(None),
             identity_changed: AtomicBool::new(false),
             async_info: AtomicBool::new(false),
@@ -233,7 +233,7 @@ impl Client {
             auth_token: c.auth_token.clone(),
             ..Default::default()
         };
-        *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = creds;
+        *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(creds));
     }
 
     /// The credentials of the accepted CONNECT.
@@ -241,7 +241,9 @@ impl Client {
         self.credentials
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .as_deref()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Hand new permissions to the client's own thread.
@@ -560,7 +562,7 @@ impl Client {
     /// Install the TLS session after the handshake.
     pub fn set_tls(&self, conn: rustls::ServerConnection) {
         let _ = self.tls_info.set(super::tls::describe(&conn));
-        let _ = self.tls.set(Mutex::new(conn));
+        let _ = self.tls.set(Box::new(Mutex::new(conn)));
     }
 
     /// Run `f` on the TLS session (the reader decrypting).
