@@ -59,6 +59,10 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_MONITOR_CONNECTIONS: usize = 64;
 /// Stack of a monitoring connection's thread: JSON building is shallow.
 const MONITOR_STACK: usize = 256 * 1024;
+/// How long a closing connection's leftover input is drained.
+const LINGER: Duration = Duration::from_millis(500);
+/// How much leftover input is drained at most.
+const LINGER_MAX_BYTES: usize = 64 * 1024;
 /// Backoff after a failed accept (file descriptors exhausted, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -211,6 +215,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
 }
 
 fn accept_loop(monitor: &Arc<Monitor>, listener: &TcpListener) {
+    let mut refused = Refused::default();
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -227,10 +232,11 @@ fn accept_loop(monitor: &Arc<Monitor>, listener: &TcpListener) {
         if monitor.server.strong_count() == 0 {
             return;
         }
+        refused.expire(Instant::now());
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         if monitor.active.fetch_add(1, Ordering::AcqRel) >= MAX_MONITOR_CONNECTIONS {
             monitor.active.fetch_sub(1, Ordering::AcqRel);
-            refuse(stream);
+            refused.refuse(stream);
             continue;
         }
         let m = monitor.clone();
@@ -250,12 +256,42 @@ fn accept_loop(monitor: &Arc<Monitor>, listener: &TcpListener) {
     }
 }
 
-/// Too many monitoring connections: say so (the few bytes fit any fresh
-/// socket buffer, so this does not block the accept thread) and close.
-fn refuse(mut stream: TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let _ = Response::text(503, "too many monitoring connections\n").write_to(&mut stream, false);
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+/// Connections refused for being over the limit, kept open for a moment
+/// after their 503 so that the client reads the reply before the socket
+/// closes (closing at once, with their request unread, would reset the
+/// connection and could lose the reply). Bounded in number and time; no
+/// thread is spent on them.
+#[derive(Default)]
+struct Refused {
+    held: std::collections::VecDeque<(Instant, TcpStream)>,
+}
+
+impl Refused {
+    /// Answer 503 (the few bytes fit any fresh socket buffer, so this does
+    /// not block the accept thread), end our side, and hold the socket.
+    fn refuse(&mut self, mut stream: TcpStream) {
+        let now = Instant::now();
+        self.expire(now);
+        if self.held.len() >= MAX_MONITOR_CONNECTIONS {
+            self.held.pop_front();
+        }
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ =
+            Response::text(503, "too many monitoring connections\n").write_to(&mut stream, false);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        self.held.push_back((now, stream));
+    }
+
+    /// Close the sockets held longer than [`LINGER`].
+    fn expire(&mut self, now: Instant) {
+        while self
+            .held
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > LINGER)
+        {
+            self.held.pop_front();
+        }
+    }
 }
 
 /// Serve one HTTP(S) connection: one request, one reply.
@@ -274,6 +310,30 @@ fn serve(monitor: &Monitor, stream: TcpStream) {
             exchange(monitor, &mut tls, &socket);
             tls.conn.send_close_notify();
             let _ = tls.flush();
+        }
+    }
+    linger_close(&socket);
+}
+
+/// Close gracefully: end our side, then read and drop what the client
+/// still sends (a head past the size limit, a body) until it closes, for at
+/// most [`LINGER`]. Closing with unread bytes makes the kernel send a
+/// reset, which can destroy the reply before the client reads it.
+fn linger_close(socket: &TcpStream) {
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_MAX_BYTES {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match io::Read::read(&mut &*socket, &mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
         }
     }
     let _ = socket.shutdown(std::net::Shutdown::Both);
