@@ -53,12 +53,30 @@ use crate::protocol::info::ServerInfo;
 /// nats-lite's own version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// `--version` text: our version and the nats-server protocol level we speak.
-pub const VERSION_LONG: &str = concat!(
+/// Our version and the nats-server protocol level we speak, without build
+/// information: the version in the checked-in man pages, which must not
+/// change with every commit.
+pub const VERSION_PROTOCOL: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (nats-server protocol ",
     "2.9.10",
     ")"
+);
+
+/// `--version` text and the start-up log's `Version:` line:
+/// [`VERSION_PROTOCOL`] and what `build.rs` recorded (git commit, target
+/// triple, rustc), e.g. `0.1.0 (nats-server protocol 2.9.10) git abc1234,
+/// x86_64-unknown-linux-gnu, rustc 1.95.0`.
+pub const VERSION_LONG: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (nats-server protocol ",
+    "2.9.10",
+    ") git ",
+    env!("NATS_LITE_GIT"),
+    ", ",
+    env!("NATS_LITE_TARGET"),
+    ", ",
+    env!("NATS_LITE_RUSTC")
 );
 
 /// The `version` reported in INFO and /varz: the nats-server release whose
