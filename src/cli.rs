@@ -19,7 +19,12 @@ use crate::error::{Error, EXIT_OK};
 /// Exit codes: 0 success; 1 failure at run time (timeout, no responders,
 /// connection or server error); 2 usage or configuration error.
 #[derive(Debug, Parser)]
-#[command(name = "nats-lite", version = crate::server::VERSION_LONG, disable_version_flag = true)]
+#[command(
+    name = "nats-lite",
+    version = crate::server::VERSION_LONG,
+    disable_version_flag = true,
+    after_help = EXAMPLES
+)]
 pub struct Cli {
     /// Show the version and exit (`-v` as nats-server; `-V` is its trace flag).
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
@@ -33,6 +38,16 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+const EXAMPLES: &str = "\
+Examples:
+  nats-lite server -a 127.0.0.1 -p 4222 &      # a broker on loopback
+  nats-lite sub 'greet.*' &                    # print what arrives on greet.*
+  nats-lite pub greet.joe hello                # publish one message
+  nats-lite reply svc.echo & nats-lite req svc.echo hi
+  nats-lite SUBCOMMAND --help                  # each subcommand's flags and examples
+
+Man pages: nats-lite(1), nats-lite-SUBCOMMAND(1). Shell completions: nats-lite completions --help.";
 
 /// Every subcommand of nats-lite.
 #[derive(Debug, Subcommand)]
@@ -203,6 +218,38 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    /// `nats-lite --help` and every built subcommand's `--help` end with
+    /// examples: an `Examples:` line followed by an indented `nats-lite`
+    /// command. A subcommand that is not built yet (its only argument is
+    /// hidden, see `commands::stub_subcommand!`) is exempt until it is.
+    #[test]
+    fn every_help_has_examples() {
+        let root = Cli::command();
+        let subs: Vec<&clap::Command> = root.get_subcommands().collect();
+        assert!(subs.len() >= 10, "{} subcommands", subs.len());
+        for cmd in std::iter::once(&root).chain(subs) {
+            let name = cmd.get_name();
+            let stub = cmd.get_arguments().all(|a| a.is_hide_set());
+            if stub {
+                continue;
+            }
+            let text = cmd
+                .get_after_long_help()
+                .or_else(|| cmd.get_after_help())
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let examples = text.split_once("Examples:\n").map(|(_, rest)| rest);
+            let has_example = examples.is_some_and(|rest| {
+                rest.lines()
+                    .any(|l| l.starts_with("  ") && l.contains("nats-lite"))
+            });
+            assert!(
+                has_example,
+                "`nats-lite {name} --help` has no `Examples:` with a command after it:\n{text}"
+            );
+        }
     }
 
     #[test]
