@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands;
 use crate::error::{Error, EXIT_OK};
@@ -77,6 +77,8 @@ pub enum Command {
     /// Watch HTTP endpoints and alert when their health changes.
     #[command(name = "watch-http")]
     WatchHttp(commands::watch_http::WatchHttpArgs),
+    /// Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages.
+    Completions(commands::completions::CompletionsArgs),
 }
 
 /// Parse `args` (the program name first), run the subcommand, and map the
@@ -121,6 +123,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Top(args) => commands::top::run(&global, args),
         Command::Mkpasswd(args) => commands::mkpasswd::run(args),
         Command::WatchHttp(args) => commands::watch_http::run(&global, args),
+        Command::Completions(args) => commands::completions::run(args, Cli::command()),
     }
 }
 
@@ -213,7 +216,6 @@ fn rewrite_go_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn verify_cli() {

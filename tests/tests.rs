@@ -10,6 +10,8 @@
 //! - `server_protocol`: the raw client protocol (INFO, PING, verbose,
 //!   pub/sub, wildcards, queues, headers, no responders, UNSUB max, echo,
 //!   lexing, split input).
+//! - `ship_completions`: completion scripts and man pages kept in git match
+//!   the CLI and work in bash, zsh, fish and man; `--version`.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -28,4 +30,5 @@ mod server_errors;
 mod server_flags;
 mod server_limits;
 mod server_protocol;
+mod ship_completions;
 mod util;

@@ -2,6 +2,7 @@
 //! returns the exit code. Only this layer prints to the terminal.
 
 pub mod cat;
+pub mod completions;
 pub mod connect;
 pub mod mkpasswd;
 pub mod ping;

@@ -1,0 +1,256 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_nats_lite_global_optspecs
+    string join \n v/version s/server= user= password= token= tls tlscert= tlskey= tlscacert= tls-insecure no-randomize no-reconnect connection-name= connect-timeout= h/help
+end
+
+function __fish_nats_lite_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_nats_lite_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_nats_lite_using_subcommand
+    set -l cmd (__fish_nats_lite_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -s v -l version -d 'Show the version and exit (`-v` as nats-server; `-V` is its trace flag)'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "pub" -d 'Publish a message'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "req" -d 'Send a request and wait for the reply'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "reply" -d 'Answer requests on a subject'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l count -d 'Publish this many messages ({{Count}} goes from 1 to N)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l sleep -d 'Wait this long between messages (e.g. 100ms, 1s)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s H -l header -d 'Header to add, as Key:Value (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l reply -d 'Reply subject to send with the message' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l lines -d 'One message per stdin line, sent as lines arrive (for `tail -f | ...`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s q -l quiet -d 'Do not log what was published'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l queue -d 'Join this queue group (each message goes to one member)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l count -d 'Exit 0 after this many messages' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l timeout -d 'Stop when no message arrives for this long (see below)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s r -l raw -d 'Print bodies only, one per line'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l json -d 'Print one JSON object per message: subject, reply, headers, data'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l base64 -d 'With --json: data as base64 (for binary payloads)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l timeout -d 'How long to wait for replies' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s H -l header -d 'Header to add, as Key:Value (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l replies -d 'Wait for this many replies (0: all that arrive before --timeout)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s r -l raw -d 'Print reply bodies only, nothing on stderr'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l queue -d 'Queue group, so that several repliers share the requests' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l command -d 'Reply with the stdout of this shell command (request body on its stdin)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l count -d 'Exit 0 after answering this many requests' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s H -l header -d 'Header to add to replies, as Key:Value (repeatable; templates allowed)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l echo -d 'Reply with the request\'s body and headers'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s q -l quiet -d 'Do not log each request'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l count -d 'Number of round trips to time' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l interval -d 'Wait between round trips' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l timeout -d 'How long to wait for each PONG' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l addr -d 'Server address, host[:port] (as catnats spells it; -s also works)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l verbose -d 'Send CONNECT with this verbose setting (`--verbose` alone means true)' -r -f -a "true\t''
+false\t''"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l wait -d 'How long to keep printing after stdin ends' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l raw -d 'Send stdin bytes unchanged (binary safe) instead of line by line'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s q -l quiet -d 'Do not print what the server sends'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-exit -d 'Keep running after stdin ends (until the server closes or Ctrl-C)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l pong -d 'Answer the server\'s PINGs with PONG'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s s -l host -d 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s m -l port -d 'Monitoring (HTTP) port' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l https-port -l ms -d 'Secure monitoring (HTTPS) port; overrides -m (also `-ms`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l tlscacert -l cacert -d 'CA certificate to verify the HTTPS monitoring port with (also `-cacert`)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s n -l conns -d 'Maximum number of connections to poll' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s d -l delay -d 'Refresh interval in seconds' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l sort -d 'Sort connections by this key (also `-sort`)' -r -f -a "cid\t''
+start\t''
+subs\t''
+pending\t''
+msgs_to\t''
+msgs_from\t''
+bytes_to\t''
+bytes_from\t''
+last\t''
+idle\t''
+uptime\t''
+rtt\t''"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s r -l refresh-count -d 'Exit after this many refreshes (with -o: write this many snapshots)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s o -l output -d 'Write a snapshot to FILE and exit (`-` for stdout)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s l -l delimiter -d 'Delimited output (e.g. `,`) instead of the grid, for -o' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s k -l tls-insecure -d 'Do not verify the HTTPS monitoring port\'s certificate'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s b -l raw-bytes -d 'Show traffic in raw bytes and counts instead of K/M/G'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s u -l display-subscriptions-column -d 'Show the SUBSCRIPTIONS column from the start'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l lookup -d 'Look up client host names (reverse DNS) (also `-lookup`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s c -l cost -d 'bcrypt cost, 4 to 31: each step doubles the time to hash and to check' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s p -l pass -d 'Hash a password you enter instead of generating one (asked twice on a terminal; read from stdin\'s first line when stdin is not a terminal)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -l stdin -d 'Read the password from stdin\'s first line even when stdin is a terminal (implies --pass)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -l man -d 'Write the man pages (nats-lite.1 and one nats-lite-SUBCOMMAND.1 per subcommand) into DIR' -r -f -a "(__fish_complete_directories)"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -l write-all -d 'Write every completion script into DIR/completions and every man page into DIR/man (`.` in a checkout regenerates the files kept in git)' -r -f -a "(__fish_complete_directories)"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s a -l addr -l net -d 'Bind to host address' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s p -l port -d 'Use port for clients (-1 or 0 picks a free port; the log says which)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s n -l name -l server_name -d 'Server name (default: the server ID)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s P -l pid -d 'File to store the process ID' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s m -l http_port -d 'Use port for HTTP monitoring (-1 or 0 picks a free port; the log says which)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l https_port -d 'Use port for HTTPS monitoring (also `-ms`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s c -l config -d 'Configuration file' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l signal -d 'Send a signal to a running server: ldm, stop, quit, term, reopen, reload (`CMD=PID` or `CMD=PIDFILE` picks the process; also `-sl`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l ports_file_dir -d 'Directory where a `<exe>_<pid>.ports` file with the bound ports is written' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l client_advertise -d 'Client URL to advertise to other servers' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s l -l log -l log_file -d 'File to redirect log output' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l log_size_limit -d 'Logfile size limit (rotate when exceeded)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s T -l logtime -d 'Timestamp log entries (default true; -T=false turns them off)' -r -f -a "true\t''
+false\t''"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s r -l remote_syslog -d 'Syslog server address (udp://localhost:514)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l max_traced_msg_len -d 'Maximum printable length of traced messages (0 for unlimited)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l user -d 'User required for connections' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l pass -d 'Password required for connections' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l auth -d 'Authorization token required for connections' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l tlscert -d 'Server certificate file' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l tlskey -d 'Private key for server certificate' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l tlscacert -d 'Client certificate CA for verification' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l routes -d 'Routes to solicit and connect' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l cluster -l cluster_listen -d 'Cluster URL for solicited routes' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l cluster_name -d 'Cluster name (default: a dynamic name agreed with the peers)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l cluster_advertise -d 'Cluster URL to advertise to other servers' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l connect_retries -d 'For implicit routes, number of connect retries' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l profile -d 'Profiling HTTP port (not supported by nats-lite; accepted and ignored with a warning)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l store_dir -d 'JetStream storage directory (not supported; also `-sd`)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s t -d 'Test the configuration file and exit'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l logtime_utc -d 'Timestamps in UTC instead of local time'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s D -l debug -d 'Enable debugging output'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s V -l trace -d 'Trace the raw protocol (-VV also traces the system account)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s s -l syslog -d 'Log to syslog or windows event log'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l tls -d 'Enable TLS, do not verify clients (default: false)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l tlsverify -d 'Enable TLS, verify client certificates'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l no_advertise -d 'Do not advertise known cluster information to clients'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l jetstream -d 'Enable JetStream (not supported by nats-lite; a warning is logged; also `-js`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s v -l version -d 'Show the version and exit'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "pub" -d 'Publish a message'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "req" -d 'Send a request and wait for the reply'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "reply" -d 'Answer requests on a subject'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
