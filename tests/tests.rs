@@ -12,6 +12,8 @@
 //!   lexing, split input).
 //! - `ship_completions`: completion scripts and man pages kept in git match
 //!   the CLI and work in bash, zsh, fish and man; `--version`.
+//! - `ship_dist`: dist/: configurations, the systemd unit, and the
+//!   service's configuration running with reload and logrotate.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -31,4 +33,5 @@ mod server_flags;
 mod server_limits;
 mod server_protocol;
 mod ship_completions;
+mod ship_dist;
 mod util;
