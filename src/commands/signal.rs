@@ -53,6 +53,7 @@ pub fn send(_spec: &str) -> Result<()> {
 }
 
 /// A pid given directly, or read from a pid file.
+#[cfg(unix)]
 fn pid_from(target: &str) -> Result<u32> {
     if let Ok(pid) = target.trim().parse::<u32>() {
         return Ok(pid);

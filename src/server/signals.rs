@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::Server;
-use crate::{notice, warn};
+use crate::notice;
+#[cfg(unix)]
+use crate::warn;
 
 /// Block the handled signals in the calling thread (and so in every thread
 /// it spawns afterwards).
@@ -108,7 +110,9 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
 }
 
 /// Enter lame duck mode: stop accepting; the listener thread then warns
-/// the clients and closes them over the lame duck duration.
+/// the clients and closes them over the lame duck duration. SIGUSR2 asks
+/// for it, so only on unix.
+#[cfg(unix)]
 pub fn begin_lame_duck(server: &Server, wake: SocketAddr) {
     if !server.lame_duck.swap(true, Ordering::AcqRel) {
         super::listener::wake_accept(wake);
