@@ -7,9 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crate::util::{nats_lite_bin, wait_for_file, ServerProcess, TempDir, IO_TIMEOUT};
+use crate::util::{nats_lite_bin, TempDir};
 
 fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist")
@@ -144,6 +143,7 @@ fn systemd_unit_is_hardened() {
 
 /// dist/nats-lite.conf with /run/nats-lite and /var/log/nats-lite moved
 /// under `dir`.
+#[cfg(unix)]
 fn service_config_in(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (run, log) = (dir.join("run"), dir.join("log"));
     std::fs::create_dir_all(&run).unwrap();
@@ -162,6 +162,9 @@ fn service_config_in(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 #[cfg(unix)]
 #[test]
 fn service_config_runs_reloads_and_reopens_its_log() {
+    use crate::util::{wait_for_file, ServerProcess, IO_TIMEOUT};
+    use std::time::Duration;
+
     let tmp = TempDir::new("service");
     let (conf, pid_file, log_file) = service_config_in(tmp.path());
     let mut server = ServerProcess::start(&[
