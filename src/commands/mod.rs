@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap `Args` and a `run` function that
 //! returns the exit code. Only this layer prints to the terminal.
 
+pub mod bench;
 pub mod cat;
 pub mod connect;
 pub mod mkpasswd;
