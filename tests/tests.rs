@@ -1,6 +1,7 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 
+mod bench_cmd;
 mod client_cat;
 mod client_pubsub;
 mod client_reqrep;
