@@ -36,7 +36,7 @@ pub struct ServerArgs {
     /// File to store the process ID.
     #[arg(short = 'P', long = "pid", value_name = "FILE")]
     pub pid: Option<PathBuf>,
-    /// Use port for HTTP monitoring.
+    /// Use port for HTTP monitoring (-1 or 0 picks a free port; the log says which).
     #[arg(
         short = 'm',
         long = "http_port",
@@ -168,21 +168,6 @@ Examples:
   nats-lite server -a 127.0.0.1 -p -1   # a free port on loopback; the log says which
   nats-lite server -DV                  # debug and protocol trace
   printf 'PING\\r\\n' | nc 127.0.0.1 4222   # INFO then PONG";
-
-/// Every long flag name (and alias) of `server`, for Go-style `-name` rewriting.
-pub fn long_flag_names() -> Vec<String> {
-    let cmd = <ServerArgs as clap::Args>::augment_args(clap::Command::new("server"));
-    let mut names = Vec::new();
-    for arg in cmd.get_arguments() {
-        if let Some(l) = arg.get_long() {
-            names.push(l.to_string());
-        }
-        if let Some(aliases) = arg.get_all_aliases() {
-            names.extend(aliases.into_iter().map(str::to_string));
-        }
-    }
-    names
-}
 
 /// Run `nats-lite server`.
 pub fn run(args: ServerArgs) -> Result<ExitCode> {
@@ -322,10 +307,11 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
             "clustering is not built yet in this version of nats-lite (--cluster, --routes)",
         ));
     }
-    if args.http_port.is_some() || args.https_port.is_some() {
-        return Err(Error::usage(
-            "HTTP monitoring is not built yet in this version of nats-lite (-m, -ms)",
-        ));
+    if let Some(p) = args.http_port {
+        o.http_port = Some(port_flag(p, "http_port")?);
+    }
+    if let Some(p) = args.https_port {
+        o.https_port = Some(port_flag(p, "https_port")?);
     }
     if o.max_payload > o.max_pending {
         return Err(Error::usage(format!(
