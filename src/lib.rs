@@ -8,7 +8,7 @@
 //! - [`server`]: the broker. One thread per client connection, a subject index
 //!   per account, per-client outbound buffers flushed once per read batch.
 //! - [`conf`]: the nats-server configuration file format (our own parser).
-//! - [`bench`]: load generation and measurement for `nats-lite bench`
+//! - [`bench`](mod@bench): load generation and measurement for `nats-lite bench`
 //!   (drives [`client`] connections; prints nothing).
 //! - [`commands`]: one module per subcommand; the only code that touches the
 //!   terminal.

@@ -100,7 +100,7 @@ impl Plan {
 }
 
 /// How far a run got: messages sent plus received so far, updated in steps
-/// of [`PROGRESS_STEP`] by each client (so it lags a little behind).
+/// of 1024 messages by each client (so it lags a little behind).
 #[derive(Debug, Default)]
 pub struct Progress {
     done: AtomicU64,
