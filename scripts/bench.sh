@@ -41,7 +41,9 @@
 #
 # Environment: CARGO_TARGET_DIR (where the release build goes, default
 # target/), NATS_SERVER (the nats-server to compare with, default the one on
-# PATH).
+# PATH), NATSBENCH_NICE (niceness of the servers and the load in both parts;
+# as compare.sh: -10 as root, so that other work on the machine yields, else
+# 0).
 #
 # The script builds the release binary (cargo build --release) unless -n, and
 # starts and stops only its own processes (by their pids, also on Ctrl-C);
@@ -89,6 +91,10 @@ NATS_SERVER=${NATS_SERVER:-$(command -v nats-server)}
 [ -n "$NATS_SERVER" ] && [ -x "$NATS_SERVER" ] || die "nats-server not found (install it, or set NATS_SERVER)"
 [ "$RUN_A" = 0 ] || [ -x "$COMPARE" ] || die "$COMPARE not found: shared/ must be beside the repository"
 
+if [ "$(id -u)" = 0 ]; then NICE=${NATSBENCH_NICE:--10}; else NICE=${NATSBENCH_NICE:-0}; fi
+export NATSBENCH_NICE=$NICE
+case $NICE in '' | *[!0-9-]*) die "NATSBENCH_NICE is not a number: '$NICE'" ;; esac
+
 PORT_A=$PORT
 PORT_B=$((PORT + 1))
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -124,7 +130,7 @@ trap 'cleanup; exit 130' INT TERM
 start() {
   local name=$1 port=$2 pid i
   shift 2
-  "$@" >"$LOGS/$name.log" 2>&1 &
+  nice -n "$NICE" "$@" >"$LOGS/$name.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   for i in $(seq 1 150); do
@@ -140,20 +146,21 @@ start() {
 median() {
   printf '%s\n' "$@" | grep -E '^-?[0-9.]+$' | sort -g |
     awk '{ v[NR] = $1 } END { if (NR == 0) { print "?"; exit }
-                               if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+                               m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                               printf "%.10g\n", m }'
 }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (x ~ /^[0-9.]+$/ && y ~ /^[0-9.]+$/ && y != 0) printf "%.3f", x / y; else print "?" }'; }
 join() { local IFS=,; echo "$*"; }
 
 # pubsub URL -> msgs/s (or "?")
 pubsub() {
-  "$LITE" bench pubsub --msgs "$MSGS" --size 16 --no-progress --timeout 30s -s "$1" 2>>"$LOGS/bench.log" |
+  nice -n "$NICE" "$LITE" bench pubsub --msgs "$MSGS" --size 16 --no-progress --timeout 30s -s "$1" 2>>"$LOGS/bench.log" |
     sed -n 's/^NATS Pub\/Sub stats: \([0-9,]*\) msgs\/sec.*/\1/p' | tr -d , | grep . || echo "?"
 }
 # request URL -> "p50 p99" (or "? ?")
 request() {
   local l
-  l=$("$LITE" bench request --responders 1 --msgs "$REQS" --size 16 --no-progress --timeout 30s -s "$1" 2>>"$LOGS/bench.log" | grep '^Latency')
+  l=$(nice -n "$NICE" "$LITE" bench request --responders 1 --msgs "$REQS" --size 16 --no-progress --timeout 30s -s "$1" 2>>"$LOGS/bench.log" | grep '^Latency')
   [ -n "$l" ] || { echo "? ?"; return; }
   echo "$(printf '%s\n' "$l" | sed -n 's/.*| p50 \([0-9.]*\) .*/\1/p') $(printf '%s\n' "$l" | sed -n 's/.*| p99 \([0-9.]*\) .*/\1/p')"
 }
@@ -161,7 +168,7 @@ request() {
 status=0
 echo "# nats-lite: $("$LITE" --version 2>&1 | head -n 1)  ($LITE)"
 echo "# nats-server: $("$NATS_SERVER" --version 2>&1 | head -n 1)  ($NATS_SERVER)"
-echo "# host: $(nproc) cores  load: $(cut -d' ' -f1-3 /proc/loadavg)  date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "# nice: $NICE  host: $(nproc) cores  load: $(cut -d' ' -f1-3 /proc/loadavg)  date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 if [ "$RUN_A" = 1 ]; then
   echo
