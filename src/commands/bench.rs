@@ -25,6 +25,9 @@ use crate::error::{Error, Result};
 /// The subject when none is given.
 pub const DEFAULT_SUBJECT: &str = "bench";
 
+/// The most clients of one kind: each is a connection and a thread.
+pub const MAX_CLIENTS: usize = 10_000;
+
 /// The progress bar appears only for runs longer than this.
 const PROGRESS_DELAY: Duration = Duration::from_millis(500);
 /// How often the progress bar is redrawn.
@@ -168,6 +171,17 @@ fn load_of(mode: ModeName, o: &BenchOpts) -> Result<Load> {
     }
     if o.clients == 0 {
         return Err(Error::usage("--clients must be at least 1"));
+    }
+    for (flag, n) in [
+        ("--clients", Some(o.clients)),
+        ("--subs", o.subs),
+        ("--responders", o.responders),
+    ] {
+        if n.is_some_and(|n| n > MAX_CLIENTS) {
+            return Err(Error::usage(format!(
+                "{flag} must be at most {MAX_CLIENTS} (each is a connection and a thread)"
+            )));
+        }
     }
     if o.subs.is_some() && mode != ModeName::PubSub {
         return Err(Error::usage(format!(
@@ -410,6 +424,10 @@ mod tests {
         let (m, o) = parse(&["--msgs", "0"]).unwrap();
         assert!(matches!(load_of(m, &o), Err(Error::Usage(_))));
         let (m, o) = parse(&["pub", "--clients", "0"]).unwrap();
+        assert!(matches!(load_of(m, &o), Err(Error::Usage(_))));
+        let (m, o) = parse(&["pub", "--clients", "18446744073709551615"]).unwrap();
+        assert!(matches!(load_of(m, &o), Err(Error::Usage(_))));
+        let (m, o) = parse(&["--subs", "10001"]).unwrap();
         assert!(matches!(load_of(m, &o), Err(Error::Usage(_))));
         let (m, o) = parse(&["pub", "--subs", "2"]).unwrap();
         assert!(matches!(load_of(m, &o), Err(Error::Usage(_))));
