@@ -1,9 +1,12 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 
+mod config_support;
 mod server_async_nats;
 mod server_errors;
 mod server_flags;
 mod server_limits;
 mod server_protocol;
+mod server_tls;
+mod tls_support;
 mod util;
