@@ -3,9 +3,11 @@
 
 mod config_support;
 mod server_async_nats;
+mod server_auth;
 mod server_errors;
 mod server_flags;
 mod server_limits;
+mod server_permissions;
 mod server_protocol;
 mod server_tls;
 mod tls_support;
