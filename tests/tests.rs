@@ -4,6 +4,7 @@
 mod config_support;
 mod server_async_nats;
 mod server_auth;
+mod server_config;
 mod server_errors;
 mod server_flags;
 mod server_limits;

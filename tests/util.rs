@@ -112,9 +112,27 @@ impl ServerProcess {
         server
     }
 
-    fn spawn(mut cmd: Command, extra: &[&str]) -> ServerProcess {
+    /// Like [`start_selected`](Self::start_selected) without the default
+    /// `-a 127.0.0.1 -p -1`: `args` (or the config file they name) must
+    /// choose a loopback address and a free port.
+    pub fn start_selected_bare(args: &[&str]) -> ServerProcess {
+        let cmd = if is_reference() {
+            Command::new(nats_server_bin().expect("NATS_TEST_REFERENCE set but no nats-server"))
+        } else {
+            let mut cmd = Command::new(nats_lite_bin());
+            cmd.arg("server");
+            cmd
+        };
+        Self::spawn_with(cmd, &[], args)
+    }
+
+    fn spawn(cmd: Command, extra: &[&str]) -> ServerProcess {
+        Self::spawn_with(cmd, &["-a", "127.0.0.1", "-p", "-1"], extra)
+    }
+
+    fn spawn_with(mut cmd: Command, defaults: &[&str], extra: &[&str]) -> ServerProcess {
         let bin = PathBuf::from(cmd.get_program());
-        cmd.args(["-a", "127.0.0.1", "-p", "-1"]).args(extra);
+        cmd.args(defaults).args(extra);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
