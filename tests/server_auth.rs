@@ -76,7 +76,11 @@ fn token_from_config() {
 fn bcrypt_token_from_config() {
     let dir = ConfDir::new("auth-token-bcrypt");
     let hash = bcrypt_hash("s3cr3t!");
-    let server = start_with_conf(&dir, &format!("authorization {{ token: \"{hash}\" }}\n"), &[]);
+    let server = start_with_conf(
+        &dir,
+        &format!("authorization {{ token: \"{hash}\" }}\n"),
+        &[],
+    );
     assert_accepted(&server, &token("s3cr3t!"), "t");
     assert_refused(&server, &token(&hash));
     assert_refused(&server, &token("s3cr3t"));
@@ -172,7 +176,10 @@ fn a01_ops_before_connect_each_config_auth_mode() {
             );
         }
         let got = watcher.flush();
-        assert!(got.is_empty(), "{conf}: unauthenticated PUB delivered: {got:?}");
+        assert!(
+            got.is_empty(),
+            "{conf}: unauthenticated PUB delivered: {got:?}"
+        );
     }
 }
 
@@ -217,8 +224,7 @@ fn a08_trickled_connect_does_not_extend_timeout() {
     let trickler = std::thread::spawn(move || {
         // 35 bytes at 100 ms each: the CONNECT would be complete at 3.5 s.
         for b in "CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\n".bytes() {
-            if stop2.load(std::sync::atomic::Ordering::Relaxed) || writer.write_all(&[b]).is_err()
-            {
+            if stop2.load(std::sync::atomic::Ordering::Relaxed) || writer.write_all(&[b]).is_err() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -242,11 +248,7 @@ fn a08_trickled_connect_does_not_extend_timeout() {
 #[test]
 fn a08_fractional_auth_timeout() {
     let dir = ConfDir::new("a08-frac");
-    let server = start_with_conf(
-        &dir,
-        "authorization { token: t, timeout: 0.5 }\n",
-        &[],
-    );
+    let server = start_with_conf(&dir, "authorization { token: t, timeout: 0.5 }\n", &[]);
     let mut c = server.connect();
     let started = Instant::now();
     c.read_info();

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use rcgen::DnType;
 
 use crate::config_support::{
-    output_text, rewrite, run_lite, run_selected, seed, selected_command, start_with_conf,
-    ConfDir,
+    output_text, rewrite, run_lite, run_selected, seed, selected_command, start_with_conf, ConfDir,
 };
 use crate::tls_support::{python_tls_probe, tls_session, ClientSpec, Pki, PyTls, TlsClient};
 use crate::util::{is_reference, skip_under_reference, RawClient, ServerProcess, IO_TIMEOUT};
@@ -91,7 +90,10 @@ fn assert_tls_refused(result: Result<TlsClient, String>, what: &str) {
 #[test]
 fn seed_tutorial_1_basic() {
     let dir = ConfDir::new("seed-t1");
-    let conf = rewrite(&seed("tutorial-1-basic.conf"), &[("port: 4222", "port: -1")]);
+    let conf = rewrite(
+        &seed("tutorial-1-basic.conf"),
+        &[("port: 4222", "port: -1")],
+    );
     let server = start_bare(&dir, &conf, &[]);
     assert_eq!(server.addr.ip().to_string(), "127.0.0.1", "{}", server.addr);
     let mut c = server.client("{}");
@@ -146,7 +148,11 @@ fn seed_tutorial_3_auth() {
     );
     let server = start_bare(&dir, &conf, &[]);
     assert_tls_login_refused(&server, &pki, r#"{"verbose":true}"#);
-    assert_tls_login_refused(&server, &pki, r#"{"verbose":true,"user":"user1","pass":"x"}"#);
+    assert_tls_login_refused(
+        &server,
+        &pki,
+        r#"{"verbose":true,"user":"user1","pass":"x"}"#,
+    );
     let mut c = TlsClient::connect(server.addr, pki.client_config(None, false)).unwrap();
     assert_eq!(c.info["auth_required"], true, "{}", c.info);
     assert_eq!(c.info["tls_required"], true, "{}", c.info);
@@ -165,7 +171,11 @@ fn seed_single_user() {
     let mut c = server.client(&user_pass("derek", "T0pS3cr3t"));
     c.send("SUB s 1\r\nPUB s 1\r\nx\r\n");
     assert_eq!(c.flush(), ["MSG s 1 1", "x"]);
-    for (u, p) in [("derek", "t0ps3cr3t"), ("derek", ""), ("alice", "T0pS3cr3t")] {
+    for (u, p) in [
+        ("derek", "t0ps3cr3t"),
+        ("derek", ""),
+        ("alice", "T0pS3cr3t"),
+    ] {
         assert_login_refused(&server, &user_pass(u, p));
     }
     let mut idle = server.connect();
@@ -273,18 +283,40 @@ fn seed_permissions() {
     let mut bob = server.client(&user_pass("bob", bob_pass));
     let mut charlie = server.client(&user_pass("charlie", "bar"));
 
-    expect_after(&mut joe, "SUB > 1\r\nPUB anything.at.all 1\r\nx\r\n", &[
-        "MSG anything.at.all 1 1".into(),
-        "x".into(),
-    ], "joe");
+    expect_after(
+        &mut joe,
+        "SUB > 1\r\nPUB anything.at.all 1\r\nx\r\n",
+        &["MSG anything.at.all 1 1".into(), "x".into()],
+        "joe",
+    );
 
     // alice: publish req.foo / req.bar, subscribe _INBOX.>
-    expect_after(&mut alice, "PUB req.baz 1\r\nx\r\n", &[pub_violation("req.baz")], "alice");
-    expect_after(&mut alice, "SUB req.foo 1\r\n", &[sub_violation("req.foo")], "alice");
+    expect_after(
+        &mut alice,
+        "PUB req.baz 1\r\nx\r\n",
+        &[pub_violation("req.baz")],
+        "alice",
+    );
+    expect_after(
+        &mut alice,
+        "SUB req.foo 1\r\n",
+        &[sub_violation("req.foo")],
+        "alice",
+    );
     // bob: subscribe req.foo / req.bar, publish _INBOX.>
     expect_after(&mut bob, "SUB req.foo 1\r\nSUB req.bar 2\r\n", &[], "bob");
-    expect_after(&mut bob, "SUB other 3\r\n", &[sub_violation("other")], "bob");
-    expect_after(&mut bob, "PUB req.foo 1\r\nx\r\n", &[pub_violation("req.foo")], "bob");
+    expect_after(
+        &mut bob,
+        "SUB other 3\r\n",
+        &[sub_violation("other")],
+        "bob",
+    );
+    expect_after(
+        &mut bob,
+        "PUB req.foo 1\r\nx\r\n",
+        &[pub_violation("req.foo")],
+        "bob",
+    );
     // A request from alice, answered by bob.
     expect_after(
         &mut alice,
@@ -305,9 +337,24 @@ fn seed_permissions() {
         &[],
         "charlie",
     );
-    expect_after(&mut charlie, "PUB req.foo 1\r\nx\r\n", &[pub_violation("req.foo")], "charlie");
-    expect_after(&mut charlie, "PUB SANDBOX.x.y 1\r\nx\r\n", &[pub_violation("SANDBOX.x.y")], "charlie");
-    expect_after(&mut charlie, "SUB req.foo 3\r\n", &[sub_violation("req.foo")], "charlie");
+    expect_after(
+        &mut charlie,
+        "PUB req.foo 1\r\nx\r\n",
+        &[pub_violation("req.foo")],
+        "charlie",
+    );
+    expect_after(
+        &mut charlie,
+        "PUB SANDBOX.x.y 1\r\nx\r\n",
+        &[pub_violation("SANDBOX.x.y")],
+        "charlie",
+    );
+    expect_after(
+        &mut charlie,
+        "SUB req.foo 3\r\n",
+        &[sub_violation("req.foo")],
+        "charlie",
+    );
     let seen: Vec<String> = joe
         .flush()
         .into_iter()
@@ -520,7 +567,10 @@ fn seed_full_example() {
     let info = c.read_info();
     assert_eq!(info["max_payload"], 65536, "{info}");
     assert_eq!(info["auth_required"], true, "{info}");
-    c.send(format!("CONNECT {}\r\nPING\r\n", user_pass("derek", "T0pS3cr3t")));
+    c.send(format!(
+        "CONNECT {}\r\nPING\r\n",
+        user_pass("derek", "T0pS3cr3t")
+    ));
     c.expect_line("PONG");
     c.send(format!("SUB {} 1\r\n", "a".repeat(600)));
     let (lines, closed) = c.read_until_closed(IO_TIMEOUT);
@@ -561,8 +611,14 @@ fn seed_cluster_configs_pass_check() {
             text = rewrite(
                 &text,
                 &[
-                    ("./configs/certs/srva-cert.pem", route_cert.cert_file.to_str().unwrap()),
-                    ("./configs/certs/srva-key.pem", route_cert.key_file.to_str().unwrap()),
+                    (
+                        "./configs/certs/srva-cert.pem",
+                        route_cert.cert_file.to_str().unwrap(),
+                    ),
+                    (
+                        "./configs/certs/srva-key.pem",
+                        route_cert.key_file.to_str().unwrap(),
+                    ),
                     ("./configs/certs/ca.pem", &pki.ca()),
                 ],
             );
@@ -616,7 +672,12 @@ fn check_config_exit_codes_on_errors() {
         let out = run_selected(&["-t", "-c", &file], CHECK_TIMEOUT);
         assert!(!out.status.success(), "{text:?}: {}", output_text(&out));
         if !is_reference() {
-            assert_eq!(out.status.code(), Some(2), "{text:?}: {}", output_text(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{text:?}: {}",
+                output_text(&out)
+            );
         }
         assert!(!out.stderr.is_empty(), "{text:?}: no message");
     }
@@ -687,7 +748,10 @@ fn bad_config_does_not_start() {
     let out = run_selected(&["-c", &file, "-a", "127.0.0.1", "-p", "-1"], CHECK_TIMEOUT);
     assert!(!out.status.success(), "{}", output_text(&out));
     let missing = dir.file_str("missing.conf");
-    let out = run_selected(&["-c", &missing, "-a", "127.0.0.1", "-p", "-1"], CHECK_TIMEOUT);
+    let out = run_selected(
+        &["-c", &missing, "-a", "127.0.0.1", "-p", "-1"],
+        CHECK_TIMEOUT,
+    );
     assert!(!out.status.success(), "{}", output_text(&out));
 }
 

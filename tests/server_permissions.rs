@@ -74,7 +74,10 @@ fn publish_permission_forms() {
         &[
             ("string", "{publish: \"a.>\"}"),
             ("array", "{publish: [\"a.>\", \"b\"]}"),
-            ("map", "{publish: {allow: [\"a.>\", \"b\"], deny: \"a.secret\"}}"),
+            (
+                "map",
+                "{publish: {allow: [\"a.>\", \"b\"], deny: \"a.secret\"}}",
+            ),
             ("alias", "{pub: [\"a.>\", \"b\"]}"),
             ("denyonly", "{publish: {deny: [\"c\", \"a.secret\"]}}"),
         ],
@@ -108,7 +111,10 @@ fn subscribe_permission_forms_and_texts() {
         &dir,
         &[
             ("string", "{subscribe: \"a.>\"}"),
-            ("map", "{subscribe: {allow: [\"a.>\", \"b\"], deny: \"a.secret\"}}"),
+            (
+                "map",
+                "{subscribe: {allow: [\"a.>\", \"b\"], deny: \"a.secret\"}}",
+            ),
             ("alias", "{sub: [\"a.>\", \"b\"]}"),
         ],
     );
@@ -251,7 +257,10 @@ fn queue_member_denied_subject_is_skipped_not_lost() {
     let dir = ConfDir::new("perm-queue");
     let server = start_users(
         &dir,
-        &[("limited", "{subscribe: {allow: \">\", deny: \"jobs.secret\"}}")],
+        &[(
+            "limited",
+            "{subscribe: {allow: \">\", deny: \"jobs.secret\"}}",
+        )],
     );
     let mut limited = server.client(&login("limited"));
     let mut full = server.client(&login("admin"));
@@ -326,11 +335,7 @@ fn wildcard_deny_overlapping_without_subset_is_filtered() {
     admin.send("PUB foo.secret 1\r\nx\r\nPUB foo.open 1\r\ny\r\n");
     admin.flush();
     let lines = c.flush();
-    assert_eq!(
-        msg_subjects(&lines),
-        ["foo.open", "foo.open"],
-        "{lines:?}"
-    );
+    assert_eq!(msg_subjects(&lines), ["foo.open", "foo.open"], "{lines:?}");
 }
 
 /// Z03: a responder without publish permission on `_INBOX.>` answers a
@@ -342,10 +347,7 @@ fn z03_responder_without_inbox_permission() {
     let server = start_users(
         &dir,
         &[
-            (
-                "requester",
-                "{publish: \"req.*\", subscribe: \"_INBOX.>\"}",
-            ),
+            ("requester", "{publish: \"req.*\", subscribe: \"_INBOX.>\"}"),
             ("responder", "{subscribe: \"req.*\", publish: \"status.>\"}"),
         ],
     );

@@ -354,7 +354,11 @@ fn pinned_certs_limit_client_keys() {
     tls_session(server.addr, pki.client_config(Some(&pinned), false), QUIET)
         .expect("pinned client");
     assert_refused(
-        tls_session(server.addr, pki.client_config(Some(&unpinned), false), QUIET),
+        tls_session(
+            server.addr,
+            pki.client_config(Some(&unpinned), false),
+            QUIET,
+        ),
         "unpinned client",
     );
 }

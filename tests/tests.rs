@@ -10,6 +10,7 @@ mod server_flags;
 mod server_limits;
 mod server_permissions;
 mod server_protocol;
+mod server_signals;
 mod server_tls;
 mod tls_support;
 mod util;

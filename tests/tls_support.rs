@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
@@ -92,8 +92,7 @@ impl Pki {
         };
         let server_key = KeyPair::generate().unwrap();
         let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "localhost");
         params.distinguished_name = dn;
@@ -126,7 +125,13 @@ impl Pki {
 
     /// The `--tls --tlscert C --tlskey K` flags for this server certificate.
     pub fn tls_flags(&self) -> Vec<String> {
-        vec!["--tls".into(), "--tlscert".into(), self.cert(), "--tlskey".into(), self.key()]
+        vec![
+            "--tls".into(),
+            "--tlscert".into(),
+            self.cert(),
+            "--tlskey".into(),
+            self.key(),
+        ]
     }
 
     /// A client certificate with CN=`name`, signed by this CA.

@@ -198,6 +198,33 @@ impl ServerProcess {
         }
     }
 
+    /// Like [`wait_for_log`](Self::wait_for_log), counting only the lines
+    /// after the first `mark` (a `log_lines().len()` taken earlier).
+    pub fn wait_for_log_since(
+        &mut self,
+        mark: usize,
+        needle: &str,
+        timeout: Duration,
+    ) -> Option<String> {
+        let from = mark.min(self.seen.len());
+        if let Some(l) = self.seen[from..].iter().find(|l| l.contains(needle)) {
+            return Some(l.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Every log line read so far (draining what has arrived).
     pub fn log_lines(&mut self) -> Vec<String> {
         while let Ok(line) = self.log.try_recv() {
@@ -354,6 +381,14 @@ impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
         stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Wrap a connected stream.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
         RawClient {
             stream,
             buf: Vec::new(),
