@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::server::{self, Options};
 
 /// Server flags. Names, aliases and defaults follow nats-server's `--help`.
-#[derive(Debug, Default, clap::Args)]
-#[command(after_help = SERVER_EXAMPLES, version = crate::server::VERSION_LONG, disable_version_flag = true)]
+#[derive(Debug, Default, Clone, clap::Args)]
+#[command(after_help = SERVER_EXAMPLES, version = crate::server::VERSION_LONG, disable_version_flag = true, args_override_self = true)]
 pub struct ServerArgs {
     /// Bind to host address.
     #[arg(short = 'a', long = "addr", visible_alias = "net", value_name = "HOST")]
@@ -36,7 +36,7 @@ pub struct ServerArgs {
     /// File to store the process ID.
     #[arg(short = 'P', long = "pid", value_name = "FILE")]
     pub pid: Option<PathBuf>,
-    /// Use port for HTTP monitoring.
+    /// Use port for HTTP monitoring (-1 or 0 picks a free port; the log says which).
     #[arg(
         short = 'm',
         long = "http_port",
@@ -169,21 +169,6 @@ Examples:
   nats-lite server -DV                  # debug and protocol trace
   printf 'PING\\r\\n' | nc 127.0.0.1 4222   # INFO then PONG";
 
-/// Every long flag name (and alias) of `server`, for Go-style `-name` rewriting.
-pub fn long_flag_names() -> Vec<String> {
-    let cmd = <ServerArgs as clap::Args>::augment_args(clap::Command::new("server"));
-    let mut names = Vec::new();
-    for arg in cmd.get_arguments() {
-        if let Some(l) = arg.get_long() {
-            names.push(l.to_string());
-        }
-        if let Some(aliases) = arg.get_all_aliases() {
-            names.extend(aliases.into_iter().map(str::to_string));
-        }
-    }
-    names
-}
-
 /// Run `nats-lite server`.
 pub fn run(args: ServerArgs) -> Result<ExitCode> {
     if let Some(spec) = &args.signal {
@@ -202,7 +187,11 @@ pub fn run(args: ServerArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     warnings.extend(unsupported_warnings(&args));
-    server::run(opts, &warnings).map_err(|e| Error::failure(format!("server: {e}")))?;
+    let reloader: Option<server::Reloader> = args.config.is_some().then(|| {
+        let args = args.clone();
+        Box::new(move || resolve_options(&args).map_err(|e| e.to_string())) as server::Reloader
+    });
+    server::run(opts, &warnings, reloader).map_err(|e| Error::failure(format!("server: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -253,6 +242,11 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
     o.debug |= args.debug;
     o.trace |= args.trace > 0;
     o.syslog |= args.syslog;
+    if o.syslog && cfg!(not(unix)) && args.remote_syslog.is_none() {
+        return Err(Error::usage(
+            "the local syslog is only supported on unix (use --remote_syslog)",
+        ));
+    }
     if args.remote_syslog.is_some() {
         o.remote_syslog = args.remote_syslog.clone();
     }
@@ -313,10 +307,11 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
             "clustering is not built yet in this version of nats-lite (--cluster, --routes)",
         ));
     }
-    if args.http_port.is_some() || args.https_port.is_some() {
-        return Err(Error::usage(
-            "HTTP monitoring is not built yet in this version of nats-lite (-m, -ms)",
-        ));
+    if let Some(p) = args.http_port {
+        o.http_port = Some(port_flag(p, "http_port")?);
+    }
+    if let Some(p) = args.https_port {
+        o.https_port = Some(port_flag(p, "https_port")?);
     }
     if o.max_payload > o.max_pending {
         return Err(Error::usage(format!(

@@ -64,8 +64,9 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
     let over_limit = !server.register(&client);
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
-    let anonymous = server.auth.anonymous();
-    let mut conn = Connection {
+    let anonymous = server.auth().anonymous();
+    // On the heap: the thread's idle stack frame stays small.
+    let mut conn = Box::new(Connection {
         limits: Limits {
             max_control_line: opts.max_control_line,
             max_payload: opts.max_payload,
@@ -94,7 +95,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         cache: MatchCache::new(cache_enabled),
         in_msgs: 0,
         in_bytes: 0,
-    };
+    });
     debug!("{} - Client connection created", conn.client.log_prefix());
     let reason = if over_limit {
         conn.refuse_over_limit()
@@ -150,7 +151,7 @@ impl Connection {
                 .timers
                 .schedule(at, &self.client, TimerKind::AuthTimeout);
         }
-        if let Some(config) = self.server.tls_config.clone() {
+        if let Some(config) = self.server.tls_config() {
             if let Err(reason) = self.start_tls(&config) {
                 return reason;
             }
@@ -158,9 +159,15 @@ impl Connection {
             self.send_info();
             self.end_batch();
         }
+        let mut stack_released = false;
         loop {
             if self.client.is_closed() {
                 return CloseReason::ClientClosed;
+            }
+            if !stack_released && self.connected {
+                // The handshake is over: what it touched need not stay resident.
+                super::stack::release_unused();
+                stack_released = true;
             }
             let n = match self.read() {
                 Ok(0) => return CloseReason::ClientClosed,
@@ -170,6 +177,9 @@ impl Connection {
             };
             self.client.touch(unix_nanos(SystemTime::now()));
             self.filled += n;
+            if self.client.identity_changed.load(Ordering::Acquire) {
+                self.adopt_reloaded_identity();
+            }
             let outcome = self.parse_and_process();
             self.end_batch();
             if let Err(reason) = outcome {
@@ -184,6 +194,7 @@ impl Connection {
     /// set); with `allow_non_tls` a client that does not start TLS stays in
     /// plain text. A client that speaks plain text or nothing in time where
     /// TLS is required gets `-ERR 'Secure Connection - TLS Required'`.
+    #[inline(never)]
     fn start_tls(&mut self, config: &Arc<rustls::ServerConfig>) -> Result<(), CloseReason> {
         let Some(tls_opts) = self.server.opts().tls.clone() else {
             return Ok(());
@@ -331,6 +342,7 @@ impl Connection {
     }
 
     /// Parse every complete op in the buffer and process it; keep the tail.
+    #[inline(never)]
     fn parse_and_process(&mut self) -> Result<(), CloseReason> {
         let result = self.process_buffered();
         // Keep the unparsed tail at the front of the buffer.
@@ -452,7 +464,6 @@ impl Connection {
                     return Err(CloseReason::ProtocolViolation);
                 }
                 self.process_pub(subject, reply, headers, payload);
-                self.ok();
             }
             ClientOp::Sub {
                 subject,
@@ -492,6 +503,14 @@ impl Connection {
     }
 
     fn process_connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+        // serde would also read a JSON array into the struct; nats-server wants an object.
+        if json.first() != Some(&b'{') {
+            debug!(
+                "{} - bad CONNECT: not a JSON object",
+                self.client.log_prefix()
+            );
+            return Err(CloseReason::ProtocolViolation);
+        }
         let connect: Connect = match serde_json::from_slice(json) {
             Ok(c) => c,
             Err(e) => {
@@ -528,7 +547,11 @@ impl Connection {
             self.ok();
             return Ok(());
         }
-        let identity = match self.server.auth.authenticate(&connect, &self.cert_names()) {
+        let identity = match self
+            .server
+            .auth()
+            .authenticate(&connect, &self.cert_names())
+        {
             Some(identity) => identity,
             None => {
                 self.send_err("Authorization Violation");
@@ -541,6 +564,7 @@ impl Connection {
         }
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
+        self.client.set_credentials(&connect);
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
@@ -603,12 +627,20 @@ impl Connection {
         self.in_msgs += 1;
         self.in_bytes += (headers.map_or(0, <[u8]>::len) + payload.len()) as u64;
         if self.opts.pedantic && !subject::is_valid_literal_subject(subject) {
+            // As nats-server: the error, then still the +OK of the PUB.
             self.send_err("Invalid Publish Subject");
+            self.ok();
             return;
         }
         if self.perms.is_some() && !self.may_publish(subject) {
             let text = permissions::publish_violation(subject);
             self.send_err(&text);
+            return;
+        }
+        // The +OK comes before any copy of the message delivered back to us.
+        self.ok();
+        if subject.split(|&b| b == b'.').any(<[u8]>::is_empty) {
+            // Accepted without pedantic, but an empty token matches no one.
             return;
         }
         let result = self.cache.lookup(&self.account, subject);
@@ -660,9 +692,11 @@ impl Connection {
             Some(last) => last,
         };
         let headers = headers.filter(|_| dest.headers.load(Ordering::Relaxed));
-        self.batch.stage_msg(dest, |buf| {
-            encode::msg(buf, subject, &sub.sid, reply, headers, payload)
-        });
+        self.batch.stage_msg(
+            dest,
+            headers.map_or(0, <[u8]>::len) + payload.len(),
+            |buf| encode::msg(buf, subject, &sub.sid, reply, headers, payload),
+        );
         if let (Some(perm), Some(reply)) = (sub.responses, reply) {
             dest.allow_reply(reply, perm);
         }
@@ -683,7 +717,7 @@ impl Connection {
         if let Some(sub) = own {
             const STATUS: &[u8] = b"NATS/1.0 503\r\n\r\n";
             let client = self.client.clone();
-            self.batch.stage_msg(&client, |buf| {
+            self.batch.stage_msg(&client, STATUS.len(), |buf| {
                 encode::msg(buf, reply, &sub.sid, None, Some(STATUS), b"")
             });
         }
@@ -751,6 +785,15 @@ impl Connection {
         remove_subscription(&self.client, &sub);
     }
 
+    /// A reload changed this client's permissions.
+    #[inline(never)]
+    fn adopt_reloaded_identity(&mut self) {
+        if let Some(identity) = self.client.take_identity_update() {
+            self.perms = identity.permissions;
+            self.pub_allowed.clear();
+        }
+    }
+
     /// Names a verified TLS client certificate maps to (`verify_and_map`).
     fn cert_names(&self) -> Vec<String> {
         let mapped = self
@@ -759,17 +802,11 @@ impl Connection {
             .tls
             .as_ref()
             .is_some_and(|t| t.verify_and_map);
-        if !mapped {
-            return Vec::new();
+        if mapped {
+            self.client.certificate_names()
+        } else {
+            Vec::new()
         }
-        self.client
-            .with_tls(|conn| {
-                conn.peer_certificates()
-                    .and_then(|certs| certs.first())
-                    .map(|der| tls::certificate_names(der))
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default()
     }
 
     fn process_pong(&mut self) {
@@ -781,6 +818,7 @@ impl Connection {
         }
     }
 
+    #[inline(never)]
     fn send_info(&mut self) {
         let json = self.server.client_info_json(&self.client);
         let mut line = Vec::with_capacity(json.len() + 7);
@@ -789,6 +827,7 @@ impl Connection {
     }
 
     /// Over max_connections: INFO, then the error, as nats-server.
+    #[inline(never)]
     fn refuse_over_limit(&mut self) -> CloseReason {
         self.send_info();
         self.send_err("maximum connections exceeded");
@@ -846,6 +885,7 @@ impl Connection {
     }
 
     /// End of a read batch: hand every destination its bytes, add counters.
+    #[inline(never)]
     fn end_batch(&mut self) {
         self.batch.flush();
         let stats = &self.client.stats;
@@ -870,15 +910,17 @@ impl Connection {
     }
 
     /// The connection is over: close it, drop its subscriptions, unregister.
-    fn finish(mut self, reason: CloseReason) {
+    #[inline(never)]
+    fn finish(mut self: Box<Self>, reason: CloseReason) {
         self.end_batch();
         self.client.close(reason);
+        // Unregistered first, so the closed-connections record keeps its subscriptions.
+        self.server.unregister(&self.client);
         let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();
         for sub in &subs {
             self.account.sublist.remove(sub);
         }
         self.cache.clear();
-        self.server.unregister(&self.client);
         let reason = self.client.meta().close_reason.unwrap_or(reason);
         debug!(
             "{} - Client connection closed: {reason}",

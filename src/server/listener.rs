@@ -28,14 +28,12 @@ const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Run the server until a stop signal; see [`super::run`].
-pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
-    log::configure(&LogConfig {
-        logtime: opts.logtime,
-        utc: opts.logtime_utc,
-        debug: opts.debug,
-        trace: opts.trace,
-        file: opts.log_file.clone(),
-    })?;
+pub fn run(
+    opts: Options,
+    warnings: &[String],
+    reloader: Option<super::Reloader>,
+) -> io::Result<()> {
+    log::configure(&LogConfig::from_options(&opts))?;
     // Before any other thread exists, so that every thread inherits the mask.
     signals::block_signals();
     raise_fd_limit();
@@ -47,7 +45,7 @@ pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
         .transpose()?;
     let listener = bind(&opts.host, opts.port)?;
     let addr = listener.local_addr()?;
-    let server = Arc::new(Server::new(opts, addr, tls_config)?);
+    let server = Arc::new(Server::new(opts, addr, tls_config, reloader)?);
 
     notice!("Starting nats-lite");
     notice!("  Version:  {VERSION_LONG}");
@@ -56,7 +54,8 @@ pub fn run(opts: Options, warnings: &[String]) -> io::Result<()> {
     for w in warnings {
         warn!("{w}");
     }
-    let files = RunFiles::write(&server)?;
+    let monitor_addr = super::monitor::start(&server)?;
+    let files = RunFiles::write(&server, monitor_addr)?;
 
     let timers = server.timers.clone();
     let weak: Weak<Server> = Arc::downgrade(&server);
@@ -184,7 +183,7 @@ fn lame_duck(server: &Arc<Server>) {
             let json = server.client_info_json(&client);
             let mut line = Vec::with_capacity(json.len() + 7);
             crate::protocol::encode::json_op(&mut line, "INFO", &json);
-            let _ = client.queue_and_flush(&mut line, 0);
+            let _ = client.queue_and_flush(&mut line, 0, 0);
         }
     }
     let grace = opts.lame_duck_grace_period.min(opts.lame_duck_duration);
@@ -252,7 +251,7 @@ struct RunFiles {
 }
 
 impl RunFiles {
-    fn write(server: &Server) -> io::Result<RunFiles> {
+    fn write(server: &Server, monitor: Option<super::monitor::Started>) -> io::Result<RunFiles> {
         let opts = server.opts();
         let mut files = RunFiles {
             pid: None,
@@ -271,7 +270,13 @@ impl RunFiles {
             let path = super::ports_file_path(dir);
             let host = wake_address(server.addr).ip().to_string();
             let url = format!("nats://{}", display_addr(&host, server.addr.port()));
-            let json = serde_json::json!({ "nats": [url] });
+            let mut json = serde_json::json!({ "nats": [url] });
+            if let Some(m) = monitor {
+                let host = wake_address(m.addr).ip().to_string();
+                let scheme = if m.secure { "https" } else { "http" };
+                let url = format!("{scheme}://{}", display_addr(&host, m.addr.port()));
+                json["monitoring"] = serde_json::json!([url]);
+            }
             std::fs::write(&path, json.to_string()).map_err(|e| {
                 io::Error::new(
                     e.kind(),

@@ -1,10 +1,12 @@
 //! The server's log, in nats-server's format:
 //! `[pid] 2006/01/02 15:04:05.000000 [INF] message` (labels INF, DBG, TRC,
-//! WRN, ERR, FTL), to stderr or a file. Debug and trace lines cost one
-//! relaxed atomic load when they are off.
+//! WRN, ERR, FTL), to stderr, a file (rotated by size, old files pruned),
+//! the local syslog (unix) or a remote syslog over UDP or TCP. Debug and
+//! trace lines cost one relaxed atomic load when they are off.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -19,7 +21,33 @@ struct Logger {
     pid: u32,
     logtime: AtomicBool,
     utc: AtomicBool,
-    file: Mutex<Option<(PathBuf, File)>>,
+    sink: Mutex<Sink>,
+}
+
+/// The destination of log lines.
+enum Sink {
+    Stderr,
+    File(LogFile),
+    #[cfg(unix)]
+    Syslog,
+    Remote(RemoteSyslog),
+}
+
+/// A log file, rotated when it passes `limit` bytes.
+struct LogFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    limit: u64,
+    max_files: u64,
+}
+
+/// A syslog server reached over UDP or TCP (RFC 3164 lines).
+struct RemoteSyslog {
+    udp: Option<UdpSocket>,
+    tcp: Option<TcpStream>,
+    addr: String,
+    hostname: String,
 }
 
 /// Log settings.
@@ -35,38 +63,235 @@ pub struct LogConfig {
     pub trace: bool,
     /// Write to this file instead of stderr.
     pub file: Option<PathBuf>,
+    /// Rotate the file past this many bytes (0: never).
+    pub size_limit: u64,
+    /// Rotated files to keep (0: all).
+    pub max_files: u64,
+    /// Log to the local syslog.
+    pub syslog: bool,
+    /// Log to a remote syslog: `udp://host:port` or `tcp://host:port`.
+    pub remote_syslog: Option<String>,
 }
 
-/// Set up (or change) the log. Errors when the log file cannot be opened.
+impl LogConfig {
+    /// The log settings of the server's options.
+    pub fn from_options(o: &super::Options) -> LogConfig {
+        LogConfig {
+            logtime: o.logtime,
+            utc: o.logtime_utc,
+            debug: o.debug,
+            trace: o.trace,
+            file: o.log_file.clone(),
+            size_limit: o.log_size_limit,
+            max_files: o.log_max_files,
+            syslog: o.syslog,
+            remote_syslog: o.remote_syslog.clone(),
+        }
+    }
+}
+
+/// Set up (or change) the log: a remote syslog when given, else the local
+/// syslog, else a file, else stderr (nats-server's order). Errors when the
+/// destination cannot be opened.
 pub fn configure(cfg: &LogConfig) -> std::io::Result<()> {
     let logger = LOGGER.get_or_init(|| Logger {
         pid: std::process::id(),
         logtime: AtomicBool::new(true),
         utc: AtomicBool::new(false),
-        file: Mutex::new(None),
+        sink: Mutex::new(Sink::Stderr),
     });
+    let sink = if let Some(url) = &cfg.remote_syslog {
+        Sink::Remote(RemoteSyslog::connect(url)?)
+    } else if cfg.syslog {
+        local_syslog()?
+    } else if let Some(path) = &cfg.file {
+        let file = open_log(path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Sink::File(LogFile {
+            path: path.clone(),
+            file,
+            size,
+            limit: cfg.size_limit,
+            max_files: cfg.max_files,
+        })
+    } else {
+        Sink::Stderr
+    };
     logger.logtime.store(cfg.logtime, Ordering::Relaxed);
     logger.utc.store(cfg.utc, Ordering::Relaxed);
     DEBUG.store(cfg.debug, Ordering::Relaxed);
     TRACE.store(cfg.trace, Ordering::Relaxed);
-    let file = match &cfg.file {
-        Some(path) => Some((path.clone(), open_log(path)?)),
-        None => None,
-    };
-    *logger.file.lock().unwrap_or_else(|e| e.into_inner()) = file;
+    *logger.sink.lock().unwrap_or_else(|e| e.into_inner()) = sink;
     Ok(())
 }
 
+#[cfg(unix)]
+fn local_syslog() -> std::io::Result<Sink> {
+    static IDENT: &[u8] = b"nats-lite\0";
+    // SAFETY: the identity string is static and NUL-terminated, as openlog keeps the pointer.
+    unsafe { libc::openlog(IDENT.as_ptr().cast(), libc::LOG_PID, libc::LOG_DAEMON) };
+    Ok(Sink::Syslog)
+}
+
+#[cfg(not(unix))]
+fn local_syslog() -> std::io::Result<Sink> {
+    Err(std::io::Error::other(
+        "the local syslog is only supported on unix (use --remote_syslog)",
+    ))
+}
+
+impl RemoteSyslog {
+    fn connect(url: &str) -> std::io::Result<RemoteSyslog> {
+        let bad = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "bad remote syslog address {url:?}: use udp://host:port or tcp://host:port"
+                ),
+            )
+        };
+        let (scheme, addr) = url.split_once("://").unwrap_or(("udp", url));
+        let addr = if addr.contains(':') {
+            addr.to_string()
+        } else {
+            format!("{addr}:514")
+        };
+        let hostname = hostname();
+        match scheme {
+            "udp" => {
+                let target = addr.to_socket_addrs()?.next().ok_or_else(bad)?;
+                let local: SocketAddr = if target.is_ipv4() {
+                    "0.0.0.0:0"
+                } else {
+                    "[::]:0"
+                }
+                .parse()
+                .map_err(|_| bad())?;
+                let udp = UdpSocket::bind(local)?;
+                udp.connect(target)?;
+                Ok(RemoteSyslog {
+                    udp: Some(udp),
+                    tcp: None,
+                    addr,
+                    hostname,
+                })
+            }
+            "tcp" => {
+                let tcp = TcpStream::connect(&addr)?;
+                Ok(RemoteSyslog {
+                    udp: None,
+                    tcp: Some(tcp),
+                    addr,
+                    hostname,
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    fn send(&mut self, severity: u8, pid: u32, msg: &str) {
+        // Facility daemon (3); RFC 3164 line with an RFC 3339 time stamp, as Go's log/syslog.
+        let pri = 3 * 8 + u32::from(severity);
+        let now = timestamp(SystemTime::now(), true)
+            .replace('/', "-")
+            .replacen(' ', "T", 1);
+        let line = format!("<{pri}>{now}Z {} nats-lite[{pid}]: {msg}\n", self.hostname);
+        if let Some(u) = &self.udp {
+            let _ = u.send(line.as_bytes());
+        } else if let Some(t) = &mut self.tcp {
+            if t.write_all(line.as_bytes()).is_err() {
+                if let Ok(again) = TcpStream::connect(&self.addr) {
+                    *t = again;
+                    let _ = t.write_all(line.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .or_else(|_| std::env::var("COMPUTERNAME"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
 fn open_log(path: &PathBuf) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("could not open log file {}: {e}", path.display()),
+            )
+        })
+}
+
+impl LogFile {
+    fn write(&mut self, line: &[u8]) {
+        let _ = self.file.write_all(line);
+        self.size += line.len() as u64;
+        if self.limit > 0 && self.size > self.limit {
+            self.rotate();
+        }
+    }
+
+    /// Move the file aside (`FILE.2006.01.02.15.04.05.000000`), start a new
+    /// one, and keep at most `max_files` rotated files.
+    fn rotate(&mut self) {
+        let stamp = timestamp(SystemTime::now(), false).replace(['/', ' ', ':'], ".");
+        let rotated = PathBuf::from(format!("{}.{stamp}", self.path.display()));
+        if std::fs::rename(&self.path, &rotated).is_err() {
+            return;
+        }
+        if let Ok(f) = open_log(&self.path) {
+            self.file = f;
+            self.size = 0;
+        }
+        if self.max_files > 0 {
+            self.prune();
+        }
+    }
+
+    fn prune(&self) {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.", name.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut rotated: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+            .collect();
+        rotated.sort();
+        let excess = rotated.len().saturating_sub(self.max_files as usize);
+        for old in &rotated[..excess] {
+            let _ = std::fs::remove_file(old);
+        }
+    }
 }
 
 /// Reopen the log file (after logrotate moved it; SIGUSR1).
 pub fn reopen() -> std::io::Result<()> {
     if let Some(logger) = LOGGER.get() {
-        let mut guard = logger.file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((path, file)) = guard.as_mut() {
-            *file = open_log(path)?;
+        let mut guard = logger.sink.lock().unwrap_or_else(|e| e.into_inner());
+        if let Sink::File(f) = &mut *guard {
+            f.file = open_log(&f.path)?;
+            f.size = f.file.metadata().map(|m| m.len()).unwrap_or(0);
         }
     }
     Ok(())
@@ -84,32 +309,55 @@ pub fn trace_enabled() -> bool {
     TRACE.load(Ordering::Relaxed)
 }
 
+/// Syslog severity of a label.
+fn severity(label: &str) -> u8 {
+    match label {
+        "FTL" => 2,
+        "ERR" => 3,
+        "WRN" => 4,
+        "INF" => 6,
+        _ => 7,
+    }
+}
+
 /// Write one line with a label (`INF`, `DBG`, ...).
 pub fn write(label: &str, msg: std::fmt::Arguments<'_>) {
     let Some(logger) = LOGGER.get() else {
         eprintln!("[{}] [{label}] {msg}", std::process::id());
         return;
     };
-    let mut line = format!("[{}] ", logger.pid);
-    if logger.logtime.load(Ordering::Relaxed) {
-        line.push_str(&timestamp(
-            SystemTime::now(),
-            logger.utc.load(Ordering::Relaxed),
-        ));
-        line.push(' ');
-    }
-    line.push('[');
-    line.push_str(label);
-    line.push_str("] ");
-    line.push_str(&msg.to_string());
-    line.push('\n');
-    let mut guard = logger.file.lock().unwrap_or_else(|e| e.into_inner());
-    match guard.as_mut() {
-        Some((_, f)) => {
-            let _ = f.write_all(line.as_bytes());
+    let mut guard = logger.sink.lock().unwrap_or_else(|e| e.into_inner());
+    match &mut *guard {
+        #[cfg(unix)]
+        Sink::Syslog => {
+            let text = format!("[{label}] {msg}").replace('\0', " ");
+            if let Ok(c) = std::ffi::CString::new(text) {
+                let priority = libc::LOG_DAEMON | libc::c_int::from(severity(label));
+                // SAFETY: a "%s" format with one NUL-terminated string argument.
+                unsafe { libc::syslog(priority, c"%s".as_ptr(), c.as_ptr()) };
+            }
         }
-        None => {
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        Sink::Remote(r) => r.send(severity(label), logger.pid, &format!("[{label}] {msg}")),
+        sink => {
+            let mut line = format!("[{}] ", logger.pid);
+            if logger.logtime.load(Ordering::Relaxed) {
+                line.push_str(&timestamp(
+                    SystemTime::now(),
+                    logger.utc.load(Ordering::Relaxed),
+                ));
+                line.push(' ');
+            }
+            line.push('[');
+            line.push_str(label);
+            line.push_str("] ");
+            line.push_str(&msg.to_string());
+            line.push('\n');
+            match sink {
+                Sink::File(f) => f.write(line.as_bytes()),
+                _ => {
+                    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                }
+            }
         }
     }
 }
@@ -130,28 +378,7 @@ pub fn timestamp(t: SystemTime, utc: bool) -> String {
     )
 }
 
-/// Broken-down UTC time from Unix seconds (Howard Hinnant's days-to-civil).
-pub fn civil_utc(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
+pub use crate::civil::civil_utc;
 
 #[cfg(unix)]
 fn civil_local(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
@@ -220,10 +447,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn utc_civil_dates() {
-        assert_eq!(civil_utc(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil_utc(951_782_400), (2000, 2, 29, 0, 0, 0));
-        assert_eq!(civil_utc(1_795_467_164), (2026, 11, 23, 20, 52, 44));
+    fn timestamps() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_500_000);
         assert_eq!(timestamp(t, true), "1970/01/01 00:00:01.500000");
     }

@@ -19,9 +19,12 @@ mod connection;
 mod deliver;
 mod listener;
 pub mod log;
+pub mod monitor;
 mod options;
 pub mod permissions;
+mod reload;
 mod signals;
+mod stack;
 pub mod stats;
 pub mod sublist;
 pub mod subscription;
@@ -31,12 +34,13 @@ mod wire;
 
 pub use config_file::apply as apply_config_file;
 pub use options::*;
+pub use reload::Reloader;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
 use account::{Account, GLOBAL_ACCOUNT};
@@ -68,7 +72,7 @@ pub const PROTO: i32 = 1;
 
 /// State shared by every thread of the broker.
 pub struct Server {
-    opts: Options,
+    opts: RwLock<Arc<Options>>,
     /// Server id: a public nkey (56 characters starting with `N`).
     pub id: String,
     /// Server name (the id unless configured).
@@ -77,18 +81,22 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The global account `$G`.
     pub global: Arc<Account>,
-    /// Every account by name, `$G` included.
-    pub accounts: HashMap<String, Arc<Account>>,
-    /// Credentials and who they make a client.
-    pub auth: auth::Authenticator,
+    /// Every account by name, `$G` included (accounts added by a reload join it).
+    accounts: RwLock<HashMap<String, Arc<Account>>>,
+    /// Credentials and who they make a client (replaced by a reload).
+    auth: RwLock<Arc<auth::Authenticator>>,
+    /// Re-reads the configuration file and the flags, for a reload.
+    reloader: Option<Reloader>,
     /// Server-wide counters.
     pub stats: Arc<ServerStats>,
     /// Auth timeouts and PINGs.
     pub timers: Arc<Timers>,
     /// When the server started.
     pub start: SystemTime,
-    /// TLS configuration for client connections.
-    pub tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// Recently closed connections, for `/connz?state=closed` (monitoring).
+    pub closed: monitor::ClosedRing,
+    /// TLS configuration for client connections (replaced by a reload).
+    tls_config: RwLock<Option<Arc<rustls::ServerConfig>>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
@@ -100,8 +108,10 @@ impl Server {
         opts: Options,
         addr: SocketAddr,
         tls_config: Option<Arc<rustls::ServerConfig>>,
+        reloader: Option<Reloader>,
     ) -> std::io::Result<Server> {
         let id = server_id();
+        let closed = monitor::ClosedRing::new(opts.max_closed_clients);
         let mut accounts: HashMap<String, Arc<Account>> = HashMap::new();
         accounts.insert(
             GLOBAL_ACCOUNT.to_string(),
@@ -119,16 +129,18 @@ impl Server {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         Ok(Server {
             global: accounts[GLOBAL_ACCOUNT].clone(),
-            accounts,
-            auth,
-            tls_config,
+            accounts: RwLock::new(accounts),
+            auth: RwLock::new(Arc::new(auth)),
+            reloader,
+            tls_config: RwLock::new(tls_config),
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
             id,
             addr,
-            opts,
+            opts: RwLock::new(Arc::new(opts)),
             stats: Arc::new(ServerStats::default()),
             timers: Arc::new(Timers::default()),
             start: SystemTime::now(),
+            closed,
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -137,8 +149,30 @@ impl Server {
     }
 
     /// The options in force.
-    pub fn opts(&self) -> &Options {
-        &self.opts
+    pub fn opts(&self) -> Arc<Options> {
+        self.opts.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Who credentials make a client, under the options in force.
+    pub fn auth(&self) -> Arc<auth::Authenticator> {
+        self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The TLS configuration for new client connections.
+    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls_config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// An account by name.
+    pub fn account(&self, name: &str) -> Option<Arc<Account>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     fn clients(&self) -> MutexGuard<'_, HashMap<u64, Arc<Client>>> {
@@ -154,17 +188,19 @@ impl Server {
     /// (it is not added then).
     pub fn register(&self, client: &Arc<Client>) -> bool {
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        let max = self.opts().max_connections;
         let mut clients = self.clients();
-        if clients.len() >= self.opts.max_connections || self.is_shutting_down() {
+        if clients.len() >= max || self.is_shutting_down() {
             return false;
         }
         clients.insert(client.cid, client.clone());
         true
     }
 
-    /// Remove a closed client from the registry.
+    /// Remove a closed client from the registry (and remember it for monitoring).
     pub fn unregister(&self, client: &Client) {
         self.clients().remove(&client.cid);
+        self.closed.record(client, self.opts().token.is_some());
     }
 
     /// Number of connected clients.
@@ -189,24 +225,24 @@ impl Server {
 
     /// The INFO JSON for one client.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
+        let opts = self.opts();
         let info = ServerInfo {
             ldm: self.in_lame_duck(),
             server_id: self.id.clone(),
             server_name: self.name.clone(),
             version: INFO_VERSION.to_string(),
             proto: PROTO,
-            host: self.opts.host.clone(),
+            host: opts.host.clone(),
             port: self.addr.port(),
-            headers: !self.opts.no_header_support,
-            auth_required: self.auth.anonymous().is_none(),
-            tls_required: self.opts.tls.is_some() && !self.opts.allow_non_tls,
-            tls_available: self.opts.tls.is_some() && self.opts.allow_non_tls,
-            tls_verify: self
-                .opts
+            headers: !opts.no_header_support,
+            auth_required: self.auth().anonymous().is_none(),
+            tls_required: opts.tls.is_some() && !opts.allow_non_tls,
+            tls_available: opts.tls.is_some() && opts.allow_non_tls,
+            tls_verify: opts
                 .tls
                 .as_ref()
                 .is_some_and(|t| t.verify || t.verify_and_map),
-            max_payload: self.opts.max_payload,
+            max_payload: opts.max_payload,
             client_id: Some(client.cid),
             client_ip: Some(client.addr.ip().to_string()),
             ..ServerInfo::default()
@@ -220,8 +256,8 @@ impl Server {
 /// # Errors
 ///
 /// The listener could not be bound, or the pid/ports/log file written.
-pub fn run(opts: Options, warnings: &[String]) -> std::io::Result<()> {
-    listener::run(opts, warnings)
+pub fn run(opts: Options, warnings: &[String], reloader: Option<Reloader>) -> std::io::Result<()> {
+    listener::run(opts, warnings, reloader)
 }
 
 /// A server id in the form of a public server nkey: base32 of a prefix byte,

@@ -78,7 +78,12 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
                     Ok(()) => notice!("Reopened log file"),
                     Err(e) => warn!("Could not reopen log file: {e}"),
                 },
-                libc::SIGHUP => warn!("Reload needs a configuration file (-c); nothing to reload"),
+                libc::SIGHUP => {
+                    notice!("Trapped \"hangup\" signal");
+                    if let Err(e) = server.reload() {
+                        crate::error!("Failed to reload server configuration: {e}");
+                    }
+                }
                 libc::SIGUSR2 => {
                     notice!("Trapped \"user defined signal 2\" signal");
                     begin_lame_duck(&server, wake);

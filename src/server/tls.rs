@@ -95,18 +95,19 @@ fn provider(names: &[String], curves: &[String]) -> io::Result<Arc<CryptoProvide
     if !curves.is_empty() {
         let mut groups = Vec::new();
         for name in curves {
-            let wanted =
-                match name.to_ascii_uppercase().replace(['-', '_'], "").as_str() {
-                    "X25519" => rustls::NamedGroup::X25519,
-                    "CURVEP256" | "P256" | "SECP256R1" => rustls::NamedGroup::secp256r1,
-                    "CURVEP384" | "P384" | "SECP384R1" => rustls::NamedGroup::secp384r1,
-                    _ => return Err(io::Error::new(
+            let wanted = match name.to_ascii_uppercase().replace(['-', '_'], "").as_str() {
+                "X25519" => rustls::NamedGroup::X25519,
+                "CURVEP256" | "P256" | "SECP256R1" => rustls::NamedGroup::secp256r1,
+                "CURVEP384" | "P384" | "SECP384R1" => rustls::NamedGroup::secp384r1,
+                _ => {
+                    return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!(
                             "unsupported curve preference {name:?} (X25519, CurveP256, CurveP384)"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             if let Some(g) = provider.kx_groups.iter().find(|g| g.name() == wanted) {
                 groups.push(*g);
             }

@@ -1,0 +1,166 @@
+//! Configuration reload (SIGHUP, `--signal reload`): re-read the file and
+//! the flags, swap the options, credentials, accounts and TLS settings, and
+//! re-check every connected client, as nats-server does.
+//!
+//! - Clients whose credentials no longer hold get `-ERR 'Authorization
+//!   Violation'` and are closed (so are clients whose user moved account).
+//! - Subscriptions the new permissions refuse are removed, each with
+//!   `-ERR 'Permissions Violation for Subscription to "x" (sid "1")'`; the
+//!   others are rebuilt under the new permissions.
+//! - The client's own thread picks up its new permissions before its next
+//!   read batch.
+//! - Options that cannot change while running (host, port) refuse the
+//!   whole reload; the server keeps running with the old configuration.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::auth::Authenticator;
+use super::client::Client;
+use super::close::CloseReason;
+use super::log::{self, LogConfig};
+use super::permissions;
+use super::subscription::Subscription;
+use super::timers::send_err_and_close;
+use super::{tls, Account, Options, Server};
+use crate::protocol::encode;
+use crate::{notice, warn};
+
+/// Re-reads the configuration file and re-applies the command-line flags:
+/// the options and the warning lines, or why they are not valid.
+pub type Reloader = Box<dyn Fn() -> Result<(Options, Vec<String>), String> + Send + Sync>;
+
+impl Server {
+    /// Reload the configuration.
+    ///
+    /// # Errors
+    ///
+    /// No configuration file, an invalid one, or a change that cannot be
+    /// made while running. Nothing has changed then.
+    pub fn reload(&self) -> Result<(), String> {
+        let reloader = self
+            .reloader
+            .as_ref()
+            .ok_or("no configuration file to reload (start with -c)")?;
+        let (new, warnings) = reloader()?;
+        let old = self.opts();
+        refuse_unsupported(&old, &new)?;
+
+        let accounts = {
+            let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+            for name in &new.accounts {
+                accounts
+                    .entry(name.clone())
+                    .or_insert_with(|| Arc::new(Account::new(name)));
+            }
+            accounts.clone()
+        };
+        let auth = Authenticator::new(&new, &accounts)?;
+        let tls_config = new
+            .tls
+            .as_ref()
+            .map(tls::server_config)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        log::configure(&LogConfig::from_options(&new)).map_err(|e| format!("log file: {e}"))?;
+
+        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
+        *self.tls_config.write().unwrap_or_else(|e| e.into_inner()) = tls_config;
+        for w in &warnings {
+            warn!("{w}");
+        }
+        let auth = self.auth();
+        for client in self.client_list() {
+            recheck(&auth, &client);
+        }
+        notice!("Reloaded server configuration");
+        Ok(())
+    }
+}
+
+/// Changes nats-server also refuses to make while running.
+fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
+    if old.host != new.host {
+        return Err(format!(
+            "config reload not supported for host: old={}, new={}",
+            old.host, new.host
+        ));
+    }
+    if old.port != new.port {
+        return Err(format!(
+            "config reload not supported for port: old={}, new={}",
+            old.port, new.port
+        ));
+    }
+    Ok(())
+}
+
+/// Re-check one connected client under the new credentials and permissions.
+fn recheck(auth: &Authenticator, client: &Arc<Client>) {
+    if !client.connected.load(Ordering::Acquire) || client.is_closed() {
+        return;
+    }
+    let creds = client.credentials();
+    let names = client.certificate_names();
+    let identity = auth.authenticate(&creds, &names);
+    let Some(identity) = identity.filter(|id| Arc::ptr_eq(&id.account, &client.account())) else {
+        send_err_and_close(
+            client,
+            "Authorization Violation",
+            CloseReason::AuthenticationViolation,
+        );
+        return;
+    };
+    let perms = identity.permissions.clone();
+    let subs: Vec<Arc<Subscription>> = client.subs().values().cloned().collect();
+    let account = client.account();
+    let mut errors = Vec::new();
+    for old in subs {
+        let allowed = perms
+            .as_ref()
+            .is_none_or(|p| p.can_subscribe(&old.subject, old.queue.as_deref()));
+        let mut map = client.subs();
+        match map.get(&old.sid) {
+            Some(current) if Arc::ptr_eq(current, &old) => {}
+            _ => continue,
+        }
+        if !allowed {
+            map.remove(&old.sid);
+            drop(map);
+            account.sublist.remove(&old);
+            errors.push(format!(
+                "{} (sid {})",
+                permissions::subscribe_violation(&old.subject, old.queue.as_deref()),
+                permissions::go_quote(&old.sid)
+            ));
+            continue;
+        }
+        let Some(owner) = old.client.clone() else {
+            continue;
+        };
+        let mut sub = Subscription::new(owner, &old.subject, old.queue.as_deref(), &old.sid);
+        sub.delivered
+            .store(old.delivered.load(Ordering::Relaxed), Ordering::Relaxed);
+        sub.max
+            .store(old.max.load(Ordering::Relaxed), Ordering::Relaxed);
+        if let Some(p) = &perms {
+            if p.subscribe.as_ref().is_some_and(|r| r.has_deny()) {
+                sub.deny_filter = Some(p.clone());
+            }
+            sub.responses = p.allow_responses;
+        }
+        let sub = Arc::new(sub);
+        map.insert(old.sid.clone(), sub.clone());
+        drop(map);
+        account.sublist.remove(&old);
+        account.sublist.insert(sub);
+    }
+    client.meta().user = identity.user.clone();
+    client.set_identity_update(identity);
+    for text in errors {
+        let mut line = Vec::new();
+        encode::err(&mut line, &text);
+        let _ = client.queue_and_flush(&mut line, 0, 0);
+    }
+}

@@ -1,0 +1,252 @@
+//! A client that meets trouble: the server restarts (`sub` and `reply`
+//! reconnect and resubscribe), goes away for good (`--no-reconnect`), is
+//! unreachable (`ping` as a health check), or is a rogue that sends
+//! malformed protocol (a clear error, exit 1, no panic, bounded memory).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::client_support::{each_server, replier, run_lite, start, subscriber, RUN_TIMEOUT};
+use crate::util::START_TIMEOUT;
+
+#[test]
+fn sub_and_reply_reconnect_after_the_server_restarts() {
+    for kind in crate::client_support::kinds(&[]) {
+        let first = start(kind, &[]);
+        let port = first.addr.port().to_string();
+        let url = first.url();
+        let mut sub = subscriber(&["-s", &url, "--raw", "reco.sub"]);
+        let mut rep = replier(&["-s", &url, "reco.svc", "still here"]);
+        drop(first);
+        sub.wait_stderr("disconnected");
+        rep.wait_stderr("disconnected");
+        // A new server on the same port.
+        let second = start(kind, &["-p", &port]);
+        assert_eq!(second.url(), url);
+        sub.wait_stderr("Reconnected to");
+        rep.wait_stderr("Reconnected to");
+        run_lite(&["pub", "-s", &url, "reco.sub", "after restart"]).assert_ok();
+        sub.wait_stdout("after restart");
+        let r = run_lite(&["req", "-s", &url, "--raw", "reco.svc", ""]);
+        assert_eq!(r.assert_ok().out(), "still here\n");
+        for c in [sub, rep] {
+            c.interrupt();
+            c.finish(RUN_TIMEOUT).assert_ok();
+        }
+    }
+}
+
+/// The first server advertises the second in its INFO `connect_urls`; when
+/// the first goes away, `sub` moves to the second without being told.
+#[test]
+fn sub_fails_over_to_a_server_learnt_from_connect_urls() {
+    let cluster = ["--cluster_name", "c", "--cluster", "nats://127.0.0.1:-1"];
+    for kind in crate::client_support::kinds(&cluster) {
+        let mut a = start(kind, &cluster);
+        let line = a
+            .wait_for_log("Listening for route connections on", START_TIMEOUT)
+            .expect("route listener");
+        let route = format!("nats://{}", line.rsplit(' ').next().unwrap());
+        let mut b = start(kind, &[&cluster[..], &["--routes", &route]].concat());
+        for s in [&mut a, &mut b] {
+            s.wait_for_log("Route connection created", START_TIMEOUT)
+                .expect("route between the two servers");
+        }
+        let mut sub = subscriber(&["-s", &a.url(), "--raw", "fail.over"]);
+        drop(a);
+        sub.wait_stderr(&format!("Reconnected to {}", b.url()));
+        run_lite(&["pub", "-s", &b.url(), "fail.over", "on b"]).assert_ok();
+        sub.wait_stdout("on b");
+        sub.interrupt();
+        sub.finish(RUN_TIMEOUT).assert_ok();
+    }
+}
+
+#[test]
+fn no_reconnect_fails_fast_when_the_server_goes_away() {
+    for kind in crate::client_support::kinds(&[]) {
+        let srv = start(kind, &[]);
+        let sub = subscriber(&["-s", &srv.url(), "--no-reconnect", "gone"]);
+        drop(srv);
+        sub.finish(RUN_TIMEOUT)
+            .assert_fails(1, "closed the connection");
+    }
+}
+
+#[test]
+fn ping_is_a_health_check() {
+    each_server(&[], |_, srv| {
+        let p = run_lite(&["ping", "-s", &srv.url(), "--count", "3", "--interval", "0"]);
+        let out = p.assert_ok().out();
+        assert!(
+            out.contains(&format!("Connected to {}", srv.url())),
+            "{out}"
+        );
+        assert!(out.contains("Max payload: 1048576 bytes"), "{out}");
+        assert_eq!(out.matches("PONG from").count(), 3, "{out}");
+        assert!(
+            out.contains("3 PINGs, 3 PONGs, round trip min/avg/max = "),
+            "{out}"
+        );
+    });
+    // Nobody listens on a port we just released.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    run_lite(&["ping", "-s", &format!("127.0.0.1:{port}")])
+        .assert_fails(1, "nats-lite: could not connect to nats://127.0.0.1:");
+    // A bad URL is a usage error.
+    run_lite(&["ping", "-s", "ws://127.0.0.1:1"]).assert_fails(2, "unsupported scheme");
+}
+
+/// A fake server: sends `greeting`, answers the client's PINGs with PONG,
+/// and after the first PONG sends `garbage` (`repeat` times). Stops on any
+/// error or after a deadline, and reports how many bytes it read.
+fn rogue(
+    greeting: &'static [u8],
+    garbage: &'static [u8],
+    repeat: usize,
+) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+        if s.write_all(greeting).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut seen = Vec::new();
+        let mut sent_garbage = false;
+        let mut chunk = [0u8; 4096];
+        while Instant::now() < deadline {
+            let n = match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            seen.extend_from_slice(&chunk[..n]);
+            while let Some(i) = find(&seen, b"PING\r\n") {
+                seen.drain(..i + 6);
+                if s.write_all(b"PONG\r\n").is_err() {
+                    return;
+                }
+                if !sent_garbage {
+                    sent_garbage = true;
+                    for _ in 0..repeat {
+                        if s.write_all(garbage).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    (addr, handle)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+const INFO: &[u8] = b"INFO {\"server_id\":\"NROGUE\",\"version\":\"6.6.6\",\"headers\":true,\"max_payload\":1024}\r\n";
+
+#[test]
+fn rogue_server_malformed_messages() {
+    let mb: &'static [u8] = Box::leak(vec![b'a'; 1 << 20].into_boxed_slice());
+    let cases: [(&[u8], usize, &str); 6] = [
+        (b"MSG foo 1 abc\r\n", 1, "invalid protocol"),
+        (b"MSG foo 1 99999\r\n", 1, "Maximum Payload Violation"),
+        (b"MSG foo 1 5\r\nhelloXX\r\n", 1, "invalid protocol"),
+        (b"MSG foo notanumber 1\r\nx\r\n", 1, "bad sid"),
+        (
+            b"-ERR 'Authorization Violation'\r\n",
+            1,
+            "Authorization Violation",
+        ),
+        // 100 MB of a control line that never ends: refused at the limit.
+        (b"MSG ", 1, "maximum control line exceeded"),
+    ];
+    for (i, (garbage, repeat, want)) in cases.into_iter().enumerate() {
+        let (addr, fake) = if i == 5 {
+            rogue_huge_line(mb)
+        } else {
+            rogue(INFO, garbage, repeat)
+        };
+        let url = format!("nats://{addr}");
+        let started = Instant::now();
+        let d = run_lite(&["sub", "-s", &url, "--no-reconnect", "foo"]);
+        d.assert_fails(1, want);
+        assert!(d.stderr.starts_with("nats-lite: "), "{}", d.stderr);
+        assert!(started.elapsed() < Duration::from_secs(15));
+        let _ = fake.join();
+    }
+}
+
+/// A fake server that, after the first PONG, sends `MSG ` and then 100 MB
+/// without a newline.
+fn rogue_huge_line(mb: &'static [u8]) -> (SocketAddr, JoinHandle<()>) {
+    let mut garbage = b"MSG ".to_vec();
+    garbage.extend_from_slice(mb);
+    let garbage: &'static [u8] = Box::leak(garbage.into_boxed_slice());
+    // 1 MB + 4 bytes, 100 times: "MSG aaaa...MSG aaaa..." has no newline.
+    rogue(INFO, garbage, 100)
+}
+
+#[test]
+fn rogue_server_bad_greetings() {
+    let cases: [(&'static [u8], &str); 4] = [
+        (b"INFO not json\r\n", "invalid INFO"),
+        (b"HTTP/1.1 200 OK\r\n\r\n", "not a NATS server"),
+        (
+            b"INFO {\"server_id\":\"N\",\"max_payload\":\"big\"}\r\n",
+            "invalid INFO",
+        ),
+        (
+            b"INFO {\"server_id\":\"N\"}\r\n-ERR 'maximum connections exceeded'\r\n",
+            "maximum connections exceeded",
+        ),
+    ];
+    for (greeting, want) in cases {
+        let (addr, fake) = rogue(greeting, b"", 0);
+        let d = run_lite(&["ping", "-s", &format!("nats://{addr}"), "--count", "1"]);
+        d.assert_fails(1, want);
+        drop(fake);
+    }
+    // A greeting that never ends (an INFO line of 100 MB): bounded, refused.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+            let chunk = vec![b'x'; 1 << 20];
+            let _ = s.write_all(b"INFO ");
+            for _ in 0..100 {
+                if s.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    run_lite(&["ping", "-s", &format!("nats://{addr}")])
+        .assert_fails(1, "maximum control line exceeded");
+    let _ = fake.join();
+    // A server that says nothing: the connect timeout ends it.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    run_lite(&[
+        "ping",
+        "-s",
+        &format!("nats://{addr}"),
+        "--connect-timeout",
+        "300ms",
+    ])
+    .assert_fails(1, "timed out waiting for INFO");
+    drop(listener);
+}
