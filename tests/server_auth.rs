@@ -357,3 +357,28 @@ fn no_auth_configured_accepts_any_credentials() {
     assert_accepted(&server, &user_pass("anyone", "anything"), "x");
     assert_accepted(&server, &token("whatever"), "y");
 }
+
+/// A08: the auth timeout covers the wait for CONNECT, not the credential
+/// check: nats-server stops the timer as soon as CONNECT arrives, so a
+/// bcrypt check slower than the timeout (cost 12, 0.25 s timeout) still
+/// ends in PONG, not `Authentication Timeout`.
+#[test]
+fn a08_slow_bcrypt_check_is_not_a_timeout() {
+    // bcrypt of "slowpw", cost 12 (about 0.6 s in nats-server here).
+    const HASH: &str = "$2a$12$pv/31PVS7NUeKUQy3PBDteLZWo0xiMMgnzxseXOrIMU9YP1DJcoy.";
+    let dir = ConfDir::new("a08-slow-bcrypt");
+    let server = start_with_conf(
+        &dir,
+        &format!(
+            "authorization {{ users: [ {{user: s, password: \"{HASH}\"}} ], timeout: 0.25 }}\n"
+        ),
+        &[],
+    );
+    let mut c = server.connect();
+    c.read_info();
+    c.send(format!("CONNECT {}\r\nPING\r\n", user_pass("s", "slowpw")));
+    let line = c
+        .try_read_line(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("no answer: {e}"));
+    assert_eq!(line, "PONG");
+}
