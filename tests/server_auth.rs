@@ -205,8 +205,10 @@ fn a04_mixed_and_changed_credentials() {
 }
 
 /// A08: a CONNECT trickled in a byte at a time does not extend the auth
-/// timeout (1 s): the server closes at the deadline with `Authentication
-/// Timeout` although bytes keep arriving.
+/// timeout (1 s): bytes arrive every 100 ms until 0.7 s, so a deadline
+/// pushed back by each byte would close at about 1.7 s; the server must
+/// close at 1 s with `Authentication Timeout`. (The trickle stops before
+/// the deadline so that no byte races the close and turns it into a reset.)
 #[test]
 fn a08_trickled_connect_does_not_extend_timeout() {
     let dir = ConfDir::new("a08-trickle");
@@ -219,12 +221,10 @@ fn a08_trickled_connect_does_not_extend_timeout() {
     let started = Instant::now();
     c.read_info();
     let mut writer = c.stream.try_clone().unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
     let trickler = std::thread::spawn(move || {
-        // 35 bytes at 100 ms each: the CONNECT would be complete at 3.5 s.
-        for b in "CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\n".bytes() {
-            if stop2.load(std::sync::atomic::Ordering::Relaxed) || writer.write_all(&[b]).is_err() {
+        // 8 bytes: the last goes at 0.7 s.
+        for b in "CONNECT ".bytes() {
+            if writer.write_all(&[b]).is_err() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -232,14 +232,13 @@ fn a08_trickled_connect_does_not_extend_timeout() {
     });
     let (lines, closed) = c.read_until_closed(IO_TIMEOUT);
     let took = started.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     trickler.join().unwrap();
     assert!(
         lines == [AUTH_TIMEOUT] && closed,
         "got {lines:?}, closed={closed}"
     );
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        took >= Duration::from_millis(900) && took < Duration::from_millis(1500),
         "closed after {took:?}, want about 1s"
     );
 }

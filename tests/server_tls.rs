@@ -395,3 +395,101 @@ fn handshake_first_sends_info_over_tls() {
     assert_eq!(c.info["tls_required"], true, "{}", c.info);
     c.try_handshake(QUIET).unwrap();
 }
+
+/// verify_and_map with identities beyond the seed's: every email SAN is
+/// tried (not only the first), then DNS SANs, then the subject DN; a user
+/// with a password is not a certificate identity.
+#[test]
+fn verify_and_map_identities() {
+    let dir = ConfDir::new("tls-map");
+    let pki = Pki::new(dir.path(), "t");
+    let conf = format!(
+        "{}authorization {{\n  users = [\n    {{user: \"second@nats.io\", permissions: {{publish: \"second\"}}}}\n    {{user: \"svc.example.com\", permissions: {{publish: \"dns\"}}}}\n    {{user: \"CN=withpass\", password: \"secret\"}}\n  ]\n}}\n",
+        tls_conf(
+            &pki,
+            &format!("  ca_file: \"{}\"\n  verify_and_map: true", pki.ca())
+        )
+    );
+    let server = start_with_conf(&dir, &conf, &[]);
+    let cases: [(&str, ClientSpec, Option<&str>); 3] = [
+        (
+            "second-email",
+            ClientSpec {
+                subject: vec![(DnType::CommonName, "x")],
+                emails: vec!["first@nats.io", "second@nats.io"],
+                ..Default::default()
+            },
+            Some("second"),
+        ),
+        (
+            "dns",
+            ClientSpec {
+                subject: vec![(DnType::CommonName, "y")],
+                dns: vec!["svc.example.com"],
+                ..Default::default()
+            },
+            Some("dns"),
+        ),
+        (
+            "withpass",
+            ClientSpec {
+                subject: vec![(DnType::CommonName, "withpass")],
+                ..Default::default()
+            },
+            None,
+        ),
+    ];
+    for (name, spec, subject) in cases {
+        let cert = pki.client_with(name, spec);
+        let mut c = TlsClient::connect(server.addr, pki.client_config(Some(&cert), false))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        match subject {
+            Some(subject) => {
+                c.try_handshake(QUIET)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                c.send(format!("PUB {subject} 1\r\nx\r\nPUB other 1\r\nx\r\n"));
+                assert_eq!(
+                    c.flush(),
+                    ["-ERR 'Permissions Violation for Publish to \"other\"'"],
+                    "{name}"
+                );
+            }
+            None => {
+                c.send("CONNECT {\"verbose\":false}\r\nPING\r\n");
+                let (lines, closed) = c.read_until_closed(IO_TIMEOUT);
+                assert!(
+                    lines == ["-ERR 'Authorization Violation'"] && closed,
+                    "{name}: got {lines:?}, closed={closed}"
+                );
+            }
+        }
+    }
+}
+
+/// `curve_preferences` limits the key exchange groups: a client offering
+/// only an unlisted group fails, one offering a listed group works.
+#[test]
+fn curve_preferences_limit_key_exchange() {
+    let dir = ConfDir::new("tls-curves");
+    let pki = Pki::new(dir.path(), "t");
+    let server = start_with_conf(
+        &dir,
+        &tls_conf(&pki, "  curve_preferences: [\"CurveP384\"]"),
+        &[],
+    );
+    for (group, works) in [
+        (rustls::NamedGroup::X25519, false),
+        (rustls::NamedGroup::secp256r1, false),
+        (rustls::NamedGroup::secp384r1, true),
+    ] {
+        for tls12 in [false, true] {
+            let config = pki.client_config_with_groups(&[group], tls12);
+            let result = tls_session(server.addr, config, QUIET);
+            if works {
+                result.unwrap_or_else(|e| panic!("{group:?} tls12={tls12}: {e}"));
+            } else {
+                assert_refused(result, &format!("{group:?} tls12={tls12}"));
+            }
+        }
+    }
+}

@@ -58,6 +58,8 @@ pub struct ClientSpec<'a> {
     pub subject: Vec<(DnType, &'a str)>,
     /// Email SANs.
     pub emails: Vec<&'a str>,
+    /// DNS SANs (after the emails).
+    pub dns: Vec<&'a str>,
     /// Valid only in 2000.
     pub expired: bool,
 }
@@ -159,6 +161,11 @@ impl Pki {
             .emails
             .iter()
             .map(|e| SanType::Rfc822Name((*e).try_into().unwrap()))
+            .chain(
+                spec.dns
+                    .iter()
+                    .map(|d| SanType::DnsName((*d).try_into().unwrap())),
+            )
             .collect();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -181,6 +188,18 @@ impl Pki {
         }
     }
 
+    /// A rustls client configuration (no client certificate) offering only
+    /// the key exchange `groups`.
+    pub fn client_config_with_groups(
+        &self,
+        groups: &[rustls::NamedGroup],
+        tls12_only: bool,
+    ) -> Arc<rustls::ClientConfig> {
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.kx_groups.retain(|g| groups.contains(&g.name()));
+        self.config_from(provider, None, tls12_only)
+    }
+
     /// A rustls client configuration trusting this CA, presenting
     /// `client` when given, limited to TLS 1.2 when `tls12_only`.
     pub fn client_config(
@@ -188,11 +207,20 @@ impl Pki {
         client: Option<&ClientCert>,
         tls12_only: bool,
     ) -> Arc<rustls::ClientConfig> {
+        self.config_from(rustls::crypto::ring::default_provider(), client, tls12_only)
+    }
+
+    fn config_from(
+        &self,
+        provider: rustls::crypto::CryptoProvider,
+        client: Option<&ClientCert>,
+        tls12_only: bool,
+    ) -> Arc<rustls::ClientConfig> {
         let ca = std::fs::read(&self.ca_file).unwrap();
         let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&ca).unwrap();
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider);
         let versions: &[&'static rustls::SupportedProtocolVersion] = if tls12_only {
             &[&rustls::version::TLS12]
         } else {
