@@ -381,3 +381,30 @@ fn a08_slow_bcrypt_check_is_not_a_timeout() {
         .unwrap_or_else(|e| panic!("no answer: {e}"));
     assert_eq!(line, "PONG");
 }
+
+/// `no_auth_user`, no CONNECT: a PUB is routed before the publisher's
+/// PONG, like any other (a subscriber's PING after that PONG finds the
+/// message already there). Repeated, as a late delivery is intermittent.
+#[test]
+fn no_auth_user_pub_without_connect_delivered_before_pong() {
+    let dir = ConfDir::new("no-auth-user-order");
+    let server = start_with_conf(
+        &dir,
+        "authorization {\n  users = [\n    {user: admin, password: secret}\n    {user: guest, password: guest}\n  ]\n}\nno_auth_user: guest\n",
+        &[],
+    );
+    let mut admin = server.client(&user_pass("admin", "secret"));
+    admin.send("SUB order.> 1\r\n");
+    admin.flush();
+    for i in 0..50 {
+        let mut telnet = server.connect();
+        telnet.read_info();
+        telnet.send(format!("PUB order.{i} 1\r\nx\r\n"));
+        assert_eq!(telnet.flush(), ["+OK"]);
+        assert_eq!(
+            admin.flush(),
+            [format!("MSG order.{i} 1 1"), "x".to_string()],
+            "round {i}"
+        );
+    }
+}

@@ -843,3 +843,31 @@ fn lame_duck_options_checked() {
         output_text(&out)
     );
 }
+
+/// `-t` loads the TLS files a config names: a missing certificate makes
+/// the check fail, as it would make the server fail to start.
+#[test]
+fn check_config_loads_tls_files() {
+    let dir = ConfDir::new("check-tls");
+    let missing = dir.file_str("missing-cert.pem");
+    let file = dir.write(
+        "server.conf",
+        &format!("tls {{\n  cert_file: \"{missing}\"\n  key_file: \"{missing}\"\n}}\n"),
+    );
+    let out = run_selected(&["-t", "-c", &file], CHECK_TIMEOUT);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing-cert.pem"), "{}", output_text(&out));
+    // With real files the same config is valid.
+    let pki = Pki::new(dir.path(), "t");
+    let file = dir.write(
+        "server.conf",
+        &format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n",
+            pki.cert(),
+            pki.key()
+        ),
+    );
+    let out = run_selected(&["-t", "-c", &file], CHECK_TIMEOUT);
+    assert!(out.status.success(), "{}", output_text(&out));
+}
