@@ -13,3 +13,4 @@ mod server_flags;
 mod server_limits;
 mod server_protocol;
 mod util;
+mod watch_http;

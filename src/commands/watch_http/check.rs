@@ -289,8 +289,14 @@ pub fn json_eq(found: &Json, want: &Json) -> bool {
             (Some(x), Some(y)) => x == y,
             _ => a.as_f64() == b.as_f64(),
         },
-        (Json::String(s), Json::Number(_) | Json::Bool(_)) => *s == want.to_string(),
-        (Json::Number(_) | Json::Bool(_), Json::String(s)) => *s == found.to_string(),
+        (Json::String(s), Json::Number(_) | Json::Bool(_)) => {
+            let text = want.to_string();
+            *s == text
+        }
+        (Json::Number(_) | Json::Bool(_), Json::String(s)) => {
+            let text = found.to_string();
+            *s == text
+        }
         _ => found == want,
     }
 }

@@ -559,9 +559,11 @@ fn resolve(url: &str, s: Settings) -> std::result::Result<Target, String> {
             ));
         }
     }
-    if s.json_ok.is_some() && s.json_field.is_none() {
+    if s.json_ok.as_ref().is_some_and(|v| !v.is_empty()) && s.json_field.is_none() {
         return Err("json_ok needs json_field (the JSON pointer to look at, e.g. /status)".into());
     }
+    // An empty json_field turns off the one inherited from the defaults.
+    let json_field = s.json_field.filter(|p| !p.is_empty());
     let interval = s.interval.unwrap_or(DEFAULT_INTERVAL);
     if interval.is_zero() {
         return Err("interval must be more than 0".into());
@@ -581,8 +583,12 @@ fn resolve(url: &str, s: Settings) -> std::result::Result<Target, String> {
         insecure: s.insecure.unwrap_or(false),
         expect: Expect {
             status: s.expect_status.unwrap_or_default(),
-            json_field: s.json_field,
-            json_ok: s.json_ok.unwrap_or_default(),
+            json_ok: if json_field.is_some() {
+                s.json_ok.unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            json_field,
             contains: s.contains,
             max_time: s.max_time.flatten(),
         },
