@@ -283,6 +283,12 @@ impl Watch {
             .args(args)
             .env_remove("ROCKETCHAT_PASSWORD")
             .env_remove("ROCKETCHAT_TOKEN")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

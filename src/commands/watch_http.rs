@@ -53,6 +53,9 @@ const AFTER_HELP: &str = concat!(
      recovers, and STILL FAILING every --remind while down. A sink that fails is retried \
      with backoff and logged on stderr; checks go on.\n",
     "\n",
+    "With --once a run has no memory: every failing target is alerted. HTTP_PROXY, \
+     HTTPS_PROXY and NO_PROXY are honoured for the targets and the sinks.\n",
+    "\n",
     "Examples:\n",
     "  nats-lite watch-http https://api.example.com/health\n",
     "  nats-lite watch-http --once --max-time 2s http://a/health http://b/health || page-someone\n",
