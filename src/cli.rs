@@ -96,7 +96,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Reply(args) => commands::reply::run(&global, args),
         Command::Ping(args) => commands::ping::run(&global, args),
         Command::Cat(args) => commands::cat::run(&global, args),
-        Command::Top(args) => commands::top::run(args),
+        Command::Top(args) => commands::top::run(&global, args),
         Command::Mkpasswd(args) => commands::mkpasswd::run(args),
         Command::WatchHttp(args) => commands::watch_http::run(&global, *args),
     }
@@ -113,14 +113,28 @@ const GO_STYLE_LONG_FLAGS: &[(&str, &str)] = &[
 ];
 
 /// Rewrite Go-style single-dash long flags of `nats-lite server` (`-ms 8443`,
-/// `-port 4222`, `-routes=...`) to clap's `--long` form. Only arguments after
-/// the `server` subcommand are touched, and only names that are server flags,
-/// so values such as `-1` pass through.
+/// `-port 4222`, `-routes=...`) and of `nats-lite top` (nats-top's `-ms`,
+/// `-sort`, `-lookup`) to clap's `--long` form. Only arguments after the
+/// first `server` or `top` are touched, and only names that are flags of
+/// that subcommand, so values such as `-1` pass through.
 pub fn normalize_server_args(args: Vec<OsString>) -> Vec<OsString> {
-    let Some(pos) = args.iter().position(|a| a == "server") else {
+    let Some(pos) = args.iter().position(|a| a == "server" || a == "top") else {
         return args;
     };
+    if args[pos] == "top" {
+        let longs = commands::top::long_flag_names();
+        return rewrite_go_flags(args, pos, commands::top::GO_STYLE_LONG_FLAGS, &longs);
+    }
     let longs = commands::server::long_flag_names();
+    rewrite_go_flags(args, pos, GO_STYLE_LONG_FLAGS, &longs)
+}
+
+fn rewrite_go_flags(
+    args: Vec<OsString>,
+    pos: usize,
+    go_flags: &[(&str, &str)],
+    longs: &[String],
+) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
     out.extend_from_slice(&args[..=pos]);
     let mut only_values = false;
@@ -142,7 +156,7 @@ pub fn normalize_server_args(args: Vec<OsString>) -> Vec<OsString> {
                     Some((n, v)) => (n, Some(v)),
                     None => (rest, None),
                 };
-                let long = GO_STYLE_LONG_FLAGS
+                let long = go_flags
                     .iter()
                     .find(|(short, _)| *short == name)
                     .map(|(_, long)| (*long).to_string())
@@ -191,6 +205,22 @@ mod tests {
             ]
         );
         assert_eq!(norm(&["nl", "pub", "-ms"]), ["nl", "pub", "-ms"]);
+        assert_eq!(
+            norm(&["nl", "top", "-ms", "8443", "-sort", "subs", "-s", "h", "-lookup", "-n", "5"]),
+            [
+                "nl",
+                "top",
+                "--https-port",
+                "8443",
+                "--sort",
+                "subs",
+                "-s",
+                "h",
+                "--lookup",
+                "-n",
+                "5"
+            ]
+        );
         assert_eq!(
             norm(&["nl", "server", "--", "-port"]),
             ["nl", "server", "--", "-port"]

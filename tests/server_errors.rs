@@ -225,6 +225,19 @@ fn p09_bad_sub_unsub_args_close_silently() {
     }
 }
 
+/// UNSUB with a max that is not a number (or negative) removes the
+/// subscription at once; the connection stays open.
+#[test]
+fn unsub_bad_max_unsubscribes_now() {
+    let server = ServerProcess::start_selected(&[]);
+    for max in ["-1", "abc"] {
+        let mut c = server.client(QUIET);
+        c.send(format!("SUB foo 1\r\nUNSUB 1 {max}\r\nPUB foo 2\r\nhi\r\n"));
+        let got = c.flush();
+        assert!(got.is_empty(), "UNSUB 1 {max}: got {got:?}");
+    }
+}
+
 /// P10: a client-sent `-ERR` closes the connection (silently).
 #[test]
 fn p10_client_err_closes() {
@@ -245,6 +258,12 @@ fn p11_bad_connect_json_closes() {
         "CONNECT {bad\r\n",
         "CONNECT not json\r\n",
         "CONNECT {\"verbose\":false\r\n",
+        "CONNECT []\r\n",
+        "CONNECT \"str\"\r\n",
+        "CONNECT {} junk\r\n",
+        "CONNECT\r\n",
+        "CONNECT {\"verbose\":\"yes\"}\r\n",
+        "CONNECT {\"protocol\":\"1\"}\r\n",
     ] {
         let mut c = session(&server, None);
         c.send(bad);
@@ -256,11 +275,11 @@ fn p11_bad_connect_json_closes() {
     }
 }
 
-/// P11: CONNECT `protocol` above 1: `invalid client protocol` + close.
+/// P11: CONNECT `protocol` outside 0..=1: `invalid client protocol` + close.
 #[test]
 fn p11_invalid_client_protocol_closes() {
     let server = ServerProcess::start_selected(&[]);
-    for protocol in [2, 5] {
+    for protocol in [2, 5, -1] {
         let mut c = session(&server, None);
         c.send(format!(
             "CONNECT {{\"verbose\":false,\"protocol\":{protocol}}}\r\n"
@@ -363,6 +382,33 @@ fn invalid_publish_subject_kept_and_not_delivered_to_literal_subs() {
     // Kept open and usable.
     c.send("SUB fine 1\r\nPUB fine 1\r\nx\r\n");
     assert_eq!(c.flush(), ["MSG fine 1 1", "x"]);
+}
+
+/// Without pedantic checks a PUB subject with an empty token (`a..b`,
+/// `a.`, `.a`, `.`) is accepted but reaches nobody, not even `>` or `*.*`
+/// subscribers; a wildcard PUB subject reaches only the subscriptions that
+/// match it token for token (never `w.x` for `w.*`).
+#[test]
+fn subject_with_empty_token_never_delivered() {
+    let server = ServerProcess::start_selected(&[]);
+    let mut subs = server.client(QUIET);
+    subs.send("SUB > 1\r\nSUB *.* 2\r\nSUB foo.x 3\r\nSUB * 4\r\n");
+    subs.flush();
+    let mut c = server.client(r#"{"verbose":false,"pedantic":false}"#);
+    for subject in ["foo..x", "foo.", ".foo", ".", "..", "a..b.c"] {
+        c.send(format!("PUB {subject} 2\r\nhi\r\n"));
+        assert!(c.flush().is_empty(), "PUB {subject:?} answered");
+        let got = subs.flush();
+        assert!(got.is_empty(), "PUB {subject:?} delivered: {got:?}");
+    }
+    c.send("PUB foo.* 2\r\nhi\r\n");
+    c.flush();
+    let mut sids: Vec<String> = (0..2)
+        .map(|_| subs.read_msg().0.split(' ').nth(2).unwrap().to_string())
+        .collect();
+    sids.sort();
+    assert_eq!(sids, ["1", "2"], "foo.* reaches > and *.* only");
+    assert!(subs.flush().is_empty());
 }
 
 /// `CONNECT {}` is pedantic by default too.

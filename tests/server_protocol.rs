@@ -84,6 +84,45 @@ fn ping_without_connect_like_nc() {
     assert!(c.is_quiet_for(std::time::Duration::from_millis(100)));
 }
 
+/// Like `printf 'PING\r\n' | nc -N`: the client half-closes right after
+/// its input; the server still answers before closing.
+#[test]
+fn ping_then_half_close_gets_pong_then_eof() {
+    let server = ServerProcess::start_selected(&[]);
+    let mut c = server.connect();
+    c.send("PING\r\n");
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    c.read_info();
+    let (lines, closed) = c.read_until_closed(crate::util::IO_TIMEOUT);
+    assert!(
+        lines == ["PONG"] && closed,
+        "got {lines:?}, closed={closed}"
+    );
+}
+
+/// A one-shot publisher (`printf 'CONNECT {}\r\nPUB ...' | nc -N`) that
+/// half-closes after its PUB still gets the message delivered.
+#[test]
+fn publish_then_half_close_is_delivered() {
+    let server = ServerProcess::start_selected(&[]);
+    let mut sub = server.client(QUIET);
+    sub.send("SUB oneshot 1\r\n");
+    sub.flush();
+    let mut c = server.connect();
+    c.send("CONNECT {}\r\nPUB oneshot 5\r\nhello\r\n");
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(
+        sub.read_msg(),
+        ("MSG oneshot 1 5".into(), b"hello".to_vec())
+    );
+    c.read_info();
+    let (lines, closed) = c.read_until_closed(crate::util::IO_TIMEOUT);
+    assert!(
+        lines == ["+OK", "+OK"] && closed,
+        "got {lines:?}, closed={closed}"
+    );
+}
+
 #[test]
 fn p01_ping_case_insensitive_and_bare_lf() {
     let server = ServerProcess::start_selected(&[]);
@@ -122,6 +161,26 @@ fn verbose_default_ok_after_each_op() {
     v.expect_line("+OK");
     v.expect_line("+OK");
     v.expect_line("PONG");
+}
+
+/// The `+OK` for a PUB/HPUB comes before the message it delivers back to
+/// the publisher itself (nats-server acknowledges, then routes).
+#[test]
+fn verbose_ok_precedes_own_message() {
+    let server = ServerProcess::start_selected(&[]);
+    let mut c = server.connect();
+    c.read_info();
+    c.send("CONNECT {\"headers\":true}\r\nSUB me 1\r\n");
+    c.expect_line("+OK");
+    c.expect_line("+OK");
+    c.send("PUB me 2\r\nhi\r\n");
+    c.expect_line("+OK");
+    assert_eq!(c.read_msg(), ("MSG me 1 2".into(), b"hi".to_vec()));
+    c.send("HPUB me 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+    c.expect_line("+OK");
+    assert_eq!(c.read_msg().0, "HMSG me 1 12 14");
+    c.send("PING\r\n");
+    c.expect_line("PONG");
 }
 
 #[test]

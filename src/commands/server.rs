@@ -36,7 +36,7 @@ pub struct ServerArgs {
     /// File to store the process ID.
     #[arg(short = 'P', long = "pid", value_name = "FILE")]
     pub pid: Option<PathBuf>,
-    /// Use port for HTTP monitoring.
+    /// Use port for HTTP monitoring (-1 or 0 picks a free port; the log says which).
     #[arg(
         short = 'm',
         long = "http_port",
@@ -322,10 +322,11 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
             "clustering is not built yet in this version of nats-lite (--cluster, --routes)",
         ));
     }
-    if args.http_port.is_some() || args.https_port.is_some() {
-        return Err(Error::usage(
-            "HTTP monitoring is not built yet in this version of nats-lite (-m, -ms)",
-        ));
+    if let Some(p) = args.http_port {
+        o.http_port = Some(port_flag(p, "http_port")?);
+    }
+    if let Some(p) = args.https_port {
+        o.https_port = Some(port_flag(p, "https_port")?);
     }
     if o.max_payload > o.max_pending {
         return Err(Error::usage(format!(

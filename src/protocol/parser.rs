@@ -255,13 +255,12 @@ pub fn parse_client_op<'a>(
             let a = split_args::<2>(args).ok_or(ProtocolError::BadArgs("UNSUB arguments"))?;
             match a.as_slice() {
                 [sid] => simple(ClientOp::Unsub { sid, max: None }),
-                [sid, max] => {
-                    let max = parse_size(max).ok_or(ProtocolError::BadArgs("UNSUB max"))?;
-                    simple(ClientOp::Unsub {
-                        sid,
-                        max: Some(max as u64),
-                    })
-                }
+                // A max that is not a number (`-1`, `abc`) unsubscribes at once,
+                // as nats-server does.
+                [sid, max] => simple(ClientOp::Unsub {
+                    sid,
+                    max: Some(parse_size(max).unwrap_or(0) as u64),
+                }),
                 _ => Err(ProtocolError::BadArgs("UNSUB arguments")),
             }
         }
@@ -664,6 +663,13 @@ mod tests {
         ));
         assert!(matches!(err(b"SUB a b c d\r\n"), ProtocolError::BadArgs(_)));
         assert!(matches!(err(b"UNSUB 1 2 3\r\n"), ProtocolError::BadArgs(_)));
+        assert_eq!(
+            one(b"UNSUB 1 -1\r\n"),
+            ClientOp::Unsub {
+                sid: b"1",
+                max: Some(0)
+            }
+        );
         assert_eq!(err(b"PUB foo 5\r\nhelloXX"), ProtocolError::UnknownOp);
         assert_eq!(err(b"PUB foo 5\r\nhello\n"), ProtocolError::UnknownOp);
         assert!(matches!(err(b"-ERR 'x'\r\n"), ProtocolError::PeerError(t) if t == "x"));

@@ -38,16 +38,26 @@ use super::wire;
 const WRITER_STACK: usize = 64 * 1024;
 
 /// A producer whose message finds a destination with more than this many
-/// bytes queued waits (briefly) for that destination's writer: the fast
-/// producer stall of nats-server, which paces a publisher to a consumer that
-/// keeps up but is slower, instead of cutting the consumer off.
+/// bytes queued or being written waits for that destination's writer: the
+/// fast producer stall of nats-server, which paces a publisher to a consumer
+/// that is slower but keeps reading, instead of cutting the consumer off.
 const STALL_THRESHOLD_MAX: usize = 2 * 1024 * 1024;
-/// Shortest and longest stall for one destination, as nats-server.
-pub const STALL_MIN: Duration = Duration::from_millis(2);
-/// See [`STALL_MIN`].
-pub const STALL_MAX: Duration = Duration::from_millis(5);
-/// The most a producer is stalled in one read batch.
-pub const STALL_TOTAL: Duration = Duration::from_millis(10);
+/// A stalled producer gives up on a destination whose writer made no
+/// progress for this long. TCP opens a reading consumer's window in large
+/// steps, so a slow but live consumer can show no progress for tens of
+/// milliseconds; this is long enough for that.
+pub const STALL_NO_PROGRESS: Duration = Duration::from_millis(100);
+/// Once a stall saw no progress, the destination is suspected stuck and
+/// later stalls wait only this long until it makes progress again: a stuck
+/// consumer costs a publisher little per read batch until max_pending or
+/// write_deadline cuts it off.
+pub const STALL_SUSPECT: Duration = Duration::from_millis(5);
+/// The most a producer is stalled in one read batch by consumers that do
+/// keep reading (nats-server 2.9's longest stall).
+pub const STALL_TOTAL: Duration = Duration::from_secs(1);
+/// The writer thread writes in chunks this large and reports progress
+/// after each, so stalled producers can tell slow from stuck.
+const WRITER_CHUNK: usize = 32 * 1024;
 
 /// How many rounds a flushing thread writes bytes that other threads queued
 /// meanwhile before it hands the rest to the client's writer thread.
@@ -95,6 +105,10 @@ struct Outbound {
     pending: Vec<u8>,
     /// Bytes the writer thread has taken and is writing now.
     inflight: usize,
+    /// Chunks the writer thread has written (stalled producers watch it).
+    progress: u64,
+    /// The last stall on this client saw no progress.
+    suspect_stuck: bool,
     /// A thread owns the socket's write side now.
     flushing: bool,
     /// The writer thread exists.
@@ -131,7 +145,7 @@ pub struct Client {
     /// A CONNECT has been accepted (read by the auth timer).
     pub connected: AtomicBool,
     /// The credentials of the accepted CONNECT, to re-check on a reload.
-    credentials: Mutex<crate::protocol::info::Connect>,
+    credentials: Mutex<Option<Box<crate::protocol::info::Connect>>>,
     /// New permissions from a reload, for the client's own thread to adopt.
     identity_update: Mutex<Option<super::auth::Identity>>,
     /// Set when `identity_update` holds something.
@@ -147,7 +161,7 @@ pub struct Client {
     stream: TcpStream,
     /// The TLS session, once the handshake is done. With TLS every write
     /// goes through the writer thread, which encrypts in order.
-    tls: OnceLock<Mutex<rustls::ServerConnection>>,
+    tls: OnceLock<Box<Mutex<rustls::ServerConnection>>>,
     /// Negotiated TLS version and cipher suite, for monitoring.
     pub tls_info: OnceLock<(String, String)>,
     out: Mutex<Outbound>,
@@ -199,7 +213,7 @@ impl Client {
             subs: Mutex::new(HashMap::new()),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
-            credentials: Mutex::new(crate::protocol::info::Connect::default()),
+            credentials: Mutex::new(None),
             identity_update: Mutex::new(None),
             identity_changed: AtomicBool::new(false),
             async_info: AtomicBool::new(false),
@@ -233,7 +247,7 @@ impl Client {
             auth_token: c.auth_token.clone(),
             ..Default::default()
         };
-        *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = creds;
+        *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(creds));
     }
 
     /// The credentials of the accepted CONNECT.
@@ -241,7 +255,9 @@ impl Client {
         self.credentials
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .as_deref()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Hand new permissions to the client's own thread.
@@ -369,7 +385,7 @@ impl Client {
                 out.flushing = true;
                 self.start_writer(&mut out);
             }
-            return out.pending.len() > self.stall_threshold();
+            return out.pending.len() + out.inflight > self.stall_threshold();
         }
         debug_assert!(out.pending.is_empty());
         out.flushing = true;
@@ -378,19 +394,25 @@ impl Client {
         false
     }
 
-    /// Wait, at most until `deadline`, for the writer to take this client's
-    /// pending bytes; how long depends on how far behind it is (nats-server's
-    /// `stalledWait`). Returns at once when it is not behind.
+    /// Wait while this client's writer works through a backlog above the
+    /// stall threshold: until the backlog is below it, `deadline` passes, or
+    /// the writer makes no progress for [`STALL_NO_PROGRESS`]
+    /// ([`STALL_SUSPECT`] for a client that already looked stuck).
     pub fn wait_drained(&self, deadline: std::time::Instant) {
         let mut out = self.out();
-        let ttl = if out.pending.len() + out.inflight >= self.max_pending / 2 {
-            STALL_MAX
-        } else {
-            STALL_MIN
-        };
-        let deadline = deadline.min(std::time::Instant::now() + ttl);
-        while out.pending.len() > self.stall_threshold() && !out.closed {
-            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+        let mut watched = std::time::Instant::now();
+        let mut seen = out.progress;
+        while out.pending.len() + out.inflight > self.stall_threshold() && !out.closed {
+            let now = std::time::Instant::now();
+            let patience = if out.suspect_stuck {
+                STALL_SUSPECT
+            } else {
+                STALL_NO_PROGRESS
+            };
+            let give_up = deadline.min(watched + patience);
+            let Some(left) = give_up.checked_duration_since(now) else {
+                // No progress for the whole patience window: stuck, or out of time.
+                out.suspect_stuck = out.progress == seen;
                 break;
             };
             out = self
@@ -398,6 +420,11 @@ impl Client {
                 .wait_timeout(out, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            if out.progress != seen {
+                seen = out.progress;
+                watched = std::time::Instant::now();
+                out.suspect_stuck = false;
+            }
         }
     }
 
@@ -515,11 +542,7 @@ impl Client {
                 }
                 None => &buf,
             };
-            let written = if bytes.is_empty() {
-                Ok(())
-            } else {
-                wire::send_blocking(&self.stream, bytes)
-            };
+            let written = self.write_chunks(bytes);
             self.out().inflight = 0;
             if let Err(e) = written {
                 let reason = match e.kind() {
@@ -543,6 +566,20 @@ impl Client {
         }
     }
 
+    /// Blocking writes of `bytes` in chunks, reporting progress after each
+    /// (what stalled producers wait for).
+    fn write_chunks(&self, bytes: &[u8]) -> io::Result<()> {
+        for chunk in bytes.chunks(WRITER_CHUNK) {
+            wire::send_blocking(&self.stream, chunk)?;
+            let mut out = self.out();
+            out.inflight = out.inflight.saturating_sub(chunk.len());
+            out.progress += 1;
+            drop(out);
+            self.drained.notify_all();
+        }
+        Ok(())
+    }
+
     /// Nothing left to write: give up the write side (and shut the socket
     /// down if a close was waiting for this). True when the writer should exit.
     fn writer_idle(&self, mut out: MutexGuard<'_, Outbound>) -> bool {
@@ -560,7 +597,7 @@ impl Client {
     /// Install the TLS session after the handshake.
     pub fn set_tls(&self, conn: rustls::ServerConnection) {
         let _ = self.tls_info.set(super::tls::describe(&conn));
-        let _ = self.tls.set(Mutex::new(conn));
+        let _ = self.tls.set(Box::new(Mutex::new(conn)));
     }
 
     /// Run `f` on the TLS session (the reader decrypting).

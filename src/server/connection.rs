@@ -65,7 +65,8 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
     let anonymous = server.auth().anonymous();
-    let mut conn = Connection {
+    // On the heap: the thread's idle stack frame stays small.
+    let mut conn = Box::new(Connection {
         limits: Limits {
             max_control_line: opts.max_control_line,
             max_payload: opts.max_payload,
@@ -94,7 +95,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         cache: MatchCache::new(cache_enabled),
         in_msgs: 0,
         in_bytes: 0,
-    };
+    });
     debug!("{} - Client connection created", conn.client.log_prefix());
     let reason = if over_limit {
         conn.refuse_over_limit()
@@ -158,9 +159,15 @@ impl Connection {
             self.send_info();
             self.end_batch();
         }
+        let mut stack_released = false;
         loop {
             if self.client.is_closed() {
                 return CloseReason::ClientClosed;
+            }
+            if !stack_released && self.connected {
+                // The handshake is over: what it touched need not stay resident.
+                super::stack::release_unused();
+                stack_released = true;
             }
             let n = match self.read() {
                 Ok(0) => return CloseReason::ClientClosed,
@@ -187,6 +194,7 @@ impl Connection {
     /// set); with `allow_non_tls` a client that does not start TLS stays in
     /// plain text. A client that speaks plain text or nothing in time where
     /// TLS is required gets `-ERR 'Secure Connection - TLS Required'`.
+    #[inline(never)]
     fn start_tls(&mut self, config: &Arc<rustls::ServerConfig>) -> Result<(), CloseReason> {
         let Some(tls_opts) = self.server.opts().tls.clone() else {
             return Ok(());
@@ -334,6 +342,7 @@ impl Connection {
     }
 
     /// Parse every complete op in the buffer and process it; keep the tail.
+    #[inline(never)]
     fn parse_and_process(&mut self) -> Result<(), CloseReason> {
         let result = self.process_buffered();
         // Keep the unparsed tail at the front of the buffer.
@@ -455,7 +464,6 @@ impl Connection {
                     return Err(CloseReason::ProtocolViolation);
                 }
                 self.process_pub(subject, reply, headers, payload);
-                self.ok();
             }
             ClientOp::Sub {
                 subject,
@@ -495,6 +503,14 @@ impl Connection {
     }
 
     fn process_connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+        // serde would also read a JSON array into the struct; nats-server wants an object.
+        if json.first() != Some(&b'{') {
+            debug!(
+                "{} - bad CONNECT: not a JSON object",
+                self.client.log_prefix()
+            );
+            return Err(CloseReason::ProtocolViolation);
+        }
         let connect: Connect = match serde_json::from_slice(json) {
             Ok(c) => c,
             Err(e) => {
@@ -611,12 +627,20 @@ impl Connection {
         self.in_msgs += 1;
         self.in_bytes += (headers.map_or(0, <[u8]>::len) + payload.len()) as u64;
         if self.opts.pedantic && !subject::is_valid_literal_subject(subject) {
+            // As nats-server: the error, then still the +OK of the PUB.
             self.send_err("Invalid Publish Subject");
+            self.ok();
             return;
         }
         if self.perms.is_some() && !self.may_publish(subject) {
             let text = permissions::publish_violation(subject);
             self.send_err(&text);
+            return;
+        }
+        // The +OK comes before any copy of the message delivered back to us.
+        self.ok();
+        if subject.split(|&b| b == b'.').any(<[u8]>::is_empty) {
+            // Accepted without pedantic, but an empty token matches no one.
             return;
         }
         let result = self.cache.lookup(&self.account, subject);
@@ -760,6 +784,7 @@ impl Connection {
     }
 
     /// A reload changed this client's permissions.
+    #[inline(never)]
     fn adopt_reloaded_identity(&mut self) {
         if let Some(identity) = self.client.take_identity_update() {
             self.perms = identity.permissions;
@@ -791,6 +816,7 @@ impl Connection {
         }
     }
 
+    #[inline(never)]
     fn send_info(&mut self) {
         let json = self.server.client_info_json(&self.client);
         let mut line = Vec::with_capacity(json.len() + 7);
@@ -799,6 +825,7 @@ impl Connection {
     }
 
     /// Over max_connections: INFO, then the error, as nats-server.
+    #[inline(never)]
     fn refuse_over_limit(&mut self) -> CloseReason {
         self.send_info();
         self.send_err("maximum connections exceeded");
@@ -856,6 +883,7 @@ impl Connection {
     }
 
     /// End of a read batch: hand every destination its bytes, add counters.
+    #[inline(never)]
     fn end_batch(&mut self) {
         self.batch.flush();
         let stats = &self.client.stats;
@@ -880,7 +908,8 @@ impl Connection {
     }
 
     /// The connection is over: close it, drop its subscriptions, unregister.
-    fn finish(mut self, reason: CloseReason) {
+    #[inline(never)]
+    fn finish(mut self: Box<Self>, reason: CloseReason) {
         self.end_batch();
         self.client.close(reason);
         let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();

@@ -54,7 +54,8 @@ pub fn run(
     for w in warnings {
         warn!("{w}");
     }
-    let files = RunFiles::write(&server)?;
+    let monitor_addr = super::monitor::start(&server)?;
+    let files = RunFiles::write(&server, monitor_addr)?;
 
     let timers = server.timers.clone();
     let weak: Weak<Server> = Arc::downgrade(&server);
@@ -250,7 +251,7 @@ struct RunFiles {
 }
 
 impl RunFiles {
-    fn write(server: &Server) -> io::Result<RunFiles> {
+    fn write(server: &Server, monitor: Option<super::monitor::Started>) -> io::Result<RunFiles> {
         let opts = server.opts();
         let mut files = RunFiles {
             pid: None,
@@ -269,7 +270,13 @@ impl RunFiles {
             let path = super::ports_file_path(dir);
             let host = wake_address(server.addr).ip().to_string();
             let url = format!("nats://{}", display_addr(&host, server.addr.port()));
-            let json = serde_json::json!({ "nats": [url] });
+            let mut json = serde_json::json!({ "nats": [url] });
+            if let Some(m) = monitor {
+                let host = wake_address(m.addr).ip().to_string();
+                let scheme = if m.secure { "https" } else { "http" };
+                let url = format!("{scheme}://{}", display_addr(&host, m.addr.port()));
+                json["monitoring"] = serde_json::json!([url]);
+            }
             std::fs::write(&path, json.to_string()).map_err(|e| {
                 io::Error::new(
                     e.kind(),

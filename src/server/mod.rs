@@ -19,10 +19,12 @@ mod connection;
 mod deliver;
 mod listener;
 pub mod log;
+pub mod monitor;
 mod options;
 pub mod permissions;
 mod reload;
 mod signals;
+mod stack;
 pub mod stats;
 pub mod sublist;
 pub mod subscription;
@@ -91,6 +93,8 @@ pub struct Server {
     pub timers: Arc<Timers>,
     /// When the server started.
     pub start: SystemTime,
+    /// Recently closed connections, for `/connz?state=closed` (monitoring).
+    pub closed: monitor::ClosedRing,
     /// TLS configuration for client connections (replaced by a reload).
     tls_config: RwLock<Option<Arc<rustls::ServerConfig>>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
@@ -107,6 +111,7 @@ impl Server {
         reloader: Option<Reloader>,
     ) -> std::io::Result<Server> {
         let id = server_id();
+        let closed = monitor::ClosedRing::new(opts.max_closed_clients);
         let mut accounts: HashMap<String, Arc<Account>> = HashMap::new();
         accounts.insert(
             GLOBAL_ACCOUNT.to_string(),
@@ -135,6 +140,7 @@ impl Server {
             stats: Arc::new(ServerStats::default()),
             timers: Arc::new(Timers::default()),
             start: SystemTime::now(),
+            closed,
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -191,9 +197,10 @@ impl Server {
         true
     }
 
-    /// Remove a closed client from the registry.
+    /// Remove a closed client from the registry (and remember it for monitoring).
     pub fn unregister(&self, client: &Client) {
         self.clients().remove(&client.cid);
+        self.closed.record(client, self.opts().token.is_some());
     }
 
     /// Number of connected clients.

@@ -36,6 +36,8 @@ pub const LAME_DUCK_DURATION: Duration = Duration::from_secs(120);
 pub const LAME_DUCK_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// How many closed connections /connz remembers.
 pub const MAX_CLOSED_CLIENTS: usize = 10_000;
+/// Monitoring port when `-m` is given without a config file (nats-server's DEFAULT_HTTP_PORT).
+pub const DEFAULT_HTTP_PORT: u16 = 8222;
 
 /// TLS settings for client connections.
 #[derive(Debug, Clone)]
@@ -155,6 +157,16 @@ pub struct Options {
     pub ping_interval: Duration,
     /// See [`PING_MAX`].
     pub ping_max: u32,
+    /// Monitoring: host to bind (the client `host` when not set).
+    pub http_host: Option<String>,
+    /// Monitoring: HTTP port (`Some(0)` picks a free one; `None`: no monitor).
+    pub http_port: Option<u16>,
+    /// Monitoring: HTTPS port (needs TLS; refused until TLS is built).
+    pub https_port: Option<u16>,
+    /// Monitoring: wrap JSON in `?callback=` (JSONP). Off by default; nats-server removed it.
+    pub http_jsonp: bool,
+    /// See [`MAX_CLOSED_CLIENTS`]; 0 keeps none.
+    pub max_closed_clients: usize,
     /// TLS for client connections.
     pub tls: Option<TlsOptions>,
     /// Lame duck mode: time over which clients are closed.
@@ -209,6 +221,11 @@ impl Default for Options {
             write_deadline: WRITE_DEADLINE,
             ping_interval: PING_INTERVAL,
             ping_max: PING_MAX,
+            http_host: None,
+            http_port: None,
+            https_port: None,
+            http_jsonp: false,
+            max_closed_clients: MAX_CLOSED_CLIENTS,
             tls: None,
             lame_duck_duration: LAME_DUCK_DURATION,
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,

@@ -1,0 +1,455 @@
+//! HTTP monitoring (`-m/--http_port`, or `--https_port` with the server's
+//! TLS certificate): the endpoints of nats-server's
+//! `server/monitor.go`, with its field names and encodings, so that
+//! nats-top, prometheus-nats-exporter and curl scripts read nats-lite as
+//! they read nats-server.
+//!
+//! - `http.rs`: a small HTTP/1.1 responder (GET/HEAD, bounded, no keep-alive);
+//! - `varz.rs`, `connz.rs`, `subsz.rs`, `misc.rs` (routez, healthz,
+//!   accountz, the index): one endpoint each, building a serialisable reply
+//!   from the server's state;
+//! - `closed.rs`: the ring of recently closed connections;
+//! - `format.rs`: Go's spellings of times and durations;
+//! - `process.rs`: memory and CPU of the process.
+//!
+//! # Threads and limits
+//!
+//! The monitor has its own accept thread and one short-lived thread per
+//! HTTP connection (small stack), so a slow monitoring client never
+//! touches the broker's threads. A thread-per-connection monitor could be
+//! exhausted by a slowloris, which a goroutine-per-connection nats-server
+//! shrugs off (reliability case M01/section 1 item 8), so each request head
+//! must arrive within [`REQUEST_TIMEOUT`], writes are bounded by
+//! [`WRITE_TIMEOUT`], and past [`MAX_MONITOR_CONNECTIONS`] connections at
+//! once new ones get `503` and are closed.
+//!
+//! Counters are read on demand from the relaxed atomics the broker keeps
+//! anyway: monitoring adds no work to the message path.
+
+mod closed;
+pub mod connz;
+pub mod format;
+pub mod http;
+mod misc;
+mod process;
+pub mod subsz;
+pub mod varz;
+
+pub use closed::ClosedRing;
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use self::http::{ApiError, ReadError, Request, Response};
+use super::listener::display_addr;
+use super::Server;
+use crate::{error, notice};
+
+/// Time allowed for a whole request head to arrive.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for one write of a reply.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Monitoring connections served at once; more get 503.
+pub const MAX_MONITOR_CONNECTIONS: usize = 64;
+/// Stack of a monitoring connection's thread: JSON building is shallow.
+const MONITOR_STACK: usize = 256 * 1024;
+/// How long a closing connection's leftover input is drained.
+const LINGER: Duration = Duration::from_millis(500);
+/// How much leftover input is drained at most.
+const LINGER_MAX_BYTES: usize = 64 * 1024;
+/// Backoff after a failed accept (file descriptors exhausted, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Paths counted in `http_req_stats`, as nats-server names them.
+const COUNTED: &[&str] = &[
+    "/",
+    "/varz",
+    "/connz",
+    "/routez",
+    "/subsz",
+    "/healthz",
+    "/accountz",
+];
+
+/// The monitor's own state, shared by its threads.
+pub struct Monitor {
+    server: Weak<Server>,
+    /// The host the monitor is bound to, as configured.
+    pub host: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Serving HTTPS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Wrap replies in `?callback=` (JSONP) when set.
+    jsonp: bool,
+    req_stats: Mutex<BTreeMap<&'static str, u64>>,
+    /// CPU share between `/varz` requests.
+    pub cpu: process::CpuSampler,
+    active: AtomicUsize,
+}
+
+impl Monitor {
+    /// The HTTP port for `/varz` (0 when serving HTTPS).
+    pub fn http_port(&self) -> u16 {
+        if self.tls.is_some() {
+            0
+        } else {
+            self.addr.port()
+        }
+    }
+
+    /// The HTTPS port for `/varz` (0 when serving plain HTTP).
+    pub fn https_port(&self) -> u16 {
+        if self.tls.is_some() {
+            self.addr.port()
+        } else {
+            0
+        }
+    }
+
+    /// Requests per endpoint so far.
+    pub fn req_stats(&self) -> BTreeMap<&'static str, u64> {
+        self.req_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn count(&self, path: &str) {
+        let Some(key) = COUNTED.iter().find(|p| **p == path) else {
+            return;
+        };
+        *self
+            .req_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert(0) += 1;
+    }
+}
+
+/// Where the monitor listens, once started.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Serving HTTPS.
+    pub secure: bool,
+}
+
+/// Bind the monitoring port (`http_port`, or `https_port` with the
+/// server's TLS certificate), log `Starting http[s] monitor on HOST:PORT`
+/// and serve on a thread of its own. `None` when monitoring is off.
+///
+/// # Errors
+///
+/// Both ports set, HTTPS without TLS, the port cannot be bound, or the
+/// thread not started.
+pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
+    let opts = server.opts();
+    let (port, secure) = match (opts.http_port, opts.https_port) {
+        (None, None) => return Ok(None),
+        (Some(h), Some(s)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("can't specify both HTTP ({h}) and HTTPs ({s}) ports"),
+            ))
+        }
+        (Some(p), None) => (p, false),
+        (None, Some(p)) => (p, true),
+    };
+    let tls = if secure {
+        let Some(tls) = &opts.tls else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS cert and key required for HTTPS monitoring",
+            ));
+        };
+        // The server's certificate, without asking for client certificates
+        // (nats-server's getMonitoringTLSConfig).
+        let mut no_client_auth = tls.clone();
+        no_client_auth.verify = false;
+        no_client_auth.verify_and_map = false;
+        Some(super::tls::server_config(&no_client_auth)?)
+    } else {
+        None
+    };
+    let host = opts.http_host.clone().unwrap_or_else(|| opts.host.clone());
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let listener = TcpListener::bind((bare, port)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "can't listen to the monitor port {}: {e}",
+                display_addr(bare, port)
+            ),
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    let scheme = if secure { "https" } else { "http" };
+    notice!(
+        "Starting {scheme} monitor on {}",
+        display_addr(bare, addr.port())
+    );
+    let monitor = Arc::new(Monitor {
+        server: Arc::downgrade(server),
+        host: bare.to_string(),
+        addr,
+        tls,
+        jsonp: opts.http_jsonp,
+        req_stats: Mutex::new(BTreeMap::new()),
+        cpu: process::CpuSampler::new(),
+        active: AtomicUsize::new(0),
+    });
+    std::thread::Builder::new()
+        .name("monitor".into())
+        .stack_size(MONITOR_STACK)
+        .spawn(move || accept_loop(&monitor, &listener))?;
+    Ok(Some(Started { addr, secure }))
+}
+
+fn accept_loop(monitor: &Arc<Monitor>, listener: &TcpListener) {
+    let mut refused = Refused::default();
+    loop {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                if monitor.server.strong_count() == 0 {
+                    return;
+                }
+                error!("Monitoring accept error ({e})");
+                std::thread::sleep(ACCEPT_BACKOFF);
+                continue;
+            }
+        };
+        if monitor.server.strong_count() == 0 {
+            return;
+        }
+        refused.expire(Instant::now());
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        if monitor.active.fetch_add(1, Ordering::AcqRel) >= MAX_MONITOR_CONNECTIONS {
+            monitor.active.fetch_sub(1, Ordering::AcqRel);
+            refused.refuse(stream);
+            continue;
+        }
+        let m = monitor.clone();
+        let spawned = std::thread::Builder::new()
+            .name("monitor-conn".into())
+            .stack_size(MONITOR_STACK)
+            .spawn(move || {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    serve(&m, stream);
+                }));
+                m.active.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            monitor.active.fetch_sub(1, Ordering::AcqRel);
+            std::thread::sleep(ACCEPT_BACKOFF);
+        }
+    }
+}
+
+/// Connections refused for being over the limit, kept open for a moment
+/// after their 503 so that the client reads the reply before the socket
+/// closes (closing at once, with their request unread, would reset the
+/// connection and could lose the reply). Bounded in number and time; no
+/// thread is spent on them.
+#[derive(Default)]
+struct Refused {
+    held: std::collections::VecDeque<(Instant, TcpStream)>,
+}
+
+impl Refused {
+    /// Answer 503 (the few bytes fit any fresh socket buffer, so this does
+    /// not block the accept thread), end our side, and hold the socket.
+    fn refuse(&mut self, mut stream: TcpStream) {
+        let now = Instant::now();
+        self.expire(now);
+        if self.held.len() >= MAX_MONITOR_CONNECTIONS {
+            self.held.pop_front();
+        }
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ =
+            Response::text(503, "too many monitoring connections\n").write_to(&mut stream, false);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        self.held.push_back((now, stream));
+    }
+
+    /// Close the sockets held longer than [`LINGER`].
+    fn expire(&mut self, now: Instant) {
+        while self
+            .held
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > LINGER)
+        {
+            self.held.pop_front();
+        }
+    }
+}
+
+/// Serve one HTTP(S) connection: one request, one reply.
+fn serve(monitor: &Monitor, stream: TcpStream) {
+    let Ok(socket) = stream.try_clone() else {
+        return;
+    };
+    match &monitor.tls {
+        None => exchange(monitor, stream, &socket),
+        Some(config) => {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            // The handshake happens in the first read, bounded by the same deadline.
+            let mut tls = rustls::StreamOwned::new(conn, stream);
+            exchange(monitor, &mut tls, &socket);
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    }
+    linger_close(&socket);
+}
+
+/// Close gracefully: end our side, then read and drop what the client
+/// still sends (a head past the size limit, a body) until it closes, for at
+/// most [`LINGER`]. Closing with unread bytes makes the kernel send a
+/// reset, which can destroy the reply before the client reads it.
+fn linger_close(socket: &TcpStream) {
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_MAX_BYTES {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match io::Read::read(&mut &*socket, &mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+}
+
+/// Read a request from `stream` and write the reply.
+fn exchange(monitor: &Monitor, mut stream: impl io::Read + io::Write, socket: &TcpStream) {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let (response, head_only) = match http::read_request(&mut stream, socket, deadline) {
+        Ok(req) => {
+            let head_only = req.method == "HEAD";
+            (route(monitor, &req), head_only)
+        }
+        Err(ReadError::TooLarge) => (
+            Response::text(431, "request header fields too large\n"),
+            false,
+        ),
+        Err(ReadError::Malformed) => (Response::text(400, "400 Bad Request\n"), false),
+        Err(ReadError::Gone) => return,
+    };
+    let _ = response.write_to(&mut stream, head_only);
+}
+
+/// Answer one request.
+pub fn route(monitor: &Monitor, req: &Request) -> Response {
+    if req.method != "GET" && req.method != "HEAD" {
+        let mut r = Response::text(405, "method not allowed\n");
+        r.headers.push("Allow: GET, HEAD".into());
+        return r;
+    }
+    let Some(server) = monitor.server.upgrade() else {
+        return Response::text(503, "server is shutting down\n");
+    };
+    let path = match req.path.as_str() {
+        "/subscriptionsz" => "/subsz",
+        p => p,
+    };
+    monitor.count(path);
+    let q = &req.query;
+    let reply: Result<Vec<u8>, ApiError> = match path {
+        "/" => return Response::html(misc::index_html()),
+        "/varz" => Ok(pretty(&varz::varz(&server, monitor))),
+        "/connz" => connz::ConnzOptions::from_query(q)
+            .map(|o| pretty(&connz::connz(&server, server.closed.snapshot(), &o))),
+        "/routez" => misc::routez(&server, q).map(|r| pretty(&r)),
+        "/subsz" => subsz::SubszOptions::from_query(q).map(|o| pretty(&subsz::subsz(&server, &o))),
+        "/healthz" => misc::healthz(q).map(|h| serde_json::to_vec(&h).unwrap_or_default()),
+        "/accountz" => misc::accountz(&server, q).map(|a| pretty(&a)),
+        _ => return Response::text(404, "404 page not found\n"),
+    };
+    match reply {
+        Ok(body) => json_or_jsonp(monitor.jsonp, q.get("callback"), body),
+        Err(ApiError(text)) => Response::text(400, text),
+    }
+}
+
+/// JSON, or `callback(JSON)` as JavaScript when JSONP is enabled and the
+/// callback is a plain identifier (anything else could inject script).
+fn json_or_jsonp(enabled: bool, callback: Option<&str>, body: Vec<u8>) -> Response {
+    match callback.filter(|c| enabled && !c.is_empty()) {
+        None => Response::json(body),
+        Some(cb) if is_js_identifier(cb) => {
+            let mut out = Vec::with_capacity(body.len() + cb.len() + 2);
+            out.extend_from_slice(cb.as_bytes());
+            out.push(b'(');
+            out.extend_from_slice(&body);
+            out.push(b')');
+            let mut r = Response::json(out);
+            r.content_type = "application/javascript";
+            r
+        }
+        Some(_) => Response::text(400, "invalid callback name\n"),
+    }
+}
+
+fn is_js_identifier(s: &str) -> bool {
+    s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'))
+}
+
+/// Every account, sorted by name (a snapshot: a reload may add more).
+fn accounts(server: &Server) -> Vec<Arc<super::account::Account>> {
+    let mut all: Vec<_> = server
+        .accounts
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+/// Two-space indented JSON, as Go's `json.MarshalIndent(v, "", "  ")`.
+fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonp_only_when_enabled_and_safe() {
+        let r = json_or_jsonp(false, Some("cb"), b"{}".to_vec());
+        assert_eq!(
+            (r.content_type, r.body.as_slice()),
+            ("application/json", &b"{}"[..])
+        );
+        let r = json_or_jsonp(true, Some("cb"), b"{}".to_vec());
+        assert_eq!(
+            (r.content_type, r.body.as_slice()),
+            ("application/javascript", &b"cb({})"[..])
+        );
+        assert_eq!(json_or_jsonp(true, Some("a<b"), vec![]).status, 400);
+        assert_eq!(json_or_jsonp(true, None, vec![]).status, 200);
+    }
+}

@@ -1,0 +1,391 @@
+//! `nats-lite top` against a live server: snapshots with `-o`/`-r` (no
+//! terminal), delimited output, clear errors for a client port or nothing
+//! at all, and the live view driven in a tmux pseudo-terminal (keys `s`,
+//! `o`, `q`; skipped with a message when tmux is not installed).
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::monitor_util::Monitored;
+use crate::util::{nats_lite_bin, RawClient, TempDir};
+
+/// A named client that published `n` messages to `subject`.
+fn busy_client(m: &Monitored, name: &str, subject: &str, n: usize) -> RawClient {
+    let mut c = m.server.connect();
+    c.handshake(&format!(
+        r#"{{"verbose":false,"pedantic":false,"name":"{name}","lang":"raw","version":"1.2"}}"#
+    ));
+    let mut out = format!("SUB {name}.in 1\r\n");
+    for _ in 0..n {
+        out.push_str(&format!("PUB {subject} 3\r\nabc\r\n"));
+    }
+    c.send(out);
+    c.flush();
+    c
+}
+
+fn top(args: &[&str]) -> Output {
+    Command::new(nats_lite_bin())
+        .arg("top")
+        .args(args)
+        .output()
+        .expect("run top")
+}
+
+/// Wait until /varz counts `n` messages in, so that a snapshot sees them.
+fn settle(m: &Monitored, n: u64) {
+    m.poll_json("/varz", Duration::from_secs(5), |v| v["in_msgs"] == n);
+}
+
+#[test]
+fn snapshots_to_stdout_show_the_table() {
+    let m = Monitored::start(&[]);
+    let _a = busy_client(&m, "alpha", "x", 3);
+    let _b = busy_client(&m, "bravo", "x", 1500);
+    settle(&m, 1503);
+    let port = m.http.port().to_string();
+    let out = top(&[
+        "-m",
+        &port,
+        "-r",
+        "2",
+        "-o",
+        "-",
+        "-d",
+        "0.2",
+        "-u",
+        "--sort",
+        "msgs_from",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.matches("NATS server version 2.9.10+nats-lite").count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(text.matches("Connections Polled: 2").count(), 2, "{text}");
+    assert!(text.contains("  Load: CPU:  "), "{text}");
+    assert!(text.contains("  In:   Msgs: 1.5K  Bytes: 4.4K"), "{text}");
+    let snapshot = text.split("\n\n\n").next().unwrap();
+    let lines: Vec<&str> = snapshot.lines().collect();
+    let head = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("HOST"))
+        .unwrap_or_else(|| panic!("no table in {text}"));
+    let cols: Vec<&str> = lines[head].split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "HOST",
+            "CID",
+            "NAME",
+            "SUBS",
+            "PENDING",
+            "MSGS_TO",
+            "MSGS_FROM",
+            "BYTES_TO",
+            "BYTES_FROM",
+            "LANG",
+            "VERSION",
+            "UPTIME",
+            "LAST_ACTIVITY",
+            "SUBSCRIPTIONS"
+        ]
+    );
+    // Sorted by messages from the client: bravo (1500) first.
+    let bravo: Vec<&str> = lines[head + 1].split_whitespace().collect();
+    let alpha: Vec<&str> = lines[head + 2].split_whitespace().collect();
+    assert!(bravo[0].starts_with("127.0.0.1:"), "{bravo:?}");
+    assert_eq!(&bravo[2..5], ["bravo", "1", "0"]);
+    assert_eq!(bravo[6], "1.5K", "MSGS_FROM");
+    assert_eq!(bravo[8], "4.4K", "BYTES_FROM");
+    assert_eq!(&bravo[9..11], ["raw", "1.2"]);
+    assert_eq!(*bravo.last().unwrap(), "bravo.in");
+    assert_eq!(&alpha[2..7], ["alpha", "1", "0", "0", "3"]);
+}
+
+#[test]
+fn delimited_snapshot_to_a_file_with_raw_bytes() {
+    let m = Monitored::start(&[]);
+    let _a = busy_client(&m, "alpha", "x", 1500);
+    settle(&m, 1500);
+    let dir = TempDir::new("top-out");
+    let file = dir.path().join("snap.csv");
+    let port = m.http.port().to_string();
+    let out = top(&["-m", &port, "-o", file.to_str().unwrap(), "-l", ",", "-b"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("NATS server version,"), "{text}");
+    assert!(lines.contains(&"Connections Polled:,1"), "{text}");
+    assert!(
+        lines.contains(&"In:,Msgs:,1500,Bytes:,4500,Msgs/Sec:,0.0,Bytes/Sec:,0"),
+        "{text}"
+    );
+    let row = lines.last().unwrap();
+    let cells: Vec<&str> = row.split(',').collect();
+    // BYTES_TO (cells[7]) counts protocol bytes too (INFO, PONG): not checked.
+    assert_eq!(&cells[2..7], ["alpha", "1", "0", "0", "1500"], "{row}");
+    assert_eq!(cells[8], "4500", "{row}");
+}
+
+#[test]
+fn pointing_at_the_client_port_says_so() {
+    let m = Monitored::start(&[]);
+    let port = m.server.addr.port().to_string();
+    let out = top(&["-m", &port, "-o", "-"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is a NATS client port, not the monitoring port"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_port_is_a_clear_error() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let out = top(&["-m", &port, "-o", "-"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("could not get stats from http://127.0.0.1:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for args in [
+        &["--sort", "bogus"][..],
+        &["-sort", "stop"],
+        &["-d", "0"],
+        &["-m", "0", "-o", "-"],
+    ] {
+        let out = top(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    // Without a terminal and without -o/-r, top says what to do.
+    let out = top(&["-m", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-o FILE"));
+}
+
+/// A tmux server on a private socket, killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(tag: &str) -> Option<Tmux> {
+        let ok = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            return None;
+        }
+        Some(Tmux {
+            socket: format!("nats-lite-top-test-{}-{tag}", std::process::id()),
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
+    }
+
+    /// Poll the pane until `done` holds (or panic with the screen after 10 s).
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.screen();
+            if done(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "top"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn row_of(screen: &str, name: &str) -> usize {
+    screen
+        .lines()
+        .position(|l| l.contains(&format!(" {name} ")))
+        .unwrap_or_else(|| panic!("no row for {name} in\n{screen}"))
+}
+
+#[test]
+fn live_view_keys_in_a_terminal() {
+    let Some(tmux) = Tmux::new("keys") else {
+        eprintln!("skipped: tmux is not installed (apt-get install -y tmux)");
+        return;
+    };
+    let m = Monitored::start(&[]);
+    let _a = busy_client(&m, "alpha", "x", 1);
+    let _b = busy_client(&m, "bravo", "x", 9);
+    settle(&m, 10);
+    let script = format!(
+        "{} top -m {} -d 0.2; echo TOP-EXITED rc=$?; sleep 60",
+        nats_lite_bin().display(),
+        m.http.port()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "220",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+
+    let s = tmux.wait_for("the first poll", |s| s.contains("Connections Polled: 2"));
+    assert!(s.contains("NATS server version"));
+    assert!(
+        row_of(&s, "alpha") < row_of(&s, "bravo"),
+        "sorted by cid:\n{s}"
+    );
+    assert!(!s.contains("SUBSCRIPTIONS"));
+
+    tmux.keys(&["s"]);
+    let s = tmux.wait_for("the subscriptions column", |s| s.contains("bravo.in"));
+    assert!(s.contains("SUBSCRIPTIONS"), "{s}");
+
+    tmux.keys(&["o"]);
+    tmux.wait_for("the sort prompt", |s| s.contains("sort by [cid]:"));
+    tmux.keys(&["msgs_from", "Enter"]);
+    let s = tmux.wait_for("rows sorted by msgs_from", |s| {
+        s.contains("Connections Polled: 2") && row_of(s, "bravo") < row_of(s, "alpha")
+    });
+    assert!(!s.contains("sort by ["), "the prompt is gone:\n{s}");
+
+    tmux.keys(&["o"]);
+    tmux.keys(&["bogus", "Enter"]);
+    tmux.wait_for("the invalid order message", |s| {
+        s.contains("invalid order: bogus")
+    });
+
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", |s| {
+        s.contains("Toggle displaying connection subscriptions")
+    });
+    tmux.keys(&["x"]);
+    tmux.wait_for("the table again", |s| s.contains("Connections Polled: 2"));
+
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for("top to exit", |s| s.contains("TOP-EXITED rc=0"));
+    // The alternate screen is gone: the table is no longer on the screen.
+    assert!(!s.contains("Connections Polled"), "{s}");
+}
+
+#[test]
+fn live_view_quits_on_ctrl_c_and_restores_the_terminal() {
+    let Some(tmux) = Tmux::new("ctrl-c") else {
+        eprintln!("skipped: tmux is not installed (apt-get install -y tmux)");
+        return;
+    };
+    let m = Monitored::start(&[]);
+    let script = format!(
+        "{} top -m {} -d 0.2; echo TOP-EXITED rc=$?; stty -a | grep -o ' icanon'; sleep 60",
+        nats_lite_bin().display(),
+        m.http.port()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "200",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(started.status.success());
+    tmux.wait_for("the first poll", |s| s.contains("Connections Polled: 0"));
+    tmux.keys(&["C-c"]);
+    let s = tmux.wait_for("top to exit", |s| s.contains("TOP-EXITED rc=0"));
+    // Canonical mode is back (raw mode would show -icanon).
+    tmux.wait_for("stty", |s| s.contains(" icanon"));
+    assert!(!s.contains("Connections Polled"), "{s}");
+}
+
+#[test]
+fn live_view_retries_an_unreachable_port() {
+    let Some(tmux) = Tmux::new("retry") else {
+        eprintln!("skipped: tmux is not installed (apt-get install -y tmux)");
+        return;
+    };
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let script = format!(
+        "{} top -m {port} -d 0.2; echo TOP-EXITED rc=$?; sleep 60",
+        nats_lite_bin().display()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "200",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(started.status.success());
+    let s = tmux.wait_for("the error", |s| s.contains("could not get stats from"));
+    assert!(s.contains("retrying every 0.2s"), "{s}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("top to exit", |s| s.contains("TOP-EXITED rc=0"));
+}
