@@ -955,3 +955,46 @@ fn ctrl_c_stops_cleanly_with_exit_0() {
     let status = w.finish();
     assert_eq!(status.code(), Some(0), "{:#?}", w.errors);
 }
+
+// ---------------------------------------------------------------------
+// HTTPS.
+
+/// An HTTPS target: nats-lite's own `/healthz` on its https monitoring
+/// port, with a certificate from a test CA.
+#[test]
+fn https_targets_with_cacert_or_insecure() {
+    use crate::client_support::TestPki;
+    use crate::util::START_TIMEOUT;
+    let pki = TestPki::new();
+    let mut server = ServerProcess::start(&[
+        "--tlscert",
+        &pki.file("server.pem"),
+        "--tlskey",
+        &pki.file("server.key"),
+        "-ms",
+        "-1",
+    ]);
+    let line = server
+        .wait_for_log("Starting https monitor on", START_TIMEOUT)
+        .expect("https monitor line");
+    let port = line.rsplit(':').next().unwrap().to_string();
+    let url = format!("https://127.0.0.1:{port}/healthz");
+    let check = ["--json-field", "/status", "--json-ok", "ok", url.as_str()];
+
+    let (code, lines, _) = once(&check);
+    assert_eq!(code, 1, "unknown CA: {lines:?}");
+    assert!(lines[0].contains(" FAIL TLS error: "), "{lines:?}");
+
+    let ca = pki.file("ca.pem");
+    let (code, lines, errors) = once(&[&["--cacert", ca.as_str()][..], &check].concat());
+    assert_eq!(code, 0, "{lines:?} {errors:?}");
+    assert!(lines[0].contains(&format!(" {url} 200 ")), "{lines:?}");
+
+    let (code, lines, _) = once(&[&["-k"][..], &check].concat());
+    assert_eq!(code, 0, "{lines:?}");
+
+    let missing = pki.file("missing.pem");
+    let (code, _, errors) = once(&[&["--cacert", missing.as_str()][..], &check].concat());
+    assert_eq!(code, 2);
+    assert!(errors[0].contains("cannot read CA file"), "{errors:?}");
+}

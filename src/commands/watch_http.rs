@@ -141,6 +141,9 @@ pub struct WatchHttpArgs {
     /// Do not verify HTTPS certificates of the targets (insecure).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Trust the CA certificates (PEM) in FILE for HTTPS targets.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
 
     /// Alert after this many faults in a row [default: 1].
     #[arg(long = "fail-after", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -261,8 +264,19 @@ pub fn run(global: &ConnectArgs, args: WatchHttpArgs) -> Result<ExitCode> {
         });
     }
     let targets: Vec<Arc<Target>> = plan.targets.into_iter().map(Arc::new).collect();
-    for (i, target) in targets.iter().enumerate() {
-        spawn_checker(i, target.clone(), tx.clone(), stop.clone(), args.once)?;
+    let agents = targets
+        .iter()
+        .map(|t| probe::agent(t).map_err(Error::usage))
+        .collect::<Result<Vec<_>>>()?;
+    for (i, (target, agent)) in targets.iter().zip(agents).enumerate() {
+        spawn_checker(
+            i,
+            target.clone(),
+            agent,
+            tx.clone(),
+            stop.clone(),
+            args.once,
+        )?;
     }
     drop(tx);
 
@@ -335,25 +349,23 @@ pub fn run(global: &ConnectArgs, args: WatchHttpArgs) -> Result<ExitCode> {
 fn spawn_checker(
     i: usize,
     target: Arc<Target>,
+    agent: ureq::Agent,
     tx: Sender<Msg>,
     stop: Arc<StopFlag>,
     once: bool,
 ) -> Result<()> {
     std::thread::Builder::new()
         .name(format!("watch-{i}"))
-        .spawn(move || {
-            let agent = probe::agent(&target);
-            loop {
-                let start = Instant::now();
-                let result = probe::probe(&agent, &target);
-                if tx.send(Msg::Checked(i, result)).is_err() || once {
-                    return;
-                }
-                // The next check starts an interval after this one started,
-                // or at once if this one took longer than that.
-                if stop.sleep_until(start + target.interval) {
-                    return;
-                }
+        .spawn(move || loop {
+            let start = Instant::now();
+            let result = probe::probe(&agent, &target);
+            if tx.send(Msg::Checked(i, result)).is_err() || once {
+                return;
+            }
+            // The next check starts an interval after this one started,
+            // or at once if this one took longer than that.
+            if stop.sleep_until(start + target.interval) {
+                return;
             }
         })
         .map(drop)

@@ -574,6 +574,7 @@ mod tests {
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             insecure: false,
+            cacert: None,
             expect: Default::default(),
             fail_after: 1,
             remind: None,

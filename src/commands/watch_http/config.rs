@@ -31,7 +31,7 @@
 //! Keys are matched ignoring case, and `-` may stand for `_`. A key that is
 //! not known is an error naming its file, line and column.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value as Json;
@@ -76,6 +76,8 @@ pub struct Target {
     pub timeout: Duration,
     /// Do not verify the HTTPS certificate.
     pub insecure: bool,
+    /// Trust the CA certificates (PEM) in this file instead of the web roots.
+    pub cacert: Option<PathBuf>,
     /// What a good answer looks like.
     pub expect: Expect,
     /// Faults in a row before alerting.
@@ -170,6 +172,7 @@ struct Settings {
     /// `Some(None)`: explicitly off (`max_time: 0`).
     max_time: Option<Option<Duration>>,
     insecure: Option<bool>,
+    cacert: Option<PathBuf>,
     expect_status: Option<StatusSet>,
     json_field: Option<String>,
     json_ok: Option<Vec<Json>>,
@@ -199,6 +202,7 @@ impl Settings {
         pick(&mut self.timeout, &over.timeout);
         pick(&mut self.max_time, &over.max_time);
         pick(&mut self.insecure, &over.insecure);
+        pick(&mut self.cacert, &over.cacert);
         pick(&mut self.expect_status, &over.expect_status);
         pick(&mut self.json_field, &over.json_field);
         pick(&mut self.json_ok, &over.json_ok);
@@ -224,6 +228,7 @@ impl Settings {
             timeout: args.timeout,
             max_time: args.max_time.map(|d| (!d.is_zero()).then_some(d)),
             insecure: args.insecure.then_some(true),
+            cacert: args.cacert.clone(),
             expect_status,
             json_field: args.json_field.clone(),
             json_ok: (!args.json_ok.is_empty())
@@ -259,6 +264,11 @@ impl Settings {
                 self.remind = Some((!d.is_zero()).then_some(d));
             }
             "insecure" => self.insecure = Some(boolean(key, value)?),
+            "cacert" => {
+                // A relative path is from the working directory, as
+                // nats-server takes its TLS files.
+                self.cacert = Some(PathBuf::from(string(key, value)?));
+            }
             "expect_status" => self.expect_status = Some(status_set(key, value)?),
             "json_field" => self.json_field = Some(string(key, value)?),
             "json_ok" => {
@@ -581,6 +591,7 @@ fn resolve(url: &str, s: Settings) -> std::result::Result<Target, String> {
         interval,
         timeout,
         insecure: s.insecure.unwrap_or(false),
+        cacert: s.cacert,
         expect: Expect {
             status: s.expect_status.unwrap_or_default(),
             json_ok: if json_field.is_some() {

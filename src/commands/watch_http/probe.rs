@@ -23,17 +23,33 @@ pub struct CheckResult {
 }
 
 /// The HTTP client of one target: its timeout and TLS settings.
-pub fn agent(target: &Target) -> ureq::Agent {
-    let tls = ureq::tls::TlsConfig::builder()
-        .disable_verification(target.insecure)
-        .build();
-    ureq::Agent::config_builder()
+///
+/// # Errors
+///
+/// The CA file cannot be read or holds no certificate.
+pub fn agent(target: &Target) -> Result<ureq::Agent, String> {
+    let mut tls = ureq::tls::TlsConfig::builder().disable_verification(target.insecure);
+    if let Some(ca) = &target.cacert {
+        let pem =
+            std::fs::read(ca).map_err(|e| format!("cannot read CA file {}: {e}", ca.display()))?;
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err(format!("no certificate in CA file {}", ca.display()));
+        }
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    Ok(ureq::Agent::config_builder()
         .timeout_global(Some(target.timeout))
         .http_status_as_error(false)
-        .tls_config(tls)
+        .tls_config(tls.build())
         .user_agent(concat!("nats-lite-watch-http/", env!("CARGO_PKG_VERSION")))
         .build()
-        .new_agent()
+        .new_agent())
 }
 
 /// Check `target` once.
@@ -112,6 +128,10 @@ fn io_fault(e: &std::io::Error, timeout: Duration, context: &str) -> Fault {
     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
         return fault_of(inner, timeout);
     }
+    // A failed TLS handshake comes as an I/O error around rustls's.
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return Fault::Tls(tls.to_string());
+    }
     match e.kind() {
         K::TimedOut | K::WouldBlock => Fault::Timeout(timeout),
         K::ConnectionRefused
@@ -152,6 +172,14 @@ mod tests {
         );
         let wrapped = Error::other(ureq::Error::Timeout(ureq::Timeout::RecvBody));
         assert_eq!(io_fault(&wrapped, t, "reading the body"), Fault::Timeout(t));
+        let tls = Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            fault_of(&ureq::Error::Io(tls), t).to_string(),
+            "TLS error: invalid peer certificate: UnknownIssuer"
+        );
         assert_eq!(
             fault_of(&ureq::Error::HostNotFound, t).to_string(),
             "connect error: host not found"
