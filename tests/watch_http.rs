@@ -226,6 +226,10 @@ fn endpoints(healthy: Arc<AtomicBool>) -> HttpServer {
             ..reply(200, r#"{"status":0}"#)
         },
         "/html" => reply(200, "<html>hello</html>"),
+        "/huge" => reply(
+            200,
+            format!("{{\"status\":0,\"pad\":\"{}\"}}", "x".repeat(2 << 20)),
+        ),
         "/flip" if healthy.load(Ordering::SeqCst) => reply(200, r#"{"status":0}"#),
         "/flip" => reply(500, "down"),
         _ => reply(404, "not found"),
@@ -497,7 +501,7 @@ fn once_exits_0_when_all_ok_and_prints_json() {
 }
 
 #[test]
-fn timeout_status_list_and_text() {
+fn timeout_status_list_text_and_huge_bodies() {
     let http = endpoints(Arc::default());
     let (code, lines, _) = once(&["--timeout", "100ms", &http.url("/slow")]);
     assert_eq!(code, 1);

@@ -280,61 +280,47 @@ pub fn run(global: &ConnectArgs, args: WatchHttpArgs) -> Result<ExitCode> {
     }
     drop(tx);
 
-    let mut trackers: Vec<Tracker> = targets
-        .iter()
-        .map(|t| Tracker::new(t.fail_after, t.remind))
-        .collect();
-    let mut once_results: Vec<Option<CheckResult>> = vec![None; targets.len()];
+    let mut alerts = Alerts {
+        trackers: targets
+            .iter()
+            .map(|t| Tracker::new(t.fail_after, t.remind))
+            .collect(),
+        alerter,
+        // A --once run without sinks says it all on stdout.
+        log: !args.once || has_sinks,
+    };
+    let mut results: Vec<Option<CheckResult>> = vec![None; targets.len()];
     let mut pending = targets.len();
-    let stdout = std::io::stdout();
-    let outcome = (|| -> Result<bool> {
-        while let Ok(msg) = rx.recv() {
-            let (i, result) = match msg {
-                Msg::Stop => return Ok(false),
-                Msg::Checked(i, r) => (i, r),
-            };
-            let target = &targets[i];
-            if args.once {
-                once_results[i] = Some(result.clone());
-            } else {
-                let mut out = stdout.lock();
-                writeln!(out, "{}", line(target, &result, args.json))
-                    .and_then(|()| out.flush())
-                    .map_err(|e| Error::io("writing to stdout", e))?;
-            }
-            if let Some(change) = trackers[i].observe(result.verdict.is_ok(), Instant::now()) {
-                let event = Event::new(target, &result, &change);
-                if !args.once || has_sinks {
-                    alert::log(format!("alert: {}", event.text()));
-                }
-                alerter.send(event);
-            }
-            if args.once {
-                pending -= 1;
-                if pending == 0 {
-                    return Ok(true);
-                }
+    let interrupted = loop {
+        let (i, result) = match rx.recv() {
+            Ok(Msg::Checked(i, r)) => (i, r),
+            Ok(Msg::Stop) | Err(_) => break true,
+        };
+        if !args.once {
+            print_lines(std::iter::once(line(&targets[i], &result, args.json)))?;
+        }
+        alerts.take(&targets[i], i, &result);
+        if args.once {
+            results[i] = Some(result);
+            pending -= 1;
+            if pending == 0 {
+                break false;
             }
         }
-        Ok(true)
-    })();
+    };
     stop.stop();
-    let finished = outcome?;
-    if !args.once || !finished {
-        alerter.finish(FINISH_GRACE);
+    if !args.once || interrupted {
+        alerts.alerter.finish(FINISH_GRACE);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = stdout.lock();
-    for (target, result) in targets.iter().zip(&once_results) {
-        if let Some(r) = result {
-            writeln!(out, "{}", line(target, r, args.json))
-                .map_err(|e| Error::io("writing to stdout", e))?;
-        }
-    }
-    out.flush().map_err(|e| Error::io("writing to stdout", e))?;
-    drop(out);
-    alerter.finish(FINISH_GRACE_ONCE);
-    let all_ok = once_results
+    print_lines(
+        targets
+            .iter()
+            .zip(&results)
+            .filter_map(|(t, r)| r.as_ref().map(|r| line(t, r, args.json))),
+    )?;
+    alerts.alerter.finish(FINISH_GRACE_ONCE);
+    let all_ok = results
         .iter()
         .all(|r| r.as_ref().is_some_and(|r| r.verdict.is_ok()));
     Ok(if all_ok {
@@ -342,6 +328,37 @@ pub fn run(global: &ConnectArgs, args: WatchHttpArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(crate::error::EXIT_FAILURE)
     })
+}
+
+/// The main thread's alert side: a state machine per target and the sinks.
+struct Alerts {
+    trackers: Vec<Tracker>,
+    alerter: Alerter,
+    /// Log each alert on stderr too.
+    log: bool,
+}
+
+impl Alerts {
+    /// Feed the result of a check of target `i`; alert on a change.
+    fn take(&mut self, target: &Target, i: usize, result: &CheckResult) {
+        let Some(change) = self.trackers[i].observe(result.verdict.is_ok(), Instant::now()) else {
+            return;
+        };
+        let event = Event::new(target, result, &change);
+        if self.log {
+            alert::log(format!("alert: {}", event.text()));
+        }
+        self.alerter.send(event);
+    }
+}
+
+/// Write lines to stdout and flush.
+fn print_lines(lines: impl Iterator<Item = String>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        writeln!(out, "{l}").map_err(|e| Error::io("writing to stdout", e))?;
+    }
+    out.flush().map_err(|e| Error::io("writing to stdout", e))
 }
 
 /// Start the thread that checks target `i` every interval (once with
