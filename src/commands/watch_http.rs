@@ -69,7 +69,9 @@ const AFTER_HELP: &str = concat!(
     "  nats-lite watch-http --exec 'mail -s \"$WATCH_TEXT\" ops@example.com' https://api/health\n",
     "  nats-lite watch-http --config watch.conf\n",
     "\n",
-    "Config file (nats-server format; per-target keys override flags, which override defaults):\n",
+    "Config file (nats-server format). Keys are the flags' names with _ (max_time, json_ok, \
+     fail_after, ...) plus url, name and headers { Name: value }; a target's own keys override \
+     the flags, which override the defaults block:\n",
     "  defaults { interval: \"10s\", timeout: \"5s\", max_time: \"2s\", fail_after: 2 }\n",
     "  targets: [\n",
     "    { url: \"http://10.0.0.1/api/status\", json_field: \"/status\", json_ok: 0 }\n",

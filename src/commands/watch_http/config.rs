@@ -28,8 +28,15 @@
 //! exec: "logger -t watch-http"
 //! ```
 //!
-//! Keys are matched ignoring case, and `-` may stand for `_`. A key that is
-//! not known is an error naming its file, line and column.
+//! Target and `defaults` keys are the flags' names with `_`: `method`,
+//! `body`, `headers` (a map, or an array of `"Name: value"`), `interval`,
+//! `timeout`, `max_time`, `expect_status` (`200`, `"200-299"` or an
+//! array), `json_field`, `json_ok` (one value or an array), `contains`,
+//! `insecure`, `cacert`, `fail_after`, `remind`; targets also take `url`
+//! and `name`. `max_time: 0`, `remind: 0` and `json_field: ""` turn off
+//! what the defaults set. Keys are matched ignoring case, and `-` may
+//! stand for `_`. A key that is not known is an error naming its file,
+//! line and column.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
