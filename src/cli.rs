@@ -102,6 +102,23 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
+/// Every long flag name (and alias) of a subcommand's args, for Go-style
+/// `-name` rewriting.
+fn long_flag_names<A: clap::Args>() -> Vec<String> {
+    let cmd = A::augment_args(clap::Command::new("x"));
+    let mut names = Vec::new();
+    for arg in cmd.get_arguments() {
+        names.extend(arg.get_long().map(str::to_string));
+        names.extend(
+            arg.get_all_aliases()
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_string),
+        );
+    }
+    names
+}
+
 /// nats-server flags that Go's `flag` package accepts with a single dash and
 /// that are longer than one letter. `-DV`, `-VV` and `-DVV` are left alone:
 /// clap reads them as combined short flags.
@@ -122,10 +139,10 @@ pub fn normalize_server_args(args: Vec<OsString>) -> Vec<OsString> {
         return args;
     };
     if args[pos] == "top" {
-        let longs = commands::top::long_flag_names();
+        let longs = long_flag_names::<commands::top::TopArgs>();
         return rewrite_go_flags(args, pos, commands::top::GO_STYLE_LONG_FLAGS, &longs);
     }
-    let longs = commands::server::long_flag_names();
+    let longs = long_flag_names::<commands::server::ServerArgs>();
     rewrite_go_flags(args, pos, GO_STYLE_LONG_FLAGS, &longs)
 }
 

@@ -12,9 +12,11 @@
 //!   terminal.
 //! - [`cli`]: the clap definition and the dispatch to [`commands`].
 //! - [`error`]: the CLI error type and exit codes.
+//! - [`civil`]: calendar arithmetic for time stamps.
 //!
 //! Dependencies point one way: `commands` -> `server`, `client` -> `protocol`.
 
+pub mod civil;
 pub mod cli;
 pub mod client;
 pub mod commands;

@@ -356,10 +356,16 @@ impl Client {
     }
 
     /// Hand `staged` (left empty, its allocation kept or swapped) to the
-    /// client: `msgs` messages for the counters. Writes what the socket takes
+    /// client: `msgs` messages of `payload_bytes` for the counters (nats-server
+    /// counts payload, headers included, not protocol lines). Writes what the socket takes
     /// now; the rest is queued for whoever owns the write side. Returns true
     /// when the producer should stall ([`Client::wait_drained`]).
-    pub fn queue_and_flush(self: &Arc<Self>, staged: &mut Vec<u8>, msgs: u64) -> bool {
+    pub fn queue_and_flush(
+        self: &Arc<Self>,
+        staged: &mut Vec<u8>,
+        msgs: u64,
+        payload_bytes: u64,
+    ) -> bool {
         if staged.is_empty() {
             return false;
         }
@@ -377,7 +383,7 @@ impl Client {
         self.stats.out_msgs.fetch_add(msgs, Ordering::Relaxed);
         self.stats
             .out_bytes
-            .fetch_add(staged.len() as u64, Ordering::Relaxed);
+            .fetch_add(payload_bytes, Ordering::Relaxed);
         if out.flushing || self.tls.get().is_some() {
             out.pending.extend_from_slice(staged);
             staged.clear();

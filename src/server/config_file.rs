@@ -30,11 +30,18 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     if c.client_advertise.is_some() {
         warnings.push("client_advertise has no effect without clustering".into());
     }
-    if c.http_port.is_some() || c.https_port.is_some() || c.http_host.is_some() {
-        return Err(
-            "HTTP monitoring (http/http_port/https) is not built yet in this version of nats-lite"
-                .into(),
-        );
+    if c.http_host.is_some() {
+        o.http_host = c.http_host.clone();
+    }
+    if c.http_port.is_some() {
+        o.http_port = c.http_port;
+    }
+    if c.https_port.is_some() {
+        o.https_port = c.https_port;
+    }
+    set(&mut o.http_jsonp, c.http_jsonp);
+    if c.http_base_path.is_some() {
+        return Err("http_base_path is not supported by nats-lite's monitoring".into());
     }
     if c.system_account.is_some() {
         warnings
@@ -95,13 +102,10 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     set(&mut o.max_traced_msg_len, c.max_traced_msg_len);
     set(&mut o.disable_sublist_cache, c.disable_sublist_cache);
     set(&mut o.no_header_support, c.no_header_support);
-    if c.max_closed_clients.is_some()
-        || c.connect_error_reports.is_some()
-        || c.reconnect_error_reports.is_some()
-    {
-        warnings.push(
-            "max_closed_clients, connect_error_reports and reconnect_error_reports have no effect yet".into(),
-        );
+    set(&mut o.max_closed_clients, c.max_closed_clients);
+    if c.connect_error_reports.is_some() || c.reconnect_error_reports.is_some() {
+        warnings
+            .push("connect_error_reports and reconnect_error_reports only apply to routes".into());
     }
     Ok(warnings)
 }

@@ -692,9 +692,11 @@ impl Connection {
             Some(last) => last,
         };
         let headers = headers.filter(|_| dest.headers.load(Ordering::Relaxed));
-        self.batch.stage_msg(dest, |buf| {
-            encode::msg(buf, subject, &sub.sid, reply, headers, payload)
-        });
+        self.batch.stage_msg(
+            dest,
+            headers.map_or(0, <[u8]>::len) + payload.len(),
+            |buf| encode::msg(buf, subject, &sub.sid, reply, headers, payload),
+        );
         if let (Some(perm), Some(reply)) = (sub.responses, reply) {
             dest.allow_reply(reply, perm);
         }
@@ -715,7 +717,7 @@ impl Connection {
         if let Some(sub) = own {
             const STATUS: &[u8] = b"NATS/1.0 503\r\n\r\n";
             let client = self.client.clone();
-            self.batch.stage_msg(&client, |buf| {
+            self.batch.stage_msg(&client, STATUS.len(), |buf| {
                 encode::msg(buf, reply, &sub.sid, None, Some(STATUS), b"")
             });
         }
@@ -912,12 +914,13 @@ impl Connection {
     fn finish(mut self: Box<Self>, reason: CloseReason) {
         self.end_batch();
         self.client.close(reason);
+        // Unregistered first, so the closed-connections record keeps its subscriptions.
+        self.server.unregister(&self.client);
         let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();
         for sub in &subs {
             self.account.sublist.remove(sub);
         }
         self.cache.clear();
-        self.server.unregister(&self.client);
         let reason = self.client.meta().close_reason.unwrap_or(reason);
         debug!(
             "{} - Client connection closed: {reason}",

@@ -119,6 +119,8 @@ pub struct Staged {
     pub buf: Vec<u8>,
     /// How many of them are messages (for the counters).
     pub msgs: u64,
+    /// The messages' payload bytes, headers included (for the counters).
+    pub bytes: u64,
 }
 
 /// Everything one read batch produced, per destination.
@@ -131,7 +133,7 @@ pub struct Batch {
     stalled: Vec<Arc<Client>>,
     /// Messages handed over by this batch (for the server counters).
     pub out_msgs: u64,
-    /// Bytes handed over by this batch.
+    /// Payload bytes handed over by this batch.
     pub out_bytes: u64,
 }
 
@@ -149,6 +151,7 @@ impl Batch {
                         client: client.clone(),
                         buf,
                         msgs: 0,
+                        bytes: 0,
                     });
                     let i = self.entries.len() - 1;
                     self.index.insert(client.cid, i);
@@ -161,18 +164,28 @@ impl Batch {
     /// Stage one message for `client`: `encode` appends its bytes. A buffer
     /// that grew past [`EARLY_FLUSH_BYTES`] is handed over at once.
     #[inline]
-    pub fn stage_msg(&mut self, client: &Arc<Client>, encode: impl FnOnce(&mut Vec<u8>)) {
+    pub fn stage_msg(
+        &mut self,
+        client: &Arc<Client>,
+        payload_len: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
         let i = self.entry(client);
         let staged = &mut self.entries[i];
         encode(&mut staged.buf);
         staged.msgs += 1;
+        staged.bytes += payload_len as u64;
         if staged.buf.len() >= EARLY_FLUSH_BYTES {
             self.out_msgs += staged.msgs;
-            self.out_bytes += staged.buf.len() as u64;
-            if staged.client.queue_and_flush(&mut staged.buf, staged.msgs) {
+            self.out_bytes += staged.bytes;
+            if staged
+                .client
+                .queue_and_flush(&mut staged.buf, staged.msgs, staged.bytes)
+            {
                 self.stalled.push(staged.client.clone());
             }
             staged.msgs = 0;
+            staged.bytes = 0;
         }
     }
 
@@ -187,8 +200,8 @@ impl Batch {
     pub fn flush(&mut self) {
         for mut s in self.entries.drain(..) {
             self.out_msgs += s.msgs;
-            self.out_bytes += s.buf.len() as u64;
-            if s.client.queue_and_flush(&mut s.buf, s.msgs) {
+            self.out_bytes += s.bytes;
+            if s.client.queue_and_flush(&mut s.buf, s.msgs, s.bytes) {
                 self.stalled.push(s.client.clone());
             }
             s.buf.clear();

@@ -183,7 +183,7 @@ fn lame_duck(server: &Arc<Server>) {
             let json = server.client_info_json(&client);
             let mut line = Vec::with_capacity(json.len() + 7);
             crate::protocol::encode::json_op(&mut line, "INFO", &json);
-            let _ = client.queue_and_flush(&mut line, 0);
+            let _ = client.queue_and_flush(&mut line, 0, 0);
         }
     }
     let grace = opts.lame_duck_grace_period.min(opts.lame_duck_duration);

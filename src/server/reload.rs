@@ -161,6 +161,6 @@ fn recheck(auth: &Authenticator, client: &Arc<Client>) {
     for text in errors {
         let mut line = Vec::new();
         encode::err(&mut line, &text);
-        let _ = client.queue_and_flush(&mut line, 0);
+        let _ = client.queue_and_flush(&mut line, 0, 0);
     }
 }

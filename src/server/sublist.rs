@@ -69,7 +69,7 @@ impl Node {
 }
 
 /// Counters for `/subsz`.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct SublistStats {
     /// Subscriptions in the index.
     pub num_subscriptions: u64,

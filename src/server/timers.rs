@@ -173,7 +173,7 @@ fn ping(server: &Server, client: &Arc<Client>) -> Option<Instant> {
             .ping_sent_nanos
             .store(unix_nanos(now), Ordering::Relaxed);
         trace!("{} - ->> [PING]", client.log_prefix());
-        let _ = client.queue_and_flush(&mut encode::PING.to_vec(), 0);
+        let _ = client.queue_and_flush(&mut encode::PING.to_vec(), 0, 0);
     }
     Some(Instant::now() + opts.ping_interval)
 }
@@ -182,6 +182,6 @@ fn ping(server: &Server, client: &Arc<Client>) -> Option<Instant> {
 pub fn send_err_and_close(client: &Arc<Client>, text: &str, reason: CloseReason) {
     let mut line = Vec::new();
     encode::err(&mut line, text);
-    let _ = client.queue_and_flush(&mut line, 0);
+    let _ = client.queue_and_flush(&mut line, 0, 0);
     client.close(reason);
 }
