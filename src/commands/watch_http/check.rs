@@ -334,7 +334,7 @@ pub fn short_duration(d: Duration) -> String {
 /// `2006-01-02T15:04:05.000Z`: RFC 3339 in UTC with milliseconds.
 pub fn rfc3339_millis(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = crate::client::template::rfc3339(d.as_secs());
+    let secs = crate::civil::rfc3339(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     format!("{}.{:03}Z", secs.trim_end_matches('Z'), d.subsec_millis())
 }
 
