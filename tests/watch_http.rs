@@ -859,7 +859,16 @@ fn nats_sink_publishes_the_event() {
     sub.flush();
     let http = endpoints(Arc::default());
     let url = http.url("/error");
-    let (code, _, errors) = once(&["-s", &server.url(), "--nats-subject", "watch.http", &url]);
+    // --once alerts every fault: --fail-after needs faults in a row.
+    let (code, _, errors) = once(&[
+        "-s",
+        &server.url(),
+        "--nats-subject",
+        "watch.http",
+        "--fail-after",
+        "3",
+        &url,
+    ]);
     assert_eq!(code, 1, "{errors:#?}");
     let (line, payload) = sub.read_msg();
     assert!(line.starts_with("MSG watch.http 1 "), "{line}");

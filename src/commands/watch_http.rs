@@ -53,7 +53,8 @@ const AFTER_HELP: &str = concat!(
      recovers, and STILL FAILING every --remind while down. A sink that fails is retried \
      with backoff and logged on stderr; checks go on.\n",
     "\n",
-    "With --once a run has no memory: every failing target is alerted. HTTP_PROXY, \
+    "With --once a run has no memory: every failing target is alerted (--fail-after does not \
+     apply). HTTP_PROXY, \
      HTTPS_PROXY and NO_PROXY are honoured for the targets and the sinks.\n",
     "\n",
     "Examples:\n",
@@ -285,7 +286,12 @@ pub fn run(global: &ConnectArgs, args: WatchHttpArgs) -> Result<ExitCode> {
     let mut alerts = Alerts {
         trackers: targets
             .iter()
-            .map(|t| Tracker::new(t.fail_after, t.remind))
+            // A --once run has one check per target: it cannot count
+            // faults in a row, so every fault is alerted.
+            .map(|t| match args.once {
+                true => Tracker::new(1, None),
+                false => Tracker::new(t.fail_after, t.remind),
+            })
             .collect(),
         alerter,
         // A --once run without sinks says it all on stdout.
