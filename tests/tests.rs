@@ -50,3 +50,4 @@ mod server_signals;
 mod server_tls;
 mod tls_support;
 mod util;
+mod watch_http;
