@@ -63,7 +63,7 @@ pub enum Command {
     Mkpasswd(commands::mkpasswd::MkpasswdArgs),
     /// Watch HTTP endpoints and alert when their health changes.
     #[command(name = "watch-http")]
-    WatchHttp(commands::watch_http::WatchHttpArgs),
+    WatchHttp(Box<commands::watch_http::WatchHttpArgs>),
 }
 
 /// Parse `args` (the program name first), run the subcommand, and map the
@@ -101,7 +101,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cat(args) => commands::cat::run(&global, args),
         Command::Top(args) => commands::top::run(&global, args),
         Command::Mkpasswd(args) => commands::mkpasswd::run(args),
-        Command::WatchHttp(args) => commands::watch_http::run(&global, args),
+        Command::WatchHttp(args) => commands::watch_http::run(&global, *args),
     }
 }
 
