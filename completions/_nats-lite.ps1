@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('sub', 'sub', [CompletionResultType]::ParameterValue, 'Subscribe to subjects and print what arrives')
             [CompletionResult]::new('req', 'req', [CompletionResultType]::ParameterValue, 'Send a request and wait for the reply')
             [CompletionResult]::new('reply', 'reply', [CompletionResultType]::ParameterValue, 'Answer requests on a subject')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)')
             [CompletionResult]::new('ping', 'ping', [CompletionResultType]::ParameterValue, 'Check a server: connect, show its INFO, time PING/PONG round trips')
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)')
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a server''s statistics (like nats-top)')
@@ -168,6 +169,213 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'nats-lite;bench' {
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Clients of the mode''s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)')
+            [CompletionResult]::new('--subs', '--subs', [CompletionResultType]::ParameterName, 'Subscribers, in pubsub mode (0: publishers only)')
+            [CompletionResult]::new('--responders', '--responders', [CompletionResultType]::ParameterName, 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)')
+            [CompletionResult]::new('--msgs', '--msgs', [CompletionResultType]::ParameterName, 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush')
+            [CompletionResult]::new('--csv', '--csv', [CompletionResultType]::ParameterName, 'Write one CSV row per client to FILE (nats-bench''s columns)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Publishers only (--clients of them)')
+            [CompletionResult]::new('sub', 'sub', [CompletionResultType]::ParameterValue, 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else')
+            [CompletionResult]::new('pubsub', 'pubsub', [CompletionResultType]::ParameterValue, 'Publishers (--clients) and subscribers (--subs) together (the default)')
+            [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)')
+            [CompletionResult]::new('reply', 'reply', [CompletionResultType]::ParameterValue, 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'nats-lite;bench;pub' {
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Clients of the mode''s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)')
+            [CompletionResult]::new('--subs', '--subs', [CompletionResultType]::ParameterName, 'Subscribers, in pubsub mode (0: publishers only)')
+            [CompletionResult]::new('--responders', '--responders', [CompletionResultType]::ParameterName, 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)')
+            [CompletionResult]::new('--msgs', '--msgs', [CompletionResultType]::ParameterName, 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush')
+            [CompletionResult]::new('--csv', '--csv', [CompletionResultType]::ParameterName, 'Write one CSV row per client to FILE (nats-bench''s columns)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'nats-lite;bench;sub' {
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Clients of the mode''s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)')
+            [CompletionResult]::new('--subs', '--subs', [CompletionResultType]::ParameterName, 'Subscribers, in pubsub mode (0: publishers only)')
+            [CompletionResult]::new('--responders', '--responders', [CompletionResultType]::ParameterName, 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)')
+            [CompletionResult]::new('--msgs', '--msgs', [CompletionResultType]::ParameterName, 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush')
+            [CompletionResult]::new('--csv', '--csv', [CompletionResultType]::ParameterName, 'Write one CSV row per client to FILE (nats-bench''s columns)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'nats-lite;bench;pubsub' {
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Clients of the mode''s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)')
+            [CompletionResult]::new('--subs', '--subs', [CompletionResultType]::ParameterName, 'Subscribers, in pubsub mode (0: publishers only)')
+            [CompletionResult]::new('--responders', '--responders', [CompletionResultType]::ParameterName, 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)')
+            [CompletionResult]::new('--msgs', '--msgs', [CompletionResultType]::ParameterName, 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush')
+            [CompletionResult]::new('--csv', '--csv', [CompletionResultType]::ParameterName, 'Write one CSV row per client to FILE (nats-bench''s columns)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'nats-lite;bench;request' {
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Clients of the mode''s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)')
+            [CompletionResult]::new('--subs', '--subs', [CompletionResultType]::ParameterName, 'Subscribers, in pubsub mode (0: publishers only)')
+            [CompletionResult]::new('--responders', '--responders', [CompletionResultType]::ParameterName, 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)')
+            [CompletionResult]::new('--msgs', '--msgs', [CompletionResultType]::ParameterName, 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush')
+            [CompletionResult]::new('--csv', '--csv', [CompletionResultType]::ParameterName, 'Write one CSV row per client to FILE (nats-bench''s columns)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'nats-lite;bench;reply' {
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Clients of the mode''s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)')
+            [CompletionResult]::new('--subs', '--subs', [CompletionResultType]::ParameterName, 'Subscribers, in pubsub mode (0: publishers only)')
+            [CompletionResult]::new('--responders', '--responders', [CompletionResultType]::ParameterName, 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)')
+            [CompletionResult]::new('--msgs', '--msgs', [CompletionResultType]::ParameterName, 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush')
+            [CompletionResult]::new('--csv', '--csv', [CompletionResultType]::ParameterName, 'Write one CSV row per client to FILE (nats-bench''s columns)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'nats-lite;bench;help' {
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Publishers only (--clients of them)')
+            [CompletionResult]::new('sub', 'sub', [CompletionResultType]::ParameterValue, 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else')
+            [CompletionResult]::new('pubsub', 'pubsub', [CompletionResultType]::ParameterValue, 'Publishers (--clients) and subscribers (--subs) together (the default)')
+            [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)')
+            [CompletionResult]::new('reply', 'reply', [CompletionResultType]::ParameterValue, 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'nats-lite;bench;help;pub' {
+            break
+        }
+        'nats-lite;bench;help;sub' {
+            break
+        }
+        'nats-lite;bench;help;pubsub' {
+            break
+        }
+        'nats-lite;bench;help;request' {
+            break
+        }
+        'nats-lite;bench;help;reply' {
+            break
+        }
+        'nats-lite;bench;help;help' {
+            break
+        }
         'nats-lite;ping' {
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Number of round trips to time')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Wait between round trips')
@@ -263,6 +471,53 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;watch-http' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Targets and settings from a file (nats-server config format)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Targets and settings from a file (nats-server config format)')
+            [CompletionResult]::new('-X', '-X ', [CompletionResultType]::ParameterName, 'HTTP method [default: GET, or POST with --body]')
+            [CompletionResult]::new('--method', '--method', [CompletionResultType]::ParameterName, 'HTTP method [default: GET, or POST with --body]')
+            [CompletionResult]::new('--body', '--body', [CompletionResultType]::ParameterName, 'Request body')
+            [CompletionResult]::new('-H', '-H ', [CompletionResultType]::ParameterName, 'Request header, as Key:Value (repeatable)')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Request header, as Key:Value (repeatable)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Time between checks [default: 10s]')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between checks [default: 10s]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Time allowed for a request, body included [default: 10s]')
+            [CompletionResult]::new('--max-time', '--max-time', [CompletionResultType]::ParameterName, 'A slower answer is a fault ("slow 6.2s > 5s")')
+            [CompletionResult]::new('--expect-status', '--expect-status', [CompletionResultType]::ParameterName, 'Acceptable HTTP statuses: 200, 200,204, 200-299 [default: 200]')
+            [CompletionResult]::new('--json-field', '--json-field', [CompletionResultType]::ParameterName, 'JSON pointer (RFC 6901) to a field of the body, e.g. /status')
+            [CompletionResult]::new('--json-ok', '--json-ok', [CompletionResultType]::ParameterName, 'Acceptable value of --json-field, as JSON or text (repeatable: any of them). Without it the field only has to exist')
+            [CompletionResult]::new('--contains', '--contains', [CompletionResultType]::ParameterName, 'Text the body must contain')
+            [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'Trust the CA certificates (PEM) in FILE for HTTPS targets')
+            [CompletionResult]::new('--fail-after', '--fail-after', [CompletionResultType]::ParameterName, 'Alert after this many faults in a row [default: 1]')
+            [CompletionResult]::new('--remind', '--remind', [CompletionResultType]::ParameterName, 'Alert again this often while a target stays down')
+            [CompletionResult]::new('--nats-subject', '--nats-subject', [CompletionResultType]::ParameterName, 'Publish alert events (JSON) on this NATS subject (server from -s)')
+            [CompletionResult]::new('--rocketchat', '--rocketchat', [CompletionResultType]::ParameterName, 'Post alerts to this RocketChat server (https://chat.example.com)')
+            [CompletionResult]::new('--rc-user', '--rc-user', [CompletionResultType]::ParameterName, 'RocketChat user to log in as')
+            [CompletionResult]::new('--rc-password', '--rc-password', [CompletionResultType]::ParameterName, 'RocketChat password')
+            [CompletionResult]::new('--rc-token', '--rc-token', [CompletionResultType]::ParameterName, 'RocketChat personal access token (instead of user and password)')
+            [CompletionResult]::new('--rc-user-id', '--rc-user-id', [CompletionResultType]::ParameterName, 'The user id that goes with --rc-token')
+            [CompletionResult]::new('--rc-channel', '--rc-channel', [CompletionResultType]::ParameterName, 'RocketChat channel (''#ops'') or user (''@someone'')')
+            [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command for each alert, the event JSON on stdin')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Check once, print the verdicts, exit 0 if all are OK, else 1')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print each check as a JSON line')
+            [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Do not verify HTTPS certificates of the targets (insecure)')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify HTTPS certificates of the targets (insecure)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -339,6 +594,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('sub', 'sub', [CompletionResultType]::ParameterValue, 'Subscribe to subjects and print what arrives')
             [CompletionResult]::new('req', 'req', [CompletionResultType]::ParameterValue, 'Send a request and wait for the reply')
             [CompletionResult]::new('reply', 'reply', [CompletionResultType]::ParameterValue, 'Answer requests on a subject')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)')
             [CompletionResult]::new('ping', 'ping', [CompletionResultType]::ParameterValue, 'Check a server: connect, show its INFO, time PING/PONG round trips')
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)')
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a server''s statistics (like nats-top)')
@@ -359,6 +615,29 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;help;reply' {
+            break
+        }
+        'nats-lite;help;bench' {
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Publishers only (--clients of them)')
+            [CompletionResult]::new('sub', 'sub', [CompletionResultType]::ParameterValue, 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else')
+            [CompletionResult]::new('pubsub', 'pubsub', [CompletionResultType]::ParameterValue, 'Publishers (--clients) and subscribers (--subs) together (the default)')
+            [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)')
+            [CompletionResult]::new('reply', 'reply', [CompletionResultType]::ParameterValue, 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered')
+            break
+        }
+        'nats-lite;help;bench;pub' {
+            break
+        }
+        'nats-lite;help;bench;sub' {
+            break
+        }
+        'nats-lite;help;bench;pubsub' {
+            break
+        }
+        'nats-lite;help;bench;request' {
+            break
+        }
+        'nats-lite;help;bench;reply' {
             break
         }
         'nats-lite;help;ping' {

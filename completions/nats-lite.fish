@@ -43,6 +43,7 @@ complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "pub" -d 'Publis
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "req" -d 'Send a request and wait for the reply'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "reply" -d 'Answer requests on a subject'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "bench" -d 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
@@ -129,6 +130,150 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tls-insecu
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "pub" -d 'Publishers only (--clients of them)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "request" -d 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "reply" -d 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "pub" -d 'Publishers only (--clients of them)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "request" -d 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "reply" -d 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l count -d 'Number of round trips to time' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l interval -d 'Wait between round trips' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l timeout -d 'How long to wait for each PONG' -r
@@ -198,6 +343,45 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s c -l co
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s p -l pass -d 'Hash a password you enter instead of generating one (asked twice on a terminal; read from stdin\'s first line when stdin is not a terminal)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -l stdin -d 'Read the password from stdin\'s first line even when stdin is a terminal (implies --pass)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s c -l config -d 'Targets and settings from a file (nats-server config format)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s X -l method -d 'HTTP method [default: GET, or POST with --body]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l body -d 'Request body' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s H -l header -d 'Request header, as Key:Value (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s i -l interval -d 'Time between checks [default: 10s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l timeout -d 'Time allowed for a request, body included [default: 10s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l max-time -d 'A slower answer is a fault ("slow 6.2s > 5s")' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l expect-status -d 'Acceptable HTTP statuses: 200, 200,204, 200-299 [default: 200]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l json-field -d 'JSON pointer (RFC 6901) to a field of the body, e.g. /status' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l json-ok -d 'Acceptable value of --json-field, as JSON or text (repeatable: any of them). Without it the field only has to exist' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l contains -d 'Text the body must contain' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l cacert -d 'Trust the CA certificates (PEM) in FILE for HTTPS targets' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l fail-after -d 'Alert after this many faults in a row [default: 1]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l remind -d 'Alert again this often while a target stays down' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l nats-subject -d 'Publish alert events (JSON) on this NATS subject (server from -s)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rocketchat -d 'Post alerts to this RocketChat server (https://chat.example.com)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-user -d 'RocketChat user to log in as' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-password -d 'RocketChat password' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-token -d 'RocketChat personal access token (instead of user and password)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-user-id -d 'The user id that goes with --rc-token' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-channel -d 'RocketChat channel (\'#ops\') or user (\'@someone\')' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l webhook -d 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l exec -d 'Run this shell command for each alert, the event JSON on stdin' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l once -d 'Check once, print the verdicts, exit 0 if all are OK, else 1'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l json -d 'Print each check as a JSON line'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s k -l insecure -d 'Do not verify HTTPS certificates of the targets (insecure)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s h -l help -d 'Print help'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -l man -d 'Write the man pages (nats-lite.1 and one nats-lite-SUBCOMMAND.1 per subcommand) into DIR' -r -f -a "(__fish_complete_directories)"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -l write-all -d 'Write every completion script into DIR/completions and every man page into DIR/man (`.` in a checkout regenerates the files kept in git)' -r -f -a "(__fish_complete_directories)"
@@ -242,15 +426,21 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l no_advert
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l jetstream -d 'Enable JetStream (not supported by nats-lite; a warning is logged; also `-js`)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s v -l version -d 'Show the version and exit'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "pub" -d 'Publish a message'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "req" -d 'Send a request and wait for the reply'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "reply" -d 'Answer requests on a subject'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply ping cat top mkpasswd watch-http completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "pub" -d 'Publish a message'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "req" -d 'Send a request and wait for the reply'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "reply" -d 'Answer requests on a subject'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "bench" -d 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "pub" -d 'Publishers only (--clients of them)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "request" -d 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "reply" -d 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'

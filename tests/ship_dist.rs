@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::tls_support::Pki;
 use crate::util::{nats_lite_bin, TempDir};
 
 fn dist() -> PathBuf {
@@ -41,14 +42,30 @@ fn configs() -> Vec<PathBuf> {
     files
 }
 
+/// `server -t` loads the TLS files a configuration names: the examples'
+/// certificates under /etc/nats-lite/certs/ are replaced by a test CA's.
 #[test]
 fn configs_are_valid_without_warnings() {
+    let tmp = TempDir::new("dist-conf");
+    let pki = Pki::new(tmp.path(), "dist");
     let files = configs();
     assert!(files.len() >= 4, "{files:?}");
     for file in files {
+        let text = read(&file)
+            .replace("/etc/nats-lite/certs/server.crt", &pki.cert())
+            .replace("/etc/nats-lite/certs/server.key", &pki.key())
+            .replace("/etc/nats-lite/certs/ca.pem", &pki.ca());
+        let mut settings = text.lines().filter(|l| !l.trim_start().starts_with('#'));
+        assert!(
+            !settings.any(|l| l.contains("/etc/nats-lite/certs/")),
+            "{}: a certificate path the test does not replace",
+            file.display()
+        );
+        let copy = tmp.path().join(file.file_name().unwrap());
+        std::fs::write(&copy, text).unwrap();
         let out = Command::new(nats_lite_bin())
             .args(["server", "-t", "-c"])
-            .arg(&file)
+            .arg(&copy)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
