@@ -380,7 +380,11 @@ pub fn timestamp(t: SystemTime, utc: bool) -> String {
 
 pub use crate::civil::civil_utc;
 
+// The libc crate marks musl's `time_t` deprecated because its width will
+// follow musl 1.2's 64-bit change (rust-lang/libc#1848); it is the type
+// localtime_r takes, whatever its width, so the warning does not apply.
 #[cfg(unix)]
+#[cfg_attr(target_env = "musl", allow(deprecated))]
 fn civil_local(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let t = secs as libc::time_t;
     // SAFETY: localtime_r writes into the zeroed struct we own and reads `t`.
