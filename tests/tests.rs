@@ -10,6 +10,12 @@
 //! - `server_protocol`: the raw client protocol (INFO, PING, verbose,
 //!   pub/sub, wildcards, queues, headers, no responders, UNSUB max, echo,
 //!   lexing, split input).
+//! - `parser_model`, `sublist_model`: the parser's chunking property and the
+//!   subject index against a naive matcher, shared with the fuzz targets.
+//! - `reliability_load`: thread-per-connection hazards (storms, 1,000 idle
+//!   clients, fd exhaustion, fan-out with a stalled subscriber, SIGTERM
+//!   under load, junk on the TLS port).
+//! - `reliability_properties`: proptests of the parser and subject index.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -23,9 +29,13 @@ mod client_support;
 mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;
+mod parser_model;
+mod reliability_load;
+mod reliability_properties;
 mod server_async_nats;
 mod server_errors;
 mod server_flags;
 mod server_limits;
 mod server_protocol;
+mod sublist_model;
 mod util;
