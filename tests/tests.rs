@@ -16,6 +16,8 @@
 //!   clients, fd exhaustion, fan-out with a stalled subscriber, SIGTERM
 //!   under load, junk on the TLS port).
 //! - `reliability_properties`: proptests of the parser and subject index.
+//! - `reliability_protocol`: bad input over sockets (split control lines,
+//!   odd subject bytes, lines that never end, random bytes).
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -32,6 +34,7 @@ mod monitor_util;
 mod parser_model;
 mod reliability_load;
 mod reliability_properties;
+mod reliability_protocol;
 mod server_async_nats;
 mod server_errors;
 mod server_flags;
