@@ -13,6 +13,8 @@
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
+//! - `reliability_cluster`: Q02, C02, C05, S04 over routes (skipped with a
+//!   note while clustering is not built).
 //! - `reliability_load`: thread-per-connection hazards (storms, 1,000 idle
 //!   clients, fd exhaustion, fan-out with a stalled subscriber, SIGTERM
 //!   under load, junk on the TLS port).
@@ -34,6 +36,7 @@ mod monitor_top;
 mod monitor_util;
 mod parser_model;
 mod reliability_auth;
+mod reliability_cluster;
 mod reliability_load;
 mod reliability_properties;
 mod reliability_protocol;
