@@ -50,6 +50,8 @@ pub enum Command {
     Req(commands::request::ReqArgs),
     /// Answer requests on a subject.
     Reply(commands::reply::ReplyArgs),
+    /// Measure a server: publishers, subscribers, request/reply latency (like `nats bench`).
+    Bench(Box<commands::bench::BenchArgs>),
     /// Check a server: connect, show its INFO, time PING/PONG round trips.
     Ping(commands::ping::PingArgs),
     /// Pipe stdin to a server as raw protocol and its output to stdout (like catnats).
@@ -61,7 +63,7 @@ pub enum Command {
     Mkpasswd(commands::mkpasswd::MkpasswdArgs),
     /// Watch HTTP endpoints and alert when their health changes.
     #[command(name = "watch-http")]
-    WatchHttp(commands::watch_http::WatchHttpArgs),
+    WatchHttp(Box<commands::watch_http::WatchHttpArgs>),
 }
 
 /// Parse `args` (the program name first), run the subcommand, and map the
@@ -94,12 +96,30 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Sub(args) => commands::subscribe::run(&global, args),
         Command::Req(args) => commands::request::run(&global, args),
         Command::Reply(args) => commands::reply::run(&global, args),
+        Command::Bench(args) => commands::bench::run(&global, *args),
         Command::Ping(args) => commands::ping::run(&global, args),
         Command::Cat(args) => commands::cat::run(&global, args),
         Command::Top(args) => commands::top::run(&global, args),
         Command::Mkpasswd(args) => commands::mkpasswd::run(args),
-        Command::WatchHttp(args) => commands::watch_http::run(&global, args),
+        Command::WatchHttp(args) => commands::watch_http::run(&global, *args),
     }
+}
+
+/// Every long flag name (and alias) of a subcommand's args, for Go-style
+/// `-name` rewriting.
+fn long_flag_names<A: clap::Args>() -> Vec<String> {
+    let cmd = A::augment_args(clap::Command::new("x"));
+    let mut names = Vec::new();
+    for arg in cmd.get_arguments() {
+        names.extend(arg.get_long().map(str::to_string));
+        names.extend(
+            arg.get_all_aliases()
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_string),
+        );
+    }
+    names
 }
 
 /// nats-server flags that Go's `flag` package accepts with a single dash and
@@ -122,10 +142,10 @@ pub fn normalize_server_args(args: Vec<OsString>) -> Vec<OsString> {
         return args;
     };
     if args[pos] == "top" {
-        let longs = commands::top::long_flag_names();
+        let longs = long_flag_names::<commands::top::TopArgs>();
         return rewrite_go_flags(args, pos, commands::top::GO_STYLE_LONG_FLAGS, &longs);
     }
-    let longs = commands::server::long_flag_names();
+    let longs = long_flag_names::<commands::server::ServerArgs>();
     rewrite_go_flags(args, pos, GO_STYLE_LONG_FLAGS, &longs)
 }
 

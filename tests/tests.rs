@@ -1,15 +1,8 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
-//! - `server_async_nats`: the official client (pub/sub, request/reply,
-//!   headers, queue groups, no responders, auth).
-//! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
-//! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
-//! - `server_limits`: limits from a config file (payload, control line,
-//!   connections, subscriptions, pending bytes, ping interval).
-//! - `server_protocol`: the raw client protocol (INFO, PING, verbose,
-//!   pub/sub, wildcards, queues, headers, no responders, UNSUB max, echo,
-//!   lexing, split input).
+//! - `config_support`: temporary config files, the seed configs with their
+//!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -21,9 +14,31 @@
 //! - `reliability_properties`: proptests of the parser and subject index.
 //! - `reliability_protocol`: bad input over sockets (split control lines,
 //!   odd subject bytes, lines that never end, random bytes).
+//! - `server_async_nats`: the official client (pub/sub, request/reply,
+//!   headers, queue groups, no responders, auth).
+//! - `server_auth`: auth from a config file (token, users, bcrypt,
+//!   accounts, no_auth_user) and A01/A04/A08 variants.
+//! - `server_config`: every seed config starts and behaves as its comments
+//!   say; `-t`, config errors with positions, flags over the file.
+//! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
+//! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
+//! - `server_limits`: limits from a config file (payload, control line,
+//!   connections, subscriptions, pending bytes, ping interval).
+//! - `server_permissions`: publish/subscribe permissions, deny over allow,
+//!   wildcard overlap filtering (plain and queue subs), Z03, allow_responses.
+//! - `server_protocol`: the raw client protocol (INFO, PING, verbose,
+//!   pub/sub, wildcards, queues, headers, no responders, UNSUB max, echo,
+//!   lexing, split input).
+//! - `server_signals`: SIGUSR1 log reopen, SIGUSR2 lame duck, `--signal`
+//!   with pid files, SIGHUP reload, log rotation, remote syslog.
+//! - `server_tls`: TLS from flags and config, T02-T04, allow_non_tls,
+//!   pinned_certs, min_version, handshake_first.
+//! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
+//!   `ssl` probe.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
+mod bench_cmd;
 mod client_cat;
 mod client_pubsub;
 mod client_recipes;
@@ -31,6 +46,7 @@ mod client_reqrep;
 mod client_resilience;
 mod client_security;
 mod client_support;
+mod config_support;
 mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;
@@ -41,9 +57,16 @@ mod reliability_load;
 mod reliability_properties;
 mod reliability_protocol;
 mod server_async_nats;
+mod server_auth;
+mod server_config;
 mod server_errors;
 mod server_flags;
 mod server_limits;
+mod server_permissions;
 mod server_protocol;
+mod server_signals;
+mod server_tls;
 mod sublist_model;
+mod tls_support;
 mod util;
+mod watch_http;

@@ -169,21 +169,6 @@ Examples:
   nats-lite server -DV                  # debug and protocol trace
   printf 'PING\\r\\n' | nc 127.0.0.1 4222   # INFO then PONG";
 
-/// Every long flag name (and alias) of `server`, for Go-style `-name` rewriting.
-pub fn long_flag_names() -> Vec<String> {
-    let cmd = <ServerArgs as clap::Args>::augment_args(clap::Command::new("server"));
-    let mut names = Vec::new();
-    for arg in cmd.get_arguments() {
-        if let Some(l) = arg.get_long() {
-            names.push(l.to_string());
-        }
-        if let Some(aliases) = arg.get_all_aliases() {
-            names.extend(aliases.into_iter().map(str::to_string));
-        }
-    }
-    names
-}
-
 /// Run `nats-lite server`.
 pub fn run(args: ServerArgs) -> Result<ExitCode> {
     if let Some(spec) = &args.signal {
@@ -195,6 +180,10 @@ pub fn run(args: ServerArgs) -> Result<ExitCode> {
         let path = args.config.as_ref().ok_or_else(|| {
             Error::usage("-t needs a configuration file: nats-lite server -t -c FILE")
         })?;
+        if let Some(tls) = &opts.tls {
+            server::tls::server_config(tls)
+                .map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
+        }
         for w in &warnings {
             eprintln!("nats-lite: warning: {w}");
         }

@@ -111,21 +111,6 @@ pub const GO_STYLE_LONG_FLAGS: &[(&str, &str)] = &[
     ("lookup", "lookup"),
 ];
 
-/// Every long flag name (and alias) of `top`.
-pub fn long_flag_names() -> Vec<String> {
-    let cmd = <TopArgs as clap::Args>::augment_args(clap::Command::new("top"));
-    let mut names = Vec::new();
-    for arg in cmd.get_arguments() {
-        if let Some(l) = arg.get_long() {
-            names.push(l.to_string());
-        }
-        if let Some(aliases) = arg.get_all_aliases() {
-            names.extend(aliases.into_iter().map(str::to_string));
-        }
-    }
-    names
-}
-
 /// Run `nats-lite top`.
 pub fn run(global: &ConnectArgs, args: TopArgs) -> Result<ExitCode> {
     let host = args

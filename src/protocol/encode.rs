@@ -19,33 +19,20 @@ pub fn msg(
     headers: Option<&[u8]>,
     payload: &[u8],
 ) {
-    let hdr_len = headers.map_or(0, <[u8]>::len);
-    out.reserve(
-        subject.len() + sid.len() + reply.map_or(0, <[u8]>::len) + hdr_len + payload.len() + 40,
+    message(
+        out,
+        b"MSG ",
+        b"HMSG ",
+        subject,
+        Some(sid),
+        reply,
+        headers,
+        payload,
     );
-    out.extend_from_slice(if headers.is_some() { b"HMSG " } else { b"MSG " });
-    out.extend_from_slice(subject);
-    out.push(b' ');
-    out.extend_from_slice(sid);
-    out.push(b' ');
-    if let Some(r) = reply {
-        out.extend_from_slice(r);
-        out.push(b' ');
-    }
-    if let Some(h) = headers {
-        push_num(out, h.len());
-        out.push(b' ');
-    }
-    push_num(out, hdr_len + payload.len());
-    out.extend_from_slice(b"\r\n");
-    if let Some(h) = headers {
-        out.extend_from_slice(h);
-    }
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// `PUB <subject> [reply] <size>\r\n<payload>\r\n`, or `HPUB` when `headers` is given.
+#[inline]
 pub fn publish(
     out: &mut Vec<u8>,
     subject: &[u8],
@@ -53,14 +40,45 @@ pub fn publish(
     headers: Option<&[u8]>,
     payload: &[u8],
 ) {
-    out.extend_from_slice(if headers.is_some() { b"HPUB " } else { b"PUB " });
+    message(
+        out, b"PUB ", b"HPUB ", subject, None, reply, headers, payload,
+    );
+}
+
+/// The shape every message op shares: verb, subject, [sid], [reply],
+/// [header size], total size, then the header block and payload.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn message(
+    out: &mut Vec<u8>,
+    verb: &[u8],
+    verb_with_headers: &[u8],
+    subject: &[u8],
+    sid: Option<&[u8]>,
+    reply: Option<&[u8]>,
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    let hdr_len = headers.map_or(0, <[u8]>::len);
+    out.reserve(
+        subject.len()
+            + sid.map_or(0, <[u8]>::len)
+            + reply.map_or(0, <[u8]>::len)
+            + hdr_len
+            + payload.len()
+            + 40,
+    );
+    out.extend_from_slice(if headers.is_some() {
+        verb_with_headers
+    } else {
+        verb
+    });
     out.extend_from_slice(subject);
     out.push(b' ');
-    if let Some(r) = reply {
-        out.extend_from_slice(r);
+    for arg in [sid, reply].into_iter().flatten() {
+        out.extend_from_slice(arg);
         out.push(b' ');
     }
-    let hdr_len = headers.map_or(0, <[u8]>::len);
     if let Some(h) = headers {
         push_num(out, h.len());
         out.push(b' ');

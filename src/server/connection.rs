@@ -91,7 +91,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         tls_raw: Vec::new(),
         tls_scratch: Vec::new(),
         pending_plain: 0,
-        batch: Batch::default(),
+        batch: Batch::for_owner(cid),
         cache: MatchCache::new(cache_enabled),
         in_msgs: 0,
         in_bytes: 0,
@@ -503,6 +503,7 @@ impl Connection {
     }
 
     fn process_connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+        self.client.connect_seen.store(true, Ordering::Release);
         // serde would also read a JSON array into the struct; nats-server wants an object.
         if json.first() != Some(&b'{') {
             debug!(

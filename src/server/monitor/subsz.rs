@@ -22,22 +22,9 @@ pub struct Subsz {
     pub server_id: String,
     /// Now.
     pub now: GoTime,
-    /// Subscriptions in the index.
-    pub num_subscriptions: u64,
-    /// Results in the shared match cache.
-    pub num_cache: u64,
-    /// Subscriptions ever inserted.
-    pub num_inserts: u64,
-    /// Subscriptions ever removed.
-    pub num_removes: u64,
-    /// Lookups.
-    pub num_matches: u64,
-    /// Share of lookups answered from a cache.
-    pub cache_hit_rate: f64,
-    /// Largest fan-out seen.
-    pub max_fanout: u64,
-    /// Mean fan-out.
-    pub avg_fanout: f64,
+    /// The index's counters, inline as nats-server's `SublistStats`.
+    #[serde(flatten)]
+    pub stats: SublistStats,
     /// Subscriptions matching the query, before paging (`subs=1`).
     pub total: usize,
     /// Page offset.
@@ -120,14 +107,7 @@ pub fn subsz(server: &Server, o: &SubszOptions) -> Subsz {
     Subsz {
         server_id: server.id.clone(),
         now: GoTime::now(),
-        num_subscriptions: st.num_subscriptions,
-        num_cache: st.num_cache,
-        num_inserts: st.num_inserts,
-        num_removes: st.num_removes,
-        num_matches: st.num_matches,
-        cache_hit_rate: st.cache_hit_rate,
-        max_fanout: st.max_fanout,
-        avg_fanout: st.avg_fanout,
+        stats: st,
         total,
         offset: o.offset,
         limit: o.limit,
