@@ -65,10 +65,12 @@ class Server:
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         self.addr = None
+        self.log = []
         found = threading.Event()
 
         def read_log():
             for line in self.proc.stderr:
+                self.log.append(line.strip())
                 if "Listening for client connections on" in line and self.addr is None:
                     host, port = line.rsplit(" ", 1)[1].strip().rsplit(":", 1)
                     self.addr = (host, int(port))
@@ -173,13 +175,17 @@ def run(binary, clients, batch=500, timeout=60.0):
         start = time.monotonic()
         answered = pong_all(socks, b"PING\r\n", timeout) if error is None else 0
         pong_s = time.monotonic() - start
-        # A new client is still served.
-        deadline = time.monotonic() + 10
-        late = socket.create_connection(server.addr, timeout=10)
-        read_until(late, b"\r\n", deadline)
-        late.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-        read_until(late, b"PONG\r\n", deadline)
-        late.close()
+        # A new client is still served (while the others stay connected).
+        late_client = "ok"
+        try:
+            deadline = time.monotonic() + 10
+            late = socket.create_connection(server.addr, timeout=10)
+            read_until(late, b"\r\n", deadline)
+            late.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+            read_until(late, b"PONG\r\n", deadline)
+            late.close()
+        except (OSError, TimeoutError, ConnectionError) as e:
+            late_client = f"{type(e).__name__}: {e}"
         for s in socks:
             s.close()
         return {
@@ -195,7 +201,9 @@ def run(binary, clients, batch=500, timeout=60.0):
             "threads_after": threads,
             "pong_all_s": round(pong_s, 3),
             "pong_answered": answered,
+            "late_client": late_client,
             "nofile": limit,
+            "server_log_tail": " | ".join(server.log[-3:]),
         }
     finally:
         server.stop()
@@ -214,11 +222,16 @@ def main():
         for r in results:
             print(json.dumps(r))
         return 0
-    keys = [k for k in results[0] if k != "server"]
+    keys = [k for k in results[0] if k not in ("server", "server_log_tail")]
     print(f"{'':20}" + "".join(f"{r['server']:>16}" for r in results))
     for k in keys:
         print(f"{k:20}" + "".join(f"{str(r[k]):>16}" for r in results))
-    return 0 if all(r["error"] is None and r["pong_answered"] == r["clients_reached"] for r in results) else 1
+    for r in results:
+        if r["server_log_tail"]:
+            print(f"{r['server']} log: {r['server_log_tail']}")
+    ok = all(r["error"] is None and r["pong_answered"] == r["clients_reached"]
+             and r["late_client"] == "ok" for r in results)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
