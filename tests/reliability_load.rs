@@ -563,7 +563,7 @@ fn junk(tls_like: bool) -> Vec<u8> {
 /// T03: 100 connections each write 1 MiB of junk to the TLS port and
 /// close: RSS grows by less than 50 MB, threads and fds come back to the
 /// baseline, and the port still greets new clients. (RSS alone is also
-/// checked on branch tests4's `server_tls.rs`; the thread and fd checks
+/// checked by `server_tls::t03_junk_on_tls_port_memory_bounded`; the thread and fd checks
 /// are this module's concern.)
 #[test]
 fn t03_junk_on_tls_port_threads_fds_and_memory_bounded() {
