@@ -166,6 +166,7 @@ impl Connection {
             }
             if !stack_released && self.connected {
                 // The handshake is over: what it touched need not stay resident.
+                self.batch.shrink();
                 super::stack::release_unused();
                 stack_released = true;
             }
