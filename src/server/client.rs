@@ -400,6 +400,45 @@ impl Client {
         false
     }
 
+    /// Append `bytes` to what waits for the socket, without writing, for a
+    /// caller that holds a lock no socket write may happen under (routes'
+    /// interest updates). Returns true when the caller now owns the write
+    /// side and must call [`Client::kick`] once it has let go of its lock.
+    pub fn append_deferred(&self, bytes: &[u8]) -> bool {
+        let mut out = self.out();
+        if out.closed || out.close_when_flushed {
+            return false;
+        }
+        if out.pending.len() + out.inflight + bytes.len() > self.max_pending {
+            drop(out);
+            self.close(CloseReason::SlowConsumerPendingBytes);
+            return false;
+        }
+        out.pending.extend_from_slice(bytes);
+        if out.flushing {
+            return false;
+        }
+        out.flushing = true;
+        true
+    }
+
+    /// Write what [`Client::append_deferred`] queued, as the owner of the
+    /// write side it handed over.
+    pub fn kick(self: &Arc<Self>) {
+        let mut out = self.out();
+        if out.closed {
+            out.flushing = false;
+            return;
+        }
+        if self.tls.get().is_some() {
+            self.start_writer(&mut out);
+            return;
+        }
+        let mut buf = std::mem::take(&mut out.pending);
+        drop(out);
+        self.write_as_owner(&mut buf);
+    }
+
     /// Wait while this client's writer works through a backlog above the
     /// stall threshold: until the backlog is below it, `deadline` passes, or
     /// the writer makes no progress for [`STALL_NO_PROGRESS`]
