@@ -20,6 +20,7 @@ mod client_reqrep;
 mod client_resilience;
 mod client_security;
 mod client_support;
+mod cluster_failover;
 mod cluster_mesh;
 mod cluster_support;
 mod monitor_endpoints;
