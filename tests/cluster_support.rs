@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::monitor_util::http_get;
+use crate::monitor_util::http_raw;
 use crate::util::{RawClient, ServerProcess, IO_TIMEOUT, START_TIMEOUT};
 
 /// How long a cluster may take to form or to heal.
@@ -119,7 +119,12 @@ impl Node {
 
     /// GET a monitoring endpoint's JSON.
     pub fn json(&self, path: &str) -> serde_json::Value {
-        let r = http_get(self.http, path);
+        // `Connection: close`: nats-server keeps HTTP/1.1 connections open.
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        );
+        let r = http_raw(self.http, request.as_bytes());
         assert_eq!(r.status, 200, "GET {path}");
         serde_json::from_slice(&r.body).expect("JSON")
     }

@@ -22,6 +22,8 @@ mod client_security;
 mod client_support;
 mod cluster_failover;
 mod cluster_mesh;
+mod cluster_mixed;
+mod cluster_security;
 mod cluster_support;
 mod monitor_endpoints;
 mod monitor_top;
