@@ -199,9 +199,13 @@ pub fn sync_interest(sub: &mut RawClient, publisher: &mut RawClient) {
         publisher.send(format!("PUB {probe} 0\r\n\r\n"));
         publisher.flush();
         if let Ok(line) = sub.try_read_line(Duration::from_millis(50)) {
-            assert!(line.starts_with("MSG probe."), "unexpected {line:?}");
-            sub.read_exact_bytes(2);
-            break;
+            if line == "PING" {
+                sub.send("PONG\r\n");
+            } else if !line.starts_with("INFO ") {
+                assert!(line.starts_with("MSG probe."), "unexpected {line:?}");
+                sub.read_exact_bytes(2);
+                break;
+            }
         }
         assert!(
             Instant::now() < deadline,
@@ -236,6 +240,13 @@ pub fn collect(
             }
             Err(e) => panic!("collect: {e}"),
         };
+        if line == "PING" {
+            client.send("PONG\r\n");
+            continue;
+        }
+        if line.starts_with("INFO ") || line == "PONG" {
+            continue;
+        }
         let parts: Vec<&str> = line.split_whitespace().collect();
         assert!(
             matches!(parts.first(), Some(&"MSG") | Some(&"HMSG")),

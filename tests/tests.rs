@@ -23,6 +23,7 @@ mod client_support;
 mod cluster_failover;
 mod cluster_mesh;
 mod cluster_mixed;
+mod cluster_queue;
 mod cluster_security;
 mod cluster_support;
 mod monitor_endpoints;
