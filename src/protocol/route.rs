@@ -475,7 +475,7 @@ mod tests {
         );
         assert_eq!(
             parse_route_op(b"RMSG $G foo 5\r\nhel", &L),
-            Ok(Parsed::Incomplete(Some(20)))
+            Ok(Parsed::Incomplete(Some(22)))
         );
     }
 

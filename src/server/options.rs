@@ -105,7 +105,7 @@ pub struct RouteTarget {
 }
 
 /// Clustering: the route listener, its authorization, the routes to solicit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterOptions {
     /// Cluster name; `None`: a dynamic name agreed with the peers.
     pub name: Option<String>,
