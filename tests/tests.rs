@@ -21,6 +21,7 @@ mod client_resilience;
 mod client_security;
 mod client_support;
 mod cluster_failover;
+mod cluster_lifecycle;
 mod cluster_mesh;
 mod cluster_mixed;
 mod cluster_queue;

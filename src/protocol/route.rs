@@ -479,6 +479,28 @@ mod tests {
         );
     }
 
+    /// Arbitrary input never panics, whatever the split.
+    #[test]
+    fn no_input_panics() {
+        let pieces: [&[u8]; 14] = [
+            b"RMSG ", b"HMSG ", b"RS+ ", b"RS- ", b"$G ", b"foo ", b"+ ", b"| ", b"q ", b"5 ",
+            b"12 ", b"\r\n", b"  ", b"hello",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut input = Vec::new();
+            for _ in 0..(x % 9) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                input.extend_from_slice(pieces[(x % pieces.len() as u64) as usize]);
+            }
+            for end in 0..=input.len() {
+                let _ = parse_route_op(&input[..end], &L);
+            }
+        }
+    }
+
     #[test]
     fn encoders_round_trip() {
         let mut out = Vec::new();

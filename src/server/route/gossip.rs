@@ -150,6 +150,11 @@ pub fn own_client_urls(advertise: Option<&str>, host: &str, port: u16) -> Vec<St
 /// The address this host would use to reach the outside (no packet is
 /// sent: a UDP socket is only connected); loopback when offline.
 fn primary_ip() -> IpAddr {
+    static IP: std::sync::OnceLock<IpAddr> = std::sync::OnceLock::new();
+    *IP.get_or_init(probe_primary_ip)
+}
+
+fn probe_primary_ip() -> IpAddr {
     UdpSocket::bind("0.0.0.0:0")
         .and_then(|s| {
             s.connect("192.0.2.1:9")?;
