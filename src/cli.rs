@@ -50,6 +50,8 @@ pub enum Command {
     Req(commands::request::ReqArgs),
     /// Answer requests on a subject.
     Reply(commands::reply::ReplyArgs),
+    /// Measure a server: publishers, subscribers, request/reply latency (like `nats bench`).
+    Bench(Box<commands::bench::BenchArgs>),
     /// Check a server: connect, show its INFO, time PING/PONG round trips.
     Ping(commands::ping::PingArgs),
     /// Pipe stdin to a server as raw protocol and its output to stdout (like catnats).
@@ -61,7 +63,7 @@ pub enum Command {
     Mkpasswd(commands::mkpasswd::MkpasswdArgs),
     /// Watch HTTP endpoints and alert when their health changes.
     #[command(name = "watch-http")]
-    WatchHttp(commands::watch_http::WatchHttpArgs),
+    WatchHttp(Box<commands::watch_http::WatchHttpArgs>),
 }
 
 /// Parse `args` (the program name first), run the subcommand, and map the
@@ -94,11 +96,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Sub(args) => commands::subscribe::run(&global, args),
         Command::Req(args) => commands::request::run(&global, args),
         Command::Reply(args) => commands::reply::run(&global, args),
+        Command::Bench(args) => commands::bench::run(&global, *args),
         Command::Ping(args) => commands::ping::run(&global, args),
         Command::Cat(args) => commands::cat::run(&global, args),
         Command::Top(args) => commands::top::run(&global, args),
         Command::Mkpasswd(args) => commands::mkpasswd::run(args),
-        Command::WatchHttp(args) => commands::watch_http::run(&global, args),
+        Command::WatchHttp(args) => commands::watch_http::run(&global, *args),
     }
 }
 

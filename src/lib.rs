@@ -8,6 +8,8 @@
 //! - [`server`]: the broker. One thread per client connection, a subject index
 //!   per account, per-client outbound buffers flushed once per read batch.
 //! - [`conf`]: the nats-server configuration file format (our own parser).
+//! - [`bench`](mod@bench): load generation and measurement for `nats-lite bench`
+//!   (drives [`client`] connections; prints nothing).
 //! - [`commands`]: one module per subcommand; the only code that touches the
 //!   terminal.
 //! - [`cli`]: the clap definition and the dispatch to [`commands`].
@@ -16,6 +18,7 @@
 //!
 //! Dependencies point one way: `commands` -> `server`, `client` -> `protocol`.
 
+pub mod bench;
 pub mod civil;
 pub mod cli;
 pub mod client;

@@ -1,18 +1,33 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
+//! - `config_support`: temporary config files, the seed configs with their
+//!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `server_async_nats`: the official client (pub/sub, request/reply,
 //!   headers, queue groups, no responders, auth).
+//! - `server_auth`: auth from a config file (token, users, bcrypt,
+//!   accounts, no_auth_user) and A01/A04/A08 variants.
+//! - `server_config`: every seed config starts and behaves as its comments
+//!   say; `-t`, config errors with positions, flags over the file.
 //! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
 //! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
 //! - `server_limits`: limits from a config file (payload, control line,
 //!   connections, subscriptions, pending bytes, ping interval).
+//! - `server_permissions`: publish/subscribe permissions, deny over allow,
+//!   wildcard overlap filtering (plain and queue subs), Z03, allow_responses.
 //! - `server_protocol`: the raw client protocol (INFO, PING, verbose,
 //!   pub/sub, wildcards, queues, headers, no responders, UNSUB max, echo,
 //!   lexing, split input).
+//! - `server_signals`: SIGUSR1 log reopen, SIGUSR2 lame duck, `--signal`
+//!   with pid files, SIGHUP reload, log rotation, remote syslog.
+//! - `server_tls`: TLS from flags and config, T02-T04, allow_non_tls,
+//!   pinned_certs, min_version, handshake_first.
+//! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
+//!   `ssl` probe.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
+mod bench_cmd;
 mod client_cat;
 mod client_pubsub;
 mod client_recipes;
@@ -27,12 +42,20 @@ mod cluster_mixed;
 mod cluster_queue;
 mod cluster_security;
 mod cluster_support;
+mod config_support;
 mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;
 mod server_async_nats;
+mod server_auth;
+mod server_config;
 mod server_errors;
 mod server_flags;
 mod server_limits;
+mod server_permissions;
 mod server_protocol;
+mod server_signals;
+mod server_tls;
+mod tls_support;
 mod util;
+mod watch_http;

@@ -112,9 +112,27 @@ impl ServerProcess {
         server
     }
 
-    fn spawn(mut cmd: Command, extra: &[&str]) -> ServerProcess {
+    /// Like [`start_selected`](Self::start_selected) without the default
+    /// `-a 127.0.0.1 -p -1`: `args` (or the config file they name) must
+    /// choose a loopback address and a free port.
+    pub fn start_selected_bare(args: &[&str]) -> ServerProcess {
+        let cmd = if is_reference() {
+            Command::new(nats_server_bin().expect("NATS_TEST_REFERENCE set but no nats-server"))
+        } else {
+            let mut cmd = Command::new(nats_lite_bin());
+            cmd.arg("server");
+            cmd
+        };
+        Self::spawn_with(cmd, &[], args)
+    }
+
+    fn spawn(cmd: Command, extra: &[&str]) -> ServerProcess {
+        Self::spawn_with(cmd, &["-a", "127.0.0.1", "-p", "-1"], extra)
+    }
+
+    fn spawn_with(mut cmd: Command, defaults: &[&str], extra: &[&str]) -> ServerProcess {
         let bin = PathBuf::from(cmd.get_program());
-        cmd.args(["-a", "127.0.0.1", "-p", "-1"]).args(extra);
+        cmd.args(defaults).args(extra);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -163,6 +181,33 @@ impl ServerProcess {
     /// Wait until a log line containing `needle` appears; returns it.
     pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Option<String> {
         if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return Some(l.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Like [`wait_for_log`](Self::wait_for_log), counting only the lines
+    /// after the first `mark` (a `log_lines().len()` taken earlier).
+    pub fn wait_for_log_since(
+        &mut self,
+        mark: usize,
+        needle: &str,
+        timeout: Duration,
+    ) -> Option<String> {
+        let from = mark.min(self.seen.len());
+        if let Some(l) = self.seen[from..].iter().find(|l| l.contains(needle)) {
             return Some(l.clone());
         }
         let deadline = Instant::now() + timeout;
@@ -336,6 +381,14 @@ impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
         stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Wrap a connected stream.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
         RawClient {
             stream,
             buf: Vec::new(),

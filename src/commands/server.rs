@@ -180,6 +180,10 @@ pub fn run(args: ServerArgs) -> Result<ExitCode> {
         let path = args.config.as_ref().ok_or_else(|| {
             Error::usage("-t needs a configuration file: nats-lite server -t -c FILE")
         })?;
+        if let Some(tls) = &opts.tls {
+            server::tls::server_config(tls)
+                .map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
+        }
         for w in &warnings {
             eprintln!("nats-lite: warning: {w}");
         }

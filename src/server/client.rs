@@ -142,8 +142,11 @@ pub struct Client {
     pub subs: Mutex<HashMap<Box<[u8]>, Arc<Subscription>>>,
     /// The client understands HMSG (set at CONNECT).
     pub headers: AtomicBool,
-    /// A CONNECT has been accepted (read by the auth timer).
+    /// A CONNECT has been accepted.
     pub connected: AtomicBool,
+    /// A CONNECT has arrived (it may still be checked): the auth timer stops
+    /// there, as nats-server's does, so a slow bcrypt check is no timeout.
+    pub connect_seen: AtomicBool,
     /// The credentials of the accepted CONNECT, to re-check on a reload.
     credentials: Mutex<Option<Box<crate::protocol::info::Connect>>>,
     /// New permissions from a reload, for the client's own thread to adopt.
@@ -213,6 +216,7 @@ impl Client {
             subs: Mutex::new(HashMap::new()),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
+            connect_seen: AtomicBool::new(false),
             credentials: Mutex::new(None),
             identity_update: Mutex::new(None),
             identity_changed: AtomicBool::new(false),

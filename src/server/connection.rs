@@ -501,6 +501,7 @@ impl Connection {
     }
 
     fn process_connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+        self.client.connect_seen.store(true, Ordering::Release);
         // serde would also read a JSON array into the struct; nats-server wants an object.
         if json.first() != Some(&b'{') {
             debug!(

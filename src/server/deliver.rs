@@ -138,6 +138,8 @@ pub struct Staged {
 /// Everything one read batch produced, per destination.
 #[derive(Default)]
 pub struct Batch {
+    /// The connection whose thread fills this batch (its bytes are handed over last).
+    owner: u64,
     entries: Vec<Staged>,
     index: FnvMap<u64, usize>,
     spare: Vec<Vec<u8>>,
@@ -150,6 +152,14 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// The batch of the connection `owner_cid`.
+    pub fn for_owner(owner_cid: u64) -> Batch {
+        Batch {
+            owner: owner_cid,
+            ..Batch::default()
+        }
+    }
+
     /// Index of the staging entry for `client`, created on first use in this batch.
     #[inline]
     fn entry(&mut self, client: &Arc<Client>) -> usize {
@@ -210,7 +220,15 @@ impl Batch {
     /// Hand every destination its bytes, once; then, if some destination is
     /// far behind, stall (bounded by [`STALL_TOTAL`] in all).
     pub fn flush(&mut self) {
-        for mut s in self.entries.drain(..) {
+        // The connection's own bytes go last: once it has its PONG, every
+        // message it published before the PING is in its receivers' hands
+        // (NATS flush semantics).
+        let mut entries = std::mem::take(&mut self.entries);
+        if let Some(i) = entries.iter().position(|e| e.client.cid == self.owner) {
+            let own = entries.remove(i);
+            entries.push(own);
+        }
+        for mut s in entries.drain(..) {
             self.out_msgs += s.msgs;
             self.out_bytes += s.bytes;
             if s.client.queue_and_flush(&mut s.buf, s.msgs, s.bytes) {
@@ -221,6 +239,7 @@ impl Batch {
                 self.spare.push(s.buf);
             }
         }
+        self.entries = entries;
         self.index.clear();
         if !self.stalled.is_empty() {
             let deadline = Instant::now() + STALL_TOTAL;
@@ -304,7 +323,7 @@ impl Fanout {
     /// A fan-out for one connection thread (`seed` varies its choices).
     pub fn new(cache_enabled: bool, seed: u64, interest: Arc<Interest>) -> Fanout {
         Fanout {
-            batch: Batch::default(),
+            batch: Batch::for_owner(seed),
             cache: MatchCache::new(cache_enabled),
             rng: Rng::new(seed),
             interest,

@@ -195,18 +195,15 @@ fn lame_duck(server: &Arc<Server>) {
     }
     let clients = server.client_list();
     let spread = opts.lame_duck_duration.saturating_sub(grace);
-    let batches = clients.len().clamp(1, 100);
-    let per_batch = clients.len().div_ceil(batches);
-    let pause = spread / batches as u32;
+    // As nats-server: spread over the duration, but never more than 1 s apart.
+    let pause = (spread / clients.len().max(1) as u32).min(Duration::from_secs(1));
     notice!(
         "Closing {} existing clients over {:?}",
         clients.len(),
         spread
     );
-    for chunk in clients.chunks(per_batch.max(1)) {
-        for client in chunk {
-            client.close(CloseReason::ServerShutdown);
-        }
+    for client in &clients {
+        client.close(CloseReason::ServerShutdown);
         if wait_unless_stopped(server, pause) {
             return;
         }

@@ -131,6 +131,8 @@ pub struct ClusterOptions {
     pub ping_interval: Option<Duration>,
     /// Unanswered route PINGs before the route is stale; the client one when `None`.
     pub ping_max: Option<u32>,
+    /// `cluster { tls }` is configured: not supported yet, the server refuses to start.
+    pub tls: bool,
 }
 
 impl Default for ClusterOptions {
@@ -148,6 +150,7 @@ impl Default for ClusterOptions {
             routes: Vec::new(),
             ping_interval: None,
             ping_max: None,
+            tls: false,
         }
     }
 }

@@ -168,9 +168,13 @@ impl Sublist {
     }
 
     /// Called with the write lock held: bump the generation, drop the cache.
+    /// The generation moves and the cache empties in one step under the
+    /// cache lock, so a cache hit is never stamped with a generation newer
+    /// than the result it returns.
     fn changed(&self, _root: &mut Level) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         self.genid.fetch_add(1, Ordering::AcqRel);
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        cache.clear();
     }
 
     /// Every subscription matching the literal `subject`, with the

@@ -132,7 +132,7 @@ fn fire(server: &Server, client: &Arc<Client>, kind: TimerKind) -> Option<Instan
     }
     match kind {
         TimerKind::AuthTimeout => {
-            if !client.connected.load(Ordering::Acquire) {
+            if !client.connect_seen.load(Ordering::Acquire) {
                 send_err_and_close(
                     client,
                     "Authentication Timeout",

@@ -406,6 +406,12 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     let Some(opts) = server.routes.opts().cloned() else {
         return Ok(());
     };
+    if opts.tls {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "route TLS (cluster { tls }) is not supported yet by nats-lite",
+        ));
+    }
     let host = opts.host.trim_start_matches('[').trim_end_matches(']');
     let listener = TcpListener::bind((host, opts.port)).map_err(|e| {
         io::Error::new(
