@@ -238,7 +238,7 @@ pub fn collect(
                 assert!(count >= want, "only {count} of {want} messages: {got:?}");
                 return got;
             }
-            Err(e) => panic!("collect: {e}"),
+            Err(e) => panic!("collect: {e} after {count} of {want} messages: {got:?}"),
         };
         if line == "PING" {
             client.send("PONG\r\n");
