@@ -239,21 +239,4 @@ fn cluster_flag_errors() {
         "solicited routes require cluster capabilities, e.g. --cluster",
     );
     run_lite(&["server", "--cluster", "nats://127.0.0.1:x"]).assert_fails(2, "--cluster");
-    let dir = TempDir::new("cluster-tls");
-    let conf = dir.path().join("tls.conf");
-    std::fs::write(
-        &conf,
-        "cluster { listen: 127.0.0.1:-1, tls { cert_file: a.pem, key_file: b.pem } }",
-    )
-    .unwrap();
-    run_lite(&[
-        "server",
-        "-a",
-        "127.0.0.1",
-        "-p",
-        "-1",
-        "-c",
-        conf.to_str().unwrap(),
-    ])
-    .assert_fails(1, "not supported yet");
 }

@@ -172,6 +172,21 @@ pub fn seed_cluster(kinds: &[Impl]) -> Vec<Node> {
     nodes
 }
 
+/// Like [`seed_cluster`], every server started with `args` only (a config
+/// file with its `cluster` block, say) plus `--routes` to the seed.
+pub fn seed_cluster_with(kinds: &[Impl], args: &[&str]) -> Vec<Node> {
+    let seed = Node::start(kinds[0], args);
+    let url = seed.route_url();
+    let mut nodes = vec![seed];
+    for &k in &kinds[1..] {
+        let mut a = args.to_vec();
+        a.extend(["--routes", url.as_str()]);
+        nodes.push(Node::start(k, &a));
+    }
+    wait_mesh(&nodes);
+    nodes
+}
+
 /// Wait until every node has a route to every other.
 pub fn wait_mesh(nodes: &[Node]) {
     for n in nodes {

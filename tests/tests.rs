@@ -42,6 +42,7 @@ mod cluster_mixed;
 mod cluster_queue;
 mod cluster_security;
 mod cluster_support;
+mod cluster_tls;
 mod config_support;
 mod monitor_endpoints;
 mod monitor_top;

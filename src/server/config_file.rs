@@ -116,18 +116,10 @@ fn set<T>(field: &mut T, value: Option<T>) {
 
 /// The server's form of a `cluster` block.
 fn cluster(c: &conf::ClusterConfig, warnings: &mut Vec<String>) -> Result<ClusterOptions, String> {
-    if c.tls.is_some() {
-        warnings.push(
-            "cluster: route TLS (cluster { tls }) is not supported yet by nats-lite: \
-             the server refuses to start with it"
-                .into(),
-        );
-    }
     if c.pool_size.is_some() {
         warnings.push("cluster: pool_size ignored: nats-lite uses one connection per route".into());
     }
     let mut o = ClusterOptions {
-        tls: c.tls.is_some(),
         name: c.name.clone(),
         advertise: c.advertise.clone(),
         no_advertise: c.no_advertise.unwrap_or(false),
@@ -148,6 +140,11 @@ fn cluster(c: &conf::ClusterConfig, warnings: &mut Vec<String>) -> Result<Cluste
         .iter()
         .map(route_target)
         .collect::<Result<_, _>>()?;
+    if let Some(t) = &c.tls {
+        let mut t = t.clone();
+        o.tls_insecure = std::mem::take(&mut t.insecure);
+        o.tls = Some(tls(&t).map_err(|e| format!("cluster {e}"))?);
+    }
     Ok(o)
 }
 
@@ -272,7 +269,9 @@ mod tests {
         assert_eq!(c.routes.len(), 2);
         assert_eq!(c.routes[0].user.as_deref(), Some("a"));
         assert_eq!((c.routes[1].host.as_str(), c.routes[1].port), ("h", 6222));
-        let o = apply_text("cluster { tls { cert_file: a, key_file: b } }").unwrap();
-        assert!(o.cluster.unwrap().tls);
+        let o =
+            apply_text("cluster { tls { cert_file: a, key_file: b, insecure: true } }").unwrap();
+        let c = o.cluster.unwrap();
+        assert!(c.tls.is_some() && c.tls_insecure);
     }
 }

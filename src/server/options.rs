@@ -42,7 +42,7 @@ pub const MAX_CLOSED_CLIENTS: usize = 10_000;
 pub const DEFAULT_HTTP_PORT: u16 = 8222;
 
 /// TLS settings for client connections.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TlsOptions {
     /// Server certificate chain (PEM).
     pub cert_file: PathBuf,
@@ -131,8 +131,10 @@ pub struct ClusterOptions {
     pub ping_interval: Option<Duration>,
     /// Unanswered route PINGs before the route is stale; the client one when `None`.
     pub ping_max: Option<u32>,
-    /// `cluster { tls }` is configured: not supported yet, the server refuses to start.
-    pub tls: bool,
+    /// Route TLS: the route certificate, key, CA and whether peers are verified.
+    pub tls: Option<TlsOptions>,
+    /// Route TLS: do not verify the certificates of the servers we dial.
+    pub tls_insecure: bool,
 }
 
 impl Default for ClusterOptions {
@@ -150,7 +152,8 @@ impl Default for ClusterOptions {
             routes: Vec::new(),
             ping_interval: None,
             ping_max: None,
-            tls: false,
+            tls: None,
+            tls_insecure: false,
         }
     }
 }

@@ -17,7 +17,7 @@
 //! [`MAX_REMOTE_SUBS`] remote subscriptions. Nothing a peer sends panics.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -81,7 +81,8 @@ pub fn route_info_json(server: &Server) -> Vec<u8> {
         port,
         headers: !opts.no_header_support,
         auth_required: c.auth_required(),
-        tls_required: false,
+        tls_required: routes.tls().0,
+        tls_verify: routes.tls().1,
         max_payload: opts.max_payload as i64,
         ip,
         cluster: routes.name(),
@@ -103,7 +104,7 @@ fn route_connect_json(server: &Server, dial: &Dial) -> Vec<u8> {
         pedantic: false,
         user: dial.user.clone(),
         pass: dial.password.clone(),
-        tls_required: false,
+        tls_required: server.routes.tls().0,
         headers: !server.opts().no_header_support,
         name: server.id.clone(),
         cluster: server.routes.name(),
@@ -116,10 +117,14 @@ fn route_connect_json(server: &Server, dial: &Dial) -> Vec<u8> {
 
 /// Serve one route connection until it closes; `dial` is set when we
 /// solicited it.
-pub fn run(server: Arc<Server>, stream: TcpStream, dial: Option<Dial>) -> Outcome {
-    let Ok(addr) = stream.peer_addr() else {
-        return Outcome::default();
-    };
+/// `stream` is the socket itself, or with TLS the plaintext end of the
+/// pump; `addr` is the peer's address either way.
+pub fn run(
+    server: Arc<Server>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    dial: Option<Dial>,
+) -> Outcome {
     let Ok(write_half) = stream.try_clone() else {
         return Outcome::default();
     };

@@ -42,6 +42,9 @@ pub struct RouteInfo {
     /// Route TLS is required.
     #[serde(default, skip_serializing_if = "is_false")]
     pub tls_required: bool,
+    /// Route certificates are verified.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
     /// Largest payload (informational on routes).
     #[serde(default)]
     pub max_payload: i64,

@@ -20,6 +20,7 @@
 mod connection;
 pub mod gossip;
 mod interest;
+mod tls;
 
 pub use interest::Interest;
 
@@ -107,6 +108,8 @@ pub struct Routes {
     dynamic: AtomicBool,
     /// Where the route listener is bound.
     listen: OnceLock<SocketAddr>,
+    /// Route TLS, when configured.
+    tls: OnceLock<tls::RouteTls>,
     registry: Mutex<Registry>,
     /// Signalled when the registry changes or shutdown starts.
     changed: Condvar,
@@ -129,6 +132,7 @@ impl Routes {
             name: RwLock::new(name),
             dynamic: AtomicBool::new(dynamic),
             listen: OnceLock::new(),
+            tls: OnceLock::new(),
             registry: Mutex::default(),
             changed: Condvar::new(),
             stopping: AtomicBool::new(false),
@@ -344,6 +348,11 @@ impl Routes {
         self.lame_duck.load(Ordering::Acquire)
     }
 
+    /// Routes use TLS; peers' certificates are verified.
+    pub fn tls(&self) -> (bool, bool) {
+        self.tls.get().map_or((false, false), |t| (true, t.verify))
+    }
+
     /// Stop soliciting and accepting, and close every route.
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
@@ -406,11 +415,11 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     let Some(opts) = server.routes.opts().cloned() else {
         return Ok(());
     };
-    if opts.tls {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "route TLS (cluster { tls }) is not supported yet by nats-lite",
-        ));
+    if let Some(t) = &opts.tls {
+        let _ = server
+            .routes
+            .tls
+            .set(tls::RouteTls::new(t, opts.tls_insecure)?);
     }
     let host = opts.host.trim_start_matches('[').trim_end_matches(']');
     let listener = TcpListener::bind((host, opts.port)).map_err(|e| {
@@ -476,7 +485,18 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
             .name("route".into())
             .stack_size(ROUTE_STACK)
             .spawn(move || {
-                let _ = connection::run(srv, stream, None);
+                let Ok(peer) = stream.peer_addr() else { return };
+                let stream = match srv.routes.tls.get() {
+                    Some(t) => match t.accept(stream) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            error!("{peer} - TLS route handshake error: {e}");
+                            return;
+                        }
+                    },
+                    None => stream,
+                };
+                let _ = connection::run(srv, stream, peer, None);
             });
         if let Err(e) = spawned {
             error!("Cannot start a thread for a route connection: {e}");
@@ -514,11 +534,21 @@ pub struct Outcome {
     pub duplicate: bool,
 }
 
-fn dial(d: &Dial) -> io::Result<TcpStream> {
+/// Connect to a route (and do the TLS handshake when routes use TLS):
+/// the stream to speak the protocol on and the peer's address.
+fn dial(server: &Server, d: &Dial) -> io::Result<(TcpStream, SocketAddr)> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in (d.host.as_str(), d.port).to_socket_addrs()? {
         match TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
-            Ok(s) => return Ok(s),
+            Ok(s) => {
+                let s = match server.routes.tls.get() {
+                    Some(t) => t.connect(s, &d.host).map_err(|e| {
+                        io::Error::new(e.kind(), format!("TLS route handshake error: {e}"))
+                    })?,
+                    None => s,
+                };
+                return Ok((s, addr));
+            }
             Err(e) => last = e,
         }
     }
@@ -542,9 +572,9 @@ fn solicit_forever(server: &Arc<Server>, target: &RouteTarget) {
         if server.routes.is_stopping() || server.is_shutting_down() {
             return;
         }
-        match dial(&d) {
-            Ok(stream) => {
-                let outcome = connection::run(server.clone(), stream, Some(d.clone()));
+        match dial(server, &d) {
+            Ok((stream, peer)) => {
+                let outcome = connection::run(server.clone(), stream, peer, Some(d.clone()));
                 if outcome.to_self {
                     debug!("Route {} is this server: not soliciting it again", d.url);
                     return;
@@ -560,7 +590,9 @@ fn solicit_forever(server: &Arc<Server>, target: &RouteTarget) {
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                if failures == 1 || failures % 30 == 0 {
+                if e.to_string().contains("TLS") {
+                    error!("Error trying to connect to route {}: {e}", d.url);
+                } else if failures == 1 || failures % 30 == 0 {
                     debug!("Error trying to connect to route {}: {e}", d.url);
                 }
             }
@@ -615,9 +647,9 @@ fn solicit_implicit(server: &Arc<Server>, id: String, url: String, auth_required
                 if srv.routes.is_connected(&id) {
                     break;
                 }
-                match dial(&d) {
-                    Ok(stream) => {
-                        let outcome = connection::run(srv.clone(), stream, Some(d.clone()));
+                match dial(&srv, &d) {
+                    Ok((stream, peer)) => {
+                        let outcome = connection::run(srv.clone(), stream, peer, Some(d.clone()));
                         if outcome.registered {
                             attempts = attempts.max(1);
                         } else if outcome.to_self || outcome.duplicate {
