@@ -11,6 +11,7 @@
 //!   interest, routed messages, keepalive).
 //! - `interest.rs`: local interest counts and the `RS+`/`RS-` they produce.
 //! - `gossip.rs`: the route INFO and CONNECT documents, forwarding, client URLs.
+//! - `tls.rs`: route TLS (handshake first, then a pump thread per route).
 //!
 //! Forwarding is one hop and needs a full mesh: a local client's message
 //! goes to each route with interest once; a routed message only to local
