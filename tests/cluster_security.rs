@@ -232,6 +232,34 @@ fn routed_messages_carry_queue_lists_and_are_never_forwarded() {
     assert!(local.is_quiet_for(Duration::from_millis(200)));
 }
 
+/// `--cluster nats://user:pass@host:port` protects the route port; a
+/// server whose `--routes` URL carries the right credentials joins, one
+/// with wrong ones does not.
+#[test]
+fn route_credentials_from_urls() {
+    let a = Node::start(
+        Impl::Lite,
+        &[
+            "--cluster",
+            "nats://ruser:rpass@127.0.0.1:-1",
+            "--cluster_name",
+            CLUSTER,
+        ],
+    );
+    let port = a.route.port();
+    let good = format!("nats-route://ruser:rpass@127.0.0.1:{port}");
+    let bad = format!("nats-route://ruser:nope@127.0.0.1:{port}");
+    let mut b = Node::clustered(Impl::Lite, &[bad], &[]);
+    b.server
+        .wait_for_log("Authorization Violation", IO_TIMEOUT)
+        .expect("the wrong password is refused");
+    assert_eq!(a.num_routes(), 0);
+    let c = Node::clustered(Impl::Lite, &[good], &[]);
+    c.wait_routes(1, MESH_TIMEOUT);
+    a.wait_routes(1, MESH_TIMEOUT);
+    drop(b);
+}
+
 #[test]
 fn cluster_flag_errors() {
     run_lite(&["server", "--routes", "nats://127.0.0.1:1"]).assert_fails(

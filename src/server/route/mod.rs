@@ -28,7 +28,7 @@ pub use interest::Interest;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -116,8 +116,6 @@ pub struct Routes {
     changed: Condvar,
     stopping: AtomicBool,
     lame_duck: AtomicBool,
-    /// Messages and bytes of closed routes, for nobody to lose count.
-    pub closed_routes: AtomicU64,
 }
 
 impl Routes {
@@ -138,7 +136,6 @@ impl Routes {
             changed: Condvar::new(),
             stopping: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
-            closed_routes: AtomicU64::new(0),
         }
     }
 
