@@ -3,6 +3,17 @@
 //!
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `parser_model`, `sublist_model`: the parser's chunking property and the
+//!   subject index against a naive matcher, shared with the fuzz targets.
+//! - `reliability_auth`: no password or token in the trace log.
+//! - `reliability_cluster`: Q02, C02, C05, S04 over routes (skipped with a
+//!   note while clustering is not built).
+//! - `reliability_load`: thread-per-connection hazards (storms, 1,000 idle
+//!   clients, fd exhaustion, fan-out with a stalled subscriber, SIGTERM
+//!   under load, junk on the TLS port).
+//! - `reliability_properties`: proptests of the parser and subject index.
+//! - `reliability_protocol`: bad input over sockets (split control lines,
+//!   odd subject bytes, lines that never end, random bytes).
 //! - `server_async_nats`: the official client (pub/sub, request/reply,
 //!   headers, queue groups, no responders, auth).
 //! - `server_auth`: auth from a config file (token, users, bcrypt,
@@ -47,6 +58,12 @@ mod config_support;
 mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;
+mod parser_model;
+mod reliability_auth;
+mod reliability_cluster;
+mod reliability_load;
+mod reliability_properties;
+mod reliability_protocol;
 mod server_async_nats;
 mod server_auth;
 mod server_config;
@@ -57,6 +74,7 @@ mod server_permissions;
 mod server_protocol;
 mod server_signals;
 mod server_tls;
+mod sublist_model;
 mod tls_support;
 mod util;
 mod watch_http;

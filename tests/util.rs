@@ -86,6 +86,13 @@ impl ServerProcess {
         nats_server_bin().map(|bin| Self::spawn(Command::new(bin), extra))
     }
 
+    /// Start a server through `cmd` (a wrapper such as `bash -c 'ulimit
+    /// -n 40; exec "$0" server "$@"' nats-lite`), which gets the usual
+    /// `-a 127.0.0.1 -p -1` and `extra` appended.
+    pub fn start_command(cmd: Command, extra: &[&str]) -> ServerProcess {
+        Self::spawn(cmd, extra)
+    }
+
     /// Start whichever server `NATS_TEST_REFERENCE=1` selects: the real
     /// nats-server then (to check a test's expectations against the
     /// reference), nats-lite otherwise.

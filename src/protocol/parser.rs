@@ -365,11 +365,14 @@ pub(crate) fn control_line<'a>(
     limits: &Limits,
 ) -> Result<Option<Line<'a>>, ProtocolError> {
     let nl = memchr::memchr(b'\n', buf);
+    // A partial line is measured exactly as the complete line would be (a
+    // trailing `\r` is not counted), so the verdict cannot depend on where
+    // the input was split.
     let text = match nl {
-        Some(i) if i > 0 && buf[i - 1] == b'\r' => &buf[..i - 1],
         Some(i) => &buf[..i],
         None => buf,
     };
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
     let op_len = text
         .iter()
         .position(|&b| is_blank(b) || b == b'\r')
@@ -396,11 +399,12 @@ pub(crate) fn control_line<'a>(
         .iter()
         .position(|&b| !is_blank(b))
         .map_or(text.len(), |p| op_len + p);
-    let limit = limits.max_control_line;
-    // Bare ops ignore what follows their name, so only the name is kept; but
-    // a line that never ends is still refused at the limit.
-    let arg_len = text.len() - args_start.min(text.len());
-    if arg_len > limit || (nl.is_none() && text.len() > limit.saturating_add(op_len + 1)) {
+    // Everything after the op name and its first separator is held to
+    // max_control_line: measured the same way for a partial line as for a
+    // complete one, and only growing as bytes arrive, so a partial line is
+    // refused exactly when the whole line would be, and a line that never
+    // ends (even one of blanks) cannot grow the buffer.
+    if text.len().saturating_sub(op_len + 1) > limits.max_control_line {
         return Err(ProtocolError::MaxControlLine);
     }
     Ok(nl.map(|i| Line {

@@ -164,6 +164,7 @@ impl Connection {
             }
             if !stack_released && self.connected {
                 // The handshake is over: what it touched need not stay resident.
+                self.fanout.batch.shrink();
                 super::stack::release_unused();
                 stack_released = true;
             }
