@@ -319,7 +319,13 @@ impl RouteConn {
                 CloseReason::ProtocolViolation
             }
             ProtocolError::PeerError(text) => {
-                warn!("{} - Route Error {text}", self.prefix());
+                if text.contains("dedicated route") {
+                    // A 2.10+ peer's extra pinned-account connection (spec §15):
+                    // expected with every such peer, the main route is unaffected.
+                    debug!("{} - Route Error {text}", self.prefix());
+                } else {
+                    warn!("{} - Route Error {text}", self.prefix());
+                }
                 CloseReason::ParseError
             }
         }
