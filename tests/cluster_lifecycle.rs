@@ -1,7 +1,8 @@
 //! A route's life around the messages: servers without a cluster name
 //! agree on one, the ports file lists the route port, a peer that stops
 //! answering PINGs is cut off as stale, and a server in lame duck mode
-//! tells its peers, whose clients stop being offered its URL.
+//! tells its peers, whose clients stop being offered its URL; advertise
+//! options.
 
 use std::time::Duration;
 
@@ -143,4 +144,51 @@ fn lame_duck_mode_is_told_to_the_peers() {
         }
         assert!(std::time::Instant::now() < deadline);
     }
+}
+
+/// `--cluster_advertise` is what the route INFO (and so gossip) carries;
+/// `--no_advertise` keeps client URLs out of INFO, ours and the peers'.
+#[test]
+fn advertise_and_no_advertise() {
+    let a = Node::start(
+        Impl::Lite,
+        &[
+            "--cluster",
+            "nats://127.0.0.1:-1",
+            "--cluster_name",
+            CLUSTER,
+            "--cluster_advertise",
+            "routes.example.com:7777",
+            "--no_advertise",
+        ],
+    );
+    let mut peer = RawClient::connect(a.route);
+    let info = peer.read_info();
+    assert_eq!(info["ip"], "nats-route://routes.example.com:7777/");
+    assert_eq!(
+        (&info["host"], &info["port"]),
+        (
+            &serde_json::json!("routes.example.com"),
+            &serde_json::json!(7777)
+        )
+    );
+    assert!(info.get("connect_urls").is_none(), "{info}");
+    let b = Node::clustered(Impl::Lite, std::slice::from_ref(&a.route_url()), &[]);
+    wait_mesh(&[a, b]);
+}
+
+#[test]
+fn no_advertise_keeps_urls_from_clients() {
+    let a = Node::clustered(Impl::Lite, &[], &["--no_advertise"]);
+    let b = Node::clustered(Impl::Lite, std::slice::from_ref(&a.route_url()), &[]);
+    let nodes = vec![a, b];
+    wait_mesh(&nodes);
+    let mut c = nodes[0].server.connect();
+    let info = c.read_info();
+    assert!(info.get("connect_urls").is_none(), "{info}");
+    // B's clients do not get A's URL either (A does not send it).
+    let mut c = nodes[1].server.connect();
+    let info = c.read_info();
+    let urls = info["connect_urls"].as_array().unwrap();
+    assert_eq!(urls.len(), 1, "{info}");
 }
