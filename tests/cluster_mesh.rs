@@ -215,3 +215,37 @@ fn clients_learn_the_cluster_urls() {
     assert_eq!(urls.len(), 2, "{info}");
     assert!(!urls.iter().any(|u| u == &gone_url), "{info}");
 }
+
+/// Request/reply across servers: the requester's inbox interest reaches
+/// the responder's server before the request does (both travel the same
+/// route, interest first), so every request is answered.
+#[test]
+fn request_reply_across_servers() {
+    let nodes = seed_cluster(&[Impl::Lite, Impl::Lite, Impl::Lite]);
+    let mut rep = crate::client_support::replier(&["-s", &nodes[1].url(), "svc.echo", "pong"]);
+    let has_service = || {
+        nodes[2].json("/routez?subs=1")["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| {
+                r["subscriptions_list"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|s| s == "svc.echo"))
+            })
+    };
+    assert!(eventually(MESH_TIMEOUT, has_service));
+    for _ in 0..10 {
+        let r = crate::client_support::run_lite(&[
+            "req",
+            "-s",
+            &nodes[2].url(),
+            "--raw",
+            "svc.echo",
+            "ping",
+        ]);
+        assert_eq!(r.assert_ok().out(), "pong\n");
+    }
+    rep.interrupt();
+    let _ = rep.finish(crate::client_support::RUN_TIMEOUT);
+}
