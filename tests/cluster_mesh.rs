@@ -222,7 +222,7 @@ fn clients_learn_the_cluster_urls() {
 #[test]
 fn request_reply_across_servers() {
     let nodes = seed_cluster(&[Impl::Lite, Impl::Lite, Impl::Lite]);
-    let mut rep = crate::client_support::replier(&["-s", &nodes[1].url(), "svc.echo", "pong"]);
+    let rep = crate::client_support::replier(&["-s", &nodes[1].url(), "svc.echo", "pong"]);
     let has_service = || {
         nodes[2].json("/routez?subs=1")["routes"]
             .as_array()
