@@ -161,7 +161,9 @@ pub struct Client {
     pub ping_sent_nanos: AtomicU64,
     /// When bytes last arrived from the client (unix nanos).
     pub last_activity_nanos: AtomicU64,
-    stream: TcpStream,
+    /// The socket, shared with the connection's reader: `&TcpStream` reads
+    /// and writes, so one descriptor serves both (no `try_clone`).
+    stream: Arc<TcpStream>,
     /// The TLS session, once the handshake is done. With TLS every write
     /// goes through the writer thread, which encrypts in order.
     tls: OnceLock<Box<Mutex<rustls::ServerConnection>>>,
@@ -197,7 +199,7 @@ impl Client {
     /// reader's socket, used for writes and shutdown.
     pub fn new(
         cid: u64,
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         addr: SocketAddr,
         account: Arc<Account>,
         max_pending: usize,

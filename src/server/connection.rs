@@ -45,15 +45,13 @@ const SHRINK_AFTER_SHORT_READS: u32 = 16;
 /// Serve one accepted connection until it closes.
 pub fn serve(server: Arc<Server>, stream: TcpStream) {
     let Ok(addr) = stream.peer_addr() else { return };
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
     let _ = stream.set_nodelay(true);
+    let stream = Arc::new(stream);
     let opts = server.opts();
     let cid = server.next_cid();
     let client = Arc::new(Client::new(
         cid,
-        write_half,
+        stream.clone(),
         addr,
         server.global.clone(),
         opts.max_pending,
@@ -108,7 +106,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
 struct Connection {
     server: Arc<Server>,
     client: Arc<Client>,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     limits: Limits,
     auth_required: bool,
     /// Options from CONNECT (nats-server's defaults until then).
@@ -209,7 +207,7 @@ impl Connection {
         };
         if !tls_first {
             let _ = self.stream.set_write_timeout(Some(timeout));
-            if (&self.stream).write_all(&info).is_err() {
+            if (&*self.stream).write_all(&info).is_err() {
                 return Err(CloseReason::WriteError);
             }
             let _ = self.stream.set_write_timeout(None);
@@ -221,7 +219,7 @@ impl Connection {
                 }
             }
         }
-        match tls::handshake(&mut self.stream, config, timeout) {
+        match tls::handshake(&self.stream, config, timeout) {
             Ok(mut conn) => {
                 if !tls::pinned_cert_accepted(&conn, &tls_opts.pinned_certs) {
                     debug!(
@@ -249,7 +247,7 @@ impl Connection {
                 } else {
                     let mut line = Vec::new();
                     encode::err(&mut line, "Secure Connection - TLS Required");
-                    let _ = (&self.stream).write_all(&line);
+                    let _ = (&*self.stream).write_all(&line);
                 }
                 Err(CloseReason::TlsHandshakeError)
             }
@@ -278,7 +276,7 @@ impl Connection {
             if self.pending_plain > 0 {
                 return Ok(std::mem::take(&mut self.pending_plain));
             }
-            let n = self.stream.read(&mut self.tls_raw)?;
+            let n = (&*self.stream).read(&mut self.tls_raw)?;
             if n == 0 {
                 return Ok(0);
             }
@@ -328,7 +326,7 @@ impl Connection {
             self.buf.resize(grown, 0);
         }
         let free = self.buf.len() - self.filled;
-        let n = self.stream.read(&mut self.buf[self.filled..])?;
+        let n = (&*self.stream).read(&mut self.buf[self.filled..])?;
         if n == free {
             self.grow = self.buf.len() < MAX_READ_BUFFER;
             self.short_reads = 0;

@@ -125,16 +125,14 @@ pub fn run(
     addr: SocketAddr,
     dial: Option<Dial>,
 ) -> Outcome {
-    let Ok(write_half) = stream.try_clone() else {
-        return Outcome::default();
-    };
     let _ = stream.set_nodelay(true);
+    let stream = Arc::new(stream);
     let opts = server.opts();
     let copts = server.routes.opts().cloned().unwrap_or_default();
     let cid = server.next_cid();
     let client = Arc::new(Client::new(
         cid,
-        write_half,
+        stream.clone(),
         addr,
         server.global.clone(),
         opts.max_pending,
@@ -175,7 +173,7 @@ pub fn run(
 struct RouteConn {
     server: Arc<Server>,
     client: Arc<Client>,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     /// Set when we dialled.
     dial: Option<Dial>,
     /// We accepted it and routes must authenticate: CONNECT comes first.
@@ -252,7 +250,7 @@ impl RouteConn {
             let grown = (self.buf.len() * 2).max(MIN_READ_BUFFER);
             self.buf.resize(grown, 0);
         }
-        self.stream.read(&mut self.buf[self.filled..])
+        (&*self.stream).read(&mut self.buf[self.filled..])
     }
 
     fn process_buffered(&mut self) -> Result<(), CloseReason> {
