@@ -288,6 +288,24 @@ impl Client {
         }
     }
 
+    /// Like [`Client::wait_stdout`], but false instead of a panic after `timeout`.
+    pub fn try_wait_stdout(&mut self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !String::from_utf8_lossy(&self.out).contains(needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(chunk) => self.out.extend(chunk),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Everything the process wrote to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.out).into_owned()
+    }
+
     /// Whether the process has exited.
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))

@@ -1,13 +1,20 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
+//! - `cluster_*`: clustering. `cluster_support` starts servers clustered on
+//!   free ports (nats-lite or nats-server) and waits through `/routez` and
+//!   probe messages; `cluster_mesh` (full mesh, one copy, queue groups
+//!   across servers, unsubscribe propagation, client URLs), `cluster_failover`
+//!   (kill, rejoin, rolling upgrade, a flapping route), `cluster_lifecycle`
+//!   (dynamic names, ports file, stale routes, lame duck), `cluster_mixed`
+//!   (with nats-server), `cluster_queue` (Q02, C06), `cluster_security`
+//!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
-//! - `reliability_cluster`: Q02, C02, C05, S04 over routes (skipped with a
-//!   note while clustering is not built).
+//! - `reliability_cluster`: Q02, C02, C05, S04 over routes.
 //! - `reliability_load`: thread-per-connection hazards (storms, 1,000 idle
 //!   clients, fd exhaustion, fan-out with a stalled subscriber, SIGTERM
 //!   under load, junk on the TLS port).
@@ -50,6 +57,14 @@ mod client_reqrep;
 mod client_resilience;
 mod client_security;
 mod client_support;
+mod cluster_failover;
+mod cluster_lifecycle;
+mod cluster_mesh;
+mod cluster_mixed;
+mod cluster_queue;
+mod cluster_security;
+mod cluster_support;
+mod cluster_tls;
 mod config_support;
 mod monitor_endpoints;
 mod monitor_top;

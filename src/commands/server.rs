@@ -306,11 +306,7 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
         }
         o.tls = Some(tls);
     }
-    if args.routes.is_some() || args.cluster.is_some() {
-        return Err(Error::usage(
-            "clustering is not built yet in this version of nats-lite (--cluster, --routes)",
-        ));
-    }
+    apply_cluster_flags(o, args)?;
     if let Some(p) = args.http_port {
         o.http_port = Some(port_flag(p, "http_port")?);
     }
@@ -326,6 +322,101 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--cluster`, `--routes` and the other cluster flags, over the file's
+/// `cluster` block. Unlike nats-server, a `--cluster` URL without
+/// credentials keeps the file's route authorization.
+fn apply_cluster_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
+    if let Some(a) = &args.client_advertise {
+        o.client_advertise = Some(a.clone());
+    }
+    if let Some(url) = &args.cluster {
+        let listen = cluster_listen_flag(url)?;
+        let c = o
+            .cluster
+            .get_or_insert_with(server::ClusterOptions::default);
+        c.host = listen.host;
+        c.port = listen.port;
+        if listen.user.is_some() {
+            c.user = listen.user;
+            c.password = listen.password;
+        }
+    }
+    let any = args.routes.is_some()
+        || args.cluster_name.is_some()
+        || args.cluster_advertise.is_some()
+        || args.no_advertise
+        || args.connect_retries.is_some();
+    if !any {
+        return Ok(());
+    }
+    let Some(c) = o.cluster.as_mut() else {
+        if args.routes.is_some() {
+            return Err(Error::usage(
+                "solicited routes require cluster capabilities, e.g. --cluster",
+            ));
+        }
+        return Err(Error::usage(
+            "cluster options (--cluster_name, --cluster_advertise, --no_advertise, \
+             --connect_retries) require a cluster listener, e.g. --cluster",
+        ));
+    };
+    if let Some(routes) = &args.routes {
+        c.routes.clear();
+        for url in routes.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let r = conf::parse_route_url_flag(url).map_err(Error::usage)?;
+            let target = server::route_target(&r).map_err(Error::usage)?;
+            if !c.routes.contains(&target) {
+                c.routes.push(target);
+            }
+        }
+    }
+    if let Some(name) = &args.cluster_name {
+        if name.contains(char::is_whitespace) || name.is_empty() {
+            return Err(Error::usage(
+                "cluster name cannot be empty or contain spaces",
+            ));
+        }
+        c.name = Some(name.clone());
+    }
+    if let Some(a) = &args.cluster_advertise {
+        c.advertise = Some(a.clone());
+    }
+    c.no_advertise |= args.no_advertise;
+    if let Some(n) = args.connect_retries {
+        c.connect_retries = n;
+    }
+    Ok(())
+}
+
+/// The parts of a `--cluster` URL.
+struct ClusterListen {
+    host: String,
+    port: u16,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+/// `nats://[user:pass@]host:port`, where port -1 (or 0) picks a free port.
+fn cluster_listen_flag(url: &str) -> Result<ClusterListen> {
+    let bad = |why: &str| Error::usage(format!("invalid --cluster {url:?}: {why}"));
+    let (free, text) = match url.strip_suffix(":-1") {
+        Some(rest) => (true, format!("{rest}:0")),
+        None => (false, url.to_string()),
+    };
+    let r = conf::parse_route_url_flag(&text).map_err(|e| bad(&e))?;
+    let port = match (free, r.port) {
+        (true, _) | (false, Some(0)) => 0,
+        (false, Some(p)) => p,
+        (false, None) => return Err(bad("a port is required")),
+    };
+    Ok(ClusterListen {
+        host: r.host,
+        port,
+        user: r.user,
+        password: r.password,
+    })
+}
+
 /// One warning line per accepted flag whose feature nats-lite does not have,
 /// so that nats-lite can stand in for nats-server in a project's CI.
 fn unsupported_warnings(args: &ServerArgs) -> Vec<String> {
@@ -335,9 +426,6 @@ fn unsupported_warnings(args: &ServerArgs) -> Vec<String> {
     }
     if args.profile.is_some() {
         w.push("profiling is not supported by nats-lite; --profile ignored".to_string());
-    }
-    if args.client_advertise.is_some() {
-        w.push("--client_advertise has no effect without clustering".to_string());
     }
     w
 }

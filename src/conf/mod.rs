@@ -46,6 +46,16 @@ pub use auth::{
     DEFAULT_ALLOW_RESPONSE_EXPIRATION, DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
 };
 pub use cluster::{ClusterAuthorization, ClusterConfig, RouteUrl};
+
+/// Parse a route URL given on the command line (`--routes`, `--cluster`).
+///
+/// # Errors
+///
+/// Not `scheme://[user[:pass]@]host[:port]`.
+pub fn parse_route_url_flag(url: &str) -> Result<RouteUrl, String> {
+    let pos = Pos::new(std::sync::Arc::from(Path::new("command line")), 0, 0);
+    cluster::parse_route_url(url, &pos).map_err(|e| e.message)
+}
 pub use duration::{duration_from_value, parse_duration, seconds_from_value};
 pub use error::{ConfError, Pos, Warning};
 pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};

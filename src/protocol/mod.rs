@@ -40,11 +40,13 @@
 //! - [`subject`]: subject validity and wildcard matching rules.
 //! - [`info`]: the INFO and CONNECT JSON documents.
 //! - [`headers`]: the `NATS/1.0` header block.
+//! - [`route`]: the route protocol between cluster servers (RS+, RMSG...).
 
 pub mod encode;
 pub mod headers;
 pub mod info;
 pub mod parser;
+pub mod route;
 pub mod subject;
 
 pub use parser::{ClientOp, Limits, Parsed, ProtocolError, ServerOp};

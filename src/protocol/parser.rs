@@ -342,24 +342,24 @@ pub fn parse_server_op<'a>(
 }
 
 /// A complete control line found at the start of a buffer.
-struct Line<'a> {
+pub(crate) struct Line<'a> {
     /// The line without its `\r\n` / `\n`.
-    text: &'a [u8],
+    pub(crate) text: &'a [u8],
     /// Length of the op name at the start of `text`.
-    op_len: usize,
+    pub(crate) op_len: usize,
     /// Where the arguments start in `text` (after the op name and blanks).
-    args_start: usize,
+    pub(crate) args_start: usize,
     /// Bytes used by the line, terminator included.
-    consumed: usize,
+    pub(crate) consumed: usize,
 }
 
-fn is_blank(b: u8) -> bool {
+pub(crate) fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
 /// Find the control line at the start of `buf`, checking the op name and the
 /// line-length limit even when the line is not complete yet.
-fn control_line<'a>(
+pub(crate) fn control_line<'a>(
     buf: &'a [u8],
     ops: &[&[u8]],
     limits: &Limits,
@@ -418,7 +418,7 @@ fn control_line<'a>(
 /// The payload (and header block) of a message op whose control line ended at
 /// `start`: `size` bytes, the first `hdr` of them headers, then `\r\n`.
 #[allow(clippy::type_complexity)]
-fn message_body<'a>(
+pub(crate) fn message_body<'a>(
     buf: &'a [u8],
     start: usize,
     size: usize,
@@ -488,7 +488,7 @@ pub fn parse_size(d: &[u8]) -> Option<usize> {
     })
 }
 
-fn trim(s: &[u8]) -> &[u8] {
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
     let start = s
         .iter()
         .position(|&b| !is_blank(b) && b != b'\r')
@@ -508,7 +508,7 @@ fn unquote(s: &[u8]) -> &[u8] {
     }
 }
 
-fn err_text(args: &[u8]) -> String {
+pub(crate) fn err_text(args: &[u8]) -> String {
     String::from_utf8_lossy(unquote(trim(args))).into_owned()
 }
 

@@ -161,7 +161,9 @@ pub struct Client {
     pub ping_sent_nanos: AtomicU64,
     /// When bytes last arrived from the client (unix nanos).
     pub last_activity_nanos: AtomicU64,
-    stream: TcpStream,
+    /// The socket, shared with the connection's reader: `&TcpStream` reads
+    /// and writes, so one descriptor serves both (no `try_clone`).
+    stream: Arc<TcpStream>,
     /// The TLS session, once the handshake is done. With TLS every write
     /// goes through the writer thread, which encrypts in order.
     tls: OnceLock<Box<Mutex<rustls::ServerConnection>>>,
@@ -197,7 +199,7 @@ impl Client {
     /// reader's socket, used for writes and shutdown.
     pub fn new(
         cid: u64,
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         addr: SocketAddr,
         account: Arc<Account>,
         max_pending: usize,
@@ -402,6 +404,45 @@ impl Client {
         drop(out);
         self.write_as_owner(staged);
         false
+    }
+
+    /// Append `bytes` to what waits for the socket, without writing, for a
+    /// caller that holds a lock no socket write may happen under (routes'
+    /// interest updates). Returns true when the caller now owns the write
+    /// side and must call [`Client::kick`] once it has let go of its lock.
+    pub fn append_deferred(&self, bytes: &[u8]) -> bool {
+        let mut out = self.out();
+        if out.closed || out.close_when_flushed {
+            return false;
+        }
+        if out.pending.len() + out.inflight + bytes.len() > self.max_pending {
+            drop(out);
+            self.close(CloseReason::SlowConsumerPendingBytes);
+            return false;
+        }
+        out.pending.extend_from_slice(bytes);
+        if out.flushing {
+            return false;
+        }
+        out.flushing = true;
+        true
+    }
+
+    /// Write what [`Client::append_deferred`] queued, as the owner of the
+    /// write side it handed over.
+    pub fn kick(self: &Arc<Self>) {
+        let mut out = self.out();
+        if out.closed {
+            out.flushing = false;
+            return;
+        }
+        if self.tls.get().is_some() {
+            self.start_writer(&mut out);
+            return;
+        }
+        let mut buf = std::mem::take(&mut out.pending);
+        drop(out);
+        self.write_as_owner(&mut buf);
     }
 
     /// Wait while this client's writer works through a backlog above the

@@ -40,6 +40,14 @@ pub enum CloseReason {
     ServerShutdown,
     /// Credentials no longer valid after a reload.
     AuthenticationExpired,
+    /// A second route to a server we have a route to, or a route to ourselves.
+    DuplicateRoute,
+    /// A route from a server of another cluster.
+    ClusterNameConflict,
+    /// A route from a server with our own name.
+    DuplicateServerName,
+    /// A client (or gateway) on the route port.
+    WrongPort,
 }
 
 impl CloseReason {
@@ -77,6 +85,10 @@ impl fmt::Display for CloseReason {
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::AuthenticationExpired => "Authentication Expired",
+            CloseReason::DuplicateRoute => "Duplicate Route",
+            CloseReason::ClusterNameConflict => "Cluster Name Conflict",
+            CloseReason::DuplicateServerName => "Duplicate Server Name",
+            CloseReason::WrongPort => "Incorrect Port",
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::options::{Options, TlsOptions, User};
+use super::options::{ClusterOptions, Options, RouteTarget, TlsOptions, User};
 use super::permissions::{Permissions, ResponsePermission, SubjectRules};
 use crate::conf;
 
@@ -22,13 +22,11 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     if c.server_name.is_some() {
         o.server_name = c.server_name.clone();
     }
-    if c.cluster.is_some() {
-        return Err(
-            "clustering (the cluster block) is not built yet in this version of nats-lite".into(),
-        );
+    if let Some(cl) = &c.cluster {
+        o.cluster = Some(cluster(cl, &mut warnings)?);
     }
     if c.client_advertise.is_some() {
-        warnings.push("client_advertise has no effect without clustering".into());
+        o.client_advertise = c.client_advertise.clone();
     }
     if c.http_host.is_some() {
         o.http_host = c.http_host.clone();
@@ -114,6 +112,51 @@ fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *field = v;
     }
+}
+
+/// The server's form of a `cluster` block.
+fn cluster(c: &conf::ClusterConfig, warnings: &mut Vec<String>) -> Result<ClusterOptions, String> {
+    if c.pool_size.is_some() {
+        warnings.push("cluster: pool_size ignored: nats-lite uses one connection per route".into());
+    }
+    let mut o = ClusterOptions {
+        name: c.name.clone(),
+        advertise: c.advertise.clone(),
+        no_advertise: c.no_advertise.unwrap_or(false),
+        connect_retries: c.connect_retries.unwrap_or(0),
+        ping_interval: c.ping_interval,
+        ping_max: c.ping_max,
+        ..ClusterOptions::default()
+    };
+    set(&mut o.host, c.host.clone());
+    set(&mut o.port, c.port);
+    if let Some(a) = &c.authorization {
+        o.user = a.user.clone();
+        o.password = a.password.clone();
+        set(&mut o.auth_timeout, a.timeout);
+    }
+    o.routes = c
+        .routes
+        .iter()
+        .map(route_target)
+        .collect::<Result<_, _>>()?;
+    if let Some(t) = &c.tls {
+        let mut t = t.clone();
+        o.tls_insecure = std::mem::take(&mut t.insecure);
+        o.tls = Some(tls(&t).map_err(|e| format!("cluster {e}"))?);
+    }
+    Ok(o)
+}
+
+/// A route URL to solicit (port 6222 when the URL has none).
+pub fn route_target(r: &conf::RouteUrl) -> Result<RouteTarget, String> {
+    Ok(RouteTarget {
+        url: r.url.clone(),
+        host: r.host.clone(),
+        port: r.port.unwrap_or(super::options::DEFAULT_ROUTE_PORT),
+        user: r.user.clone(),
+        password: r.password.clone(),
+    })
 }
 
 fn user(u: &conf::User) -> User {
@@ -206,7 +249,29 @@ mod tests {
     }
 
     #[test]
-    fn unbuilt_features_are_refused() {
-        assert!(apply_text("cluster { listen: 127.0.0.1:6222 }").is_err());
+    fn cluster_block() {
+        let o = apply_text(
+            "cluster { name: c1, listen: 127.0.0.1:-1, pool_size: 3, \
+             authorization { user: ru, password: rp, timeout: 3 }, \
+             routes: [nats-route://a:b@127.0.0.1:7244, nats://h] }",
+        )
+        .unwrap();
+        let c = o.cluster.unwrap();
+        assert_eq!(
+            (c.name.as_deref(), c.host.as_str(), c.port),
+            (Some("c1"), "127.0.0.1", 0)
+        );
+        assert_eq!(
+            (c.user.as_deref(), c.password.as_deref()),
+            (Some("ru"), Some("rp"))
+        );
+        assert_eq!(c.auth_timeout, Duration::from_secs(3));
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.routes[0].user.as_deref(), Some("a"));
+        assert_eq!((c.routes[1].host.as_str(), c.routes[1].port), ("h", 6222));
+        let o =
+            apply_text("cluster { tls { cert_file: a, key_file: b, insecure: true } }").unwrap();
+        let c = o.cluster.unwrap();
+        assert!(c.tls.is_some() && c.tls_insecure);
     }
 }

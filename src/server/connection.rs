@@ -19,7 +19,7 @@ use super::account::Account;
 use super::auth;
 use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
-use super::deliver::{Batch, MatchCache, Rng};
+use super::deliver::{remove_subscription, Fanout, Message};
 use super::permissions::{self, Permissions};
 use super::subscription::Subscription;
 use super::timers::TimerKind;
@@ -45,15 +45,13 @@ const SHRINK_AFTER_SHORT_READS: u32 = 16;
 /// Serve one accepted connection until it closes.
 pub fn serve(server: Arc<Server>, stream: TcpStream) {
     let Ok(addr) = stream.peer_addr() else { return };
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
     let _ = stream.set_nodelay(true);
+    let stream = Arc::new(stream);
     let opts = server.opts();
     let cid = server.next_cid();
     let client = Arc::new(Client::new(
         cid,
-        write_half,
+        stream.clone(),
         addr,
         server.global.clone(),
         opts.max_pending,
@@ -61,6 +59,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         server.stats.clone(),
     ));
     let cache_enabled = !opts.disable_sublist_cache;
+    let server_interest = server.routes.interest.clone();
     let over_limit = !server.register(&client);
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
@@ -78,7 +77,6 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         perms: anonymous.and_then(|a| a.permissions),
         pub_allowed: HashMap::new(),
         server,
-        rng: Rng::new(cid),
         client,
         stream,
         opts: ClientOptions::default(),
@@ -91,8 +89,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         tls_raw: Vec::new(),
         tls_scratch: Vec::new(),
         pending_plain: 0,
-        batch: Batch::for_owner(cid),
-        cache: MatchCache::new(cache_enabled),
+        fanout: Fanout::new(cache_enabled, cid, server_interest),
         in_msgs: 0,
         in_bytes: 0,
     });
@@ -109,7 +106,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
 struct Connection {
     server: Arc<Server>,
     client: Arc<Client>,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     limits: Limits,
     auth_required: bool,
     /// Options from CONNECT (nats-server's defaults until then).
@@ -136,9 +133,8 @@ struct Connection {
     tls_scratch: Vec<u8>,
     /// TLS: plaintext placed after `filled` and not yet reported by `read`.
     pending_plain: usize,
-    batch: Batch,
-    cache: MatchCache,
-    rng: Rng,
+    /// Who gets each message, and the bytes staged for them.
+    fanout: Fanout,
     in_msgs: u64,
     in_bytes: u64,
 }
@@ -166,7 +162,7 @@ impl Connection {
             }
             if !stack_released && self.connected {
                 // The handshake is over: what it touched need not stay resident.
-                self.batch.shrink();
+                self.fanout.batch.shrink();
                 super::stack::release_unused();
                 stack_released = true;
             }
@@ -211,7 +207,7 @@ impl Connection {
         };
         if !tls_first {
             let _ = self.stream.set_write_timeout(Some(timeout));
-            if (&self.stream).write_all(&info).is_err() {
+            if (&*self.stream).write_all(&info).is_err() {
                 return Err(CloseReason::WriteError);
             }
             let _ = self.stream.set_write_timeout(None);
@@ -223,7 +219,7 @@ impl Connection {
                 }
             }
         }
-        match tls::handshake(&mut self.stream, config, timeout) {
+        match tls::handshake(&self.stream, config, timeout) {
             Ok(mut conn) => {
                 if !tls::pinned_cert_accepted(&conn, &tls_opts.pinned_certs) {
                     debug!(
@@ -251,7 +247,7 @@ impl Connection {
                 } else {
                     let mut line = Vec::new();
                     encode::err(&mut line, "Secure Connection - TLS Required");
-                    let _ = (&self.stream).write_all(&line);
+                    let _ = (&*self.stream).write_all(&line);
                 }
                 Err(CloseReason::TlsHandshakeError)
             }
@@ -280,7 +276,7 @@ impl Connection {
             if self.pending_plain > 0 {
                 return Ok(std::mem::take(&mut self.pending_plain));
             }
-            let n = self.stream.read(&mut self.tls_raw)?;
+            let n = (&*self.stream).read(&mut self.tls_raw)?;
             if n == 0 {
                 return Ok(0);
             }
@@ -330,7 +326,7 @@ impl Connection {
             self.buf.resize(grown, 0);
         }
         let free = self.buf.len() - self.filled;
-        let n = self.stream.read(&mut self.buf[self.filled..])?;
+        let n = (&*self.stream).read(&mut self.buf[self.filled..])?;
         if n == free {
             self.grow = self.buf.len() < MAX_READ_BUFFER;
             self.short_reads = 0;
@@ -363,7 +359,7 @@ impl Connection {
         {
             self.buf = vec![0; MIN_READ_BUFFER];
             self.short_reads = 0;
-            self.batch.shrink();
+            self.fanout.batch.shrink();
         }
         result
     }
@@ -645,21 +641,14 @@ impl Connection {
             // Accepted without pedantic, but an empty token matches no one.
             return;
         }
-        let result = self.cache.lookup(&self.account, subject);
-        let mut delivered = false;
-        for sub in &result.psubs {
-            delivered |= self.deliver(sub, subject, reply, headers, payload);
-        }
-        for group in &result.qsubs {
-            let start = self.rng.below(group.len());
-            for i in 0..group.len() {
-                let member = &group[(start + i) % group.len()];
-                if self.deliver(member, subject, reply, headers, payload) {
-                    delivered = true;
-                    break;
-                }
-            }
-        }
+        let echo_off = (!self.opts.echo).then_some(self.client.cid);
+        let msg = Message {
+            subject,
+            reply,
+            headers,
+            payload,
+        };
+        let delivered = self.fanout.publish(&self.account, &msg, echo_off);
         if !delivered && self.opts.no_responders {
             if let Some(reply) = reply {
                 self.no_responders(reply);
@@ -667,50 +656,9 @@ impl Connection {
         }
     }
 
-    /// Stage one message for one subscription; false when it was skipped
-    /// (own message with echo off, closed client, past its max).
-    #[inline]
-    fn deliver(
-        &mut self,
-        sub: &Arc<Subscription>,
-        subject: &[u8],
-        reply: Option<&[u8]>,
-        headers: Option<&[u8]>,
-        payload: &[u8],
-    ) -> bool {
-        let Some(dest) = &sub.client else {
-            return false;
-        };
-        if dest.is_closed() || (!self.opts.echo && dest.cid == self.client.cid) {
-            return false;
-        }
-        if let Some(perms) = &sub.deny_filter {
-            if perms.denies_delivery(subject, sub.queue.as_deref()) {
-                return false;
-            }
-        }
-        let last = match sub.count_delivery() {
-            None => return false,
-            Some(last) => last,
-        };
-        let headers = headers.filter(|_| dest.headers.load(Ordering::Relaxed));
-        self.batch.stage_msg(
-            dest,
-            headers.map_or(0, <[u8]>::len) + payload.len(),
-            |buf| encode::msg(buf, subject, &sub.sid, reply, headers, payload),
-        );
-        if let (Some(perm), Some(reply)) = (sub.responses, reply) {
-            dest.allow_reply(reply, perm);
-        }
-        if last {
-            remove_subscription(dest, sub);
-        }
-        true
-    }
-
     /// A request reached nobody: answer on the reply subject with a 503 status.
     fn no_responders(&mut self, reply: &[u8]) {
-        let result = self.cache.lookup(&self.account, reply);
+        let result = self.fanout.cache.lookup(&self.account, reply);
         let own = result
             .psubs
             .iter()
@@ -719,7 +667,7 @@ impl Connection {
         if let Some(sub) = own {
             const STATUS: &[u8] = b"NATS/1.0 503\r\n\r\n";
             let client = self.client.clone();
-            self.batch.stage_msg(&client, STATUS.len(), |buf| {
+            self.fanout.batch.stage_msg(&client, STATUS.len(), |buf| {
                 encode::msg(buf, reply, &sub.sid, None, Some(STATUS), b"")
             });
         }
@@ -770,7 +718,8 @@ impl Connection {
             }
             let sub = Arc::new(sub);
             subs.insert(sid.into(), sub.clone());
-            self.account.sublist.insert(sub);
+            self.account.sublist.insert(sub.clone());
+            self.server.routes.interest.added(&self.account, &sub);
         }
         self.ok();
     }
@@ -784,7 +733,7 @@ impl Connection {
                 return;
             }
         }
-        remove_subscription(&self.client, &sub);
+        remove_subscription(&self.client, &sub, &self.server.routes.interest);
     }
 
     /// A reload changed this client's permissions.
@@ -838,7 +787,7 @@ impl Connection {
 
     fn push(&mut self, bytes: &[u8]) {
         let client = self.client.clone();
-        self.batch.push_proto(&client, bytes);
+        self.fanout.batch.push_proto(&client, bytes);
     }
 
     fn ok(&mut self) {
@@ -889,26 +838,26 @@ impl Connection {
     /// End of a read batch: hand every destination its bytes, add counters.
     #[inline(never)]
     fn end_batch(&mut self) {
-        self.batch.flush();
+        let batch = &mut self.fanout.batch;
+        batch.flush();
         let stats = &self.client.stats;
         if self.in_msgs > 0 {
             stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
             stats.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
         }
-        self.server.stats.add_batch(
-            self.in_msgs,
-            self.in_bytes,
-            self.batch.out_msgs,
-            self.batch.out_bytes,
-        );
-        if self.cache.hits > 0 {
-            self.account.sublist.note_cached_matches(self.cache.hits);
-            self.cache.hits = 0;
+        self.server
+            .stats
+            .add_batch(self.in_msgs, self.in_bytes, batch.out_msgs, batch.out_bytes);
+        if self.fanout.cache.hits > 0 {
+            self.account
+                .sublist
+                .note_cached_matches(self.fanout.cache.hits);
+            self.fanout.cache.hits = 0;
         }
         self.in_msgs = 0;
         self.in_bytes = 0;
-        self.batch.out_msgs = 0;
-        self.batch.out_bytes = 0;
+        self.fanout.batch.out_msgs = 0;
+        self.fanout.batch.out_bytes = 0;
     }
 
     /// The connection is over: close it, drop its subscriptions, unregister.
@@ -920,28 +869,16 @@ impl Connection {
         self.server.unregister(&self.client);
         let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();
         for sub in &subs {
-            self.account.sublist.remove(sub);
+            if self.account.sublist.remove(sub) {
+                self.server.routes.interest.removed(&self.account, sub);
+            }
         }
-        self.cache.clear();
+        self.fanout.cache.clear();
         let reason = self.client.meta().close_reason.unwrap_or(reason);
         debug!(
             "{} - Client connection closed: {reason}",
             self.client.log_prefix()
         );
-    }
-}
-
-/// Remove a subscription from its client and the account's index.
-fn remove_subscription(client: &Arc<Client>, sub: &Arc<Subscription>) {
-    let removed = {
-        let mut subs = client.subs();
-        match subs.get(&sub.sid) {
-            Some(s) if Arc::ptr_eq(s, sub) => subs.remove(&sub.sid).is_some(),
-            _ => false,
-        }
-    };
-    if removed {
-        client.account().sublist.remove(sub);
     }
 }
 

@@ -9,15 +9,27 @@
 //! cannot pile up memory. The connection's own replies (`PONG`, `+OK`,
 //! `-ERR`) go through the same staging, so they keep their order relative to
 //! messages the connection receives from itself.
+//!
+//! [`Fanout`] is the one place that decides who gets a message, for client
+//! and route connections alike: a local client's message goes to the local
+//! subscribers, to one member of each queue group cluster-wide (a local one
+//! when there is one) and to each interested route once; a routed message
+//! goes to the local plain subscribers and to a local member of each queue
+//! group the sender named. A subject with no remote interest takes the same
+//! short path as on a server without routes.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::account::Account;
 use super::client::{Client, STALL_TOTAL};
+use super::route::Interest;
 use super::sublist::MatchResult;
+use super::subscription::Subscription;
+use crate::protocol::{encode, route};
 
 /// A staged buffer larger than this is handed over before the batch ends.
 pub const EARLY_FLUSH_BYTES: usize = 64 * 1024;
@@ -269,5 +281,272 @@ impl Rng {
         x ^= x >> 27;
         self.0 = x;
         (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+/// One message as published: what every destination gets a copy of.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// Subject.
+    pub subject: &'a [u8],
+    /// Reply subject.
+    pub reply: Option<&'a [u8]>,
+    /// Header block (HPUB/HMSG).
+    pub headers: Option<&'a [u8]>,
+    /// Payload.
+    pub payload: &'a [u8],
+}
+
+/// A route chosen for the message being fanned out, and the queue groups
+/// it was chosen for (names separated by single spaces).
+struct RouteTarget {
+    route: Arc<Client>,
+    queues: Vec<u8>,
+}
+
+/// A connection thread's fan-out machinery: who matches (the cache), the
+/// staged bytes per destination (the batch), queue member choice (the rng).
+pub struct Fanout {
+    /// Bytes staged per destination for the current read batch.
+    pub batch: Batch,
+    /// Match results by subject.
+    pub cache: MatchCache,
+    /// Queue member choice.
+    pub rng: Rng,
+    /// Local interest counts for routes (auto-unsubscribe removes interest).
+    interest: Arc<Interest>,
+    /// Routes chosen for the current message (reused).
+    targets: Vec<RouteTarget>,
+}
+
+impl Fanout {
+    /// A fan-out for one connection thread (`seed` varies its choices).
+    pub fn new(cache_enabled: bool, seed: u64, interest: Arc<Interest>) -> Fanout {
+        Fanout {
+            batch: Batch::for_owner(seed),
+            cache: MatchCache::new(cache_enabled),
+            rng: Rng::new(seed),
+            interest,
+            targets: Vec::new(),
+        }
+    }
+
+    /// A message from a local client (`echo_off`: its cid, when its own
+    /// subscriptions must be skipped). True when it reached anyone.
+    #[inline]
+    pub fn publish(&mut self, account: &Account, m: &Message<'_>, echo_off: Option<u64>) -> bool {
+        let result = self.cache.lookup(account, m.subject);
+        if result.remote {
+            return self.publish_clustered(account, &result, m, echo_off);
+        }
+        let mut delivered = false;
+        for sub in &result.psubs {
+            delivered |= self.deliver(sub, m, echo_off);
+        }
+        for group in &result.qsubs {
+            let start = self.rng.below(group.len());
+            for i in 0..group.len() {
+                let member = &group[(start + i) % group.len()];
+                if self.deliver(member, m, echo_off) {
+                    delivered = true;
+                    break;
+                }
+            }
+        }
+        delivered
+    }
+
+    /// [`Fanout::publish`] when some interest is remote: plain remote
+    /// interest makes its route a target; a queue group goes to a local
+    /// member when one takes it, else to a remote one by weight, whose route
+    /// then lists the group. Each target route gets one RMSG/HMSG.
+    #[inline(never)]
+    fn publish_clustered(
+        &mut self,
+        account: &Account,
+        result: &MatchResult,
+        m: &Message<'_>,
+        echo_off: Option<u64>,
+    ) -> bool {
+        self.targets.clear();
+        let mut delivered = false;
+        for sub in &result.psubs {
+            if sub.remote {
+                if let Some(route) = &sub.client {
+                    self.target(route);
+                }
+            } else {
+                delivered |= self.deliver(sub, m, echo_off);
+            }
+        }
+        for group in &result.qsubs {
+            if self.deliver_to_local_member(group, m, echo_off) {
+                delivered = true;
+                continue;
+            }
+            if let Some(member) = self.pick_remote(group) {
+                if let (Some(route), Some(name)) = (&member.client, &member.queue) {
+                    let i = self.target(route);
+                    let queues = &mut self.targets[i].queues;
+                    if !queues.is_empty() {
+                        queues.push(b' ');
+                    }
+                    queues.extend_from_slice(name);
+                }
+            }
+        }
+        let targets = std::mem::take(&mut self.targets);
+        for t in &targets {
+            let headers = m
+                .headers
+                .filter(|_| t.route.headers.load(Ordering::Relaxed));
+            let size = headers.map_or(0, <[u8]>::len) + m.payload.len();
+            self.batch.stage_msg(&t.route, size, |buf| {
+                route::routed(
+                    buf,
+                    account.name.as_bytes(),
+                    m.subject,
+                    m.reply,
+                    &t.queues,
+                    headers,
+                    m.payload,
+                )
+            });
+            delivered = true;
+        }
+        self.targets = targets;
+        delivered
+    }
+
+    /// Index of `route` among the targets, added when new.
+    fn target(&mut self, route: &Arc<Client>) -> usize {
+        if let Some(i) = self.targets.iter().position(|t| t.route.cid == route.cid) {
+            return i;
+        }
+        self.targets.push(RouteTarget {
+            route: route.clone(),
+            queues: Vec::new(),
+        });
+        self.targets.len() - 1
+    }
+
+    /// Deliver to one local member of `group`, from a random start; false
+    /// when no local member took it.
+    fn deliver_to_local_member(
+        &mut self,
+        group: &[Arc<Subscription>],
+        m: &Message<'_>,
+        echo_off: Option<u64>,
+    ) -> bool {
+        let n = group.len();
+        let start = self.rng.below(n);
+        for i in 0..n {
+            let member = &group[(start + i) % n];
+            if !member.remote && self.deliver(member, m, echo_off) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A remote member of `group`, chosen with probability proportional to
+    /// its weight (weight 0 and closed routes are never chosen).
+    fn pick_remote<'g>(&mut self, group: &'g [Arc<Subscription>]) -> Option<&'g Arc<Subscription>> {
+        let live =
+            |s: &&Arc<Subscription>| s.remote && s.client.as_ref().is_some_and(|c| !c.is_closed());
+        let weight = |s: &Arc<Subscription>| u64::from(s.weight.load(Ordering::Relaxed));
+        let total: u64 = group.iter().filter(live).map(weight).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut r = self.rng.below(usize::try_from(total).unwrap_or(usize::MAX)) as u64;
+        for s in group.iter().filter(live) {
+            let w = weight(s);
+            if r < w {
+                return Some(s);
+            }
+            r -= w;
+        }
+        None
+    }
+
+    /// A message from a route: every local plain subscriber, and one local
+    /// member of each queue group named in `queues` (never another route).
+    pub fn publish_routed(&mut self, account: &Account, m: &Message<'_>, queues: &[u8]) {
+        let result = self.cache.lookup(account, m.subject);
+        for sub in &result.psubs {
+            if !sub.remote {
+                self.deliver(sub, m, None);
+            }
+        }
+        if queues.is_empty() || result.qsubs.is_empty() {
+            return;
+        }
+        for name in route::queue_names(queues) {
+            let group = result
+                .qsubs
+                .iter()
+                .find(|g| g.first().and_then(|s| s.queue.as_deref()) == Some(name));
+            if let Some(group) = group {
+                self.deliver_to_local_member(group, m, None);
+            }
+        }
+    }
+
+    /// Stage one message for one local subscription; false when it was
+    /// skipped (own message with echo off, closed client, past its max).
+    #[inline]
+    pub fn deliver(
+        &mut self,
+        sub: &Arc<Subscription>,
+        m: &Message<'_>,
+        echo_off: Option<u64>,
+    ) -> bool {
+        let Some(dest) = &sub.client else {
+            return false;
+        };
+        if dest.is_closed() || echo_off == Some(dest.cid) {
+            return false;
+        }
+        if let Some(perms) = &sub.deny_filter {
+            if perms.denies_delivery(m.subject, sub.queue.as_deref()) {
+                return false;
+            }
+        }
+        let last = match sub.count_delivery() {
+            None => return false,
+            Some(last) => last,
+        };
+        let headers = m.headers.filter(|_| dest.headers.load(Ordering::Relaxed));
+        self.batch.stage_msg(
+            dest,
+            headers.map_or(0, <[u8]>::len) + m.payload.len(),
+            |buf| encode::msg(buf, m.subject, &sub.sid, m.reply, headers, m.payload),
+        );
+        if let (Some(perm), Some(reply)) = (sub.responses, m.reply) {
+            dest.allow_reply(reply, perm);
+        }
+        if last {
+            remove_subscription(dest, sub, &self.interest);
+        }
+        true
+    }
+}
+
+/// Remove a local subscription from its client and the account's index,
+/// and take its interest back from the routes.
+pub fn remove_subscription(client: &Arc<Client>, sub: &Arc<Subscription>, interest: &Interest) {
+    let removed = {
+        let mut subs = client.subs();
+        match subs.get(&sub.sid) {
+            Some(s) if Arc::ptr_eq(s, sub) => subs.remove(&sub.sid).is_some(),
+            _ => false,
+        }
+    };
+    if removed {
+        let account = client.account();
+        if account.sublist.remove(sub) {
+            interest.removed(&account, sub);
+        }
     }
 }

@@ -55,6 +55,7 @@ pub fn run(
         warn!("{w}");
     }
     let monitor_addr = super::monitor::start(&server)?;
+    super::route::start(&server)?;
     let files = RunFiles::write(&server, monitor_addr)?;
 
     let timers = server.timers.clone();
@@ -108,7 +109,7 @@ pub fn display_addr(host: &str, port: u16) -> String {
 }
 
 /// An address that reaches the listener, for waking `accept` at shutdown.
-fn wake_address(bound: SocketAddr) -> SocketAddr {
+pub(super) fn wake_address(bound: SocketAddr) -> SocketAddr {
     let ip = match bound.ip() {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -178,6 +179,7 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
 fn lame_duck(server: &Arc<Server>) {
     let opts = server.opts();
     notice!("Entering lame duck mode, stop accepting new clients");
+    server.routes.enter_lame_duck(server);
     for client in server.client_list() {
         if client.async_info.load(std::sync::atomic::Ordering::Relaxed) {
             let json = server.client_info_json(&client);
@@ -238,6 +240,7 @@ fn shutdown(server: &Arc<Server>) {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    server.routes.shutdown();
     server.timers.stop();
 }
 
@@ -273,6 +276,11 @@ impl RunFiles {
                 let scheme = if m.secure { "https" } else { "http" };
                 let url = format!("{scheme}://{}", display_addr(&host, m.addr.port()));
                 json["monitoring"] = serde_json::json!([url]);
+            }
+            if let Some(addr) = server.routes.listen_addr() {
+                let host = wake_address(addr).ip().to_string();
+                let url = format!("nats://{}", display_addr(&host, addr.port()));
+                json["cluster"] = serde_json::json!([url]);
             }
             std::fs::write(&path, json.to_string()).map_err(|e| {
                 io::Error::new(

@@ -9,6 +9,7 @@
 //! - `sublist.rs` is the subject index; `timers.rs` the auth timeout and
 //!   PINGs; `listener.rs` the accept loop and shutdown; `signals.rs` unix
 //!   signals.
+//! - `route/` is clustering: route connections to other servers.
 
 pub mod account;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod monitor;
 mod options;
 pub mod permissions;
 mod reload;
+pub mod route;
 mod signals;
 mod stack;
 pub mod stats;
@@ -33,6 +35,7 @@ pub mod tls;
 mod wire;
 
 pub use config_file::apply as apply_config_file;
+pub use config_file::route_target;
 pub use options::*;
 pub use reload::Reloader;
 
@@ -111,6 +114,8 @@ pub struct Server {
     pub timers: Arc<Timers>,
     /// When the server started.
     pub start: SystemTime,
+    /// Routes to the other servers of the cluster.
+    pub routes: route::Routes,
     /// Recently closed connections, for `/connz?state=closed` (monitoring).
     pub closed: monitor::ClosedRing,
     /// TLS configuration for client connections (replaced by a reload).
@@ -152,6 +157,7 @@ impl Server {
             reloader,
             tls_config: RwLock::new(tls_config),
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
+            routes: route::Routes::new(opts.cluster.as_ref()),
             id,
             addr,
             opts: RwLock::new(Arc::new(opts)),
@@ -241,6 +247,16 @@ impl Server {
         self.lame_duck.load(Ordering::Acquire)
     }
 
+    /// This server's client URLs (`host:port`) as the cluster knows them.
+    pub fn own_client_urls(&self) -> Vec<String> {
+        let opts = self.opts();
+        route::gossip::own_client_urls(
+            opts.client_advertise.as_deref(),
+            &opts.host,
+            self.addr.port(),
+        )
+    }
+
     /// The INFO JSON for one client.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
         let opts = self.opts();
@@ -264,6 +280,15 @@ impl Server {
             client_id: Some(client.cid),
             client_ip: Some(client.addr.ip().to_string()),
             ..ServerInfo::default()
+        };
+        let info = if self.routes.enabled() {
+            ServerInfo {
+                cluster: Some(self.routes.name()),
+                connect_urls: self.routes.client_connect_urls(self.own_client_urls()),
+                ..info
+            }
+        } else {
+            info
         };
         serde_json::to_vec(&info).unwrap_or_default()
     }

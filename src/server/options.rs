@@ -8,6 +8,8 @@ use super::permissions::Permissions;
 
 /// Default client port.
 pub const DEFAULT_PORT: u16 = 4222;
+/// Default route port (nats-server's DEFAULT_ROUTE_PORT).
+pub const DEFAULT_ROUTE_PORT: u16 = 6222;
 /// Default bind address.
 pub const DEFAULT_HOST: &str = "0.0.0.0";
 /// Largest payload accepted by default (1 MiB).
@@ -40,7 +42,7 @@ pub const MAX_CLOSED_CLIENTS: usize = 10_000;
 pub const DEFAULT_HTTP_PORT: u16 = 8222;
 
 /// TLS settings for client connections.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TlsOptions {
     /// Server certificate chain (PEM).
     pub cert_file: PathBuf,
@@ -84,6 +86,82 @@ impl TlsOptions {
             pinned_certs: Vec::new(),
             handshake_first: None,
         }
+    }
+}
+
+/// One route to solicit: where, and the credentials to present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTarget {
+    /// The URL as written (for logs and `/varz`).
+    pub url: String,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User for the peer's route authorization.
+    pub user: Option<String>,
+    /// Password for the peer's route authorization.
+    pub password: Option<String>,
+}
+
+/// Clustering: the route listener, its authorization, the routes to solicit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterOptions {
+    /// Cluster name; `None`: a dynamic name agreed with the peers.
+    pub name: Option<String>,
+    /// Address the route listener binds to.
+    pub host: String,
+    /// Route port; 0 picks a free one.
+    pub port: u16,
+    /// `host:port` advertised to other servers instead of the listen address.
+    pub advertise: Option<String>,
+    /// Do not advertise client URLs (ours to peers, peers' to our clients).
+    pub no_advertise: bool,
+    /// Retries when dialling a route learnt by gossip.
+    pub connect_retries: u32,
+    /// User other servers must present.
+    pub user: Option<String>,
+    /// Password other servers must present (plain or bcrypt).
+    pub password: Option<String>,
+    /// Time a route has to send CONNECT when authorization is required.
+    pub auth_timeout: Duration,
+    /// Routes to solicit.
+    pub routes: Vec<RouteTarget>,
+    /// Interval between route PINGs (capped at 30 s); the client one when `None`.
+    pub ping_interval: Option<Duration>,
+    /// Unanswered route PINGs before the route is stale; the client one when `None`.
+    pub ping_max: Option<u32>,
+    /// Route TLS: the route certificate, key, CA and whether peers are verified.
+    pub tls: Option<TlsOptions>,
+    /// Route TLS: do not verify the certificates of the servers we dial.
+    pub tls_insecure: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            name: None,
+            host: DEFAULT_HOST.to_string(),
+            port: DEFAULT_ROUTE_PORT,
+            advertise: None,
+            no_advertise: false,
+            connect_retries: 0,
+            user: None,
+            password: None,
+            auth_timeout: AUTH_TIMEOUT,
+            routes: Vec::new(),
+            ping_interval: None,
+            ping_max: None,
+            tls: None,
+            tls_insecure: false,
+        }
+    }
+}
+
+impl ClusterOptions {
+    /// Routes must present credentials.
+    pub fn auth_required(&self) -> bool {
+        self.user.is_some()
     }
 }
 
@@ -189,6 +267,10 @@ pub struct Options {
     pub disable_sublist_cache: bool,
     /// Do not offer headers (HPUB/HMSG).
     pub no_header_support: bool,
+    /// Client URL (`host:port`) advertised to the cluster instead of ours.
+    pub client_advertise: Option<String>,
+    /// Clustering, when a route listener is configured.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for Options {
@@ -237,6 +319,8 @@ impl Default for Options {
             remote_syslog: None,
             disable_sublist_cache: false,
             no_header_support: false,
+            client_advertise: None,
+            cluster: None,
         }
     }
 }

@@ -93,6 +93,12 @@ fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
             old.port, new.port
         ));
     }
+    if old.cluster != new.cluster || old.client_advertise != new.client_advertise {
+        return Err(
+            "config reload not supported for cluster options in nats-lite: restart the server"
+                .into(),
+        );
+    }
     Ok(())
 }
 

@@ -28,6 +28,9 @@ pub struct MatchResult {
     pub psubs: Vec<Arc<Subscription>>,
     /// Queue groups: one member of each gets the message.
     pub qsubs: Vec<Vec<Arc<Subscription>>>,
+    /// Some of them are remote (a peer server's interest): the message
+    /// takes the clustered path.
+    pub remote: bool,
 }
 
 impl MatchResult {
@@ -191,6 +194,11 @@ impl Sublist {
         let tokens: Vec<&[u8]> = subject.split(|&b| b == TSEP).collect();
         match_level(&root, &tokens, &mut result);
         drop(root);
+        result.remote = result
+            .psubs
+            .iter()
+            .chain(result.qsubs.iter().flatten())
+            .any(|s| s.remote);
         let fanout = (result.psubs.len() + result.qsubs.len()) as u64;
         self.fanout_total.fetch_add(fanout, Ordering::Relaxed);
         self.fanout_max.fetch_max(fanout, Ordering::Relaxed);

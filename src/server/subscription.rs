@@ -1,7 +1,9 @@
 //! One subscription: who gets the messages (the client), for which subject
-//! and sid, in which queue group, and the auto-unsubscribe count.
+//! and sid, in which queue group, and the auto-unsubscribe count. A
+//! subscription may also stand for a peer server's interest (`remote`),
+//! delivered to that route connection.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::client::Client;
@@ -28,6 +30,12 @@ pub struct Subscription {
     pub deny_filter: Option<Arc<Permissions>>,
     /// The client may answer requests it receives here (`allow_responses`).
     pub responses: Option<ResponsePermission>,
+    /// Interest a peer server announced (`RS+`): `client` is the route
+    /// connection, and the message goes there as one `RMSG` per route.
+    pub remote: bool,
+    /// A remote queue subscription's weight: the peer's member count
+    /// (0: kept, never chosen).
+    pub weight: AtomicU32,
 }
 
 impl Subscription {
@@ -36,6 +44,23 @@ impl Subscription {
         Subscription {
             client: Some(client),
             ..Self::detached(subject, queue, sid)
+        }
+    }
+
+    /// Interest announced by the peer behind `route`; `key` names it in
+    /// the route's subscription map (`<acc> <subject>[ <queue>]`).
+    pub fn remote(
+        route: Arc<Client>,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        key: &[u8],
+        weight: u32,
+    ) -> Self {
+        Subscription {
+            client: Some(route),
+            remote: true,
+            weight: AtomicU32::new(weight),
+            ..Self::detached(subject, queue, key)
         }
     }
 
@@ -50,6 +75,8 @@ impl Subscription {
             max: AtomicU64::new(0),
             deny_filter: None,
             responses: None,
+            remote: false,
+            weight: AtomicU32::new(1),
         }
     }
 

@@ -1,5 +1,5 @@
 //! One thread for every connection's timers: the auth timeout and the
-//! server's PINGs (with stale-connection detection). Connection threads can
+//! server's PINGs (to clients and routes) (with stale-connection detection). Connection threads can
 //! then block in `read` with no timeout at all, so an idle connection never
 //! wakes up, and timers cost one heap entry each.
 
@@ -22,6 +22,8 @@ pub enum TimerKind {
     AuthTimeout,
     /// Send a PING, or close the client as stale.
     Ping,
+    /// Send a PING on a route (never delayed by traffic), or close it as stale.
+    RoutePing,
 }
 
 struct Entry {
@@ -139,24 +141,44 @@ fn fire(server: &Server, client: &Arc<Client>, kind: TimerKind) -> Option<Instan
             }
             None
         }
-        TimerKind::Ping => ping(server, client),
+        TimerKind::Ping => {
+            let opts = server.opts();
+            ping(server, client, opts.ping_interval, opts.ping_max, true)
+        }
+        TimerKind::RoutePing => {
+            let opts = server.opts();
+            let cluster = server.routes.opts();
+            let interval = cluster
+                .and_then(|c| c.ping_interval)
+                .unwrap_or(opts.ping_interval)
+                .min(super::route::ROUTE_MAX_PING_INTERVAL);
+            let max = cluster.and_then(|c| c.ping_max).unwrap_or(opts.ping_max);
+            ping(server, client, interval, max, false)
+        }
     }
 }
 
-fn ping(server: &Server, client: &Arc<Client>) -> Option<Instant> {
-    let opts = server.opts();
+/// A PING every `interval` (skipped after recent traffic when
+/// `delay_on_activity`), or 'Stale Connection' after `max` unanswered.
+fn ping(
+    server: &Server,
+    client: &Arc<Client>,
+    interval: Duration,
+    max: u32,
+    delay_on_activity: bool,
+) -> Option<Instant> {
     let now = SystemTime::now();
     let idle = Duration::from_nanos(
         unix_nanos(now).saturating_sub(client.last_activity_nanos.load(Ordering::Relaxed)),
     );
     let rtt_known = client.meta().rtt.is_some();
-    if rtt_known && idle < opts.ping_interval {
+    if delay_on_activity && rtt_known && idle < interval {
         debug!(
             "{} - Delaying PING due to client activity {:?} ago",
             client.log_prefix(),
             idle
         );
-    } else if client.pings_out.load(Ordering::Relaxed) + 1 > opts.ping_max {
+    } else if client.pings_out.load(Ordering::Relaxed) + 1 > max {
         debug!(
             "{} - Stale Client Connection - Closing",
             client.log_prefix()
@@ -175,7 +197,7 @@ fn ping(server: &Server, client: &Arc<Client>) -> Option<Instant> {
         trace!("{} - ->> [PING]", client.log_prefix());
         let _ = client.queue_and_flush(&mut encode::PING.to_vec(), 0, 0);
     }
-    Some(Instant::now() + opts.ping_interval)
+    Some(Instant::now() + interval)
 }
 
 /// Send `-ERR '<text>'` and close.

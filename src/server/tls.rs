@@ -168,7 +168,7 @@ pub enum HandshakeError {
 
 /// Run the server side of the handshake on `stream` within `timeout`.
 pub fn handshake(
-    stream: &mut TcpStream,
+    stream: &TcpStream,
     config: &Arc<ServerConfig>,
     timeout: Duration,
 ) -> Result<ServerConnection, HandshakeError> {
@@ -191,7 +191,7 @@ pub fn handshake(
             .ok_or(HandshakeError::TlsRequired)?;
         let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
         let _ = stream.set_write_timeout(Some(left.max(Duration::from_millis(1))));
-        match conn.complete_io(stream) {
+        match conn.complete_io(&mut { stream }) {
             Ok((0, 0)) if conn.is_handshaking() => {
                 return Err(HandshakeError::Failed(
                     "connection closed during handshake".into(),
@@ -204,7 +204,7 @@ pub fn handshake(
     }
     // Flush the rest of the server's handshake flight (session tickets).
     while conn.wants_write() {
-        if let Err(e) = conn.write_tls(stream) {
+        if let Err(e) = conn.write_tls(&mut { stream }) {
             return Err(HandshakeError::Failed(e.to_string()));
         }
     }

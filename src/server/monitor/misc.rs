@@ -1,11 +1,13 @@
-//! The small endpoints: `/routez` (no routes until clustering exists),
+//! The small endpoints: `/routez` (the registered routes),
 //! `/healthz`, `/accountz` (names, and a summary of one account) and `/`,
 //! an HTML index.
 
 use serde::Serialize;
 
 use super::connz::{decode_subs, SubsDetail};
-use super::format::GoTime;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::format::{go_rtt, my_uptime, GoTime};
 use super::http::{ApiError, Query};
 use super::subsz::{subsz, SubszOptions};
 use crate::server::{Server, INFO_VERSION};
@@ -21,13 +23,53 @@ pub struct Routez {
     pub now: GoTime,
     /// Number of routes.
     pub num_routes: usize,
-    /// The routes (none yet).
-    pub routes: Vec<Empty>,
+    /// The routes.
+    pub routes: Vec<RouteInfo>,
 }
 
-/// Placeholder element type for lists that are always empty for now.
+/// One route, as nats-server's `RouteInfo` in `/routez`.
 #[derive(Debug, Serialize)]
-pub struct Empty {}
+pub struct RouteInfo {
+    /// The route connection's id.
+    pub rid: u64,
+    /// The peer's server id.
+    pub remote_id: String,
+    /// The peer's server name.
+    pub remote_name: String,
+    /// We dialled it.
+    pub did_solicit: bool,
+    /// It is one of our configured routes.
+    pub is_configured: bool,
+    /// The peer's address.
+    pub ip: String,
+    /// The peer's port.
+    pub port: u16,
+    /// When the route was registered.
+    pub start: GoTime,
+    /// When bytes last arrived.
+    pub last_activity: GoTime,
+    /// Last measured round trip.
+    pub rtt: String,
+    /// Time since registration.
+    pub uptime: String,
+    /// Time since bytes last arrived.
+    pub idle: String,
+    /// Bytes queued for the peer.
+    pub pending_size: usize,
+    /// Messages received from the peer.
+    pub in_msgs: u64,
+    /// Messages sent to the peer.
+    pub out_msgs: u64,
+    /// Bytes received from the peer.
+    pub in_bytes: u64,
+    /// Bytes sent to the peer.
+    pub out_bytes: u64,
+    /// Interest entries the peer announced.
+    pub subscriptions: usize,
+    /// Their subjects (with `subs=1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriptions_list: Option<Vec<String>>,
+}
 
 /// Build the `/routez` reply; `subs` is checked as nats-server checks it.
 ///
@@ -35,13 +77,63 @@ pub struct Empty {}
 ///
 /// A bad `subs` value.
 pub fn routez(server: &Server, q: &Query) -> Result<Routez, ApiError> {
-    let _subs: SubsDetail = decode_subs(q)?;
+    let subs: SubsDetail = decode_subs(q)?;
+    let now = GoTime::now();
+    let routes: Vec<RouteInfo> = server
+        .routes
+        .list()
+        .iter()
+        .map(|r| {
+            let c = &r.client;
+            let start = GoTime::from_system(r.start);
+            let last = GoTime::from_system(
+                std::time::UNIX_EPOCH
+                    + std::time::Duration::from_nanos(c.last_activity_nanos.load(Relaxed)),
+            );
+            let list = c.subs();
+            let subscriptions = list.len();
+            let subscriptions_list = (subs != SubsDetail::None).then(|| {
+                let mut v: Vec<String> = list
+                    .keys()
+                    .map(|k| {
+                        // `<acc> <subject>[ <queue>]`: the subject.
+                        let k = String::from_utf8_lossy(k);
+                        k.split(' ').nth(1).unwrap_or_default().to_string()
+                    })
+                    .collect();
+                v.sort();
+                v
+            });
+            drop(list);
+            RouteInfo {
+                rid: c.cid,
+                remote_id: r.remote_id.clone(),
+                remote_name: r.remote_name.clone(),
+                did_solicit: r.solicited,
+                is_configured: r.configured,
+                ip: c.addr.ip().to_string(),
+                port: c.addr.port(),
+                start,
+                last_activity: last,
+                rtt: go_rtt(c.meta().rtt),
+                uptime: my_uptime(now.since(start)),
+                idle: my_uptime(now.since(last)),
+                pending_size: c.pending_bytes(),
+                in_msgs: c.stats.in_msgs.load(Relaxed),
+                out_msgs: c.stats.out_msgs.load(Relaxed),
+                in_bytes: c.stats.in_bytes.load(Relaxed),
+                out_bytes: c.stats.out_bytes.load(Relaxed),
+                subscriptions,
+                subscriptions_list,
+            }
+        })
+        .collect();
     Ok(Routez {
         server_id: server.id.clone(),
         server_name: server.name.clone(),
-        now: GoTime::now(),
-        num_routes: 0,
-        routes: Vec::new(),
+        now,
+        num_routes: routes.len(),
+        routes,
     })
 }
 

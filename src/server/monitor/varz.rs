@@ -21,7 +21,7 @@ use crate::server::{Server, INFO_VERSION, PROTO, TLS_TIMEOUT};
 #[derive(Debug, Default, Serialize)]
 pub struct Empty {}
 
-/// The `cluster` block; empty until clustering exists.
+/// The `cluster` block; empty without clustering.
 #[derive(Debug, Default, Serialize)]
 pub struct ClusterVarz {
     /// Cluster name.
@@ -33,6 +33,9 @@ pub struct ClusterVarz {
     /// Route listen port.
     #[serde(rename = "cluster_port", skip_serializing_if = "is_zero")]
     pub port: u16,
+    /// Seconds a route has to authenticate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_timeout: Option<f64>,
     /// Configured route URLs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
@@ -149,6 +152,23 @@ pub struct Varz {
     pub config_load_time: GoTime,
 }
 
+fn cluster_varz(server: &Server) -> ClusterVarz {
+    let Some(c) = server.routes.opts() else {
+        return ClusterVarz::default();
+    };
+    ClusterVarz {
+        name: server.routes.name(),
+        host: c.host.clone(),
+        port: server.routes.listen_addr().map_or(c.port, |a| a.port()),
+        auth_timeout: Some(c.auth_timeout.as_secs_f64()),
+        urls: c
+            .routes
+            .iter()
+            .map(|r| crate::server::listener::display_addr(&r.host, r.port))
+            .collect(),
+    }
+}
+
 fn is_zero_usize(n: &usize) -> bool {
     *n == 0
 }
@@ -186,7 +206,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         max_control_line: opts.max_control_line,
         max_payload: opts.max_payload,
         max_pending: opts.max_pending,
-        cluster: ClusterVarz::default(),
+        cluster: cluster_varz(server),
         gateway: Empty {},
         leaf: Empty {},
         mqtt: Empty {},
@@ -207,7 +227,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         cpu: monitor.cpu.percent(uptime),
         connections: server.num_clients(),
         total_connections: stats.total_connections.load(Ordering::Relaxed),
-        routes: 0,
+        routes: server.routes.count(),
         remotes: 0,
         leafnodes: 0,
         in_msgs: stats.in_msgs.load(Ordering::Relaxed),
