@@ -10,7 +10,9 @@
 //! is one extra thread and one extra copy per route, which the few
 //! connections between servers can afford.
 
-use std::io::{self, Read, Write};
+use std::io;
+#[cfg(unix)]
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +24,7 @@ use crate::server::options::TlsOptions;
 /// Stack of a TLS pump thread.
 const PUMP_STACK: usize = 128 * 1024;
 /// Plaintext read at a time, and the most decrypted bytes held for the route.
+#[cfg(unix)]
 const CHUNK: usize = 64 * 1024;
 
 /// The TLS configurations routes use.
