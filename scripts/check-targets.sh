@@ -57,8 +57,9 @@ if have_target "$musl"; then
 fi
 
 # 2. Windows and macOS compile (and pass clippy) with a stand-in C compiler.
-stand_in=$(mktemp -d)
-trap 'rm -rf "$stand_in"' EXIT
+# (A fixed path, so that Cargo reuses ring's build from the last run.)
+stand_in=$target_dir/check-targets
+mkdir -p "$stand_in"
 cat >"$stand_in/cc" <<'SH'
 #!/bin/sh
 # Compiling (-c) writes an empty object; anything else (the build script
