@@ -527,6 +527,19 @@ fn reverse_dns(ip: &str) -> Option<String> {
             IpAddr::V4(v4) => {
                 let mut sa: libc::sockaddr_in = std::mem::zeroed();
                 sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                #[cfg(any(
+                    target_os = "macos",
+                    target_os = "ios",
+                    target_os = "freebsd",
+                    target_os = "openbsd",
+                    target_os = "netbsd",
+                    target_os = "dragonfly"
+                ))]
+                {
+                    // BSD sockaddrs carry their length; their getnameinfo
+                    // checks it against the length argument.
+                    sa.sin_len = std::mem::size_of::<libc::sockaddr_in>() as u8;
+                }
                 sa.sin_addr.s_addr = u32::from_ne_bytes(v4.octets());
                 libc::getnameinfo(
                     (&sa as *const libc::sockaddr_in).cast(),
@@ -541,6 +554,17 @@ fn reverse_dns(ip: &str) -> Option<String> {
             IpAddr::V6(v6) => {
                 let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
                 sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                #[cfg(any(
+                    target_os = "macos",
+                    target_os = "ios",
+                    target_os = "freebsd",
+                    target_os = "openbsd",
+                    target_os = "netbsd",
+                    target_os = "dragonfly"
+                ))]
+                {
+                    sa.sin6_len = std::mem::size_of::<libc::sockaddr_in6>() as u8;
+                }
                 sa.sin6_addr.s6_addr = v6.octets();
                 libc::getnameinfo(
                     (&sa as *const libc::sockaddr_in6).cast(),
