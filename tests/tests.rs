@@ -83,5 +83,6 @@ mod server_signals;
 mod server_tls;
 mod sublist_model;
 mod tls_support;
+mod tutorial;
 mod util;
 mod watch_http;
