@@ -89,5 +89,6 @@ mod ship_completions;
 mod ship_dist;
 mod sublist_model;
 mod tls_support;
+mod tutorial;
 mod util;
 mod watch_http;

@@ -91,13 +91,35 @@ pub fn run(
 
 fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    TcpListener::bind((host, port)).map_err(|e| {
+    let listener = TcpListener::bind((host, port)).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot listen on {}: {e}", display_addr(host, port)),
         )
-    })
+    })?;
+    widen_backlog(&listener);
+    Ok(listener)
 }
+
+/// Listen with the system's largest accept queue, as Go (and so
+/// nats-server) does. std listens with a backlog of 128: a burst of
+/// thousands of connects (a reconnect storm) then overflows the queue and
+/// each dropped client waits for a SYN retransmit, a second or more.
+/// Calling listen(2) again on a listening socket only changes its backlog.
+#[cfg(unix)]
+pub fn widen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::c_int>().ok())
+        .unwrap_or(4096);
+    // SAFETY: listen(2) on the fd the listener owns; it touches no memory of ours.
+    unsafe { libc::listen(listener.as_raw_fd(), somaxconn.max(128)) };
+}
+
+/// Windows: std's backlog stays.
+#[cfg(not(unix))]
+pub fn widen_backlog(_listener: &TcpListener) {}
 
 /// `host:port`, with brackets for IPv6 as Go's JoinHostPort.
 pub fn display_addr(host: &str, port: u16) -> String {

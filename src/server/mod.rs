@@ -18,7 +18,7 @@ pub mod close;
 mod config_file;
 mod connection;
 mod deliver;
-mod listener;
+pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
 mod options;

@@ -429,6 +429,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
             ),
         )
     })?;
+    crate::server::listener::widen_backlog(&listener);
     let addr = listener.local_addr()?;
     let _ = server.routes.listen.set(addr);
     notice!("Cluster name is {}", server.routes.name());
