@@ -14,7 +14,7 @@
 //!   terminal.
 //! - [`cli`]: the clap definition and the dispatch to [`commands`].
 //! - [`error`]: the CLI error type and exit codes.
-//! - [`civil`]: calendar arithmetic for time stamps.
+//! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding.
 //!
 //! Dependencies point one way: `commands` -> `server`, `client` -> `protocol`.
 
@@ -27,3 +27,4 @@ pub mod conf;
 pub mod error;
 pub mod protocol;
 pub mod server;
+pub mod urlenc;

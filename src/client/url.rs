@@ -73,11 +73,11 @@ impl ServerUrl {
             None => (None, None),
             Some(u) => match u.split_once(':') {
                 Some((user, pass)) => (
-                    Some(percent_decode(user).ok_or_else(|| bad("bad % escape"))?),
-                    Some(percent_decode(pass).ok_or_else(|| bad("bad % escape"))?),
+                    Some(crate::urlenc::percent_decode(user).ok_or_else(|| bad("bad % escape"))?),
+                    Some(crate::urlenc::percent_decode(pass).ok_or_else(|| bad("bad % escape"))?),
                 ),
                 None => (
-                    Some(percent_decode(u).ok_or_else(|| bad("bad % escape"))?),
+                    Some(crate::urlenc::percent_decode(u).ok_or_else(|| bad("bad % escape"))?),
                     None,
                 ),
             },
@@ -156,24 +156,6 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
         Some(p) => p.parse().ok().filter(|&p| p != 0)?,
     };
     Some((host.to_string(), port))
-}
-
-/// Decode `%XX` escapes (user names and passwords may carry `@` or `:`).
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -207,7 +207,8 @@ pub(crate) fn parse_route_url(url: &str, pos: &Pos) -> Result<RouteUrl, ConfErro
                 Some((user, pass)) => (user, Some(pass)),
                 None => (u, None),
             };
-            let decode = |s: &str| percent_decode(s).ok_or_else(|| bad("bad %-escape"));
+            let decode =
+                |s: &str| crate::urlenc::percent_decode(s).ok_or_else(|| bad("bad %-escape"));
             (Some(decode(user)?), pass.map(decode).transpose()?)
         }
     };
@@ -233,24 +234,6 @@ pub(crate) fn parse_route_url(url: &str, pos: &Pos) -> Result<RouteUrl, ConfErro
         port,
         pos: pos.clone(),
     })
-}
-
-/// Decode `%XX` escapes; `None` for a bad escape or invalid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
