@@ -20,6 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target_dir=${CARGO_TARGET_DIR:-target}
+# Absolute: build scripts (ring's cc) run in their own directories.
+case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
 profile=${NL_MUSL_PROFILE:-dev}
 
 have_target() {
