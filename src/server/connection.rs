@@ -637,10 +637,6 @@ impl Connection {
         }
         // The +OK comes before any copy of the message delivered back to us.
         self.ok();
-        if subject.split(|&b| b == b'.').any(<[u8]>::is_empty) {
-            // Accepted without pedantic, but an empty token matches no one.
-            return;
-        }
         let echo_off = (!self.opts.echo).then_some(self.client.cid);
         let msg = Message {
             subject,

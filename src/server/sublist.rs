@@ -192,7 +192,12 @@ impl Sublist {
         let genid = self.genid();
         let mut result = MatchResult::default();
         let tokens: Vec<&[u8]> = subject.split(|&b| b == TSEP).collect();
-        match_level(&root, &tokens, &mut result);
+        // A subject with an empty token (`foo..x`, accepted from a client
+        // without pedantic) reaches no one, as in nats-server; the empty
+        // result is cached like any other, so the check costs nothing on a hit.
+        if !tokens.iter().any(|t| t.is_empty()) {
+            match_level(&root, &tokens, &mut result);
+        }
         drop(root);
         result.remote = result
             .psubs
@@ -443,6 +448,18 @@ mod tests {
         assert_eq!(sl.count(), 0);
         let st = sl.stats();
         assert_eq!((st.num_inserts, st.num_removes), (2, 2));
+    }
+
+    #[test]
+    fn empty_tokens_match_nothing() {
+        let sl = Sublist::default();
+        for p in [">", "foo.*.x", "*.*.*"] {
+            sl.insert(sub(p, None));
+        }
+        for s in ["foo..x", ".a.b", "a.b.", "."] {
+            assert!(sl.match_subject(s.as_bytes()).0.is_empty(), "{s}");
+        }
+        assert_eq!(sl.match_subject(b"foo.y.x").0.psubs.len(), 3);
     }
 
     #[test]
