@@ -185,6 +185,9 @@ fn rogue_server_malformed_messages() {
         d.assert_fails(1, want);
         assert!(d.stderr.starts_with("nats-lite: "), "{}", d.stderr);
         assert!(started.elapsed() < Duration::from_secs(15));
+        if let Some(kib) = d.max_rss_kib {
+            assert!(kib < MAX_CLIENT_RSS_KIB, "{want}: peak RSS {kib} KiB");
+        }
         let _ = fake.join();
     }
 }
@@ -249,4 +252,124 @@ fn rogue_server_bad_greetings() {
     ])
     .assert_fails(1, "timed out waiting for INFO");
     drop(listener);
+}
+
+/// Peak memory allowed for a client fed a rogue's 100 MB: well under the
+/// garbage itself, so a client that buffered it would fail the test.
+const MAX_CLIENT_RSS_KIB: u64 = 48 * 1024;
+
+/// What a rogue `req` responder sends, given the request's reply subject.
+type Answer = fn(&str) -> Vec<u8>;
+
+/// A fake server for `req`: greets with `greeting`, answers PINGs with
+/// PONG, and answers the first `PUB`/`HPUB` with `answer(reply_subject)`
+/// sent `repeat` times (then keeps reading until the client hangs up).
+fn rogue_responder(
+    greeting: &'static [u8],
+    answer: Answer,
+    repeat: usize,
+) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+        if s.write_all(greeting).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while Instant::now() < deadline {
+            let n = match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            seen.extend_from_slice(&chunk[..n]);
+            while let Some(i) = find(&seen, b"\r\n") {
+                let line = String::from_utf8_lossy(&seen[..i]).into_owned();
+                seen.drain(..i + 2);
+                let words: Vec<&str> = line.split_ascii_whitespace().collect();
+                let reply = match words.as_slice() {
+                    ["PING"] => {
+                        if s.write_all(b"PONG\r\n").is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    ["PUB", _, reply, _] | ["HPUB", _, reply, _, _] => reply.to_string(),
+                    _ => continue,
+                };
+                let bytes = answer(&reply);
+                for _ in 0..repeat {
+                    if s.write_all(&bytes).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    (addr, handle)
+}
+
+#[test]
+fn k01_req_against_a_rogue_server() {
+    let cases: [(&'static [u8], Answer, usize, &str); 6] = [
+        // A well-formed answer first: the fake itself works.
+        (
+            INFO,
+            |r| format!("MSG {r} 1 2\r\nok\r\n").into_bytes(),
+            1,
+            "",
+        ),
+        (
+            INFO,
+            |r| format!("MSG {r} 1 -5\r\n").into_bytes(),
+            1,
+            "invalid protocol",
+        ),
+        (
+            INFO,
+            |r| format!("MSG {r} 1 99999999999\r\n").into_bytes(),
+            1,
+            "invalid protocol (protocol error: MSG size)",
+        ),
+        (
+            INFO,
+            |r| format!("MSG {r} 1 99999\r\n").into_bytes(),
+            1,
+            "Maximum Payload Violation",
+        ),
+        // 100 MB of a MSG line that never ends (1 MiB, 100 times).
+        (
+            INFO,
+            |r| {
+                let mut b = format!("MSG {r} 1 ").into_bytes();
+                b.resize(1 << 20, b'7');
+                b
+            },
+            100,
+            "maximum control line exceeded",
+        ),
+        (b"INFO {not json\r\n", |_| Vec::new(), 0, "invalid INFO"),
+    ];
+    for (greeting, answer, repeat, want) in cases {
+        let (addr, fake) = rogue_responder(greeting, answer, repeat);
+        let url = format!("nats://{addr}");
+        let d = run_lite(&["req", "-s", &url, "--timeout", "10s", "svc", "hi"]);
+        if want.is_empty() {
+            d.assert_ok();
+            assert_eq!(d.out(), "ok\n");
+        } else {
+            d.assert_fails(1, want);
+            assert!(d.stderr.contains("nats-lite: "), "{}", d.stderr);
+        }
+        if let Some(kib) = d.max_rss_kib {
+            assert!(kib < MAX_CLIENT_RSS_KIB, "{want}: peak RSS {kib} KiB");
+        }
+        let _ = fake.join();
+    }
 }

@@ -146,6 +146,9 @@ pub struct Done {
     pub stdout: Vec<u8>,
     /// Everything printed on stderr.
     pub stderr: String,
+    /// The process's peak resident memory in KiB, where the platform says
+    /// (Linux and the BSDs, from `wait4`).
+    pub max_rss_kib: Option<u64>,
 }
 
 impl Done {
@@ -199,6 +202,9 @@ pub struct Client {
     stderr: Receiver<String>,
     out: Vec<u8>,
     err: Vec<String>,
+    /// Reaped by `wait4` behind std's back: its pid may already be reused,
+    /// so it must not be signalled or waited for again.
+    reaped: bool,
 }
 
 impl Client {
@@ -241,6 +247,7 @@ impl Client {
             stderr,
             out: Vec::new(),
             err: Vec::new(),
+            reaped: false,
         }
     }
 
@@ -320,9 +327,10 @@ impl Client {
     /// `timeout`), and collect its output.
     pub fn finish(mut self, timeout: Duration) -> Done {
         let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                break s;
+        let (status, max_rss_kib) = loop {
+            if let Some(done) = try_wait_with_peak_rss(&mut self.child) {
+                self.reaped = true;
+                break done;
             }
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
@@ -345,6 +353,7 @@ impl Client {
             status,
             stdout: std::mem::take(&mut self.out),
             stderr: self.err.join("\n"),
+            max_rss_kib,
         }
     }
 
@@ -368,6 +377,9 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -376,6 +388,39 @@ impl Drop for Client {
 /// Run a client to completion with `stdin` (empty when `None`).
 pub fn run(cmd: Command, stdin: Option<&[u8]>) -> Done {
     Client::spawn(cmd, stdin.map(<[u8]>::to_vec)).finish(RUN_TIMEOUT)
+}
+
+/// Reap `child` if it has exited, with its peak RSS where `wait4` reports
+/// it. (std's `try_wait` reaps without the resource usage, which is why
+/// this calls `wait4` itself; std's `Child` is never waited on after.)
+#[cfg(unix)]
+fn try_wait_with_peak_rss(child: &mut Child) -> Option<(ExitStatus, Option<u64>)> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    // SAFETY: wait4 writes only into the two locals it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let got = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    if got < 0 {
+        // Already reaped by std (`has_exited`): std has kept the status.
+        let s = child.try_wait().expect("try_wait");
+        return s.map(|s| (s, None));
+    }
+    if got == 0 {
+        return None;
+    }
+    // ru_maxrss is KiB on Linux and the BSDs, bytes on macOS.
+    let kib = if cfg!(target_os = "macos") {
+        usage.ru_maxrss as u64 / 1024
+    } else {
+        usage.ru_maxrss as u64
+    };
+    Some((ExitStatus::from_raw(status), Some(kib)))
+}
+
+#[cfg(not(unix))]
+fn try_wait_with_peak_rss(child: &mut Child) -> Option<(ExitStatus, Option<u64>)> {
+    child.try_wait().expect("try_wait").map(|s| (s, None))
 }
 
 /// Run `nats-lite ARGS` to completion with an empty stdin.

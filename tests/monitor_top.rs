@@ -389,3 +389,73 @@ fn live_view_retries_an_unreachable_port() {
     tmux.keys(&["q"]);
     tmux.wait_for("top to exit", |s| s.contains("TOP-EXITED rc=0"));
 }
+
+/// A fake monitoring endpoint: answers every HTTP request on one
+/// connection with `head`, then `body_mib` MiB of `fill` (stopping when
+/// `top` hangs up). Serves connections until the test drops it.
+fn rogue_http(head: &'static str, fill: u8, body_mib: usize) -> std::net::SocketAddr {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Bounded: top makes one request per poll, -r 1 polls once (a
+        // second connection is the client-port probe after an error).
+        for _ in 0..4 {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            std::thread::spawn(move || {
+                let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+                let mut req = [0u8; 4096];
+                let _ = std::io::Read::read(&mut s, &mut req);
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![fill; 1 << 20];
+                for _ in 0..body_mib {
+                    if s.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// K01 for `top`: a monitoring endpoint that misbehaves gets a clear
+/// error and exit 1, no panic, and memory bounded below what it sends.
+#[test]
+fn k01_top_against_a_rogue_http_server() {
+    use crate::client_support::{lite, run};
+    let cases: [(&'static str, u8, usize, &str); 4] = [
+        // A status line that never ends (100 MiB, no newline).
+        ("HTTP/1.1 200 OK", b'x', 100, "could not get stats from"),
+        // A length far beyond any reply, then 100 MiB of body.
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n",
+            b' ',
+            100,
+            "could not decode the server's reply",
+        ),
+        // JSON that does not parse.
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{\"server_id\"",
+            b'x',
+            0,
+            "could not decode the server's reply",
+        ),
+        // Not even HTTP.
+        ("SSH-2.0-OpenSSH_9.6\r\n", b'x', 0, "could not get stats from"),
+    ];
+    for (head, fill, mib, want) in cases {
+        let addr = rogue_http(head, fill, mib);
+        let port = addr.port().to_string();
+        let d = run(lite(&["top", "-m", &port, "-o", "-"]), None);
+        d.assert_fails(1, want);
+        assert!(d.stderr.starts_with("nats-lite: "), "{}", d.stderr);
+        if let Some(kib) = d.max_rss_kib {
+            assert!(kib < 80 * 1024, "{head:?}: peak RSS {kib} KiB");
+        }
+    }
+}

@@ -14,8 +14,10 @@ use serde::Deserialize;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Largest reply body accepted (a `/connz` of many thousands of connections).
-const MAX_BODY: u64 = 256 * 1024 * 1024;
+/// Largest reply body accepted: a `/connz` of 1,024 connections (top's
+/// default -n) is about 1 MiB, with subscription lists a few more; a
+/// rogue or broken endpoint that streams without end is cut off here.
+const MAX_BODY: u64 = 32 * 1024 * 1024;
 
 /// Sort keys `top` accepts: the server's `/connz` orders that need no
 /// `state=closed`.
