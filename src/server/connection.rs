@@ -21,6 +21,7 @@ use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
 use super::deliver::{remove_subscription, Fanout, Message};
 use super::permissions::{self, Permissions};
+use super::spin::SpinPoll;
 use super::subscription::Subscription;
 use super::timers::TimerKind;
 use super::tls;
@@ -85,6 +86,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         start: 0,
         filled: 0,
         short_reads: 0,
+        spin: SpinPoll::default(),
         grow: false,
         tls_raw: Vec::new(),
         tls_scratch: Vec::new(),
@@ -125,6 +127,8 @@ struct Connection {
     /// End of read bytes in `buf`.
     filled: usize,
     short_reads: u32,
+    /// Whether to poll the socket before blocking on it.
+    spin: SpinPoll,
     /// The last read filled the buffer: double it.
     grow: bool,
     /// TLS: ciphertext read from the socket (empty without TLS).
@@ -326,7 +330,18 @@ impl Connection {
             self.buf.resize(grown, 0);
         }
         let free = self.buf.len() - self.filled;
-        let n = (&*self.stream).read(&mut self.buf[self.filled..])?;
+        let n = match self
+            .spin
+            .try_read(&self.stream, &mut self.buf[self.filled..])
+        {
+            Some(polled) => polled?,
+            None => {
+                let since = Instant::now();
+                let n = (&*self.stream).read(&mut self.buf[self.filled..])?;
+                self.spin.note_blocking_read(since);
+                n
+            }
+        };
         if n == free {
             self.grow = self.buf.len() < MAX_READ_BUFFER;
             self.short_reads = 0;

@@ -26,6 +26,7 @@ pub mod permissions;
 mod reload;
 pub mod route;
 mod signals;
+mod spin;
 mod stack;
 pub mod stats;
 pub mod sublist;
