@@ -1,68 +1,55 @@
 #!/usr/bin/env bash
 # The load generator's own ceilings under scenarios a-e of ../shared/bench:
-# how fast the official Go client publishes into a server that does nothing
-# (natsbench's sink) and how fast it receives from a server that does
-# nothing but send (scripts/load/feed_server.py, pre-encoded MSG frames).
-# No broker can be measured faster than these, so they bound the ratio any
-# broker can show against nats-server:
-#   a <= pub ceiling / nats-server's a
-#   b-e (sent + received) <= 2 x sub ceiling / nats-server's rate (one sub)
+# the same natsbench runs (publishers and subscribers in one Go process),
+# against scripts/load/feed_server.py, a fake server that throws the
+# publishers' messages away and streams pre-encoded MSG frames to each
+# subscriber as fast as its socket takes them. No broker can be measured
+# faster than this, so for each scenario
+#   best possible ratio against nats-server = ceiling / nats-server's rate
 #
-#   scripts/bench-ceilings.sh [-n MSGS] [-p PORT]
+#   scripts/bench-ceilings.sh [-s "a b c d e"] [-p PORT]
 #
-# Needs ../shared/bench/install.sh to have built the driver. Loopback only,
-# a fixed number of messages per run, median of three runs.
+# NATSBENCH_SCALE multiplies the message counts as in compare.sh. Needs
+# ../shared/bench/install.sh to have built the driver. Loopback only, a
+# fixed number of messages per run, median of three runs.
 set -eu
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bench=${NATSBENCH_DIR:-$here/../../shared/bench}
 . "$bench/lib.sh"
 nb_build
-msgs=2000000
+scenarios="a b c d e"
 port=4398
-while getopts "n:p:" opt; do
+while getopts "s:p:" opt; do
   case $opt in
-    n) msgs=$OPTARG ;;
+    s) scenarios=$OPTARG ;;
     p) port=$OPTARG ;;
     *) sed -n 2,14p "${BASH_SOURCE[0]}"; exit 2 ;;
   esac
 done
 nb_port_busy "$port" && nb_die "127.0.0.1:$port in use"
-pids=()
-cleanup() { local p; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
-trap cleanup EXIT
+feeder=
+stop_feeder() { [ -z "$feeder" ] || { kill "$feeder" 2>/dev/null; wait "$feeder" 2>/dev/null || true; feeder=; }; }
+trap stop_feeder EXIT
 
-median_rate() { # KEY: the middle of three RESULT lines' KEY=
-  awk -v k="$1" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' |
-    sort -g | sed -n 2p
-}
-
-echo "# host: $(nproc) cores  load: $(cut -d' ' -f1-3 /proc/loadavg)  msgs: $msgs"
-"$NB" sink -addr "127.0.0.1:$port" -dur 300s >/dev/null &
-pids+=($!)
-"$NB" probe -addr "127.0.0.1:$port" -timeout 5s >/dev/null || nb_die "sink did not start"
-for size in 16 1024; do
+echo "# host: $(nproc) cores  load: $(cut -d' ' -f1-3 /proc/loadavg)  scale: ${NATSBENCH_SCALE:-1}"
+for s in $scenarios; do
+  case $s in
+    a) args="-np 1 -ns 0" n=$(nb_scaled 2000000) size=16 ;;
+    b) args="-np 1 -ns 1" n=$(nb_scaled 2000000) size=16 ;;
+    c) args="-np 1 -ns 1" n=$(nb_scaled 1000000) size=1024 ;;
+    d) args="-np 1 -ns 4" n=$(nb_scaled 1000000) size=16 ;;
+    e) args="-np 4 -ns 4" n=$(nb_scaled 1000000) size=16 ;;
+    *) nb_die "unknown scenario $s (a-e)" ;;
+  esac
+  python3 "$here/load/feed_server.py" --port "$port" --msgs "$n" --size "$size" --duration 600 &
+  feeder=$!
+  "$NB" probe -addr "127.0.0.1:$port" -timeout 5s >/dev/null || nb_die "feed server did not start"
+  # shellcheck disable=SC2086
   rate=$(for i in 1 2 3; do
-    timeout 60 "$NB" pubsub -s "nats://127.0.0.1:$port" -np 1 -ns 0 -n "$msgs" -ms "$size"
-  done | median_rate pub_rate)
-  printf 'ceiling pub_%-6s rate=%s\n' "${size}B" "$rate"
+    timeout 120 "$NB" pubsub -s "nats://127.0.0.1:$port" $args -n "$n" -ms "$size"
+  done | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^rate=/) { split($i, kv, "="); print kv[2] } }' |
+    sort -g | sed -n 2p)
+  printf 'ceiling %s %-16s rate=%s\n' "$s" "$(nb_name "$s")" "$rate"
+  stop_feeder
 done
-cleanup
-pids=()
-
-python3 "$here/load/feed_server.py" --port "$port" --msgs "$msgs" --size 16 --duration 300 &
-pids+=($!)
-"$NB" probe -addr "127.0.0.1:$port" -timeout 5s >/dev/null || nb_die "feed server did not start"
-rate=$(for i in 1 2 3; do
-  timeout 60 "$NB" pubsub -s "nats://127.0.0.1:$port" -np 0 -ns 1 -n "$msgs" -ms 16
-done | median_rate sub_rate)
-printf 'ceiling sub_%-6s rate=%s\n' "16B" "$rate"
-cleanup
-pids=()
-python3 "$here/load/feed_server.py" --port "$port" --msgs "$msgs" --size 1024 --duration 300 &
-pids+=($!)
-"$NB" probe -addr "127.0.0.1:$port" -timeout 5s >/dev/null || nb_die "feed server did not start"
-rate=$(for i in 1 2 3; do
-  timeout 60 "$NB" pubsub -s "nats://127.0.0.1:$port" -np 0 -ns 1 -n "$msgs" -ms 1024
-done | median_rate sub_rate)
-printf 'ceiling sub_%-6s rate=%s\n' "1KiB" "$rate"
 echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

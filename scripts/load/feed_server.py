@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""A fake NATS server that only feeds: the subscriber's ceiling.
+"""A fake NATS server that costs next to nothing: the load generator's ceiling.
 
-It answers the handshake (INFO, PONG for every PING) and, once a client has
-subscribed and pinged (what `nc.Subscribe` + `nc.Flush` send), streams
-pre-encoded `MSG` frames for that subscription as fast as the socket takes
-them, then keeps answering PINGs until the client hangs up. No broker can
-deliver to a subscriber faster than this, so the rate a load generator's
-subscriber reaches against it is the ceiling under scenarios b-e of
-../shared/bench: a ratio against nats-server cannot exceed
-ceiling / nats-server's rate.
+It answers the handshake (INFO, PONG for every PING), throws away whatever
+a publisher sends (scanned for PING and SUB, never parsed), and once a
+client has subscribed and pinged (what `nc.Subscribe` + `nc.Flush` send)
+streams pre-encoded `MSG` frames for that subscription as fast as the
+socket takes them. The rate a load generator reaches against it is what
+the generator itself can do on this machine: no broker can be measured
+faster, so a ratio against nats-server cannot exceed
+ceiling / nats-server's rate (scripts/bench-ceilings.sh).
 
     scripts/load/feed_server.py --port 4398 --msgs 8000000 --size 16 &
-    natsbench pubsub -s nats://127.0.0.1:4398 -np 0 -ns 1 -n 8000000 -ms 16
+    natsbench pubsub -s nats://127.0.0.1:4398 -np 1 -ns 1 -n 8000000 -ms 16
 
 Serves one client per connection thread; exits after --duration seconds.
 Loopback only.
@@ -36,45 +36,60 @@ def frames(subject: bytes, sid: bytes, size: int, count: int) -> bytes:
 
 
 def serve(conn: socket.socket, msgs: int, size: int) -> None:
+    """Answer PINGs; feed a subscriber once it has subscribed and pinged;
+    throw everything else away (a publisher's PUBs are not parsed, only
+    scanned for PING and SUB, so a fast publisher costs next to nothing)."""
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.sendall(INFO)
-    pending = b""
+    lock = threading.Lock()  # one writer at a time: PONGs and the feed
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    kept = 0  # bytes of an incomplete line kept at the front of buf
     sub = None
     fed = False
     while True:
+        if kept == len(buf):
+            return  # a line of 1 MiB: not a NATS client
         try:
-            data = conn.recv(65536)
+            n = conn.recv_into(view[kept:])
         except OSError:
             return
-        if not data:
+        if not n:
             return
-        pending += data
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            words = line.strip().split()
-            if not words:
-                continue
-            op = words[0].upper()
-            if op == b"PING":
-                conn.sendall(b"PONG\r\n")
-                if sub is not None and not fed:
-                    fed = True
-                    feed(conn, sub, msgs, size)
-            elif op == b"SUB" and len(words) >= 3:
-                sub = (words[1], words[-1])
+        end = kept + n
+        cut = buf.rfind(b"\n", 0, end) + 1
+        if sub is None:
+            at = buf.find(b"SUB ", 0, cut)
+            if at >= 0:
+                words = bytes(buf[at : buf.find(b"\n", at, cut)]).split()
+                if len(words) >= 3:
+                    sub = (words[1], words[-1])
+        pings = buf.count(b"PING\r\n", 0, cut)
+        kept = end - cut
+        buf[:kept] = buf[cut:end]
+        if pings:
+            with lock:
+                conn.sendall(b"PONG\r\n" * pings)
+        if pings > 0 and sub is not None and not fed:
+            fed = True
+            threading.Thread(
+                target=feed, args=(conn, lock, sub, msgs, size), daemon=True
+            ).start()
 
 
-def feed(conn: socket.socket, sub, msgs: int, size: int) -> None:
+def feed(conn: socket.socket, lock, sub, msgs: int, size: int) -> None:
     subject, sid = sub
     per_chunk = max(1, (1 << 20) // (len(subject) + len(sid) + size + 20))
     chunk = frames(subject, sid, size, per_chunk)
     left = msgs
     try:
         while left >= per_chunk:
-            conn.sendall(chunk)
+            with lock:
+                conn.sendall(chunk)
             left -= per_chunk
         if left:
-            conn.sendall(frames(subject, sid, size, left))
+            with lock:
+                conn.sendall(frames(subject, sid, size, left))
     except OSError:
         pass
 
