@@ -166,7 +166,7 @@ impl Connection {
             }
             if !stack_released && self.connected {
                 // The handshake is over: what it touched need not stay resident.
-                self.fanout.batch.shrink();
+                self.fanout.out.batch.shrink();
                 super::stack::release_unused();
                 stack_released = true;
             }
@@ -374,7 +374,7 @@ impl Connection {
         {
             self.buf = vec![0; MIN_READ_BUFFER];
             self.short_reads = 0;
-            self.fanout.batch.shrink();
+            self.fanout.out.batch.shrink();
         }
         result
     }
@@ -678,9 +678,12 @@ impl Connection {
         if let Some(sub) = own {
             const STATUS: &[u8] = b"NATS/1.0 503\r\n\r\n";
             let client = self.client.clone();
-            self.fanout.batch.stage_msg(&client, STATUS.len(), |buf| {
-                encode::msg(buf, reply, &sub.sid, None, Some(STATUS), b"")
-            });
+            self.fanout
+                .out
+                .batch
+                .stage_msg(&client, STATUS.len(), |buf| {
+                    encode::msg(buf, reply, &sub.sid, None, Some(STATUS), b"")
+                });
         }
     }
 
@@ -798,7 +801,7 @@ impl Connection {
 
     fn push(&mut self, bytes: &[u8]) {
         let client = self.client.clone();
-        self.fanout.batch.push_proto(&client, bytes);
+        self.fanout.out.batch.push_proto(&client, bytes);
     }
 
     fn ok(&mut self) {
@@ -849,7 +852,7 @@ impl Connection {
     /// End of a read batch: hand every destination its bytes, add counters.
     #[inline(never)]
     fn end_batch(&mut self) {
-        let batch = &mut self.fanout.batch;
+        let batch = &mut self.fanout.out.batch;
         batch.flush();
         let stats = &self.client.stats;
         if self.in_msgs > 0 {
@@ -867,8 +870,8 @@ impl Connection {
         }
         self.in_msgs = 0;
         self.in_bytes = 0;
-        self.fanout.batch.out_msgs = 0;
-        self.fanout.batch.out_bytes = 0;
+        self.fanout.out.batch.out_msgs = 0;
+        self.fanout.out.batch.out_bytes = 0;
     }
 
     /// The connection is over: close it, drop its subscriptions, unregister.

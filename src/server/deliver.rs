@@ -79,6 +79,14 @@ pub struct MatchCache {
     enabled: bool,
     genid: u64,
     results: FnvMap<Box<[u8]>, Arc<MatchResult>>,
+    /// The subject looked up last and its result (same generation): a
+    /// publisher usually repeats its subject, and this answers it with one
+    /// comparison instead of a hash and a probe.
+    last: Option<Arc<MatchResult>>,
+    /// The subject of `last` (its buffer reused from lookup to lookup).
+    last_subject: Vec<u8>,
+    /// The result of an uncached lookup, kept so a reference can be lent.
+    scratch: Option<Arc<MatchResult>>,
     /// Lookups answered here since the last report to the index's statistics.
     pub hits: u64,
 }
@@ -92,34 +100,60 @@ impl MatchCache {
         }
     }
 
-    /// Who matches `subject` in `account`.
+    /// Who matches `subject` in `account`. Lent, not cloned: a hit costs no
+    /// reference-count traffic on a result other threads share.
     #[inline]
-    pub fn lookup(&mut self, account: &Account, subject: &[u8]) -> Arc<MatchResult> {
+    pub fn lookup(&mut self, account: &Account, subject: &[u8]) -> &Arc<MatchResult> {
         if !self.enabled {
-            return account.sublist.match_subject(subject).0;
+            return self
+                .scratch
+                .insert(account.sublist.match_subject(subject).0);
         }
         let genid = account.sublist.genid();
         if genid != self.genid {
             self.results.clear();
+            self.last = None;
             self.genid = genid;
-        } else if let Some(r) = self.results.get(subject) {
-            self.hits += 1;
-            return r.clone();
+        } else {
+            // Checked, then borrowed: returning a borrow from an `if let`
+            // here would keep `self` borrowed for the misses below.
+            #[allow(clippy::unnecessary_unwrap)]
+            if self.last.is_some() && self.last_subject == subject {
+                self.hits += 1;
+                return self.last.as_ref().expect("checked");
+            }
+            if let Some(r) = self.results.get(subject) {
+                self.hits += 1;
+                let r = r.clone();
+                return self.remember(subject, r);
+            }
         }
         let (result, made_in) = account.sublist.match_subject(subject);
-        if made_in == self.genid {
-            if self.results.len() >= MATCH_CACHE_MAX {
-                self.results.clear();
-            }
-            self.results.insert(subject.into(), result.clone());
+        if made_in != self.genid {
+            return self.scratch.insert(result);
         }
-        result
+        if self.results.len() >= MATCH_CACHE_MAX {
+            self.results.clear();
+        }
+        self.results.insert(subject.into(), result.clone());
+        self.remember(subject, result)
+    }
+
+    /// Make `result` the last lookup's.
+    #[inline]
+    fn remember(&mut self, subject: &[u8], result: Arc<MatchResult>) -> &Arc<MatchResult> {
+        self.last_subject.clear();
+        self.last_subject.extend_from_slice(subject);
+        self.last.insert(result)
     }
 
     /// Drop every cached result (they keep subscriptions alive).
     pub fn clear(&mut self) {
         self.results.clear();
         self.results.shrink_to(0);
+        self.last = None;
+        self.last_subject = Vec::new();
+        self.scratch = None;
     }
 }
 
@@ -200,14 +234,22 @@ impl Batch {
         if staged.buf.len() >= EARLY_FLUSH_BYTES {
             self.out_msgs += staged.msgs;
             self.out_bytes += staged.bytes;
-            if staged
+            let stall = staged
                 .client
-                .queue_and_flush(&mut staged.buf, staged.msgs, staged.bytes)
-            {
-                self.stalled.push(staged.client.clone());
-            }
+                .queue_and_flush(&mut staged.buf, staged.msgs, staged.bytes);
             staged.msgs = 0;
             staged.bytes = 0;
+            if stall {
+                // Stall now, not at the batch end: the rest of this batch
+                // could otherwise push the destination past max_pending
+                // and cut off a consumer that is slower but reading.
+                // Each such stall is bounded on its own: a consumer that
+                // keeps reading paces the publisher for as long as it
+                // reads, and one that stops is given up on after
+                // STALL_NO_PROGRESS (client.rs).
+                let client = staged.client.clone();
+                client.wait_drained(Instant::now() + STALL_TOTAL);
+            }
         }
     }
 
@@ -304,13 +346,21 @@ struct RouteTarget {
     queues: Vec<u8>,
 }
 
-/// A connection thread's fan-out machinery: who matches (the cache), the
-/// staged bytes per destination (the batch), queue member choice (the rng).
+/// A connection thread's fan-out machinery: who matches (the cache) and
+/// what is done with a match (the delivery state). Two parts so that a
+/// cached result can be lent to the delivery without cloning it.
 pub struct Fanout {
-    /// Bytes staged per destination for the current read batch.
-    pub batch: Batch,
     /// Match results by subject.
     pub cache: MatchCache,
+    /// Staging, queue choice and route targets.
+    pub out: Delivery,
+}
+
+/// What a connection thread needs to deliver a matched message: the bytes
+/// staged per destination (the batch), queue member choice (the rng).
+pub struct Delivery {
+    /// Bytes staged per destination for the current read batch.
+    pub batch: Batch,
     /// Queue member choice.
     pub rng: Rng,
     /// Local interest counts for routes (auto-unsubscribe removes interest).
@@ -323,11 +373,13 @@ impl Fanout {
     /// A fan-out for one connection thread (`seed` varies its choices).
     pub fn new(cache_enabled: bool, seed: u64, interest: Arc<Interest>) -> Fanout {
         Fanout {
-            batch: Batch::for_owner(seed),
             cache: MatchCache::new(cache_enabled),
-            rng: Rng::new(seed),
-            interest,
-            targets: Vec::new(),
+            out: Delivery {
+                batch: Batch::for_owner(seed),
+                rng: Rng::new(seed),
+                interest,
+                targets: Vec::new(),
+            },
         }
     }
 
@@ -336,8 +388,29 @@ impl Fanout {
     #[inline]
     pub fn publish(&mut self, account: &Account, m: &Message<'_>, echo_off: Option<u64>) -> bool {
         let result = self.cache.lookup(account, m.subject);
+        self.out.publish(account, result, m, echo_off)
+    }
+
+    /// A message from a route: every local plain subscriber, and one local
+    /// member of each queue group named in `queues` (never another route).
+    pub fn publish_routed(&mut self, account: &Account, m: &Message<'_>, queues: &[u8]) {
+        let result = self.cache.lookup(account, m.subject);
+        self.out.publish_routed(result, m, queues);
+    }
+}
+
+impl Delivery {
+    /// Deliver a local client's message to `result`'s subscribers.
+    #[inline]
+    fn publish(
+        &mut self,
+        account: &Account,
+        result: &MatchResult,
+        m: &Message<'_>,
+        echo_off: Option<u64>,
+    ) -> bool {
         if result.remote {
-            return self.publish_clustered(account, &result, m, echo_off);
+            return self.publish_clustered(account, result, m, echo_off);
         }
         let mut delivered = false;
         for sub in &result.psubs {
@@ -470,10 +543,8 @@ impl Fanout {
         None
     }
 
-    /// A message from a route: every local plain subscriber, and one local
-    /// member of each queue group named in `queues` (never another route).
-    pub fn publish_routed(&mut self, account: &Account, m: &Message<'_>, queues: &[u8]) {
-        let result = self.cache.lookup(account, m.subject);
+    /// Deliver a routed message to `result`'s local subscribers.
+    fn publish_routed(&mut self, result: &MatchResult, m: &Message<'_>, queues: &[u8]) {
         for sub in &result.psubs {
             if !sub.remote {
                 self.deliver(sub, m, None);

@@ -199,7 +199,7 @@ impl RouteConn {
 
     fn run(&mut self, copts: &crate::server::ClusterOptions) -> CloseReason {
         let now = Instant::now();
-        let jitter = Duration::from_millis(self.fanout.rng.below(200) as u64);
+        let jitter = Duration::from_millis(self.fanout.out.rng.below(200) as u64);
         self.server.timers.schedule(
             now + ROUTE_FIRST_PING + jitter,
             &self.client,
@@ -680,7 +680,7 @@ impl RouteConn {
 
     fn push(&mut self, bytes: &[u8]) {
         let client = self.client.clone();
-        self.fanout.batch.push_proto(&client, bytes);
+        self.fanout.out.batch.push_proto(&client, bytes);
     }
 
     fn send_err(&mut self, text: &str) {
@@ -690,7 +690,7 @@ impl RouteConn {
     }
 
     fn end_batch(&mut self) {
-        let batch = &mut self.fanout.batch;
+        let batch = &mut self.fanout.out.batch;
         batch.flush();
         if self.in_msgs > 0 {
             let stats = &self.client.stats;
