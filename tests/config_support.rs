@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -119,27 +120,47 @@ pub fn run_lite(args: &[&str], timeout: Duration) -> Output {
 }
 
 /// Run `cmd` with stdin closed and outputs captured; kill it after
-/// `timeout` and panic.
+/// `timeout` and panic. Both pipes are read while it runs, so a child with
+/// a lot to say never blocks on a full pipe.
 pub fn run_with_deadline(mut cmd: Command, timeout: Duration) -> Output {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
+    let stdout = read_all_in_background(child.stdout.take().expect("piped stdout"));
+    let stderr = read_all_in_background(child.stderr.take().expect("piped stderr"));
     let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
             panic!(
                 "{cmd:?} did not finish within {timeout:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&err)
             );
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
+}
+
+/// Read `pipe` to its end on a thread; join for the bytes.
+fn read_all_in_background(
+    mut pipe: impl Read + Send + 'static,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 /// Stdout and stderr of `out` as text, for assertion messages.
