@@ -14,7 +14,9 @@
 
 #![allow(dead_code)]
 
-use nats_lite::protocol::parser::{parse_client_op, parse_server_op, Limits, Parsed};
+use nats_lite::protocol::parser::{
+    parse_client_op, parse_client_op_general, parse_server_op, Limits, Parsed,
+};
 
 /// Which parser: the server's (ops a client sends) or the client's (ops a
 /// server sends).
@@ -57,7 +59,18 @@ pub fn retained_bound(limits: &Limits) -> usize {
 /// incomplete, `Err(text)` for a refusal.
 fn step(side: Side, buf: &[u8], limits: &Limits) -> Result<Option<(String, usize)>, String> {
     let r = match side {
-        Side::Server => parse_client_op(buf, limits).map(|p| p.map(|op| format!("{op:?}"))),
+        Side::Server => {
+            let fast = parse_client_op(buf, limits).map(|p| p.map(|op| format!("{op:?}")));
+            let general =
+                parse_client_op_general(buf, limits).map(|p| p.map(|op| format!("{op:?}")));
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{general:?}"),
+                "the PUB fast path and the general parser differ on {:?}",
+                String::from_utf8_lossy(buf)
+            );
+            fast
+        }
         Side::Client => parse_server_op(buf, limits).map(|p| p.map(|op| format!("{op:?}"))),
     };
     match r {

@@ -191,8 +191,14 @@ pub fn parse_client_op<'a>(
     }
 }
 
-/// [`parse_client_op`] for every op and spelling.
-fn parse_client_op_general<'a>(
+/// [`parse_client_op`] without its PUB fast path: every op and spelling
+/// the slow way. It gives the same result for every input (public for the
+/// differential checks of the property tests and the fuzz target).
+///
+/// # Errors
+///
+/// As [`parse_client_op`].
+pub fn parse_client_op_general<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<Parsed<ClientOp<'a>>, ProtocolError> {
