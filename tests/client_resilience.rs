@@ -4,7 +4,7 @@
 //! malformed protocol (a clear error, exit 1, no panic, bounded memory).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -103,13 +103,12 @@ fn ping_is_a_health_check() {
     run_lite(&["ping", "-s", "ws://127.0.0.1:1"]).assert_fails(2, "unsupported scheme");
 }
 
-/// A fake server: sends `greeting`, answers the client's PINGs with PONG,
-/// and after the first PONG sends `garbage` (`repeat` times). Stops on any
-/// error or after a deadline, and reports how many bytes it read.
-fn rogue(
+/// A fake server for one client: sends `greeting`, then hands each line
+/// the client sends (split into words) to `on_line` with the socket, until
+/// the client hangs up, `on_line` fails, or a deadline passes.
+fn fake_server(
     greeting: &'static [u8],
-    garbage: &'static [u8],
-    repeat: usize,
+    mut on_line: impl FnMut(&[&str], &mut TcpStream) -> std::io::Result<()> + Send + 'static,
 ) -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -124,7 +123,6 @@ fn rogue(
         }
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut seen = Vec::new();
-        let mut sent_garbage = false;
         let mut chunk = [0u8; 4096];
         while Instant::now() < deadline {
             let n = match s.read(&mut chunk) {
@@ -132,23 +130,39 @@ fn rogue(
                 Ok(n) => n,
             };
             seen.extend_from_slice(&chunk[..n]);
-            while let Some(i) = find(&seen, b"PING\r\n") {
-                seen.drain(..i + 6);
-                if s.write_all(b"PONG\r\n").is_err() {
+            while let Some(i) = find(&seen, b"\r\n") {
+                let line = String::from_utf8_lossy(&seen[..i]).into_owned();
+                seen.drain(..i + 2);
+                let words: Vec<&str> = line.split_ascii_whitespace().collect();
+                if on_line(&words, &mut s).is_err() {
                     return;
-                }
-                if !sent_garbage {
-                    sent_garbage = true;
-                    for _ in 0..repeat {
-                        if s.write_all(garbage).is_err() {
-                            return;
-                        }
-                    }
                 }
             }
         }
     });
     (addr, handle)
+}
+
+/// A fake server: sends `greeting`, answers the client's PINGs with PONG,
+/// and after the first PONG sends `garbage` (`repeat` times).
+fn rogue(
+    greeting: &'static [u8],
+    garbage: &'static [u8],
+    repeat: usize,
+) -> (SocketAddr, JoinHandle<()>) {
+    let mut sent_garbage = false;
+    fake_server(greeting, move |words, s| {
+        if words == ["PING"] {
+            s.write_all(b"PONG\r\n")?;
+            if !sent_garbage {
+                sent_garbage = true;
+                for _ in 0..repeat {
+                    s.write_all(garbage)?;
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -262,57 +276,25 @@ const MAX_CLIENT_RSS_KIB: u64 = 48 * 1024;
 type Answer = fn(&str) -> Vec<u8>;
 
 /// A fake server for `req`: greets with `greeting`, answers PINGs with
-/// PONG, and answers the first `PUB`/`HPUB` with `answer(reply_subject)`
-/// sent `repeat` times (then keeps reading until the client hangs up).
+/// PONG, and answers each `PUB`/`HPUB` with `answer(reply_subject)` sent
+/// `repeat` times.
 fn rogue_responder(
     greeting: &'static [u8],
     answer: Answer,
     repeat: usize,
 ) -> (SocketAddr, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = std::thread::spawn(move || {
-        let Ok((mut s, _)) = listener.accept() else {
-            return;
+    fake_server(greeting, move |words, s| {
+        let reply = match words {
+            ["PING"] => return s.write_all(b"PONG\r\n"),
+            ["PUB", _, reply, _] | ["HPUB", _, reply, _, _] => reply,
+            _ => return Ok(()),
         };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
-        if s.write_all(greeting).is_err() {
-            return;
+        let bytes = answer(reply);
+        for _ in 0..repeat {
+            s.write_all(&bytes)?;
         }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while Instant::now() < deadline {
-            let n = match s.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            seen.extend_from_slice(&chunk[..n]);
-            while let Some(i) = find(&seen, b"\r\n") {
-                let line = String::from_utf8_lossy(&seen[..i]).into_owned();
-                seen.drain(..i + 2);
-                let words: Vec<&str> = line.split_ascii_whitespace().collect();
-                let reply = match words.as_slice() {
-                    ["PING"] => {
-                        if s.write_all(b"PONG\r\n").is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    ["PUB", _, reply, _] | ["HPUB", _, reply, _, _] => reply.to_string(),
-                    _ => continue,
-                };
-                let bytes = answer(&reply);
-                for _ in 0..repeat {
-                    if s.write_all(&bytes).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    (addr, handle)
+        Ok(())
+    })
 }
 
 #[test]
