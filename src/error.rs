@@ -2,7 +2,7 @@
 //!
 //! Exit codes follow the convention documented in every subcommand's help:
 //! 0 success, 1 a failure at run time (timeout, no responders, connection or
-//! server error), 2 a usage error (bad flags, bad config, not built yet).
+//! server error), 2 a usage error (bad flags, bad config).
 
 use std::fmt;
 use std::process::ExitCode;

@@ -13,7 +13,7 @@ use crate::util::START_TIMEOUT;
 
 #[test]
 fn sub_and_reply_reconnect_after_the_server_restarts() {
-    for kind in crate::client_support::kinds(&[]) {
+    for kind in crate::client_support::kinds() {
         let first = start(kind, &[]);
         let port = first.addr.port().to_string();
         let url = first.url();
@@ -43,7 +43,7 @@ fn sub_and_reply_reconnect_after_the_server_restarts() {
 #[test]
 fn sub_fails_over_to_a_server_learnt_from_connect_urls() {
     let cluster = ["--cluster_name", "c", "--cluster", "nats://127.0.0.1:-1"];
-    for kind in crate::client_support::kinds(&cluster) {
+    for kind in crate::client_support::kinds() {
         let mut a = start(kind, &cluster);
         let line = a
             .wait_for_log("Listening for route connections on", START_TIMEOUT)
@@ -66,7 +66,7 @@ fn sub_fails_over_to_a_server_learnt_from_connect_urls() {
 
 #[test]
 fn no_reconnect_fails_fast_when_the_server_goes_away() {
-    for kind in crate::client_support::kinds(&[]) {
+    for kind in crate::client_support::kinds() {
         let srv = start(kind, &[]);
         let sub = subscriber(&["-s", &srv.url(), "--no-reconnect", "gone"]);
         drop(srv);

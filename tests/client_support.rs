@@ -9,14 +9,12 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::util::{nats_lite_bin, nats_server_bin, ServerProcess, TempDir, START_TIMEOUT};
+use crate::util::{nats_lite_bin, nats_server_bin, ServerProcess, TempDir};
 
 /// Deadline for a client process to finish.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -40,69 +38,27 @@ pub fn start(kind: Kind, extra: &[&str]) -> ServerProcess {
     }
 }
 
-/// The server kinds a test with `extra` server flags can run against now:
-/// nats-server when installed, and nats-lite when its server starts with
-/// those flags. A skipped variant is noted on stderr.
-pub fn kinds(extra: &[&str]) -> Vec<Kind> {
+/// The server kinds a test runs against: nats-server when installed (a
+/// note on stderr when not), and always nats-lite.
+pub fn kinds() -> Vec<Kind> {
     let mut kinds = Vec::new();
     if nats_server_bin().is_some() {
         kinds.push(Kind::Reference);
     } else {
         eprintln!("note: nats-server is not installed; skipping the reference variant");
     }
-    match lite_server_refusal(extra) {
-        None => kinds.push(Kind::Lite),
-        Some(why) => eprintln!("note: skipping the nats-lite server variant: {why}"),
-    }
+    kinds.push(Kind::Lite);
     kinds
 }
 
-/// Run `test` once per available server kind, each with a fresh server
-/// started with `extra` flags.
+/// Run `test` once per server kind, each with a fresh server started with
+/// `extra` flags.
 pub fn each_server(extra: &[&str], test: impl Fn(Kind, &mut ServerProcess)) {
-    for kind in kinds(extra) {
+    for kind in kinds() {
         eprintln!("--- against {kind:?}");
         let mut server = start(kind, extra);
         test(kind, &mut server);
     }
-}
-
-/// `Some(reason)` when `nats-lite server` with `extra` flags says it is not
-/// built yet (the variant is then skipped); `None` when it starts, or fails
-/// in some other way (the test then reports that failure). Cached per flags.
-fn lite_server_refusal(extra: &[&str]) -> Option<String> {
-    static CACHE: OnceLock<Mutex<HashMap<Vec<String>, Option<String>>>> = OnceLock::new();
-    let key: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(v) = cache.lock().unwrap().get(&key) {
-        return v.clone();
-    }
-    let mut child = Command::new(nats_lite_bin())
-        .args(["server", "-a", "127.0.0.1", "-p", "-1"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn nats-lite server");
-    let lines = line_reader(child.stderr.take().unwrap());
-    let deadline = Instant::now() + START_TIMEOUT;
-    let mut seen = Vec::new();
-    let verdict = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(l) if l.contains("Listening for client connections") => break None,
-            Ok(l) => seen.push(l),
-            Err(_) => {
-                let log = seen.join(" / ");
-                break log.contains("not built yet").then_some(log);
-            }
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    cache.lock().unwrap().insert(key, verdict.clone());
-    verdict
 }
 
 /// Read lines from a pipe in a thread.

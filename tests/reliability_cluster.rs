@@ -1,11 +1,8 @@
 //! Clustering cases (reliability-cases.md Q02, C02, C05, and the route part
-//! of S04). Clustering is being built: until then nats-lite refuses
-//! `--cluster`/`--routes` with "... not built yet ...", and each test here
-//! prints a note and returns. Once clustering lands they run as written
-//! (they also run against nats-server with `NATS_TEST_REFERENCE=1`).
-//! C03 and C06 are described in docs/reliability.md (TODO).
+//! of S04); they also run against nats-server with `NATS_TEST_REFERENCE=1`.
+//! C03 and C06 live with the other cluster tests (cluster_mesh,
+//! cluster_queue; docs/reliability.md maps every case).
 
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use crate::util::{RawClient, ServerProcess, TempDir, IO_TIMEOUT};
@@ -13,9 +10,8 @@ use crate::util::{RawClient, ServerProcess, TempDir, IO_TIMEOUT};
 const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
 
 /// Start a cluster node with a random route port (`extra` may add
-/// `--routes`); `None`, after a note on stderr, when this nats-lite says
-/// clustering is not built yet.
-fn node(name: &str, extra: &[&str]) -> Option<(ServerProcess, String)> {
+/// `--routes`); the node and its route URL.
+fn node(name: &str, extra: &[&str]) -> (ServerProcess, String) {
     let mut args = vec![
         "-n",
         name,
@@ -25,37 +21,21 @@ fn node(name: &str, extra: &[&str]) -> Option<(ServerProcess, String)> {
         "nats://127.0.0.1:-1",
     ];
     args.extend_from_slice(extra);
-    let started =
-        std::panic::catch_unwind(AssertUnwindSafe(|| ServerProcess::start_selected(&args)));
-    let mut server = match started {
-        Ok(s) => s,
-        Err(panic) => {
-            let text = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            if text.contains("not built yet") {
-                eprintln!("skipped: clustering is not built yet in this nats-lite");
-                return None;
-            }
-            std::panic::resume_unwind(panic);
-        }
-    };
+    let mut server = ServerProcess::start_selected(&args);
     let line = server
         .wait_for_log("Listening for route connections on", IO_TIMEOUT)
         .expect("route listener log line");
     let addr = line.rsplit(' ').next().unwrap().to_string();
-    Some((server, format!("nats-route://{addr}")))
+    (server, format!("nats-route://{addr}"))
 }
 
 /// Three nodes in a full mesh (B and C solicit A; the reference gossips
 /// the rest).
-fn mesh_of_three() -> Option<Vec<ServerProcess>> {
-    let (a, route_a) = node("A", &[])?;
-    let (b, _) = node("B", &["--routes", &route_a])?;
-    let (c, _) = node("C", &["--routes", &route_a])?;
-    Some(vec![a, b, c])
+fn mesh_of_three() -> Vec<ServerProcess> {
+    let (a, route_a) = node("A", &[]);
+    let (b, _) = node("B", &["--routes", &route_a]);
+    let (c, _) = node("C", &["--routes", &route_a]);
+    vec![a, b, c]
 }
 
 /// Publish `subject` from `from` until every client in `to` has received
@@ -105,7 +85,7 @@ fn count_msgs(c: &mut RawClient, quiet: Duration) -> usize {
 /// message is delivered exactly once across the cluster.
 #[test]
 fn q02_queue_group_across_three_nodes_exactly_once() {
-    let Some(nodes) = mesh_of_three() else { return };
+    let nodes = mesh_of_three();
     let mut members: Vec<RawClient> = nodes
         .iter()
         .map(|n| {
@@ -136,7 +116,7 @@ fn q02_queue_group_across_three_nodes_exactly_once() {
 /// one copy per subscription (one hop only).
 #[test]
 fn c02_full_mesh_one_copy_per_subscription() {
-    let Some(nodes) = mesh_of_three() else { return };
+    let nodes = mesh_of_three();
     let mut subs: Vec<RawClient> = nodes
         .iter()
         .map(|n| {
@@ -170,20 +150,7 @@ fn c05_route_port_without_credentials_is_refused() {
     )
     .unwrap();
     let conf = conf.to_str().unwrap().to_string();
-    let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        ServerProcess::start_selected(&["-c", &conf])
-    }));
-    let mut server = match started {
-        Ok(s) => s,
-        Err(panic) => {
-            let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-            if text.contains("not built yet") {
-                eprintln!("skipped: clustering is not built yet in this nats-lite");
-                return;
-            }
-            std::panic::resume_unwind(panic);
-        }
-    };
+    let mut server = ServerProcess::start_selected(&["-c", &conf]);
     let line = server
         .wait_for_log("Listening for route connections on", IO_TIMEOUT)
         .expect("route listener");
@@ -206,12 +173,8 @@ fn c05_route_port_without_credentials_is_refused() {
 /// subscriber on node B unchanged, and B's stream still parses.
 #[test]
 fn s04_odd_subjects_cross_a_route_unchanged() {
-    let Some((a, route_a)) = node("A", &[]) else {
-        return;
-    };
-    let Some((b, _)) = node("B", &["--routes", &route_a]) else {
-        return;
-    };
+    let (a, route_a) = node("A", &[]);
+    let (b, _) = node("B", &["--routes", &route_a]);
     let mut all = b.client(QUIET);
     all.send("SUB ready 9\r\nSUB > 1\r\n");
     all.flush();
