@@ -23,12 +23,14 @@ use std::time::{Duration, Instant};
 /// request/reply scenarios of ../shared/bench (f, h) on a 2-vCPU VM: 20 to
 /// 150 µs all took h's p50 from ~100 µs to ~30 µs; longer windows only
 /// cost CPU.
+#[cfg(unix)]
 pub const SPIN_WINDOW: Duration = Duration::from_micros(30);
 
 /// A blocking read that waited less than this makes the connection hot.
 pub const HOT_GAP: Duration = Duration::from_micros(200);
 
 /// How many threads may poll at the same time, process-wide: one per CPU.
+#[cfg(unix)]
 fn max_spinners() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
