@@ -221,25 +221,33 @@ fn a08_trickled_connect_does_not_extend_timeout() {
     let started = Instant::now();
     c.read_info();
     let mut writer = c.stream.try_clone().unwrap();
+    // A valid CONNECT, one byte every 100 ms: it would be complete only
+    // after about 3 s, so a timer that a trickle extends would close late
+    // (or never), and one that it does not closes at 1 s, mid-trickle.
+    let connect = br#"CONNECT {"user":"u","pass":"p"}"#.to_vec();
     let trickler = std::thread::spawn(move || {
-        // 8 bytes: the last goes at 0.7 s.
-        for b in "CONNECT ".bytes() {
+        for b in connect {
             if writer.write_all(&[b]).is_err() {
-                return;
+                return false;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        true
     });
     let (lines, closed) = c.read_until_closed(IO_TIMEOUT);
     let took = started.elapsed();
-    trickler.join().unwrap();
+    let trickled_it_all = trickler.join().unwrap();
     assert!(
         lines == [AUTH_TIMEOUT] && closed,
         "got {lines:?}, closed={closed}"
     );
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(1500),
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
         "closed after {took:?}, want about 1s"
+    );
+    assert!(
+        !trickled_it_all,
+        "the connection stayed open for the whole trickled CONNECT"
     );
 }
 
