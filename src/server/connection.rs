@@ -742,8 +742,8 @@ impl Connection {
         let sub = self.client.subs().get(sid).cloned();
         let Some(sub) = sub else { return };
         if let Some(max) = max.filter(|&m| m > 0) {
-            sub.max.store(max, Ordering::Relaxed);
-            if sub.delivered.load(Ordering::Relaxed) < max {
+            sub.counts.max.store(max, Ordering::Relaxed);
+            if sub.counts.delivered.load(Ordering::Relaxed) < max {
                 return;
             }
         }

@@ -146,10 +146,13 @@ fn recheck(auth: &Authenticator, client: &Arc<Client>) {
             continue;
         };
         let mut sub = Subscription::new(owner, &old.subject, old.queue.as_deref(), &old.sid);
-        sub.delivered
-            .store(old.delivered.load(Ordering::Relaxed), Ordering::Relaxed);
-        sub.max
-            .store(old.max.load(Ordering::Relaxed), Ordering::Relaxed);
+        sub.counts.delivered.store(
+            old.counts.delivered.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        sub.counts
+            .max
+            .store(old.counts.max.load(Ordering::Relaxed), Ordering::Relaxed);
         if let Some(p) = &perms {
             if p.subscribe.as_ref().is_some_and(|r| r.has_deny()) {
                 sub.deny_filter = Some(p.clone());

@@ -166,8 +166,8 @@ impl SubDetail {
                 .map(|q| String::from_utf8_lossy(q).into_owned())
                 .unwrap_or_default(),
             sid: String::from_utf8_lossy(&sub.sid).into_owned(),
-            msgs: sub.delivered.load(Ordering::Relaxed),
-            max: sub.max.load(Ordering::Relaxed),
+            msgs: sub.counts.delivered.load(Ordering::Relaxed),
+            max: sub.counts.max.load(Ordering::Relaxed),
             cid: client.map_or(0, |c| c.cid),
         }
     }
