@@ -57,33 +57,60 @@ fn last_activity(c: &ConnInfo) -> String {
     }
 }
 
+/// The server figures both views show, formatted once.
+struct Figures {
+    mem: String,
+    in_msgs: String,
+    in_bytes: String,
+    in_rate: f64,
+    in_byte_rate: String,
+    out_msgs: String,
+    out_bytes: String,
+    out_rate: f64,
+    out_byte_rate: String,
+}
+
+impl Figures {
+    fn of(stats: &Stats, raw: bool) -> Figures {
+        let v = &stats.varz;
+        let r = &stats.rates;
+        Figures {
+            mem: psize(false, v.mem),
+            in_msgs: nsize(raw, v.in_msgs),
+            in_bytes: psize(raw, v.in_bytes),
+            in_rate: r.in_msgs,
+            in_byte_rate: psize(raw, r.in_bytes as i64),
+            out_msgs: nsize(raw, v.out_msgs),
+            out_bytes: psize(raw, v.out_bytes),
+            out_rate: r.out_msgs,
+            out_byte_rate: psize(raw, r.out_bytes as i64),
+        }
+    }
+}
+
 /// The header lines (server, load, in, out), with `error` after the first.
 pub fn header(stats: &Stats, view: &View, error: &str) -> String {
     let v = &stats.varz;
-    let r = &stats.rates;
-    let raw = view.raw_bytes;
     let name = if v.name != v.id { v.name.as_str() } else { "" };
+    let Figures {
+        mem,
+        in_msgs,
+        in_bytes,
+        in_rate,
+        in_byte_rate,
+        out_msgs,
+        out_bytes,
+        out_rate,
+        out_byte_rate,
+    } = Figures::of(stats, view.raw_bytes);
+    let (version, uptime, id, cpu, slow) = (&v.version, &v.uptime, &v.id, v.cpu, v.slow_consumers);
     format!(
-        "NATS server version {} (uptime: {}) {error}\n\
+        "NATS server version {version} (uptime: {uptime}) {error}\n\
          Server: {name}\n\
-         \x20 ID:   {}\n\
-         \x20 Load: CPU:  {:.1}%  Memory: {}  Slow Consumers: {}\n\
-         \x20 In:   Msgs: {}  Bytes: {}  Msgs/Sec: {:.1}  Bytes/Sec: {}\n\
-         \x20 Out:  Msgs: {}  Bytes: {}  Msgs/Sec: {:.1}  Bytes/Sec: {}\n",
-        v.version,
-        v.uptime,
-        v.id,
-        v.cpu,
-        psize(false, v.mem),
-        v.slow_consumers,
-        nsize(raw, v.in_msgs),
-        psize(raw, v.in_bytes),
-        r.in_msgs,
-        psize(raw, r.in_bytes as i64),
-        nsize(raw, v.out_msgs),
-        psize(raw, v.out_bytes),
-        r.out_msgs,
-        psize(raw, r.out_bytes as i64),
+         \x20 ID:   {id}\n\
+         \x20 Load: CPU:  {cpu:.1}%  Memory: {mem}  Slow Consumers: {slow}\n\
+         \x20 In:   Msgs: {in_msgs}  Bytes: {in_bytes}  Msgs/Sec: {in_rate:.1}  Bytes/Sec: {in_byte_rate}\n\
+         \x20 Out:  Msgs: {out_msgs}  Bytes: {out_bytes}  Msgs/Sec: {out_rate:.1}  Bytes/Sec: {out_byte_rate}\n",
     )
 }
 
@@ -188,30 +215,28 @@ pub fn delimited(
     host_of: &dyn Fn(&ConnInfo) -> String,
 ) -> String {
     let v = &stats.varz;
-    let r = &stats.rates;
     let raw = view.raw_bytes;
     let d = delim;
+    let Figures {
+        mem,
+        in_msgs,
+        in_bytes,
+        in_rate,
+        in_byte_rate,
+        out_msgs,
+        out_bytes,
+        out_rate,
+        out_byte_rate,
+    } = Figures::of(stats, raw);
+    let (version, uptime, cpu, slow) = (&v.version, &v.uptime, v.cpu, v.slow_consumers);
+    let polled = stats.connz.num_connections;
     let mut text = format!(
-        "NATS server version{d}{}{d}(uptime: {}){d}\n\
+        "NATS server version{d}{version}{d}(uptime: {uptime}){d}\n\
          Server:\n\
-         Load:{d}CPU:{d}{:.1}%{d}Memory:{d}{}{d}Slow Consumers:{d}{}\n\
-         In:{d}Msgs:{d}{}{d}Bytes:{d}{}{d}Msgs/Sec:{d}{:.1}{d}Bytes/Sec:{d}{}\n\
-         Out:{d}Msgs:{d}{}{d}Bytes:{d}{}{d}Msgs/Sec:{d}{:.1}{d}Bytes/Sec:{d}{}\n\
-         \nConnections Polled:{d}{}\n",
-        v.version,
-        v.uptime,
-        v.cpu,
-        psize(false, v.mem),
-        v.slow_consumers,
-        nsize(raw, v.in_msgs),
-        psize(raw, v.in_bytes),
-        r.in_msgs,
-        psize(raw, r.in_bytes as i64),
-        nsize(raw, v.out_msgs),
-        psize(raw, v.out_bytes),
-        r.out_msgs,
-        psize(raw, r.out_bytes as i64),
-        stats.connz.num_connections,
+         Load:{d}CPU:{d}{cpu:.1}%{d}Memory:{d}{mem}{d}Slow Consumers:{d}{slow}\n\
+         In:{d}Msgs:{d}{in_msgs}{d}Bytes:{d}{in_bytes}{d}Msgs/Sec:{d}{in_rate:.1}{d}Bytes/Sec:{d}{in_byte_rate}\n\
+         Out:{d}Msgs:{d}{out_msgs}{d}Bytes:{d}{out_bytes}{d}Msgs/Sec:{d}{out_rate:.1}{d}Bytes/Sec:{d}{out_byte_rate}\n\
+         \nConnections Polled:{d}{polled}\n",
     );
     let mut cols = vec![
         "HOST",
