@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-fn is_false(b: &bool) -> bool {
+/// For `skip_serializing_if`: leave a false flag out, as nats-server does.
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 

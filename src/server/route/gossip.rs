@@ -8,9 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
 use serde::{Deserialize, Serialize};
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
+use crate::protocol::info::is_false;
 
 /// A route INFO (ours, a peer's, or one forwarded by gossip). Fields we do
 /// not know are dropped when a peer's INFO is forwarded, as nats-server does.
