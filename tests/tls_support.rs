@@ -23,7 +23,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
 use crate::config_support::run_with_deadline;
-use crate::util::IO_TIMEOUT;
+use crate::util::{read_some, take_line, time_left, IO_TIMEOUT};
 
 /// A certificate authority with a server certificate for `localhost` and
 /// `127.0.0.1`, written as PEM files into a directory.
@@ -353,30 +353,11 @@ impl TlsClient {
     }
 
     fn fill(&mut self, deadline: Instant) -> Result<(), String> {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .ok_or("timed out")?;
         self.tls
             .sock
-            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .set_read_timeout(Some(time_left(deadline)?))
             .unwrap();
-        let mut chunk = [0u8; 65536];
-        match self.tls.read(&mut chunk) {
-            Ok(0) => Err("connection closed".into()),
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                Err("timed out".into())
-            }
-            Err(e) => Err(format!("read error: {e}")),
-        }
+        read_some(&mut self.tls, &mut self.buf)
     }
 
     /// One line without `\r\n`, or an error (`timed out`, `connection
@@ -384,10 +365,8 @@ impl TlsClient {
     pub fn try_read_line(&mut self, timeout: Duration) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                let text = String::from_utf8_lossy(&line);
-                return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+            if let Some(line) = take_line(&mut self.buf) {
+                return Ok(line);
             }
             self.fill(deadline)?;
         }

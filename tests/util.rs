@@ -422,10 +422,8 @@ impl RawClient {
     pub fn try_read_line(&mut self, timeout: Duration) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                let text = String::from_utf8_lossy(&line);
-                return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+            if let Some(line) = take_line(&mut self.buf) {
+                return Ok(line);
             }
             self.fill(deadline)?;
         }
@@ -442,29 +440,10 @@ impl RawClient {
     }
 
     fn fill(&mut self, deadline: Instant) -> Result<(), String> {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .ok_or("timed out")?;
         self.stream
-            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .set_read_timeout(Some(time_left(deadline)?))
             .unwrap();
-        let mut chunk = [0u8; 65536];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => Err("connection closed".into()),
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                Err("timed out".into())
-            }
-            Err(e) => Err(format!("read error: {e}")),
-        }
+        read_some(&mut self.stream, &mut self.buf)
     }
 
     /// Read the INFO line and return its JSON.
@@ -613,4 +592,46 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// What is left until `deadline` as a read timeout (at least 1 ms), or
+/// `timed out`.
+pub fn time_left(deadline: Instant) -> Result<Duration, String> {
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .ok_or("timed out")?;
+    Ok(left.max(Duration::from_millis(1)))
+}
+
+/// One read from `reader` (whose socket has a read timeout) appended to
+/// `buf`; errors as text: `timed out`, `connection closed`, `read error: ...`.
+pub fn read_some(reader: &mut impl Read, buf: &mut Vec<u8>) -> Result<(), String> {
+    let mut chunk = [0u8; 65536];
+    match reader.read(&mut chunk) {
+        Ok(0) => Err("connection closed".into()),
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err("timed out".into())
+        }
+        Err(e) => Err(format!("read error: {e}")),
+    }
+}
+
+/// Take the first `\n`-terminated line out of `buf`, without `\r\n`.
+pub fn take_line(buf: &mut Vec<u8>) -> Option<String> {
+    let i = buf.iter().position(|&b| b == b'\n')?;
+    let line: Vec<u8> = buf.drain(..=i).collect();
+    Some(
+        String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string(),
+    )
 }
