@@ -45,6 +45,24 @@ fn max_spinners() -> usize {
 #[cfg(unix)]
 static SPINNERS: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(unix)]
+use std::os::unix::io::RawFd;
+
+/// One non-blocking `recv`: `None` when nothing is there yet.
+#[cfg(unix)]
+fn recv_now(fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    // SAFETY: recv writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    if n >= 0 {
+        return Some(Ok(n as usize));
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => None,
+        _ => Some(Err(e)),
+    }
+}
+
 /// One connection's polling state.
 #[derive(Debug, Default)]
 pub struct SpinPoll {
@@ -54,39 +72,36 @@ pub struct SpinPoll {
 impl SpinPoll {
     /// Read into `buf` without blocking for up to [`SPIN_WINDOW`] when the
     /// connection is hot; `None` when it is cold, the spinners are all
-    /// busy, or nothing came (then the caller blocks as usual).
+    /// busy, or nothing came (then the caller blocks as usual). Bytes that
+    /// are already there are taken at once, without a poller slot, so a
+    /// busy publisher's reads touch no shared state.
     #[cfg(unix)]
     pub fn try_read(&mut self, stream: &TcpStream, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        use std::os::unix::io::AsRawFd;
         if !self.hot || buf.is_empty() {
             return None;
+        }
+        let fd = stream.as_raw_fd();
+        if let Some(got) = recv_now(fd, buf) {
+            return Some(got);
         }
         if SPINNERS.fetch_add(1, Ordering::Acquire) >= max_spinners() {
             SPINNERS.fetch_sub(1, Ordering::Release);
             return None;
         }
-        let got = self.poll_window(stream, buf);
+        let got = self.poll_window(fd, buf);
         SPINNERS.fetch_sub(1, Ordering::Release);
         got
     }
 
-    /// Poll for up to [`SPIN_WINDOW`]; a window that passes empty makes
-    /// the connection cold.
+    /// Poll for up to [`SPIN_WINDOW`], yielding between tries; a window
+    /// that passes empty makes the connection cold.
     #[cfg(unix)]
-    fn poll_window(&mut self, stream: &TcpStream, buf: &mut [u8]) -> Option<io::Result<usize>> {
-        use std::os::unix::io::AsRawFd;
-        let fd = stream.as_raw_fd();
+    fn poll_window(&mut self, fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
         let deadline = Instant::now() + SPIN_WINDOW;
         loop {
-            // SAFETY: recv writes at most buf.len() bytes into buf.
-            let n =
-                unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-            if n >= 0 {
-                return Some(Ok(n as usize));
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
-                _ => return Some(Err(e)),
+            if let Some(got) = recv_now(fd, buf) {
+                return Some(got);
             }
             if Instant::now() >= deadline {
                 self.hot = false;
@@ -114,6 +129,7 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::net::TcpListener;
+    use std::os::unix::io::AsRawFd;
 
     fn pair() -> (TcpStream, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -142,7 +158,7 @@ mod tests {
         let mut got = 0;
         let deadline = Instant::now() + Duration::from_secs(5);
         while got == 0 && Instant::now() < deadline {
-            if let Some(r) = spin.poll_window(&b, &mut buf) {
+            if let Some(r) = spin.poll_window(b.as_raw_fd(), &mut buf) {
                 got = r.unwrap();
             }
         }
@@ -150,7 +166,7 @@ mod tests {
         // Nothing more to read: the window passes, and the connection is cold.
         spin.hot = true;
         let started = Instant::now();
-        assert!(spin.poll_window(&b, &mut buf).is_none());
+        assert!(spin.poll_window(b.as_raw_fd(), &mut buf).is_none());
         assert!(started.elapsed() >= SPIN_WINDOW);
         assert!(!spin.hot);
     }
