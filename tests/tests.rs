@@ -9,6 +9,9 @@
 //!   (dynamic names, ports file, stale routes, lame duck), `cluster_mixed`
 //!   (with nats-server), `cluster_queue` (Q02, C06), `cluster_security`
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
+//! - `conn_hardening`: the connection core's bounds (route auth timer,
+//!   declared payloads, silent connections, dripped TLS handshakes, a
+//!   panicking handler).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
@@ -66,6 +69,7 @@ mod cluster_security;
 mod cluster_support;
 mod cluster_tls;
 mod config_support;
+mod conn_hardening;
 mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;

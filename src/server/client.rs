@@ -166,7 +166,7 @@ pub struct Client {
     stream: Arc<TcpStream>,
     /// The TLS session, once the handshake is done. With TLS every write
     /// goes through the writer thread, which encrypts in order.
-    tls: OnceLock<Box<Mutex<rustls::ServerConnection>>>,
+    tls: OnceLock<Box<Mutex<rustls::Connection>>>,
     /// Negotiated TLS version and cipher suite, for monitoring.
     pub tls_info: OnceLock<(String, String)>,
     out: Mutex<Outbound>,
@@ -646,13 +646,13 @@ impl Client {
     }
 
     /// Install the TLS session after the handshake.
-    pub fn set_tls(&self, conn: rustls::ServerConnection) {
+    pub fn set_tls(&self, conn: rustls::Connection) {
         let _ = self.tls_info.set(super::tls::describe(&conn));
         let _ = self.tls.set(Box::new(Mutex::new(conn)));
     }
 
     /// Run `f` on the TLS session (the reader decrypting).
-    pub fn with_tls<R>(&self, f: impl FnOnce(&mut rustls::ServerConnection) -> R) -> Option<R> {
+    pub fn with_tls<R>(&self, f: impl FnOnce(&mut rustls::Connection) -> R) -> Option<R> {
         let tls = self.tls.get()?;
         let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
         Some(f(&mut conn))

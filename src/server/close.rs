@@ -48,6 +48,9 @@ pub enum CloseReason {
     DuplicateServerName,
     /// A client (or gateway) on the route port.
     WrongPort,
+    /// The server could not serve the connection: its handler panicked, or
+    /// no thread could be started for it.
+    InternalError,
 }
 
 impl CloseReason {
@@ -89,6 +92,7 @@ impl fmt::Display for CloseReason {
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
             CloseReason::DuplicateServerName => "Duplicate Server Name",
             CloseReason::WrongPort => "Incorrect Port",
+            CloseReason::InternalError => "Internal Server Error",
         })
     }
 }

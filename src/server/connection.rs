@@ -1,15 +1,11 @@
-//! A client connection's own thread: send INFO, then read in batches, parse
-//! in place, process each op, and hand every destination its bytes once per
-//! batch. Owns what no other thread touches: the read buffer, the client's
-//! CONNECT options, the match cache and the staging buffers.
-//!
-//! The read buffer starts small (an idle connection costs little) and grows
-//! while reads fill it, up to [`MAX_READ_BUFFER`], as nats-server's does; it
-//! also grows to hold one whole message when a payload is larger. What a
-//! peer can make it hold is bounded by `max_control_line + max_payload`.
+//! A client connection: admitted in the accept loop (registered, or
+//! refused over `max_connections` before any thread exists), then served on
+//! its own thread by the connection core (`conn/`), with the client
+//! protocol's op handlers here: CONNECT, PUB/HPUB, SUB, UNSUB, PING/PONG.
+//! Owns what no other thread touches: the client's CONNECT options, its
+//! permissions and the publish-decision cache.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,12 +15,12 @@ use super::account::Account;
 use super::auth;
 use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
+use super::conn::inbound::{parse_and_handle, Inbound, OpHandler};
+use super::conn::{self, tls::TlsStart, InCounters};
 use super::deliver::{remove_subscription, Fanout, Message};
 use super::permissions::{self, Permissions};
-use super::spin::SpinPoll;
 use super::subscription::Subscription;
 use super::timers::TimerKind;
-use super::tls;
 use super::Server;
 use crate::protocol::encode;
 use crate::protocol::info::{ClientOptions, Connect};
@@ -36,22 +32,26 @@ use crate::{debug, trace};
 const MIN_READ_BUFFER: usize = 512;
 /// The read buffer grows up to this while reads fill it.
 const MAX_READ_BUFFER: usize = 64 * 1024;
-/// The first byte of a TLS handshake record.
-const TLS_RECORD: u8 = 0x16;
-/// Raw read buffer of a TLS connection: one whole record and then some.
-const TLS_READ_BUFFER: usize = 17 * 1024;
-/// Consecutive short reads after which a large buffer shrinks back.
-const SHRINK_AFTER_SHORT_READS: u32 = 16;
 
-/// Serve one accepted connection until it closes.
-pub fn serve(server: Arc<Server>, stream: TcpStream) {
-    let Ok(addr) = stream.peer_addr() else { return };
+/// A connection that the accept loop registered, ready for its own thread.
+pub struct Admitted {
+    server: Arc<Server>,
+    client: Arc<Client>,
+    stream: Arc<TcpStream>,
+}
+
+/// In the accept loop, before any thread is spawned: make the connection's
+/// shared half and register it. Over `max_connections` the connection is
+/// refused right here, as nats-server does (INFO, then `-ERR 'maximum
+/// connections exceeded'`, written without blocking into the new socket's
+/// empty send buffer), and recorded as closed.
+pub fn admit(server: &Arc<Server>, stream: TcpStream) -> Option<Admitted> {
+    let addr = stream.peer_addr().ok()?;
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let opts = server.opts();
-    let cid = server.next_cid();
     let client = Arc::new(Client::new(
-        cid,
+        server.next_cid(),
         stream.clone(),
         addr,
         server.global.clone(),
@@ -59,53 +59,90 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         opts.write_deadline,
         server.stats.clone(),
     ));
-    let cache_enabled = !opts.disable_sublist_cache;
-    let server_interest = server.routes.interest.clone();
-    let over_limit = !server.register(&client);
+    if server.register(&client) {
+        return Some(Admitted {
+            server: server.clone(),
+            client,
+            stream,
+        });
+    }
+    let json = server.client_info_json(&client);
+    let mut refusal = Vec::with_capacity(json.len() + 48);
+    encode::json_op(&mut refusal, "INFO", &json);
+    encode::err(&mut refusal, "maximum connections exceeded");
+    let _ = super::wire::send_nonblocking(&stream, &refusal);
+    client.close(CloseReason::MaxConnectionsExceeded);
+    server.unregister(&client);
+    debug!(
+        "{} - Client connection refused: maximum connections exceeded",
+        client.log_prefix()
+    );
+    None
+}
+
+/// No thread could be started for an admitted connection: close it and
+/// forget it (the listener logs the shortage once).
+pub fn abandon(admitted: Admitted) {
+    admitted.client.close(CloseReason::InternalError);
+    admitted.server.unregister(&admitted.client);
+}
+
+/// Serve an admitted connection on the calling thread until it closes.
+pub fn serve(admitted: Admitted) {
+    let Admitted {
+        server,
+        client,
+        stream,
+    } = admitted;
+    let opts = server.opts();
+    let cid = client.cid;
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
     let anonymous = server.auth().anonymous();
     // On the heap: the thread's idle stack frame stays small.
     let mut conn = Box::new(Connection {
-        limits: Limits {
-            max_control_line: opts.max_control_line,
-            max_payload: opts.max_payload,
+        io: Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, true),
+        ops: ClientOps {
+            limits: Limits {
+                max_control_line: opts.max_control_line,
+                max_payload: opts.max_payload,
+            },
+            auth_required: anonymous.is_none(),
+            account: anonymous
+                .as_ref()
+                .map_or_else(|| server.global.clone(), |a| a.account.clone()),
+            perms: anonymous.and_then(|a| a.permissions),
+            pub_allowed: HashMap::new(),
+            fanout: Fanout::new(
+                !opts.disable_sublist_cache,
+                cid,
+                server.routes.interest.clone(),
+            ),
+            server,
+            client,
+            stream,
+            opts: ClientOptions::default(),
+            connected: false,
+            counters: InCounters::default(),
         },
-        auth_required: anonymous.is_none(),
-        account: anonymous
-            .as_ref()
-            .map_or_else(|| server.global.clone(), |a| a.account.clone()),
-        perms: anonymous.and_then(|a| a.permissions),
-        pub_allowed: HashMap::new(),
-        server,
-        client,
-        stream,
-        opts: ClientOptions::default(),
-        connected: false,
-        buf: vec![0; MIN_READ_BUFFER],
-        start: 0,
-        filled: 0,
-        short_reads: 0,
-        spin: SpinPoll::default(),
-        grow: false,
-        tls_raw: Vec::new(),
-        tls_scratch: Vec::new(),
-        pending_plain: 0,
-        fanout: Fanout::new(cache_enabled, cid, server_interest),
-        in_msgs: 0,
-        in_bytes: 0,
     });
-    debug!("{} - Client connection created", conn.client.log_prefix());
-    let reason = if over_limit {
-        conn.refuse_over_limit()
-    } else {
-        conn.run()
-    };
+    debug!(
+        "{} - Client connection created",
+        conn.ops.client.log_prefix()
+    );
+    let client = conn.ops.client.clone();
+    let reason = conn::run_guarded(&client, "Client", || conn.run());
     conn.finish(reason);
 }
 
-/// The connection thread's state.
+/// The connection thread's state: the core's inbound side and the ops.
 struct Connection {
+    io: Inbound,
+    ops: ClientOps,
+}
+
+/// What the client protocol's op handlers work on.
+struct ClientOps {
     server: Arc<Server>,
     client: Arc<Client>,
     stream: Arc<TcpStream>,
@@ -121,314 +158,130 @@ struct Connection {
     perms: Option<Arc<Permissions>>,
     /// Publish decisions for literal subjects under `perms`.
     pub_allowed: HashMap<Box<[u8]>, bool>,
-    buf: Vec<u8>,
-    /// Start of unparsed bytes in `buf`.
-    start: usize,
-    /// End of read bytes in `buf`.
-    filled: usize,
-    short_reads: u32,
-    /// Whether to poll the socket before blocking on it.
-    spin: SpinPoll,
-    /// The last read filled the buffer: double it.
-    grow: bool,
-    /// TLS: ciphertext read from the socket (empty without TLS).
-    tls_raw: Vec<u8>,
-    /// TLS: decrypted bytes, reused between reads.
-    tls_scratch: Vec<u8>,
-    /// TLS: plaintext placed after `filled` and not yet reported by `read`.
-    pending_plain: usize,
     /// Who gets each message, and the bytes staged for them.
     fanout: Fanout,
-    in_msgs: u64,
-    in_bytes: u64,
+    counters: InCounters,
 }
 
 impl Connection {
     fn run(&mut self) -> CloseReason {
-        if self.auth_required {
-            let at = Instant::now() + self.server.opts().effective_auth_timeout();
-            self.server
+        let ops = &mut self.ops;
+        let server = ops.server.clone();
+        let opts = server.opts();
+        let now = Instant::now();
+        // Every connection is bounded from accept: without auth by the PINGs
+        // (as nats-server's first-PING timer at accept), with it also by the
+        // auth timeout.
+        if ops.auth_required {
+            let at = now + opts.effective_auth_timeout();
+            server
                 .timers
-                .schedule(at, &self.client, TimerKind::AuthTimeout);
+                .schedule(at, &ops.client, TimerKind::AuthTimeout);
         }
-        if let Some(config) = self.server.tls_config() {
-            if let Err(reason) = self.start_tls(&config) {
-                return reason;
+        if let (Some(config), Some(tls_opts)) = (server.tls_config(), opts.tls.as_ref()) {
+            let json = server.client_info_json(&ops.client);
+            let mut info = Vec::with_capacity(json.len() + 7);
+            encode::json_op(&mut info, "INFO", &json);
+            let start = conn::tls::start_client_tls(
+                &ops.stream,
+                &ops.client,
+                &config,
+                tls_opts,
+                opts.allow_non_tls,
+                &info,
+            );
+            match start {
+                Err(reason) => return reason,
+                Ok(TlsStart::Plain) => {}
+                Ok(TlsStart::Secure { early, send_info }) => {
+                    self.io.start_tls(&early);
+                    if send_info {
+                        ops.push(&info);
+                        ops.end_batch();
+                    }
+                }
             }
         } else {
-            self.send_info();
-            self.end_batch();
+            ops.send_info();
+            ops.end_batch();
         }
+        // After the TLS handshake (itself bounded by the TLS timeout): a
+        // PING must not go out in plain text in the middle of it.
+        let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
+        server
+            .timers
+            .schedule(Instant::now() + first_ping, &ops.client, TimerKind::Ping);
         let mut stack_released = false;
         loop {
-            if self.client.is_closed() {
+            if self.ops.client.is_closed() {
                 return CloseReason::ClientClosed;
             }
-            if !stack_released && self.connected {
+            if !stack_released && self.ops.connected {
                 // The handshake is over: what it touched need not stay resident.
-                self.fanout.out.batch.shrink();
+                self.ops.fanout.out.batch.shrink();
                 super::stack::release_unused();
                 stack_released = true;
             }
-            let n = match self.read() {
+            match self.io.read(&self.ops.stream, &self.ops.client) {
                 Ok(0) => return CloseReason::ClientClosed,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return CloseReason::ReadError,
-            };
-            self.client.touch(unix_nanos(SystemTime::now()));
-            self.filled += n;
-            if self.client.identity_changed.load(Ordering::Acquire) {
-                self.adopt_reloaded_identity();
             }
-            let outcome = self.parse_and_process();
-            self.end_batch();
+            self.ops.client.touch(unix_nanos(SystemTime::now()));
+            if self.ops.client.identity_changed.load(Ordering::Acquire) {
+                self.ops.adopt_reloaded_identity();
+            }
+            let outcome = parse_and_handle(&mut self.io.buf, &mut self.ops);
+            if self.io.buf.end_batch() {
+                self.ops.fanout.out.batch.shrink();
+            }
+            self.ops.end_batch();
             if let Err(reason) = outcome {
                 return reason;
             }
         }
     }
 
-    /// TLS the NATS way: INFO in plain text, then the handshake (bounded by
-    /// the TLS timeout). With `handshake_first` the handshake comes before
-    /// INFO (when the client starts TLS within the fallback time, if one is
-    /// set); with `allow_non_tls` a client that does not start TLS stays in
-    /// plain text. A client that speaks plain text or nothing in time where
-    /// TLS is required gets `-ERR 'Secure Connection - TLS Required'`.
+    /// The connection is over: close it, drop its subscriptions, unregister.
     #[inline(never)]
-    fn start_tls(&mut self, config: &Arc<rustls::ServerConfig>) -> Result<(), CloseReason> {
-        let Some(tls_opts) = self.server.opts().tls.clone() else {
-            return Ok(());
-        };
-        let timeout = tls_opts.timeout;
-        let json = self.server.client_info_json(&self.client);
-        let mut info = Vec::with_capacity(json.len() + 7);
-        encode::json_op(&mut info, "INFO", &json);
-        let tls_first = match tls_opts.handshake_first {
-            Some(wait) if wait.is_zero() => true,
-            Some(wait) => self.peek_first_byte(Some(wait)) == Some(TLS_RECORD),
-            None => false,
-        };
-        if !tls_first {
-            let _ = self.stream.set_write_timeout(Some(timeout));
-            if (&*self.stream).write_all(&info).is_err() {
-                return Err(CloseReason::WriteError);
-            }
-            let _ = self.stream.set_write_timeout(None);
-            if self.server.opts().allow_non_tls {
-                match self.peek_first_byte(None) {
-                    Some(TLS_RECORD) => {}
-                    Some(_) => return Ok(()),
-                    None => return Err(CloseReason::ClientClosed),
-                }
+    fn finish(mut self: Box<Self>, reason: CloseReason) {
+        let ops = &mut self.ops;
+        ops.end_batch();
+        ops.client.close(reason);
+        // Unregistered first, so the closed-connections record keeps its subscriptions.
+        ops.server.unregister(&ops.client);
+        let subs: Vec<Arc<Subscription>> = ops.client.subs().drain().map(|(_, s)| s).collect();
+        for sub in &subs {
+            if ops.account.sublist.remove(sub) {
+                ops.server.routes.interest.removed(&ops.account, sub);
             }
         }
-        match tls::handshake(&self.stream, config, timeout) {
-            Ok(mut conn) => {
-                if !tls::pinned_cert_accepted(&conn, &tls_opts.pinned_certs) {
-                    debug!(
-                        "{} - TLS client certificate not in pinned_certs",
-                        self.client.log_prefix()
-                    );
-                    return Err(CloseReason::TlsHandshakeError);
-                }
-                let mut plain = Vec::new();
-                let buffered = tls::buffered_plaintext(&mut conn, &mut plain);
-                self.client.set_tls(conn);
-                self.tls_raw = vec![0; TLS_READ_BUFFER];
-                if buffered.is_ok() && !plain.is_empty() {
-                    self.append_plaintext(&plain);
-                }
-                if tls_first {
-                    self.push(&info);
-                    self.end_batch();
-                }
-                Ok(())
-            }
-            Err(e) => {
-                if let tls::HandshakeError::Failed(why) = &e {
-                    debug!("{} - TLS handshake error: {why}", self.client.log_prefix());
-                } else {
-                    let mut line = Vec::new();
-                    encode::err(&mut line, "Secure Connection - TLS Required");
-                    let _ = (&*self.stream).write_all(&line);
-                }
-                Err(CloseReason::TlsHandshakeError)
-            }
-        }
+        ops.fanout.cache.clear();
+        let reason = ops.client.meta().close_reason.unwrap_or(reason);
+        debug!(
+            "{} - Client connection closed: {reason}",
+            ops.client.log_prefix()
+        );
+    }
+}
+
+impl OpHandler for ClientOps {
+    type Op<'a> = ClientOp<'a>;
+
+    #[inline]
+    fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<ClientOp<'a>>, ProtocolError> {
+        parse_client_op(buf, &self.limits)
     }
 
-    /// The first byte the client sends, without consuming it; `None` on
-    /// close, error or (with `wait`) when nothing came in time.
-    fn peek_first_byte(&mut self, wait: Option<std::time::Duration>) -> Option<u8> {
-        let mut b = [0u8; 1];
-        let _ = self.stream.set_read_timeout(wait);
-        let r = self.stream.peek(&mut b);
-        let _ = self.stream.set_read_timeout(None);
-        match r {
-            Ok(1) => Some(b[0]),
-            _ => None,
-        }
-    }
-
-    /// Read plaintext: from the socket, or through TLS.
-    fn read(&mut self) -> io::Result<usize> {
-        if self.tls_raw.is_empty() {
-            return self.read_plain();
-        }
-        loop {
-            if self.pending_plain > 0 {
-                return Ok(std::mem::take(&mut self.pending_plain));
-            }
-            let n = (&*self.stream).read(&mut self.tls_raw)?;
-            if n == 0 {
-                return Ok(0);
-            }
-            let mut plain = std::mem::take(&mut self.tls_scratch);
-            plain.clear();
-            let raw = &self.tls_raw[..n];
-            let decrypted = self
-                .client
-                .with_tls(|conn| tls::decrypt(conn, raw, &mut plain));
-            let decrypted = match decrypted {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => return Err(e),
-                None => return Err(io::ErrorKind::NotConnected.into()),
-            };
-            if decrypted.wants_write {
-                self.client.kick_tls();
-            }
-            self.append_plaintext(&plain);
-            self.tls_scratch = plain;
-            if self.pending_plain > 0 {
-                return Ok(std::mem::take(&mut self.pending_plain));
-            }
-            if decrypted.closed {
-                return Ok(0);
-            }
-        }
-    }
-
-    /// Put decrypted bytes after the unparsed ones (they are counted as
-    /// read by the next [`Connection::read`]).
-    fn append_plaintext(&mut self, plain: &[u8]) {
-        let end = self.filled + self.pending_plain + plain.len();
-        if end > self.buf.len() {
-            self.buf.resize(end, 0);
-        }
-        let at = self.filled + self.pending_plain;
-        self.buf[at..end].copy_from_slice(plain);
-        self.pending_plain += plain.len();
-    }
-
-    /// Read into the free part of the buffer, noting whether it should grow
-    /// (the read filled it) or shrink (reads stay short).
-    fn read_plain(&mut self) -> io::Result<usize> {
-        if self.filled == self.buf.len() {
-            // A partial op fills the buffer; the parser's limits bound this.
-            let grown = self.buf.len() * 2;
-            self.buf.resize(grown, 0);
-        }
-        let free = self.buf.len() - self.filled;
-        let n = match self
-            .spin
-            .try_read(&self.stream, &mut self.buf[self.filled..])
-        {
-            Some(polled) => polled?,
-            None => {
-                let since = Instant::now();
-                let n = (&*self.stream).read(&mut self.buf[self.filled..])?;
-                self.spin.note_blocking_read(since);
-                n
-            }
-        };
-        if n == free {
-            self.grow = self.buf.len() < MAX_READ_BUFFER;
-            self.short_reads = 0;
-        } else if n < self.buf.len() / 4 {
-            self.short_reads = self.short_reads.saturating_add(1);
-        } else {
-            self.short_reads = 0;
-        }
-        Ok(n)
-    }
-
-    /// Parse every complete op in the buffer and process it; keep the tail.
-    #[inline(never)]
-    fn parse_and_process(&mut self) -> Result<(), CloseReason> {
-        let result = self.process_buffered();
-        // Keep the unparsed tail at the front of the buffer.
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.filled, 0);
-            self.filled -= self.start;
-            self.start = 0;
-        }
-        if self.grow {
-            self.grow = false;
-            let grown = (self.buf.len() * 2).min(MAX_READ_BUFFER);
-            self.buf.resize(grown.max(self.buf.len()), 0);
-        }
-        if self.filled == 0
-            && self.short_reads >= SHRINK_AFTER_SHORT_READS
-            && self.buf.len() > MIN_READ_BUFFER
-        {
-            self.buf = vec![0; MIN_READ_BUFFER];
-            self.short_reads = 0;
-            self.fanout.out.batch.shrink();
-        }
-        result
-    }
-
-    fn process_buffered(&mut self) -> Result<(), CloseReason> {
-        loop {
-            // Split the borrow: the op borrows `buf`, processing needs the rest of self.
-            let buf = std::mem::take(&mut self.buf);
-            let parsed = parse_client_op(&buf[self.start..self.filled], &self.limits);
-            let step = match parsed {
-                Ok(Parsed::Op(op, used)) => {
-                    let r = self.process(op);
-                    self.start += used;
-                    r.map(|()| true)
-                }
-                Ok(Parsed::Incomplete(need)) => {
-                    if need.is_some() {
-                        // A message whose payload is still to come: refuse it from
-                        // its control line when it can never be accepted.
-                        if let Err(reason) = self.check_message_line(&buf[self.start..self.filled])
-                        {
-                            self.buf = buf;
-                            return Err(reason);
-                        }
-                    }
-                    self.buf = buf;
-                    if let Some(need) = need {
-                        // Make room for a whole message (bounded by the limits).
-                        if need > self.buf.len() {
-                            self.buf.copy_within(self.start..self.filled, 0);
-                            self.filled -= self.start;
-                            self.start = 0;
-                            if need > self.buf.len() {
-                                self.buf.resize(need, 0);
-                            }
-                        }
-                    }
-                    return Ok(());
-                }
-                Err(e) => Err(self.protocol_error(&e)),
-            };
-            if self.buf.is_empty() {
-                self.buf = buf;
-            }
-            match step {
-                Ok(_) => {}
-                Err(reason) => return Err(reason),
-            }
-        }
+    #[inline]
+    fn handle(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
+        self.process(op)
     }
 
     /// Checks nats-server makes on a PUB/HPUB control line before reading
     /// its payload: auth first, and HPUB only after CONNECT said `headers`.
-    fn check_message_line(&mut self, line: &[u8]) -> Result<(), CloseReason> {
+    fn check_partial(&mut self, line: &[u8]) -> Result<(), CloseReason> {
         if self.auth_required && !self.connected {
             self.send_err("Authorization Violation");
             return Err(CloseReason::AuthenticationViolation);
@@ -439,24 +292,33 @@ impl Connection {
         Ok(())
     }
 
-    /// Queue the `-ERR` an input error deserves and say why we close.
-    fn protocol_error(&mut self, e: &ProtocolError) -> CloseReason {
-        if let Some(text) = e.err_text() {
-            self.send_err(text);
-        }
+    fn send_err(&mut self, text: &str) {
+        let mut line = Vec::with_capacity(text.len() + 9);
+        encode::err(&mut line, text);
+        trace!("{} - ->> [-ERR '{text}']", self.client.log_prefix());
+        self.push(&line);
+    }
+
+    fn log_protocol_error(&self, e: &ProtocolError) {
         match e {
-            ProtocolError::UnknownOp => CloseReason::ParseError,
-            ProtocolError::MaxControlLine => CloseReason::MaxControlLineExceeded,
-            ProtocolError::MaxPayload => CloseReason::MaxPayloadExceeded,
-            ProtocolError::BadArgs(what) => {
-                debug!("{} - {what}", self.client.log_prefix());
-                CloseReason::ProtocolViolation
-            }
+            ProtocolError::BadArgs(what) => debug!("{} - {what}", self.client.log_prefix()),
             ProtocolError::PeerError(text) => {
                 debug!("{} - Client Error {text}", self.client.log_prefix());
-                CloseReason::ParseError
             }
+            _ => {}
         }
+    }
+}
+
+impl ClientOps {
+    fn end_batch(&mut self) {
+        conn::end_batch(
+            &mut self.fanout,
+            &self.client,
+            &self.server,
+            Some(&self.account),
+            &mut self.counters,
+        );
     }
 
     fn process(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
@@ -579,7 +441,6 @@ impl Connection {
         self.pub_allowed.clear();
         self.client.set_credentials(&connect);
         let user = identity.user;
-        let first = !self.connected;
         self.opts = opts;
         self.connected = true;
         self.client.connected.store(true, Ordering::Release);
@@ -597,13 +458,6 @@ impl Connection {
             meta.user = user;
         }
         self.ok();
-        if first {
-            let opts = self.server.opts();
-            let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
-            self.server
-                .timers
-                .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
-        }
         Ok(())
     }
 
@@ -637,8 +491,9 @@ impl Connection {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) {
-        self.in_msgs += 1;
-        self.in_bytes += (headers.map_or(0, <[u8]>::len) + payload.len()) as u64;
+        self.counters
+            .add(headers.map_or(0, <[u8]>::len) + payload.len());
+        conn::test_panic_trigger(subject);
         if self.opts.pedantic && !subject::is_valid_literal_subject(subject) {
             // As nats-server: the error, then still the +OK of the PUB.
             self.send_err("Invalid Publish Subject");
@@ -791,14 +646,6 @@ impl Connection {
         self.push(&line);
     }
 
-    /// Over max_connections: INFO, then the error, as nats-server.
-    #[inline(never)]
-    fn refuse_over_limit(&mut self) -> CloseReason {
-        self.send_info();
-        self.send_err("maximum connections exceeded");
-        CloseReason::MaxConnectionsExceeded
-    }
-
     fn push(&mut self, bytes: &[u8]) {
         let client = self.client.clone();
         self.fanout.out.batch.push_proto(&client, bytes);
@@ -808,13 +655,6 @@ impl Connection {
         if self.opts.verbose {
             self.push(encode::OK);
         }
-    }
-
-    fn send_err(&mut self, text: &str) {
-        let mut line = Vec::with_capacity(text.len() + 9);
-        encode::err(&mut line, text);
-        trace!("{} - ->> [-ERR '{text}']", self.client.log_prefix());
-        self.push(&line);
     }
 
     fn trace_in_pub(
@@ -847,52 +687,6 @@ impl Connection {
                 String::from_utf8_lossy(shown)
             );
         }
-    }
-
-    /// End of a read batch: hand every destination its bytes, add counters.
-    #[inline(never)]
-    fn end_batch(&mut self) {
-        let batch = &mut self.fanout.out.batch;
-        batch.flush();
-        let stats = &self.client.stats;
-        if self.in_msgs > 0 {
-            stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
-            stats.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
-        }
-        self.server
-            .stats
-            .add_batch(self.in_msgs, self.in_bytes, batch.out_msgs, batch.out_bytes);
-        if self.fanout.cache.hits > 0 {
-            self.account
-                .sublist
-                .note_cached_matches(self.fanout.cache.hits);
-            self.fanout.cache.hits = 0;
-        }
-        self.in_msgs = 0;
-        self.in_bytes = 0;
-        self.fanout.out.batch.out_msgs = 0;
-        self.fanout.out.batch.out_bytes = 0;
-    }
-
-    /// The connection is over: close it, drop its subscriptions, unregister.
-    #[inline(never)]
-    fn finish(mut self: Box<Self>, reason: CloseReason) {
-        self.end_batch();
-        self.client.close(reason);
-        // Unregistered first, so the closed-connections record keeps its subscriptions.
-        self.server.unregister(&self.client);
-        let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();
-        for sub in &subs {
-            if self.account.sublist.remove(sub) {
-                self.server.routes.interest.removed(&self.account, sub);
-            }
-        }
-        self.fanout.cache.clear();
-        let reason = self.client.meta().close_reason.unwrap_or(reason);
-        debug!(
-            "{} - Client connection closed: {reason}",
-            self.client.log_prefix()
-        );
     }
 }
 

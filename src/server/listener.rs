@@ -3,10 +3,13 @@
 //! accepted connection (with a small explicit stack), and on a stop signal
 //! close every client and remove the files.
 //!
-//! Accept errors (file descriptors exhausted, say) are retried with a
-//! backoff from 10 ms to 1 s, as nats-server does, so the listener neither
-//! dies nor spins a core. A thread that cannot be spawned is treated the
-//! same way: the connection is dropped and the loop backs off.
+//! A connection is registered (and refused over `max_connections`) in the
+//! accept loop, before a thread is spawned for it. Accept errors (file
+//! descriptors exhausted, say) are retried with a backoff from 10 ms to
+//! 1 s, as nats-server does, so the listener neither dies nor spins a core.
+//! A thread that cannot be spawned is treated the same way: the connection
+//! is closed and unregistered, and the loop backs off. Either shortage is
+//! logged once when it starts and once when it ends, not per socket.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::close::CloseReason;
 use super::log::{self, LogConfig};
 use super::{connection, signals, Options, Server, VERSION_LONG};
-use crate::{error, notice, warn};
+use crate::{log_error, notice, warn};
 
 /// Stack of a connection's thread: parsing, CONNECT JSON and (later) TLS
 /// need little; RSS only counts the pages touched.
@@ -147,6 +150,7 @@ pub fn wake_accept(addr: SocketAddr) {
 
 fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
     let mut backoff = ACCEPT_MIN_SLEEP;
+    let mut shortage = Shortage::default();
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -157,10 +161,7 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                error!(
-                    "Temporary Client Accept Error ({e}), sleeping {}ms",
-                    backoff.as_millis()
-                );
+                shortage.note(&format!("Temporary Client Accept Error ({e})"));
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);
                 continue;
@@ -169,26 +170,67 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
         if server.is_shutting_down() || server.in_lame_duck() {
             return;
         }
-        backoff = ACCEPT_MIN_SLEEP;
-        let srv = server.clone();
+        // Registered (or refused over max_connections) before any thread exists.
+        let Some(admitted) = connection::admit(server, stream) else {
+            continue;
+        };
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(admitted)));
+        let taken = slot.clone();
         let spawned = std::thread::Builder::new()
             .name("client".into())
             .stack_size(CONNECTION_STACK)
             .spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    connection::serve(srv, stream);
-                }));
-                if result.is_err() {
-                    error!("a connection thread panicked; the connection was dropped");
+                let admitted = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(admitted) = admitted {
+                    connection::serve(admitted);
                 }
             });
-        if let Err(e) = spawned {
-            error!(
-                "Cannot start a thread for a new connection ({e}), sleeping {}ms",
-                backoff.as_millis()
+        match spawned {
+            Ok(_) => {
+                backoff = ACCEPT_MIN_SLEEP;
+                shortage.over();
+            }
+            Err(e) => {
+                // Refused cleanly: closed, unregistered; the others keep going.
+                if let Some(admitted) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    connection::abandon(admitted);
+                }
+                shortage.note(&format!("Cannot start a thread for a new connection ({e})"));
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);
+            }
+        }
+    }
+}
+
+/// A shortage of threads or descriptors, logged once when it starts and
+/// once when it ends, not for every refused socket.
+#[derive(Debug, Default)]
+pub(crate) struct Shortage {
+    /// Connections refused (or accepts that failed) since it started.
+    refused: u64,
+}
+
+impl Shortage {
+    /// A socket could not be served for `why`.
+    pub(crate) fn note(&mut self, why: &str) {
+        if self.refused == 0 {
+            log_error!(
+                "{why}: refusing new connections until resources are available \
+                 (existing connections are served; this is logged once)"
             );
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);
+        }
+        self.refused += 1;
+    }
+
+    /// A socket was served again.
+    pub(crate) fn over(&mut self) {
+        if self.refused > 0 {
+            notice!(
+                "Accepting connections again ({} refused or failed meanwhile)",
+                self.refused
+            );
+            self.refused = 0;
         }
     }
 }

@@ -420,9 +420,9 @@ macro_rules! warn {
     ($($arg:tt)*) => { $crate::server::log::write("WRN", format_args!($($arg)*)) };
 }
 
-/// An error line.
+/// An error line (named `log_error!` so it does not shadow the `error` module).
 #[macro_export]
-macro_rules! error {
+macro_rules! log_error {
     ($($arg:tt)*) => { $crate::server::log::write("ERR", format_args!($($arg)*)) };
 }
 

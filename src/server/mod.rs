@@ -16,6 +16,7 @@ pub mod auth;
 pub mod client;
 pub mod close;
 mod config_file;
+mod conn;
 mod connection;
 mod deliver;
 pub(crate) mod listener;

@@ -83,7 +83,7 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
                 libc::SIGHUP => {
                     notice!("Trapped \"hangup\" signal");
                     if let Err(e) = server.reload() {
-                        crate::error!("Failed to reload server configuration: {e}");
+                        crate::log_error!("Failed to reload server configuration: {e}");
                     }
                 }
                 libc::SIGUSR2 => {

@@ -12,13 +12,13 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection, SupportedCipherSuite};
+use rustls::{Connection, RootCertStore, ServerConfig, ServerConnection, SupportedCipherSuite};
 
 use super::options::TlsOptions;
 
@@ -166,18 +166,21 @@ pub enum HandshakeError {
     Failed(String),
 }
 
-/// Run the server side of the handshake on `stream` within `timeout`.
+/// Run the server side of the handshake on `stream`, all of it before
+/// `deadline` (see `conn::tls`).
 pub fn handshake(
     stream: &TcpStream,
     config: &Arc<ServerConfig>,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<ServerConnection, HandshakeError> {
-    let deadline = Instant::now() + timeout;
     let mut first = [0u8; 1];
+    let left = super::conn::tls::time_left(deadline).map_err(|_| HandshakeError::TlsRequired)?;
     stream
-        .set_read_timeout(Some(timeout))
+        .set_read_timeout(Some(left))
         .map_err(|e| HandshakeError::Failed(e.to_string()))?;
-    match stream.peek(&mut first) {
+    let peeked = stream.peek(&mut first);
+    let _ = stream.set_read_timeout(None);
+    match peeked {
         Ok(1) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(_) => return Err(HandshakeError::TlsRequired),
         Err(e) if is_timeout(&e) => return Err(HandshakeError::TlsRequired),
@@ -185,32 +188,11 @@ pub fn handshake(
     }
     let mut conn =
         ServerConnection::new(config.clone()).map_err(|e| HandshakeError::Failed(e.to_string()))?;
-    while conn.is_handshaking() {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .ok_or(HandshakeError::TlsRequired)?;
-        let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
-        let _ = stream.set_write_timeout(Some(left.max(Duration::from_millis(1))));
-        match conn.complete_io(&mut { stream }) {
-            Ok((0, 0)) if conn.is_handshaking() => {
-                return Err(HandshakeError::Failed(
-                    "connection closed during handshake".into(),
-                ))
-            }
-            Ok(_) => {}
-            Err(e) if is_timeout(&e) => return Err(HandshakeError::TlsRequired),
-            Err(e) => return Err(HandshakeError::Failed(e.to_string())),
-        }
+    match super::conn::tls::complete_handshake(&mut conn, stream, deadline) {
+        Ok(()) => Ok(conn),
+        Err(e) if super::conn::tls::is_timeout(&e) => Err(HandshakeError::TlsRequired),
+        Err(e) => Err(HandshakeError::Failed(e.to_string())),
     }
-    // Flush the rest of the server's handshake flight (session tickets).
-    while conn.wants_write() {
-        if let Err(e) = conn.write_tls(&mut { stream }) {
-            return Err(HandshakeError::Failed(e.to_string()));
-        }
-    }
-    let _ = stream.set_read_timeout(None);
-    let _ = stream.set_write_timeout(None);
-    Ok(conn)
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -224,11 +206,7 @@ fn is_timeout(e: &io::Error) -> bool {
 /// that results into `out`; returns the plaintext byte count (0 with
 /// `closed` set when the peer sent close_notify) and whether rustls has
 /// bytes to send (an alert, a key update).
-pub fn decrypt(
-    conn: &mut ServerConnection,
-    mut raw: &[u8],
-    out: &mut Vec<u8>,
-) -> io::Result<Decrypted> {
+pub fn decrypt(conn: &mut Connection, mut raw: &[u8], out: &mut Vec<u8>) -> io::Result<Decrypted> {
     let mut result = Decrypted::default();
     while !raw.is_empty() {
         conn.read_tls(&mut raw)?;
@@ -245,7 +223,7 @@ pub fn decrypt(
 }
 
 fn drain_plaintext(
-    conn: &mut ServerConnection,
+    conn: &mut Connection,
     out: &mut Vec<u8>,
     result: &mut Decrypted,
 ) -> io::Result<()> {
@@ -268,7 +246,7 @@ fn drain_plaintext(
 
 /// Plaintext already buffered by rustls (data that arrived with the last
 /// handshake flight).
-pub fn buffered_plaintext(conn: &mut ServerConnection, out: &mut Vec<u8>) -> io::Result<Decrypted> {
+pub fn buffered_plaintext(conn: &mut Connection, out: &mut Vec<u8>) -> io::Result<Decrypted> {
     let mut result = Decrypted::default();
     drain_plaintext(conn, out, &mut result)?;
     Ok(result)
@@ -287,7 +265,7 @@ pub struct Decrypted {
 
 /// Encrypt `plain` and append the TLS records, with anything rustls had
 /// queued before, to `wire`.
-pub fn encrypt(conn: &mut ServerConnection, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
+pub fn encrypt(conn: &mut Connection, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
     let mut off = 0;
     loop {
         while conn.wants_write() {
@@ -305,7 +283,7 @@ pub fn encrypt(conn: &mut ServerConnection, plain: &[u8], wire: &mut Vec<u8>) ->
 }
 
 /// The negotiated protocol version and cipher suite, for monitoring.
-pub fn describe(conn: &ServerConnection) -> (String, String) {
+pub fn describe(conn: &Connection) -> (String, String) {
     let version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "1.3".to_string(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "1.2".to_string(),

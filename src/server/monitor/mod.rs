@@ -49,7 +49,7 @@ use serde::Serialize;
 use self::http::{ApiError, ReadError, Request, Response};
 use super::listener::display_addr;
 use super::Server;
-use crate::{error, notice};
+use crate::{log_error, notice};
 
 /// Time allowed for a whole request head to arrive.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -224,7 +224,7 @@ fn accept_loop(monitor: &Arc<Monitor>, listener: &TcpListener) {
                 if monitor.server.strong_count() == 0 {
                     return;
                 }
-                error!("Monitoring accept error ({e})");
+                log_error!("Monitoring accept error ({e})");
                 std::thread::sleep(ACCEPT_BACKOFF);
                 continue;
             }

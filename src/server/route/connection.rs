@@ -16,7 +16,6 @@
 //! a message of at most [`MAX_ROUTE_PAYLOAD`], at most
 //! [`MAX_REMOTE_SUBS`] remote subscriptions. Nothing a peer sends panics.
 
-use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,6 +31,8 @@ use crate::server::account::Account;
 use crate::server::auth::secret_matches;
 use crate::server::client::{unix_nanos, Client};
 use crate::server::close::CloseReason;
+use crate::server::conn::inbound::{parse_and_handle, Inbound, OpHandler};
+use crate::server::conn::{self, InCounters};
 use crate::server::deliver::{Fanout, Message};
 use crate::server::subscription::Subscription;
 use crate::server::timers::TimerKind;
@@ -46,7 +47,9 @@ pub const MAX_ROUTE_PAYLOAD: usize = 64 * 1024 * 1024;
 pub const MAX_REMOTE_SUBS: usize = 1 << 20;
 /// Route protocol level we speak.
 const ROUTE_PROTO: i32 = 2;
+/// Size of a new route's read buffer.
 const MIN_READ_BUFFER: usize = 4096;
+/// A route's read buffer grows up to this while reads fill it.
 const MAX_READ_BUFFER: usize = 256 * 1024;
 
 /// Our route INFO JSON.
@@ -116,14 +119,15 @@ fn route_connect_json(server: &Server, dial: &Dial) -> Vec<u8> {
 }
 
 /// Serve one route connection until it closes; `dial` is set when we
-/// solicited it.
-/// `stream` is the socket itself, or with TLS the plaintext end of the
-/// pump; `addr` is the peer's address either way.
+/// solicited it, `tls` when the route's TLS handshake is done (the
+/// connection's own thread then decrypts, as for clients).
+/// `addr` is the peer's address.
 pub fn run(
     server: Arc<Server>,
     stream: TcpStream,
     addr: SocketAddr,
     dial: Option<Dial>,
+    tls: Option<rustls::Connection>,
 ) -> Outcome {
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
@@ -139,38 +143,57 @@ pub fn run(
         opts.write_deadline,
         server.stats.clone(),
     ));
+    let mut io = Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, false);
+    if let Some(mut session) = tls {
+        let mut early = Vec::new();
+        if crate::server::tls::buffered_plaintext(&mut session, &mut early).is_err() {
+            early.clear();
+        }
+        client.set_tls(session);
+        io.start_tls(&early);
+    }
     let auth_required = dial.is_none() && copts.auth_required();
     let mut conn = Box::new(RouteConn {
-        fanout: Fanout::new(
-            !opts.disable_sublist_cache,
-            cid,
-            server.routes.interest.clone(),
-        ),
-        server,
-        client,
-        stream,
-        dial,
-        auth_required,
-        connect_seen: false,
-        route: None,
-        outcome: Outcome::default(),
-        buf: vec![0; MIN_READ_BUFFER],
-        start: 0,
-        filled: 0,
-        limits: Limits {
-            max_control_line: MAX_ROUTE_CONTROL_LINE,
-            max_payload: MAX_ROUTE_PAYLOAD,
+        io,
+        ops: RouteOps {
+            fanout: Fanout::new(
+                !opts.disable_sublist_cache,
+                cid,
+                server.routes.interest.clone(),
+            ),
+            server,
+            client,
+            stream,
+            dial,
+            auth_required,
+            connect_seen: false,
+            route: None,
+            outcome: Outcome::default(),
+            limits: Limits {
+                max_control_line: MAX_ROUTE_CONTROL_LINE,
+                max_payload: MAX_ROUTE_PAYLOAD,
+            },
+            last_account: None,
+            counters: InCounters::default(),
         },
-        last_account: None,
-        in_msgs: 0,
-        in_bytes: 0,
     });
-    debug!("{} - Route connection accepted or dialled", conn.prefix());
-    let reason = conn.run(&copts);
+    debug!(
+        "{} - Route connection accepted or dialled",
+        conn.ops.prefix()
+    );
+    let client = conn.ops.client.clone();
+    let reason = conn::run_guarded(&client, "Route", || conn.run(&copts));
     conn.finish(reason)
 }
 
+/// A route connection's thread state: the core's inbound side and the ops.
 struct RouteConn {
+    io: Inbound,
+    ops: RouteOps,
+}
+
+/// What the route protocol's op handlers work on.
+struct RouteOps {
     server: Arc<Server>,
     client: Arc<Client>,
     stream: Arc<TcpStream>,
@@ -182,151 +205,119 @@ struct RouteConn {
     /// Set once registered.
     route: Option<Arc<Route>>,
     outcome: Outcome,
-    buf: Vec<u8>,
-    start: usize,
-    filled: usize,
     limits: Limits,
     last_account: Option<Arc<Account>>,
     fanout: Fanout,
-    in_msgs: u64,
-    in_bytes: u64,
+    counters: InCounters,
 }
 
 impl RouteConn {
-    fn prefix(&self) -> String {
-        format!("{} - rid:{}", self.client.addr, self.client.cid)
-    }
-
     fn run(&mut self, copts: &crate::server::ClusterOptions) -> CloseReason {
+        let ops = &mut self.ops;
         let now = Instant::now();
-        let jitter = Duration::from_millis(self.fanout.out.rng.below(200) as u64);
-        self.server.timers.schedule(
+        let jitter = Duration::from_millis(ops.fanout.out.rng.below(200) as u64);
+        ops.server.timers.schedule(
             now + ROUTE_FIRST_PING + jitter,
-            &self.client,
+            &ops.client,
             TimerKind::RoutePing,
         );
-        if self.auth_required {
-            self.server.timers.schedule(
+        if ops.auth_required {
+            ops.server.timers.schedule(
                 now + copts.auth_timeout,
-                &self.client,
+                &ops.client,
                 TimerKind::AuthTimeout,
             );
         } else {
-            self.client.connected.store(true, Ordering::Release);
+            ops.client.connected.store(true, Ordering::Release);
         }
         let mut first = Vec::new();
-        if let Some(dial) = &self.dial {
+        if let Some(dial) = &ops.dial {
             encode::json_op(
                 &mut first,
                 "CONNECT",
-                &route_connect_json(&self.server, dial),
+                &route_connect_json(&ops.server, dial),
             );
         }
-        encode::json_op(&mut first, "INFO", &route_info_json(&self.server));
-        self.push(&first);
-        self.end_batch();
+        encode::json_op(&mut first, "INFO", &route_info_json(&ops.server));
+        ops.push(&first);
+        ops.end_batch();
         loop {
-            if self.client.is_closed() {
+            if self.ops.client.is_closed() {
                 return CloseReason::ClientClosed;
             }
-            let n = match self.read() {
+            match self.io.read(&self.ops.stream, &self.ops.client) {
                 Ok(0) => return CloseReason::ClientClosed,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return CloseReason::ReadError,
-            };
-            self.client.touch(unix_nanos(SystemTime::now()));
-            self.filled += n;
-            let outcome = self.process_buffered();
-            self.end_batch();
+            }
+            self.ops.client.touch(unix_nanos(SystemTime::now()));
+            let outcome = parse_and_handle(&mut self.io.buf, &mut self.ops);
+            self.io.buf.end_batch();
+            self.ops.end_batch();
             if let Err(reason) = outcome {
                 return reason;
             }
         }
     }
 
-    fn read(&mut self) -> io::Result<usize> {
-        if self.filled == self.buf.len() {
-            let grown = (self.buf.len() * 2).max(MIN_READ_BUFFER);
-            self.buf.resize(grown, 0);
-        }
-        (&*self.stream).read(&mut self.buf[self.filled..])
+    /// The connection is over: unregister, drop the peer's interest, tell
+    /// clients, and say how it ended.
+    fn finish(mut self: Box<Self>, reason: CloseReason) -> Outcome {
+        self.ops.finish(reason)
+    }
+}
+
+impl OpHandler for RouteOps {
+    type Op<'a> = RouteOp<'a>;
+
+    #[inline]
+    fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<RouteOp<'a>>, ProtocolError> {
+        parse_route_op(buf, &self.limits)
     }
 
-    fn process_buffered(&mut self) -> Result<(), CloseReason> {
-        let result = loop {
-            let buf = std::mem::take(&mut self.buf);
-            let parsed = parse_route_op(&buf[self.start..self.filled], &self.limits);
-            let step = match parsed {
-                Ok(Parsed::Op(op, used)) => {
-                    let r = self.process(op);
-                    self.start += used;
-                    r
-                }
-                Ok(Parsed::Incomplete(need)) => {
-                    self.buf = buf;
-                    if let Some(need) = need {
-                        if need > self.buf.len() - self.start {
-                            self.compact();
-                            if need > self.buf.len() {
-                                self.buf.resize(need, 0);
-                            }
-                        }
-                    }
-                    break Ok(());
-                }
-                Err(e) => Err(self.protocol_error(&e)),
-            };
-            self.buf = buf;
-            if let Err(reason) = step {
-                break Err(reason);
-            }
-        };
-        self.compact();
-        if self.filled == 0 && self.buf.len() > MAX_READ_BUFFER {
-            self.buf = vec![0; MIN_READ_BUFFER];
-        }
-        result
+    #[inline]
+    fn handle(&mut self, op: RouteOp<'_>) -> Result<(), CloseReason> {
+        self.process(op)
     }
 
-    /// Move the unparsed tail to the front of the buffer.
-    fn compact(&mut self) {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.filled, 0);
-            self.filled -= self.start;
-            self.start = 0;
+    /// Before CONNECT on a route that must authenticate, a message line is
+    /// refused at once (its payload is never awaited).
+    fn check_partial(&mut self, _line: &[u8]) -> Result<(), CloseReason> {
+        if self.auth_required && !self.connect_seen {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
         }
+        Ok(())
     }
 
-    fn protocol_error(&mut self, e: &ProtocolError) -> CloseReason {
+    fn send_err(&mut self, text: &str) {
+        let mut line = Vec::with_capacity(text.len() + 9);
+        encode::err(&mut line, text);
+        self.push(&line);
+    }
+
+    fn log_protocol_error(&self, e: &ProtocolError) {
         match e {
-            ProtocolError::UnknownOp => {
-                self.send_err("Unknown Protocol Operation");
-                CloseReason::ParseError
-            }
-            ProtocolError::MaxControlLine => {
-                self.send_err("maximum control line exceeded");
-                CloseReason::MaxControlLineExceeded
-            }
-            ProtocolError::MaxPayload => {
-                self.send_err("Maximum Payload Violation");
-                CloseReason::MaxPayloadExceeded
-            }
             ProtocolError::BadArgs(what) => {
                 debug!("{} - Route protocol error: {what}", self.prefix());
-                CloseReason::ProtocolViolation
+            }
+            ProtocolError::PeerError(text) if text.contains("dedicated route") => {
+                // A 2.10+ peer's extra pinned-account connection (spec §15):
+                // expected with every such peer, the main route is unaffected.
+                debug!("{} - Route Error {text}", self.prefix());
             }
             ProtocolError::PeerError(text) => {
-                if text.contains("dedicated route") {
-                    // A 2.10+ peer's extra pinned-account connection (spec §15):
-                    // expected with every such peer, the main route is unaffected.
-                    debug!("{} - Route Error {text}", self.prefix());
-                } else {
-                    warn!("{} - Route Error {text}", self.prefix());
-                }
-                CloseReason::ParseError
+                warn!("{} - Route Error {text}", self.prefix());
             }
+            _ => {}
         }
+    }
+}
+
+impl RouteOps {
+    fn prefix(&self) -> String {
+        format!("{} - rid:{}", self.client.addr, self.client.cid)
     }
 
     fn process(&mut self, op: RouteOp<'_>) -> Result<(), CloseReason> {
@@ -392,7 +383,7 @@ impl RouteConn {
             return Err(CloseReason::WrongPort);
         }
         if self.auth_required && !self.credentials_match(&c) {
-            crate::error!("{} - authentication error", self.prefix());
+            crate::log_error!("{} - authentication error", self.prefix());
             self.send_err("Authorization Violation");
             return Err(CloseReason::AuthenticationViolation);
         }
@@ -411,6 +402,8 @@ impl RouteConn {
             }
         }
         self.connect_seen = true;
+        // The auth timer stops here, as for clients.
+        self.client.connect_seen.store(true, Ordering::Release);
         self.client.connected.store(true, Ordering::Release);
         if !c.name.is_empty() {
             self.outcome.remote_id = Some(c.name);
@@ -472,7 +465,7 @@ impl RouteConn {
                     !info.cluster_dynamic,
                 );
             } else {
-                crate::error!(
+                crate::log_error!(
                     "{} - Rejecting connection, cluster name \"{}\" does not match \"{ours}\"",
                     self.prefix(),
                     info.cluster
@@ -484,7 +477,7 @@ impl RouteConn {
             && !info.server_name.is_empty()
             && info.server_name == self.server.name
         {
-            crate::error!(
+            crate::log_error!(
                 "{} - Remote server has a duplicate name: \"{}\"",
                 self.prefix(),
                 info.server_name
@@ -663,9 +656,8 @@ impl RouteConn {
     }
 
     fn routed_msg(&mut self, m: &RoutedMsg<'_>) {
-        let size = m.headers.map_or(0, <[u8]>::len) + m.payload.len();
-        self.in_msgs += 1;
-        self.in_bytes += size as u64;
+        self.counters
+            .add(m.headers.map_or(0, <[u8]>::len) + m.payload.len());
         let Some(acc) = self.account(m.account) else {
             return;
         };
@@ -683,38 +675,19 @@ impl RouteConn {
         self.fanout.out.batch.push_proto(&client, bytes);
     }
 
-    fn send_err(&mut self, text: &str) {
-        let mut line = Vec::with_capacity(text.len() + 9);
-        encode::err(&mut line, text);
-        self.push(&line);
-    }
-
     fn end_batch(&mut self) {
-        let batch = &mut self.fanout.out.batch;
-        batch.flush();
-        if self.in_msgs > 0 {
-            let stats = &self.client.stats;
-            stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
-            stats.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
-        }
-        self.server
-            .stats
-            .add_batch(self.in_msgs, self.in_bytes, batch.out_msgs, batch.out_bytes);
-        if self.fanout.cache.hits > 0 {
-            if let Some(a) = &self.last_account {
-                a.sublist.note_cached_matches(self.fanout.cache.hits);
-            }
-            self.fanout.cache.hits = 0;
-        }
-        self.in_msgs = 0;
-        self.in_bytes = 0;
-        batch.out_msgs = 0;
-        batch.out_bytes = 0;
+        conn::end_batch(
+            &mut self.fanout,
+            &self.client,
+            &self.server,
+            self.last_account.as_deref(),
+            &mut self.counters,
+        );
     }
 
     /// The connection is over: unregister, drop the peer's interest, tell
     /// clients, and say how it ended.
-    fn finish(mut self: Box<Self>, reason: CloseReason) -> Outcome {
+    fn finish(&mut self, reason: CloseReason) -> Outcome {
         self.end_batch();
         self.client.close(reason);
         let reason = self.client.meta().close_reason.unwrap_or(reason);

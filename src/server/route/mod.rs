@@ -11,7 +11,7 @@
 //!   interest, routed messages, keepalive).
 //! - `interest.rs`: local interest counts and the `RS+`/`RS-` they produce.
 //! - `gossip.rs`: the route INFO and CONNECT documents, forwarding, client URLs.
-//! - `tls.rs`: route TLS (handshake first, then a pump thread per route).
+//! - `tls.rs`: route TLS (handshake first, then the same core as clients).
 //!
 //! Forwarding is one hop and needs a full mesh: a local client's message
 //! goes to each route with interest once; a routed message only to local
@@ -37,7 +37,7 @@ use super::close::CloseReason;
 use super::options::{ClusterOptions, RouteTarget};
 use super::Server;
 use crate::protocol::encode;
-use crate::{debug, error, notice};
+use crate::{debug, log_error, notice};
 use gossip::RouteInfo;
 
 /// Stack of a route connection's thread.
@@ -465,7 +465,7 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
                     return;
                 }
                 if e.kind() != io::ErrorKind::Interrupted {
-                    error!(
+                    log_error!(
                         "Temporary Route Accept Error ({e}), sleeping {}ms",
                         backoff.as_millis()
                     );
@@ -485,20 +485,20 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
             .stack_size(ROUTE_STACK)
             .spawn(move || {
                 let Ok(peer) = stream.peer_addr() else { return };
-                let stream = match srv.routes.tls.get() {
-                    Some(t) => match t.accept(stream) {
-                        Ok(s) => s,
+                let tls = match srv.routes.tls.get() {
+                    Some(t) => match t.accept(&stream) {
+                        Ok(session) => Some(session),
                         Err(e) => {
-                            error!("{peer} - TLS route handshake error: {e}");
+                            log_error!("{peer} - TLS route handshake error: {e}");
                             return;
                         }
                     },
-                    None => stream,
+                    None => None,
                 };
-                let _ = connection::run(srv, stream, peer, None);
+                let _ = connection::run(srv, stream, peer, None, tls);
             });
         if let Err(e) = spawned {
-            error!("Cannot start a thread for a route connection: {e}");
+            log_error!("Cannot start a thread for a route connection: {e}");
         }
     }
 }
@@ -533,20 +533,23 @@ pub struct Outcome {
     pub duplicate: bool,
 }
 
+/// A dialled route: the socket, the peer's address, the TLS session.
+type Dialled = (TcpStream, SocketAddr, Option<rustls::Connection>);
+
 /// Connect to a route (and do the TLS handshake when routes use TLS):
-/// the stream to speak the protocol on and the peer's address.
-fn dial(server: &Server, d: &Dial) -> io::Result<(TcpStream, SocketAddr)> {
+/// the socket, the peer's address and the TLS session when there is one.
+fn dial(server: &Server, d: &Dial) -> io::Result<Dialled> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in (d.host.as_str(), d.port).to_socket_addrs()? {
         match TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
             Ok(s) => {
-                let s = match server.routes.tls.get() {
-                    Some(t) => t.connect(s, &d.host).map_err(|e| {
+                let tls = match server.routes.tls.get() {
+                    Some(t) => Some(t.connect(&s, &d.host).map_err(|e| {
                         io::Error::new(e.kind(), format!("TLS route handshake error: {e}"))
-                    })?,
-                    None => s,
+                    })?),
+                    None => None,
                 };
-                return Ok((s, addr));
+                return Ok((s, addr, tls));
             }
             Err(e) => last = e,
         }
@@ -572,8 +575,8 @@ fn solicit_forever(server: &Arc<Server>, target: &RouteTarget) {
             return;
         }
         match dial(server, &d) {
-            Ok((stream, peer)) => {
-                let outcome = connection::run(server.clone(), stream, peer, Some(d.clone()));
+            Ok((stream, peer, tls)) => {
+                let outcome = connection::run(server.clone(), stream, peer, Some(d.clone()), tls);
                 if outcome.to_self {
                     debug!("Route {} is this server: not soliciting it again", d.url);
                     return;
@@ -590,7 +593,7 @@ fn solicit_forever(server: &Arc<Server>, target: &RouteTarget) {
             Err(e) => {
                 failures = failures.saturating_add(1);
                 if e.to_string().contains("TLS") {
-                    error!("Error trying to connect to route {}: {e}", d.url);
+                    log_error!("Error trying to connect to route {}: {e}", d.url);
                 } else if failures == 1 || failures % 30 == 0 {
                     debug!("Error trying to connect to route {}: {e}", d.url);
                 }
@@ -647,8 +650,9 @@ fn solicit_implicit(server: &Arc<Server>, id: String, url: String, auth_required
                     break;
                 }
                 match dial(&srv, &d) {
-                    Ok((stream, peer)) => {
-                        let outcome = connection::run(srv.clone(), stream, peer, Some(d.clone()));
+                    Ok((stream, peer, tls)) => {
+                        let outcome =
+                            connection::run(srv.clone(), stream, peer, Some(d.clone()), tls);
                         if outcome.registered {
                             attempts = attempts.max(1);
                         } else if outcome.to_self || outcome.duplicate {

@@ -1,0 +1,462 @@
+//! The inbound side of a connection: the read buffer, reading into it
+//! (plain or through TLS), and the parse loop that hands each complete op
+//! to the connection's handler.
+//!
+//! The buffer starts small (an idle connection costs little) and doubles
+//! while reads fill it, up to the kind's `max` (nats-server's read buffer
+//! does the same). Memory is committed only as bytes arrive: a message
+//! whose control line declares a large payload makes the buffer grow only
+//! when reads fill it, never to the declared size up front, so a peer that
+//! announces 64 MiB and sends nothing costs nothing. What a peer can make
+//! the buffer hold is bounded by the parser's limits (control line plus
+//! payload) and at most twice what it actually sent.
+//!
+//! Parsing is in place: [`parse_and_handle`] lends each op (slices of the
+//! buffer) to the handler, so no byte is copied between the socket and the
+//! per-destination staging.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::super::client::Client;
+use super::super::close::CloseReason;
+use super::super::spin::SpinPoll;
+use super::super::tls;
+use crate::protocol::parser::{Parsed, ProtocolError};
+
+/// Consecutive short reads after which a large, empty buffer shrinks back.
+const SHRINK_AFTER_SHORT_READS: u32 = 16;
+/// Raw read buffer of a TLS connection: one whole record and then some.
+const TLS_READ_BUFFER: usize = 17 * 1024;
+
+/// A connection's read buffer: bytes read and not yet parsed are
+/// `buf[start..filled]`.
+#[derive(Debug)]
+pub struct ReadBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    filled: usize,
+    /// Size of a new (or shrunk) buffer.
+    min: usize,
+    /// Reads that fill the buffer double it up to this.
+    max: usize,
+    short_reads: u32,
+    /// The last read filled the buffer: double it at the batch end.
+    grow: bool,
+    /// Total bytes (from `start`) the op being received needs, when known.
+    want: usize,
+}
+
+impl ReadBuffer {
+    /// An empty buffer of `min` bytes that grows to `max` while reads fill it.
+    pub fn new(min: usize, max: usize) -> ReadBuffer {
+        ReadBuffer {
+            buf: vec![0; min],
+            start: 0,
+            filled: 0,
+            min,
+            max: max.max(min),
+            short_reads: 0,
+            grow: false,
+            want: 0,
+        }
+    }
+
+    /// The buffer's current size (what it commits).
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Read but not yet parsed.
+    #[cfg(test)]
+    pub fn unparsed(&self) -> &[u8] {
+        &self.buf[self.start..self.filled]
+    }
+
+    /// The first `n` unparsed bytes were used.
+    #[cfg(test)]
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        debug_assert!(self.start <= self.filled);
+    }
+
+    /// The free part to read into. A full buffer first doubles (to no more
+    /// than the op being received needs, when that is known): room is made
+    /// only for bytes that are arriving.
+    #[inline]
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.filled == self.buf.len() {
+            self.compact();
+        }
+        if self.filled == self.buf.len() {
+            let len = self.buf.len();
+            let needed = self.start + self.want;
+            let grown = if needed > len {
+                (len * 2).min(needed)
+            } else {
+                len * 2
+            };
+            self.buf.resize(grown.max(self.min), 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// `n` bytes were read into [`ReadBuffer::spare`]; note whether reads
+    /// fill the buffer (grow) or stay short (shrink when idle).
+    #[inline]
+    pub fn filled(&mut self, n: usize) {
+        let free = self.buf.len() - self.filled;
+        self.filled += n;
+        if n == free {
+            self.grow = self.buf.len() < self.max;
+            self.short_reads = 0;
+        } else if n < self.buf.len() / 4 {
+            self.short_reads = self.short_reads.saturating_add(1);
+        } else {
+            self.short_reads = 0;
+        }
+    }
+
+    /// Append bytes that came from elsewhere (TLS plaintext).
+    pub fn append(&mut self, bytes: &[u8]) {
+        let end = self.filled + bytes.len();
+        if end > self.buf.len() {
+            self.compact();
+        }
+        let end = self.filled + bytes.len();
+        if end > self.buf.len() {
+            self.buf.resize(end, 0);
+        }
+        self.buf[self.filled..end].copy_from_slice(bytes);
+        self.filled = end;
+    }
+
+    /// The parser needs more bytes; `need` is the total length of the op
+    /// being received when known. Nothing is reserved for it.
+    pub fn incomplete(&mut self, need: Option<usize>) {
+        self.want = need.unwrap_or(0);
+        if self.start + self.want > self.buf.len() {
+            self.compact();
+        }
+    }
+
+    /// Move the unparsed tail to the front.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// After a batch: keep the unparsed tail at the front, double the buffer
+    /// when the last read filled it, and shrink it back once reads have
+    /// stayed short and nothing is buffered. True when it shrank.
+    pub fn end_batch(&mut self) -> bool {
+        self.compact();
+        if self.grow {
+            self.grow = false;
+            let grown = (self.buf.len() * 2).min(self.max);
+            if grown > self.buf.len() {
+                self.buf.resize(grown, 0);
+            }
+        }
+        let large = self.buf.len() > self.min;
+        if self.filled == 0
+            && large
+            && (self.short_reads >= SHRINK_AFTER_SHORT_READS || self.buf.len() > self.max)
+        {
+            self.buf = vec![0; self.min];
+            self.short_reads = 0;
+            self.want = 0;
+            return true;
+        }
+        false
+    }
+}
+
+/// Reading a connection's bytes: from the socket (polling a busy one
+/// briefly before blocking), or through TLS once a session is installed.
+pub struct Inbound {
+    /// The bytes read and not yet parsed.
+    pub buf: ReadBuffer,
+    spin: Option<SpinPoll>,
+    /// TLS: ciphertext read from the socket (empty without TLS).
+    tls_raw: Vec<u8>,
+    /// TLS: decrypted bytes, reused between reads.
+    tls_plain: Vec<u8>,
+    /// Bytes already in the buffer that the next read reports at once
+    /// (plaintext that came with the TLS handshake).
+    ready: usize,
+}
+
+impl Inbound {
+    /// A connection's inbound side; `spin` polls a busy socket before
+    /// blocking (see `spin.rs`).
+    pub fn new(min: usize, max: usize, spin: bool) -> Inbound {
+        Inbound {
+            buf: ReadBuffer::new(min, max),
+            spin: spin.then(SpinPoll::default),
+            tls_raw: Vec::new(),
+            tls_plain: Vec::new(),
+            ready: 0,
+        }
+    }
+
+    /// From now on bytes are decrypted with the client's TLS session;
+    /// `early` is plaintext that came with the handshake.
+    pub fn start_tls(&mut self, early: &[u8]) {
+        self.tls_raw = vec![0; TLS_READ_BUFFER];
+        if !early.is_empty() {
+            self.buf.append(early);
+            self.ready = early.len();
+        }
+    }
+
+    /// Read more bytes into the buffer; `Ok(0)` when the peer closed.
+    pub fn read(&mut self, stream: &TcpStream, client: &Arc<Client>) -> io::Result<usize> {
+        if self.ready > 0 {
+            return Ok(std::mem::take(&mut self.ready));
+        }
+        if self.tls_raw.is_empty() {
+            self.read_plain(stream)
+        } else {
+            self.read_tls(stream, client)
+        }
+    }
+
+    #[inline]
+    fn read_plain(&mut self, stream: &TcpStream) -> io::Result<usize> {
+        let spare = self.buf.spare();
+        let n = match self.spin.as_mut() {
+            Some(spin) => match spin.try_read(stream, spare) {
+                Some(polled) => polled?,
+                None => {
+                    let since = Instant::now();
+                    let n = (&*stream).read(spare)?;
+                    spin.note_blocking_read(since);
+                    n
+                }
+            },
+            None => (&*stream).read(spare)?,
+        };
+        self.buf.filled(n);
+        Ok(n)
+    }
+
+    fn read_tls(&mut self, stream: &TcpStream, client: &Arc<Client>) -> io::Result<usize> {
+        loop {
+            let n = (&*stream).read(&mut self.tls_raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.tls_plain.clear();
+            let raw = &self.tls_raw[..n];
+            let plain = &mut self.tls_plain;
+            let decrypted = match client.with_tls(|conn| tls::decrypt(conn, raw, plain)) {
+                Some(d) => d?,
+                None => return Err(io::ErrorKind::NotConnected.into()),
+            };
+            if decrypted.wants_write {
+                client.kick_tls();
+            }
+            if !self.tls_plain.is_empty() {
+                self.buf.append(&self.tls_plain);
+                return Ok(self.tls_plain.len());
+            }
+            if decrypted.closed {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// What a kind of connection does with its ops: the parser it speaks and
+/// the handling of each op. The parse loop, the buffer and the error
+/// mapping are the core's.
+pub trait OpHandler {
+    /// One parsed op, borrowing the read buffer.
+    type Op<'a>;
+
+    /// Parse one op at the start of `buf`.
+    fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<Self::Op<'a>>, ProtocolError>;
+
+    /// Handle one op; an error closes the connection.
+    fn handle(&mut self, op: Self::Op<'_>) -> Result<(), CloseReason>;
+
+    /// A message's control line is in and its payload is not: refuse it
+    /// now when it can never be accepted.
+    fn check_partial(&mut self, _line: &[u8]) -> Result<(), CloseReason> {
+        Ok(())
+    }
+
+    /// Queue `-ERR '<text>'` for the peer.
+    fn send_err(&mut self, text: &str);
+
+    /// Log a refused input (`ProtocolError::BadArgs`, `PeerError`).
+    fn log_protocol_error(&self, e: &ProtocolError);
+}
+
+/// Parse every complete op in the buffer and hand it to `handler`; the
+/// unparsed tail stays for the next read.
+#[inline]
+pub fn parse_and_handle<H: OpHandler>(
+    buf: &mut ReadBuffer,
+    handler: &mut H,
+) -> Result<(), CloseReason> {
+    let need = {
+        // The ops borrow the bytes while the parse position moves on.
+        let bytes = &buf.buf;
+        let filled = buf.filled;
+        let start = &mut buf.start;
+        loop {
+            match handler.parse(&bytes[*start..filled]) {
+                Ok(Parsed::Op(op, used)) => {
+                    let r = handler.handle(op);
+                    *start += used;
+                    r?;
+                }
+                Ok(Parsed::Incomplete(need)) => {
+                    if need.is_some() {
+                        handler.check_partial(&bytes[*start..filled])?;
+                    }
+                    break need;
+                }
+                Err(e) => {
+                    if let Some(text) = e.err_text() {
+                        handler.send_err(text);
+                    }
+                    handler.log_protocol_error(&e);
+                    return Err(close_reason(&e));
+                }
+            }
+        }
+    };
+    buf.incomplete(need);
+    Ok(())
+}
+
+/// Why a connection that sent `e` is closed.
+pub fn close_reason(e: &ProtocolError) -> CloseReason {
+    match e {
+        ProtocolError::UnknownOp | ProtocolError::PeerError(_) => CloseReason::ParseError,
+        ProtocolError::MaxControlLine => CloseReason::MaxControlLineExceeded,
+        ProtocolError::MaxPayload => CloseReason::MaxPayloadExceeded,
+        ProtocolError::BadArgs(_) => CloseReason::ProtocolViolation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::parser::{parse_client_op, ClientOp, Limits};
+
+    #[test]
+    fn a_declared_payload_reserves_nothing() {
+        let mut b = ReadBuffer::new(512, 64 * 1024);
+        let line = b"PUB foo 67108864\r\n";
+        b.spare()[..line.len()].copy_from_slice(line);
+        b.filled(line.len());
+        b.incomplete(Some(line.len() + 67_108_864 + 2));
+        b.end_batch();
+        assert_eq!(b.capacity(), 512);
+        assert_eq!(b.unparsed(), line);
+    }
+
+    #[test]
+    fn full_reads_double_up_to_what_the_op_needs() {
+        let mut b = ReadBuffer::new(512, 64 * 1024);
+        // A full read doubles the buffer at the batch end.
+        let n = b.spare().len();
+        b.filled(n);
+        b.incomplete(Some(2000));
+        b.end_batch();
+        assert_eq!(b.capacity(), 1024);
+        let n = b.spare().len();
+        b.filled(n);
+        // Full again, op needs 2000: the next room is capped at that.
+        assert_eq!(b.spare().len(), 2000 - 1024);
+        b.filled(2000 - 1024);
+        assert_eq!(b.unparsed().len(), 2000);
+    }
+
+    #[test]
+    fn growth_stops_at_max_and_idle_buffers_shrink() {
+        let mut b = ReadBuffer::new(512, 2048);
+        for _ in 0..4 {
+            let n = b.spare().len();
+            b.filled(n);
+            let all = b.unparsed().len();
+            b.consume(all);
+            b.end_batch();
+        }
+        assert_eq!(b.capacity(), 2048);
+        for _ in 0..SHRINK_AFTER_SHORT_READS {
+            b.spare();
+            b.filled(1);
+            b.consume(1);
+            b.end_batch();
+        }
+        assert_eq!(b.capacity(), 512);
+    }
+
+    #[test]
+    fn the_tail_of_a_partial_op_moves_to_the_front() {
+        let mut b = ReadBuffer::new(16, 64);
+        b.append(b"PING\r\nPO");
+        b.consume(6);
+        b.end_batch();
+        assert_eq!(b.unparsed(), b"PO");
+        b.append(b"NG\r\n");
+        assert_eq!(b.unparsed(), b"PONG\r\n");
+    }
+
+    /// A handler that records what it saw.
+    struct Recorder {
+        ops: Vec<String>,
+        errs: Vec<String>,
+        limits: Limits,
+    }
+
+    impl OpHandler for Recorder {
+        type Op<'a> = ClientOp<'a>;
+        fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<ClientOp<'a>>, ProtocolError> {
+            parse_client_op(buf, &self.limits)
+        }
+        fn handle(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
+            self.ops.push(format!("{op:?}"));
+            Ok(())
+        }
+        fn send_err(&mut self, text: &str) {
+            self.errs.push(text.to_string());
+        }
+        fn log_protocol_error(&self, _e: &ProtocolError) {}
+    }
+
+    #[test]
+    fn the_parse_loop_hands_over_whole_ops_and_maps_errors() {
+        let mut h = Recorder {
+            ops: Vec::new(),
+            errs: Vec::new(),
+            limits: Limits {
+                max_control_line: 4096,
+                max_payload: 8,
+            },
+        };
+        let mut b = ReadBuffer::new(64, 1024);
+        b.append(b"PING\r\nPUB a 2\r\nhi\r\nPUB a 5\r\nhe");
+        assert_eq!(parse_and_handle(&mut b, &mut h), Ok(()));
+        assert_eq!(h.ops.len(), 2);
+        assert_eq!(b.unparsed(), b"PUB a 5\r\nhe");
+        b.append(b"llo\r\nPUB a 9\r\n");
+        assert_eq!(
+            parse_and_handle(&mut b, &mut h),
+            Err(CloseReason::MaxPayloadExceeded)
+        );
+        assert_eq!(h.ops.len(), 3);
+        assert_eq!(h.errs, ["Maximum Payload Violation"]);
+    }
+}
