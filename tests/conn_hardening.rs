@@ -362,3 +362,66 @@ fn a_connection_whose_handler_panics_leaves_nothing_registered() {
     let mut other = server.server.client(r#"{"verbose":false}"#);
     assert!(other.flush().is_empty());
 }
+
+/// A subscriber that keeps reading but now and then does not run for a
+/// while (a busy machine: here it pauses 300 ms after every MiB, far
+/// longer than a producer's stall patience, with more in flight than the
+/// kernel buffers) is paced, not cut off: bytes that would pass max_pending
+/// wait while its writer makes progress.
+#[test]
+fn a_reader_that_pauses_is_paced_not_cut_off() {
+    const MSGS: usize = 256;
+    let server = ServerProcess::start_selected_with_config(r#"{"max_pending": 1048576}"#, &[]);
+    let quiet = r#"{"verbose":false}"#;
+    let mut reader = server.client(quiet);
+    reader.send("SUB paced 1\r\n");
+    reader.flush();
+    let payload = "p".repeat(64 * 1024);
+    let msg = format!("PUB paced {}\r\n{payload}\r\n", payload.len());
+    let want = MSGS * (payload.len() + 2 + "MSG paced 1 65536\r\n".len());
+    let mut stream = reader.stream.try_clone().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut total = 0usize;
+        let mut since_pause = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        while total < want {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    total += n;
+                    since_pause += n;
+                }
+            }
+            if since_pause >= 1024 * 1024 {
+                since_pause = 0;
+                // The peer's pace (a descheduled reader), not a synchronisation.
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        total
+    });
+    let mut publ = server.client(quiet);
+    publ.stream
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    for _ in 0..MSGS {
+        publ.send(&msg);
+    }
+    publ.send("PING\r\n");
+    loop {
+        match publ.read_line().as_str() {
+            "PONG" => break,
+            "PING" => publ.send("PONG\r\n"),
+            other => panic!("publisher got {other:?}"),
+        }
+    }
+    // The bytes may include the server's PINGs (6 bytes each).
+    let total = drain.join().unwrap();
+    assert!(
+        total >= want && (total - want) % 6 == 0,
+        "the pausing reader was cut off after {total} of {want} bytes"
+    );
+}

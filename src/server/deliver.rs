@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::account::Account;
-use super::client::{Client, STALL_TOTAL};
+use super::client::Client;
+use super::conn::outbound::STALL_TOTAL;
 use super::route::Interest;
 use super::sublist::MatchResult;
 use super::subscription::Subscription;
@@ -234,9 +235,15 @@ impl Batch {
         if staged.buf.len() >= EARLY_FLUSH_BYTES {
             self.out_msgs += staged.msgs;
             self.out_bytes += staged.bytes;
-            let stall = staged
-                .client
-                .queue_and_flush(&mut staged.buf, staged.msgs, staged.bytes);
+            let stall = if staged.client.cid == self.owner {
+                staged
+                    .client
+                    .queue_and_flush(&mut staged.buf, staged.msgs, staged.bytes)
+            } else {
+                staged
+                    .client
+                    .deliver(&mut staged.buf, staged.msgs, staged.bytes)
+            };
             staged.msgs = 0;
             staged.bytes = 0;
             if stall {
@@ -246,7 +253,7 @@ impl Batch {
                 // Each such stall is bounded on its own: a consumer that
                 // keeps reading paces the publisher for as long as it
                 // reads, and one that stops is given up on after
-                // STALL_NO_PROGRESS (client.rs).
+                // STALL_NO_PROGRESS (conn/outbound.rs).
                 let client = staged.client.clone();
                 client.wait_drained(Instant::now() + STALL_TOTAL);
             }
@@ -273,7 +280,14 @@ impl Batch {
         for mut s in entries.drain(..) {
             self.out_msgs += s.msgs;
             self.out_bytes += s.bytes;
-            if s.client.queue_and_flush(&mut s.buf, s.msgs, s.bytes) {
+            // The connection's own replies never wait for room; messages
+            // for others wait while their reader keeps reading.
+            let stall = if s.client.cid == self.owner {
+                s.client.queue_and_flush(&mut s.buf, s.msgs, s.bytes)
+            } else {
+                s.client.deliver(&mut s.buf, s.msgs, s.bytes)
+            };
+            if stall {
                 self.stalled.push(s.client.clone());
             }
             s.buf.clear();
