@@ -391,6 +391,15 @@ impl Client {
         self.out.force_shutdown();
     }
 
+    /// A PONG arrived: if it answers our PING, note the round trip.
+    pub fn pong_received(&self) {
+        if self.pings_out.swap(0, Ordering::Relaxed) > 0 {
+            let sent = self.ping_sent_nanos.load(Ordering::Relaxed);
+            let now = unix_nanos(SystemTime::now());
+            self.meta().rtt = Some(Duration::from_nanos(now.saturating_sub(sent)));
+        }
+    }
+
     /// Record that bytes arrived from the client now.
     #[inline]
     pub fn touch(&self, now_nanos: u64) {

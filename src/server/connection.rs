@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use super::account::Account;
 use super::auth;
-use super::client::{unix_nanos, Client};
+use super::client::Client;
 use super::close::CloseReason;
-use super::conn::inbound::{parse_and_handle, Inbound, OpHandler};
+use super::conn::inbound::{read_loop, Inbound, OpHandler};
 use super::conn::{self, tls::TlsStart, InCounters};
-use super::deliver::{remove_subscription, Fanout, Message};
+use super::deliver::{remove_subscription, Batch, Fanout, Message};
 use super::permissions::{self, Permissions};
 use super::subscription::Subscription;
 use super::timers::TimerKind;
@@ -124,6 +124,7 @@ pub fn serve(admitted: Admitted) {
             opts: ClientOptions::default(),
             connected: false,
             counters: InCounters::default(),
+            stack_released: false,
         },
     });
     debug!(
@@ -161,6 +162,8 @@ struct ClientOps {
     /// Who gets each message, and the bytes staged for them.
     fanout: Fanout,
     counters: InCounters,
+    /// The stack the handshake touched has been given back.
+    stack_released: bool,
 }
 
 impl Connection {
@@ -169,9 +172,8 @@ impl Connection {
         let server = ops.server.clone();
         let opts = server.opts();
         let now = Instant::now();
-        // Every connection is bounded from accept: without auth by the PINGs
-        // (as nats-server's first-PING timer at accept), with it also by the
-        // auth timeout.
+        // Every connection is bounded from accept: by PINGs until CONNECT
+        // (below), and with auth also by the auth timeout.
         if ops.auth_required {
             let at = now + opts.effective_auth_timeout();
             server
@@ -197,57 +199,31 @@ impl Connection {
                     self.io.start_tls(&early);
                     if send_info {
                         ops.push(&info);
-                        ops.end_batch();
+                        ops.end_batch(false);
                     }
                 }
             }
         } else {
             ops.send_info();
-            ops.end_batch();
+            ops.end_batch(false);
         }
-        // After the TLS handshake (itself bounded by the TLS timeout): a
-        // PING must not go out in plain text in the middle of it.
+        // Bounded until CONNECT by PINGs from here (after the TLS handshake,
+        // itself bounded by the TLS timeout: no plain-text PING in the
+        // middle of it).
         let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
-        server
-            .timers
-            .schedule(Instant::now() + first_ping, &ops.client, TimerKind::Ping);
-        let mut stack_released = false;
-        loop {
-            if self.ops.client.is_closed() {
-                return CloseReason::ClientClosed;
-            }
-            if !stack_released && self.ops.connected {
-                // The handshake is over: what it touched need not stay resident.
-                self.ops.fanout.out.batch.shrink();
-                super::stack::release_unused();
-                stack_released = true;
-            }
-            match self.io.read(&self.ops.stream, &self.ops.client) {
-                Ok(0) => return CloseReason::ClientClosed,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return CloseReason::ReadError,
-            }
-            self.ops.client.touch(unix_nanos(SystemTime::now()));
-            if self.ops.client.identity_changed.load(Ordering::Acquire) {
-                self.ops.adopt_reloaded_identity();
-            }
-            let outcome = parse_and_handle(&mut self.io.buf, &mut self.ops);
-            if self.io.buf.end_batch() {
-                self.ops.fanout.out.batch.shrink();
-            }
-            self.ops.end_batch();
-            if let Err(reason) = outcome {
-                return reason;
-            }
-        }
+        server.timers.schedule(
+            Instant::now() + first_ping,
+            &ops.client,
+            TimerKind::PreConnectPing,
+        );
+        read_loop(&mut self.io, ops)
     }
 
     /// The connection is over: close it, drop its subscriptions, unregister.
     #[inline(never)]
     fn finish(mut self: Box<Self>, reason: CloseReason) {
         let ops = &mut self.ops;
-        ops.end_batch();
+        ops.end_batch(false);
         ops.client.close(reason);
         // Unregistered first, so the closed-connections record keeps its subscriptions.
         ops.server.unregister(&ops.client);
@@ -292,11 +268,40 @@ impl OpHandler for ClientOps {
         Ok(())
     }
 
-    fn send_err(&mut self, text: &str) {
-        let mut line = Vec::with_capacity(text.len() + 9);
-        encode::err(&mut line, text);
-        trace!("{} - ->> [-ERR '{text}']", self.client.log_prefix());
-        self.push(&line);
+    fn staging(&mut self) -> (&Arc<Client>, &mut Batch) {
+        (&self.client, &mut self.fanout.out.batch)
+    }
+
+    fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn before_read(&mut self) {
+        if !self.stack_released && self.connected {
+            // The handshake is over: what it touched need not stay resident.
+            self.fanout.out.batch.shrink();
+            super::stack::release_unused();
+            self.stack_released = true;
+        }
+    }
+
+    fn before_parse(&mut self) {
+        if self.client.identity_changed.load(Ordering::Acquire) {
+            self.adopt_reloaded_identity();
+        }
+    }
+
+    fn end_batch(&mut self, shrunk: bool) {
+        if shrunk {
+            self.fanout.out.batch.shrink();
+        }
+        conn::end_batch(
+            &mut self.fanout,
+            &self.client,
+            &self.server,
+            Some(&self.account),
+            &mut self.counters,
+        );
     }
 
     fn log_protocol_error(&self, e: &ProtocolError) {
@@ -311,16 +316,6 @@ impl OpHandler for ClientOps {
 }
 
 impl ClientOps {
-    fn end_batch(&mut self) {
-        conn::end_batch(
-            &mut self.fanout,
-            &self.client,
-            &self.server,
-            Some(&self.account),
-            &mut self.counters,
-        );
-    }
-
     fn process(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
         if self.auth_required && !self.connected && !matches!(op, ClientOp::Connect(_)) {
             self.send_err("Authorization Violation");
@@ -368,7 +363,7 @@ impl ClientOps {
             }
             ClientOp::Pong => {
                 trace!("{} - <<- [PONG]", self.client.log_prefix());
-                self.process_pong();
+                self.client.pong_received();
             }
             ClientOp::Connect(json) => self.process_connect(json)?,
             ClientOp::Info(_) | ClientOp::Ok => {}
@@ -441,6 +436,7 @@ impl ClientOps {
         self.pub_allowed.clear();
         self.client.set_credentials(&connect);
         let user = identity.user;
+        let first = !self.connected;
         self.opts = opts;
         self.connected = true;
         self.client.connected.store(true, Ordering::Release);
@@ -458,6 +454,13 @@ impl ClientOps {
             meta.user = user;
         }
         self.ok();
+        if first {
+            let opts = self.server.opts();
+            let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
+            self.server
+                .timers
+                .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
+        }
         Ok(())
     }
 
@@ -629,26 +632,12 @@ impl ClientOps {
         }
     }
 
-    fn process_pong(&mut self) {
-        if self.client.pings_out.swap(0, Ordering::Relaxed) > 0 {
-            let sent = self.client.ping_sent_nanos.load(Ordering::Relaxed);
-            let now = unix_nanos(SystemTime::now());
-            self.client.meta().rtt =
-                Some(std::time::Duration::from_nanos(now.saturating_sub(sent)));
-        }
-    }
-
     #[inline(never)]
     fn send_info(&mut self) {
         let json = self.server.client_info_json(&self.client);
         let mut line = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut line, "INFO", &json);
         self.push(&line);
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let client = self.client.clone();
-        self.fanout.out.batch.push_proto(&client, bytes);
     }
 
     fn ok(&mut self) {

@@ -1,5 +1,6 @@
 //! One thread for every connection's timers: the auth timeout and the
-//! server's PINGs (to clients and routes) (with stale-connection detection). Connection threads can
+//! server's PINGs (to clients, from accept, and to routes) with
+//! stale-connection detection. Connection threads can
 //! then block in `read` with no timeout at all, so an idle connection never
 //! wakes up, and timers cost one heap entry each.
 
@@ -22,6 +23,11 @@ pub enum TimerKind {
     AuthTimeout,
     /// Send a PING, or close the client as stale.
     Ping,
+    /// The PINGs of a client that has not sent CONNECT, from accept (as
+    /// nats-server's first-PING timer at accept): a silent connection is
+    /// closed as stale after `ping_max` unanswered PINGs, with or without
+    /// auth. They stop once CONNECT arrives (its own PINGs start then).
+    PreConnectPing,
     /// Send a PING on a route (never delayed by traffic), or close it as stale.
     RoutePing,
 }
@@ -144,6 +150,13 @@ fn fire(server: &Server, client: &Arc<Client>, kind: TimerKind) -> Option<Instan
         TimerKind::Ping => {
             let opts = server.opts();
             ping(server, client, opts.ping_interval, opts.ping_max, true)
+        }
+        TimerKind::PreConnectPing => {
+            if client.connect_seen.load(Ordering::Acquire) {
+                return None;
+            }
+            let opts = server.opts();
+            ping(server, client, opts.ping_interval, opts.ping_max, false)
         }
         TimerKind::RoutePing => {
             let opts = server.opts();

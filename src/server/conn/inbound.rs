@@ -18,10 +18,11 @@
 use std::io::{self, Read};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
-use super::super::client::Client;
+use super::super::client::{unix_nanos, Client};
 use super::super::close::CloseReason;
+use super::super::deliver::Batch;
 use super::super::spin::SpinPoll;
 use super::super::tls;
 use crate::protocol::parser::{Parsed, ProtocolError};
@@ -275,8 +276,8 @@ impl Inbound {
 }
 
 /// What a kind of connection does with its ops: the parser it speaks and
-/// the handling of each op. The parse loop, the buffer and the error
-/// mapping are the core's.
+/// the handling of each op. The read loop, the buffer, the error mapping
+/// and the staging of replies are the core's.
 pub trait OpHandler {
     /// One parsed op, borrowing the read buffer.
     type Op<'a>;
@@ -293,11 +294,68 @@ pub trait OpHandler {
         Ok(())
     }
 
-    /// Queue `-ERR '<text>'` for the peer.
-    fn send_err(&mut self, text: &str);
+    /// The connection's shared half and the batch its replies are staged in.
+    fn staging(&mut self) -> (&Arc<Client>, &mut Batch);
+
+    /// The connection's socket.
+    fn stream(&self) -> &TcpStream;
 
     /// Log a refused input (`ProtocolError::BadArgs`, `PeerError`).
     fn log_protocol_error(&self, e: &ProtocolError);
+
+    /// Before each read (a client releases its handshake's stack here).
+    fn before_read(&mut self) {}
+
+    /// Bytes arrived, before they are parsed (a client adopts reloaded
+    /// permissions here).
+    fn before_parse(&mut self) {}
+
+    /// End of a read batch: hand every destination its bytes (see
+    /// [`super::end_batch`]); `shrunk` says the read buffer went back to its
+    /// idle size.
+    fn end_batch(&mut self, shrunk: bool);
+
+    /// Stage raw protocol bytes (PONG, +OK, INFO, -ERR) for the peer.
+    fn push(&mut self, bytes: &[u8]) {
+        let (client, batch) = self.staging();
+        batch.push_proto(client, bytes);
+    }
+
+    /// Stage `-ERR '<text>'` for the peer.
+    fn send_err(&mut self, text: &str) {
+        let mut line = Vec::with_capacity(text.len() + 9);
+        crate::protocol::encode::err(&mut line, text);
+        let (client, batch) = self.staging();
+        crate::trace!("{} - ->> [-ERR '{text}']", client.log_prefix());
+        batch.push_proto(client, &line);
+    }
+}
+
+/// A connection's read loop: read, parse and handle every complete op,
+/// end the batch; until the peer closes, a read fails, a handler refuses
+/// an op or the connection is closed from elsewhere.
+pub fn read_loop<H: OpHandler>(io: &mut Inbound, handler: &mut H) -> CloseReason {
+    loop {
+        let client = handler.staging().0.clone();
+        if client.is_closed() {
+            return CloseReason::ClientClosed;
+        }
+        handler.before_read();
+        match io.read(handler.stream(), &client) {
+            Ok(0) => return CloseReason::ClientClosed,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return CloseReason::ReadError,
+        }
+        client.touch(unix_nanos(SystemTime::now()));
+        handler.before_parse();
+        let outcome = parse_and_handle(&mut io.buf, handler);
+        let shrunk = io.buf.end_batch();
+        handler.end_batch(shrunk);
+        if let Err(reason) = outcome {
+            return reason;
+        }
+    }
 }
 
 /// Parse every complete op in the buffer and hand it to `handler`; the
@@ -421,6 +479,23 @@ mod tests {
         limits: Limits,
     }
 
+    /// A connection's shared half over a loopback pair, for the handlers.
+    fn test_client() -> (Arc<Client>, TcpStream, TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        let client = Arc::new(Client::new(
+            1,
+            Arc::new(b.try_clone().unwrap()),
+            a.local_addr().unwrap(),
+            Arc::new(crate::server::account::Account::new("$G")),
+            1 << 20,
+            std::time::Duration::from_secs(1),
+            Arc::default(),
+        ));
+        (client, a, b)
+    }
+
     impl OpHandler for Recorder {
         type Op<'a> = ClientOp<'a>;
         fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<ClientOp<'a>>, ProtocolError> {
@@ -433,6 +508,13 @@ mod tests {
         fn send_err(&mut self, text: &str) {
             self.errs.push(text.to_string());
         }
+        fn staging(&mut self) -> (&Arc<Client>, &mut Batch) {
+            unreachable!("the recorder stages nothing")
+        }
+        fn stream(&self) -> &TcpStream {
+            unreachable!("the recorder reads nothing")
+        }
+        fn end_batch(&mut self, _shrunk: bool) {}
         fn log_protocol_error(&self, _e: &ProtocolError) {}
     }
 
@@ -458,5 +540,71 @@ mod tests {
         );
         assert_eq!(h.ops.len(), 3);
         assert_eq!(h.errs, ["Maximum Payload Violation"]);
+    }
+
+    /// A handler that answers PINGs through the core's staging.
+    struct Echo {
+        client: Arc<Client>,
+        stream: TcpStream,
+        batch: Batch,
+        limits: Limits,
+        batches: usize,
+    }
+
+    impl OpHandler for Echo {
+        type Op<'a> = ClientOp<'a>;
+        fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<ClientOp<'a>>, ProtocolError> {
+            parse_client_op(buf, &self.limits)
+        }
+        fn handle(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
+            if op == ClientOp::Ping {
+                self.push(b"PONG\r\n");
+            }
+            Ok(())
+        }
+        fn staging(&mut self) -> (&Arc<Client>, &mut Batch) {
+            (&self.client, &mut self.batch)
+        }
+        fn stream(&self) -> &TcpStream {
+            &self.stream
+        }
+        fn end_batch(&mut self, _shrunk: bool) {
+            self.batch.flush();
+            self.batches += 1;
+        }
+        fn log_protocol_error(&self, _e: &ProtocolError) {}
+    }
+
+    #[test]
+    fn the_read_loop_answers_each_batch_and_ends_when_the_peer_closes() {
+        use std::io::Write;
+        let (client, mut peer, ours) = test_client();
+        let mut h = Echo {
+            client,
+            stream: ours,
+            batch: Batch::for_owner(1),
+            limits: Limits {
+                max_control_line: 4096,
+                max_payload: 1024,
+            },
+            batches: 0,
+        };
+        peer.write_all(b"PING\r\nPING\r\nPI").unwrap();
+        peer.write_all(b"NG\r\n").unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut io = Inbound::new(16, 64, false);
+        assert_eq!(read_loop(&mut io, &mut h), CloseReason::ClientClosed);
+        assert!(h.batches >= 1);
+        let mut got = Vec::new();
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        while got.len() < 18 {
+            let mut buf = [0u8; 64];
+            match peer.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        assert_eq!(got, b"PONG\r\nPONG\r\nPONG\r\n");
     }
 }

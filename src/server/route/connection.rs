@@ -19,7 +19,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::gossip::{self, RouteConnect, RouteInfo};
 use super::{Dial, Outcome, Refused, Route, ROUTE_FIRST_PING};
@@ -29,11 +29,11 @@ use crate::protocol::route::{parse_route_op, RouteOp, RoutedMsg};
 use crate::protocol::subject;
 use crate::server::account::Account;
 use crate::server::auth::secret_matches;
-use crate::server::client::{unix_nanos, Client};
+use crate::server::client::Client;
 use crate::server::close::CloseReason;
-use crate::server::conn::inbound::{parse_and_handle, Inbound, OpHandler};
+use crate::server::conn::inbound::{read_loop, Inbound, OpHandler};
 use crate::server::conn::{self, InCounters};
-use crate::server::deliver::{Fanout, Message};
+use crate::server::deliver::{Batch, Fanout, Message};
 use crate::server::subscription::Subscription;
 use crate::server::timers::TimerKind;
 use crate::server::{Server, INFO_VERSION};
@@ -240,25 +240,8 @@ impl RouteConn {
         }
         encode::json_op(&mut first, "INFO", &route_info_json(&ops.server));
         ops.push(&first);
-        ops.end_batch();
-        loop {
-            if self.ops.client.is_closed() {
-                return CloseReason::ClientClosed;
-            }
-            match self.io.read(&self.ops.stream, &self.ops.client) {
-                Ok(0) => return CloseReason::ClientClosed,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return CloseReason::ReadError,
-            }
-            self.ops.client.touch(unix_nanos(SystemTime::now()));
-            let outcome = parse_and_handle(&mut self.io.buf, &mut self.ops);
-            self.io.buf.end_batch();
-            self.ops.end_batch();
-            if let Err(reason) = outcome {
-                return reason;
-            }
-        }
+        ops.end_batch(false);
+        read_loop(&mut self.io, ops)
     }
 
     /// The connection is over: unregister, drop the peer's interest, tell
@@ -291,10 +274,22 @@ impl OpHandler for RouteOps {
         Ok(())
     }
 
-    fn send_err(&mut self, text: &str) {
-        let mut line = Vec::with_capacity(text.len() + 9);
-        encode::err(&mut line, text);
-        self.push(&line);
+    fn staging(&mut self) -> (&Arc<Client>, &mut Batch) {
+        (&self.client, &mut self.fanout.out.batch)
+    }
+
+    fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn end_batch(&mut self, _shrunk: bool) {
+        conn::end_batch(
+            &mut self.fanout,
+            &self.client,
+            &self.server,
+            self.last_account.as_deref(),
+            &mut self.counters,
+        );
     }
 
     fn log_protocol_error(&self, e: &ProtocolError) {
@@ -332,7 +327,7 @@ impl RouteOps {
                 trace!("{} - <<- [PING]", self.prefix());
                 self.push(encode::PONG);
             }
-            RouteOp::Pong => self.process_pong(),
+            RouteOp::Pong => self.client.pong_received(),
             RouteOp::Ok | RouteOp::AccountInterest => {}
             RouteOp::Sub {
                 account,
@@ -491,7 +486,7 @@ impl RouteOps {
             meta.name = info.server_name.clone();
         }
         // Our own queued bytes (INFO, PONGs) go out before the interest dump.
-        self.end_batch();
+        self.end_batch(false);
         let solicited = self.dial.is_some();
         let configured = self.dial.as_ref().is_some_and(|d| d.configured);
         let route = match self
@@ -581,14 +576,6 @@ impl RouteOps {
         );
     }
 
-    fn process_pong(&mut self) {
-        if self.client.pings_out.swap(0, Ordering::Relaxed) > 0 {
-            let sent = self.client.ping_sent_nanos.load(Ordering::Relaxed);
-            let now = unix_nanos(SystemTime::now());
-            self.client.meta().rtt = Some(Duration::from_nanos(now.saturating_sub(sent)));
-        }
-    }
-
     /// The account named in a route op, when we have it (`$SYS` and
     /// accounts we do not have are ignored).
     fn account(&mut self, name: &[u8]) -> Option<Arc<Account>> {
@@ -670,25 +657,10 @@ impl RouteOps {
         self.fanout.publish_routed(&acc, &msg, m.queues);
     }
 
-    fn push(&mut self, bytes: &[u8]) {
-        let client = self.client.clone();
-        self.fanout.out.batch.push_proto(&client, bytes);
-    }
-
-    fn end_batch(&mut self) {
-        conn::end_batch(
-            &mut self.fanout,
-            &self.client,
-            &self.server,
-            self.last_account.as_deref(),
-            &mut self.counters,
-        );
-    }
-
     /// The connection is over: unregister, drop the peer's interest, tell
     /// clients, and say how it ended.
     fn finish(&mut self, reason: CloseReason) -> Outcome {
-        self.end_batch();
+        self.end_batch(false);
         self.client.close(reason);
         let reason = self.client.meta().close_reason.unwrap_or(reason);
         if let Some(route) = self.route.take() {
