@@ -1,7 +1,7 @@
 //! Calendar arithmetic shared by everything that prints or reads a time
 //! stamp (the server log, the monitoring JSON, `top`, client templates):
 //! Unix seconds to a UTC civil date and back (Howard Hinnant's algorithms),
-//! and RFC 3339 text. No time zone database: local time comes from the C
+//! RFC 3339 text and Go's `time.Time` text (`top`). No time zone database: local time comes from the C
 //! library where the log needs it.
 
 /// Broken-down UTC time of Unix seconds: (year, month, day, hour, minute, second).
@@ -48,6 +48,28 @@ pub fn rfc3339(secs: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
+/// `2006-01-02 15:04:05.999999999 +0000 UTC`: how Go prints a UTC
+/// `time.Time` with `%s` (nats-top's LAST_ACTIVITY column).
+pub fn go_time_string(nanos: u64) -> String {
+    let secs = (nanos / 1_000_000_000) as i64;
+    let (y, mo, d, h, mi, s) = civil_utc(secs);
+    let mut out = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+    push_frac(&mut out, nanos % 1_000_000_000, 9);
+    out.push_str(" +0000 UTC");
+    out
+}
+
+/// Append `.ddd` for `frac` with `digits` digits, trailing zeros dropped,
+/// nothing at all when `frac` is zero (Go's `fmtFrac`).
+pub fn push_frac(out: &mut String, frac: u64, digits: usize) {
+    if frac == 0 {
+        return;
+    }
+    let s = format!("{frac:0digits$}");
+    out.push('.');
+    out.push_str(s.trim_end_matches('0'));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +85,13 @@ mod tests {
             assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
         }
         assert_eq!(rfc3339(1_795_467_164), "2026-11-23T20:52:44Z");
+    }
+
+    #[test]
+    fn go_time_string_as_go_prints_utc() {
+        assert_eq!(
+            go_time_string(1_700_000_000_500_000_000),
+            "2023-11-14 22:13:20.5 +0000 UTC"
+        );
     }
 }

@@ -313,12 +313,7 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
     if let Some(p) = args.https_port {
         o.https_port = Some(port_flag(p, "https_port")?);
     }
-    if o.max_payload > o.max_pending {
-        return Err(Error::usage(format!(
-            "max_payload ({}) cannot be higher than max_pending ({})",
-            o.max_payload, o.max_pending
-        )));
-    }
+    o.validate().map_err(Error::usage)?;
     Ok(())
 }
 

@@ -31,6 +31,7 @@ mod duration;
 mod error;
 mod lexer;
 pub mod parser;
+pub mod rules;
 mod server_config;
 mod tls;
 mod typed;

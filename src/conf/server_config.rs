@@ -346,14 +346,8 @@ impl ServerConfig {
     fn validate(&self, map: &Map) -> Result<(), ConfError> {
         if let (Some(payload), Some(entry)) = (self.max_payload, map.entry("max_payload")) {
             let pending = self.max_pending.unwrap_or(DEFAULT_MAX_PENDING);
-            if payload > pending {
-                return Err(ConfError::at(
-                    &entry.value.pos,
-                    format!(
-                        "max_payload ({payload}) cannot be higher than max_pending ({pending})"
-                    ),
-                ));
-            }
+            super::rules::payload_within_pending(payload, pending)
+                .map_err(|e| ConfError::at(&entry.value.pos, e))?;
         }
         if self.lame_duck_duration.is_some() || self.lame_duck_grace_period.is_some() {
             let duration = self
@@ -365,14 +359,11 @@ impl ServerConfig {
             let at = map
                 .entry("lame_duck_grace_period")
                 .or_else(|| map.entry("lame_duck_duration"));
-            if let (true, Some(at)) = (grace >= duration, at) {
-                return Err(ConfError::at(
-                    &at.value.pos,
-                    format!(
-                        "lame duck grace period ({grace:?}) should be strictly lower than lame \
-                         duck duration ({duration:?})"
-                    ),
-                ));
+            if let (Err(e), Some(at)) = (
+                super::rules::lame_duck_grace_within_duration(grace, duration),
+                at,
+            ) {
+                return Err(ConfError::at(&at.value.pos, e));
             }
         }
         check_duplicate_users(self.users())?;

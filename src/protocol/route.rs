@@ -1,6 +1,6 @@
 //! The route protocol between cluster servers (nats-server 2.x, protocol
-//! level 2): parsing the ops a peer server sends on a route connection, and
-//! encoding the ones we send. Same framing and the same stateless, in-place
+//! level 2): parsing the ops a peer server sends on a route connection,
+//! encoding the ones we send, and the route INFO and CONNECT documents. Same framing and the same stateless, in-place
 //! parsing as [`super::parser`]; see `/work/notes/route-protocol.md` for the
 //! wire behaviour this follows.
 //!
@@ -18,10 +18,107 @@
 //! (the caller's [`Limits`]), so an unauthenticated peer cannot make us
 //! buffer without limit.
 
+use serde::{Deserialize, Serialize};
+
 use super::encode::push_num;
+use super::info::is_false;
 use super::parser::{
     control_line, err_text, is_blank, message_body, parse_size, trim, Limits, Parsed, ProtocolError,
 };
+
+/// A route INFO (ours, a peer's, or one forwarded by gossip). Fields we do
+/// not know are dropped when a peer's INFO is forwarded, as nats-server does.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RouteInfo {
+    /// The sender's server id.
+    pub server_id: String,
+    /// Its name.
+    #[serde(default)]
+    pub server_name: String,
+    /// Its version.
+    #[serde(default)]
+    pub version: String,
+    /// Route protocol level (we speak 2).
+    #[serde(default)]
+    pub proto: i32,
+    /// Cluster listen (or advertised) host.
+    #[serde(default)]
+    pub host: String,
+    /// Cluster listen (or advertised) port.
+    #[serde(default)]
+    pub port: u16,
+    /// HMSG understood.
+    #[serde(default)]
+    pub headers: bool,
+    /// Route credentials are required.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub auth_required: bool,
+    /// Route TLS is required.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    /// Route certificates are verified.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    /// Largest payload (informational on routes).
+    #[serde(default)]
+    pub max_payload: i64,
+    /// The URL to dial this server at (advertised, or filled in by a forwarder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Cluster name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
+    /// The cluster name was generated, not configured.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cluster_dynamic: bool,
+    /// The sender's client URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
+    /// The sender is in lame duck mode.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ldm: bool,
+}
+
+/// The CONNECT a soliciting server sends (and what we read of a peer's).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RouteConnect {
+    /// Always true.
+    #[serde(default)]
+    pub echo: bool,
+    /// `+OK` after each op (never asked by us).
+    #[serde(default)]
+    pub verbose: bool,
+    /// Always false.
+    #[serde(default)]
+    pub pedantic: bool,
+    /// Route user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Route password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
+    /// TLS in use.
+    #[serde(default)]
+    pub tls_required: bool,
+    /// HMSG understood.
+    #[serde(default)]
+    pub headers: bool,
+    /// The solicitor's server id.
+    #[serde(default)]
+    pub name: String,
+    /// Its cluster name.
+    #[serde(default)]
+    pub cluster: String,
+    /// Its cluster name is generated.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cluster_dynamic: bool,
+    /// Present only when a client dialled the route port by mistake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// Present only when a gateway dialled the route port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+}
 
 /// An op received on a route connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -334,6 +334,23 @@ impl Options {
             || self.tls.as_ref().is_some_and(|t| t.verify_and_map)
     }
 
+    /// Consistency rules across options (nats-server's `validateOptions`),
+    /// for the options the server finally runs with: the file's and the
+    /// flags'. The rules themselves are `conf::rules` (the configuration
+    /// file applies them too, with positions).
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::conf::rules::payload_within_pending(self.max_payload, self.max_pending)?;
+        crate::conf::rules::lame_duck_grace_within_duration(
+            self.lame_duck_grace_period,
+            self.lame_duck_duration,
+        )?;
+        Ok(())
+    }
+
     /// The auth timeout in force: with TLS and the default auth timeout, the
     /// TLS timeout plus a second, as nats-server's `getDefaultAuthTimeout`.
     pub fn effective_auth_timeout(&self) -> Duration {

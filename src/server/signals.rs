@@ -115,12 +115,12 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
 #[cfg(unix)]
 pub fn begin_lame_duck(server: &Server, wake: SocketAddr) {
     if !server.lame_duck.swap(true, Ordering::AcqRel) {
-        super::listener::wake_accept(wake);
+        super::net::wake_accept(wake);
     }
 }
 
 /// Flag the shutdown and wake the accept loop.
 pub fn begin_shutdown(server: &Server, wake: SocketAddr) {
     server.shutting_down.store(true, Ordering::Release);
-    super::listener::wake_accept(wake);
+    super::net::wake_accept(wake);
 }

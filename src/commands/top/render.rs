@@ -4,7 +4,7 @@
 //! no I/O, so the layout is unit-tested.
 
 use super::engine::{ConnInfo, Stats};
-use crate::server::monitor::format::go_time_string;
+use crate::civil::go_time_string;
 
 /// How to show a poll.
 #[derive(Debug, Clone, Default)]

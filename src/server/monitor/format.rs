@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
+use crate::civil::push_frac;
 use crate::server::client::unix_nanos;
 use crate::server::log::civil_utc;
 
@@ -51,28 +52,6 @@ pub fn rfc3339_nano(nanos: u64) -> String {
     push_frac(&mut out, frac, 9);
     out.push('Z');
     out
-}
-
-/// `2006-01-02 15:04:05.999999999 +0000 UTC`: how Go prints a UTC
-/// `time.Time` with `%s` (nats-top's LAST_ACTIVITY column).
-pub fn go_time_string(nanos: u64) -> String {
-    let secs = (nanos / 1_000_000_000) as i64;
-    let (y, mo, d, h, mi, s) = civil_utc(secs);
-    let mut out = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
-    push_frac(&mut out, nanos % 1_000_000_000, 9);
-    out.push_str(" +0000 UTC");
-    out
-}
-
-/// Append `.ddd` for `frac` with `digits` digits, trailing zeros dropped,
-/// nothing at all when `frac` is zero (Go's `fmtFrac`).
-fn push_frac(out: &mut String, frac: u64, digits: usize) {
-    if frac == 0 {
-        return;
-    }
-    let s = format!("{frac:0digits$}");
-    out.push('.');
-    out.push_str(s.trim_end_matches('0'));
 }
 
 /// Go's `time.Duration.String()`.
@@ -166,10 +145,6 @@ mod tests {
         assert_eq!(
             rfc3339_nano(1_700_000_000_120_000_000),
             "2023-11-14T22:13:20.12Z"
-        );
-        assert_eq!(
-            go_time_string(1_700_000_000_500_000_000),
-            "2023-11-14 22:13:20.5 +0000 UTC"
         );
     }
 

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use self::http::{ApiError, ReadError, Request, Response};
-use super::listener::display_addr;
+use super::net::display_addr;
 use super::Server;
 use crate::{log_error, notice};
 

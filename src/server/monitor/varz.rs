@@ -164,7 +164,7 @@ fn cluster_varz(server: &Server) -> ClusterVarz {
         urls: c
             .routes
             .iter()
-            .map(|r| crate::server::listener::display_addr(&r.host, r.port))
+            .map(|r| crate::server::net::display_addr(&r.host, r.port))
             .collect(),
     }
 }

@@ -70,7 +70,7 @@ pub fn route_info_json(server: &Server) -> Vec<u8> {
                 Ok(r) => (r.host, r.port.unwrap_or(listen_port)),
                 Err(_) => (a.to_string(), listen_port),
             };
-            let shown = crate::server::listener::display_addr(&h, p);
+            let shown = crate::server::net::display_addr(&h, p);
             (h, p, Some(format!("nats-route://{shown}/")))
         }
         None => (c.host.clone(), listen_port, None),

@@ -1,108 +1,12 @@
-//! What servers tell each other about themselves: the route INFO and
-//! CONNECT documents, the INFO forwarded to the other routes when a route
+//! What servers tell each other about themselves: our route INFO and
+//! CONNECT documents (their wire types are `protocol::route`'s), the INFO forwarded to the other routes when a route
 //! is registered (so that a server joining through one seed meets every
 //! member: spec §10.1), and the client URLs of the cluster that clients
 //! get in their INFO `connect_urls`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
-use serde::{Deserialize, Serialize};
-
-use crate::protocol::info::is_false;
-
-/// A route INFO (ours, a peer's, or one forwarded by gossip). Fields we do
-/// not know are dropped when a peer's INFO is forwarded, as nats-server does.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct RouteInfo {
-    /// The sender's server id.
-    pub server_id: String,
-    /// Its name.
-    #[serde(default)]
-    pub server_name: String,
-    /// Its version.
-    #[serde(default)]
-    pub version: String,
-    /// Route protocol level (we speak 2).
-    #[serde(default)]
-    pub proto: i32,
-    /// Cluster listen (or advertised) host.
-    #[serde(default)]
-    pub host: String,
-    /// Cluster listen (or advertised) port.
-    #[serde(default)]
-    pub port: u16,
-    /// HMSG understood.
-    #[serde(default)]
-    pub headers: bool,
-    /// Route credentials are required.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub auth_required: bool,
-    /// Route TLS is required.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub tls_required: bool,
-    /// Route certificates are verified.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub tls_verify: bool,
-    /// Largest payload (informational on routes).
-    #[serde(default)]
-    pub max_payload: i64,
-    /// The URL to dial this server at (advertised, or filled in by a forwarder).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    /// Cluster name.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub cluster: String,
-    /// The cluster name was generated, not configured.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub cluster_dynamic: bool,
-    /// The sender's client URLs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub connect_urls: Vec<String>,
-    /// The sender is in lame duck mode.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub ldm: bool,
-}
-
-/// The CONNECT a soliciting server sends (and what we read of a peer's).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct RouteConnect {
-    /// Always true.
-    #[serde(default)]
-    pub echo: bool,
-    /// `+OK` after each op (never asked by us).
-    #[serde(default)]
-    pub verbose: bool,
-    /// Always false.
-    #[serde(default)]
-    pub pedantic: bool,
-    /// Route user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Route password.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pass: Option<String>,
-    /// TLS in use.
-    #[serde(default)]
-    pub tls_required: bool,
-    /// HMSG understood.
-    #[serde(default)]
-    pub headers: bool,
-    /// The solicitor's server id.
-    #[serde(default)]
-    pub name: String,
-    /// Its cluster name.
-    #[serde(default)]
-    pub cluster: String,
-    /// Its cluster name is generated.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub cluster_dynamic: bool,
-    /// Present only when a client dialled the route port by mistake.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lang: Option<String>,
-    /// Present only when a gateway dialled the route port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<String>,
-}
+pub use crate::protocol::route::{RouteConnect, RouteInfo};
 
 /// The INFO to forward to the other routes about a newly registered peer:
 /// its own INFO with `ip` set (its advertised URL, or its TCP address with
@@ -112,7 +16,7 @@ pub fn forwarded(info: &RouteInfo, peer: SocketAddr) -> RouteInfo {
     if f.ip.is_none() {
         f.ip = Some(format!(
             "nats-route://{}/",
-            crate::server::listener::display_addr(&peer.ip().to_string(), info.port)
+            crate::server::net::display_addr(&peer.ip().to_string(), info.port)
         ));
     }
     f
@@ -145,7 +49,7 @@ pub fn own_client_urls(advertise: Option<&str>, host: &str, port: u16) -> Vec<St
         Some(ip) if ip.is_unspecified() => primary_ip().to_string(),
         _ => host.to_string(),
     };
-    vec![crate::server::listener::display_addr(&shown, port)]
+    vec![crate::server::net::display_addr(&shown, port)]
 }
 
 /// The address this host would use to reach the outside (no packet is

@@ -356,7 +356,7 @@ impl Routes {
         self.stopping.store(true, Ordering::Release);
         self.changed.notify_all();
         if let Some(addr) = self.listen_addr() {
-            super::listener::wake_accept(super::listener::wake_address(addr));
+            super::net::wake_accept(super::net::wake_address(addr));
         }
         for r in self.list() {
             r.client.close(CloseReason::ServerShutdown);
@@ -425,11 +425,11 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
             e.kind(),
             format!(
                 "cannot listen for routes on {}: {e}",
-                super::listener::display_addr(host, opts.port)
+                super::net::display_addr(host, opts.port)
             ),
         )
     })?;
-    crate::server::listener::widen_backlog(&listener);
+    crate::server::net::widen_backlog(&listener);
     let addr = listener.local_addr()?;
     let _ = server.routes.listen.set(addr);
     notice!("Cluster name is {}", server.routes.name());
@@ -438,7 +438,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     }
     notice!(
         "Listening for route connections on {}",
-        super::listener::display_addr(&opts.host, addr.port())
+        super::net::display_addr(&opts.host, addr.port())
     );
     let srv = server.clone();
     std::thread::Builder::new()
@@ -569,7 +569,7 @@ fn solicit_forever(server: &Arc<Server>, target: &RouteTarget) {
         configured: true,
     };
     let mut failures = 0u32;
-    let mut rng = super::deliver::Rng::new(target.port.into());
+    let mut rng = super::rng::Rng::new(target.port.into());
     loop {
         if server.routes.is_stopping() || server.is_shutting_down() {
             return;
@@ -643,7 +643,7 @@ fn solicit_implicit(server: &Arc<Server>, id: String, url: String, auth_required
         .stack_size(ROUTE_STACK)
         .spawn(move || {
             let mut attempts = 1 + opts.connect_retries;
-            let mut rng = super::deliver::Rng::new(port.into());
+            let mut rng = super::rng::Rng::new(port.into());
             while attempts > 0 && !srv.routes.is_stopping() {
                 attempts -= 1;
                 if srv.routes.is_connected(&id) {
