@@ -15,6 +15,8 @@
 //! - [`cli`]: the clap definition and the dispatch to [`commands`].
 //! - [`error`]: the CLI error type and exit codes.
 //! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding.
+//! - [`tls`]: the rustls client configuration the client and the server
+//!   (dialling routes over TLS) share.
 //!
 //! Dependencies point one way: `commands` -> `server`, `client` -> `protocol`.
 
@@ -27,4 +29,5 @@ pub mod conf;
 pub mod error;
 pub mod protocol;
 pub mod server;
+pub mod tls;
 pub mod urlenc;

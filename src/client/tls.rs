@@ -1,42 +1,18 @@
-//! The rustls client configuration: which servers to trust (webpki-roots by
-//! default, or a CA file), an optional client certificate, and the
-//! `--tls-insecure` verifier that trusts anything.
+//! The client's TLS: its options and rustls configuration are the shared
+//! `crate::tls` module's (the server uses them to dial routes over TLS);
+//! here they report [`ClientError`]s.
 //!
 //! The handshake itself, and feeding rustls afterwards, belong to
 //! [`super::connection`].
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 
 use super::error::{ClientError, ErrorKind, Result};
 
-/// TLS options, as given on the command line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsOptions {
-    /// Use TLS even when the server does not require it (`--tls`).
-    pub required: bool,
-    /// PEM file of CA certificates to trust instead of webpki-roots.
-    pub ca_file: Option<PathBuf>,
-    /// PEM file with the client certificate chain.
-    pub cert_file: Option<PathBuf>,
-    /// PEM file with the client certificate's private key.
-    pub key_file: Option<PathBuf>,
-    /// Do not verify the server's certificate at all.
-    pub insecure: bool,
-}
-
-impl TlsOptions {
-    /// True when any option asks for TLS by itself.
-    pub fn wanted(&self) -> bool {
-        self.required || self.ca_file.is_some() || self.cert_file.is_some()
-    }
-}
+pub use crate::tls::TlsOptions;
 
 fn config_err(msg: String) -> ClientError {
     ClientError::new(ErrorKind::Config, msg)
@@ -48,55 +24,7 @@ fn config_err(msg: String) -> ClientError {
 ///
 /// Unreadable or invalid PEM files, or a certificate without its key.
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| config_err(format!("TLS setup: {e}")))?;
-    let builder = if opts.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-    } else {
-        let mut roots = RootCertStore::empty();
-        match &opts.ca_file {
-            Some(path) => {
-                for cert in read_certs(path)? {
-                    roots.add(cert).map_err(|e| {
-                        config_err(format!("CA certificate in {}: {e}", path.display()))
-                    })?;
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        builder.with_root_certificates(roots)
-    };
-    let config = match (&opts.cert_file, &opts.key_file) {
-        (Some(cert), Some(key)) => {
-            let chain = read_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| config_err(format!("no private key in {}: {e}", key.display())))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| config_err(format!("client certificate: {e}")))?
-        }
-        (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(config_err(
-                "--tlscert and --tlskey must be given together".into(),
-            ))
-        }
-    };
-    Ok(Arc::new(config))
-}
-
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| config_err(format!("reading certificates from {}: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(config_err(format!("no certificate in {}", path.display())));
-    }
-    Ok(certs)
+    crate::tls::client_config(opts).map_err(config_err)
 }
 
 /// The name the server's certificate must carry: the URL's host name or IP.
@@ -105,58 +33,7 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 ///
 /// A host that is neither a DNS name nor an IP address.
 pub fn server_name(host: &str) -> Result<ServerName<'static>> {
-    ServerName::try_from(host.to_string())
-        .map_err(|e| config_err(format!("cannot use {host:?} as a TLS server name: {e}")))
-}
-
-/// `--tls-insecure`: accept any certificate, but still check that the
-/// handshake is signed by the key of the certificate presented.
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    crate::tls::server_name(host).map_err(config_err)
 }
 
 #[cfg(test)]

@@ -49,16 +49,7 @@ pub fn admit(server: &Arc<Server>, stream: TcpStream) -> Option<Admitted> {
     let addr = stream.peer_addr().ok()?;
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
-    let opts = server.opts();
-    let client = Arc::new(Client::new(
-        server.next_cid(),
-        stream.clone(),
-        addr,
-        server.global.clone(),
-        opts.max_pending,
-        opts.write_deadline,
-        server.stats.clone(),
-    ));
+    let client = conn::new_client(server, stream.clone(), addr);
     if server.register(&client) {
         return Some(Admitted {
             server: server.clone(),
@@ -113,15 +104,11 @@ pub fn serve(admitted: Admitted) {
                 .map_or_else(|| server.global.clone(), |a| a.account.clone()),
             perms: anonymous.and_then(|a| a.permissions),
             pub_allowed: HashMap::new(),
-            fanout: Fanout::new(
-                !opts.disable_sublist_cache,
-                cid,
-                server.routes.interest.clone(),
-            ),
+            fanout: conn::new_fanout(&server, cid),
+            opts: ClientOptions::default(),
             server,
             client,
             stream,
-            opts: ClientOptions::default(),
             connected: false,
             counters: InCounters::default(),
             stack_released: false,
@@ -244,24 +231,20 @@ impl Connection {
 
 impl OpHandler for ClientOps {
     type Op<'a> = ClientOp<'a>;
+    const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<ClientOp<'a>>, ProtocolError> =
+        parse_client_op;
 
-    #[inline]
-    fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<ClientOp<'a>>, ProtocolError> {
-        parse_client_op(buf, &self.limits)
+    fn limits(&self) -> &Limits {
+        &self.limits
     }
 
-    #[inline]
-    fn handle(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
-        self.process(op)
+    /// As nats-server, auth is checked first on a PUB/HPUB control line.
+    fn awaiting_auth(&self) -> bool {
+        self.auth_required && !self.connected
     }
 
-    /// Checks nats-server makes on a PUB/HPUB control line before reading
-    /// its payload: auth first, and HPUB only after CONNECT said `headers`.
+    /// HPUB only after CONNECT said `headers`, checked before the payload.
     fn check_partial(&mut self, line: &[u8]) -> Result<(), CloseReason> {
-        if self.auth_required && !self.connected {
-            self.send_err("Authorization Violation");
-            return Err(CloseReason::AuthenticationViolation);
-        }
         if !self.opts.headers && line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"HPUB") {
             return Err(CloseReason::ProtocolViolation);
         }
@@ -274,6 +257,11 @@ impl OpHandler for ClientOps {
 
     fn stream(&self) -> &TcpStream {
         &self.stream
+    }
+
+    #[inline]
+    fn handle(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
+        self.process(op)
     }
 
     fn before_read(&mut self) {

@@ -25,7 +25,7 @@ use super::super::close::CloseReason;
 use super::super::deliver::Batch;
 use super::super::spin::SpinPoll;
 use super::super::tls;
-use crate::protocol::parser::{Parsed, ProtocolError};
+use crate::protocol::parser::{Limits, Parsed, ProtocolError};
 
 /// Consecutive short reads after which a large, empty buffer shrinks back.
 const SHRINK_AFTER_SHORT_READS: u32 = 16;
@@ -282,14 +282,21 @@ pub trait OpHandler {
     /// One parsed op, borrowing the read buffer.
     type Op<'a>;
 
-    /// Parse one op at the start of `buf`.
-    fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<Self::Op<'a>>, ProtocolError>;
+    /// The kind's parser: one op at the start of a buffer.
+    const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<Self::Op<'a>>, ProtocolError>;
+
+    /// The parser's limits for this connection.
+    fn limits(&self) -> &Limits;
 
     /// Handle one op; an error closes the connection.
     fn handle(&mut self, op: Self::Op<'_>) -> Result<(), CloseReason>;
 
-    /// A message's control line is in and its payload is not: refuse it
-    /// now when it can never be accepted.
+    /// The peer must still authenticate (CONNECT first): a message line is
+    /// then refused from its control line, its payload never awaited.
+    fn awaiting_auth(&self) -> bool;
+
+    /// A message's control line is in and its payload is not (and the peer
+    /// is authenticated): refuse it now when it can never be accepted.
     fn check_partial(&mut self, _line: &[u8]) -> Result<(), CloseReason> {
         Ok(())
     }
@@ -371,7 +378,7 @@ pub fn parse_and_handle<H: OpHandler>(
         let filled = buf.filled;
         let start = &mut buf.start;
         loop {
-            match handler.parse(&bytes[*start..filled]) {
+            match H::PARSE(&bytes[*start..filled], handler.limits()) {
                 Ok(Parsed::Op(op, used)) => {
                     let r = handler.handle(op);
                     *start += used;
@@ -379,6 +386,10 @@ pub fn parse_and_handle<H: OpHandler>(
                 }
                 Ok(Parsed::Incomplete(need)) => {
                     if need.is_some() {
+                        if handler.awaiting_auth() {
+                            handler.send_err("Authorization Violation");
+                            return Err(CloseReason::AuthenticationViolation);
+                        }
                         handler.check_partial(&bytes[*start..filled])?;
                     }
                     break need;
@@ -410,7 +421,7 @@ pub fn close_reason(e: &ProtocolError) -> CloseReason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::parser::{parse_client_op, ClientOp, Limits};
+    use crate::protocol::parser::{parse_client_op, ClientOp};
 
     #[test]
     fn a_declared_payload_reserves_nothing() {
@@ -498,8 +509,13 @@ mod tests {
 
     impl OpHandler for Recorder {
         type Op<'a> = ClientOp<'a>;
-        fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<ClientOp<'a>>, ProtocolError> {
-            parse_client_op(buf, &self.limits)
+        const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<ClientOp<'a>>, ProtocolError> =
+            parse_client_op;
+        fn limits(&self) -> &Limits {
+            &self.limits
+        }
+        fn awaiting_auth(&self) -> bool {
+            false
         }
         fn handle(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
             self.ops.push(format!("{op:?}"));
@@ -553,8 +569,13 @@ mod tests {
 
     impl OpHandler for Echo {
         type Op<'a> = ClientOp<'a>;
-        fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<ClientOp<'a>>, ProtocolError> {
-            parse_client_op(buf, &self.limits)
+        const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<ClientOp<'a>>, ProtocolError> =
+            parse_client_op;
+        fn limits(&self) -> &Limits {
+            &self.limits
+        }
+        fn awaiting_auth(&self) -> bool {
+            false
         }
         fn handle(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
             if op == ClientOp::Ping {

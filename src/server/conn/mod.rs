@@ -18,13 +18,40 @@ pub mod inbound;
 pub mod outbound;
 pub mod tls;
 
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::account::Account;
 use super::client::Client;
 use super::close::CloseReason;
 use super::deliver::Fanout;
 use super::Server;
+
+/// The shared half of a new connection of `server` on `stream` from `addr`
+/// (in the global account until it authenticates).
+pub fn new_client(server: &Server, stream: Arc<TcpStream>, addr: SocketAddr) -> Arc<Client> {
+    let opts = server.opts();
+    Arc::new(Client::new(
+        server.next_cid(),
+        stream,
+        addr,
+        server.global.clone(),
+        opts.max_pending,
+        opts.write_deadline,
+        server.stats.clone(),
+    ))
+}
+
+/// The message path of connection `cid`'s thread (its match cache as the
+/// options say, its route interest).
+pub fn new_fanout(server: &Server, cid: u64) -> Fanout {
+    Fanout::new(
+        !server.opts().disable_sublist_cache,
+        cid,
+        server.routes.interest.clone(),
+    )
+}
 
 /// Messages and payload bytes a connection received in the current batch.
 #[derive(Debug, Default, Clone, Copy)]

@@ -131,18 +131,9 @@ pub fn run(
 ) -> Outcome {
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
-    let opts = server.opts();
     let copts = server.routes.opts().cloned().unwrap_or_default();
-    let cid = server.next_cid();
-    let client = Arc::new(Client::new(
-        cid,
-        stream.clone(),
-        addr,
-        server.global.clone(),
-        opts.max_pending,
-        opts.write_deadline,
-        server.stats.clone(),
-    ));
+    let client = conn::new_client(&server, stream.clone(), addr);
+    let cid = client.cid;
     let mut io = Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, false);
     if let Some(mut session) = tls {
         let mut early = Vec::new();
@@ -156,11 +147,7 @@ pub fn run(
     let mut conn = Box::new(RouteConn {
         io,
         ops: RouteOps {
-            fanout: Fanout::new(
-                !opts.disable_sublist_cache,
-                cid,
-                server.routes.interest.clone(),
-            ),
+            fanout: conn::new_fanout(&server, cid),
             server,
             client,
             stream,
@@ -253,25 +240,20 @@ impl RouteConn {
 
 impl OpHandler for RouteOps {
     type Op<'a> = RouteOp<'a>;
+    const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<RouteOp<'a>>, ProtocolError> =
+        parse_route_op;
 
-    #[inline]
-    fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<RouteOp<'a>>, ProtocolError> {
-        parse_route_op(buf, &self.limits)
+    /// Accepted routes that must authenticate send CONNECT first.
+    fn awaiting_auth(&self) -> bool {
+        self.auth_required && !self.connect_seen
     }
 
-    #[inline]
     fn handle(&mut self, op: RouteOp<'_>) -> Result<(), CloseReason> {
         self.process(op)
     }
 
-    /// Before CONNECT on a route that must authenticate, a message line is
-    /// refused at once (its payload is never awaited).
-    fn check_partial(&mut self, _line: &[u8]) -> Result<(), CloseReason> {
-        if self.auth_required && !self.connect_seen {
-            self.send_err("Authorization Violation");
-            return Err(CloseReason::AuthenticationViolation);
-        }
-        Ok(())
+    fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     fn staging(&mut self) -> (&Arc<Client>, &mut Batch) {

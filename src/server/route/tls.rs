@@ -33,7 +33,7 @@ impl RouteTls {
     /// Unreadable or invalid files.
     pub fn new(opts: &TlsOptions, insecure: bool) -> io::Result<RouteTls> {
         let server = crate::server::tls::server_config(opts)?;
-        let client = crate::client::tls::client_config(&crate::client::tls::TlsOptions {
+        let client = crate::tls::client_config(&crate::tls::TlsOptions {
             required: true,
             ca_file: opts.ca_file.clone(),
             cert_file: Some(opts.cert_file.clone()),
@@ -71,8 +71,8 @@ impl RouteTls {
     /// finish within the TLS timeout.
     pub fn connect(&self, stream: &TcpStream, host: &str) -> io::Result<Connection> {
         let deadline = Instant::now() + self.timeout;
-        let name = crate::client::tls::server_name(host)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let name = crate::tls::server_name(host)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut conn =
             rustls::ClientConnection::new(self.client.clone(), name).map_err(io::Error::other)?;
         conn.set_buffer_limit(None);
