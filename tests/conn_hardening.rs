@@ -425,3 +425,46 @@ fn a_reader_that_pauses_is_paced_not_cut_off() {
         "the pausing reader was cut off after {total} of {want} bytes"
     );
 }
+
+/// Out of file descriptors (`ulimit -n 40`, 60 connections), the listener
+/// refuses new sockets without spinning, keeps serving the connections it
+/// has, and says so in the log once when it starts and once when it ends,
+/// not at every retry.
+#[cfg(unix)]
+#[test]
+fn fd_exhaustion_is_logged_once_and_existing_clients_are_served() {
+    if is_reference() {
+        return;
+    }
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(r#"ulimit -n 40 && exec "$0" server "$@""#)
+        .arg(nats_lite_bin());
+    let mut server = ServerProcess::start_command(cmd, &[]);
+    let mut keeper = server.client(r#"{"verbose":false}"#);
+    let conns: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect_timeout(&server.addr, IO_TIMEOUT).unwrap())
+        .collect();
+    server
+        .wait_for_log("refusing new connections", IO_TIMEOUT)
+        .expect("the shortage is logged");
+    // A measurement window (not a wait for the server): the accept loop
+    // retries with its backoff meanwhile (10 ms doubling to 1 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        keeper.flush().is_empty(),
+        "an existing client is still served"
+    );
+    drop(conns);
+    server
+        .wait_for_log("Accepting connections again", Duration::from_secs(10))
+        .expect("the end of the shortage is logged");
+    let log = server.log_lines();
+    let shortage_lines = log
+        .iter()
+        .filter(|l| l.contains("refusing new connections") || l.contains("Accept Error"))
+        .count();
+    assert_eq!(shortage_lines, 1, "logged more than once: {log:#?}");
+    let mut c = server.client(r#"{"verbose":false}"#);
+    assert!(c.flush().is_empty(), "a new client is served again");
+}
