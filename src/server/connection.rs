@@ -15,7 +15,7 @@ use super::account::Account;
 use super::auth;
 use super::client::Client;
 use super::close::CloseReason;
-use super::conn::inbound::{read_loop, Inbound, OpHandler};
+use super::conn::inbound::{read_loop, Inbound, OpHandler, ParseResult};
 use super::conn::{self, tls::TlsStart, InCounters};
 use super::deliver::{remove_subscription, Batch, Fanout, Message};
 use super::permissions::{self, Permissions};
@@ -24,7 +24,7 @@ use super::timers::TimerKind;
 use super::Server;
 use crate::protocol::encode;
 use crate::protocol::info::{ClientOptions, Connect};
-use crate::protocol::parser::{parse_client_op, ClientOp, Limits, Parsed, ProtocolError};
+use crate::protocol::parser::{parse_client_op, ClientOp, Limits, ProtocolError};
 use crate::protocol::subject;
 use crate::{debug, trace};
 
@@ -231,8 +231,7 @@ impl Connection {
 
 impl OpHandler for ClientOps {
     type Op<'a> = ClientOp<'a>;
-    const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<ClientOp<'a>>, ProtocolError> =
-        parse_client_op;
+    const PARSE: for<'a> fn(&'a [u8], &Limits) -> ParseResult<ClientOp<'a>> = parse_client_op;
 
     fn limits(&self) -> &Limits {
         &self.limits

@@ -275,6 +275,9 @@ impl Inbound {
     }
 }
 
+/// What a parser returns for one op.
+pub type ParseResult<Op> = Result<Parsed<Op>, ProtocolError>;
+
 /// What a kind of connection does with its ops: the parser it speaks and
 /// the handling of each op. The read loop, the buffer, the error mapping
 /// and the staging of replies are the core's.
@@ -283,7 +286,7 @@ pub trait OpHandler {
     type Op<'a>;
 
     /// The kind's parser: one op at the start of a buffer.
-    const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<Self::Op<'a>>, ProtocolError>;
+    const PARSE: for<'a> fn(&'a [u8], &Limits) -> ParseResult<Self::Op<'a>>;
 
     /// The parser's limits for this connection.
     fn limits(&self) -> &Limits;
@@ -509,8 +512,7 @@ mod tests {
 
     impl OpHandler for Recorder {
         type Op<'a> = ClientOp<'a>;
-        const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<ClientOp<'a>>, ProtocolError> =
-            parse_client_op;
+        const PARSE: for<'a> fn(&'a [u8], &Limits) -> ParseResult<ClientOp<'a>> = parse_client_op;
         fn limits(&self) -> &Limits {
             &self.limits
         }
@@ -569,8 +571,7 @@ mod tests {
 
     impl OpHandler for Echo {
         type Op<'a> = ClientOp<'a>;
-        const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<ClientOp<'a>>, ProtocolError> =
-            parse_client_op;
+        const PARSE: for<'a> fn(&'a [u8], &Limits) -> ParseResult<ClientOp<'a>> = parse_client_op;
         fn limits(&self) -> &Limits {
             &self.limits
         }

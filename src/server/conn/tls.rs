@@ -103,66 +103,6 @@ pub fn is_timeout(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::TimedOut
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-    use std::net::TcpListener;
-    use std::sync::Arc;
-
-    fn server_config() -> Arc<rustls::ServerConfig> {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-        Arc::new(
-            rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(vec![cert.der().clone()], der)
-                .unwrap(),
-        )
-    }
-
-    #[test]
-    fn a_dripped_handshake_ends_at_the_deadline() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, _) = l.accept().unwrap();
-        let dripper = std::thread::spawn(move || {
-            // A TLS record header, one byte at a time, never a whole record.
-            for b in [0x16u8, 0x03, 0x01, 0x02, 0x00] {
-                if peer.write_all(&[b]).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(120));
-            }
-        });
-        let mut conn = rustls::ServerConnection::new(server_config()).unwrap();
-        let started = Instant::now();
-        let err = complete_handshake(&mut conn, &s, started + Duration::from_millis(300))
-            .expect_err("a dripped handshake must time out");
-        assert!(is_timeout(&err), "{err}");
-        let took = started.elapsed();
-        assert!(
-            took < Duration::from_millis(450),
-            "took {took:?}, the deadline was 300 ms"
-        );
-        drop(s);
-        dripper.join().unwrap();
-    }
-
-    #[test]
-    fn a_past_deadline_leaves_no_time() {
-        assert!(time_left(Instant::now() - Duration::from_millis(1)).is_err());
-        assert!(time_left(Instant::now() + Duration::from_secs(1)).unwrap() > Duration::ZERO);
-    }
-}
-
 /// How a client connection's TLS start ended.
 pub enum TlsStart {
     /// `allow_non_tls` and the client stays in plain text.
@@ -261,5 +201,65 @@ fn peek_first_byte(stream: &TcpStream, wait: Option<Duration>) -> Option<u8> {
     match r {
         Ok(1) => Some(b[0]),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    fn server_config() -> Arc<rustls::ServerConfig> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.der().clone()], der)
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_dripped_handshake_ends_at_the_deadline() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let dripper = std::thread::spawn(move || {
+            // A TLS record header, one byte at a time, never a whole record.
+            for b in [0x16u8, 0x03, 0x01, 0x02, 0x00] {
+                if peer.write_all(&[b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(120));
+            }
+        });
+        let mut conn = rustls::ServerConnection::new(server_config()).unwrap();
+        let started = Instant::now();
+        let err = complete_handshake(&mut conn, &s, started + Duration::from_millis(300))
+            .expect_err("a dripped handshake must time out");
+        assert!(is_timeout(&err), "{err}");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(450),
+            "took {took:?}, the deadline was 300 ms"
+        );
+        drop(s);
+        dripper.join().unwrap();
+    }
+
+    #[test]
+    fn a_past_deadline_leaves_no_time() {
+        assert!(time_left(Instant::now() - Duration::from_millis(1)).is_err());
+        assert!(time_left(Instant::now() + Duration::from_secs(1)).unwrap() > Duration::ZERO);
     }
 }

@@ -24,14 +24,14 @@ use std::time::{Duration, Instant};
 use super::gossip::{self, RouteConnect, RouteInfo};
 use super::{Dial, Outcome, Refused, Route, ROUTE_FIRST_PING};
 use crate::protocol::encode;
-use crate::protocol::parser::{Limits, Parsed, ProtocolError};
+use crate::protocol::parser::{Limits, ProtocolError};
 use crate::protocol::route::{parse_route_op, RouteOp, RoutedMsg};
 use crate::protocol::subject;
 use crate::server::account::Account;
 use crate::server::auth::secret_matches;
 use crate::server::client::Client;
 use crate::server::close::CloseReason;
-use crate::server::conn::inbound::{read_loop, Inbound, OpHandler};
+use crate::server::conn::inbound::{read_loop, Inbound, OpHandler, ParseResult};
 use crate::server::conn::{self, InCounters};
 use crate::server::deliver::{Batch, Fanout, Message};
 use crate::server::subscription::Subscription;
@@ -240,8 +240,7 @@ impl RouteConn {
 
 impl OpHandler for RouteOps {
     type Op<'a> = RouteOp<'a>;
-    const PARSE: for<'a> fn(&'a [u8], &Limits) -> Result<Parsed<RouteOp<'a>>, ProtocolError> =
-        parse_route_op;
+    const PARSE: for<'a> fn(&'a [u8], &Limits) -> ParseResult<RouteOp<'a>> = parse_route_op;
 
     /// Accepted routes that must authenticate send CONNECT first.
     fn awaiting_auth(&self) -> bool {
