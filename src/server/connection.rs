@@ -182,8 +182,8 @@ impl Connection {
             match start {
                 Err(reason) => return reason,
                 Ok(TlsStart::Plain) => {}
-                Ok(TlsStart::Secure { early, send_info }) => {
-                    self.io.start_tls(&early);
+                Ok(TlsStart::Secure { session, send_info }) => {
+                    self.io.secure(&ops.client, session);
                     if send_info {
                         ops.push(&info);
                         ops.end_batch(false);

@@ -207,12 +207,19 @@ impl Inbound {
         }
     }
 
-    /// From now on bytes are decrypted with the client's TLS session;
-    /// `early` is plaintext that came with the handshake.
-    pub fn start_tls(&mut self, early: &[u8]) {
+    /// The handshake is done: install `session` in the connection's shared
+    /// half (its writer encrypts from now on) and decrypt what is read from
+    /// now on; plaintext that came with the last handshake flight is
+    /// reported by the next read.
+    pub fn secure(&mut self, client: &Client, mut session: rustls::Connection) {
+        let mut early = Vec::new();
+        if tls::buffered_plaintext(&mut session, &mut early).is_err() {
+            early.clear();
+        }
+        client.set_tls(session);
         self.tls_raw = vec![0; TLS_READ_BUFFER];
         if !early.is_empty() {
-            self.buf.append(early);
+            self.buf.append(&early);
             self.ready = early.len();
         }
     }
@@ -344,6 +351,7 @@ pub trait OpHandler {
 /// A connection's read loop: read, parse and handle every complete op,
 /// end the batch; until the peer closes, a read fails, a handler refuses
 /// an op or the connection is closed from elsewhere.
+#[inline(never)]
 pub fn read_loop<H: OpHandler>(io: &mut Inbound, handler: &mut H) -> CloseReason {
     loop {
         let client = handler.staging().0.clone();
@@ -369,8 +377,10 @@ pub fn read_loop<H: OpHandler>(io: &mut Inbound, handler: &mut H) -> CloseReason
 }
 
 /// Parse every complete op in the buffer and hand it to `handler`; the
-/// unparsed tail stays for the next read.
-#[inline]
+/// unparsed tail stays for the next read. Never inlined into the read
+/// loop: the frame an idle connection's thread sleeps under stays small
+/// (its stack pages are what thousands of idle connections cost).
+#[inline(never)]
 pub fn parse_and_handle<H: OpHandler>(
     buf: &mut ReadBuffer,
     handler: &mut H,

@@ -87,7 +87,8 @@ pub enum Room {
 /// The slow-consumer decision. Bytes that fit under `max_pending` are
 /// taken. Otherwise a caller that `may_wait` waits while the destination's
 /// writer keeps making progress: it is cut off only after no progress for
-/// `patience` (its write deadline), or when the bytes could never fit.
+/// `patience` (its write deadline) while the caller waited
+/// (`since_progress`), or when the bytes could never fit.
 pub fn room_for(
     queued: usize,
     incoming: usize,
@@ -125,8 +126,6 @@ struct State {
     inflight: usize,
     /// Chunks the writer thread has written (stalled producers watch it).
     progress: u64,
-    /// When the backlog last shrank (or began).
-    last_progress: Option<Instant>,
     /// The last stall on this connection saw no progress.
     suspect_stuck: bool,
     /// A thread owns the socket's write side now.
@@ -219,12 +218,24 @@ impl Outbound {
     pub fn queue<P: Peer>(peer: &Arc<P>, staged: &mut Vec<u8>, may_wait: bool) -> Queued {
         let this = peer.outbound();
         let mut out = this.state();
+        // While waiting for room: the writer's progress count last seen, and since when.
+        let mut watch: Option<(u64, Instant)> = None;
         loop {
             if out.closed || out.close_when_flushed {
                 staged.clear();
                 return Queued::Dropped;
             }
-            let since = out.last_progress.map_or(Duration::ZERO, |t| t.elapsed());
+            if out.queued() + staged.len() <= this.max_pending {
+                break;
+            }
+            let since = match watch {
+                Some((seen, _)) if seen != out.progress => {
+                    watch = Some((out.progress, Instant::now()));
+                    Duration::ZERO
+                }
+                Some((_, at)) => at.elapsed(),
+                None => Duration::ZERO,
+            };
             match room_for(
                 out.queued(),
                 staged.len(),
@@ -239,6 +250,9 @@ impl Outbound {
                     return Queued::SlowConsumer;
                 }
                 Room::Wait => {
+                    if watch.is_none() {
+                        watch = Some((out.progress, Instant::now()));
+                    }
                     let left = this.write_deadline.saturating_sub(since);
                     out = this
                         .drained
@@ -247,9 +261,6 @@ impl Outbound {
                         .0;
                 }
             }
-        }
-        if out.queued() == 0 {
-            out.last_progress = Some(Instant::now());
         }
         if out.flushing || this.tls.get().is_some() {
             out.pending.extend_from_slice(staged);
@@ -279,9 +290,6 @@ impl Outbound {
         }
         if out.queued() + bytes.len() > self.max_pending {
             return Err(CloseReason::SlowConsumerPendingBytes);
-        }
-        if out.queued() == 0 {
-            out.last_progress = Some(Instant::now());
         }
         out.pending.extend_from_slice(bytes);
         if out.flushing {
@@ -370,7 +378,6 @@ impl Outbound {
                 return;
             }
             buf.clear();
-            out.last_progress = Some(Instant::now());
             if out.pending.is_empty() {
                 out.flushing = false;
                 if out.close_when_flushed {
@@ -497,7 +504,6 @@ impl Outbound {
             let mut out = self.state();
             out.inflight = out.inflight.saturating_sub(chunk.len());
             out.progress += 1;
-            out.last_progress = Some(Instant::now());
             drop(out);
             self.drained.notify_all();
         }

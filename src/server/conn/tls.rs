@@ -107,12 +107,11 @@ pub fn is_timeout(e: &io::Error) -> bool {
 pub enum TlsStart {
     /// `allow_non_tls` and the client stays in plain text.
     Plain,
-    /// The session is installed in the client; `early` is plaintext that
-    /// came with the handshake, and `send_info` says INFO is still to be
-    /// sent (handshake first).
+    /// The handshake is done (to install with `Inbound::secure`);
+    /// `send_info` says INFO is still to be sent (handshake first).
     Secure {
-        /// Plaintext received with the last handshake flight.
-        early: Vec<u8>,
+        /// The TLS session.
+        session: rustls::Connection,
         /// INFO goes out now, encrypted.
         send_info: bool,
     },
@@ -127,7 +126,9 @@ const TLS_RECORD: u8 = 0x16;
 /// starts TLS within the fallback time, if one is set); with
 /// `allow_non_tls` a client that does not start TLS stays in plain text. A
 /// client that speaks plain text or nothing in time where TLS is required
-/// gets `-ERR 'Secure Connection - TLS Required'`.
+/// gets `-ERR 'Secure Connection - TLS Required'`. Never inlined: its
+/// locals stay out of the frame an idle connection sleeps under.
+#[inline(never)]
 pub fn start_client_tls(
     stream: &TcpStream,
     client: &crate::server::client::Client,
@@ -167,14 +168,8 @@ pub fn start_client_tls(
                 );
                 return Err(CloseReason::TlsHandshakeError);
             }
-            let mut conn = rustls::Connection::Server(conn);
-            let mut early = Vec::new();
-            if server_tls::buffered_plaintext(&mut conn, &mut early).is_err() {
-                early.clear();
-            }
-            client.set_tls(conn);
             Ok(TlsStart::Secure {
-                early,
+                session: rustls::Connection::Server(conn),
                 send_info: tls_first,
             })
         }

@@ -135,13 +135,8 @@ pub fn run(
     let client = conn::new_client(&server, stream.clone(), addr);
     let cid = client.cid;
     let mut io = Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, false);
-    if let Some(mut session) = tls {
-        let mut early = Vec::new();
-        if crate::server::tls::buffered_plaintext(&mut session, &mut early).is_err() {
-            early.clear();
-        }
-        client.set_tls(session);
-        io.start_tls(&early);
+    if let Some(session) = tls {
+        io.secure(&client, session);
     }
     let auth_required = dial.is_none() && copts.auth_required();
     let mut conn = Box::new(RouteConn {
