@@ -183,7 +183,7 @@ impl Connection {
                 Err(reason) => return reason,
                 Ok(TlsStart::Plain) => {}
                 Ok(TlsStart::Secure { session, send_info }) => {
-                    self.io.secure(&ops.client, session);
+                    self.io.secure(&ops.client, *session);
                     if send_info {
                         ops.push(&info);
                         ops.end_batch(false);

@@ -111,7 +111,7 @@ pub enum TlsStart {
     /// `send_info` says INFO is still to be sent (handshake first).
     Secure {
         /// The TLS session.
-        session: rustls::Connection,
+        session: Box<rustls::Connection>,
         /// INFO goes out now, encrypted.
         send_info: bool,
     },
@@ -169,7 +169,7 @@ pub fn start_client_tls(
                 return Err(CloseReason::TlsHandshakeError);
             }
             Ok(TlsStart::Secure {
-                session: rustls::Connection::Server(conn),
+                session: Box::new(rustls::Connection::Server(conn)),
                 send_info: tls_first,
             })
         }
