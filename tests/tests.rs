@@ -11,6 +11,8 @@
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `monitor_guard`: the monitoring port under hostile use (per-address
+//!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -67,6 +69,7 @@ mod cluster_support;
 mod cluster_tls;
 mod config_support;
 mod monitor_endpoints;
+mod monitor_guard;
 mod monitor_top;
 mod monitor_util;
 mod parser_model;

@@ -11,7 +11,6 @@
 //! same error texts, so a bad value gets the reply nats-server would give.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::Instant;
 
 /// The most a request head (request line and headers) may take.
@@ -43,14 +42,9 @@ pub enum ReadError {
     Gone,
 }
 
-/// Read one request head from `stream` (plain or TLS over `socket`),
-/// giving up at `deadline`: each read is bounded by the time left, set on
-/// `socket`.
-pub fn read_request(
-    stream: &mut impl Read,
-    socket: &TcpStream,
-    deadline: Instant,
-) -> Result<Request, ReadError> {
+/// Read one request head from `stream` (plain or TLS, its reads bounded
+/// by the same deadline), giving up at `deadline`.
+pub fn read_request(stream: &mut impl Read, deadline: Instant) -> Result<Request, ReadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -60,13 +54,9 @@ pub fn read_request(
         if buf.len() >= MAX_REQUEST_HEAD {
             return Err(ReadError::TooLarge);
         }
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or(ReadError::Gone)?;
-        socket
-            .set_read_timeout(Some(left))
-            .map_err(|_| ReadError::Gone)?;
+        if Instant::now() >= deadline {
+            return Err(ReadError::Gone);
+        }
         let room = (MAX_REQUEST_HEAD - buf.len()).min(chunk.len());
         match stream.read(&mut chunk[..room]) {
             Ok(0) => return Err(ReadError::Gone),
