@@ -13,6 +13,10 @@
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `monitor_guard`: the monitoring port under hostile use (per-address
 //!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
+//! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
+//!   real Prometheus server.
+//! - `obs_support`: external tools (promtool, prometheus, chromium), free
+//!   ports, children killed on drop.
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -70,8 +74,10 @@ mod cluster_tls;
 mod config_support;
 mod monitor_endpoints;
 mod monitor_guard;
+mod monitor_metrics;
 mod monitor_top;
 mod monitor_util;
+mod obs_support;
 mod parser_model;
 mod reliability_auth;
 mod reliability_cluster;

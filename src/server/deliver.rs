@@ -183,6 +183,8 @@ pub struct Batch {
     pub out_msgs: u64,
     /// Payload bytes handed over by this batch.
     pub out_bytes: u64,
+    /// Messages ever staged (never reset): fan-out for `/metrics`.
+    pub staged: u64,
 }
 
 impl Batch {
@@ -231,6 +233,7 @@ impl Batch {
         encode(&mut staged.buf);
         staged.msgs += 1;
         staged.bytes += payload_len as u64;
+        self.staged += 1;
         if staged.buf.len() >= EARLY_FLUSH_BYTES {
             self.out_msgs += staged.msgs;
             self.out_bytes += staged.bytes;
@@ -388,7 +391,11 @@ impl Fanout {
     #[inline]
     pub fn publish(&mut self, account: &Account, m: &Message<'_>, echo_off: Option<u64>) -> bool {
         let result = self.cache.lookup(account, m.subject);
-        self.out.publish(account, result, m, echo_off)
+        let before = self.out.batch.staged;
+        let delivered = self.out.publish(account, result, m, echo_off);
+        let copies = self.out.batch.staged - before;
+        super::monitor::observe::observe_publish(copies, m.payload.len());
+        delivered
     }
 
     /// A message from a route: every local plain subscriber, and one local

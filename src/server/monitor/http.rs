@@ -29,6 +29,18 @@ pub struct Request {
     pub path: String,
     /// The query parameters.
     pub query: Query,
+    /// Header fields as (lower-case name, trimmed value), in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The first value of a header (`name` in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Why no request could be read.
@@ -77,10 +89,16 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     }
 }
 
-/// Parse a request head: `METHOD TARGET HTTP/1.x`, then headers (ignored).
+/// Parse a request head: `METHOD TARGET HTTP/1.x`, then header fields
+/// (a line without a colon is skipped).
 pub fn parse_head(head: &[u8]) -> Option<Request> {
     let text = std::str::from_utf8(head).ok()?;
-    let line = text.lines().next()?.trim_end_matches('\r');
+    let mut lines = text.lines();
+    let line = lines.next()?.trim_end_matches('\r');
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     let mut parts = line.split(' ');
     let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || !version.starts_with("HTTP/1.") || method.is_empty() {
@@ -100,6 +118,7 @@ pub fn parse_head(head: &[u8]) -> Option<Request> {
         method: method.to_string(),
         path: percent_decode(path, false)?,
         query: Query::parse(query),
+        headers,
     })
 }
 
@@ -341,6 +360,7 @@ mod tests {
         assert_eq!(r.path, "/connz");
         assert_eq!(r.query.get("subs"), Some("1"));
         assert_eq!(r.query.get("x"), Some("a b c"));
+        assert_eq!(r.header("host"), Some("x"));
         let r = parse_head(b"HEAD http://h:1/varz HTTP/1.0\n\n").unwrap();
         assert_eq!((r.method.as_str(), r.path.as_str()), ("HEAD", "/varz"));
         for bad in [

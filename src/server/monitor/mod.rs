@@ -8,6 +8,9 @@
 //! - `varz.rs`, `connz.rs`, `subsz.rs`, `misc.rs` (routez, healthz,
 //!   accountz, the index): one endpoint each, building a serialisable reply
 //!   from the server's state;
+//! - `metrics.rs`: `/metrics`, Prometheus and OpenMetrics exposition of
+//!   the same figures under prometheus-nats-exporter's names, plus
+//!   `observe.rs`'s per-message histograms (per-thread counts);
 //! - `closed.rs`: the ring of recently closed connections;
 //! - `format.rs`: Go's spellings of times and durations;
 //! - `process.rs`: memory and CPU of the process.
@@ -35,7 +38,9 @@ pub mod connz;
 mod deadline;
 pub mod format;
 pub mod http;
+pub mod metrics;
 mod misc;
+pub mod observe;
 mod process;
 mod slots;
 pub mod subsz;
@@ -460,6 +465,16 @@ pub fn route(monitor: &Monitor, req: &Request) -> Response {
     let q = &req.query;
     let reply: Result<Vec<u8>, ApiError> = match path {
         "/" => return Response::html(misc::index_html()),
+        "/metrics" => {
+            let open = metrics::wants_openmetrics(req.header("accept"));
+            let mut r = Response::text(200, metrics::render(&server, monitor, open));
+            r.content_type = if open {
+                metrics::OPENMETRICS
+            } else {
+                metrics::TEXT
+            };
+            return r;
+        }
         "/varz" => Ok(pretty(&varz::varz(&server, monitor))),
         "/connz" => connz::ConnzOptions::from_query(q)
             .map(|o| pretty(&connz::connz(&server, server.closed.snapshot(), &o))),
