@@ -334,6 +334,9 @@ rtt\t''"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s r -l refresh-count -d 'Exit after this many refreshes (with -o: write this many snapshots)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s o -l output -d 'Write a snapshot to FILE and exit (`-` for stdout)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s l -l delimiter -d 'Delimited output (e.g. `,`) instead of the grid, for -o' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-user -d 'User for a monitoring port that requires credentials (`http_auth`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-password -d 'Password of --http-user' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-token -d 'Bearer token for a monitoring port that requires one (`http_auth { token }`)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s k -l tls-insecure -d 'Do not verify the HTTPS monitoring port\'s certificate'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s b -l raw-bytes -d 'Show traffic in raw bytes and counts instead of K/M/G'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s u -l display-subscriptions-column -d 'Show the SUBSCRIPTIONS column from the start'

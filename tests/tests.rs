@@ -11,6 +11,8 @@
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
+//!   with credentials.
 //! - `monitor_guard`: the monitoring port under hostile use (per-address
 //!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
 //! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
@@ -72,6 +74,7 @@ mod cluster_security;
 mod cluster_support;
 mod cluster_tls;
 mod config_support;
+mod monitor_auth;
 mod monitor_endpoints;
 mod monitor_guard;
 mod monitor_metrics;

@@ -82,6 +82,41 @@ pub struct TopArgs {
     /// Look up client host names (reverse DNS) (also `-lookup`).
     #[arg(long = "lookup")]
     pub lookup: bool,
+    /// User for a monitoring port that requires credentials (`http_auth`).
+    #[arg(long = "http-user", value_name = "USER", env = "NATS_HTTP_USER")]
+    pub http_user: Option<String>,
+    /// Password of --http-user.
+    #[arg(
+        long = "http-password",
+        value_name = "PASS",
+        env = "NATS_HTTP_PASSWORD",
+        hide_env_values = true
+    )]
+    pub http_password: Option<String>,
+    /// Bearer token for a monitoring port that requires one (`http_auth { token }`).
+    #[arg(
+        long = "http-token",
+        value_name = "TOKEN",
+        env = "NATS_HTTP_TOKEN",
+        hide_env_values = true
+    )]
+    pub http_token: Option<String>,
+}
+
+/// The `Authorization` header value the monitoring credentials make.
+pub fn http_authorization(
+    user: Option<&str>,
+    password: Option<&str>,
+    token: Option<&str>,
+) -> Option<String> {
+    if let Some(token) = token {
+        return Some(format!("Bearer {token}"));
+    }
+    let (user, password) = (user?, password.unwrap_or(""));
+    Some(format!(
+        "Basic {}",
+        crate::server::monitor::access::base64_encode(format!("{user}:{password}").as_bytes())
+    ))
 }
 
 const TOP_EXAMPLES: &str = "\
@@ -136,7 +171,12 @@ pub fn run(global: &ConnectArgs, args: TopArgs) -> Result<ExitCode> {
         sort: args.sort.clone(),
         subs: args.subs,
     };
-    let engine = Engine::new(&host, port, tls.as_ref(), settings).map_err(Error::usage)?;
+    let mut engine = Engine::new(&host, port, tls.as_ref(), settings).map_err(Error::usage)?;
+    engine.authorization = http_authorization(
+        args.http_user.as_deref(),
+        args.http_password.as_deref(),
+        args.http_token.as_deref(),
+    );
     let view = View {
         raw_bytes: args.raw_bytes,
         show_subs: args.subs,

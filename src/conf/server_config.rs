@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub http_base_path: Option<String>,
     /// nats-lite extension: answer `?callback=` with JSONP.
     pub http_jsonp: Option<bool>,
+    /// nats-lite extension: credentials the monitoring port requires.
+    pub http_auth: Option<super::http_auth::HttpAuth>,
 
     /// The top-level `authorization` block.
     pub authorization: Option<Authorization>,
@@ -242,6 +244,7 @@ impl ServerConfig {
             "https_port" => self.https_port = typed::port(k, v)?,
             "http_base_path" => self.http_base_path = Some(typed::string(k, v)?),
             "http_jsonp" => self.http_jsonp = Some(typed::boolean(k, v)?),
+            "http_auth" => self.http_auth = Some(super::http_auth::parse_http_auth(k, v)?),
             "authorization" => {
                 let auth = parse_authorization(k, v, warnings)?;
                 validate_client_authorization(&auth, &entry.key_pos)?;

@@ -38,6 +38,7 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
         o.https_port = c.https_port;
     }
     set(&mut o.http_jsonp, c.http_jsonp);
+    o.http_auth = c.http_auth.clone();
     if c.http_base_path.is_some() {
         return Err("http_base_path is not supported by nats-lite's monitoring".into());
     }

@@ -243,6 +243,8 @@ pub struct Options {
     pub https_port: Option<u16>,
     /// Monitoring: wrap JSON in `?callback=` (JSONP). Off by default; nats-server removed it.
     pub http_jsonp: bool,
+    /// Credentials the monitoring port requires (`http_auth`); none by default.
+    pub http_auth: Option<crate::conf::HttpAuth>,
     /// See [`MAX_CLOSED_CLIENTS`]; 0 keeps none.
     pub max_closed_clients: usize,
     /// TLS for client connections.
@@ -307,6 +309,7 @@ impl Default for Options {
             http_port: None,
             https_port: None,
             http_jsonp: false,
+            http_auth: None,
             max_closed_clients: MAX_CLOSED_CLIENTS,
             tls: None,
             lame_duck_duration: LAME_DUCK_DURATION,

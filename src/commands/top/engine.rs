@@ -306,6 +306,8 @@ pub struct Engine {
     port: u16,
     /// What to ask for; may change between polls.
     pub settings: Settings,
+    /// The `Authorization` header sent with every request, if any.
+    pub authorization: Option<String>,
     last: Option<Stats>,
 }
 
@@ -366,6 +368,7 @@ impl Engine {
             host: host.to_string(),
             port,
             settings,
+            authorization: None,
             last: None,
         })
     }
@@ -398,7 +401,11 @@ impl Engine {
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, FetchError> {
         let url = format!("{}{path}", self.base);
-        let mut resp = match self.agent.get(&url).call() {
+        let mut req = self.agent.get(&url);
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = match req.call() {
             Ok(r) => r,
             Err(e) => return Err(self.explain(&url, &e)),
         };

@@ -11,6 +11,8 @@
 //! - `metrics.rs`: `/metrics`, Prometheus and OpenMetrics exposition of
 //!   the same figures under prometheus-nats-exporter's names, plus
 //!   `observe.rs`'s per-message histograms (per-thread counts);
+//! - `access.rs`: the credentials `http_auth` requires (token, users,
+//!   bcrypt), checked before any endpoint answers;
 //! - `closed.rs`: the ring of recently closed connections;
 //! - `format.rs`: Go's spellings of times and durations;
 //! - `process.rs`: memory and CPU of the process.
@@ -33,6 +35,7 @@
 //! Counters are read on demand from the relaxed atomics the broker keeps
 //! anyway: monitoring adds no work to the message path.
 
+pub mod access;
 mod closed;
 pub mod connz;
 mod deadline;
@@ -108,6 +111,8 @@ pub struct Monitor {
     /// Time allowed for a TLS handshake (the server's `tls { timeout }`).
     tls_timeout: Duration,
     slots: Arc<Slots>,
+    /// bcrypt checks of `http_auth` credentials that succeeded.
+    verified: access::Verified,
 }
 
 impl Monitor {
@@ -223,6 +228,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
         cpu: process::CpuSampler::new(),
         tls_timeout: opts.tls.as_ref().map_or(super::TLS_TIMEOUT, |t| t.timeout),
         slots: Arc::new(Slots::default()),
+        verified: access::Verified::default(),
     });
     std::thread::Builder::new()
         .name("monitor".into())
@@ -457,6 +463,11 @@ pub fn route(monitor: &Monitor, req: &Request) -> Response {
     let Some(server) = monitor.server.upgrade() else {
         return Response::text(503, "server is shutting down\n");
     };
+    if let Some(auth) = &server.opts().http_auth {
+        if !access::allowed(auth, &monitor.verified, req) {
+            return access::refusal();
+        }
+    }
     let path = match req.path.as_str() {
         "/subscriptionsz" => "/subsz",
         p => p,
@@ -464,7 +475,7 @@ pub fn route(monitor: &Monitor, req: &Request) -> Response {
     monitor.count(path);
     let q = &req.query;
     let reply: Result<Vec<u8>, ApiError> = match path {
-        "/" => return Response::html(misc::index_html()),
+        "/" | "/index" => return Response::html(misc::index_html()),
         "/metrics" => {
             let open = metrics::wants_openmetrics(req.header("accept"));
             let mut r = Response::text(200, metrics::render(&server, monitor, open));
