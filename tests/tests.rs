@@ -13,6 +13,8 @@
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
 //!   with credentials.
+//! - `monitor_dashboard`: the live dashboard in headless Chromium
+//!   (WebDriver), and as text without scripts.
 //! - `monitor_guard`: the monitoring port under hostile use (per-address
 //!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
 //! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
@@ -75,6 +77,7 @@ mod cluster_support;
 mod cluster_tls;
 mod config_support;
 mod monitor_auth;
+mod monitor_dashboard;
 mod monitor_endpoints;
 mod monitor_guard;
 mod monitor_metrics;

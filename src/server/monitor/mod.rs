@@ -13,6 +13,7 @@
 //!   `observe.rs`'s per-message histograms (per-thread counts);
 //! - `access.rs`: the credentials `http_auth` requires (token, users,
 //!   bcrypt), checked before any endpoint answers;
+//! - `dashboard.rs`: the live dashboard at `/` (the index moved to `/index`);
 //! - `closed.rs`: the ring of recently closed connections;
 //! - `format.rs`: Go's spellings of times and durations;
 //! - `process.rs`: memory and CPU of the process.
@@ -38,6 +39,7 @@
 pub mod access;
 mod closed;
 pub mod connz;
+pub mod dashboard;
 mod deadline;
 pub mod format;
 pub mod http;
@@ -475,7 +477,8 @@ pub fn route(monitor: &Monitor, req: &Request) -> Response {
     monitor.count(path);
     let q = &req.query;
     let reply: Result<Vec<u8>, ApiError> = match path {
-        "/" | "/index" => return Response::html(misc::index_html()),
+        "/" => return Response::html(dashboard::render(&server, monitor)),
+        "/index" => return Response::html(misc::index_html()),
         "/metrics" => {
             let open = metrics::wants_openmetrics(req.header("accept"));
             let mut r = Response::text(200, metrics::render(&server, monitor, open));
