@@ -430,8 +430,8 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;top' {
-            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]')
-            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server')
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server')
             [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Monitoring (HTTP) port')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Monitoring (HTTP) port')
             [CompletionResult]::new('--https-port', '--https-port', [CompletionResultType]::ParameterName, 'Secure monitoring (HTTPS) port; overrides -m (also `-ms`)')

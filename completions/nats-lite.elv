@@ -407,8 +407,8 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --help 'Print help'
         }
         &'nats-lite;top'= {
-            cand -s 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]'
-            cand --host 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]'
+            cand -s 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server'
+            cand --host 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server'
             cand -m 'Monitoring (HTTP) port'
             cand --port 'Monitoring (HTTP) port'
             cand --https-port 'Secure monitoring (HTTPS) port; overrides -m (also `-ms`)'

@@ -313,7 +313,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls-insecure
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s s -l host -d 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s s -l host -d 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s m -l port -d 'Monitoring (HTTP) port' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l https-port -l ms -d 'Secure monitoring (HTTPS) port; overrides -m (also `-ms`)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l tlscacert -l cacert -d 'CA certificate to verify the HTTPS monitoring port with (also `-cacert`)' -r -F

@@ -80,6 +80,15 @@ pub struct Varz {
     /// Bytes out.
     #[serde(default)]
     pub out_bytes: i64,
+    /// Open client connections.
+    #[serde(default)]
+    pub connections: i64,
+    /// Subscriptions.
+    #[serde(default)]
+    pub subscriptions: i64,
+    /// Routes.
+    #[serde(default)]
+    pub routes: i64,
 }
 
 /// The fields of `/connz` that `top` shows.
