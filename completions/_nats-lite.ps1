@@ -557,6 +557,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--log_size_limit', '--log_size_limit', [CompletionResultType]::ParameterName, 'Logfile size limit (rotate when exceeded)')
             [CompletionResult]::new('-T', '-T ', [CompletionResultType]::ParameterName, 'Timestamp log entries (default true; -T=false turns them off)')
             [CompletionResult]::new('--logtime', '--logtime', [CompletionResultType]::ParameterName, 'Timestamp log entries (default true; -T=false turns them off)')
+            [CompletionResult]::new('--log_format', '--log_format', [CompletionResultType]::ParameterName, 'Log line format: `text` (nats-server''s) or `json` (one object a line)')
             [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Syslog server address (udp://localhost:514)')
             [CompletionResult]::new('--remote_syslog', '--remote_syslog', [CompletionResultType]::ParameterName, 'Syslog server address (udp://localhost:514)')
             [CompletionResult]::new('--max_traced_msg_len', '--max_traced_msg_len', [CompletionResultType]::ParameterName, 'Maximum printable length of traced messages (0 for unlimited)')

@@ -1558,7 +1558,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__server)
-            opts="-a -p -n -P -m -c -t -l -T -D -V -s -r -v -h --net --addr --port --server_name --name --pid --http_port --https_port --config --signal --ports_file_dir --client_advertise --log_file --log --log_size_limit --logtime --logtime_utc --debug --trace --syslog --remote_syslog --max_traced_msg_len --user --pass --auth --tls --tlscert --tlskey --tlsverify --tlscacert --routes --cluster_listen --cluster --cluster_name --cluster_advertise --no_advertise --connect_retries --profile --jetstream --store_dir --version --help"
+            opts="-a -p -n -P -m -c -t -l -T -D -V -s -r -v -h --net --addr --port --server_name --name --pid --http_port --https_port --config --signal --ports_file_dir --client_advertise --log_file --log --log_size_limit --logtime --logtime_utc --log_format --debug --trace --syslog --remote_syslog --max_traced_msg_len --user --pass --auth --tls --tlscert --tlskey --tlsverify --tlscacert --routes --cluster_listen --cluster --cluster_name --cluster_advertise --no_advertise --connect_retries --profile --jetstream --store_dir --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1658,6 +1658,10 @@ _nats__lite() {
                     ;;
                 -T)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --log_format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --remote_syslog)

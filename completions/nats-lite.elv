@@ -530,6 +530,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --log_size_limit 'Logfile size limit (rotate when exceeded)'
             cand -T 'Timestamp log entries (default true; -T=false turns them off)'
             cand --logtime 'Timestamp log entries (default true; -T=false turns them off)'
+            cand --log_format 'Log line format: `text` (nats-server''s) or `json` (one object a line)'
             cand -r 'Syslog server address (udp://localhost:514)'
             cand --remote_syslog 'Syslog server address (udp://localhost:514)'
             cand --max_traced_msg_len 'Maximum printable length of traced messages (0 for unlimited)'

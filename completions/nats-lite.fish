@@ -403,6 +403,8 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s l -l log 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l log_size_limit -d 'Logfile size limit (rotate when exceeded)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s T -l logtime -d 'Timestamp log entries (default true; -T=false turns them off)' -r -f -a "true\t''
 false\t''"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l log_format -d 'Log line format: `text` (nats-server\'s) or `json` (one object a line)' -r -f -a "text\t''
+json\t''"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s r -l remote_syslog -d 'Syslog server address (udp://localhost:514)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l max_traced_msg_len -d 'Maximum printable length of traced messages (0 for unlimited)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l user -d 'User required for connections' -r

@@ -19,6 +19,8 @@
 //!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
 //! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
 //!   real Prometheus server.
+//! - `obs_logs`: `--log_format json` parsed line by line; sd_notify READY,
+//!   WATCHDOG, RELOADING, STOPPING to a fake NOTIFY_SOCKET.
 //! - `obs_support`: external tools (promtool, prometheus, chromium), free
 //!   ports, children killed on drop.
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
@@ -83,6 +85,7 @@ mod monitor_guard;
 mod monitor_metrics;
 mod monitor_top;
 mod monitor_util;
+mod obs_logs;
 mod obs_support;
 mod parser_model;
 mod reliability_auth;

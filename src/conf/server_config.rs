@@ -111,6 +111,8 @@ pub struct ServerConfig {
     pub trace_headers: Option<bool>,
     /// `logtime`.
     pub logtime: Option<bool>,
+    /// nats-lite extension: `log_format: json` (true) or `text`.
+    pub log_json: Option<bool>,
     /// `logtime_utc`.
     pub logtime_utc: Option<bool>,
     /// `log_file`/`logfile`.
@@ -311,6 +313,18 @@ impl ServerConfig {
                 self.trace = Some(b);
             }
             "logtime" => self.logtime = Some(typed::boolean(k, v)?),
+            "log_format" => {
+                self.log_json = Some(match typed::string(k, v)?.to_ascii_lowercase().as_str() {
+                    "json" => true,
+                    "text" => false,
+                    other => {
+                        return Err(ConfError::at(
+                            &v.pos,
+                            format!("log_format must be \"text\" or \"json\", not {other:?}"),
+                        ))
+                    }
+                })
+            }
             "logtime_utc" => self.logtime_utc = Some(typed::boolean(k, v)?),
             "log_file" | "logfile" => self.log_file = Some(typed::string(k, v)?.into()),
             "log_size_limit" | "logfile_size_limit" => {

@@ -80,6 +80,7 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     set(&mut o.debug, c.debug);
     set(&mut o.trace, c.trace.or(c.trace_verbose));
     set(&mut o.logtime, c.logtime);
+    set(&mut o.log_json, c.log_json);
     set(&mut o.logtime_utc, c.logtime_utc);
     if c.log_file.is_some() {
         o.log_file = c.log_file.clone();

@@ -21,6 +21,7 @@ mod deliver;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
+pub mod notify;
 mod options;
 pub mod permissions;
 mod reload;

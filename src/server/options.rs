@@ -195,6 +195,8 @@ pub struct Options {
     pub log_file: Option<PathBuf>,
     /// Timestamps on log lines.
     pub logtime: bool,
+    /// Log lines as JSON objects (`log_format: json`) instead of text.
+    pub log_json: bool,
     /// Timestamps in UTC.
     pub logtime_utc: bool,
     /// Debug log lines.
@@ -285,6 +287,7 @@ impl Default for Options {
             ports_file_dir: None,
             log_file: None,
             logtime: true,
+            log_json: false,
             logtime_utc: false,
             debug: false,
             trace: false,
