@@ -123,3 +123,28 @@ fn top_sends_the_credentials_it_is_given() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("Connections Polled"));
     }
 }
+
+/// A SIGHUP reload applies a changed `http_auth`: the old token stops
+/// working, the new one works, without a restart.
+#[cfg(unix)]
+#[test]
+fn a_reload_changes_the_monitoring_credentials() {
+    let dir = ConfDir::new("httpauth-reload");
+    let conf = |token: &str| format!("http_auth {{ token: \"{token}\" }}\n");
+    let mut m = Monitored::attach(start_lite_with_conf(
+        &dir,
+        &conf("old-token"),
+        &["-m", "-1"],
+    ));
+    assert_eq!(get(&m, "/varz", Some("Bearer old-token")).status, 200);
+    dir.write("server.conf", &conf("new-token"));
+    crate::util::unsafe_kill(m.server.pid(), "HUP");
+    m.server
+        .wait_for_log(
+            "Reloaded server configuration",
+            std::time::Duration::from_secs(10),
+        )
+        .expect("reloaded");
+    assert_eq!(get(&m, "/varz", Some("Bearer old-token")).status, 401);
+    assert_eq!(get(&m, "/varz", Some("Bearer new-token")).status, 200);
+}
