@@ -357,6 +357,8 @@ pub struct Fanout {
     pub cache: MatchCache,
     /// Staging, queue choice and route targets.
     pub out: Delivery,
+    /// Fan-out and payload counts for `/metrics`, flushed now and then.
+    pub observed: super::monitor::observe::Local,
 }
 
 /// What a connection thread needs to deliver a matched message: the bytes
@@ -383,6 +385,7 @@ impl Fanout {
                 interest,
                 targets: Vec::new(),
             },
+            observed: super::monitor::observe::Local::default(),
         }
     }
 
@@ -394,7 +397,7 @@ impl Fanout {
         let before = self.out.batch.staged;
         let delivered = self.out.publish(account, result, m, echo_off);
         let copies = self.out.batch.staged - before;
-        super::monitor::observe::observe_publish(copies, m.payload.len());
+        self.observed.publish(copies, m.payload.len());
         delivered
     }
 

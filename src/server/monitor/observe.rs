@@ -2,13 +2,17 @@
 //! how many copies each published message was delivered as (fan-out) and
 //! how large its payload was, as Prometheus histograms.
 //!
-//! Cost on the message path: each connection thread counts into buckets
-//! of its own (a thread-local block of atomics that only that thread
-//! writes, with a plain relaxed load and store, no locked instruction and
-//! no cache line shared with another publisher). A scrape sums the blocks
-//! of every live thread under the registry's lock (the lock covers the
-//! summing only, never the reply's write); a thread that ends folds its
-//! block into the retired totals first, so counts never go backwards.
+//! Cost on the message path: a connection counts into plain integers of
+//! its own ([`Local`], inside its fan-out state, no atomics, a bucket found
+//! with one `leading_zeros`), and every [`FLUSH_EVERY`] messages (and when
+//! the connection ends) adds them to its thread's block: atomics that only
+//! that thread writes, with a relaxed load and store (no locked
+//! instruction, no cache line shared with another publisher). A scrape
+//! sums the blocks of every live thread under the registry's lock (the
+//! lock covers the summing only, never the reply's write); a thread that
+//! ends folds its block into the retired totals first, so counts never go
+//! backwards. A live connection's last few messages (fewer than
+//! [`FLUSH_EVERY`]) show at its next flush.
 
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -19,6 +23,9 @@ pub const FANOUT_BOUNDS: [u64; 12] = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 
 /// Upper bounds of the payload-size buckets (bytes).
 pub const PAYLOAD_BOUNDS: [u64; 10] =
     [0, 16, 64, 256, 1024, 4096, 16384, 65536, 262_144, 1_048_576];
+
+/// Messages a connection counts before adding them to its thread's block.
+pub const FLUSH_EVERY: u32 = 64;
 
 const FANOUT_BUCKETS: usize = FANOUT_BOUNDS.len() + 1;
 const PAYLOAD_BUCKETS: usize = PAYLOAD_BOUNDS.len() + 1;
@@ -100,9 +107,9 @@ impl Block {
 }
 
 /// A thread's handle on its block; retires it when the thread ends.
-struct Local(OnceCell<Arc<Block>>);
+struct ThreadSlot(OnceCell<Arc<Block>>);
 
-impl Local {
+impl ThreadSlot {
     fn block(&self) -> &Block {
         self.0.get_or_init(|| {
             let block = Arc::new(Block::default());
@@ -112,7 +119,7 @@ impl Local {
     }
 }
 
-impl Drop for Local {
+impl Drop for ThreadSlot {
     fn drop(&mut self) {
         if let Some(block) = self.0.get() {
             let mut reg = lock();
@@ -125,7 +132,7 @@ impl Drop for Local {
 }
 
 thread_local! {
-    static LOCAL: Local = const { Local(OnceCell::new()) };
+    static LOCAL: ThreadSlot = const { ThreadSlot(OnceCell::new()) };
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Registry> {
@@ -138,24 +145,96 @@ fn bucket(bounds: &[u64], value: u64) -> usize {
     bounds.partition_point(|b| *b < value)
 }
 
-/// Add one increment to a counter only this thread writes: a load and a
-/// store, no locked instruction.
+/// Add to a counter only this thread writes: a load and a store, no
+/// locked instruction.
 #[inline]
 fn bump(counter: &AtomicU64, by: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
+    if by != 0 {
+        counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
+    }
 }
 
-/// Record one published message: delivered as `copies` messages (local
-/// subscribers and routes), with `payload` bytes.
+/// `ceil(log2(n))` for `n >= 1` (0 for 1).
 #[inline]
-pub fn observe_publish(copies: u64, payload: usize) {
-    let _ = LOCAL.try_with(|local| {
-        let b = local.block();
-        bump(&b.fanout[bucket(&FANOUT_BOUNDS, copies)], 1);
-        bump(&b.fanout_sum, copies);
-        bump(&b.payload[bucket(&PAYLOAD_BOUNDS, payload as u64)], 1);
-        bump(&b.payload_sum, payload as u64);
-    });
+fn ceil_log2(n: u64) -> u32 {
+    64 - (n - 1).leading_zeros()
+}
+
+/// [`bucket`] for [`FANOUT_BOUNDS`] (0, then powers of two up to 1024).
+#[inline]
+fn fanout_bucket(n: u64) -> usize {
+    if n == 0 {
+        0
+    } else {
+        (ceil_log2(n) as usize + 1).min(FANOUT_BOUNDS.len())
+    }
+}
+
+/// [`bucket`] for [`PAYLOAD_BOUNDS`] (0, then powers of four from 16 to 1 MiB).
+#[inline]
+fn payload_bucket(n: u64) -> usize {
+    if n == 0 {
+        0
+    } else {
+        ((ceil_log2(n).saturating_sub(1) / 2).max(1) as usize).min(PAYLOAD_BOUNDS.len())
+    }
+}
+
+/// One connection's counts not yet added to its thread's block.
+#[derive(Default)]
+pub struct Local {
+    fanout: [u64; FANOUT_BUCKETS],
+    fanout_sum: u64,
+    payload: [u64; PAYLOAD_BUCKETS],
+    payload_sum: u64,
+    pending: u32,
+}
+
+impl Local {
+    /// Record one published message: delivered as `copies` messages (local
+    /// subscribers and routes), with `payload` bytes.
+    #[inline]
+    pub fn publish(&mut self, copies: u64, payload: usize) {
+        self.fanout[fanout_bucket(copies)] += 1;
+        self.fanout_sum += copies;
+        self.payload[payload_bucket(payload as u64)] += 1;
+        self.payload_sum += payload as u64;
+        self.pending += 1;
+        if self.pending >= FLUSH_EVERY {
+            self.flush();
+        }
+    }
+
+    /// Add the counts to this thread's block and start again.
+    #[inline(never)]
+    pub fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        let _ = LOCAL.try_with(|local| {
+            let b = local.block();
+            for (acc, n) in b.fanout.iter().zip(&self.fanout) {
+                bump(acc, *n);
+            }
+            bump(&b.fanout_sum, self.fanout_sum);
+            for (acc, n) in b.payload.iter().zip(&self.payload) {
+                bump(acc, *n);
+            }
+            bump(&b.payload_sum, self.payload_sum);
+        });
+        // Field by field: assigning a new `Local` would drop (and flush) this one.
+        self.fanout = [0; FANOUT_BUCKETS];
+        self.fanout_sum = 0;
+        self.payload = [0; PAYLOAD_BUCKETS];
+        self.payload_sum = 0;
+        self.pending = 0;
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// The totals over every thread, live or ended.
@@ -198,11 +277,23 @@ mod tests {
     }
 
     #[test]
+    fn bucket_formulas_match_the_bounds() {
+        for n in (0..5000).chain([1 << 20, (1 << 20) + 1, u64::MAX / 2]) {
+            assert_eq!(fanout_bucket(n), bucket(&FANOUT_BOUNDS, n), "fanout {n}");
+            assert_eq!(payload_bucket(n), bucket(&PAYLOAD_BOUNDS, n), "payload {n}");
+        }
+        for n in [65535, 65536, 65537, 262_144, 262_145, 1_048_576, 1_048_577] {
+            assert_eq!(payload_bucket(n), bucket(&PAYLOAD_BOUNDS, n), "payload {n}");
+        }
+    }
+
+    #[test]
     fn ended_threads_keep_their_counts() {
         let before = snapshot();
         std::thread::spawn(|| {
-            observe_publish(3, 100);
-            observe_publish(0, 0);
+            let mut local = Local::default();
+            local.publish(3, 100);
+            local.publish(0, 0);
         })
         .join()
         .unwrap();
