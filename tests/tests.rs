@@ -29,6 +29,9 @@
 //!   say; `-t`, config errors with positions, flags over the file.
 //! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
 //! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
+//! - `server_identity`: who a client is, under hostile use and reloads
+//!   (`no_auth_user` guests, reload during CONNECT, second CONNECT, the CPU
+//!   cost of failed logins).
 //! - `server_limits`: limits from a config file (payload, control line,
 //!   connections, subscriptions, pending bytes, ping interval).
 //! - `server_permissions`: publish/subscribe permissions, deny over allow,
@@ -80,6 +83,7 @@ mod server_auth;
 mod server_config;
 mod server_errors;
 mod server_flags;
+mod server_identity;
 mod server_limits;
 mod server_permissions;
 mod server_protocol;

@@ -18,6 +18,7 @@ pub mod close;
 mod config_file;
 mod connection;
 mod deliver;
+mod identity;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
