@@ -7,6 +7,10 @@
 //! CPU than good ones, whatever user name they give.
 #![cfg(unix)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use crate::cluster_support::{eventually, Impl, Node, MESH_TIMEOUT};
 use crate::config_support::{start_with_conf, ConfDir};
 use crate::util::{
@@ -233,4 +237,212 @@ fn second_connect_may_not_change_the_account() {
     let mut other = server.client(&user_pass("a", "pa"));
     other.send("SUB x 9\r\nPUB x 1\r\nz\r\n");
     assert_eq!(other.flush(), ["MSG x 9 1", "z"]);
+}
+
+// ---- what a failed login costs ----
+
+/// CPU time the process `pid` has used so far (user + system), from
+/// `/proc/PID/stat`.
+#[cfg(target_os = "linux")]
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf");
+    let hz: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(100);
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// How many threads of process `pid` are running or waiting for a CPU
+/// (state `R` in `/proc/PID/task/*/stat`).
+#[cfg(target_os = "linux")]
+fn runnable_threads(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next().map(|s| s == "R"))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+/// Send `CONNECT {connect}` on `n` new connections, one after the other,
+/// each refused: (server CPU used, median time from CONNECT to the close).
+#[cfg(target_os = "linux")]
+fn refusals(server: &ServerProcess, connect: &str, n: usize) -> (Duration, Duration) {
+    let cpu_before = cpu_time(server.pid());
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let mut c = server.connect();
+        c.read_info();
+        let start = Instant::now();
+        c.send(format!("CONNECT {connect}\r\nPING\r\n"));
+        let (lines, closed) = c.read_until_closed(Duration::from_secs(10));
+        times.push(start.elapsed());
+        assert!(
+            lines == [AUTH_VIOLATION] && closed,
+            "{connect}: got {lines:?}, closed={closed}"
+        );
+    }
+    times.sort();
+    (cpu_time(server.pid()) - cpu_before, times[n / 2])
+}
+
+/// Single-user auth with a bcrypt password: a wrong user name computes no
+/// hash (main computed one for any name), yet is refused no sooner than a
+/// wrong password, so the time does not tell whether the name is right.
+#[cfg(target_os = "linux")]
+#[test]
+fn wrong_user_name_costs_no_hash_and_no_less_time() {
+    if skip_under_reference("nats-server refuses a wrong user name at once") {
+        return;
+    }
+    // Cost 8: about 80 ms per check in a debug build.
+    let conf = format!(
+        "authorization {{ user: alice, password: \"{}\" }}\n",
+        bcrypt_hash("right", 8)
+    );
+    let dir = ConfDir::new("wrong-user-cost");
+    let server = start_with_conf(&dir, &conf, &[]);
+    let (cpu_pass, time_pass) = refusals(&server, &user_pass("alice", "wrong"), 5);
+    let (cpu_user, time_user) = refusals(&server, &user_pass("mallory", "wrong"), 5);
+    eprintln!(
+        "wrong password: cpu {cpu_pass:?}, median {time_pass:?}; wrong user: cpu {cpu_user:?}, median {time_user:?}"
+    );
+    assert!(
+        cpu_user * 4 < cpu_pass,
+        "a wrong user name costs CPU: {cpu_user:?} for 5, against {cpu_pass:?} for 5 wrong passwords"
+    );
+    assert!(
+        time_user * 2 > time_pass,
+        "a wrong user name is refused sooner ({time_user:?}) than a wrong password ({time_pass:?})"
+    );
+}
+
+/// Multi-user auth: a user that does not exist is refused no sooner than
+/// a wrong password for one that does (main answered at once), and without
+/// a hash.
+#[cfg(target_os = "linux")]
+#[test]
+fn unknown_user_is_refused_as_slowly_as_a_wrong_password() {
+    if skip_under_reference("nats-server refuses an unknown user at once") {
+        return;
+    }
+    let conf = format!(
+        "authorization {{ users: [ {{user: alice, password: \"{}\"}}, {{user: bob, password: \"{}\"}} ] }}\n",
+        bcrypt_hash("a", 8),
+        bcrypt_hash("b", 8)
+    );
+    let dir = ConfDir::new("unknown-user-time");
+    let server = start_with_conf(&dir, &conf, &[]);
+    let (cpu_pass, time_pass) = refusals(&server, &user_pass("alice", "wrong"), 5);
+    let (cpu_user, time_user) = refusals(&server, &user_pass("mallory", "wrong"), 5);
+    eprintln!(
+        "wrong password: cpu {cpu_pass:?}, median {time_pass:?}; unknown user: cpu {cpu_user:?}, median {time_user:?}"
+    );
+    assert!(
+        time_user * 2 > time_pass,
+        "an unknown user is refused sooner ({time_user:?}) than a wrong password ({time_pass:?})"
+    );
+    assert!(cpu_user * 4 < cpu_pass, "{cpu_user:?} vs {cpu_pass:?}");
+}
+
+/// A flood of CONNECTs with wrong passwords (8 threads, 10 connections
+/// each at a time, 3 s): bcrypt checks take turns, so no more server
+/// threads are runnable than the permits allow (main ran every check at
+/// once), and a connected client's round trips stay fast.
+#[cfg(target_os = "linux")]
+#[test]
+fn wrong_password_flood_is_bounded_and_others_stay_fast() {
+    if skip_under_reference("nats-server checks bcrypt passwords without a bound") {
+        return;
+    }
+    let conf = format!(
+        "authorization {{ user: alice, password: \"{}\" }}\n",
+        bcrypt_hash("right", 8)
+    );
+    let dir = ConfDir::new("flood");
+    let server = start_with_conf(&dir, &conf, &[]);
+    let mut good = server.client(&user_pass("alice", "right"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = server.addr;
+    let flooders: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut attempts = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    // Ten at once, as a flood would.
+                    let mut batch: Vec<RawClient> = (0..10)
+                        .map(|_| {
+                            let mut c = RawClient::connect(addr);
+                            c.read_info();
+                            c.send(format!(
+                                "CONNECT {}\r\nPING\r\n",
+                                user_pass("alice", "wrong")
+                            ));
+                            c
+                        })
+                        .collect();
+                    for c in &mut batch {
+                        let _ = c.read_until_closed(Duration::from_secs(60));
+                        attempts += 1;
+                    }
+                }
+                attempts
+            })
+        })
+        .collect();
+    let wall = Instant::now();
+    let mut round_trips = Vec::new();
+    let mut runnable = Vec::new();
+    while wall.elapsed() < Duration::from_secs(3) {
+        runnable.push(runnable_threads(server.pid()));
+        let start = Instant::now();
+        let lines = good.flush();
+        round_trips.push(start.elapsed());
+        for l in lines {
+            // The server's own keepalive.
+            assert_eq!(l, "PING");
+            good.send("PONG\r\n");
+        }
+        // A round trip every 10 ms: the client is well behaved.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let attempts: u32 = flooders.into_iter().map(|t| t.join().unwrap()).sum();
+    round_trips.sort();
+    runnable.sort();
+    let median = round_trips[round_trips.len() / 2];
+    let runnable_median = runnable[runnable.len() / 2];
+    let permits = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+    eprintln!(
+        "{attempts} refused logins; server threads runnable: median {runnable_median}, max {} (bcrypt permits {permits}); {} round trips, median {median:?}, max {:?}",
+        runnable.last().unwrap(),
+        round_trips.len(),
+        round_trips.last().unwrap()
+    );
+    // Runnable, not running: the count does not depend on how busy the
+    // machine is. The connection threads' other work is short.
+    assert!(
+        runnable_median <= permits + 2,
+        "{runnable_median} server threads runnable at once (median), with {permits} bcrypt permits"
+    );
+    assert!(
+        median < Duration::from_millis(100),
+        "round trips slowed to {median:?} (median)"
+    );
 }

@@ -13,6 +13,7 @@
 
 pub mod account;
 pub mod auth;
+mod auth_cost;
 pub mod client;
 pub mod close;
 mod config_file;
