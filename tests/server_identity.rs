@@ -3,8 +3,9 @@
 //! and re-checked by every reload; a reload that lands while a CONNECT's
 //! bcrypt check runs still applies to that client; a reload that removes a
 //! subscription withdraws its interest from the routes; a second CONNECT
-//! may not move a client to another account; and failed logins cost no more
-//! CPU than good ones, whatever user name they give.
+//! may not move a client to another account; failed logins cost no more
+//! CPU than good ones, whatever user name they give; and a cluster
+//! authorization block that would check no route is refused.
 #![cfg(unix)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cluster_support::{eventually, Impl, Node, MESH_TIMEOUT};
-use crate::config_support::{start_with_conf, ConfDir};
+use crate::config_support::{output_text, run_lite, start_with_conf, ConfDir};
 use crate::util::{
     is_reference, skip_under_reference, unsafe_kill, RawClient, ServerProcess, IO_TIMEOUT,
 };
@@ -445,4 +446,40 @@ fn wrong_password_flood_is_bounded_and_others_stay_fast() {
         median < Duration::from_millis(100),
         "round trips slowed to {median:?} (median)"
     );
+}
+
+// ---- who a route is ----
+
+/// A cluster `authorization` block that checks no one (a password without
+/// a user, an empty users list, only a timeout) is a configuration error,
+/// at start and on reload: nats-server 2.9.10 accepts any route then.
+#[test]
+fn cluster_authorization_that_checks_no_one_is_refused_at_start_and_on_reload() {
+    let dir = ConfDir::new("cluster-auth-no-one");
+    let conf = |auth: &str| {
+        format!("cluster {{ listen: \"127.0.0.1:-1\", name: ctest, authorization {auth} }}\n")
+    };
+    for auth in ["{ password: secret }", "{ users: [] }", "{ timeout: 2 }"] {
+        let file = dir.write("start.conf", &conf(auth));
+        let out = run_lite(&["-c", &file, "-a", "127.0.0.1", "-p", "-1"], IO_TIMEOUT);
+        let text = output_text(&out);
+        assert!(
+            !out.status.success() && text.contains("any server could join the cluster"),
+            "{auth}: {text}"
+        );
+    }
+    let file = dir.write("server.conf", &conf("{ user: ru, password: rp }"));
+    let mut server = ServerProcess::start(&["-c", &file]);
+    std::fs::write(&file, conf("{ password: rp }")).unwrap();
+    let seen = server.log_lines().len();
+    unsafe_kill(server.pid(), "HUP");
+    let line = server
+        .wait_for_log_since(seen, "any server could join the cluster", IO_TIMEOUT)
+        .expect("the reload names the problem");
+    assert!(line.contains("[ERR]"), "{line}");
+    assert!(!server
+        .log_lines()
+        .iter()
+        .skip(seen)
+        .any(|l| l.contains("Reloaded server configuration")));
 }
