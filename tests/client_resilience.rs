@@ -355,3 +355,71 @@ fn k01_req_against_a_rogue_server() {
         let _ = fake.join();
     }
 }
+
+/// The connect timeout is a deadline for the whole handshake (issue 16): a
+/// rogue server that answers the client's PING with a PING of its own,
+/// and every PONG with another PING 200 ms later, or that drips its INFO a
+/// byte at a time, cannot keep `sub` or `req` in the handshake (main gave
+/// each read the whole timeout, so both went on until the fake gave up).
+#[test]
+fn the_connect_timeout_bounds_the_whole_handshake() {
+    let (addr, fake) = fake_server(INFO, |words, s| {
+        match words {
+            ["PING"] => s.write_all(b"PING\r\n")?,
+            ["PONG"] => {
+                // Pacing the rogue, not synchronising the test.
+                std::thread::sleep(Duration::from_millis(200));
+                s.write_all(b"PING\r\n")?;
+            }
+            _ => {}
+        }
+        Ok(())
+    });
+    let started = Instant::now();
+    let d = run_lite(&[
+        "sub",
+        "-s",
+        &format!("nats://{addr}"),
+        "--no-reconnect",
+        "--connect-timeout",
+        "1s",
+        "foo",
+    ]);
+    d.assert_fails(1, "timed out waiting for the server to accept CONNECT");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = fake.join();
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let drip = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            for b in INFO.iter().cycle().take(150) {
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    let started = Instant::now();
+    let d = run_lite(&[
+        "req",
+        "-s",
+        &format!("nats://{addr}"),
+        "--connect-timeout",
+        "1s",
+        "svc",
+        "x",
+    ]);
+    d.assert_fails(1, "timed out waiting for INFO");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = drip.join();
+}
