@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
+use super::backlog::{Backlog, DEFAULT_PENDING_BYTES};
 use super::error::{ClientError, ErrorKind, Result};
 use super::handshake::{establish, server_error, Established};
 use super::link::{self, PingKind, SharedLink};
@@ -160,6 +161,8 @@ pub struct Connection {
     /// Why the current connection ended, once its reader said so.
     closed: Option<ClientError>,
     rng: Rng,
+    /// Messages read and not taken yet, bounded in bytes.
+    backlog: Arc<Backlog>,
 }
 
 impl Connection {
@@ -232,6 +235,7 @@ impl Connection {
             pongs_seen: 0,
             closed: None,
             rng,
+            backlog: Arc::new(Backlog::new(DEFAULT_PENDING_BYTES)),
         };
         conn.install(est)?;
         Ok(conn)
@@ -265,6 +269,7 @@ impl Connection {
             mode,
             tx: self.tx.clone(),
             url: est.url,
+            backlog: self.backlog.clone(),
         }
         .spawn()
         .map_err(|e| {
@@ -321,6 +326,13 @@ impl Connection {
     /// The largest payload (headers included) the server accepts.
     pub fn max_payload(&self) -> usize {
         self.limits.max_payload
+    }
+
+    /// Messages dropped because the owner did not take them fast enough
+    /// (more than the backlog's bytes were waiting), and their payload
+    /// bytes: a slow consumer, on our side.
+    pub fn dropped(&self) -> (u64, u64) {
+        self.backlog.dropped()
     }
 
     /// A handle that interrupts this connection's waits (for Ctrl-C).
@@ -631,6 +643,7 @@ impl Connection {
             if let Some(item) = self.queue.pop_front() {
                 match item {
                     Item::Msg(m) => {
+                        self.backlog.taken(&m);
                         if self.deliver(&m) {
                             return Ok(Some(Incoming::Msg(m)));
                         }

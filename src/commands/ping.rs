@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::connect::{exit_status_help, parse_duration, show_duration, ConnectArgs};
+use super::printable::printable;
 use crate::client::Connection;
 use crate::error::{Error, Result};
 
@@ -45,10 +46,11 @@ pub fn run(global: &ConnectArgs, args: PingArgs) -> Result<ExitCode> {
     } else {
         format!("{} ({})", info.server_name, info.server_id)
     };
+    let name = printable(&name);
     println!("Connected to {}", conn.url());
     println!("  Server:      {name}");
-    println!("  Version:     {}", info.version);
-    println!("  Address:     {}:{}", info.host, info.port);
+    println!("  Version:     {}", printable(&info.version));
+    println!("  Address:     {}:{}", printable(&info.host), info.port);
     println!(
         "  Max payload: {} bytes ({})",
         info.max_payload,
@@ -78,7 +80,7 @@ pub fn run(global: &ConnectArgs, args: PingArgs) -> Result<ExitCode> {
     println!("  Headers:     {}", if info.headers { "yes" } else { "no" });
     if conn.servers().len() > 1 {
         let others: Vec<String> = conn.servers().iter().map(ToString::to_string).collect();
-        println!("  Servers:     {}", others.join(", "));
+        println!("  Servers:     {}", printable(&others.join(", ")));
     }
     let mut times = Vec::new();
     for seq in 1..=args.count {
