@@ -215,6 +215,26 @@ pub fn secret_matches(stored: &str, given: &str) -> bool {
     }
 }
 
+/// A stored user and password against given ones (route authorization):
+/// the user is compared in constant time first, and the password (maybe a
+/// bcrypt hash, checked in turn with the others) only for the right user.
+pub fn user_and_password_match(
+    (user, password): (Option<&str>, Option<&str>),
+    (given_user, given_password): (Option<&str>, Option<&str>),
+) -> bool {
+    let user_ok = match (user, given_user) {
+        (Some(u), Some(g)) => constant_time_eq(u.as_bytes(), g.as_bytes()),
+        (None, None) => true,
+        _ => false,
+    };
+    user_ok
+        && match (password, given_password) {
+            (Some(stored), Some(given)) => secret_matches(stored, given),
+            (None, None) => true,
+            _ => false,
+        }
+}
+
 /// Equality whose time does not depend on where the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
@@ -379,6 +399,17 @@ mod tests {
     fn redaction() {
         let s = redacted_connect(&connect(r#"{"user":"u","pass":"p","auth_token":"t"}"#));
         assert!(!s.contains("\"p\"") && !s.contains("\"t\"") && s.contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn route_user_and_password() {
+        let hash = bcrypt::hash("rp", 4).unwrap();
+        let stored = (Some("ru"), Some(hash.as_str()));
+        assert!(user_and_password_match(stored, (Some("ru"), Some("rp"))));
+        assert!(!user_and_password_match(stored, (Some("ru"), Some("x"))));
+        assert!(!user_and_password_match(stored, (Some("rx"), Some("rp"))));
+        assert!(!user_and_password_match(stored, (None, None)));
+        assert!(user_and_password_match((None, None), (None, None)));
     }
 
     #[test]
