@@ -573,6 +573,10 @@ impl Connection {
         self.account = identity.account.clone();
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
+        if self.client.identity_changed.load(Ordering::Acquire) {
+            // A reload re-checked us since: its rules are the newer ones.
+            self.adopt_reloaded_identity();
+        }
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
