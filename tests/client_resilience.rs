@@ -469,7 +469,8 @@ fn sub_escapes_control_characters_from_the_server() {
     let _ = fake.join();
 }
 
-/// `sub` with a stdout that does not keep up (a pipe nobody reads) holds
+/// `sub` with a stdout that does not keep up (a pipe nobody reads), fed 16
+/// messages of 16 MiB, holds
 /// at most its pending-bytes limit (64 MiB) of messages, drops the rest and
 /// says how many on exit, as a slow consumer (issue 16; main buffered up to
 /// 16 reads' worth of messages, 256 MiB here, and never said).
@@ -491,7 +492,7 @@ fn sub_with_a_stalled_stdout_is_bounded_and_counts_drops() {
             pings += 1;
             // After the PONG of the flush that follows SUB.
             if pings == 2 {
-                for _ in 0..24 {
+                for _ in 0..16 {
                     s.write_all(frame)?;
                 }
                 let _ = done_tx.send(());

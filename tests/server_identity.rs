@@ -361,7 +361,7 @@ fn unknown_user_is_refused_as_slowly_as_a_wrong_password() {
     assert!(cpu_user * 4 < cpu_pass, "{cpu_user:?} vs {cpu_pass:?}");
 }
 
-/// A flood of CONNECTs with wrong passwords (8 threads, 10 connections
+/// A flood of CONNECTs with wrong passwords (6 threads, 8 connections
 /// each at a time, 3 s): bcrypt checks take turns, so no more server
 /// threads are runnable than the permits allow (main ran every check at
 /// once), and a connected client's round trips stay fast.
@@ -380,14 +380,14 @@ fn wrong_password_flood_is_bounded_and_others_stay_fast() {
     let mut good = server.client(&user_pass("alice", "right"));
     let stop = Arc::new(AtomicBool::new(false));
     let addr = server.addr;
-    let flooders: Vec<_> = (0..8)
+    let flooders: Vec<_> = (0..6)
         .map(|_| {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut attempts = 0u32;
                 while !stop.load(Ordering::Relaxed) {
-                    // Ten at once, as a flood would.
-                    let mut batch: Vec<RawClient> = (0..10)
+                    // Eight at once, as a flood would.
+                    let mut batch: Vec<RawClient> = (0..8)
                         .map(|_| {
                             let mut c = RawClient::connect(addr);
                             c.read_info();
