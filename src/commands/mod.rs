@@ -7,7 +7,6 @@ pub mod completions;
 pub mod connect;
 pub mod mkpasswd;
 pub mod ping;
-pub mod printable;
 pub mod publish;
 pub mod reply;
 pub mod request;

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::connect::{exit_status_help, parse_duration, show_duration, ConnectArgs};
-use super::printable::printable;
 use crate::client::Connection;
 use crate::error::{Error, Result};
+use crate::printable::printable;
 
 const AFTER_HELP: &str = concat!(
     "Examples:\n",

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::connect::{exit_status_help, on_ctrl_c, parse_duration, show_duration, ConnectArgs};
-use super::printable::printable;
+use crate::printable::printable;
 
 use crate::client::{Connection, Incoming, Message};
 use crate::error::{Error, Result};

@@ -365,7 +365,7 @@ fn print_lines(lines: impl Iterator<Item = String>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for l in lines {
         // Lines may quote what a watched server answered.
-        writeln!(out, "{}", super::printable::printable(&l))
+        writeln!(out, "{}", crate::printable::printable(&l))
             .map_err(|e| Error::io("writing to stdout", e))?;
     }
     out.flush().map_err(|e| Error::io("writing to stdout", e))

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::commands::printable::{printable, printable_json};
+use crate::printable::{printable, printable_json};
 
 /// How long one HTTP request may take in all.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

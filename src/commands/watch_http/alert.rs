@@ -273,7 +273,7 @@ impl Alerter {
 pub fn log(line: String) {
     eprintln!(
         "nats-lite: watch-http: {}",
-        crate::commands::printable::printable(&line)
+        crate::printable::printable(&line)
     );
 }
 

@@ -1,9 +1,11 @@
-//! Text from the network made safe for a terminal: control characters
-//! (C0, DEL, C1) and the Unicode bidirectional controls are shown as
-//! `\u{1b}` escapes, so a client name, a subject or a server's error text
-//! cannot move the cursor, retitle the window or reorder what an operator
-//! reads. Message payloads that `sub`, `req` and `cat` print are left raw
-//! by design (they are the data; `--json` escapes them).
+//! Text from the network made safe for a terminal or a log: control
+//! characters (C0, DEL, C1) and the Unicode bidirectional controls are
+//! shown as `\u{1b}` escapes, so a client name, a subject or a server's
+//! error text cannot move the cursor, retitle the window or reorder what an
+//! operator reads. The client tools print through [`printable`]; the
+//! server's log lines go through [`printable_lines`]. Message payloads that
+//! `sub`, `req` and `cat` print are left raw by design (they are the data;
+//! `--json` escapes them).
 
 use std::borrow::Cow;
 
@@ -14,12 +16,23 @@ fn is_unsafe(c: char) -> bool {
 
 /// `s` with every unsafe character escaped (borrowed when there is none).
 pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
+    escape(s, is_unsafe)
+}
+
+/// Like [`printable`], keeping line breaks and tabs: for log messages,
+/// which may span lines (a client cannot put either in what is logged of
+/// it: they end or split protocol lines).
+pub fn printable_lines(s: &str) -> Cow<'_, str> {
+    escape(s, |c| is_unsafe(c) && c != '\n' && c != '\t')
+}
+
+fn escape(s: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(&unsafe_char) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if is_unsafe(c) {
+        if unsafe_char(c) {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
         } else {
             out.push(c);
@@ -62,6 +75,7 @@ mod tests {
         assert_eq!(printable("\u{7f}\u{9b}"), "\\u{7f}\\u{9b}");
         assert_eq!(printable("x\u{202e}y"), "x\\u{202e}y");
         assert_eq!(printable("héllo ✓"), "héllo ✓");
+        assert_eq!(printable_lines("a\u{1b}b\nc\td"), "a\\u{1b}b\nc\td");
     }
 
     #[test]
