@@ -161,8 +161,14 @@ fn reload_during_a_bcrypt_connect_rechecks_it() {
 
 /// A reload that denies a subscription withdraws its interest from the
 /// cluster: the other server stops listing it for the route (`RS-`).
+/// (nats-server 2.9.10 does not: checked with both nodes nats-server.)
 #[test]
 fn reload_removing_a_subscription_withdraws_route_interest() {
+    if skip_under_reference(
+        "nats-server 2.9.10 keeps announcing the removed subscription to its routes",
+    ) {
+        return;
+    }
     let dir = ConfDir::new("reload-route-interest");
     let conf = |perms: &str| {
         format!(
@@ -177,7 +183,15 @@ fn reload_removing_a_subscription_withdraws_route_interest() {
     u.send("SUB secret.x 1\r\nSUB public.y 2\r\n");
     u.flush();
     let remote_subs = |node: &Node| -> Vec<String> {
-        node.json("/routez?subs=1")["routes"][0]["subscriptions_list"]
+        // Through ureq, which reads a chunked reply too.
+        let body = ureq::get(format!("http://{}/routez?subs=1", node.http))
+            .call()
+            .expect("GET /routez")
+            .body_mut()
+            .read_to_string()
+            .expect("body");
+        let routez: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        routez["routes"][0]["subscriptions_list"]
             .as_array()
             .map(|l| {
                 l.iter()
