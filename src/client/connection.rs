@@ -41,7 +41,7 @@ use super::link::{self, PingKind, SharedLink};
 use super::message::Message;
 use super::options::{Mode, Options, RECONNECT_WAIT_MAX, RECONNECT_WAIT_MIN};
 use super::rand::Rng;
-use super::reader::{Item, Reader, ReaderMode, Signal, CHANNEL_BATCHES};
+use super::reader::{Item, Reader, ReaderMode, Signal, CHANNEL_BATCHES, RAW_CHANNEL_BATCHES};
 use super::tls;
 use super::url::ServerUrl;
 use crate::protocol::encode;
@@ -210,7 +210,12 @@ impl Connection {
         rng: Rng,
         est: Established,
     ) -> Result<Connection> {
-        let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
+        // Raw bytes (`cat`) cannot be dropped: a few batches, then push back.
+        let batches = match opts.mode {
+            Mode::Client => CHANNEL_BATCHES,
+            Mode::Raw { .. } => RAW_CHANNEL_BATCHES,
+        };
+        let (tx, rx) = mpsc::sync_channel(batches);
         let mut conn = Connection {
             pool: opts.servers.clone(),
             url: est.url.clone(),

@@ -29,6 +29,9 @@ use crate::protocol::parser::{parse_server_op, Limits, Parsed, ServerOp};
 /// Batches the channel holds before the reader waits for the consumer
 /// (the byte bound of the backlog usually comes first).
 pub const CHANNEL_BATCHES: usize = 1024;
+/// The same for a raw (`cat`) connection, whose bytes are never dropped:
+/// a slow consumer pushes back on the server instead.
+pub const RAW_CHANNEL_BATCHES: usize = 16;
 
 /// One thing the server sent, in arrival order.
 #[derive(Debug)]
