@@ -116,10 +116,12 @@ pub enum Recheck {
 /// Who a client is under `rules`, from the credentials it settled with. A
 /// reload calls this for every client.
 pub fn recheck(rules: &Authenticator, client: &Client) -> Recheck {
-    let held = client.credentials_lock();
+    // Not settled: it will be under the new rules (see the module doc), so
+    // there is no need to wait for the lock a check in flight holds.
     if !client.connected.load(Ordering::SeqCst) || client.is_closed() {
         return Recheck::NotSettled;
     }
+    let held = client.credentials_lock();
     let credentials = held.as_deref().cloned().unwrap_or_default();
     let identity = rules
         .authenticate(&credentials, &client.certificate_names())
