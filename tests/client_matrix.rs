@@ -120,9 +120,6 @@ type Prepared = Result<(Launcher, String), NotReady>;
 /// A client's name and how to prepare it.
 type ClientEntry = (&'static str, fn() -> Prepared);
 
-/// A client's name and how to prepare it.
-type ClientEntry = (&'static str, fn() -> Prepared);
-
 /// A client of the matrix: its name, version, and how to run it (or why
 /// it cannot be run here).
 struct Client {
