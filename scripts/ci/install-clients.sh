@@ -48,7 +48,7 @@ venv() {
   fi
   rm -rf "$v"
   "$python" -m venv "$v" || die "$python -m venv $v failed"
-  "$v/bin/pip" install -q --disable-pip-version-check "$package" || die "pip install $package failed"
+  "$v/bin/pip" install -q --disable-pip-version-check "$package" >/dev/null || die "pip install $package failed"
   echo "$package" >"$stamp"
   say "$name: $package with $("$v/bin/python" --version)"
 }
@@ -73,7 +73,8 @@ if [ -z "$py313" ]; then
   done
 fi
 [ -n "$py313" ] || die "no Python >= 3.13 (python3.13 on PATH or under pyenv) for nats-core"
-venv venv-nats-core "$py313" "nats-core==$NATS_CORE_VERSION"
+# The nkeys extra: nats-core 0.2.0 imports nkeys whether or not it is used.
+venv venv-nats-core "$py313" "nats-core[nkeys]==$NATS_CORE_VERSION"
 
 # npm: exactly the lock file's versions.
 node_dir=tests/clients/node
