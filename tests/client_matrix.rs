@@ -336,6 +336,10 @@ fn clients() -> &'static [Client] {
             ("nats-core", || {
                 python_client("venv-nats-core", "nats_core_client.py")
             }),
+            ("nats.js-v2", || node_client("nats_v2_client.mjs", "nats")),
+            ("nats.js-v3", || {
+                node_client("transport_node_client.mjs", "@nats-io/transport-node")
+            }),
         ];
         let only: Option<Vec<String>> = std::env::var("NATS_MATRIX_CLIENTS")
             .ok()

@@ -128,7 +128,7 @@ async def request_reply(nc):
 
 async def no_responders(nc):
     try:
-        msg = await nc.request("matrix.nobody", b"x", timeout=STEP)
+        msg = await nc.request("nobody.home", b"x", timeout=STEP)
     except NoRespondersError:
         return
     raise AssertionError(f"a reply: {msg}")

@@ -416,7 +416,7 @@ async fn request_reply(client: &async_nats::Client) -> Res {
 }
 
 async fn no_responders(client: &async_nats::Client) -> Res {
-    match within("request", client.request("matrix.nobody", "x".into())).await? {
+    match within("request", client.request("nobody.home", "x".into())).await? {
         Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
         Err(e) => Err(err("not a no-responders error", e)),
         Ok(m) => Err(format!("a reply: {m:?}")),
