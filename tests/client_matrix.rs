@@ -18,8 +18,6 @@
 //! `NATS_MATRIX_CLIENTS=nats-py,go` limits a run to some clients.
 
 #![cfg(unix)]
-// Until every client's program is in: the launchers of the others.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -340,6 +338,8 @@ fn clients() -> &'static [Client] {
             ("nats.js-v3", || {
                 node_client("transport_node_client.mjs", "@nats-io/transport-node")
             }),
+            ("nats.c", c_client),
+            ("nats.go", go_client),
         ];
         let only: Option<Vec<String>> = std::env::var("NATS_MATRIX_CLIENTS")
             .ok()
