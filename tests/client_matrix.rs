@@ -696,7 +696,8 @@ fn run_matrix(kind: Impl) {
             let cell = match &outcomes[scenario] {
                 Outcome::Ok if kind == Impl::Lite && is_known_lite_failure(name, scenario) => {
                     notes.push(format!(
-                        "{name} {scenario}: passes now; remove it from KNOWN_LITE_FAILURES"
+                        "{name}: passes where KNOWN_LITE_FAILURES expects a failure; \
+                         remove its entry (and its KNOWN.md section)"
                     ));
                     "XPASS"
                 }
@@ -706,7 +707,9 @@ fn run_matrix(kind: Impl) {
                         && TOLERATE_KNOWN_LITE_FAILURES
                         && is_known_lite_failure(name, scenario);
                     if known {
-                        notes.push(format!("{name} {scenario} (known, KNOWN.md): {why}"));
+                        notes.push(format!(
+                            "{name}: known failure (tests/clients/KNOWN.md): {why}"
+                        ));
                         "xfail"
                     } else {
                         failures.push(format!("{name} {scenario}: {why}"));
