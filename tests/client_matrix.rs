@@ -681,6 +681,7 @@ fn run_matrix(target: Target) {
 
     let clients = clients();
     let mut table: Vec<(String, String, BTreeMap<&'static str, Outcome>)> = Vec::new();
+    let mut seconds = Vec::new();
     std::thread::scope(|scope| {
         let handles: Vec<_> = clients
             .iter()
@@ -690,11 +691,13 @@ fn run_matrix(target: Target) {
                 let target = &target;
                 scope.spawn(move || match &client.prepared {
                     Ok((launcher, version)) => {
+                        let started = Instant::now();
                         let mut all = BTreeMap::new();
                         for group in GROUPS {
                             all.extend(run_group(target, launcher, group, pki, client_cert));
                         }
-                        (version.clone(), all)
+                        let secs = format!("{:.1}", started.elapsed().as_secs_f64());
+                        (version.clone(), all, secs)
                     }
                     Err(not_ready) => {
                         let outcome = match not_ready {
@@ -705,14 +708,15 @@ fn run_matrix(target: Target) {
                             .iter()
                             .map(|(s, _)| (*s, outcome.clone()))
                             .collect();
-                        (String::new(), all)
+                        (String::new(), all, "-".to_string())
                     }
                 })
             })
             .collect();
         for (client, h) in clients.iter().zip(handles) {
-            let (version, outcomes) = h.join().expect("client thread");
+            let (version, outcomes, secs) = h.join().expect("client thread");
             table.push((client.name.to_string(), version, outcomes));
+            seconds.push(secs);
         }
     });
 
@@ -777,6 +781,11 @@ fn run_matrix(target: Target) {
         }
         out.push('\n');
     }
+    out.push_str(&format!("{:<18}", "seconds"));
+    for ((name, version, _), secs) in table.iter().zip(&seconds) {
+        out.push_str(&format!(" {:<w$}", secs, w = width(name, version)));
+    }
+    out.push('\n');
     let mut seen = std::collections::HashSet::new();
     notes.retain(|n| seen.insert(n.clone()));
     failures.retain(|f| seen.insert(f.clone()));

@@ -33,6 +33,8 @@ command -v cc >/dev/null 2>&1 || debs+=(gcc)
 command -v go >/dev/null 2>&1 || debs+=(golang-go)
 dpkg -s golang-github-nats-io-go-nats-dev >/dev/null 2>&1 || debs+=(golang-github-nats-io-go-nats-dev)
 command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
+# Debian's own python3 makes venvs only with python3-venv.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || debs+=(python3-venv)
 if [ ${#debs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
