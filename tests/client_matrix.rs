@@ -5,12 +5,13 @@
 //! results are printed as a table (scenario x client) and asserted.
 //!
 //! Scenarios run in groups, each group against servers started for it
-//! (one program run per client and group, all clients in parallel). A
-//! program gets the group as its argument and the servers in environment
-//! variables, prints `ok SCENARIO` or `fail SCENARIO REASON` per scenario,
-//! and where the harness must act (restart the server, kill a cluster
-//! member, send lame duck) prints `ready WHAT` and waits for a `go` line on
-//! stdin. `tests/clients/README.md` is the contract in full.
+//! (each client's groups one after the other, all clients in parallel). A
+//! program runs a group with the servers in environment variables (set by
+//! `env KEY=VALUE` lines on its stdin in `serve` mode, which runs the
+//! groups in one process), prints `ok SCENARIO` or `fail SCENARIO REASON`
+//! per scenario, and where the harness must act (restart the server, kill a
+//! cluster member, send lame duck) prints `ready WHAT` and waits for a `go`
+//! line on stdin. `tests/clients/README.md` is the contract in full.
 //!
 //! Peers (Python venvs, node_modules, cc + libnats, go + nats.go) come from
 //! `scripts/ci/install-clients.sh`. A missing one fails the matrix when
@@ -23,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::tls_support::{ClientCert, Pki};
@@ -515,90 +516,147 @@ fn path_str(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// Where the harness sends `go`.
-enum GoSender {
-    Stdin(ChildStdin),
-    Channel(tokio::sync::mpsc::UnboundedSender<()>),
+/// Every variable a group may set (the others are sent empty).
+const ENV_KEYS: &[&str] = &[
+    "NATS_URL",
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "NATS_TOKEN",
+    "NATS_CA",
+    "NATS_CERT",
+    "NATS_KEY",
+    "NATS_MAX_PAYLOAD",
+    "NATS_DISCOVER",
+];
+
+/// A client program started once with `serve`, running the groups one
+/// after the other (`env KEY=VALUE` and `run GROUP` lines on its stdin,
+/// `done GROUP` when finished): an interpreter starts once per matrix, not
+/// once per group.
+struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
 }
 
-impl GoSender {
-    fn go(&mut self) {
-        match self {
-            GoSender::Stdin(s) => {
-                let _ = s.write_all(b"go\n").and_then(|()| s.flush());
+impl Session {
+    fn start(program: &Path, args: &[String]) -> Session {
+        let mut child = Command::new(program)
+            .args(args)
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn a client program");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
-            GoSender::Channel(c) => {
-                let _ = c.send(());
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
             }
+        });
+        let stdin = child.stdin.take().unwrap();
+        Session {
+            child,
+            stdin,
+            lines,
+            stderr,
         }
+    }
+
+    fn send(&mut self, line: &str) {
+        let _ = writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush());
     }
 }
 
-/// Run one client program for one group; the outcome of each scenario of
-/// the group.
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run one group of one client: its program's session (started on first
+/// use, and again after a group that did not finish), or async-nats in a
+/// thread of its own. The outcome of each scenario of the group.
 fn run_group(
     target: &Target,
     launcher: &Launcher,
+    session: &mut Option<Session>,
     group: &str,
     pki: &Pki,
     client_cert: &ClientCert,
 ) -> BTreeMap<&'static str, Outcome> {
     let mut servers = Servers::start(target, group, pki, client_cert);
-    let (tx, rx) = mpsc::channel::<String>();
-    let mut child: Option<Child> = None;
-    let mut stderr_tail = None;
-    let mut go = match launcher {
+    let env: HashMap<String, String> = servers.env.iter().cloned().collect();
+    // For async-nats: its lines and its `go`.
+    let mut in_process = None;
+    match launcher {
         Launcher::Process(program, args) => {
-            let mut cmd = Command::new(program);
-            cmd.args(args)
-                .arg(group)
-                .envs(servers.env.iter().map(|(k, v)| (k, v)))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut c = cmd.spawn().expect("spawn a client program");
-            let stdout = c.stdout.take().unwrap();
-            let mut stderr = c.stderr.take().unwrap();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            stderr_tail = Some(std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = stderr.read_to_string(&mut text);
-                text
-            }));
-            let stdin = c.stdin.take().unwrap();
-            child = Some(c);
-            GoSender::Stdin(stdin)
+            let s = session.get_or_insert_with(|| Session::start(program, args));
+            s.stderr.lock().unwrap().clear();
+            for key in ENV_KEYS {
+                let value = env.get(*key).map_or("", String::as_str);
+                s.send(&format!("env {key}={value}"));
+            }
+            s.send(&format!("run {group}"));
         }
         Launcher::AsyncNats => {
+            let (tx, rx) = mpsc::channel::<String>();
             let (go_tx, go_rx) = tokio::sync::mpsc::unbounded_channel();
-            let env: HashMap<String, String> = servers.env.iter().cloned().collect();
             let group = group.to_string();
             std::thread::spawn(move || async_nats_client::run(&group, &env, tx, go_rx));
-            GoSender::Channel(go_tx)
+            in_process = Some((rx, go_tx));
         }
-    };
+    }
     let mut results: BTreeMap<&'static str, Outcome> = BTreeMap::new();
     let mut chatter = Vec::new();
     let deadline = Instant::now() + GROUP_TIMEOUT;
+    let mut finished = false;
     let mut timed_out = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = match rx.recv_timeout(left) {
+        let next = match (&in_process, session.as_ref()) {
+            (Some((rx, _)), _) => rx.recv_timeout(left),
+            (None, Some(s)) => s.lines.recv_timeout(left),
+            (None, None) => unreachable!("a process client has a session"),
+        };
+        let line = match next {
             Ok(line) => line,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 timed_out = true;
                 break;
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            // async-nats's thread ended (or the program exited).
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                finished = in_process.is_some();
+                break;
+            }
         };
         let mut words = line.splitn(3, ' ');
         match (words.next(), words.next(), words.next()) {
+            (Some("done"), Some(g), None) if g == group => {
+                finished = true;
+                break;
+            }
             (Some("ok"), Some(s), None) => {
                 if let Some(name) = scenario_name(s) {
                     results.insert(name, Outcome::Ok);
@@ -610,7 +668,13 @@ fn run_group(
                 }
             }
             (Some("ready"), Some(what), None) => match servers.act(what) {
-                Ok(()) => go.go(),
+                Ok(()) => match (&in_process, session.as_mut()) {
+                    (Some((_, go)), _) => {
+                        let _ = go.send(());
+                    }
+                    (None, Some(s)) => s.send("go"),
+                    (None, None) => {}
+                },
                 Err(e) => {
                     chatter.push(format!("harness: {e}"));
                     break;
@@ -619,14 +683,14 @@ fn run_group(
             _ => chatter.push(line),
         }
     }
-    if let Some(mut c) = child {
-        if timed_out {
-            let _ = c.kill();
-        }
-        let _ = c.wait();
+    let mut stderr = String::new();
+    if let Some(s) = session.as_ref() {
+        stderr = s.stderr.lock().unwrap().clone();
     }
-    drop(go);
-    let stderr = stderr_tail.and_then(|t| t.join().ok()).unwrap_or_default();
+    if !finished && in_process.is_none() {
+        // Out of step or dead: the next group starts a new one.
+        *session = None;
+    }
     let mut why = if timed_out {
         format!("no result within {GROUP_TIMEOUT:?}")
     } else {
@@ -693,8 +757,16 @@ fn run_matrix(target: Target) {
                     Ok((launcher, version)) => {
                         let started = Instant::now();
                         let mut all = BTreeMap::new();
+                        let mut session = None;
                         for group in GROUPS {
-                            all.extend(run_group(target, launcher, group, pki, client_cert));
+                            all.extend(run_group(
+                                target,
+                                launcher,
+                                &mut session,
+                                group,
+                                pki,
+                                client_cert,
+                            ));
                         }
                         let secs = format!("{:.1}", started.elapsed().as_secs_f64());
                         (version.clone(), all, secs)

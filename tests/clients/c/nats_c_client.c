@@ -1,6 +1,6 @@
 /*
  * The client matrix's program for libnats (the NATS C client, Debian's
- * libnats-dev). Usage: nats_c_client GROUP, with the servers in environment
+ * libnats-dev). Usage: nats_c_client GROUP (or serve), with the servers in environment
  * variables; prints `ok SCENARIO` / `fail SCENARIO REASON` per scenario and
  * `ready WHAT` where the harness must act (it answers `go` on stdin). The
  * scenarios and their contract: tests/clients/README.md.
@@ -161,6 +161,8 @@ static int queue_total_is_100(void) {
 
 static int queue_group(natsConnection *nc) {
     natsSubscription *a = NULL, *b = NULL;
+    atomic_store(&queue_counts[0], 0);
+    atomic_store(&queue_counts[1], 0);
     natsStatus s = natsConnection_QueueSubscribe(&a, nc, "matrix.q", "workers", on_queue_msg, (void *)0);
     if (s == NATS_OK)
         s = natsConnection_QueueSubscribe(&b, nc, "matrix.q", "workers", on_queue_msg, (void *)1);
@@ -283,6 +285,8 @@ static int drain_closed(void) {
 }
 
 static int flush_drain(void) {
+    atomic_store(&drained, 0);
+    atomic_store(&drained_in_order, 1);
     natsConnection *nc = connect_with(options());
     if (!nc)
         return 0;
@@ -420,6 +424,7 @@ static int lame_duck_done(void) {
 }
 
 static int lame_duck(void) {
+    atomic_store(&lame_duck_seen, 0);
     natsOptions *o = options();
     natsOptions_SetLameDuckModeCB(o, on_lame_duck, NULL);
     natsConnection *nc = connect_with(o);
@@ -454,12 +459,7 @@ static void basic(void) {
     natsConnection_Destroy(nc);
 }
 
-int main(int argc, char **argv) {
-    const char *group = argc > 1 ? argv[1] : "";
-    if (strcmp(group, "version") == 0) {
-        printf("version %s\n", nats_GetVersion());
-        return 0;
-    }
+static void run_group(const char *group) {
     if (strcmp(group, "basic") == 0) {
         basic();
     } else if (strcmp(group, "user") == 0) {
@@ -496,6 +496,36 @@ int main(int argc, char **argv) {
     } else {
         printf("unknown group %s\n", group);
     }
+}
+
+/* Groups one after the other, as stdin asks (`env KEY=VALUE`, then `run
+ * GROUP`, answered by `done GROUP`). */
+static void serve(void) {
+    char line[4096];
+    while (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (strncmp(line, "env ", 4) == 0) {
+            char *eq = strchr(line + 4, '=');
+            if (eq) {
+                *eq = 0;
+                setenv(line + 4, eq + 1, 1);
+            }
+        } else if (strncmp(line, "run ", 4) == 0) {
+            run_group(line + 4);
+            printf("done %s\n", line + 4);
+            fflush(stdout);
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *group = argc > 1 ? argv[1] : "";
+    if (strcmp(group, "version") == 0)
+        printf("version %s\n", nats_GetVersion());
+    else if (strcmp(group, "serve") == 0)
+        serve();
+    else
+        run_group(group);
     nats_Close();
     return 0;
 }

@@ -1,7 +1,7 @@
 // The client matrix's program for nats.go, built offline against Debian's
 // golang-github-nats-io-go-nats-dev (GOPATH mode, GO111MODULE=off).
 //
-// Usage: main GROUP, with the servers in environment variables; prints
+// Usage: main GROUP (or serve), with the servers in environment variables; prints
 // `ok SCENARIO` / `fail SCENARIO REASON` per scenario and `ready WHAT` where
 // the harness must act (it answers `go` on stdin). The scenarios and their
 // contract: tests/clients/README.md.
@@ -372,14 +372,8 @@ func basic() {
 	report("flush_drain", flushDrain())
 }
 
-func main() {
-	group := ""
-	if len(os.Args) > 1 {
-		group = os.Args[1]
-	}
+func runGroup(group string) {
 	switch group {
-	case "version":
-		fmt.Printf("version %s\n", nats.Version)
 	case "basic":
 		basic()
 	case "user":
@@ -401,5 +395,40 @@ func main() {
 		report("lame_duck", lameDuck())
 	default:
 		fmt.Printf("unknown group %s\n", group)
+	}
+}
+
+// serve runs groups one after the other, as stdin asks (`env KEY=VALUE`,
+// then `run GROUP`, answered by `done GROUP`).
+func serve() {
+	for {
+		line, err := stdin.ReadString('\n')
+		if err != nil {
+			return
+		}
+		command, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch command {
+		case "env":
+			key, value, _ := strings.Cut(arg, "=")
+			os.Setenv(key, value)
+		case "run":
+			runGroup(arg)
+			fmt.Printf("done %s\n", arg)
+		}
+	}
+}
+
+func main() {
+	group := ""
+	if len(os.Args) > 1 {
+		group = os.Args[1]
+	}
+	switch group {
+	case "version":
+		fmt.Printf("version %s\n", nats.Version)
+	case "serve":
+		serve()
+	default:
+		runGroup(group)
 	}
 }

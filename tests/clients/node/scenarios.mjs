@@ -254,8 +254,7 @@ async function lameDuck(lib) {
 const BASIC = ["connect_plain", "pubsub_wildcards", "queue_group", "request_reply",
   "no_responders", "headers", "flush_drain"];
 
-/** Run GROUP with `lib`: { version, connect, headers, isNoResponders }. */
-export async function run(lib, group) {
+async function runGroup(lib, group) {
   switch (group) {
     case "version":
       say(`version ${lib.version}`);
@@ -305,6 +304,30 @@ export async function run(lib, group) {
       break;
     default:
       say(`unknown group ${group}`);
+  }
+}
+
+/** Run GROUP with `lib`: { version, connect, headers, isNoResponders };
+ * GROUP `serve` runs groups one after the other as stdin asks (`env
+ * KEY=VALUE`, then `run GROUP`, answered by `done GROUP`): one Node start
+ * for all. */
+export async function run(lib, group) {
+  if (group === "serve") {
+    for (;;) {
+      const { value, done } = await stdinLines.next();
+      if (done) break;
+      const [command, ...rest] = value.trim().split(" ");
+      const arg = rest.join(" ");
+      if (command === "env") {
+        const i = arg.indexOf("=");
+        env[arg.slice(0, i)] = arg.slice(i + 1);
+      } else if (command === "run") {
+        await runGroup(lib, arg);
+        say(`done ${arg}`);
+      }
+    }
+  } else {
+    await runGroup(lib, group);
   }
   // Whatever is left (a closed client's timers, stdin) must not keep it up.
   process.exit(0);

@@ -1,7 +1,7 @@
 """The client matrix's program for nats-core (PyPI `nats-core`, the successor
 of nats-py; Python >= 3.13).
 
-Usage: nats_core_client.py GROUP, with the servers in environment variables;
+Usage: nats_core_client.py GROUP (or serve), with the servers in environment variables;
 prints `ok SCENARIO` / `fail SCENARIO REASON` per scenario and `ready WHAT`
 where the harness must act (it answers `go` on stdin). The scenarios and
 their contract: tests/clients/README.md.
@@ -20,7 +20,6 @@ import sys
 from nats.client import NoRespondersError, connect as nats_connect
 
 STEP = 5.0
-URL = os.environ.get("NATS_URL", "")
 
 
 def say(line):
@@ -48,7 +47,7 @@ async def connect(**kw):
     opts = dict(timeout=STEP, reconnect_time_wait=0.1, reconnect_time_wait_max=0.2,
                 reconnect_max_attempts=100)
     opts.update(kw)
-    return await nats_connect(URL, **opts)
+    return await nats_connect(os.environ["NATS_URL"], **opts)
 
 
 def tls_context(cert=False):
@@ -264,7 +263,7 @@ BASIC = ["connect_plain", "pubsub_wildcards", "queue_group", "request_reply",
          "no_responders", "headers", "flush_drain"]
 
 
-async def main(group):
+async def run_group(group):
     if group == "version":
         say(f"version {importlib.metadata.version('nats-core')}")
     elif group == "basic":
@@ -303,5 +302,20 @@ async def main(group):
         say(f"unknown group {group}")
 
 
+async def serve():
+    """Groups one after the other, as stdin asks (`env KEY=VALUE`, then
+    `run GROUP`, answered by `done GROUP`): one interpreter start for all."""
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        command, _, arg = line.strip().partition(" ")
+        if command == "env":
+            key, _, value = arg.partition("=")
+            os.environ[key] = value
+        elif command == "run":
+            await run_group(arg)
+            say(f"done {arg}")
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    arg = sys.argv[1]
+    asyncio.run(serve() if arg == "serve" else run_group(arg))

@@ -1,6 +1,6 @@
 """The client matrix's program for nats-py (PyPI `nats-py`, asyncio).
 
-Usage: nats_py_client.py GROUP, with the servers in environment variables;
+Usage: nats_py_client.py GROUP (or serve), with the servers in environment variables;
 prints `ok SCENARIO` / `fail SCENARIO REASON` per scenario and `ready WHAT`
 where the harness must act (it answers `go` on stdin). The scenarios and
 their contract: tests/clients/README.md.
@@ -16,7 +16,6 @@ import nats
 from nats.errors import MaxPayloadError, NoRespondersError
 
 STEP = 5.0
-URL = os.environ.get("NATS_URL", "")
 
 
 def say(line):
@@ -42,7 +41,7 @@ async def ready(what):
 
 async def connect(**kw):
     opts = dict(
-        servers=[URL],
+        servers=[os.environ["NATS_URL"]],
         connect_timeout=STEP,
         reconnect_time_wait=0.1,
         max_reconnect_attempts=100,
@@ -237,7 +236,7 @@ BASIC = ["connect_plain", "pubsub_wildcards", "queue_group", "request_reply",
          "no_responders", "headers", "flush_drain"]
 
 
-async def main(group):
+async def run_group(group):
     if group == "version":
         say(f"version {importlib.metadata.version('nats-py')}")
     elif group == "basic":
@@ -276,5 +275,20 @@ async def main(group):
         say(f"unknown group {group}")
 
 
+async def serve():
+    """Groups one after the other, as stdin asks (`env KEY=VALUE`, then
+    `run GROUP`, answered by `done GROUP`): one interpreter start for all."""
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        command, _, arg = line.strip().partition(" ")
+        if command == "env":
+            key, _, value = arg.partition("=")
+            os.environ[key] = value
+        elif command == "run":
+            await run_group(arg)
+            say(f"done {arg}")
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    arg = sys.argv[1]
+    asyncio.run(serve() if arg == "serve" else run_group(arg))
