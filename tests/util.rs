@@ -38,9 +38,10 @@ pub fn skip_under_reference(why: &str) -> bool {
     false
 }
 
-/// The nats-lite binary built for these tests (`NATS_LITE_BIN` names
-/// another build, e.g. to run the client matrix against it).
+/// The nats-lite binary built for these tests.
 pub fn nats_lite_bin() -> PathBuf {
+    // `NATS_LITE_BIN` names another build (to run the client matrix
+    // against it, say).
     match std::env::var_os("NATS_LITE_BIN") {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_BIN_EXE_nats-lite")),
