@@ -16,7 +16,9 @@
 //! Peers (Python venvs, node_modules, cc + libnats, go + nats.go) come from
 //! `scripts/ci/install-clients.sh`. A missing one fails the matrix when
 //! `CI` is set, and is skipped with a message otherwise.
-//! `NATS_MATRIX_CLIENTS=nats-py,go` limits a run to some clients.
+//! `NATS_MATRIX_CLIENTS=nats-py,nats.go` limits a run to some clients (the
+//! names of the table's columns); `NATS_LITE_BIN=PATH` runs it against
+//! another nats-lite build.
 
 #![cfg(unix)]
 
