@@ -8,9 +8,9 @@
 //!   hash, but not sooner than a wrong password would be: the refusal
 //!   waits (asleep, no CPU) as long as a check of the configured hash cost
 //!   takes on this machine, so the time of an answer does not say whether
-//!   the user exists. The estimate is the last measured check of that cost,
-//!   or, before any, a cost-4 check timed once and scaled (each cost step
-//!   doubles the work).
+//!   the user exists. The estimate is the slow end of the recent checks of
+//!   that cost (a decaying maximum), or, before any, a cost-4 check timed
+//!   once and scaled (each cost step doubles the work).
 //!
 //! A failed login thus costs at most what a good one does, and a wrong
 //! user name costs nothing but the wait.
@@ -107,15 +107,20 @@ fn cost4_time() -> Duration {
     })
 }
 
-/// Last measured check time per cost, in nanoseconds (0: none yet).
+/// Estimated check time per cost, in nanoseconds (0: none measured yet).
 fn measured() -> &'static [AtomicU64; MAX_COST + 1] {
     static MEASURED: [AtomicU64; MAX_COST + 1] = [const { AtomicU64::new(0) }; MAX_COST + 1];
     &MEASURED
 }
 
+/// Note a check's time: the estimate follows the slow end of recent
+/// checks (a decaying maximum), so an unknown user is never answered
+/// clearly sooner than a wrong password on a busy machine.
 fn note_check(cost: usize, took: Duration) {
     let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-    measured()[cost].store(nanos, Ordering::Relaxed);
+    let _ = measured()[cost].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+        Some(nanos.max(old - old / 8))
+    });
 }
 
 /// How long a check of `cost` takes here.
