@@ -336,6 +336,9 @@ fn severity(label: &str) -> u8 {
 
 /// Write one line with a label (`INF`, `DBG`, ...).
 pub fn write(label: &str, msg: std::fmt::Arguments<'_>) {
+    // What peers sent (subjects, error texts) must not reach a terminal raw.
+    let text = msg.to_string();
+    let msg = crate::printable::printable_lines(&text);
     let Some(logger) = LOGGER.get() else {
         eprintln!("[{}] [{label}] {msg}", std::process::id());
         return;
@@ -353,7 +356,7 @@ pub fn write(label: &str, msg: std::fmt::Arguments<'_>) {
         }
         Sink::Remote(r) => r.send(severity(label), logger.pid, &format!("[{label}] {msg}")),
         sink if logger.json.load(Ordering::Relaxed) => {
-            let line = json_line(SystemTime::now(), label, logger.pid, &msg.to_string());
+            let line = json_line(SystemTime::now(), label, logger.pid, msg.as_ref());
             match sink {
                 Sink::File(f) => f.write(line.as_bytes()),
                 _ => {
@@ -373,7 +376,7 @@ pub fn write(label: &str, msg: std::fmt::Arguments<'_>) {
             line.push('[');
             line.push_str(label);
             line.push_str("] ");
-            line.push_str(&msg.to_string());
+            line.push_str(&msg);
             line.push('\n');
             match sink {
                 Sink::File(f) => f.write(line.as_bytes()),

@@ -66,11 +66,9 @@ pub fn poll_all(members: &mut [Member]) {
     });
 }
 
-/// Text with control characters (from the network) made visible.
+/// Text from the network with control characters escaped.
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    crate::printable::printable(s).into_owned()
 }
 
 /// The aggregated header and the per-server table.
