@@ -124,6 +124,32 @@ fn top_sends_the_credentials_it_is_given() {
     }
 }
 
+/// `watch-http` probes a protected `/varz` with `-H Authorization:...`;
+/// without it the check fails on the 401.
+#[test]
+fn watch_http_probes_with_a_header() {
+    let (_dir, m) = start(false);
+    let url = format!("http://{}/varz", m.http);
+    let probe = |extra: &[&str]| {
+        Command::new(nats_lite_bin())
+            .args(["watch-http", "--once", "--timeout", "5s"])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    let out = probe(&["-H", "Authorization: Bearer t0ken"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = probe(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("401"));
+}
+
 /// A SIGHUP reload applies a changed `http_auth`: the old token stops
 /// working, the new one works, without a restart.
 #[cfg(unix)]
