@@ -46,6 +46,9 @@
 //!   service's configuration running with reload and logrotate.
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
+//! - `server_websocket`: the `websocket` listener with raw WebSocket
+//!   clients (upgrade refusals, frames, compression, limits, auth, timeout);
+//!   `ws_support` is its harness.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -85,6 +88,7 @@ mod server_permissions;
 mod server_protocol;
 mod server_signals;
 mod server_tls;
+mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
@@ -92,3 +96,4 @@ mod tls_support;
 mod tutorial;
 mod util;
 mod watch_http;
+mod ws_support;

@@ -33,6 +33,7 @@ pub mod sublist;
 pub mod subscription;
 mod timers;
 pub mod tls;
+pub mod websocket;
 mod wire;
 
 pub use config_file::apply as apply_config_file;
@@ -122,6 +123,8 @@ pub struct Server {
     /// TLS configuration for client connections (replaced by a reload).
     tls_config: RwLock<Option<Arc<rustls::ServerConfig>>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// The WebSocket listener's address, once bound.
+    pub websocket_addr: std::sync::OnceLock<SocketAddr>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
     lame_duck: AtomicBool,
@@ -167,6 +170,7 @@ impl Server {
             start: SystemTime::now(),
             closed,
             clients: Mutex::new(HashMap::new()),
+            websocket_addr: std::sync::OnceLock::new(),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
@@ -198,6 +202,14 @@ impl Server {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// Every account by name (for an authenticator of another listener).
+    pub fn accounts_snapshot(&self) -> HashMap<String, Arc<Account>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn clients(&self) -> MutexGuard<'_, HashMap<u64, Arc<Client>>> {
