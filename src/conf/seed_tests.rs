@@ -422,8 +422,8 @@ fn refused_and_ignored_options() {
         ]
     );
     assert_eq!(
-        w[4].to_string(),
-        "s.conf:5:1: 'gateway' is not supported by nats-lite and is ignored"
+        w[3].to_string(),
+        "s.conf:4:1: 'gateway' is not supported by nats-lite and is ignored"
     );
 }
 
