@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 
 use nats_lite::protocol::websocket::{OP_CONTINUATION, OP_PING, OP_TEXT};
 
+use crate::monitor_util::http_get;
+use crate::util::START_TIMEOUT;
 use crate::util::{RawClient, IO_TIMEOUT};
-use crate::ws_support::{binary, frame, http_exchange, start_ws, upgrade_request, Event, WsClient};
+use crate::ws_support::{
+    binary, frame, http_exchange, start_ws, start_ws_with, upgrade_request, Event, WsClient,
+};
 
 #[test]
 fn ws_info_pubsub_and_tcp_peer_both_ways() {
@@ -307,4 +311,57 @@ fn ws_no_auth_user_and_server_users() {
     );
     assert_eq!(ws.line(), "PONG");
     let _ = binary(b"");
+}
+
+#[test]
+fn ws_varz_and_connz() {
+    // Checked by hand against nats-server 2.9.10 (same block, same /varz
+    // websocket object); its HTTP server keeps connections open, which the
+    // raw helper does not expect.
+    if crate::util::skip_under_reference("the raw HTTP helper reads until close") {
+        return;
+    }
+    let (mut server, addr) = start_ws_with(
+        "no_tls: true\n compression: true\n same_origin: true\n \
+         allowed_origins: [\"http://a.example\"]\n handshake_timeout: \"3s\"\n \
+         authorization { user: a, password: b, timeout: 4 }",
+        "",
+        &["-m", "-1"],
+    );
+    let line = server
+        .wait_for_log("Starting http monitor on", START_TIMEOUT)
+        .expect("monitor line");
+    let http = line.rsplit(['/', ' ']).next().unwrap();
+    let http: std::net::SocketAddr = http.parse().unwrap();
+    let varz: serde_json::Value = serde_json::from_slice(&http_get(http, "/varz").body).unwrap();
+    assert_eq!(
+        varz["websocket"],
+        serde_json::json!({
+            "host": "127.0.0.1",
+            "port": addr.port(),
+            "handshake_timeout": 3_000_000_000u64,
+            "auth_timeout": 4.0,
+            "no_tls": true,
+            "same_origin": true,
+            "allowed_origins": ["http://a.example"],
+            "compression": true,
+        })
+    );
+    let (mut ws, _) = WsClient::connect(addr, false);
+    ws.send(
+        b"CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"b\",\"name\":\"w\"}\r\nPING\r\n",
+    );
+    assert_eq!(ws.line(), "PONG");
+    let connz: serde_json::Value = serde_json::from_slice(&http_get(http, "/connz").body).unwrap();
+    let conns = connz["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 1, "{connz}");
+    assert_eq!(conns[0]["type"], "websocket");
+    assert_eq!(conns[0]["kind"], "Client");
+    assert_eq!(conns[0]["name"], "w");
+    assert_eq!(conns[0]["ip"], "127.0.0.1");
+    assert_eq!(
+        conns[0]["port"],
+        ws.stream.local_addr().unwrap().port(),
+        "the client's own address, not the bridge's"
+    );
 }

@@ -15,8 +15,13 @@ use crate::util::{read_some, time_left, ServerProcess, IO_TIMEOUT, START_TIMEOUT
 
 /// A server with `websocket { listen: 127.0.0.1:-1, <ws> }` and `rest` at top level.
 pub fn start_ws(ws: &str, rest: &str) -> (ServerProcess, SocketAddr) {
+    start_ws_with(ws, rest, &[])
+}
+
+/// [`start_ws`] with extra command-line arguments.
+pub fn start_ws_with(ws: &str, rest: &str, extra: &[&str]) -> (ServerProcess, SocketAddr) {
     let config = format!("websocket {{\n listen: \"127.0.0.1:-1\"\n {ws}\n}}\n{rest}\n");
-    let mut server = ServerProcess::start_selected_with_config(&config, &[]);
+    let mut server = ServerProcess::start_selected_with_config(&config, extra);
     let line = server
         .wait_for_log("Listening for websocket clients on", START_TIMEOUT)
         .expect("websocket listener log line");

@@ -183,6 +183,7 @@ fn websocket(w: &conf::WebsocketConfig) -> Result<WebsocketOptions, String> {
         allowed_origins: w.allowed_origins.clone(),
         compression: w.compression,
         handshake_timeout: w.handshake_timeout.unwrap_or(WS_HANDSHAKE_TIMEOUT),
+        handshake_timeout_set: w.handshake_timeout.is_some(),
         user: auth.and_then(|a| a.user.clone()),
         pass: auth.and_then(|a| a.password.clone()),
         token: auth.and_then(|a| a.token.clone()),

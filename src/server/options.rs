@@ -296,6 +296,8 @@ pub struct WebsocketOptions {
     pub compression: bool,
     /// Time from accept to the end of the upgrade (TLS included).
     pub handshake_timeout: Duration,
+    /// `handshake_timeout` was configured (not our default).
+    pub handshake_timeout_set: bool,
     /// Single user of the block's authorization.
     pub user: Option<String>,
     /// Its password.

@@ -15,6 +15,9 @@
 mod bridge;
 mod handshake;
 mod socket;
+mod varz;
+
+pub use varz::{varz, WebsocketVarz};
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
