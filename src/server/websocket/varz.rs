@@ -70,10 +70,11 @@ pub fn varz(server: &Server) -> WebsocketVarz {
         port: server.websocket_addr.get().map_or(w.port, |a| a.port()),
         advertise: w.advertise.clone().unwrap_or_default(),
         no_auth_user: w.no_auth_user.clone().unwrap_or_default(),
-        handshake_timeout: w
-            .handshake_timeout_set
-            .then(|| w.handshake_timeout.as_nanos() as u64)
-            .unwrap_or(0),
+        handshake_timeout: if w.handshake_timeout_set {
+            w.handshake_timeout.as_nanos() as u64
+        } else {
+            0
+        },
         auth_timeout: w.auth_timeout.map(|t| t.as_secs_f64()),
         no_tls: w.tls.is_none(),
         tls_map: w.tls.as_ref().is_some_and(|t| t.verify_and_map),
