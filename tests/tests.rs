@@ -46,6 +46,7 @@
 //!   service's configuration running with reload and logrotate.
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
+//! - `client_websocket`: the client commands with `ws://` and `wss://` URLs.
 //! - `server_websocket`: the `websocket` listener with raw WebSocket
 //!   clients (upgrade refusals, frames, compression, limits, auth, timeout);
 //!   `ws_support` is its harness.
@@ -60,6 +61,7 @@ mod client_reqrep;
 mod client_resilience;
 mod client_security;
 mod client_support;
+mod client_websocket;
 mod cluster_failover;
 mod cluster_lifecycle;
 mod cluster_mesh;
