@@ -11,6 +11,8 @@
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
+//!   Chromium with the official JavaScript client).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -75,6 +77,7 @@ mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;
 mod parser_model;
+mod peer_websocket;
 mod reliability_auth;
 mod reliability_cluster;
 mod reliability_load;
