@@ -121,3 +121,168 @@ fn next_non_ping(tcp: &mut crate::util::RawClient) -> String {
         tcp.send("PONG\r\n");
     }
 }
+
+/// Bundle `@nats-io/nats-core` into one ESM file with esbuild; its path.
+fn bundle_client(out_dir: &Path) -> Option<PathBuf> {
+    let js = root().join("target/ws-js");
+    let esbuild = peer(&js.join("node_modules/.bin/esbuild"), "esbuild")?;
+    peer(
+        &js.join("node_modules/@nats-io/nats-core/package.json"),
+        "@nats-io/nats-core",
+    )?;
+    // The entry sits next to node_modules so that esbuild resolves the package.
+    let entry = js.join(format!("entry-{}.js", std::process::id()));
+    std::fs::write(
+        &entry,
+        "export { wsconnect, headers } from \"@nats-io/nats-core\";\n",
+    )
+    .unwrap();
+    let out = out_dir.join("nats.js");
+    let status = Command::new(esbuild)
+        .arg(&entry)
+        .args(["--bundle", "--format=esm", "--log-level=warning"])
+        .arg(format!("--outfile={}", out.display()))
+        .status()
+        .unwrap();
+    let _ = std::fs::remove_file(&entry);
+    assert!(status.success(), "esbuild failed");
+    Some(out)
+}
+
+/// Serve `/` (the page) and `/nats.js` on a free loopback port until the
+/// test ends; returns the page's URL.
+fn serve_page(page: String, bundle: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+            let mut head = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let path = String::from_utf8_lossy(&head)
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
+            let (status, kind, body): (&str, &str, &[u8]) = match path.as_str() {
+                "/" => ("200 OK", "text/html", page.as_bytes()),
+                "/nats.js" => ("200 OK", "text/javascript", &bundle),
+                _ => ("404 Not Found", "text/plain", b"not found"),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(body);
+        }
+    });
+    format!("http://{addr}/")
+}
+
+/// Run the page in headless Chromium against the server, with a TCP client
+/// on the other side: a message each way (with headers), request/reply.
+fn browser_round_trip(ws_block: &str, config_js: &str) {
+    let Some(chromium) = which("chromium") else {
+        let msg = "chromium missing: run scripts/ci/install-ws.sh";
+        assert!(std::env::var_os("CI").is_none(), "{msg}");
+        eprintln!("skipped: {msg}");
+        return;
+    };
+    let dir = crate::util::TempDir::new("browser");
+    let Some(bundle) = bundle_client(dir.path()) else {
+        return;
+    };
+    let (server, addr) = start_ws(ws_block, "");
+    let config_js = config_js.replace("ADDR", &addr.to_string());
+    let page = std::fs::read_to_string(root().join("tests/data/ws_browser_page.html"))
+        .unwrap()
+        .replace("CONFIG", &config_js);
+    let url = serve_page(page, std::fs::read(bundle).unwrap());
+    let mut tcp = server.client("{\"verbose\":false,\"headers\":true}");
+    tcp.send("SUB web.out 1\r\nPING\r\n");
+    tcp.expect_line("PONG");
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--ignore-certificate-errors",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(&url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_line(&rx, "RESULT ready", &mut seen);
+        tcp.send("HPUB web.in 25 33\r\nNATS/1.0\r\nX-From: tcp\r\n\r\nfrom tcp\r\n");
+        wait_line(&rx, "RESULT received web.in from tcp tcp", &mut seen);
+        let line = next_non_ping(&mut tcp);
+        assert!(line.starts_with("HMSG web.out 1 "), "{line}");
+        let block = tcp.read_line();
+        assert_eq!(block, "NATS/1.0");
+        assert_eq!(tcp.read_line(), "X-From: browser");
+        wait_line(&rx, "RESULT reply answer:q", &mut seen);
+        wait_line(&rx, "RESULT DONE", &mut seen);
+        assert!(!seen.iter().any(|l| l.contains("RESULT FAIL")), "{seen:?}");
+    }));
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        let fails: Vec<_> = seen.iter().filter(|l| l.contains("RESULT")).collect();
+        eprintln!("page results: {fails:?}");
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// `name` found on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+#[test]
+fn browser_js_client_over_ws_with_user_and_password() {
+    browser_round_trip(
+        "no_tls: true\n compression: true\n authorization { user: web, password: s3cr3t }",
+        r#"{ servers: "ws://ADDR", user: "web", pass: "s3cr3t" }"#,
+    );
+}
+
+#[test]
+fn browser_js_client_over_wss() {
+    let pki = crate::client_support::TestPki::new();
+    browser_round_trip(
+        &format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+            pki.file("server.pem"),
+            pki.file("server.key")
+        ),
+        r#"{ servers: "wss://ADDR" }"#,
+    );
+}
