@@ -286,3 +286,58 @@ fn browser_js_client_over_wss() {
         r#"{ servers: "wss://ADDR" }"#,
     );
 }
+
+/// async-nats (its `websockets` feature is in its defaults) over `ws://`,
+/// with compression offered by the server, and a TCP client both ways.
+#[tokio::test]
+async fn async_nats_over_ws_with_a_tcp_peer() {
+    use futures::StreamExt;
+    async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+        tokio::time::timeout(IO_TIMEOUT, f)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: timed out"))
+    }
+    let (server, addr) = start_ws(
+        "no_tls: true\n compression: true\n authorization { token: t0k }",
+        "",
+    );
+    let ws = within(
+        "connect",
+        async_nats::ConnectOptions::with_token("t0k".into())
+            .request_timeout(Some(IO_TIMEOUT))
+            .connect(format!("ws://{addr}")),
+    )
+    .await
+    .expect("connect over ws");
+    let tcp = within("connect", async_nats::connect(server.url()))
+        .await
+        .expect("connect over tcp");
+    let mut from_tcp = ws.subscribe("to.ws").await.unwrap();
+    let mut from_ws = tcp.subscribe("to.tcp").await.unwrap();
+    let mut service = ws.subscribe("svc").await.unwrap();
+    within("flush", ws.flush()).await.unwrap();
+    within("flush", tcp.flush()).await.unwrap();
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("X-Peer", "tcp");
+    tcp.publish_with_headers("to.ws", h, "hello ws".into())
+        .await
+        .unwrap();
+    let m = within("message", from_tcp.next()).await.unwrap();
+    assert_eq!(&m.payload[..], b"hello ws");
+    assert_eq!(m.headers.unwrap().get("X-Peer").unwrap().as_str(), "tcp");
+    let big = vec![b'z'; 200_000];
+    ws.publish("to.tcp", big.clone().into()).await.unwrap();
+    let m = within("message", from_ws.next()).await.unwrap();
+    assert_eq!(&m.payload[..], &big[..]);
+    let responder = tokio::spawn(async move {
+        let req = service.next().await.unwrap();
+        let reply = req.reply.unwrap();
+        ws.publish(reply, "answer".into()).await.unwrap();
+        ws.flush().await.unwrap();
+    });
+    let answer = within("request", tcp.request("svc", "q".into()))
+        .await
+        .unwrap();
+    assert_eq!(&answer.payload[..], b"answer");
+    responder.await.unwrap();
+}
