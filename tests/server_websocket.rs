@@ -128,6 +128,7 @@ fn ws_origin_checks() {
 #[test]
 fn ws_unfinished_upgrade_is_dropped_at_the_handshake_timeout() {
     let (server, addr) = start_ws("no_tls: true\n handshake_timeout: \"1s\"", "");
+    let threads = thread_count(&server);
     let started = Instant::now();
     let mut partial = TcpStream::connect(addr).unwrap();
     partial.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
@@ -166,6 +167,7 @@ fn expect_protocol_error(ws: &mut WsClient, what: &str) {
 #[test]
 fn ws_frame_violations_close_with_1002() {
     let (server, addr) = start_ws("no_tls: true", "");
+    let threads = thread_count(&server);
     let mut unmasked = vec![0x82, 6];
     unmasked.extend_from_slice(b"PING\r\n");
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -192,6 +194,35 @@ fn ws_frame_violations_close_with_1002() {
     }
     let mut tcp = server.connect();
     tcp.handshake("{}");
+    drop(tcp);
+    wait_threads_back(&server, threads);
+}
+
+/// The server's thread count (Linux; `None` elsewhere or for nats-server,
+/// whose goroutines are not threads).
+fn thread_count(server: &crate::util::ServerProcess) -> Option<usize> {
+    if crate::util::is_reference() {
+        return None;
+    }
+    let dir = format!("/proc/{}/task", server.pid());
+    std::fs::read_dir(dir).ok().map(Iterator::count)
+}
+
+/// Every thread a connection started is gone again (bounded wait).
+fn wait_threads_back(server: &crate::util::ServerProcess, before: Option<usize>) {
+    let Some(before) = before else { return };
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let now = thread_count(server).unwrap_or(0);
+        if now <= before {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{now} threads, {before} before the connections"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
