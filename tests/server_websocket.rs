@@ -143,6 +143,7 @@ fn ws_unfinished_upgrade_is_dropped_at_the_handshake_timeout() {
         "{:?}",
         started.elapsed()
     );
+    wait_threads_back(&server, threads);
     let mut tcp = server.connect();
     tcp.handshake("{}");
 }
