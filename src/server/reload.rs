@@ -56,6 +56,10 @@ impl Server {
             accounts.clone()
         };
         let auth = Authenticator::new(&new, &accounts)?;
+        let ws_auth = match new.websocket {
+            Some(_) => Some(super::websocket::authenticator(&new, &accounts)?),
+            None => None,
+        };
         let tls_config = new
             .tls
             .as_ref()
@@ -72,7 +76,11 @@ impl Server {
         }
         let auth = self.auth();
         for client in self.client_list() {
-            recheck(&auth, &client);
+            let websocket = client.meta().websocket;
+            match &ws_auth {
+                Some(ws_auth) if websocket => recheck(ws_auth, &client),
+                _ => recheck(&auth, &client),
+            }
         }
         notice!("Reloaded server configuration");
         Ok(())
@@ -92,6 +100,16 @@ fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
             "config reload not supported for port: old={}, new={}",
             old.port, new.port
         ));
+    }
+    if old.websocket.as_ref().map(|w| (&w.host, w.port))
+        != new.websocket.as_ref().map(|w| (&w.host, w.port))
+        || old.websocket.as_ref().map(|w| &w.tls) != new.websocket.as_ref().map(|w| &w.tls)
+    {
+        return Err(
+            "config reload not supported for the websocket listener or its TLS in nats-lite: \
+             restart the server"
+                .into(),
+        );
     }
     if old.cluster != new.cluster || old.client_advertise != new.client_advertise {
         return Err(

@@ -66,8 +66,9 @@ impl Via {
 
 /// The WebSocket side of the server: options, authorization, TLS.
 pub struct Websocket {
-    auth: Arc<Authenticator>,
-    auth_timeout: Duration,
+    /// The authorization, with the options it was built from (rebuilt for
+    /// new connections after a reload).
+    auth: std::sync::RwLock<(Arc<Options>, Arc<Authenticator>)>,
     tls: Option<Arc<rustls::ServerConfig>>,
     /// The bound address.
     pub addr: SocketAddr,
@@ -85,9 +86,8 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
         return Ok(None);
     };
     let tls = wo.tls.as_ref().map(super::tls::server_config).transpose()?;
-    let auth_opts = auth_options(&opts);
-    let auth = Authenticator::new(&auth_opts, &server.accounts_snapshot())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("websocket: {e}")))?;
+    let auth = authenticator(&opts, &server.accounts_snapshot())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let host = wo.host.trim_start_matches('[').trim_end_matches(']');
     let listener = TcpListener::bind((host, wo.port)).map_err(|e| {
         io::Error::new(
@@ -101,8 +101,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
     widen_backlog(&listener);
     let addr = listener.local_addr()?;
     let ws = Arc::new(Websocket {
-        auth: Arc::new(auth),
-        auth_timeout: auth_opts.effective_auth_timeout(),
+        auth: std::sync::RwLock::new((opts.clone(), Arc::new(auth))),
         tls,
         addr,
     });
@@ -120,6 +119,38 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
         .stack_size(STACK)
         .spawn(move || accept_loop(&srv, &listener, &ws))?;
     Ok(Some(addr))
+}
+
+/// The authenticator of WebSocket clients under `opts`.
+///
+/// # Errors
+///
+/// A user names an unknown account, or `no_auth_user` names no user.
+pub fn authenticator(
+    opts: &Options,
+    accounts: &std::collections::HashMap<String, Arc<super::account::Account>>,
+) -> Result<Authenticator, String> {
+    Authenticator::new(&auth_options(opts), accounts).map_err(|e| format!("websocket: {e}"))
+}
+
+impl Websocket {
+    /// The authorization in force (rebuilt once after a reload) and the
+    /// time to send CONNECT.
+    fn auth(&self, server: &Server) -> (Arc<Authenticator>, Duration) {
+        let opts = server.opts();
+        let timeout = auth_options(&opts).effective_auth_timeout();
+        {
+            let cached = self.auth.read().unwrap_or_else(|e| e.into_inner());
+            if Arc::ptr_eq(&cached.0, &opts) {
+                return (cached.1.clone(), timeout);
+            }
+        }
+        let mut cached = self.auth.write().unwrap_or_else(|e| e.into_inner());
+        if let Ok(auth) = authenticator(&opts, &server.accounts_snapshot()) {
+            *cached = (opts, Arc::new(auth));
+        }
+        (cached.1.clone(), timeout)
+    }
 }
 
 /// The options WebSocket clients authenticate under: the block's own
@@ -203,10 +234,11 @@ fn serve(server: Arc<Server>, ws: &Websocket, stream: TcpStream, peer: SocketAdd
             return;
         }
     };
+    let (auth, auth_timeout) = ws.auth(&server);
     let via = Via {
         peer,
-        auth: ws.auth.clone(),
-        auth_timeout: ws.auth_timeout,
+        auth,
+        auth_timeout,
     };
     bridge::run(server, socket, upgraded, via, opts.write_deadline);
 }
