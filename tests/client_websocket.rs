@@ -51,8 +51,10 @@ fn wss_url_with_user_and_password() {
     let bad = format!("wss://web:wrong@{addr}");
     let done = run_lite(&["pub", "-s", &bad, "--tlscacert", &ca, "secure", "x"]);
     assert_ne!(done.code(), 0);
+    // nats-server 2.9.10 may close before its -ERR frame is out.
+    let lost = crate::util::is_reference() && done.stderr.contains("closed the connection");
     assert!(
-        done.stderr.contains("Authorization Violation"),
+        done.stderr.contains("Authorization Violation") || lost,
         "{}",
         done.stderr
     );
