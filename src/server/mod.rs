@@ -13,11 +13,13 @@
 
 pub mod account;
 pub mod auth;
+mod auth_cost;
 pub mod client;
 pub mod close;
 mod config_file;
 mod connection;
 mod deliver;
+mod identity;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
@@ -125,6 +127,8 @@ pub struct Server {
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     /// The WebSocket listener's address, once bound.
     pub websocket_addr: std::sync::OnceLock<SocketAddr>,
+    /// Who credentials make a WebSocket client (replaced by a reload).
+    websocket_auth: RwLock<Option<Arc<auth::Authenticator>>>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
     lame_duck: AtomicBool,
@@ -171,6 +175,7 @@ impl Server {
             closed,
             clients: Mutex::new(HashMap::new()),
             websocket_addr: std::sync::OnceLock::new(),
+            websocket_auth: RwLock::new(None),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
@@ -185,6 +190,33 @@ impl Server {
     /// Who credentials make a client, under the options in force.
     pub fn auth(&self) -> Arc<auth::Authenticator> {
         self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The rules `client` authenticates under: the WebSocket listener's for
+    /// a WebSocket client, the server's otherwise.
+    pub fn auth_for(&self, client: &Client) -> Arc<auth::Authenticator> {
+        if client.meta().websocket {
+            if let Some(ws) = self.websocket_auth() {
+                return ws;
+            }
+        }
+        self.auth()
+    }
+
+    /// The WebSocket listener's authentication rules, when it has a listener.
+    pub fn websocket_auth(&self) -> Option<Arc<auth::Authenticator>> {
+        self.websocket_auth
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Install the WebSocket listener's rules (at start and by a reload).
+    pub fn set_websocket_auth(&self, auth: Option<Arc<auth::Authenticator>>) {
+        *self
+            .websocket_auth
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = auth;
     }
 
     /// The TLS configuration for new client connections.

@@ -66,9 +66,6 @@ impl Via {
 
 /// The WebSocket side of the server: options, authorization, TLS.
 pub struct Websocket {
-    /// The authorization, with the options it was built from (rebuilt for
-    /// new connections after a reload).
-    auth: std::sync::RwLock<(Arc<Options>, Arc<Authenticator>)>,
     tls: Option<Arc<rustls::ServerConfig>>,
     /// The bound address.
     pub addr: SocketAddr,
@@ -100,11 +97,8 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
     })?;
     widen_backlog(&listener);
     let addr = listener.local_addr()?;
-    let ws = Arc::new(Websocket {
-        auth: std::sync::RwLock::new((opts.clone(), Arc::new(auth))),
-        tls,
-        addr,
-    });
+    server.set_websocket_auth(Some(Arc::new(auth)));
+    let ws = Arc::new(Websocket { tls, addr });
     let scheme = if ws.tls.is_some() { "wss" } else { "ws" };
     notice!(
         "Listening for websocket clients on {scheme}://{}",
@@ -134,22 +128,13 @@ pub fn authenticator(
 }
 
 impl Websocket {
-    /// The authorization in force (rebuilt once after a reload) and the
-    /// time to send CONNECT.
-    fn auth(&self, server: &Server) -> (Arc<Authenticator>, Duration) {
+    /// The authorization in force (a reload replaces it) and the time to
+    /// send CONNECT.
+    fn auth(server: &Server) -> (Arc<Authenticator>, Duration) {
         let opts = server.opts();
         let timeout = auth_options(&opts).effective_auth_timeout();
-        {
-            let cached = self.auth.read().unwrap_or_else(|e| e.into_inner());
-            if Arc::ptr_eq(&cached.0, &opts) {
-                return (cached.1.clone(), timeout);
-            }
-        }
-        let mut cached = self.auth.write().unwrap_or_else(|e| e.into_inner());
-        if let Ok(auth) = authenticator(&opts, &server.accounts_snapshot()) {
-            *cached = (opts, Arc::new(auth));
-        }
-        (cached.1.clone(), timeout)
+        let auth = server.websocket_auth().unwrap_or_else(|| server.auth());
+        (auth, timeout)
     }
 }
 
@@ -234,7 +219,7 @@ fn serve(server: Arc<Server>, ws: &Websocket, stream: TcpStream, peer: SocketAdd
             return;
         }
     };
-    let (auth, auth_timeout) = ws.auth(&server);
+    let (auth, auth_timeout) = Websocket::auth(&server);
     let via = Via {
         peer,
         auth,
