@@ -26,6 +26,8 @@
 //!   WATCHDOG, RELOADING, STOPPING to a fake NOTIFY_SOCKET.
 //! - `obs_support`: external tools (promtool, prometheus, chromium), free
 //!   ports, children killed on drop.
+//! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
+//!   Chromium with the official JavaScript client).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -64,6 +66,10 @@
 //!   service's configuration running with reload and logrotate.
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
+//! - `client_websocket`: the client commands with `ws://` and `wss://` URLs.
+//! - `server_websocket`: the `websocket` listener with raw WebSocket
+//!   clients (upgrade refusals, frames, compression, limits, auth, timeout);
+//!   `ws_support` is its harness.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -76,6 +82,7 @@ mod client_reqrep;
 mod client_resilience;
 mod client_security;
 mod client_support;
+mod client_websocket;
 mod cluster_failover;
 mod cluster_lifecycle;
 mod cluster_mesh;
@@ -95,6 +102,7 @@ mod monitor_util;
 mod obs_logs;
 mod obs_support;
 mod parser_model;
+mod peer_websocket;
 mod reliability_auth;
 mod reliability_cluster;
 mod reliability_load;
@@ -111,6 +119,7 @@ mod server_permissions;
 mod server_protocol;
 mod server_signals;
 mod server_tls;
+mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
@@ -118,3 +127,4 @@ mod tls_support;
 mod tutorial;
 mod util;
 mod watch_http;
+mod ws_support;
