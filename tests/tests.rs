@@ -46,6 +46,8 @@
 //!   service's configuration running with reload and logrotate.
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
+//! - `watch_host`: `watch-host`'s file counts, disk and load figures, sinks
+//!   (NATS, Prometheus, CloudWatch on moto) and alerts.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -91,4 +93,5 @@ mod sublist_model;
 mod tls_support;
 mod tutorial;
 mod util;
+mod watch_host;
 mod watch_http;

@@ -14,4 +14,5 @@ pub mod server;
 pub mod signal;
 pub mod subscribe;
 pub mod top;
+pub mod watch_host;
 pub mod watch_http;

