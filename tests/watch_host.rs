@@ -321,3 +321,180 @@ fn a_missing_target_is_a_usage_error() {
     let mut agent = Agent::start(&["--once", tmp.path().join("nope").to_str().unwrap()]);
     assert_eq!(agent.wait_exit().code(), Some(2));
 }
+
+// ---------------------------------------------------------------------
+// Peers: promtool and the Python venv of scripts/ci/install-watch-host.sh.
+
+/// Says why a peer is missing: a failure under CI, a skip otherwise.
+fn missing(what: &str) -> bool {
+    let why = format!("{what} (run scripts/ci/install-watch-host.sh)");
+    if std::env::var_os("CI").is_some() {
+        panic!("missing under CI: {why}");
+    }
+    eprintln!("skipped: missing {why}");
+    true
+}
+
+/// The venv's python, with moto, boto3 and prometheus_client.
+fn venv_python() -> Option<std::path::PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/watch-host-venv/bin/python");
+    if p.is_file() {
+        Some(p)
+    } else {
+        missing("the Python venv target/watch-host-venv");
+        None
+    }
+}
+
+fn promtool() -> Option<std::path::PathBuf> {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let p = Path::new(dir).join("promtool");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    missing("promtool (Debian package prometheus)");
+    None
+}
+
+/// Run `program args` with `input` on stdin; its status and output.
+fn run_with_input(program: &Path, args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Each report's JSON arrives on NATS, on host.metrics.<hostname> by default.
+#[test]
+fn nats_sink_documents_arrive_at_a_sub() {
+    let server = crate::util::ServerProcess::start(&[]);
+    let mut sub = server.connect();
+    sub.handshake("{}");
+    sub.send("SUB host.metrics.> 1\r\n");
+    sub.flush();
+    let tmp = TempDir::new("watch-host-nats");
+    let url = server.url();
+    let mut agent = Agent::start(&[
+        "-s",
+        &url,
+        "--interval",
+        "200ms",
+        "--json",
+        "--nats-metrics",
+        "--disk",
+        tmp.path().to_str().unwrap(),
+        tmp.path().to_str().unwrap(),
+    ]);
+    agent.wait_stderr("watching");
+    write(&tmp.path().join("one"), "1");
+    let mut created = 0;
+    let mut subjects = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while created == 0 {
+        assert!(Instant::now() < deadline, "no document counted the file");
+        let (line, payload) = sub.read_msg();
+        let doc: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(doc["disks"][0]["path"], tmp.path().to_str().unwrap());
+        assert!(doc["cpus"].as_u64().unwrap() >= 1);
+        created += doc["files"][0]["created"].as_u64().unwrap();
+        subjects.push(line.split_whitespace().nth(1).unwrap().to_string());
+    }
+    assert_eq!(created, 1);
+    let host = subjects[0]
+        .strip_prefix("host.metrics.")
+        .unwrap()
+        .to_string();
+    assert!(!host.is_empty() && !host.contains('.'), "{subjects:?}");
+    assert!(subjects.iter().all(|s| *s == subjects[0]));
+    // The document is the one printed on stdout.
+    let printed = agent.next_report();
+    assert_eq!(printed["host"].as_str().unwrap().replace('.', "_"), host);
+}
+
+/// `/metrics` and the textfile pass `promtool check metrics` and parse
+/// with prometheus_client; their figures are the report's.
+#[test]
+fn prometheus_output_passes_promtool_and_parses() {
+    let (Some(promtool), Some(python)) = (promtool(), venv_python()) else {
+        return;
+    };
+    let tmp = TempDir::new("watch-host-prom");
+    let textfile = tmp.path().join("watch_host.prom");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let mut agent = Agent::start(&[
+        "--interval",
+        "300ms",
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--textfile",
+        textfile.to_str().unwrap(),
+        "--disk",
+        tmp.path().to_str().unwrap(),
+        tree.to_str().unwrap(),
+    ]);
+    let line = agent.wait_stderr("serving Prometheus metrics at ");
+    let url = line.rsplit(' ').next().unwrap().to_string();
+    let report = agent.next_report();
+    let body = ureq::get(&url)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    // The textfile is complete by the time the next report is out.
+    agent.next_report();
+    let file = std::fs::read_to_string(&textfile).unwrap();
+    for text in [&body, &file] {
+        let (ok, out) = run_with_input(&promtool, &["check", "metrics"], text);
+        assert!(ok, "promtool check metrics: {out}\n{text}");
+    }
+    let script = r#"
+import sys, json
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        key = s.name + "".join("|%s=%s" % kv for kv in sorted(s.labels.items()))
+        out[key] = s.value
+print(json.dumps(out))
+"#;
+    let (ok, out) = run_with_input(&python, &["-c", script], &body);
+    assert!(ok, "prometheus_client: {out}");
+    let parsed: Value = serde_json::from_str(out.trim()).unwrap();
+    let path = tmp.path().to_str().unwrap();
+    let target = tree.to_str().unwrap();
+    assert_eq!(parsed["watch_host_cpus"], report["cpus"].as_f64().unwrap());
+    assert_eq!(
+        parsed[format!("watch_host_disk_total_bytes|path={path}")],
+        report["disks"][0]["total_bytes"].as_f64().unwrap()
+    );
+    assert_eq!(
+        parsed[format!("watch_host_disk_inodes|path={path}")],
+        report["disks"][0]["inodes_total"].as_f64().unwrap()
+    );
+    assert_eq!(
+        parsed[format!("watch_host_files_created|target={target}")],
+        0.0
+    );
+    assert!(parsed["watch_host_load1"].as_f64().is_some());
+}

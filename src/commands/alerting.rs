@@ -54,11 +54,7 @@ pub fn log_for(command: &str, line: &str) {
 pub fn build(config: &AlertSinks, nats: Option<Options>) -> Vec<Box<dyn Sink<Alert>>> {
     let mut sinks: Vec<Box<dyn Sink<Alert>>> = Vec::new();
     if let (Some(subject), Some(opts)) = (&config.nats_subject, nats) {
-        sinks.push(Box::new(NatsSink {
-            opts,
-            subject: subject.clone(),
-            conn: None,
-        }));
+        sinks.push(Box::new(NatsPublisher::new(opts, subject.clone())));
     }
     if let Some(rc) = &config.rocketchat {
         sinks.push(Box::new(RocketChatSink::new(rc.clone())));
@@ -110,31 +106,56 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
-/// Publishes the event JSON on a subject. Connects on first use and again
-/// after any failure.
-struct NatsSink {
+/// Publishes payloads on one subject. Connects on first use and again
+/// after any failure. The NATS sink of alerts, and of `watch-host`'s
+/// reports.
+pub struct NatsPublisher {
     opts: Options,
     subject: String,
     conn: Option<Connection>,
 }
 
-impl Sink<Alert> for NatsSink {
-    fn name(&self) -> String {
+impl NatsPublisher {
+    /// A publisher to `subject` with the connection options `opts`.
+    pub fn new(opts: Options, subject: String) -> NatsPublisher {
+        NatsPublisher {
+            opts,
+            subject,
+            conn: None,
+        }
+    }
+
+    /// `nats SUBJECT`, for log lines.
+    pub fn name(&self) -> String {
         format!("nats {}", self.subject)
     }
 
-    fn deliver(&mut self, event: &Alert) -> Result<(), String> {
-        let payload = event.json.to_string();
+    /// Publish `payload` and flush (one attempt).
+    ///
+    /// # Errors
+    ///
+    /// No connection, or the publish or flush failed.
+    pub fn publish(&mut self, payload: &[u8]) -> Result<(), String> {
         let mut conn = match self.conn.take() {
             Some(c) => c,
             None => Connection::connect(self.opts.clone()).map_err(|e| e.to_string())?,
         };
         let timeout = self.opts.connect_timeout;
-        conn.publish(&self.subject, None, None, payload.as_bytes())
+        conn.publish(&self.subject, None, None, payload)
             .and_then(|()| conn.flush(timeout))
             .map_err(|e| e.to_string())?;
         self.conn = Some(conn);
         Ok(())
+    }
+}
+
+impl Sink<Alert> for NatsPublisher {
+    fn name(&self) -> String {
+        NatsPublisher::name(self)
+    }
+
+    fn deliver(&mut self, event: &Alert) -> Result<(), String> {
+        self.publish(event.json.to_string().as_bytes())
     }
 }
 

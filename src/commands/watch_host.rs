@@ -10,6 +10,9 @@
 //! - [`files`]: file-change counts from kernel notifications.
 //! - [`ignore`]: which changes and directories are left out.
 //! - [`report`]: one interval's figures as JSON, lines and samples.
+//! - [`sinks`]: the report sinks (NATS, textfile, CloudWatch), queued and
+//!   retried by the shared [`super::delivery`].
+//! - [`prometheus`]: the text format, the `/metrics` listener, the textfile.
 //!
 //! This file holds the flags and the loop. The main thread sleeps on a
 //! channel until the next interval ends (or Ctrl-C), so an idle agent
@@ -19,7 +22,9 @@ mod config;
 mod disk;
 mod files;
 mod ignore;
+mod prometheus;
 mod report;
+mod sinks;
 mod system;
 
 use std::io::Write;
@@ -31,7 +36,9 @@ use std::time::{Duration, Instant, SystemTime};
 use self::config::Plan;
 use self::files::{Backend, Tally};
 use self::report::Report;
+use super::alerting::NatsPublisher;
 use super::connect::{parse_duration, ConnectArgs};
+use super::delivery::{Dispatcher, Retry, Sink};
 use crate::error::{Error, Result};
 
 const AFTER_HELP: &str = concat!(
@@ -92,6 +99,24 @@ pub struct WatchHostArgs {
     /// Do not count (or watch) anything under a directory whose name starts with a dot.
     #[arg(long = "ignore-dot-directories")]
     pub ignore_dot_directories: bool,
+    /// Publish each report (JSON) on NATS, on SUBJECT [default:
+    /// host.metrics.<hostname>]; the server from -s, with the usual
+    /// user, token and TLS flags.
+    #[arg(
+        long = "nats-metrics",
+        value_name = "SUBJECT",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub nats_metrics: Option<String>,
+    /// Serve the latest report to Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9101).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Write each report to FILE (a node_exporter textfile, e.g.
+    /// /var/lib/node_exporter/textfile/watch_host.prom), atomically.
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
+
     /// Which notification mechanism counts file changes.
     #[arg(
         long = "watch-backend",
@@ -105,19 +130,65 @@ pub struct WatchHostArgs {
     pub connect: ConnectArgs,
 }
 
+/// How long queued reports and alerts may take to go out when stopping.
+const FINISH_GRACE: Duration = Duration::from_secs(5);
+/// The same with `--once`, where delivery is the point of the run: long
+/// enough for every retry of a sink.
+const FINISH_GRACE_ONCE: Duration = Duration::from_secs(60);
+
+/// The report sinks the plan asks for.
+fn report_sinks(
+    global: &ConnectArgs,
+    args: &WatchHostArgs,
+    plan: &Plan,
+) -> Result<Vec<Box<dyn Sink<Report>>>> {
+    let mut out: Vec<Box<dyn Sink<Report>>> = Vec::new();
+    if let Some(subject) = &plan.nats_metrics {
+        let mut opts = global.options(&args.connect)?;
+        // The sink reconnects itself on its next attempt.
+        opts.reconnect = false;
+        out.push(Box::new(sinks::NatsReports(NatsPublisher::new(
+            opts,
+            subject.clone(),
+        ))));
+    }
+    if let Some(path) = &plan.textfile {
+        out.push(Box::new(prometheus::Textfile { path: path.clone() }));
+    }
+    Ok(out)
+}
+
 /// What wakes the main thread before the interval ends.
 enum Msg {
     Stop,
 }
 
 /// Run `nats-lite watch-host`.
-pub fn run(_global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
+pub fn run(global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
     let plan = config::plan(&args)?;
     for w in &plan.warnings {
         eprintln!("nats-lite: warning: {w}");
     }
     say_what_is_missing(&plan);
     let tally = files::start(&plan.targets, plan.ignore.clone(), plan.backend)?;
+    let reports = Dispatcher::start(
+        report_sinks(global, &args, &plan)?,
+        Retry::default(),
+        sinks::log,
+    )
+    .map_err(|e| Error::io("starting the sink threads", e))?;
+    let latest: Option<prometheus::Latest> = match &plan.listen {
+        Some(addr) => {
+            let latest = prometheus::Latest::default();
+            let bound = prometheus::serve(addr, latest.clone())
+                .map_err(|e| Error::usage(format!("--listen {addr}: {e}")))?;
+            sinks::log(format!(
+                "serving Prometheus metrics at http://{bound}/metrics"
+            ));
+            Some(latest)
+        }
+        None => None,
+    };
 
     let (tx, rx) = mpsc::channel::<Msg>();
     // Only the first handler of a process counts; we are the only one.
@@ -145,10 +216,21 @@ pub fn run(_global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
         if !plan.quiet {
             print_report(&report, plan.json)?;
         }
+        if let Some(latest) = &latest {
+            *latest.lock().unwrap_or_else(|e| e.into_inner()) = prometheus::render(&report);
+        }
+        if !reports.is_empty() {
+            reports.send(report);
+        }
         if plan.once {
             break;
         }
     }
+    reports.finish(if plan.once {
+        FINISH_GRACE_ONCE
+    } else {
+        FINISH_GRACE
+    });
     Ok(ExitCode::SUCCESS)
 }
 

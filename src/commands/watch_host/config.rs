@@ -11,6 +11,7 @@ use super::ignore::Ignore;
 use super::system::hostname;
 use super::WatchHostArgs;
 use crate::error::{Error, Result};
+use crate::protocol::subject::is_valid_literal_subject;
 
 /// Time between reports.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -36,6 +37,12 @@ pub struct Plan {
     pub json: bool,
     /// Nothing on stdout.
     pub quiet: bool,
+    /// Publish reports on this NATS subject.
+    pub nats_metrics: Option<String>,
+    /// Serve /metrics here.
+    pub listen: Option<String>,
+    /// Write the node_exporter textfile here.
+    pub textfile: Option<PathBuf>,
     /// The file watcher.
     pub backend: Backend,
     /// This host's name.
@@ -60,6 +67,19 @@ pub fn plan(args: &WatchHostArgs) -> Result<Plan> {
     } else {
         args.disks.clone()
     };
+    let host = hostname();
+    let nats_metrics = match args.nats_metrics.as_deref() {
+        None => None,
+        Some("") => Some(default_subject(&host)),
+        Some(s) => Some(s.to_string()),
+    };
+    if let Some(s) = &nats_metrics {
+        if !is_valid_literal_subject(s.as_bytes()) {
+            return Err(Error::usage(format!(
+                "invalid --nats-metrics subject {s:?}: a subject to publish to has no spaces or wildcards"
+            )));
+        }
+    }
     Ok(Plan {
         targets: args.targets.clone(),
         ignore: Ignore::new(
@@ -73,8 +93,27 @@ pub fn plan(args: &WatchHostArgs) -> Result<Plan> {
         window,
         json: args.json,
         quiet: args.quiet,
+        nats_metrics,
+        listen: args.listen.clone(),
+        textfile: args.textfile.clone(),
         backend: args.watch_backend,
-        host: hostname(),
+        host,
         warnings: Vec::new(),
     })
+}
+
+/// `host.metrics.<hostname>`, the host name's dots and anything a subject
+/// token cannot hold made `_`.
+pub fn default_subject(host: &str) -> String {
+    let token: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("host.metrics.{token}")
 }

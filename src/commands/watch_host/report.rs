@@ -129,7 +129,7 @@ pub const METRICS: &[Metric] = &[
         "Filesystem use as df's Use%",
         "Percent",
     ),
-    m("disk_inodes_total", "Inodes of the filesystem", "Count"),
+    m("disk_inodes", "Inodes of the filesystem", "Count"),
     m("disk_inodes_used", "Inodes in use", "Count"),
     m("disk_inodes_free", "Inodes free", "Count"),
     m(
@@ -244,7 +244,7 @@ impl Report {
             add("disk_used_bytes", l(), d.used as f64);
             add("disk_free_bytes", l(), d.free as f64);
             add("disk_used_percent", l(), d.used_percent());
-            add("disk_inodes_total", l(), d.inodes_total as f64);
+            add("disk_inodes", l(), d.inodes_total as f64);
             add("disk_inodes_used", l(), d.inodes_used() as f64);
             add("disk_inodes_free", l(), d.inodes_free as f64);
             add("disk_inodes_used_percent", l(), d.inodes_used_percent());
