@@ -498,3 +498,347 @@ print(json.dumps(out))
     );
     assert!(parsed["watch_host_load1"].as_f64().is_some());
 }
+
+// ---------------------------------------------------------------------
+// CloudWatch against moto, with credentials from a fake IMDSv2.
+
+/// moto's server on a free loopback port, killed by its pid on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Moto {
+    fn start(python: &Path, log: &Path) -> Moto {
+        // A free port: bind, read it, let it go (moto binds it next).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(Stdio::from(
+                std::fs::File::create(log.with_extension("err")).unwrap(),
+            ))
+            .spawn()
+            .expect("start moto.server");
+        let moto = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `Credential=KEY/...` of an Authorization header.
+fn access_key_of(authorization: &str) -> String {
+    let cred = authorization
+        .split("Credential=")
+        .nth(1)
+        .unwrap_or_default();
+    cred.split('/').next().unwrap_or_default().to_string()
+}
+
+/// The metrics arrive in moto with their dimensions and are read back;
+/// the keys come from the instance role through a fake IMDSv2, are used
+/// (with their session token) and refreshed before they expire.
+#[test]
+fn cloudwatch_sink_puts_metrics_into_moto_with_instance_role_keys() {
+    use crate::watch_http::{reply, HttpServer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let tmp = TempDir::new("watch-host-cw");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let moto = Moto::start(&python, &tmp.path().join("moto.log"));
+
+    // A recording proxy in front of moto: which keys signed what.
+    let moto_url = moto.url.clone();
+    let proxy = HttpServer::start(move |req| {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut r = agent.post(&moto_url);
+        for h in [
+            "Content-Type",
+            "X-Amz-Date",
+            "X-Amz-Security-Token",
+            "Authorization",
+        ] {
+            if let Some(v) = req.header(h) {
+                r = r.header(h, v);
+            }
+        }
+        match r.send(&req.body[..]) {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                reply(
+                    status,
+                    resp.into_body().read_to_string().unwrap_or_default(),
+                )
+            }
+            Err(e) => reply(502, e.to_string()),
+        }
+    });
+
+    // IMDSv2: a session token first, then role keys that live 4 seconds.
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let imds = {
+        let fetches = fetches.clone();
+        HttpServer::start(move |req| {
+            let path = req.path.as_str();
+            if req.method == "PUT" && path == "/latest/api/token" {
+                return match req.header("X-aws-ec2-metadata-token-ttl-seconds") {
+                    Some(_) => reply(200, "TOKEN-v2"),
+                    None => reply(400, ""),
+                };
+            }
+            if req.header("X-aws-ec2-metadata-token") != Some("TOKEN-v2") {
+                return reply(401, "");
+            }
+            match path {
+                "/latest/meta-data/instance-id" => reply(200, "i-0123456789abcdef0"),
+                "/latest/meta-data/placement/region" => reply(200, "eu-west-1"),
+                "/latest/meta-data/iam/security-credentials/" => reply(200, "watch-role"),
+                "/latest/meta-data/iam/security-credentials/watch-role" => {
+                    let n = fetches.fetch_add(1, Ordering::SeqCst) + 1;
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64;
+                    reply(
+                        200,
+                        serde_json::json!({
+                            "Code": "Success",
+                            "Type": "AWS-HMAC",
+                            "AccessKeyId": format!("ASIATEST{n}"),
+                            "SecretAccessKey": format!("secret-{n}"),
+                            "Token": format!("session-{n}"),
+                            "Expiration": nats_lite::civil::rfc3339(now + 4),
+                        })
+                        .to_string(),
+                    )
+                }
+                _ => reply(404, ""),
+            }
+        })
+    };
+
+    let home = tmp.path().to_str().unwrap().to_string();
+    let mut cmd_env = vec![
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.url("")),
+        ("HOME", home.clone()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            format!("{home}/no-such-file"),
+        ),
+    ];
+    cmd_env.push(("AWS_ACCESS_KEY_ID", String::new()));
+    cmd_env.push(("AWS_SECRET_ACCESS_KEY", String::new()));
+    cmd_env.push(("AWS_REGION", String::new()));
+    cmd_env.push(("AWS_DEFAULT_REGION", String::new()));
+    let env: Vec<(&str, &str)> = cmd_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let disk = tmp.path().to_str().unwrap();
+    let endpoint = proxy.url("/");
+    let mut agent = Agent::start_with(
+        &[
+            "--interval",
+            "400ms",
+            "--json",
+            "--cloudwatch",
+            "--cw-endpoint",
+            &endpoint,
+            "--cw-namespace",
+            "Test/WatchHost",
+            "--disk",
+            disk,
+            tree.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let report = agent.next_report();
+
+    // Wait for requests signed with the second role keys.
+    let deadline = Instant::now() + WAIT;
+    let requests = loop {
+        let reqs = proxy.requests();
+        let keys: Vec<String> = reqs
+            .iter()
+            .map(|r| access_key_of(r.header("Authorization").unwrap_or("")))
+            .collect();
+        if keys.iter().any(|k| k == "ASIATEST2") {
+            break reqs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request signed with refreshed keys: {keys:?}; stderr: {:#?}",
+            agent.drain_stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for r in &requests {
+        let auth = r.header("Authorization").unwrap();
+        let key = access_key_of(auth);
+        let n = key.strip_prefix("ASIATEST").expect(auth);
+        assert_eq!(
+            r.header("X-Amz-Security-Token"),
+            Some(format!("session-{n}").as_str())
+        );
+        assert!(
+            auth.contains("/eu-west-1/monitoring/aws4_request"),
+            "{auth}"
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "moto refused: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let stderr = agent.drain_stderr().join("\n");
+    assert!(
+        stderr.contains("from the instance role watch-role (ASIATEST1)")
+            && stderr.contains("from the instance role watch-role (ASIATEST2)"),
+        "{stderr}"
+    );
+    drop(agent);
+
+    // Read back with boto3: the dimensions, and a value.
+    let host = report["host"].as_str().unwrap();
+    let script = format!(
+        r#"
+import boto3, datetime, json
+c = boto3.client("cloudwatch", endpoint_url="{moto}", region_name="eu-west-1",
+                 aws_access_key_id="x", aws_secret_access_key="y")
+metrics = c.list_metrics(Namespace="Test/WatchHost")["Metrics"]
+out = {{"metrics": metrics}}
+dims = [{{"Name": "InstanceId", "Value": "i-0123456789abcdef0"}}, {{"Name": "Host", "Value": "{host}"}}]
+now = datetime.datetime.now(datetime.timezone.utc)
+stats = c.get_metric_statistics(Namespace="Test/WatchHost", MetricName="cpus", Dimensions=dims,
+    StartTime=now - datetime.timedelta(hours=1), EndTime=now + datetime.timedelta(hours=1),
+    Period=60, Statistics=["Maximum"])
+out["cpus"] = [p["Maximum"] for p in stats["Datapoints"]]
+print(json.dumps(out))
+"#,
+        moto = moto.url
+    );
+    let (ok, out) = run_with_input(&python, &["-c", &script], "");
+    assert!(ok, "boto3: {out}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let find = |name: &str| -> Vec<Value> {
+        v["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["MetricName"] == name)
+            .cloned()
+            .collect()
+    };
+    let dims_of = |m: &Value| -> Vec<(String, String)> {
+        let mut d: Vec<(String, String)> = m["Dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["Name"].as_str().unwrap().into(),
+                    d["Value"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        d.sort();
+        d
+    };
+    // moto lists a metric once per put: every entry must have the dimensions.
+    let load = find("load_per_cpu");
+    assert!(
+        !load.is_empty(),
+        "no load_per_cpu among {} metrics",
+        v["metrics"].as_array().unwrap().len()
+    );
+    for m in &load {
+        assert_eq!(
+            dims_of(m),
+            [
+                ("Host".to_string(), host.to_string()),
+                ("InstanceId".to_string(), "i-0123456789abcdef0".to_string())
+            ]
+        );
+    }
+    let disk_metric = find("disk_used_percent");
+    assert!(!disk_metric.is_empty());
+    for m in &disk_metric {
+        assert!(dims_of(m).contains(&("Path".to_string(), disk.to_string())));
+    }
+    let files = find("files_created");
+    assert!(!files.is_empty());
+    for m in &files {
+        assert!(dims_of(m).contains(&("Target".to_string(), tree.to_str().unwrap().to_string())));
+    }
+    let cpus = report["cpus"].as_f64().unwrap();
+    assert!(
+        !v["cpus"].as_array().unwrap().is_empty()
+            && v["cpus"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c.as_f64() == Some(cpus)),
+        "{}",
+        v["cpus"]
+    );
+}
+
+/// A sink that fails (no NATS server there) is retried and logged; the
+/// reports go on.
+#[test]
+fn a_failing_sink_is_retried_and_collection_goes_on() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tmp = TempDir::new("watch-host-failing");
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut agent = Agent::start(&[
+        "-s",
+        &url,
+        "--interval",
+        "200ms",
+        "--json",
+        "--nats-metrics",
+        "metrics.here",
+        "--disk",
+        tmp.path().to_str().unwrap(),
+    ]);
+    agent.wait_stderr("nats metrics.here: attempt 1 of 4 failed");
+    for _ in 0..3 {
+        assert!(agent.next_report()["cpus"].as_u64().unwrap() >= 1);
+    }
+}

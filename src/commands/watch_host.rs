@@ -13,17 +13,22 @@
 //! - [`sinks`]: the report sinks (NATS, textfile, CloudWatch), queued and
 //!   retried by the shared [`super::delivery`].
 //! - [`prometheus`]: the text format, the `/metrics` listener, the textfile.
+//! - [`cloudwatch`]: PutMetricData; [`sigv4`] signs it, [`aws`] finds the
+//!   credentials (environment, shared file, instance role over IMDSv2).
 //!
 //! This file holds the flags and the loop. The main thread sleeps on a
 //! channel until the next interval ends (or Ctrl-C), so an idle agent
 //! costs nothing: the file watcher's thread blocks in the kernel too.
 
+mod aws;
+mod cloudwatch;
 mod config;
 mod disk;
 mod files;
 mod ignore;
 mod prometheus;
 mod report;
+mod sigv4;
 mod sinks;
 mod system;
 
@@ -117,6 +122,27 @@ pub struct WatchHostArgs {
     #[arg(long, value_name = "FILE")]
     pub textfile: Option<PathBuf>,
 
+    /// Send each report to CloudWatch (PutMetricData). Credentials from the
+    /// environment, the shared credentials file or the instance role (IMDSv2).
+    #[arg(long)]
+    pub cloudwatch: bool,
+    /// CloudWatch namespace of the metrics [default: NatsLite/Host].
+    #[arg(long = "cw-namespace", value_name = "NAMESPACE")]
+    pub cw_namespace: Option<String>,
+    /// A dimension of every metric (repeatable): NAME=VALUE, or InstanceId
+    /// or Host alone for this instance's [default: InstanceId (on EC2) and Host].
+    #[arg(long = "cw-dimension", value_name = "NAME[=VALUE]")]
+    pub cw_dimensions: Vec<String>,
+    /// AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, or the instance's].
+    #[arg(long = "cw-region", value_name = "REGION")]
+    pub cw_region: Option<String>,
+    /// CloudWatch endpoint URL [default: https://monitoring.REGION.amazonaws.com].
+    #[arg(long = "cw-endpoint", value_name = "URL")]
+    pub cw_endpoint: Option<String>,
+    /// Send only this metric to CloudWatch (repeatable) [default: all].
+    #[arg(long = "cw-metric", value_name = "NAME")]
+    pub cw_metrics: Vec<String>,
+
     /// Which notification mechanism counts file changes.
     #[arg(
         long = "watch-backend",
@@ -154,6 +180,24 @@ fn report_sinks(
     }
     if let Some(path) = &plan.textfile {
         out.push(Box::new(prometheus::Textfile { path: path.clone() }));
+    }
+    if let Some(cw) = &plan.cloudwatch {
+        let target = config::cloudwatch_target(cw, &plan.host)?;
+        sinks::log(format!(
+            "CloudWatch: namespace {}, region {}, endpoint {}, dimensions {}",
+            target.namespace,
+            target.region,
+            target.endpoint,
+            target
+                .dimensions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        out.push(Box::new(
+            cloudwatch::CloudWatch::new(target).map_err(Error::usage)?,
+        ));
     }
     Ok(out)
 }

@@ -43,6 +43,8 @@ pub struct Plan {
     pub listen: Option<String>,
     /// Write the node_exporter textfile here.
     pub textfile: Option<PathBuf>,
+    /// Send reports to CloudWatch.
+    pub cloudwatch: Option<CloudWatchPlan>,
     /// The file watcher.
     pub backend: Backend,
     /// This host's name.
@@ -96,6 +98,7 @@ pub fn plan(args: &WatchHostArgs) -> Result<Plan> {
         nats_metrics,
         listen: args.listen.clone(),
         textfile: args.textfile.clone(),
+        cloudwatch: cloudwatch_plan(args)?,
         backend: args.watch_backend,
         host,
         warnings: Vec::new(),
@@ -116,4 +119,126 @@ pub fn default_subject(host: &str) -> String {
         })
         .collect();
     format!("host.metrics.{token}")
+}
+
+/// The CloudWatch namespace without `--cw-namespace`.
+pub const DEFAULT_NAMESPACE: &str = "NatsLite/Host";
+
+/// The CloudWatch settings as given; the instance's region and id are
+/// looked up when the sink starts ([`cloudwatch_target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudWatchPlan {
+    /// Namespace of the metrics.
+    pub namespace: String,
+    /// Region, if given.
+    pub region: Option<String>,
+    /// Endpoint, if given.
+    pub endpoint: Option<String>,
+    /// Dimensions: a value, or `None` for this instance's (InstanceId, Host).
+    pub dimensions: Vec<(String, Option<String>)>,
+    /// Only these metrics (all when empty).
+    pub metrics: Vec<String>,
+}
+
+/// The instance's own dimensions, which may go without a value.
+const OWN_DIMENSIONS: &[&str] = &["InstanceId", "Host"];
+
+fn cloudwatch_plan(args: &WatchHostArgs) -> Result<Option<CloudWatchPlan>> {
+    let given = args.cw_namespace.is_some()
+        || !args.cw_dimensions.is_empty()
+        || args.cw_region.is_some()
+        || args.cw_endpoint.is_some()
+        || !args.cw_metrics.is_empty();
+    if !args.cloudwatch {
+        if given {
+            return Err(Error::usage("the --cw-* flags need --cloudwatch"));
+        }
+        return Ok(None);
+    }
+    let mut dimensions = Vec::new();
+    for d in &args.cw_dimensions {
+        let (name, value) = match d.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.to_string())),
+            None => (d.trim(), None),
+        };
+        if name.is_empty() || (value.is_none() && !OWN_DIMENSIONS.contains(&name)) {
+            return Err(Error::usage(format!(
+                "--cw-dimension {d:?}: write NAME=VALUE, or InstanceId or Host alone"
+            )));
+        }
+        dimensions.push((name.to_string(), value));
+    }
+    if dimensions.is_empty() {
+        dimensions = OWN_DIMENSIONS
+            .iter()
+            .map(|n| (n.to_string(), None))
+            .collect();
+    }
+    for m in &args.cw_metrics {
+        if super::report::metric(m).is_none() {
+            return Err(Error::usage(format!(
+                "--cw-metric {m:?}: no such metric (see the JSON report's names, e.g. load_per_cpu, disk_used_percent)"
+            )));
+        }
+    }
+    Ok(Some(CloudWatchPlan {
+        namespace: args
+            .cw_namespace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+        region: args.cw_region.clone(),
+        endpoint: args.cw_endpoint.clone(),
+        dimensions,
+        metrics: args.cw_metrics.clone(),
+    }))
+}
+
+/// Decide the region, endpoint and dimension values, asking the instance
+/// metadata service for what is not given (InstanceId, the region).
+///
+/// # Errors
+///
+/// No region anywhere.
+pub fn cloudwatch_target(plan: &CloudWatchPlan, host: &str) -> Result<super::cloudwatch::Target> {
+    let imds = super::aws::Imds::from_env();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let region = match plan
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+    {
+        Some(r) => r,
+        None => imds
+            .get("placement/region")
+            .map(|r| r.trim().to_string())
+            .map_err(|e| {
+                Error::usage(format!(
+                    "CloudWatch needs a region: --cw-region, AWS_REGION, or the instance's ({e})"
+                ))
+            })?,
+    };
+    let mut dimensions = Vec::new();
+    for (name, value) in &plan.dimensions {
+        match (name.as_str(), value) {
+            (_, Some(v)) => dimensions.push((name.clone(), v.clone())),
+            ("Host", None) => dimensions.push((name.clone(), host.to_string())),
+            (_, None) => match imds.get("instance-id") {
+                Ok(id) => dimensions.push((name.clone(), id.trim().to_string())),
+                Err(e) => super::sinks::log(format!(
+                    "CloudWatch: no InstanceId dimension (not on EC2? {e})"
+                )),
+            },
+        }
+    }
+    Ok(super::cloudwatch::Target {
+        namespace: plan.namespace.clone(),
+        endpoint: plan
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://monitoring.{region}.amazonaws.com")),
+        region,
+        dimensions,
+        metrics: plan.metrics.clone(),
+    })
 }

@@ -389,7 +389,7 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::files::Counts;
     use super::*;
     use std::time::UNIX_EPOCH;
