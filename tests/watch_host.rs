@@ -842,3 +842,59 @@ fn a_failing_sink_is_retried_and_collection_goes_on() {
         assert!(agent.next_report()["cpus"].as_u64().unwrap() >= 1);
     }
 }
+
+/// A threshold with hysteresis: one alert on the way up, one on recovery,
+/// on the alert sinks shared with watch-http (NATS here).
+#[test]
+fn alerts_fire_once_up_and_once_down() {
+    let server = crate::util::ServerProcess::start(&[]);
+    let mut sub = server.connect();
+    sub.handshake("{}");
+    sub.send("SUB host.alerts 1\r\n");
+    sub.flush();
+    let tmp = TempDir::new("watch-host-alerts");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let url = server.url();
+    let mut agent = Agent::start(&[
+        "-s",
+        &url,
+        "--interval",
+        "300ms",
+        "--json",
+        "--disk",
+        tmp.path().to_str().unwrap(),
+        "--alert",
+        "file_changes>=4",
+        "--clear",
+        "file_changes<1",
+        "--nats-subject",
+        "host.alerts",
+        tree.to_str().unwrap(),
+    ]);
+    agent.wait_stderr("watching");
+    // 5 files: 10 changes, in one interval or split over two (one of them
+    // then has at least 5).
+    for i in 0..5 {
+        write(&tree.join(format!("f{i}")), "x");
+    }
+    let (_, up) = sub.read_msg();
+    let up: Value = serde_json::from_slice(&up).unwrap();
+    assert_eq!(up["event"], "alert", "{up}");
+    assert_eq!(up["metric"], "file_changes");
+    assert_eq!(up["target"], tree.to_str().unwrap());
+    assert!(up["value"].as_f64().unwrap() >= 4.0);
+    assert!(up["text"].as_str().unwrap().starts_with("ALERT "), "{up}");
+    let (_, down) = sub.read_msg();
+    let down: Value = serde_json::from_slice(&down).unwrap();
+    assert_eq!(down["event"], "clear", "{down}");
+    assert_eq!(down["value"], 0.0);
+    // Quiet intervals say nothing more.
+    for _ in 0..3 {
+        agent.next_report();
+    }
+    assert!(sub.is_quiet_for(Duration::from_millis(300)));
+    let stderr = agent.drain_stderr();
+    let alerts: Vec<_> = stderr.iter().filter(|l| l.contains(": alert: ")).collect();
+    assert_eq!(alerts.len(), 2, "{stderr:#?}");
+}

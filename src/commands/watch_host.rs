@@ -13,6 +13,9 @@
 //! - [`sinks`]: the report sinks (NATS, textfile, CloudWatch), queued and
 //!   retried by the shared [`super::delivery`].
 //! - [`prometheus`]: the text format, the `/metrics` listener, the textfile.
+//! - [`threshold`]: `--alert`/`--clear` rules with hysteresis, whose
+//!   crossings go to the alert sinks shared with watch-http
+//!   ([`super::alerting`]).
 //! - [`cloudwatch`]: PutMetricData; [`sigv4`] signs it, [`aws`] finds the
 //!   credentials (environment, shared file, instance role over IMDSv2).
 //!
@@ -31,6 +34,7 @@ mod report;
 mod sigv4;
 mod sinks;
 mod system;
+mod threshold;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,7 +45,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::config::Plan;
 use self::files::{Backend, Tally};
 use self::report::Report;
-use super::alerting::NatsPublisher;
+use super::alerting::{self, Alert, AlertArgs, NatsPublisher};
 use super::connect::{parse_duration, ConnectArgs};
 use super::delivery::{Dispatcher, Retry, Sink};
 use crate::error::{Error, Result};
@@ -143,6 +147,17 @@ pub struct WatchHostArgs {
     #[arg(long = "cw-metric", value_name = "NAME")]
     pub cw_metrics: Vec<String>,
 
+    /// Alert when a figure crosses this threshold: load_per_cpu>0.6,
+    /// disk_used_percent{path=/}>=90, file_changes_per_second>100 (repeatable).
+    #[arg(long = "alert", value_name = "METRIC>N")]
+    pub alert_rules: Vec<String>,
+    /// Clear the alert on the same metric only past this (lower) threshold:
+    /// load_per_cpu<0.4 [default: when the alert's condition no longer holds].
+    #[arg(long = "clear", value_name = "METRIC<N")]
+    pub clear_rules: Vec<String>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+
     /// Which notification mechanism counts file changes.
     #[arg(
         long = "watch-backend",
@@ -221,6 +236,21 @@ pub fn run(global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
         sinks::log,
     )
     .map_err(|e| Error::io("starting the sink threads", e))?;
+    let nats_alerts = match &plan.alert_sinks.nats_subject {
+        Some(_) => {
+            let mut opts = global.options(&args.connect)?;
+            opts.reconnect = false;
+            Some(opts)
+        }
+        None => None,
+    };
+    let alerter: Dispatcher<Alert> = Dispatcher::start(
+        alerting::build(&plan.alert_sinks, nats_alerts),
+        Retry::default(),
+        sinks::log,
+    )
+    .map_err(|e| Error::io("starting the alert threads", e))?;
+    let mut thresholds = threshold::Thresholds::new(plan.rules.clone());
     let latest: Option<prometheus::Latest> = match &plan.listen {
         Some(addr) => {
             let latest = prometheus::Latest::default();
@@ -262,6 +292,11 @@ pub fn run(global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
         }
         if let Some(latest) = &latest {
             *latest.lock().unwrap_or_else(|e| e.into_inner()) = prometheus::render(&report);
+        }
+        for crossing in thresholds.observe(&report) {
+            let alert = crossing.alert(&plan.host, report.time);
+            sinks::log(format!("alert: {}", alert.text));
+            alerter.send(alert);
         }
         if !reports.is_empty() {
             reports.send(report);

@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::files::Backend;
 use super::ignore::Ignore;
 use super::system::hostname;
+use super::threshold::{self, Rule};
 use super::WatchHostArgs;
+use crate::commands::alerting::{self, AlertSinks, FileSinks};
 use crate::error::{Error, Result};
 use crate::protocol::subject::is_valid_literal_subject;
 
@@ -45,6 +47,10 @@ pub struct Plan {
     pub textfile: Option<PathBuf>,
     /// Send reports to CloudWatch.
     pub cloudwatch: Option<CloudWatchPlan>,
+    /// Threshold rules.
+    pub rules: Vec<Rule>,
+    /// Where alerts go.
+    pub alert_sinks: AlertSinks,
     /// The file watcher.
     pub backend: Backend,
     /// This host's name.
@@ -99,6 +105,8 @@ pub fn plan(args: &WatchHostArgs) -> Result<Plan> {
         listen: args.listen.clone(),
         textfile: args.textfile.clone(),
         cloudwatch: cloudwatch_plan(args)?,
+        rules: threshold::rules(&args.alert_rules, &args.clear_rules).map_err(Error::usage)?,
+        alert_sinks: alerting::resolve(&args.alerts, FileSinks::default())?,
         backend: args.watch_backend,
         host,
         warnings: Vec::new(),
