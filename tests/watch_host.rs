@@ -832,8 +832,7 @@ fn a_failing_sink_is_retried_and_collection_goes_on() {
         "--interval",
         "200ms",
         "--json",
-        "--nats-metrics",
-        "metrics.here",
+        "--nats-metrics=metrics.here",
         "--disk",
         tmp.path().to_str().unwrap(),
     ]);
@@ -897,4 +896,45 @@ fn alerts_fire_once_up_and_once_down() {
     let stderr = agent.drain_stderr();
     let alerts: Vec<_> = stderr.iter().filter(|l| l.contains(": alert: ")).collect();
     assert_eq!(alerts.len(), 2, "{stderr:#?}");
+}
+
+/// The original agent's setup as a config file, and `--once`: one report
+/// of the changes over `--window`, then exit 0.
+#[test]
+fn config_file_with_the_originals_keys_and_once() {
+    let tmp = TempDir::new("watch-host-conf");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join(".cache")).unwrap();
+    let conf = tmp.path().join("watch-host.conf");
+    write(
+        &conf,
+        &format!(
+            "# The original's keys.\ntargets = [\"{}\"]\nignore_extensions = [\".swp\", \".swpx\", \".LOCK\"]\n\
+             ignore_dot_directory = true\ndisks: [\"{}\"]\njson: true\n",
+            tree.display(),
+            tmp.path().display()
+        ),
+    );
+    let mut agent = Agent::start(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--once",
+        "--window",
+        "2s",
+    ]);
+    agent.wait_stderr("watching");
+    write(&tree.join("a.txt"), "a");
+    write(&tree.join("b.swp"), "b");
+    write(&tree.join("c.LOCK"), "c");
+    write(&tree.join(".cache/d"), "d");
+    let r = agent.next_report();
+    assert!(agent.wait_exit().success());
+    let f = &r["files"][0];
+    assert_eq!(
+        (f["created"].as_u64(), f["modified"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    let span = r["interval_s"].as_f64().unwrap();
+    assert!((1.9..5.0).contains(&span), "{span}");
 }

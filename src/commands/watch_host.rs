@@ -48,6 +48,7 @@ use self::report::Report;
 use super::alerting::{self, Alert, AlertArgs, NatsPublisher};
 use super::connect::{parse_duration, ConnectArgs};
 use super::delivery::{Dispatcher, Retry, Sink};
+use crate::client::Options;
 use crate::error::{Error, Result};
 
 const AFTER_HELP: &str = concat!(
@@ -57,11 +58,37 @@ const AFTER_HELP: &str = concat!(
      counted from the kernel's notifications (inotify on Linux), recursively, new \
      directories included.\n",
     "\n",
+    "Sinks, any combination: stdout (lines, or --json), --nats-metrics, --listen (Prometheus \
+     /metrics), --textfile (node_exporter), --cloudwatch. A failing sink is retried with \
+     backoff and logged on stderr; collection goes on.\n",
+    "\n",
+    "Alerts: --alert METRIC>N raises one alert when a figure crosses N, --clear METRIC<N one \
+     recovery when it comes back (hysteresis), to the same sinks as watch-http (--nats-subject, \
+     --rocketchat, --webhook, --exec). Metrics: load1 load5 load15 load_per_cpu cpus \
+     memory_used_percent swap_used_percent disk_used_percent disk_inodes_used_percent \
+     files_created files_modified files_deleted files_moved file_changes \
+     file_changes_per_second (and more: see --json); {path=/} or {target=DIR} picks one.\n",
+    "\n",
     "Examples:\n",
     "  nats-lite watch-host /home/makoto /tmp --ignore-extension .swp --ignore-extension .swpx \\\n",
-    "      --ignore-extension .LOCK --ignore-dot-directories\n",
+    "      --ignore-extension .LOCK --ignore-dot-directories --cloudwatch\n",
     "  nats-lite watch-host --once --window 10s --json /srv/data\n",
+    "  nats-lite -s nats://10.0.0.5:4222 watch-host --interval 10s --nats-metrics \\\n",
+    "      --alert 'load_per_cpu>0.6' --clear 'load_per_cpu<0.4' --nats-subject stats.overload\n",
+    "  nats-lite watch-host --listen 127.0.0.1:9101 --alert 'disk_used_percent>90' \\\n",
+    "      --webhook https://hooks.slack.com/services/T/B/X\n",
     "  nats-lite watch-host --config watch-host.conf\n",
+    "\n",
+    "Config file (nats-server format), the original agent's keys and a block per sink:\n",
+    "  targets = [\"/home/makoto\", \"/tmp\"]\n",
+    "  ignore_extensions = [\".swp\", \".swpx\", \".LOCK\"]\n",
+    "  ignore_dot_directory = true\n",
+    "  interval: \"60s\"\n",
+    "  nats { subject: \"host.metrics.web1\", server: \"nats://10.0.0.5:4222\" }\n",
+    "  prometheus { listen: \"127.0.0.1:9101\", textfile: \"/var/lib/node_exporter/textfile/wh.prom\" }\n",
+    "  cloudwatch { namespace: \"NatsLite/Host\", dimensions: [\"InstanceId\", \"Host\"] }\n",
+    "  alerts: [ { alert: \"load_per_cpu>0.6\", clear: \"load_per_cpu<0.4\" } ]\n",
+    "  nats_subject: \"host.alerts\"\n",
     "\n",
     "Exit status:\n",
     "  0  stopped with Ctrl-C, or --once done\n",
@@ -108,13 +135,14 @@ pub struct WatchHostArgs {
     /// Do not count (or watch) anything under a directory whose name starts with a dot.
     #[arg(long = "ignore-dot-directories")]
     pub ignore_dot_directories: bool,
-    /// Publish each report (JSON) on NATS, on SUBJECT [default:
-    /// host.metrics.<hostname>]; the server from -s, with the usual
-    /// user, token and TLS flags.
+    /// Publish each report (JSON) on NATS: --nats-metrics on
+    /// host.metrics.<hostname>, --nats-metrics=SUBJECT on SUBJECT; the
+    /// server from -s, with the usual user, token and TLS flags.
     #[arg(
         long = "nats-metrics",
         value_name = "SUBJECT",
         num_args = 0..=1,
+        require_equals = true,
         default_missing_value = ""
     )]
     pub nats_metrics: Option<String>,
@@ -177,6 +205,18 @@ const FINISH_GRACE: Duration = Duration::from_secs(5);
 /// enough for every retry of a sink.
 const FINISH_GRACE_ONCE: Duration = Duration::from_secs(60);
 
+/// The NATS connection options of the sinks: the flags, else the file's
+/// `nats { server }`. The sinks reconnect themselves on their next attempt.
+fn nats_options(global: &ConnectArgs, args: &WatchHostArgs, plan: &Plan) -> Result<Options> {
+    let mut connect = args.connect.clone();
+    if connect.server.is_none() && global.server.is_none() {
+        connect.server.clone_from(&plan.nats_server);
+    }
+    let mut opts = global.options(&connect)?;
+    opts.reconnect = false;
+    Ok(opts)
+}
+
 /// The report sinks the plan asks for.
 fn report_sinks(
     global: &ConnectArgs,
@@ -185,9 +225,7 @@ fn report_sinks(
 ) -> Result<Vec<Box<dyn Sink<Report>>>> {
     let mut out: Vec<Box<dyn Sink<Report>>> = Vec::new();
     if let Some(subject) = &plan.nats_metrics {
-        let mut opts = global.options(&args.connect)?;
-        // The sink reconnects itself on its next attempt.
-        opts.reconnect = false;
+        let opts = nats_options(global, args, plan)?;
         out.push(Box::new(sinks::NatsReports(NatsPublisher::new(
             opts,
             subject.clone(),
@@ -237,11 +275,7 @@ pub fn run(global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
     )
     .map_err(|e| Error::io("starting the sink threads", e))?;
     let nats_alerts = match &plan.alert_sinks.nats_subject {
-        Some(_) => {
-            let mut opts = global.options(&args.connect)?;
-            opts.reconnect = false;
-            Some(opts)
-        }
+        Some(_) => Some(nats_options(global, &args, &plan)?),
         None => None,
     };
     let alerter: Dispatcher<Alert> = Dispatcher::start(
