@@ -551,6 +551,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--rc-channel', '--rc-channel', [CompletionResultType]::ParameterName, 'RocketChat channel (''#ops'') or user (''@someone'')')
             [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)')
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command for each alert, the event JSON on stdin')
+            [CompletionResult]::new('--procfs', '--procfs', [CompletionResultType]::ParameterName, 'Where the proc filesystem is (Linux: loadavg, meminfo), e.g. the host''s /proc mounted into a container [default: /proc]')
             [CompletionResult]::new('--watch-backend', '--watch-backend', [CompletionResultType]::ParameterName, 'Which notification mechanism counts file changes')
             [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')

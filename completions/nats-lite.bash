@@ -1920,7 +1920,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__watch__subcmd__host)
-            opts="-c -i -q -s -h --config --once --window --interval --json --quiet --disk --ignore-extension --ignore --ignore-dot-directories --nats-metrics --listen --textfile --cloudwatch --cw-namespace --cw-dimension --cw-region --cw-endpoint --cw-metric --alert --clear --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --watch-backend --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-c -i -q -s -h --config --once --window --interval --json --quiet --disk --ignore-extension --ignore --ignore-dot-directories --nats-metrics --listen --textfile --cloudwatch --cw-namespace --cw-dimension --cw-region --cw-endpoint --cw-metric --alert --clear --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --procfs --watch-backend --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2031,6 +2031,10 @@ _nats__lite() {
                     return 0
                     ;;
                 --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --procfs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -525,6 +525,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --rc-channel 'RocketChat channel (''#ops'') or user (''@someone'')'
             cand --webhook 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)'
             cand --exec 'Run this shell command for each alert, the event JSON on stdin'
+            cand --procfs 'Where the proc filesystem is (Linux: loadavg, meminfo), e.g. the host''s /proc mounted into a container [default: /proc]'
             cand --watch-backend 'Which notification mechanism counts file changes'
             cand -s 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]'
             cand --server 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]'

@@ -409,6 +409,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-us
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-channel -d 'RocketChat channel (\'#ops\') or user (\'@someone\')' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l webhook -d 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l exec -d 'Run this shell command for each alert, the event JSON on stdin' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l procfs -d 'Where the proc filesystem is (Linux: loadavg, meminfo), e.g. the host\'s /proc mounted into a container [default: /proc]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l watch-backend -d 'Which notification mechanism counts file changes' -r -f -a "native\t'inotify on Linux, the notify crate elsewhere'
 notify\t'The notify crate on every platform'"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r

@@ -186,6 +186,11 @@ pub struct WatchHostArgs {
     #[command(flatten)]
     pub alerts: AlertArgs,
 
+    /// Where the proc filesystem is (Linux: loadavg, meminfo), e.g. the
+    /// host's /proc mounted into a container [default: /proc].
+    #[arg(long, value_name = "DIR")]
+    pub procfs: Option<PathBuf>,
+
     /// Which notification mechanism counts file changes.
     #[arg(
         long = "watch-backend",
@@ -350,10 +355,10 @@ pub fn run(global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
 /// What the platform cannot give, said once.
 fn say_what_is_missing(plan: &Plan) {
     let mut missing = Vec::new();
-    if system::load().is_none() {
+    if system::load(&plan.procfs).is_none() {
         missing.push("the load average");
     }
-    if system::memory().is_none() {
+    if system::memory(&plan.procfs).is_none() {
         missing.push("memory and swap");
     }
     if !disk::AVAILABLE && !plan.disks.is_empty() {
@@ -385,8 +390,8 @@ fn collect(plan: &Plan, tally: &Tally, span: Duration) -> Report {
         host: plan.host.clone(),
         interval: span,
         cpus: system::cpus(),
-        load: system::load(),
-        memory: system::memory(),
+        load: system::load(&plan.procfs),
+        memory: system::memory(&plan.procfs),
         disks,
         files: tally.take(),
     }

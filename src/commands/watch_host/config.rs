@@ -27,7 +27,7 @@
 //! exec: "logger -t watch-host"
 //! ```
 //!
-//! Also `window`, `json` and `quiet`. Keys ignore case, and `-` may stand
+//! Also `window`, `json`, `quiet` and `procfs`. Keys ignore case, and `-` may stand
 //! for `_`; an unknown key is an error naming its file, line and column.
 
 use std::path::{Path, PathBuf};
@@ -77,6 +77,8 @@ pub struct Plan {
     pub textfile: Option<PathBuf>,
     /// Send reports to CloudWatch.
     pub cloudwatch: Option<CloudWatchPlan>,
+    /// The proc filesystem (Linux).
+    pub procfs: PathBuf,
     /// Threshold rules.
     pub rules: Vec<Rule>,
     /// Where alerts go.
@@ -106,6 +108,7 @@ struct FileConfig {
     listen: Option<String>,
     textfile: Option<PathBuf>,
     cloudwatch: Option<FileCloudWatch>,
+    procfs: Option<PathBuf>,
     alerts: Vec<String>,
     clears: Vec<String>,
     sinks: FileSinks,
@@ -192,6 +195,7 @@ fn read_file(map: &Map, warnings: &mut Vec<String>) -> std::result::Result<FileC
             "interval" => f.interval = Some(duration_from_value(&key, value, &mut w)?),
             "window" => f.window = Some(duration_from_value(&key, value, &mut w)?),
             "json" => f.json = Some(boolean(&key, value)?),
+            "procfs" => f.procfs = Some(PathBuf::from(string(&key, value)?)),
             "quiet" => f.quiet = Some(boolean(&key, value)?),
             "nats" => {
                 for e in block(&key, value)? {
@@ -358,6 +362,11 @@ pub fn plan_from(args: &WatchHostArgs, map: Option<&Map>) -> Result<Plan> {
         listen: args.listen.clone().or(f.listen),
         textfile: args.textfile.clone().or(f.textfile),
         cloudwatch: cloudwatch_plan(args, f.cloudwatch)?,
+        procfs: args
+            .procfs
+            .clone()
+            .or(f.procfs)
+            .unwrap_or_else(|| PathBuf::from("/proc")),
         rules: threshold::rules(&alerts, &clears).map_err(Error::usage)?,
         alert_sinks: alerting::resolve(&args.alerts, f.sinks)?,
         backend: args.watch_backend,

@@ -1,8 +1,12 @@
 //! The machine's figures: load average, processor count, memory and swap.
 //!
-//! Linux reads `/proc/loadavg` and `/proc/meminfo`; other unixes take the
-//! load from `getloadavg(3)`. A figure a platform cannot give is `None`
+//! Linux reads `loadavg` and `meminfo` under the proc filesystem (`/proc`,
+//! or the host's as mounted into a container: `--procfs /host/proc`, as
+//! node_exporter's `--path.procfs`); other unixes take the load from
+//! `getloadavg(3)`. A figure a platform cannot give is `None`
 //! (the caller says so once), never a made-up zero.
+
+use std::path::Path;
 
 /// The load average over 1, 5 and 15 minutes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,15 +54,16 @@ pub fn percent(part: u64, whole: u64) -> f64 {
 }
 
 /// The load average, or `None` where the platform has none (Windows).
-pub fn load() -> Option<Load> {
+pub fn load(procfs: &Path) -> Option<Load> {
     #[cfg(target_os = "linux")]
     {
-        std::fs::read_to_string("/proc/loadavg")
+        std::fs::read_to_string(procfs.join("loadavg"))
             .ok()
             .and_then(|text| parse_loadavg(&text))
     }
     #[cfg(all(unix, not(target_os = "linux")))]
     {
+        let _ = procfs;
         let mut v = [0f64; 3];
         // SAFETY: getloadavg writes at most 3 doubles into v.
         let n = unsafe { libc::getloadavg(v.as_mut_ptr(), 3) };
@@ -70,6 +75,7 @@ pub fn load() -> Option<Load> {
     }
     #[cfg(not(unix))]
     {
+        let _ = procfs;
         None
     }
 }
@@ -98,15 +104,16 @@ pub fn cpus() -> usize {
 }
 
 /// Memory and swap, or `None` where not known (only Linux for now).
-pub fn memory() -> Option<Memory> {
+pub fn memory(procfs: &Path) -> Option<Memory> {
     #[cfg(target_os = "linux")]
     {
-        std::fs::read_to_string("/proc/meminfo")
+        std::fs::read_to_string(procfs.join("meminfo"))
             .ok()
             .and_then(|text| parse_meminfo(&text))
     }
     #[cfg(not(target_os = "linux"))]
     {
+        let _ = procfs;
         None
     }
 }
