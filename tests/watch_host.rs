@@ -938,3 +938,52 @@ fn config_file_with_the_originals_keys_and_once() {
     let span = r["interval_s"].as_f64().unwrap();
     assert!((1.9..5.0).contains(&span), "{span}");
 }
+
+/// At the kernel's watch limit (4 here, set in a user namespace of its
+/// own), the directories left unwatched are counted exactly and stderr
+/// says which sysctl to raise. Skipped where user namespaces are not
+/// allowed (a kernel setting, not a package CI could install).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_watch_limit_is_reported() {
+    let probe = Command::new("unshare")
+        .args([
+            "-Ur",
+            "sh",
+            "-c",
+            "echo 4 > /proc/sys/user/max_inotify_watches",
+        ])
+        .output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no user namespace to lower the inotify watch limit in ({probe:?})");
+        return;
+    }
+    let tmp = TempDir::new("watch-host-limit");
+    let tree = tmp.path().join("tree");
+    for i in 0..10 {
+        std::fs::create_dir_all(tree.join(format!("d{i}"))).unwrap();
+    }
+    let script = format!(
+        "echo 4 > /proc/sys/user/max_inotify_watches && exec \"$0\" watch-host --once \
+         --window 50ms --json --disk {tmp} {tree}",
+        tmp = tmp.path().display(),
+        tree = tree.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-Ur", "sh", "-c", &script])
+        .arg(nats_lite_bin())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 11 directories (the tree and 10 under it), 4 watches.
+    assert_eq!(r["files"][0]["unwatched_dirs"], 7, "{r}");
+    assert!(
+        stderr.contains(&format!(
+            "7 directories under {} are not watched",
+            tree.display()
+        )) && stderr.contains("fs.inotify.max_user_watches"),
+        "{stderr}"
+    );
+}

@@ -107,6 +107,7 @@ pub fn default_paths() -> Vec<PathBuf> {
 }
 
 /// Mount points of `/dev/...` devices in a mounts table (`/proc/self/mounts`).
+#[cfg(any(target_os = "linux", test))]
 pub fn block_device_mounts(table: &str) -> Vec<PathBuf> {
     table
         .lines()
@@ -121,6 +122,7 @@ pub fn block_device_mounts(table: &str) -> Vec<PathBuf> {
 }
 
 /// `/proc/mounts` writes a space as `\040`, a tab as `\011`.
+#[cfg(any(target_os = "linux", test))]
 fn unescape_mount(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

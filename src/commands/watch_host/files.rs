@@ -150,17 +150,3 @@ pub fn start(targets: &[PathBuf], ignore: Ignore, backend: Backend) -> Result<Ar
     notify_backend::start(targets, ignore, tally.clone())?;
     Ok(tally)
 }
-
-/// The message for directories left unwatched at the kernel's limit.
-pub fn limit_message(target: &std::path::Path, unwatched: u64) -> String {
-    let current = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .map(|s| format!(" ({})", s.trim()))
-        .unwrap_or_default();
-    format!(
-        "{unwatched} directories under {} are not watched: the kernel's limit of inotify \
-         watches is reached; raise fs.inotify.max_user_watches{current}, e.g. \
-         `sysctl -w fs.inotify.max_user_watches=524288` (and the same line in \
-         /etc/sysctl.d/ to keep it)",
-        target.display()
-    )
-}

@@ -81,6 +81,7 @@ pub fn load(procfs: &Path) -> Option<Load> {
 }
 
 /// `/proc/loadavg`: "0.52 0.40 0.33 1/123 4567".
+#[cfg(any(target_os = "linux", test))]
 pub fn parse_loadavg(text: &str) -> Option<Load> {
     let mut it = text.split_whitespace().map(|w| w.parse::<f64>().ok());
     Some(Load {
@@ -119,6 +120,7 @@ pub fn memory(procfs: &Path) -> Option<Memory> {
 }
 
 /// `/proc/meminfo` ("MemTotal:  8052756 kB" lines).
+#[cfg(any(target_os = "linux", test))]
 pub fn parse_meminfo(text: &str) -> Option<Memory> {
     let field = |name: &str| {
         text.lines().find_map(|l| {

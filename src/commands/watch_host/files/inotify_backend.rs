@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 
-use super::{limit_message, log, Ignore, Tally};
+use super::{log, Ignore, Tally};
 
 /// How long a file found by reading a new directory waits for its own
 /// notifications before it is forgotten.
@@ -308,4 +308,18 @@ impl State {
             }
         }
     }
+}
+
+/// The message for directories left unwatched at the kernel's limit.
+pub fn limit_message(target: &std::path::Path, unwatched: u64) -> String {
+    let current = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .map(|s| format!(" ({})", s.trim()))
+        .unwrap_or_default();
+    format!(
+        "{unwatched} directories under {} are not watched: the kernel's limit of inotify \
+         watches is reached; raise fs.inotify.max_user_watches{current}, e.g. \
+         `sysctl -w fs.inotify.max_user_watches=524288` (and the same line in \
+         /etc/sysctl.d/ to keep it)",
+        target.display()
+    )
 }
