@@ -6,10 +6,10 @@
 #   RATE=20000 LOAD_SECS=10 IDLE_SECS=20 scripts/bench-watch-host.sh
 #   NL_BIN=target/debug/nats-lite scripts/bench-watch-host.sh
 #
-# The churner (python3) spreads files over 16 directories; each second it
-# creates and writes RATE files (create + close-after-write) and deletes
-# the RATE files of the second before, so the agent sees 3 x RATE counted
-# changes a second. CPU is the agent's utime + stime over the phase (from
+# The churners (JOBS python3 processes, 2 by default) spread files over 16
+# directories; each second they create and write RATE files (create +
+# close-after-write) and delete the RATE files of the second before, so
+# the agent sees 3 x RATE counted changes a second. CPU is the agent's utime + stime over the phase (from
 # /proc/PID/stat, per one core); RSS is VmRSS at the end and VmHWM (peak).
 # The counts the agent reported are checked against what the churner did.
 # Linux only (inotify, /proc).
@@ -56,18 +56,19 @@ echo "# watch-host cost: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), 
 read -r cpu rss hwm < <(measure "$IDLE_SECS")
 printf 'idle %3ss: cpu %.2f%%  rss %d KiB  peak %d KiB\n' "$IDLE_SECS" "$cpu" "$rss" "$hwm"
 
-python3 - "$tree" "$RATE" "$LOAD_SECS" >"$work/churn.out" <<'PY' &
+cat >"$work/churn.py" <<'PY'
 import os, sys, time
-tree, rate, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-dirs = [os.path.join(tree, "d%d" % i) for i in range(16)]
+tree, rate, secs, job, jobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+dirs = [os.path.join(tree, "d%d" % i) for i in range(16) if i % jobs == job]
 prev, made, deleted, late = [], 0, 0, 0
 start = time.monotonic()
 for s in range(secs):
     cur = []
     for i in range(rate):
-        p = os.path.join(dirs[i % 16], "f%d_%d" % (s, i))
-        with open(p, "w") as f:
-            f.write("x")
+        p = os.path.join(dirs[i % len(dirs)], "f%d_%d_%d" % (job, s, i))
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, b"x")
+        os.close(fd)
         cur.append(p)
     for p in prev:
         os.unlink(p)
@@ -82,9 +83,20 @@ for p in prev:
 deleted += len(prev)
 print(made, deleted, late, time.monotonic() - start)
 PY
-churner=$!
-read -r cpu rss hwm < <(measure "$LOAD_SECS")
-wait "$churner"
+# JOBS churners (default 2), each at RATE/JOBS, so that Python keeps up.
+JOBS=${JOBS:-2}
+pids=()
+for j in $(seq 0 $((JOBS - 1))); do
+  python3 "$work/churn.py" "$tree" $((RATE / JOBS)) "$LOAD_SECS" "$j" "$JOBS" >"$work/churn.$j" &
+  pids+=($!)
+done
+# Over the whole churn, however long it takes on a busy machine.
+t0=$(date +%s.%N); c0=$(cpu_ticks)
+wait "${pids[@]}"
+t1=$(date +%s.%N); c1=$(cpu_ticks)
+cpu=$(echo "($c1 - $c0) / $tck / ($t1 - $t0) * 100" | bc -l)
+rss=$(status VmRSS); hwm=$(status VmHWM)
+cat "$work"/churn.[0-9]* | awk '{ m += $1; d += $2; l += $3; if ($4 > t) t = $4 } END { print m, d, l, t }' >"$work/churn.out"
 read -r made deleted late took < "$work/churn.out"
 printf 'load %3ss: cpu %.2f%%  rss %d KiB  peak %d KiB  (%d files created and %d deleted in %.1fs, %.0f files/s; %d late seconds)\n' \
   "$LOAD_SECS" "$cpu" "$rss" "$hwm" "$made" "$deleted" "$took" "$(echo "$made / $took" | bc -l)" "$late"
