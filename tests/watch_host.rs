@@ -843,9 +843,11 @@ fn a_failing_sink_is_retried_and_collection_goes_on() {
 }
 
 /// A threshold with hysteresis: one alert on the way up, one on recovery,
-/// on the alert sinks shared with watch-http (NATS here).
+/// on the alert sinks shared with watch-http (NATS and a webhook here).
 #[test]
 fn alerts_fire_once_up_and_once_down() {
+    let hook = crate::watch_http::HttpServer::start(|_| crate::watch_http::reply(200, "ok"));
+    let hook_url = hook.url("/hook");
     let server = crate::util::ServerProcess::start(&[]);
     let mut sub = server.connect();
     sub.handshake("{}");
@@ -869,6 +871,8 @@ fn alerts_fire_once_up_and_once_down() {
         "file_changes<1",
         "--nats-subject",
         "host.alerts",
+        "--webhook",
+        &hook_url,
         tree.to_str().unwrap(),
     ]);
     agent.wait_stderr("watching");
@@ -896,6 +900,23 @@ fn alerts_fire_once_up_and_once_down() {
     let stderr = agent.drain_stderr();
     let alerts: Vec<_> = stderr.iter().filter(|l| l.contains(": alert: ")).collect();
     assert_eq!(alerts.len(), 2, "{stderr:#?}");
+    let posts = hook.wait_for("/hook", 2);
+    let texts: Vec<String> = posts
+        .iter()
+        .map(|p| {
+            let v: Value = serde_json::from_slice(&p.body).unwrap();
+            v["text"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let host = up["host"].as_str().unwrap();
+    assert_eq!(texts, [format!("ALERT {host}"), format!("OK {host}")]);
+    assert_eq!(hook.requests().len(), 2);
 }
 
 /// The original agent's setup as a config file, and `--once`: one report
