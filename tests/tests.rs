@@ -1,6 +1,9 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
+//! - `client_matrix`: every official client (async-nats in process; the
+//!   programs under `tests/clients/`) through one scenario list, against
+//!   nats-lite and nats-server; prints a table.
 //! - `cluster_*`: clustering. `cluster_support` starts servers clustered on
 //!   free ports (nats-lite or nats-server) and waits through `/routez` and
 //!   probe messages; `cluster_mesh` (full mesh, one copy, queue groups
@@ -29,6 +32,9 @@
 //!   say; `-t`, config errors with positions, flags over the file.
 //! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
 //! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
+//! - `server_identity`: who a client is, under hostile use and reloads
+//!   (`no_auth_user` guests, reload during CONNECT, second CONNECT, the CPU
+//!   cost of failed logins).
 //! - `server_limits`: limits from a config file (payload, control line,
 //!   connections, subscriptions, pending bytes, ping interval).
 //! - `server_permissions`: publish/subscribe permissions, deny over allow,
@@ -53,6 +59,7 @@
 
 mod bench_cmd;
 mod client_cat;
+mod client_matrix;
 mod client_pubsub;
 mod client_recipes;
 mod client_reqrep;
@@ -82,6 +89,7 @@ mod server_auth;
 mod server_config;
 mod server_errors;
 mod server_flags;
+mod server_identity;
 mod server_limits;
 mod server_permissions;
 mod server_protocol;

@@ -44,9 +44,13 @@ impl Item for Alert {
     }
 }
 
-/// Log a line on stderr for `command` (`watch-http`).
+/// Log a line on stderr for `command` (`watch-http`), control characters
+/// escaped: lines may quote what a watched server or a sink answered.
 pub fn log_for(command: &str, line: &str) {
-    eprintln!("nats-lite: {command}: {line}");
+    eprintln!(
+        "nats-lite: {command}: {}",
+        crate::printable::printable(line)
+    );
 }
 
 /// The sinks `config` asks for; `nats` gives the NATS connection options

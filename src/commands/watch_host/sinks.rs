@@ -29,7 +29,7 @@ impl Sink<Report> for NatsReports {
     }
 }
 
-/// Log a line on stderr.
+/// Log a line on stderr (control characters escaped).
 pub fn log(line: String) {
-    eprintln!("nats-lite: watch-host: {line}");
+    crate::commands::alerting::log_for("watch-host", &line);
 }
