@@ -1008,3 +1008,36 @@ fn the_watch_limit_is_reported() {
         "{stderr}"
     );
 }
+
+/// With `--once`, an alert raised by the one report goes out before the
+/// exit (here through `--exec`, the event JSON on its stdin).
+#[cfg(unix)]
+#[test]
+fn once_delivers_its_alert_before_exiting() {
+    let tmp = TempDir::new("watch-host-once-alert");
+    let out = tmp.path().join("alert.json");
+    let cmd = format!(
+        "cat > '{}'; echo \"$WATCH_EVENT $WATCH_METRIC\" >> '{}'",
+        out.display(),
+        out.display()
+    );
+    let mut agent = Agent::start(&[
+        "--once",
+        "--window",
+        "50ms",
+        "--quiet",
+        "--disk",
+        tmp.path().to_str().unwrap(),
+        "--alert",
+        "cpus>=1",
+        "--exec",
+        &cmd,
+    ]);
+    assert!(agent.wait_exit().success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let (json, env) = text.trim_end().rsplit_once('\n').unwrap();
+    let v: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["event"], "alert");
+    assert_eq!(v["alert"], "cpus>=1");
+    assert_eq!(env, "alert cpus");
+}

@@ -344,11 +344,14 @@ pub fn run(global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
             break;
         }
     }
-    reports.finish(if plan.once {
+    // Queued alerts and reports go out (within a grace) before exiting.
+    let grace = if plan.once {
         FINISH_GRACE_ONCE
     } else {
         FINISH_GRACE
-    });
+    };
+    alerter.finish(grace);
+    reports.finish(grace);
     Ok(ExitCode::SUCCESS)
 }
 
