@@ -442,7 +442,7 @@ fn prometheus_output_passes_promtool_and_parses() {
     std::fs::create_dir(&tree).unwrap();
     let mut agent = Agent::start(&[
         "--interval",
-        "300ms",
+        "1s",
         "--json",
         "--listen",
         "127.0.0.1:0",
@@ -454,6 +454,14 @@ fn prometheus_output_passes_promtool_and_parses() {
     ]);
     let line = agent.wait_stderr("serving Prometheus metrics at ");
     let url = line.rsplit(' ').next().unwrap().to_string();
+    // Before the first interval ends: the machine's figures already.
+    let early = ureq::get(&url)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(early.contains("\nwatch_host_cpus "), "{early}");
     let report = agent.next_report();
     let body = ureq::get(&url)
         .call()

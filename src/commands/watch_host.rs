@@ -295,6 +295,10 @@ pub fn run(global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
             let latest = prometheus::Latest::default();
             let bound = prometheus::serve(addr, latest.clone())
                 .map_err(|e| Error::usage(format!("--listen {addr}: {e}")))?;
+            // Until the first interval ends, the machine's figures now
+            // (and no file changes yet), so a scrape is never empty.
+            let first = collect(&plan, &tally, Duration::ZERO, false);
+            *latest.lock().unwrap_or_else(|e| e.into_inner()) = prometheus::render(&first);
             sinks::log(format!(
                 "serving Prometheus metrics at http://{bound}/metrics"
             ));
@@ -321,7 +325,7 @@ pub fn run(global: &ConnectArgs, args: WatchHostArgs) -> Result<ExitCode> {
             Err(RecvTimeoutError::Timeout) => {}
         }
         let now = Instant::now();
-        let report = collect(&plan, &tally, now - last);
+        let report = collect(&plan, &tally, now - last, true);
         last = now;
         // The next report an interval after this one was due; if the
         // machine was suspended, from now.
@@ -375,8 +379,9 @@ fn say_what_is_missing(plan: &Plan) {
     }
 }
 
-/// One report: the machine's figures now, the file counts since the last.
-fn collect(plan: &Plan, tally: &Tally, span: Duration) -> Report {
+/// One report: the machine's figures now, the file counts since the last
+/// (taken, so the next report starts from 0, when `take`).
+fn collect(plan: &Plan, tally: &Tally, span: Duration, take: bool) -> Report {
     let disks = plan
         .disks
         .iter()
@@ -396,7 +401,7 @@ fn collect(plan: &Plan, tally: &Tally, span: Duration) -> Report {
         load: system::load(&plan.procfs),
         memory: system::memory(&plan.procfs),
         disks,
-        files: tally.take(),
+        files: if take { tally.take() } else { tally.peek() },
     }
 }
 

@@ -94,6 +94,14 @@ impl Tally {
         }
     }
 
+    /// The figures since the last take, leaving them be.
+    pub fn peek(&self) -> Vec<TargetFiles> {
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The figures since the last take; the counts start again from 0.
     pub fn take(&self) -> Vec<TargetFiles> {
         let mut t = self.targets.lock().unwrap_or_else(|e| e.into_inner());
