@@ -462,7 +462,16 @@ fn prometheus_output_passes_promtool_and_parses() {
         .read_to_string()
         .unwrap();
     assert!(early.contains("\nwatch_host_cpus "), "{early}");
-    let report = agent.next_report();
+    write(&tree.join("a"), "a");
+    write(&tree.join("b"), "b");
+    let mut created = 0;
+    let report = loop {
+        let r = agent.next_report();
+        created += r["files"][0]["created"].as_u64().unwrap();
+        if created >= 2 {
+            break r;
+        }
+    };
     let body = ureq::get(&url)
         .call()
         .unwrap()
@@ -501,8 +510,9 @@ print(json.dumps(out))
         report["disks"][0]["inodes_total"].as_f64().unwrap()
     );
     assert_eq!(
-        parsed[format!("watch_host_files_created|target={target}")],
-        0.0
+        parsed[format!("watch_host_file_changes_total|change=created|target={target}")],
+        2.0,
+        "{body}"
     );
     assert!(parsed["watch_host_load1"].as_f64().is_some());
 }

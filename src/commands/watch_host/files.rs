@@ -47,8 +47,10 @@ impl Counts {
 pub struct TargetFiles {
     /// The directory as configured.
     pub target: PathBuf,
-    /// What changed.
+    /// What changed in the interval.
     pub counts: Counts,
+    /// What changed since the agent started (Prometheus counters).
+    pub totals: Counts,
     /// Directories under it that are not watched (the watch limit).
     pub unwatched_dirs: u64,
     /// The kernel dropped events in this interval: the counts are low.
@@ -70,6 +72,7 @@ impl Tally {
                     .map(|t| TargetFiles {
                         target: t.clone(),
                         counts: Counts::default(),
+                        totals: Counts::default(),
                         unwatched_dirs: 0,
                         lost_events: false,
                     })
@@ -105,6 +108,12 @@ impl Tally {
     /// The figures since the last take; the counts start again from 0.
     pub fn take(&self) -> Vec<TargetFiles> {
         let mut t = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        for t in t.iter_mut() {
+            t.totals.created += t.counts.created;
+            t.totals.modified += t.counts.modified;
+            t.totals.deleted += t.counts.deleted;
+            t.totals.moved += t.counts.moved;
+        }
         let out = t.clone();
         for t in t.iter_mut() {
             t.counts = Counts::default();

@@ -1,5 +1,7 @@
 //! Prometheus: the text exposition format of a report (every sample as a
-//! gauge named `watch_host_<metric>`, with `path` or `target` labels), a
+//! gauge named `watch_host_<metric>`, with `path` or `target` labels, and
+//! the counter `watch_host_file_changes_total{target, change}` since
+//! start, for `rate()`), a
 //! tiny HTTP listener that serves the latest at `/metrics`, and the
 //! node_exporter textfile, written to a temporary file and renamed over the
 //! old one so the collector never reads half a file.
@@ -40,6 +42,28 @@ pub fn render(report: &Report) -> String {
             None => String::new(),
         };
         let _ = writeln!(out, "{PREFIX}{}{labels} {}", s.name, number(s.value));
+    }
+    if !report.files.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP {PREFIX}file_changes_total File changes since the agent started, by change"
+        );
+        let _ = writeln!(out, "# TYPE {PREFIX}file_changes_total counter");
+        for f in &report.files {
+            let target = escape(&f.target.display().to_string());
+            let t = f.totals;
+            for (change, n) in [
+                ("created", t.created),
+                ("modified", t.modified),
+                ("deleted", t.deleted),
+                ("moved", t.moved),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{PREFIX}file_changes_total{{target=\"{target}\",change=\"{change}\"}} {n}"
+                );
+            }
+        }
     }
     out
 }

@@ -427,6 +427,7 @@ pub(super) mod tests {
                     deleted: 1,
                     moved: 0,
                 },
+                totals: Counts::default(),
                 unwatched_dirs: 0,
                 lost_events: false,
             }],
