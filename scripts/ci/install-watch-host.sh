@@ -19,6 +19,12 @@ command -v promtool >/dev/null
 
 venv=target/watch-host-venv
 python=${WATCH_HOST_PYTHON:-python3}
+# Debian's python3 makes venvs only with python3-venv (ensurepip).
+if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q -o DPkg::Lock::Timeout=600 python3-venv >/dev/null
+fi
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
