@@ -67,7 +67,8 @@ const AFTER_HELP: &str = concat!(
      --rocketchat, --webhook, --exec). Metrics: load1 load5 load15 load_per_cpu cpus \
      memory_used_percent swap_used_percent disk_used_percent disk_inodes_used_percent \
      files_created files_modified files_deleted files_moved file_changes \
-     file_changes_per_second (and more: see --json); {path=/} or {target=DIR} picks one.\n",
+     file_changes_per_second (all: the --listen /metrics names without watch_host_); {path=/} or \
+     {target=DIR} picks one.\n",
     "\n",
     "Examples:\n",
     "  nats-lite watch-host /home/makoto /tmp --ignore-extension .swp --ignore-extension .swpx \\\n",
