@@ -579,26 +579,11 @@ fn access_key_of(authorization: &str) -> String {
     cred.split('/').next().unwrap_or_default().to_string()
 }
 
-/// The metrics arrive in moto with their dimensions and are read back;
-/// the keys come from the instance role through a fake IMDSv2, are used
-/// (with their session token) and refreshed before they expire.
-#[test]
-fn cloudwatch_sink_puts_metrics_into_moto_with_instance_role_keys() {
+/// A recording proxy in front of moto: which keys signed what.
+fn recording_proxy(moto_url: &str) -> crate::watch_http::HttpServer {
     use crate::watch_http::{reply, HttpServer};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    let Some(python) = venv_python() else {
-        return;
-    };
-    let tmp = TempDir::new("watch-host-cw");
-    let tree = tmp.path().join("tree");
-    std::fs::create_dir(&tree).unwrap();
-    let moto = Moto::start(&python, &tmp.path().join("moto.log"));
-
-    // A recording proxy in front of moto: which keys signed what.
-    let moto_url = moto.url.clone();
-    let proxy = HttpServer::start(move |req| {
+    let moto_url = moto_url.to_string();
+    HttpServer::start(move |req| {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -624,7 +609,94 @@ fn cloudwatch_sink_puts_metrics_into_moto_with_instance_role_keys() {
             }
             Err(e) => reply(502, e.to_string()),
         }
-    });
+    })
+}
+
+/// Keys from the shared credentials file (profile from AWS_PROFILE), the
+/// instance metadata service turned off: the requests are signed with them
+/// and moto takes the data.
+#[test]
+fn cloudwatch_sink_uses_the_shared_credentials_file() {
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let tmp = TempDir::new("watch-host-cw-file");
+    let moto = Moto::start(&python, &tmp.path().join("moto.log"));
+    let proxy = recording_proxy(&moto.url);
+    let creds = tmp.path().join("credentials");
+    write(
+        &creds,
+        "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = x\n\n\
+         [ops]\naws_access_key_id = AKIAOPSPROFILE\naws_secret_access_key = y\n",
+    );
+    let endpoint = proxy.url("/");
+    let disk = tmp.path().to_str().unwrap();
+    let mut agent = Agent::start_with(
+        &[
+            "--interval",
+            "300ms",
+            "--quiet",
+            "--cloudwatch",
+            "--cw-endpoint",
+            &endpoint,
+            "--cw-region",
+            "us-west-2",
+            "--cw-dimension",
+            "Host",
+            "--cw-metric",
+            "disk_used_percent",
+            "--disk",
+            disk,
+        ],
+        &[
+            ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+            ("AWS_PROFILE", "ops"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+        ],
+    );
+    let line = agent.wait_stderr("CloudWatch credentials from");
+    assert!(line.contains("[ops] (AKIAOPSPROFILE)"), "{line}");
+    let reqs = proxy.wait_for("/", 1);
+    let auth = reqs[0].header("Authorization").unwrap();
+    assert_eq!(access_key_of(auth), "AKIAOPSPROFILE");
+    assert!(
+        auth.contains("/us-west-2/monitoring/aws4_request"),
+        "{auth}"
+    );
+    assert!(reqs[0].header("X-Amz-Security-Token").is_none());
+    assert_eq!(
+        reqs[0].status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reqs[0].body)
+    );
+    let body = String::from_utf8_lossy(&reqs[0].body);
+    assert!(
+        body.contains("MetricName=disk_used_percent") && !body.contains("load1"),
+        "{body}"
+    );
+}
+
+/// The metrics arrive in moto with their dimensions and are read back;
+/// the keys come from the instance role through a fake IMDSv2, are used
+/// (with their session token) and refreshed before they expire.
+#[test]
+fn cloudwatch_sink_puts_metrics_into_moto_with_instance_role_keys() {
+    use crate::watch_http::{reply, HttpServer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let tmp = TempDir::new("watch-host-cw");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let moto = Moto::start(&python, &tmp.path().join("moto.log"));
+
+    let proxy = recording_proxy(&moto.url);
 
     // IMDSv2: a session token first, then role keys that live 4 seconds.
     let fetches = Arc::new(AtomicUsize::new(0));
