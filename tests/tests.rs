@@ -70,6 +70,8 @@
 //! - `server_websocket`: the `websocket` listener with raw WebSocket
 //!   clients (upgrade refusals, frames, compression, limits, auth, timeout);
 //!   `ws_support` is its harness.
+//! - `watch_host`: `watch-host`'s file counts, disk and load figures, sinks
+//!   (NATS, Prometheus, CloudWatch on moto) and alerts.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -126,5 +128,6 @@ mod sublist_model;
 mod tls_support;
 mod tutorial;
 mod util;
+mod watch_host;
 mod watch_http;
 mod ws_support;
