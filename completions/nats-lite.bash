@@ -52,8 +52,14 @@ _nats__lite() {
             nats__lite,top)
                 cmd="nats__lite__subcmd__top"
                 ;;
+            nats__lite,watch-host)
+                cmd="nats__lite__subcmd__watch__subcmd__host"
+                ;;
             nats__lite,watch-http)
                 cmd="nats__lite__subcmd__watch__subcmd__http"
+                ;;
+            nats__lite__subcmd__bench,churn)
+                cmd="nats__lite__subcmd__bench__subcmd__churn"
                 ;;
             nats__lite__subcmd__bench,help)
                 cmd="nats__lite__subcmd__bench__subcmd__help"
@@ -72,6 +78,9 @@ _nats__lite() {
                 ;;
             nats__lite__subcmd__bench,sub)
                 cmd="nats__lite__subcmd__bench__subcmd__sub"
+                ;;
+            nats__lite__subcmd__bench__subcmd__help,churn)
+                cmd="nats__lite__subcmd__bench__subcmd__help__subcmd__churn"
                 ;;
             nats__lite__subcmd__bench__subcmd__help,help)
                 cmd="nats__lite__subcmd__bench__subcmd__help__subcmd__help"
@@ -127,8 +136,14 @@ _nats__lite() {
             nats__lite__subcmd__help,top)
                 cmd="nats__lite__subcmd__help__subcmd__top"
                 ;;
+            nats__lite__subcmd__help,watch-host)
+                cmd="nats__lite__subcmd__help__subcmd__watch__subcmd__host"
+                ;;
             nats__lite__subcmd__help,watch-http)
                 cmd="nats__lite__subcmd__help__subcmd__watch__subcmd__http"
+                ;;
+            nats__lite__subcmd__help__subcmd__bench,churn)
+                cmd="nats__lite__subcmd__help__subcmd__bench__subcmd__churn"
                 ;;
             nats__lite__subcmd__help__subcmd__bench,pub)
                 cmd="nats__lite__subcmd__help__subcmd__bench__subcmd__pub"
@@ -152,7 +167,7 @@ _nats__lite() {
 
     case "${cmd}" in
         nats__lite)
-            opts="-v -s -h --version --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd watch-http completions server help"
+            opts="-v -s -h --version --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,7 +229,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub pubsub request reply help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub pubsub request reply churn help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,9 +318,113 @@ _nats__lite() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nats__lite__subcmd__bench__subcmd__help)
-            opts="pub sub pubsub request reply help"
+        nats__lite__subcmd__bench__subcmd__churn)
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --subs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --responders)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --msgs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --csv)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pass)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlscert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlskey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlscacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlsca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connection-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__bench__subcmd__help)
+            opts="pub sub pubsub request reply churn help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__bench__subcmd__help__subcmd__churn)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -402,7 +521,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__pub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -492,7 +611,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__pubsub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -582,7 +701,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__reply)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -672,7 +791,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__request)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,7 +881,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__sub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -954,7 +1073,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__help)
-            opts="pub sub req reply bench ping cat top mkpasswd watch-http completions server help"
+            opts="pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -968,8 +1087,22 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__help__subcmd__bench)
-            opts="pub sub pubsub request reply"
+            opts="pub sub pubsub request reply churn"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__help__subcmd__bench__subcmd__churn)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1192,6 +1325,20 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__help__subcmd__top)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__help__subcmd__watch__subcmd__host)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1558,7 +1705,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__server)
-            opts="-a -p -n -P -m -c -t -l -T -D -V -s -r -v -h --net --addr --port --server_name --name --pid --http_port --https_port --config --signal --ports_file_dir --client_advertise --log_file --log --log_size_limit --logtime --logtime_utc --debug --trace --syslog --remote_syslog --max_traced_msg_len --user --pass --auth --tls --tlscert --tlskey --tlsverify --tlscacert --routes --cluster_listen --cluster --cluster_name --cluster_advertise --no_advertise --connect_retries --profile --jetstream --store_dir --version --help"
+            opts="-a -p -n -P -m -c -t -l -T -D -V -s -r -v -h --net --addr --port --server_name --name --pid --http_port --https_port --config --signal --ports_file_dir --client_advertise --log_file --log --log_size_limit --logtime --logtime_utc --log_format --debug --trace --syslog --remote_syslog --max_traced_msg_len --user --pass --auth --tls --tlscert --tlskey --tlsverify --tlscacert --routes --cluster_listen --cluster --cluster_name --cluster_advertise --no_advertise --connect_retries --profile --jetstream --store_dir --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1658,6 +1805,10 @@ _nats__lite() {
                     ;;
                 -T)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --log_format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --remote_syslog)
@@ -1810,7 +1961,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__top)
-            opts="-s -m -k -n -d -r -o -l -b -u -h --host --port --ms --https-port --cacert --tlscacert --tls-insecure --conns --delay --sort --refresh-count --output --delimiter --raw-bytes --display-subscriptions-column --lookup --help"
+            opts="-s -m -k -n -d -r -o -l -b -u -h --host --port --ms --https-port --cacert --tlscacert --tls-insecure --conns --delay --sort --refresh-count --output --delimiter --raw-bytes --display-subscriptions-column --lookup --http-user --http-password --http-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1889,6 +2040,196 @@ _nats__lite() {
                     return 0
                     ;;
                 -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__watch__subcmd__host)
+            opts="-c -i -q -s -h --config --once --window --interval --json --quiet --disk --ignore-extension --ignore --ignore-dot-directories --nats-metrics --listen --textfile --cloudwatch --cw-namespace --cw-dimension --cw-region --cw-endpoint --cw-metric --alert --clear --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --procfs --watch-backend --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --disk)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore-extension)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-dimension)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-metric)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --clear)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rocketchat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-user-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-channel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --procfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch-backend)
+                    COMPREPLY=($(compgen -W "native notify" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pass)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlscert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlskey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlscacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlsca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connection-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -24,7 +24,7 @@ function __fish_nats_lite_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c nats-lite -n "__fish_nats_lite_needs_command" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -49,6 +49,7 @@ complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "cat" -d 'Pipe s
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "watch-host" -d 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -56,7 +57,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l count -d 'Pu
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l sleep -d 'Wait this long between messages (e.g. 100ms, 1s)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s H -l header -d 'Header to add, as Key:Value (repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l reply -d 'Reply subject to send with the message' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -75,7 +76,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s h -l help -d
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l queue -d 'Join this queue group (each message goes to one member)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l count -d 'Exit 0 after this many messages' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l timeout -d 'Stop when no message arrives for this long (see below)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -95,7 +96,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s h -l help -d
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l timeout -d 'How long to wait for replies' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s H -l header -d 'Header to add, as Key:Value (repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l replies -d 'Wait for this many replies (0: all that arrive before --timeout)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -114,7 +115,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l queue -d '
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l command -d 'Reply with the stdout of this shell command (request body on its stdin)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l count -d 'Exit 0 after answering this many requests' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s H -l header -d 'Header to add to replies, as Key:Value (repeatable; templates allowed)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -130,34 +131,36 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tls-insecu
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tls -d 'Use TLS even if the server does not require it'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "pub" -d 'Publishers only (--clients of them)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "request" -d 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "reply" -d 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -a "pub" -d 'Publishers only (--clients of them)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -a "request" -d 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -a "reply" -d 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -a "churn" -d 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time\'s percentiles'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
@@ -165,7 +168,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -174,6 +177,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tls -d 'Use TLS even if the server does not require it'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
@@ -187,7 +191,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -196,6 +200,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tls -d 'Use TLS even if the server does not require it'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
@@ -209,7 +214,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -218,6 +223,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tls -d 'Use TLS even if the server does not require it'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
@@ -231,7 +237,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -240,6 +246,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tls -d 'Use TLS even if the server does not require it'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
@@ -253,7 +260,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -262,22 +269,47 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tls -d 'Use TLS even if the server does not require it'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l clients -d 'Clients of the mode\'s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l subs -d 'Subscribers, in pubsub mode (0: publishers only)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l responders -d 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l msgs -d 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -s h -l help -d 'Print help'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "pub" -d 'Publishers only (--clients of them)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "request" -d 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "reply" -d 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "churn" -d 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time\'s percentiles'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l count -d 'Number of round trips to time' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l interval -d 'Wait between round trips' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l timeout -d 'How long to wait for each PONG' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -295,7 +327,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l addr -d 'Ser
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l verbose -d 'Send CONNECT with this verbose setting (`--verbose` alone means true)' -r -f -a "true\t''
 false\t''"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l wait -d 'How long to keep printing after stdin ends' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -313,7 +345,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls-insecure
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s s -l host -d 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s s -l host -d 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s m -l port -d 'Monitoring (HTTP) port' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l https-port -l ms -d 'Secure monitoring (HTTPS) port; overrides -m (also `-ms`)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l tlscacert -l cacert -d 'CA certificate to verify the HTTPS monitoring port with (also `-cacert`)' -r -F
@@ -334,6 +366,9 @@ rtt\t''"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s r -l refresh-count -d 'Exit after this many refreshes (with -o: write this many snapshots)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s o -l output -d 'Write a snapshot to FILE and exit (`-` for stdout)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s l -l delimiter -d 'Delimited output (e.g. `,`) instead of the grid, for -o' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-user -d 'User for a monitoring port that requires credentials (`http_auth`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-password -d 'Password of --http-user' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-token -d 'Bearer token for a monitoring port that requires one (`http_auth { token }`)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s k -l tls-insecure -d 'Do not verify the HTTPS monitoring port\'s certificate'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s b -l raw-bytes -d 'Show traffic in raw bytes and counts instead of K/M/G'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s u -l display-subscriptions-column -d 'Show the SUBSCRIPTIONS column from the start'
@@ -366,7 +401,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-us
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-channel -d 'RocketChat channel (\'#ops\') or user (\'@someone\')' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l webhook -d 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l exec -d 'Run this shell command for each alert, the event JSON on stdin' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -383,6 +418,53 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tls-i
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s c -l config -d 'Settings from a file (nats-server config format)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l window -d 'With --once: how long file changes are counted [default: 10s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s i -l interval -d 'Time between reports [default: 60s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l disk -d 'Report the disk usage of this path\'s filesystem (repeatable) [default: / and every mounted block device]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l ignore-extension -d 'Do not count files with this extension, e.g. .swp (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l ignore -d 'Do not count (or watch) what matches GLOB: *.tmp, build/**, logs (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l nats-metrics -d 'Publish each report (JSON) on NATS: --nats-metrics on host.metrics.<hostname>, --nats-metrics=SUBJECT on SUBJECT; the server from -s, with the usual user, token and TLS flags' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l listen -d 'Serve the latest report to Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9101)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l textfile -d 'Write each report to FILE (a node_exporter textfile, e.g. /var/lib/node_exporter/textfile/watch_host.prom), atomically' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-namespace -d 'CloudWatch namespace of the metrics [default: NatsLite/Host]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-dimension -d 'A dimension of every metric (repeatable): NAME=VALUE, or InstanceId or Host alone for this instance\'s [default: InstanceId (on EC2) and Host]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-region -d 'AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, or the instance\'s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-endpoint -d 'CloudWatch endpoint URL [default: https://monitoring.REGION.amazonaws.com]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-metric -d 'Send only this metric to CloudWatch (repeatable) [default: all]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l alert -d 'Alert when a figure crosses this threshold: load_per_cpu>0.6, disk_used_percent{path=/}>=90, file_changes_per_second>100 (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l clear -d 'Clear the alert on the same metric only past this (lower) threshold: load_per_cpu<0.4 [default: when the alert\'s condition no longer holds]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l nats-subject -d 'Publish alert events (JSON) on this NATS subject (server from -s)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rocketchat -d 'Post alerts to this RocketChat server (https://chat.example.com)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-user -d 'RocketChat user to log in as' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-password -d 'RocketChat password' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-token -d 'RocketChat personal access token (instead of user and password)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-user-id -d 'The user id that goes with --rc-token' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-channel -d 'RocketChat channel (\'#ops\') or user (\'@someone\')' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l webhook -d 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l exec -d 'Run this shell command for each alert, the event JSON on stdin' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l procfs -d 'Where the proc filesystem is (Linux: loadavg, meminfo), e.g. the host\'s /proc mounted into a container [default: /proc]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l watch-backend -d 'Which notification mechanism counts file changes' -r -f -a "native\t'inotify on Linux, the notify crate elsewhere'
+notify\t'The notify crate on every platform'"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l once -d 'Collect one report (file changes over --window) and exit'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l json -d 'Print each report as one JSON line'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s q -l quiet -d 'Print nothing on stdout (the other sinks still get every report)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l ignore-dot-directories -d 'Do not count (or watch) anything under a directory whose name starts with a dot'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cloudwatch -d 'Send each report to CloudWatch (PutMetricData). Credentials from the environment, the shared credentials file or the instance role (IMDSv2)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s h -l help -d 'Print help'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -l man -d 'Write the man pages (nats-lite.1 and one nats-lite-SUBCOMMAND.1 per subcommand) into DIR' -r -f -a "(__fish_complete_directories)"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -l write-all -d 'Write every completion script into DIR/completions and every man page into DIR/man (`.` in a checkout regenerates the files kept in git)' -r -f -a "(__fish_complete_directories)"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -s h -l help -d 'Print help'
@@ -400,6 +482,8 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s l -l log 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l log_size_limit -d 'Logfile size limit (rotate when exceeded)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s T -l logtime -d 'Timestamp log entries (default true; -T=false turns them off)' -r -f -a "true\t''
 false\t''"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l log_format -d 'Log line format: `text` (nats-server\'s) or `json` (one object a line)' -r -f -a "text\t''
+json\t''"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s r -l remote_syslog -d 'Syslog server address (udp://localhost:514)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l max_traced_msg_len -d 'Maximum printable length of traced messages (0 for unlimited)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l user -d 'User required for connections' -r
@@ -426,21 +510,23 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l no_advert
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l jetstream -d 'Enable JetStream (not supported by nats-lite; a warning is logged; also `-js`)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s v -l version -d 'Show the version and exit'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "pub" -d 'Publish a message'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "req" -d 'Send a request and wait for the reply'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "reply" -d 'Answer requests on a subject'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "bench" -d 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "pub" -d 'Publish a message'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "req" -d 'Send a request and wait for the reply'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "reply" -d 'Answer requests on a subject'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "bench" -d 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "watch-host" -d 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "pub" -d 'Publishers only (--clients of them)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "request" -d 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "reply" -d 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "churn" -d 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time\'s percentiles'

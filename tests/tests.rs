@@ -1,6 +1,9 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
+//! - `client_matrix`: every official client (async-nats in process; the
+//!   programs under `tests/clients/`) through one scenario list, against
+//!   nats-lite and nats-server; prints a table.
 //! - `cluster_*`: clustering. `cluster_support` starts servers clustered on
 //!   free ports (nats-lite or nats-server) and waits through `/routez` and
 //!   probe messages; `cluster_mesh` (full mesh, one copy, queue groups
@@ -14,6 +17,20 @@
 //!   panicking handler).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
+//!   with credentials.
+//! - `monitor_dashboard`: the live dashboard in headless Chromium
+//!   (WebDriver), and as text without scripts.
+//! - `monitor_guard`: the monitoring port under hostile use (per-address
+//!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
+//! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
+//!   real Prometheus server.
+//! - `obs_logs`: `--log_format json` parsed line by line; sd_notify READY,
+//!   WATCHDOG, RELOADING, STOPPING to a fake NOTIFY_SOCKET.
+//! - `obs_support`: external tools (promtool, prometheus, chromium), free
+//!   ports, children killed on drop.
+//! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
+//!   Chromium with the official JavaScript client).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -32,6 +49,9 @@
 //!   say; `-t`, config errors with positions, flags over the file.
 //! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
 //! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
+//! - `server_identity`: who a client is, under hostile use and reloads
+//!   (`no_auth_user` guests, reload during CONNECT, second CONNECT, the CPU
+//!   cost of failed logins).
 //! - `server_limits`: limits from a config file (payload, control line,
 //!   connections, subscriptions, pending bytes, ping interval).
 //! - `server_permissions`: publish/subscribe permissions, deny over allow,
@@ -49,17 +69,25 @@
 //!   service's configuration running with reload and logrotate.
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
+//! - `client_websocket`: the client commands with `ws://` and `wss://` URLs.
+//! - `server_websocket`: the `websocket` listener with raw WebSocket
+//!   clients (upgrade refusals, frames, compression, limits, auth, timeout);
+//!   `ws_support` is its harness.
+//! - `watch_host`: `watch-host`'s file counts, disk and load figures, sinks
+//!   (NATS, Prometheus, CloudWatch on moto) and alerts.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
 mod bench_cmd;
 mod client_cat;
+mod client_matrix;
 mod client_pubsub;
 mod client_recipes;
 mod client_reqrep;
 mod client_resilience;
 mod client_security;
 mod client_support;
+mod client_websocket;
 mod cluster_failover;
 mod cluster_lifecycle;
 mod cluster_mesh;
@@ -70,10 +98,17 @@ mod cluster_support;
 mod cluster_tls;
 mod config_support;
 mod conn_hardening;
+mod monitor_auth;
+mod monitor_dashboard;
 mod monitor_endpoints;
+mod monitor_guard;
+mod monitor_metrics;
 mod monitor_top;
 mod monitor_util;
+mod obs_logs;
+mod obs_support;
 mod parser_model;
+mod peer_websocket;
 mod reliability_auth;
 mod reliability_cluster;
 mod reliability_load;
@@ -84,15 +119,19 @@ mod server_auth;
 mod server_config;
 mod server_errors;
 mod server_flags;
+mod server_identity;
 mod server_limits;
 mod server_permissions;
 mod server_protocol;
 mod server_signals;
 mod server_tls;
+mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
 mod tls_support;
 mod tutorial;
 mod util;
+mod watch_host;
 mod watch_http;
+mod ws_support;

@@ -36,6 +36,7 @@ pub(crate) use exit_status_help;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
     /// Server URL(s), comma separated: nats://host:port, tls://host:port,
+    /// ws://host:port, wss://host:port (a server's websocket listener),
     /// host:port, nats://user:pass@host, nats://token@host [env: NATS_URL]
     /// [default: nats://127.0.0.1:4222].
     #[arg(short = 's', long = "server", value_name = "URL")]
@@ -219,6 +220,30 @@ pub fn show_duration(d: Duration) -> String {
     }
 }
 
+/// A duration for people: `850ms`, `5s`, `6.2s`, `1m30s`.
+pub fn short_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    if ms < 60_000 {
+        let tenths = (ms + 50) / 100;
+        return if tenths % 10 == 0 {
+            format!("{}s", tenths / 10)
+        } else {
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        };
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, s) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{m}m{s}s"),
+        (_, _) if m == 0 => format!("{h}h"),
+        _ => format!("{h}h{m}m"),
+    }
+}
+
 /// Parse `-H Key:Value` flags into name/value pairs.
 ///
 /// # Errors
@@ -309,7 +334,7 @@ mod tests {
         assert_eq!(o.servers[0].host, "env");
         let o = args(None).resolve(|_| None).unwrap();
         assert_eq!(o.servers[0].to_string(), "nats://127.0.0.1:4222");
-        assert!(args(Some("ws://x")).resolve(|_| None).is_err());
+        assert!(args(Some("http://x")).resolve(|_| None).is_err());
     }
 
     #[test]

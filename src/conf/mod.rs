@@ -29,6 +29,7 @@ mod auth;
 mod cluster;
 mod duration;
 mod error;
+mod http_auth;
 mod lexer;
 pub mod parser;
 pub mod rules;
@@ -36,6 +37,7 @@ mod server_config;
 mod tls;
 mod typed;
 mod value;
+mod websocket;
 
 #[cfg(test)]
 mod seed_tests;
@@ -59,10 +61,12 @@ pub fn parse_route_url_flag(url: &str) -> Result<RouteUrl, String> {
 }
 pub use duration::{duration_from_value, parse_duration, seconds_from_value};
 pub use error::{ConfError, Pos, Warning};
+pub use http_auth::HttpAuth;
 pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};
 pub use server_config::ServerConfig;
 pub use tls::{TlsConfig, TlsVersion, DEFAULT_HANDSHAKE_FIRST_FALLBACK};
 pub use value::{Entry, Map, MapIter, Value, ValueKind};
+pub use websocket::WebsocketConfig;
 
 /// Parse the configuration file at `path` and read its server options:
 /// [`parse_file`] then [`ServerConfig::from_value`].

@@ -22,6 +22,7 @@ use super::error::{ConfError, Warning};
 use super::tls::{parse_tls, TlsConfig};
 use super::typed::{self, not_supported, unknown_field};
 use super::value::{Entry, Map, Value};
+use super::websocket::{parse_websocket, WebsocketConfig};
 
 /// nats-server's default `max_pending` (64 MiB), for the `max_payload`
 /// check when the file sets only `max_payload`.
@@ -59,6 +60,8 @@ pub struct ServerConfig {
     pub http_base_path: Option<String>,
     /// nats-lite extension: answer `?callback=` with JSONP.
     pub http_jsonp: Option<bool>,
+    /// nats-lite extension: credentials the monitoring port requires.
+    pub http_auth: Option<super::http_auth::HttpAuth>,
 
     /// The top-level `authorization` block.
     pub authorization: Option<Authorization>,
@@ -109,6 +112,8 @@ pub struct ServerConfig {
     pub trace_headers: Option<bool>,
     /// `logtime`.
     pub logtime: Option<bool>,
+    /// nats-lite extension: `log_format: json` (true) or `text`.
+    pub log_json: Option<bool>,
     /// `logtime_utc`.
     pub logtime_utc: Option<bool>,
     /// `log_file`/`logfile`.
@@ -141,6 +146,8 @@ pub struct ServerConfig {
 
     /// The `cluster` block.
     pub cluster: Option<ClusterConfig>,
+    /// The `websocket` block.
+    pub websocket: Option<WebsocketConfig>,
 }
 
 /// Options nats-lite refuses because ignoring them would weaken security,
@@ -169,8 +176,6 @@ const IGNORED: &[&str] = &[
     "jetstream",
     "store_dir",
     "storedir",
-    "websocket",
-    "ws",
     "mqtt",
     "leafnodes",
     "leaf",
@@ -242,6 +247,7 @@ impl ServerConfig {
             "https_port" => self.https_port = typed::port(k, v)?,
             "http_base_path" => self.http_base_path = Some(typed::string(k, v)?),
             "http_jsonp" => self.http_jsonp = Some(typed::boolean(k, v)?),
+            "http_auth" => self.http_auth = Some(super::http_auth::parse_http_auth(k, v)?),
             "authorization" => {
                 let auth = parse_authorization(k, v, warnings)?;
                 validate_client_authorization(&auth, &entry.key_pos)?;
@@ -308,6 +314,18 @@ impl ServerConfig {
                 self.trace = Some(b);
             }
             "logtime" => self.logtime = Some(typed::boolean(k, v)?),
+            "log_format" => {
+                self.log_json = Some(match typed::string(k, v)?.to_ascii_lowercase().as_str() {
+                    "json" => true,
+                    "text" => false,
+                    other => {
+                        return Err(ConfError::at(
+                            &v.pos,
+                            format!("log_format must be \"text\" or \"json\", not {other:?}"),
+                        ))
+                    }
+                })
+            }
             "logtime_utc" => self.logtime_utc = Some(typed::boolean(k, v)?),
             "log_file" | "logfile" => self.log_file = Some(typed::string(k, v)?.into()),
             "log_size_limit" | "logfile_size_limit" => {
@@ -327,6 +345,7 @@ impl ServerConfig {
             "connect_error_reports" => self.connect_error_reports = Some(typed::count(k, v)?),
             "reconnect_error_reports" => self.reconnect_error_reports = Some(typed::count(k, v)?),
             "cluster" => self.cluster = Some(parse_cluster(k, v, warnings)?),
+            "websocket" | "ws" => self.websocket = Some(parse_websocket(k, v, warnings)?),
             name => {
                 if let Some((_, what)) = REFUSED.iter().find(|(n, _)| *n == name) {
                     return Err(not_supported(entry, what));

@@ -18,6 +18,7 @@ use super::close::CloseReason;
 use super::conn::inbound::{read_loop, Inbound, OpHandler, ParseResult};
 use super::conn::{self, tls::TlsStart, InCounters};
 use super::deliver::{remove_subscription, Batch, Fanout, Message};
+use super::identity;
 use super::permissions::{self, Permissions};
 use super::subscription::Subscription;
 use super::timers::TimerKind;
@@ -38,6 +39,8 @@ pub struct Admitted {
     server: Arc<Server>,
     client: Arc<Client>,
     stream: Arc<TcpStream>,
+    /// How the client came, when not through the client port.
+    via: Option<super::websocket::Via>,
 }
 
 /// In the accept loop, before any thread is spawned: make the connection's
@@ -46,18 +49,41 @@ pub struct Admitted {
 /// connections exceeded'`, written without blocking into the new socket's
 /// empty send buffer), and recorded as closed.
 pub fn admit(server: &Arc<Server>, stream: TcpStream) -> Option<Admitted> {
-    let addr = stream.peer_addr().ok()?;
+    admit_via(server, stream, None)
+}
+
+/// [`admit`] for a connection that came through another listener than the
+/// client port (WebSocket: `stream` carries the NATS bytes the WebSocket
+/// layer unwrapped, and `via` says who the peer really is and how it
+/// authenticates).
+fn admit_via(
+    server: &Arc<Server>,
+    stream: TcpStream,
+    via: Option<super::websocket::Via>,
+) -> Option<Admitted> {
+    let addr = match (&via, stream.peer_addr()) {
+        (Some(via), _) => via.peer,
+        (None, Ok(addr)) => addr,
+        (None, Err(_)) => return None,
+    };
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let client = conn::new_client(server, stream.clone(), addr);
+    if via.is_some() {
+        client.meta().websocket = true;
+    }
     if server.register(&client) {
         return Some(Admitted {
             server: server.clone(),
             client,
             stream,
+            via,
         });
     }
-    let json = server.client_info_json(&client);
+    let json = match &via {
+        Some(via) => via.info_json(server, &client),
+        None => server.client_info_json(&client),
+    };
     let mut refusal = Vec::with_capacity(json.len() + 48);
     encode::json_op(&mut refusal, "INFO", &json);
     encode::err(&mut refusal, "maximum connections exceeded");
@@ -78,18 +104,37 @@ pub fn abandon(admitted: Admitted) {
     admitted.server.unregister(&admitted.client);
 }
 
-/// Serve an admitted connection on the calling thread until it closes.
-pub fn serve(admitted: Admitted) {
+/// Serve a connection that came through another listener (WebSocket) on
+/// the calling thread: admitted (or refused over `max_connections`) and
+/// served until it closes. Returns why it closed.
+pub fn serve_via(
+    server: Arc<Server>,
+    stream: TcpStream,
+    via: Option<super::websocket::Via>,
+) -> CloseReason {
+    match admit_via(&server, stream, via) {
+        Some(admitted) => serve(admitted),
+        None => CloseReason::MaxConnectionsExceeded,
+    }
+}
+
+/// Serve an admitted connection on the calling thread until it closes;
+/// returns why it closed.
+pub fn serve(admitted: Admitted) -> CloseReason {
     let Admitted {
         server,
         client,
         stream,
+        via,
     } = admitted;
     let opts = server.opts();
     let cid = client.cid;
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
-    let anonymous = server.auth().anonymous();
+    let auth = via
+        .as_ref()
+        .map_or_else(|| server.auth(), |v| v.auth.clone());
+    let anonymous = auth.anonymous();
     // On the heap: the thread's idle stack frame stays small.
     let mut conn = Box::new(Connection {
         io: Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, true),
@@ -112,6 +157,7 @@ pub fn serve(admitted: Admitted) {
             connected: false,
             counters: InCounters::default(),
             stack_released: false,
+            via,
         },
     });
     debug!(
@@ -120,7 +166,7 @@ pub fn serve(admitted: Admitted) {
     );
     let client = conn.ops.client.clone();
     let reason = conn::run_guarded(&client, "Client", || conn.run());
-    conn.finish(reason);
+    conn.finish(reason)
 }
 
 /// The connection thread's state: the core's inbound side and the ops.
@@ -151,6 +197,8 @@ struct ClientOps {
     counters: InCounters,
     /// The stack the handshake touched has been given back.
     stack_released: bool,
+    /// How the client came, when not through the client port.
+    via: Option<super::websocket::Via>,
 }
 
 impl Connection {
@@ -162,12 +210,17 @@ impl Connection {
         // Every connection is bounded from accept: by PINGs until CONNECT
         // (below), and with auth also by the auth timeout.
         if ops.auth_required {
-            let at = now + opts.effective_auth_timeout();
+            let timeout = match &ops.via {
+                Some(via) => via.auth_timeout,
+                None => opts.effective_auth_timeout(),
+            };
+            let at = now + timeout;
             server
                 .timers
                 .schedule(at, &ops.client, TimerKind::AuthTimeout);
         }
-        if let (Some(config), Some(tls_opts)) = (server.tls_config(), opts.tls.as_ref()) {
+        let tls = server.tls_config().filter(|_| ops.via.is_none());
+        if let (Some(config), Some(tls_opts)) = (tls, opts.tls.as_ref()) {
             let json = server.client_info_json(&ops.client);
             let mut info = Vec::with_capacity(json.len() + 7);
             encode::json_op(&mut info, "INFO", &json);
@@ -208,7 +261,7 @@ impl Connection {
 
     /// The connection is over: close it, drop its subscriptions, unregister.
     #[inline(never)]
-    fn finish(mut self: Box<Self>, reason: CloseReason) {
+    fn finish(mut self: Box<Self>, reason: CloseReason) -> CloseReason {
         let ops = &mut self.ops;
         ops.end_batch(false);
         ops.client.close(reason);
@@ -226,6 +279,7 @@ impl Connection {
             "{} - Client connection closed: {reason}",
             ops.client.log_prefix()
         );
+        reason
     }
 }
 
@@ -304,9 +358,8 @@ impl OpHandler for ClientOps {
 
 impl ClientOps {
     fn process(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
-        if self.auth_required && !self.connected && !matches!(op, ClientOp::Connect(_)) {
-            self.send_err("Authorization Violation");
-            return Err(CloseReason::AuthenticationViolation);
+        if !self.connected && !matches!(op, ClientOp::Connect(_)) {
+            self.settle_first_op()?;
         }
         match op {
             ClientOp::Pub {
@@ -404,29 +457,27 @@ impl ClientOps {
             self.ok();
             return Ok(());
         }
-        let identity = match self
-            .server
-            .auth()
-            .authenticate(&connect, &self.cert_names())
-        {
-            Some(identity) => identity,
-            None => {
+        let settled =
+            identity::settle_connect(&self.server, &self.client, &connect, &self.cert_names());
+        let identity = match settled {
+            Ok(identity) => identity,
+            Err(refusal) => {
+                debug!("{} - {}", self.client.log_prefix(), refusal.reason());
                 self.send_err("Authorization Violation");
                 return Err(CloseReason::AuthenticationViolation);
             }
         };
-        if !Arc::ptr_eq(&identity.account, &self.account) {
-            self.account = identity.account.clone();
-            self.client.set_account(identity.account.clone());
-        }
+        self.account = identity.account.clone();
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
-        self.client.set_credentials(&connect);
+        if self.client.identity_changed.load(Ordering::Acquire) {
+            // A reload re-checked us since: its rules are the newer ones.
+            self.adopt_reloaded_identity();
+        }
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
         self.connected = true;
-        self.client.connected.store(true, Ordering::Release);
         self.client
             .async_info
             .store(self.opts.protocol >= 1, Ordering::Relaxed);
@@ -442,13 +493,19 @@ impl ClientOps {
         }
         self.ok();
         if first {
-            let opts = self.server.opts();
-            let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
-            self.server
-                .timers
-                .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
+            self.start_pings();
         }
         Ok(())
+    }
+
+    /// The client is settled: the server's PINGs start (the accept-time
+    /// PINGs stop).
+    fn start_pings(&self) {
+        let opts = self.server.opts();
+        let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
+        self.server
+            .timers
+            .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
     }
 
     /// May this client publish to `subject`? Decisions for literal subjects
@@ -595,6 +652,23 @@ impl ClientOps {
         remove_subscription(&self.client, &sub, &self.server.routes.interest);
     }
 
+    /// The first op is not CONNECT: settle as the `no_auth_user` (or as
+    /// anonymous without auth), or refuse.
+    #[inline(never)]
+    fn settle_first_op(&mut self) -> Result<(), CloseReason> {
+        let Some(identity) = identity::settle_first_op(&self.server, &self.client) else {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        };
+        self.account = identity.account;
+        self.perms = identity.permissions;
+        self.pub_allowed.clear();
+        self.client.meta().user = identity.user;
+        self.connected = true;
+        self.start_pings();
+        Ok(())
+    }
+
     /// A reload changed this client's permissions.
     #[inline(never)]
     fn adopt_reloaded_identity(&mut self) {
@@ -606,12 +680,13 @@ impl ClientOps {
 
     /// Names a verified TLS client certificate maps to (`verify_and_map`).
     fn cert_names(&self) -> Vec<String> {
-        let mapped = self
-            .server
-            .opts()
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.verify_and_map);
+        let mapped = self.via.is_none()
+            && self
+                .server
+                .opts()
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.verify_and_map);
         if mapped {
             self.client.certificate_names()
         } else {
@@ -621,7 +696,10 @@ impl ClientOps {
 
     #[inline(never)]
     fn send_info(&mut self) {
-        let json = self.server.client_info_json(&self.client);
+        let json = match &self.via {
+            Some(via) => via.info_json(&self.server, &self.client),
+            None => self.server.client_info_json(&self.client),
+        };
         let mut line = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut line, "INFO", &json);
         self.push(&line);

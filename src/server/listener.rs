@@ -60,6 +60,9 @@ pub fn run(
     }
     let monitor_addr = super::monitor::start(&server)?;
     super::route::start(&server)?;
+    if let Some(ws) = super::websocket::start(&server)? {
+        let _ = server.websocket_addr.set(ws);
+    }
     let files = RunFiles::write(&server, monitor_addr)?;
 
     let timers = server.timers.clone();
@@ -75,6 +78,7 @@ pub fn run(
         display_addr(&server.opts().host, addr.port())
     );
     notice!("Server is ready");
+    super::notify::ready();
     accept_loop(&server, &listener);
     if server.in_lame_duck() && !server.is_shutting_down() {
         drop(listener);
@@ -246,6 +250,7 @@ fn wait_unless_stopped(server: &Server, d: Duration) -> bool {
 /// Close every client and wait (bounded) for their threads to finish.
 fn shutdown(server: &Arc<Server>) {
     notice!("Initiating Shutdown...");
+    super::notify::stopping();
     for client in server.client_list() {
         client.close(CloseReason::ServerShutdown);
     }

@@ -195,6 +195,8 @@ pub struct Options {
     pub log_file: Option<PathBuf>,
     /// Timestamps on log lines.
     pub logtime: bool,
+    /// Log lines as JSON objects (`log_format: json`) instead of text.
+    pub log_json: bool,
     /// Timestamps in UTC.
     pub logtime_utc: bool,
     /// Debug log lines.
@@ -243,6 +245,8 @@ pub struct Options {
     pub https_port: Option<u16>,
     /// Monitoring: wrap JSON in `?callback=` (JSONP). Off by default; nats-server removed it.
     pub http_jsonp: bool,
+    /// Credentials the monitoring port requires (`http_auth`); none by default.
+    pub http_auth: Option<crate::conf::HttpAuth>,
     /// See [`MAX_CLOSED_CLIENTS`]; 0 keeps none.
     pub max_closed_clients: usize,
     /// TLS for client connections.
@@ -271,7 +275,57 @@ pub struct Options {
     pub client_advertise: Option<String>,
     /// Clustering, when a route listener is configured.
     pub cluster: Option<ClusterOptions>,
+    /// The WebSocket listener (`websocket { }`).
+    pub websocket: Option<WebsocketOptions>,
 }
+
+/// The WebSocket listener: where, TLS, origins, compression, and its own
+/// authorization (when set, WebSocket clients authenticate against it
+/// instead of the server's).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WebsocketOptions {
+    /// Bind address.
+    pub host: String,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// `host:port` advertised instead of the listen address.
+    pub advertise: Option<String>,
+    /// TLS (`wss://`); `None` with `no_tls`.
+    pub tls: Option<TlsOptions>,
+    /// Accept only an `Origin` equal to the request's `Host`.
+    pub same_origin: bool,
+    /// Origins accepted; empty: any.
+    pub allowed_origins: Vec<String>,
+    /// Offer permessage-deflate.
+    pub compression: bool,
+    /// Time from accept to the end of the upgrade (TLS included).
+    pub handshake_timeout: Duration,
+    /// `handshake_timeout` was configured (not our default).
+    pub handshake_timeout_set: bool,
+    /// Single user of the block's authorization.
+    pub user: Option<String>,
+    /// Its password.
+    pub pass: Option<String>,
+    /// Token of the block's authorization.
+    pub token: Option<String>,
+    /// Users of the block's authorization (`None`: the block has no users).
+    pub users: Option<Vec<User>>,
+    /// Time to send CONNECT (the server's `auth_timeout` when unset).
+    pub auth_timeout: Option<Duration>,
+    /// `no_auth_user` for WebSocket clients.
+    pub no_auth_user: Option<String>,
+}
+
+impl WebsocketOptions {
+    /// True when the block has an authorization of its own.
+    pub fn has_own_auth(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || self.users.is_some()
+    }
+}
+
+/// nats-lite's default WebSocket handshake timeout (nats-server 2.9.10 sets
+/// none): a client that never finishes the upgrade holds nothing for long.
+pub const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Default for Options {
     fn default() -> Self {
@@ -283,6 +337,7 @@ impl Default for Options {
             ports_file_dir: None,
             log_file: None,
             logtime: true,
+            log_json: false,
             logtime_utc: false,
             debug: false,
             trace: false,
@@ -307,6 +362,7 @@ impl Default for Options {
             http_port: None,
             https_port: None,
             http_jsonp: false,
+            http_auth: None,
             max_closed_clients: MAX_CLOSED_CLIENTS,
             tls: None,
             lame_duck_duration: LAME_DUCK_DURATION,
@@ -321,6 +377,7 @@ impl Default for Options {
             no_header_support: false,
             client_advertise: None,
             cluster: None,
+            websocket: None,
         }
     }
 }

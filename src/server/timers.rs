@@ -152,7 +152,10 @@ fn fire(server: &Server, client: &Arc<Client>, kind: TimerKind) -> Option<Instan
             ping(server, client, opts.ping_interval, opts.ping_max, true)
         }
         TimerKind::PreConnectPing => {
-            if client.connect_seen.load(Ordering::Acquire) {
+            // A CONNECT, or a first op that settled the client, starts its own PINGs.
+            if client.connect_seen.load(Ordering::Acquire)
+                || client.connected.load(Ordering::Acquire)
+            {
                 return None;
             }
             let opts = server.opts();

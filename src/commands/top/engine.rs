@@ -2,6 +2,7 @@
 //! `util/toputils.go`): fetch `/varz` and `/connz` from a monitoring port
 //! with ureq, and turn two consecutive polls into rates. The rate
 //! arithmetic is pure and unit-tested; only [`Engine::poll`] does I/O.
+//! Every string fetched is made printable before anything draws it.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -9,6 +10,8 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::printable::{printable, printable_json};
 
 /// How long one HTTP request may take in all.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,6 +83,15 @@ pub struct Varz {
     /// Bytes out.
     #[serde(default)]
     pub out_bytes: i64,
+    /// Open client connections.
+    #[serde(default)]
+    pub connections: i64,
+    /// Subscriptions.
+    #[serde(default)]
+    pub subscriptions: i64,
+    /// Routes.
+    #[serde(default)]
+    pub routes: i64,
 }
 
 /// The fields of `/connz` that `top` shows.
@@ -306,6 +318,8 @@ pub struct Engine {
     port: u16,
     /// What to ask for; may change between polls.
     pub settings: Settings,
+    /// The `Authorization` header sent with every request, if any.
+    pub authorization: Option<String>,
     last: Option<Stats>,
 }
 
@@ -366,6 +380,7 @@ impl Engine {
             host: host.to_string(),
             port,
             settings,
+            authorization: None,
             last: None,
         })
     }
@@ -398,7 +413,11 @@ impl Engine {
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, FetchError> {
         let url = format!("{}{path}", self.base);
-        let mut resp = match self.agent.get(&url).call() {
+        let mut req = self.agent.get(&url);
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = match req.call() {
             Ok(r) => r,
             Err(e) => return Err(self.explain(&url, &e)),
         };
@@ -411,10 +430,15 @@ impl Engine {
             .map_err(|e| FetchError::BadReply(format!("{url}: {e}")))?;
         if status != 200 {
             let text = String::from_utf8_lossy(&body);
-            let first = text.lines().next().unwrap_or("").chars().take(80).collect();
-            return Err(FetchError::Status(status, first));
+            let first: String = text.lines().next().unwrap_or("").chars().take(80).collect();
+            return Err(FetchError::Status(status, printable(&first).into_owned()));
         }
-        serde_json::from_slice(&body).map_err(|e| FetchError::BadReply(format!("{url}: {e}")))
+        // Every string is made printable here, so nothing drawn later can
+        // carry a terminal escape sequence from the network.
+        let bad = |e: serde_json::Error| FetchError::BadReply(format!("{url}: {e}"));
+        let mut json: serde_json::Value = serde_json::from_slice(&body).map_err(bad)?;
+        printable_json(&mut json);
+        serde_json::from_value(json).map_err(bad)
     }
 
     /// Turn a transport error into a clear one: a NATS client port answers

@@ -28,7 +28,7 @@ use crate::protocol::parser::{Limits, ProtocolError};
 use crate::protocol::route::{parse_route_op, RouteOp, RoutedMsg};
 use crate::protocol::subject;
 use crate::server::account::Account;
-use crate::server::auth::secret_matches;
+use crate::server::auth::user_and_password_match;
 use crate::server::client::Client;
 use crate::server::close::CloseReason;
 use crate::server::conn::inbound::{read_loop, Inbound, OpHandler, ParseResult};
@@ -386,13 +386,10 @@ impl RouteOps {
         let Some(opts) = self.server.routes.opts() else {
             return false;
         };
-        let user_ok = opts.user.as_deref() == c.user.as_deref();
-        let pass_ok = match (&opts.password, &c.pass) {
-            (Some(stored), Some(given)) => secret_matches(stored, given),
-            (None, None) => true,
-            _ => false,
-        };
-        user_ok && pass_ok
+        user_and_password_match(
+            (opts.user.as_deref(), opts.password.as_deref()),
+            (c.user.as_deref(), c.pass.as_deref()),
+        )
     }
 
     /// A dynamic cluster name gives way to a configured one, or to a
