@@ -50,6 +50,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)')
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a server''s statistics (like nats-top)')
             [CompletionResult]::new('mkpasswd', 'mkpasswd', [CompletionResultType]::ParameterValue, 'Generate a bcrypt hash of a password for a config file')
+            [CompletionResult]::new('nkey', 'nkey', [CompletionResultType]::ParameterValue, 'Generate NKeys (seed and public key) and print the public key of a seed')
             [CompletionResult]::new('watch-http', 'watch-http', [CompletionResultType]::ParameterValue, 'Watch HTTP endpoints and alert when their health changes')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages')
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run a NATS-protocol broker (flags as nats-server''s)')
@@ -470,6 +471,39 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'nats-lite;nkey' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('gen', 'gen', [CompletionResultType]::ParameterValue, 'Generate a key pair: prints the seed, then the public key')
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Print the public key of a seed (a seed file, a .creds file, or stdin)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'nats-lite;nkey;gen' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'nats-lite;nkey;pub' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'nats-lite;nkey;help' {
+            [CompletionResult]::new('gen', 'gen', [CompletionResultType]::ParameterValue, 'Generate a key pair: prints the seed, then the public key')
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Print the public key of a seed (a seed file, a .creds file, or stdin)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'nats-lite;nkey;help;gen' {
+            break
+        }
+        'nats-lite;nkey;help;pub' {
+            break
+        }
+        'nats-lite;nkey;help;help' {
+            break
+        }
         'nats-lite;watch-http' {
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Targets and settings from a file (nats-server config format)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Targets and settings from a file (nats-server config format)')
@@ -599,6 +633,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)')
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a server''s statistics (like nats-top)')
             [CompletionResult]::new('mkpasswd', 'mkpasswd', [CompletionResultType]::ParameterValue, 'Generate a bcrypt hash of a password for a config file')
+            [CompletionResult]::new('nkey', 'nkey', [CompletionResultType]::ParameterValue, 'Generate NKeys (seed and public key) and print the public key of a seed')
             [CompletionResult]::new('watch-http', 'watch-http', [CompletionResultType]::ParameterValue, 'Watch HTTP endpoints and alert when their health changes')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages')
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run a NATS-protocol broker (flags as nats-server''s)')
@@ -650,6 +685,17 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;help;mkpasswd' {
+            break
+        }
+        'nats-lite;help;nkey' {
+            [CompletionResult]::new('gen', 'gen', [CompletionResultType]::ParameterValue, 'Generate a key pair: prints the seed, then the public key')
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Print the public key of a seed (a seed file, a .creds file, or stdin)')
+            break
+        }
+        'nats-lite;help;nkey;gen' {
+            break
+        }
+        'nats-lite;help;nkey;pub' {
             break
         }
         'nats-lite;help;watch-http' {

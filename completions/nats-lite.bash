@@ -31,6 +31,9 @@ _nats__lite() {
             nats__lite,mkpasswd)
                 cmd="nats__lite__subcmd__mkpasswd"
                 ;;
+            nats__lite,nkey)
+                cmd="nats__lite__subcmd__nkey"
+                ;;
             nats__lite,ping)
                 cmd="nats__lite__subcmd__ping"
                 ;;
@@ -106,6 +109,9 @@ _nats__lite() {
             nats__lite__subcmd__help,mkpasswd)
                 cmd="nats__lite__subcmd__help__subcmd__mkpasswd"
                 ;;
+            nats__lite__subcmd__help,nkey)
+                cmd="nats__lite__subcmd__help__subcmd__nkey"
+                ;;
             nats__lite__subcmd__help,ping)
                 cmd="nats__lite__subcmd__help__subcmd__ping"
                 ;;
@@ -145,6 +151,30 @@ _nats__lite() {
             nats__lite__subcmd__help__subcmd__bench,sub)
                 cmd="nats__lite__subcmd__help__subcmd__bench__subcmd__sub"
                 ;;
+            nats__lite__subcmd__help__subcmd__nkey,gen)
+                cmd="nats__lite__subcmd__help__subcmd__nkey__subcmd__gen"
+                ;;
+            nats__lite__subcmd__help__subcmd__nkey,pub)
+                cmd="nats__lite__subcmd__help__subcmd__nkey__subcmd__pub"
+                ;;
+            nats__lite__subcmd__nkey,gen)
+                cmd="nats__lite__subcmd__nkey__subcmd__gen"
+                ;;
+            nats__lite__subcmd__nkey,help)
+                cmd="nats__lite__subcmd__nkey__subcmd__help"
+                ;;
+            nats__lite__subcmd__nkey,pub)
+                cmd="nats__lite__subcmd__nkey__subcmd__pub"
+                ;;
+            nats__lite__subcmd__nkey__subcmd__help,gen)
+                cmd="nats__lite__subcmd__nkey__subcmd__help__subcmd__gen"
+                ;;
+            nats__lite__subcmd__nkey__subcmd__help,help)
+                cmd="nats__lite__subcmd__nkey__subcmd__help__subcmd__help"
+                ;;
+            nats__lite__subcmd__nkey__subcmd__help,pub)
+                cmd="nats__lite__subcmd__nkey__subcmd__help__subcmd__pub"
+                ;;
             *)
                 ;;
         esac
@@ -152,7 +182,7 @@ _nats__lite() {
 
     case "${cmd}" in
         nats__lite)
-            opts="-v -s -h --version --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd watch-http completions server help"
+            opts="-v -s -h --version --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd nkey watch-http completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -954,7 +984,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__help)
-            opts="pub sub req reply bench ping cat top mkpasswd watch-http completions server help"
+            opts="pub sub req reply bench ping cat top mkpasswd nkey watch-http completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1107,6 +1137,48 @@ _nats__lite() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nats__lite__subcmd__help__subcmd__nkey)
+            opts="gen pub"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__help__subcmd__nkey__subcmd__gen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__help__subcmd__nkey__subcmd__pub)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nats__lite__subcmd__help__subcmd__ping)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1234,6 +1306,104 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey)
+            opts="-h --help gen pub help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__gen)
+            opts="-h --help user account operator"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__help)
+            opts="gen pub help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__help__subcmd__gen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__help__subcmd__pub)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__pub)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -47,6 +47,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand cat 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
             cand top 'A live view of a server''s statistics (like nats-top)'
             cand mkpasswd 'Generate a bcrypt hash of a password for a config file'
+            cand nkey 'Generate NKeys (seed and public key) and print the public key of a seed'
             cand watch-http 'Watch HTTP endpoints and alert when their health changes'
             cand completions 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
             cand server 'Run a NATS-protocol broker (flags as nats-server''s)'
@@ -445,6 +446,32 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'nats-lite;nkey'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand gen 'Generate a key pair: prints the seed, then the public key'
+            cand pub 'Print the public key of a seed (a seed file, a .creds file, or stdin)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'nats-lite;nkey;gen'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'nats-lite;nkey;pub'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'nats-lite;nkey;help'= {
+            cand gen 'Generate a key pair: prints the seed, then the public key'
+            cand pub 'Print the public key of a seed (a seed file, a .creds file, or stdin)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'nats-lite;nkey;help;gen'= {
+        }
+        &'nats-lite;nkey;help;pub'= {
+        }
+        &'nats-lite;nkey;help;help'= {
+        }
         &'nats-lite;watch-http'= {
             cand -c 'Targets and settings from a file (nats-server config format)'
             cand --config 'Targets and settings from a file (nats-server config format)'
@@ -571,6 +598,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand cat 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
             cand top 'A live view of a server''s statistics (like nats-top)'
             cand mkpasswd 'Generate a bcrypt hash of a password for a config file'
+            cand nkey 'Generate NKeys (seed and public key) and print the public key of a seed'
             cand watch-http 'Watch HTTP endpoints and alert when their health changes'
             cand completions 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
             cand server 'Run a NATS-protocol broker (flags as nats-server''s)'
@@ -608,6 +636,14 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
         &'nats-lite;help;top'= {
         }
         &'nats-lite;help;mkpasswd'= {
+        }
+        &'nats-lite;help;nkey'= {
+            cand gen 'Generate a key pair: prints the seed, then the public key'
+            cand pub 'Print the public key of a seed (a seed file, a .creds file, or stdin)'
+        }
+        &'nats-lite;help;nkey;gen'= {
+        }
+        &'nats-lite;help;nkey;pub'= {
         }
         &'nats-lite;help;watch-http'= {
         }

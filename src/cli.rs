@@ -76,6 +76,8 @@ pub enum Command {
     Top(commands::top::TopArgs),
     /// Generate a bcrypt hash of a password for a config file.
     Mkpasswd(commands::mkpasswd::MkpasswdArgs),
+    /// Generate NKeys (seed and public key) and print the public key of a seed.
+    Nkey(commands::nkey::NkeyArgs),
     /// Watch HTTP endpoints and alert when their health changes.
     #[command(name = "watch-http")]
     WatchHttp(Box<commands::watch_http::WatchHttpArgs>),
@@ -125,6 +127,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cat(args) => commands::cat::run(&global, args),
         Command::Top(args) => commands::top::run(&global, args),
         Command::Mkpasswd(args) => commands::mkpasswd::run(args),
+        Command::Nkey(args) => commands::nkey::run(args),
         Command::WatchHttp(args) => commands::watch_http::run(&global, *args),
         Command::Completions(args) => commands::completions::run(args, Cli::command()),
     }

@@ -14,6 +14,8 @@
 //!   terminal.
 //! - [`cli`]: the clap definition and the dispatch to [`commands`].
 //! - [`error`]: the CLI error type and exit codes.
+//! - [`nkey`]: NKeys (Ed25519 identities), seeds and `.creds` files, shared by
+//!   the server (verifying) and the clients (signing).
 //! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding.
 //!
 //! Dependencies point one way: `commands` -> `server`, `client` -> `protocol`.
@@ -25,6 +27,7 @@ pub mod client;
 pub mod commands;
 pub mod conf;
 pub mod error;
+pub mod nkey;
 pub mod protocol;
 pub mod server;
 pub mod urlenc;

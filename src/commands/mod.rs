@@ -6,6 +6,7 @@ pub mod cat;
 pub mod completions;
 pub mod connect;
 pub mod mkpasswd;
+pub mod nkey;
 pub mod ping;
 pub mod publish;
 pub mod reply;
