@@ -1,6 +1,8 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
+//! - `auth_nkeys`: NKey users (nonce, signed CONNECT, accounts and
+//!   permissions) with raw clients, async-nats and nats-py; `nkey gen|pub`.
 //! - `cluster_*`: clustering. `cluster_support` starts servers clustered on
 //!   free ports (nats-lite or nats-server) and waits through `/routez` and
 //!   probe messages; `cluster_mesh` (full mesh, one copy, queue groups
@@ -49,6 +51,7 @@
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
+mod auth_nkeys;
 mod bench_cmd;
 mod client_cat;
 mod client_pubsub;

@@ -132,7 +132,13 @@ pub fn establish(
 
     let limits = limits_for(Some(&info));
     let creds = opts.credentials_for(url);
-    let has_creds = creds.user.is_some() || creds.token.is_some();
+    let signed = opts
+        .sign_nonce(info.nonce.as_deref())
+        .map_err(|e| ClientError::new(ErrorKind::Config, e))?;
+    let has_creds = creds.user.is_some()
+        || creds.token.is_some()
+        || signed.jwt.is_some()
+        || signed.nkey.is_some();
     let connect = match &opts.mode {
         Mode::Client => Some(Connect {
             verbose: Some(false),
@@ -148,6 +154,9 @@ pub fn establish(
             echo: Some(true),
             headers: Some(info.headers),
             no_responders: Some(info.headers),
+            nkey: signed.nkey,
+            sig: signed.sig,
+            jwt: signed.jwt,
         }),
         Mode::Raw {
             force_connect,
@@ -158,6 +167,9 @@ pub fn establish(
             auth_token: creds.token,
             user: creds.user,
             pass: creds.pass,
+            nkey: signed.nkey,
+            sig: signed.sig,
+            jwt: signed.jwt,
             ..Default::default()
         }),
     };
@@ -214,7 +226,7 @@ pub fn establish(
 /// The error for `-ERR '<text>'`, with a hint where one helps.
 pub fn server_error(text: &str) -> ClientError {
     let hint = if text.contains("Authorization Violation") {
-        " (check --user/--password or --token, or the credentials in the URL)"
+        " (check --user/--password, --token, --creds or --nkey, or the credentials in the URL)"
     } else {
         ""
     };

@@ -123,6 +123,8 @@ impl ConnectArgs {
             user: self.user.clone().or_else(|| env("NATS_USER")),
             password: self.password.clone().or_else(|| env("NATS_PASSWORD")),
             token: self.token.clone().or_else(|| env("NATS_TOKEN")),
+            nkey_seed: None,
+            user_jwt: None,
             tls: TlsOptions {
                 required: self.tls,
                 ca_file: self

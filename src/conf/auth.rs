@@ -2,7 +2,10 @@
 //! nats-server's `parseAuthorization`, `parseUsers`, `parseUserPermissions`
 //! and `parseAccounts` read them (`server/opts.go`).
 //!
-//! What would weaken security if ignored is refused: nkey users,
+//! Users are named (`user`/`password`) or NKey users (`nkey: U...`, who
+//! prove who they are by signing the server's nonce).
+//!
+//! What would weaken security if ignored is refused:
 //! `auth_callout`, `proxy_required`, account `imports`/`exports` and
 //! account nkeys.
 
@@ -60,8 +63,11 @@ pub struct Authorization {
 /// One entry of a `users` array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
-    /// The user name.
+    /// The user name (empty for an NKey user).
     pub user: String,
+    /// An NKey user's public key (`U...`); such a user has no name or
+    /// password.
+    pub nkey: Option<String>,
     /// The password: plain, a bcrypt hash, or none (a user mapped from a
     /// TLS certificate by `verify_and_map`).
     pub password: Option<String>,
@@ -231,7 +237,17 @@ pub(crate) fn check_duplicate_users<'a>(
     users: impl Iterator<Item = &'a User>,
 ) -> Result<(), ConfError> {
     let mut seen = std::collections::HashSet::new();
+    let mut nkeys = std::collections::HashSet::new();
     for user in users {
+        if let Some(nkey) = &user.nkey {
+            if !nkeys.insert(nkey.as_str()) {
+                return Err(ConfError::at(
+                    &user.pos,
+                    format!("Duplicate nkey \"{nkey}\" detected"),
+                ));
+            }
+            continue;
+        }
         if !seen.insert(user.user.as_str()) {
             return Err(ConfError::at(
                 &user.pos,
@@ -263,6 +279,7 @@ fn parse_users(field: &str, value: &Value, account: Option<&str>) -> Result<Vec<
 
 fn parse_user(map: &Map, pos: &Pos, account: Option<&str>) -> Result<User, ConfError> {
     let mut user = None;
+    let mut nkey = None;
     let mut password = None;
     let mut permissions = None;
     let mut allowed_connection_types = None;
@@ -277,17 +294,31 @@ fn parse_user(map: &Map, pos: &Pos, account: Option<&str>) -> Result<User, ConfE
             "allowed_connection_types" | "connection_types" | "clients" => {
                 allowed_connection_types = Some(parse_connection_types(k, v)?)
             }
-            "nkey" => return Err(not_supported(entry, "nkey users")),
+            "nkey" => nkey = Some(typed::string(k, v)?),
             "proxy_required" => return Err(not_supported(entry, "trusted proxies")),
             _ => unknown_field(entry)?,
         }
     }
+    if let Some(key) = &nkey {
+        // As nats-server's parseUsers.
+        if !crate::nkey::is_public_key(key, crate::nkey::Kind::User) {
+            return Err(ConfError::at(pos, "Not a valid public nkey for a user"));
+        }
+        if user.as_deref().is_some_and(|u| !u.is_empty()) || password.is_some() {
+            return Err(ConfError::at(
+                pos,
+                "Nkey users do not take usernames or passwords",
+            ));
+        }
+    }
     let user = match user {
         Some(u) if !u.is_empty() => u,
+        _ if nkey.is_some() => String::new(),
         _ => return Err(ConfError::at(pos, "User entry requires a user")),
     };
     Ok(User {
         user,
+        nkey,
         password,
         permissions,
         allowed_connection_types,
@@ -738,9 +769,25 @@ mod tests {
             auth("authorization { usr: a }").unwrap_err(),
             "a.conf:1:17: unknown field \"usr\""
         );
-        assert!(auth("authorization { users: [ {user: a, nkey: UABC} ] }")
-            .unwrap_err()
-            .contains("'nkey' (nkey users) is not supported by nats-lite"));
+        assert_eq!(
+            auth("authorization { users: [ {nkey: UABC} ] }").unwrap_err(),
+            "a.conf:1:26: Not a valid public nkey for a user"
+        );
+        let key = crate::nkey::generate(crate::nkey::Kind::User).1;
+        assert_eq!(
+            auth(&format!("authorization {{ users: [ {{user: a, nkey: {key}}} ] }}"))
+                .unwrap_err(),
+            "a.conf:1:26: Nkey users do not take usernames or passwords"
+        );
+        let dup = format!("authorization {{ users: [ {{nkey: {key}}}, {{nkey: {key}}} ] }}");
+        assert!(auth(&dup).unwrap_err().contains("Duplicate nkey"));
+        let ok = auth(&format!(
+            "authorization {{ users: [ {{nkey: {key}, permissions: {{publish: foo}}}}, {{user: b, password: c}} ] }}"
+        ))
+        .unwrap();
+        let users = ok.users.unwrap();
+        assert_eq!(users[0].nkey.as_deref(), Some(key.as_str()));
+        assert!(users[0].permissions.is_some());
         assert!(auth("authorization { auth_callout { issuer: x } }")
             .unwrap_err()
             .contains("is not supported by nats-lite"));

@@ -56,6 +56,10 @@ pub struct ServerInfo {
     /// The client's address as the server sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+    /// A fresh random string the client signs with its NKey (only when
+    /// NKey or JWT auth is possible).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// Cluster name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -110,6 +114,15 @@ pub struct Connect {
     /// Answer requests that reach no subscriber with a 503 status message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_responders: Option<bool>,
+    /// NKey credential: the user's public key (`U...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nkey: Option<String>,
+    /// The INFO's `nonce` signed with the user's NKey (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
+    /// JWT credential: the user's JWT (operator mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<String>,
 }
 
 /// The options in force for one client connection.

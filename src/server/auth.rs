@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::account::{Account, GLOBAL_ACCOUNT};
+use super::nkey_auth::SignedAuth;
 use super::permissions::Permissions;
 use super::Options;
 use crate::protocol::info::Connect;
@@ -38,6 +39,8 @@ pub struct Authenticator {
     no_auth_user: Option<String>,
     global: Arc<Account>,
     required: bool,
+    /// NKey users (and operator trust): CONNECTs signed over the nonce.
+    pub signed: SignedAuth,
 }
 
 impl Authenticator {
@@ -90,6 +93,7 @@ impl Authenticator {
             no_auth_user: opts.no_auth_user.clone(),
             global,
             required: opts.auth_required(),
+            signed: SignedAuth::new(opts, accounts)?,
         })
     }
 

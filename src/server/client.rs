@@ -251,6 +251,8 @@ impl Client {
             user: c.user.clone(),
             pass: c.pass.clone(),
             auth_token: c.auth_token.clone(),
+            nkey: c.nkey.clone(),
+            jwt: c.jwt.clone(),
             ..Default::default()
         };
         *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(creds));

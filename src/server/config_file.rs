@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::options::{ClusterOptions, Options, RouteTarget, TlsOptions, User};
+use super::options::{ClusterOptions, NkeyUser, Options, RouteTarget, TlsOptions, User};
 use super::permissions::{Permissions, ResponsePermission, SubjectRules};
 use crate::conf;
 
@@ -53,7 +53,8 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
         set(&mut o.auth_timeout, a.timeout);
         o.default_permissions = a.default_permissions.as_ref().map(permissions);
     }
-    o.users = c.users().map(user).collect();
+    o.users = c.users().filter(|u| u.nkey.is_none()).map(user).collect();
+    o.nkeys = c.users().filter_map(nkey_user).collect();
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
     o.no_auth_user = c.no_auth_user.clone();
 
@@ -166,6 +167,14 @@ fn user(u: &conf::User) -> User {
         permissions: u.permissions.as_ref().map(permissions),
         account: u.account.clone(),
     }
+}
+
+fn nkey_user(u: &conf::User) -> Option<NkeyUser> {
+    Some(NkeyUser {
+        public_key: u.nkey.clone()?,
+        permissions: u.permissions.as_ref().map(permissions),
+        account: u.account.clone(),
+    })
 }
 
 /// The server's form of a permissions block.

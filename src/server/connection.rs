@@ -20,6 +20,7 @@ use super::auth;
 use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
 use super::deliver::{remove_subscription, Fanout, Message};
+use super::nkey_auth::Verdict;
 use super::permissions::{self, Permissions};
 use super::spin::SpinPoll;
 use super::subscription::Subscription;
@@ -65,6 +66,11 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
     let anonymous = server.auth().anonymous();
+    let nonce = server
+        .auth()
+        .signed
+        .nonce_required()
+        .then(super::nkey_auth::new_nonce);
     // On the heap: the thread's idle stack frame stays small.
     let mut conn = Box::new(Connection {
         limits: Limits {
@@ -76,6 +82,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
             .as_ref()
             .map_or_else(|| server.global.clone(), |a| a.account.clone()),
         perms: anonymous.and_then(|a| a.permissions),
+        nonce,
         pub_allowed: HashMap::new(),
         server,
         client,
@@ -119,6 +126,8 @@ struct Connection {
     account: Arc<Account>,
     /// The client's permissions, when restricted.
     perms: Option<Arc<Permissions>>,
+    /// The nonce of the first INFO (NKey/JWT auth), which CONNECT signs.
+    nonce: Option<String>,
     /// Publish decisions for literal subjects under `perms`.
     pub_allowed: HashMap<Box<[u8]>, bool>,
     buf: Vec<u8>,
@@ -201,7 +210,9 @@ impl Connection {
             return Ok(());
         };
         let timeout = tls_opts.timeout;
-        let json = self.server.client_info_json(&self.client);
+        let json = self
+            .server
+            .client_info_json_with_nonce(&self.client, self.nonce.as_deref());
         let mut info = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut info, "INFO", &json);
         let tls_first = match tls_opts.handshake_first {
@@ -549,8 +560,11 @@ impl Connection {
             self.send_err("no responders requires headers support");
             return Err(CloseReason::ProtocolViolation);
         }
-        let has_credentials =
-            connect.user.is_some() || connect.pass.is_some() || connect.auth_token.is_some();
+        let has_credentials = connect.user.is_some()
+            || connect.pass.is_some()
+            || connect.auth_token.is_some()
+            || connect.nkey.is_some()
+            || connect.jwt.is_some();
         if self.connected && !has_credentials {
             // A later CONNECT without credentials keeps who the client is.
             self.opts = opts;
@@ -560,11 +574,21 @@ impl Connection {
             self.ok();
             return Ok(());
         }
-        let identity = match self
-            .server
-            .auth()
-            .authenticate(&connect, &self.cert_names())
-        {
+        let auth = self.server.auth();
+        let ip = self.client.addr.ip();
+        let mut signed = true;
+        let identity = match auth.signed.authenticate(&connect, self.nonce.as_deref(), ip) {
+            Verdict::NotSigned => {
+                signed = false;
+                auth.authenticate(&connect, &self.cert_names())
+            }
+            Verdict::Accepted(identity) => Some(identity),
+            Verdict::Refused(why) => {
+                debug!("{} - {why}", self.client.log_prefix());
+                None
+            }
+        };
+        let identity = match identity {
             Some(identity) => identity,
             None => {
                 self.send_err("Authorization Violation");
@@ -577,7 +601,16 @@ impl Connection {
         }
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
-        self.client.set_credentials(&connect);
+        if signed {
+            self.client.set_credentials(&connect);
+        } else {
+            // What a reload re-checks: only the credentials that were used.
+            self.client.set_credentials(&Connect {
+                nkey: None,
+                jwt: None,
+                ..connect.clone()
+            });
+        }
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
@@ -785,7 +818,9 @@ impl Connection {
 
     #[inline(never)]
     fn send_info(&mut self) {
-        let json = self.server.client_info_json(&self.client);
+        let json = self
+            .server
+            .client_info_json_with_nonce(&self.client, self.nonce.as_deref());
         let mut line = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut line, "INFO", &json);
         self.push(&line);

@@ -21,6 +21,7 @@ mod deliver;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
+pub mod nkey_auth;
 mod options;
 pub mod permissions;
 mod reload;
@@ -260,6 +261,12 @@ impl Server {
 
     /// The INFO JSON for one client.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
+        self.client_info_json_with_nonce(client, None)
+    }
+
+    /// The INFO JSON for one client, with the `nonce` it must sign (the
+    /// first INFO, when NKey or JWT auth is possible).
+    pub fn client_info_json_with_nonce(&self, client: &Client, nonce: Option<&str>) -> Vec<u8> {
         let opts = self.opts();
         let info = ServerInfo {
             ldm: self.in_lame_duck(),
@@ -280,6 +287,7 @@ impl Server {
             max_payload: opts.max_payload,
             client_id: Some(client.cid),
             client_ip: Some(client.addr.ip().to_string()),
+            nonce: nonce.map(str::to_string),
             ..ServerInfo::default()
         };
         let info = if self.routes.enabled() {
