@@ -384,7 +384,6 @@ fn refused_and_ignored_options() {
         ("trusted: [ OAB ]", 1),
         ("trusted_keys: OAB", 1),
         ("authorization {\n  auth_callout { issuer: x }\n}", 3),
-        ("authorization { users: [\n  {nkey: UABC}\n] }", 4),
     ] {
         let e = config_err(text);
         assert!(e.contains("is not supported by nats-lite"), "{e}");
