@@ -182,7 +182,7 @@ _nats__lite() {
 
     case "${cmd}" in
         nats__lite)
-            opts="-v -s -h --version --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd nkey watch-http completions server help"
+            opts="-v -s -h --version --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd nkey watch-http completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -209,6 +209,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -244,7 +260,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub pubsub request reply help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub pubsub request reply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,6 +315,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -432,7 +464,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__pub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -487,6 +519,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -522,7 +570,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__pubsub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -577,6 +625,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -612,7 +676,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__reply)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -667,6 +731,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -702,7 +782,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__request)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -757,6 +837,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -792,7 +888,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__sub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -850,6 +946,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -882,7 +994,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__cat)
-            opts="-q -s -h --addr --raw --quiet --no-exit --pong --verbose --wait --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-q -s -h --addr --raw --quiet --no-exit --pong --verbose --wait --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -921,6 +1033,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1412,7 +1540,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__ping)
-            opts="-s -h --count --interval --timeout --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --count --interval --timeout --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1454,6 +1582,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1486,7 +1630,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__pub)
-            opts="-H -q -s -h --count --sleep --header --reply --lines --quiet --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-H -q -s -h --count --sleep --header --reply --lines --quiet --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1536,6 +1680,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1568,7 +1728,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__reply)
-            opts="-H -q -s -h --queue --echo --command --count --header --quiet --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-H -q -s -h --queue --echo --command --count --header --quiet --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1618,6 +1778,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1650,7 +1826,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__req)
-            opts="-H -r -s -h --timeout --header --replies --raw --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-H -r -s -h --timeout --header --replies --raw --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1693,6 +1869,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1906,7 +2098,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__sub)
-            opts="-r -s -h --queue --count --timeout --raw --json --base64 --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-r -s -h --queue --count --timeout --raw --json --base64 --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1945,6 +2137,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2070,7 +2278,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__watch__subcmd__http)
-            opts="-c -X -H -i -k -s -h --config --once --json --method --body --header --interval --timeout --max-time --expect-status --json-field --json-ok --contains --insecure --cacert --fail-after --remind --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-c -X -H -i -k -s -h --config --once --json --method --body --header --interval --timeout --max-time --expect-status --json-field --json-ok --contains --insecure --cacert --fail-after --remind --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2205,6 +2413,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_nats_lite_global_optspecs
-    string join \n v/version s/server= user= password= token= tls tlscert= tlskey= tlscacert= tls-insecure no-randomize no-reconnect connection-name= connect-timeout= h/help
+    string join \n v/version s/server= user= password= token= creds= nkey= context= inbox-prefix= tls tlsfirst tlscert= tlskey= tlscacert= tls-insecure no-randomize no-reconnect connection-name= connect-timeout= h/help
 end
 
 function __fish_nats_lite_needs_command
@@ -28,6 +28,10 @@ complete -c nats-lite -n "__fish_nats_lite_needs_command" -s s -l server -d 'Ser
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -35,6 +39,7 @@ complete -c nats-lite -n "__fish_nats_lite_needs_command" -l connection-name -d 
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -s v -l version -d 'Show the version and exit (`-v` as nats-server; `-V` is its trace flag)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -61,6 +66,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s s -l server 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -69,6 +78,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l connect-time
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l lines -d 'One message per stdin line, sent as lines arrive (for `tail -f | ...`)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s q -l quiet -d 'Do not log what was published'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -80,6 +90,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s s -l server 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -89,6 +103,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s r -l raw -d 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l json -d 'Print one JSON object per message: subject, reply, headers, data'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l base64 -d 'With --json: data as base64 (for binary payloads)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -100,6 +115,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s s -l server 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -107,6 +126,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l connection-n
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s r -l raw -d 'Print reply bodies only, nothing on stderr'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -119,6 +139,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s s -l serve
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -127,6 +151,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l connect-ti
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l echo -d 'Reply with the request\'s body and headers'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s q -l quiet -d 'Do not log each request'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -142,6 +167,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fis
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -149,6 +178,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fis
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply help" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -170,6 +200,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -177,6 +211,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -192,6 +227,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -199,6 +238,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -214,6 +254,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -221,6 +265,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -236,6 +281,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -243,6 +292,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -258,6 +308,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -265,6 +319,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -282,12 +337,17 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -s s -l server
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -300,6 +360,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s s -l server 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -310,6 +374,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s q -l quiet -
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-exit -d 'Keep running after stdin ends (until the server closes or Ctrl-C)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l pong -d 'Answer the server\'s PINGs with PONG'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -380,6 +445,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s s -l 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -389,6 +458,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l once 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l json -d 'Print each check as a JSON line'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s k -l insecure -d 'Do not verify HTTPS certificates of the targets (insecure)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -87,9 +88,17 @@ pub fn lite(args: &[&str]) -> Command {
         "NATS_CERT",
         "NATS_KEY",
         "NATS_CA",
+        "NATS_CREDS",
+        "NATS_NKEY",
+        "NATS_CONTEXT",
     ] {
         cmd.env_remove(var);
     }
+    // No `nats` CLI context of the caller's (a test sets its own).
+    cmd.env(
+        "XDG_CONFIG_HOME",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-nats-config"),
+    );
     cmd
 }
 

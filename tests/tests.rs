@@ -3,6 +3,8 @@
 //!
 //! - `auth_nkeys`: NKey users (nonce, signed CONNECT, accounts and
 //!   permissions) with raw clients, async-nats and nats-py; `nkey gen|pub`.
+//! - `client_nkeys`: client commands with `--nkey`, contexts (`--context`,
+//!   `NATS_CONTEXT`, `context.txt`) and their order of precedence.
 //! - `cluster_*`: clustering. `cluster_support` starts servers clustered on
 //!   free ports (nats-lite or nats-server) and waits through `/routez` and
 //!   probe messages; `cluster_mesh` (full mesh, one copy, queue groups
@@ -54,6 +56,7 @@
 mod auth_nkeys;
 mod bench_cmd;
 mod client_cat;
+mod client_nkeys;
 mod client_pubsub;
 mod client_recipes;
 mod client_reqrep;

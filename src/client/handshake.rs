@@ -80,6 +80,11 @@ pub fn establish(
     let mut read = ReadHalf::new(read_tcp, false);
     let mut buf = Vec::new();
 
+    if opts.tls.first {
+        // `--tlsfirst`: the handshake before the server's INFO, for servers
+        // with `handshake_first`.
+        start_tls(url, tls_config, &mut link, &mut read, &mut buf)?;
+    }
     let first = limits_for(None);
     let (op, greeting) = next_op(&mut read, &link, &mut buf, &first, url, "waiting for INFO")?;
     let HsOp::Info(json) = op else {
@@ -92,42 +97,16 @@ pub fn establish(
 
     let want_tls = url.tls || opts.tls.wanted();
     let tls = info.tls_required || want_tls;
-    if want_tls && !info.tls_required && !info.tls_available {
+    if want_tls && !opts.tls.first && !info.tls_required && !info.tls_available {
         return Err(ClientError::new(
             ErrorKind::Tls,
             format!("{url} does not offer TLS (its INFO has no tls_required or tls_available)"),
         ));
     }
-    if tls {
+    if tls && !opts.tls.first {
         // Nothing should have come after INFO before the upgrade.
         buf.clear();
-        let tcp = lock_tcp(&link)?;
-        let mut conn = ClientConnection::new(tls_config.clone(), server_name(&url.host)?)
-            .map_err(|e| tls_failure(url, &e.to_string()))?;
-        let mut sock = tcp
-            .try_clone()
-            .map_err(|e| io_err(url, "setting up TLS", e))?;
-        while conn.is_handshaking() {
-            match conn.complete_io(&mut sock) {
-                Ok((0, 0)) => {
-                    return Err(tls_failure(url, "connection closed during the handshake"))
-                }
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) => {
-                    return Err(ClientError::new(
-                        ErrorKind::Timeout,
-                        format!("TLS handshake with {url} timed out"),
-                    ))
-                }
-                Err(e) => return Err(tls_failure(url, &e.to_string())),
-            }
-        }
-        drain_plaintext(&mut conn, &mut buf).map_err(|e| tls_failure(url, &e.to_string()))?;
-        let read_tcp = tcp
-            .try_clone()
-            .map_err(|e| io_err(url, "setting up TLS", e))?;
-        link = Arc::new(Mutex::new(Link::new(tcp, Some(Box::new(conn)))));
-        read = ReadHalf::new(read_tcp, true);
+        start_tls(url, tls_config, &mut link, &mut read, &mut buf)?;
     }
 
     let limits = limits_for(Some(&info));
@@ -221,6 +200,45 @@ pub fn establish(
         limits,
         tls,
     })
+}
+
+/// Upgrade the link to TLS (the handshake bounded by the socket timeouts);
+/// `buf` gets any plaintext that came with the last handshake record.
+fn start_tls(
+    url: &ServerUrl,
+    tls_config: &Arc<ClientConfig>,
+    link: &mut SharedLink,
+    read: &mut ReadHalf,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    let tcp = lock_tcp(link)?;
+    let mut conn = ClientConnection::new(tls_config.clone(), server_name(&url.host)?)
+        .map_err(|e| tls_failure(url, &e.to_string()))?;
+    let mut sock = tcp
+        .try_clone()
+        .map_err(|e| io_err(url, "setting up TLS", e))?;
+    while conn.is_handshaking() {
+        match conn.complete_io(&mut sock) {
+            Ok((0, 0)) => {
+                return Err(tls_failure(url, "connection closed during the handshake"))
+            }
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => {
+                return Err(ClientError::new(
+                    ErrorKind::Timeout,
+                    format!("TLS handshake with {url} timed out"),
+                ))
+            }
+            Err(e) => return Err(tls_failure(url, &e.to_string())),
+        }
+    }
+    drain_plaintext(&mut conn, buf).map_err(|e| tls_failure(url, &e.to_string()))?;
+    let read_tcp = tcp
+        .try_clone()
+        .map_err(|e| io_err(url, "setting up TLS", e))?;
+    *link = Arc::new(Mutex::new(Link::new(tcp, Some(Box::new(conn)))));
+    *read = ReadHalf::new(read_tcp, true);
+    Ok(())
 }
 
 /// The error for `-ERR '<text>'`, with a hint where one helps.

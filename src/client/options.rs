@@ -57,6 +57,8 @@ pub struct Options {
     pub nkey_seed: Option<String>,
     /// The user JWT of `--creds`, sent with the signed nonce.
     pub user_jwt: Option<String>,
+    /// Prefix of request inboxes (`_INBOX` when `None`).
+    pub inbox_prefix: Option<String>,
     /// TLS settings.
     pub tls: TlsOptions,
     /// Connection name shown by the server's monitoring.
@@ -79,6 +81,7 @@ impl Default for Options {
             token: None,
             nkey_seed: None,
             user_jwt: None,
+            inbox_prefix: None,
             tls: TlsOptions::default(),
             name: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -131,6 +134,13 @@ impl Options {
                 _ => Credentials::default(),
             },
         }
+    }
+}
+
+impl Options {
+    /// A new request inbox subject: the prefix, then a unique token.
+    pub fn inbox(&self, unique: &str) -> String {
+        format!("{}.{unique}", self.inbox_prefix.as_deref().unwrap_or("_INBOX"))
     }
 }
 
