@@ -257,7 +257,8 @@ mod tests {
         assert_eq!(creds.seed, seed);
         let bare = parse_creds(&format!("{seed}\n")).unwrap();
         assert_eq!((bare.jwt, bare.seed), (None, seed.clone()));
-        let block = format!("-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n");
+        let block =
+            format!("-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n");
         assert_eq!(parse_creds(&block).unwrap().seed, seed);
         assert!(parse_creds("nothing here").is_err());
     }

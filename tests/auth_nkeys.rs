@@ -62,7 +62,8 @@ pub fn python_with_nats() -> Option<PathBuf> {
 /// Run tests/data/nkeys/nats_py_probe.py with `args`; returns its stdout
 /// (`ok ...` or `error ...`).
 pub fn nats_py_probe(python: &PathBuf, args: &[&str]) -> String {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/nkeys/nats_py_probe.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/nkeys/nats_py_probe.py");
     let mut cmd = Command::new(python);
     cmd.arg(script).args(args);
     let out = run_with_deadline(cmd, Duration::from_secs(30));
@@ -130,7 +131,8 @@ fn nkey_info_carries_a_fresh_nonce_and_signed_connect_is_checked() {
     // Refused: a signature of another nonce, by another key, none at all,
     // an unknown key, a key with no signature and a garbage signature.
     let (stranger_seed, stranger) = nkey::generate(Kind::User);
-    let cases: Vec<Box<dyn Fn(&str) -> String>> = vec![
+    type Case<'a> = Box<dyn Fn(&str) -> String + 'a>;
+    let cases: Vec<Case> = vec![
         Box::new(|_| signed_connect(public, seed, "not-the-nonce")),
         Box::new(|n| signed_connect(public, &stranger_seed, n)),
         Box::new(|n| signed_connect(&stranger, &stranger_seed, n)),
@@ -200,7 +202,10 @@ fn nkey_config_errors() {
         let file = dir.write("bad.conf", &conf);
         let out = crate::config_support::run_selected(&["-t", "-c", &file], IO_TIMEOUT * 2);
         let text = crate::config_support::output_text(&out);
-        assert!(!out.status.success() && text.contains(want), "{conf}: {text}");
+        assert!(
+            !out.status.success() && text.contains(want),
+            "{conf}: {text}"
+        );
     }
 }
 
@@ -250,7 +255,10 @@ fn nats_py_connects_with_an_nkey_seed_file() {
     let url = s.server.url();
     let out = nats_py_probe(&python, &["--url", &url, "--nkeys-seed", &seed_file]);
     assert_eq!(out, "ok", "nats-py with the seed file");
-    let stranger = dir.write("stranger.nk", &format!("{}\n", nkey::generate(Kind::User).0));
+    let stranger = dir.write(
+        "stranger.nk",
+        &format!("{}\n", nkey::generate(Kind::User).0),
+    );
     let out = nats_py_probe(&python, &["--url", &url, "--nkeys-seed", &stranger]);
     assert!(
         out.starts_with("error") && out.contains("Authorization Violation"),
@@ -271,7 +279,10 @@ fn nkey_gen_and_pub_commands() {
         let letter = kind[..1].to_ascii_uppercase();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].starts_with(&format!("S{letter}")), "{text}");
-        assert!(lines[1].starts_with(&letter) && lines[1].len() == 56, "{text}");
+        assert!(
+            lines[1].starts_with(&letter) && lines[1].len() == 56,
+            "{text}"
+        );
         let file = dir.write("seed.nk", &format!("{}\n", lines[0]));
         let mut cmd = Command::new(nats_lite_bin());
         cmd.args(["nkey", "pub", &file]);

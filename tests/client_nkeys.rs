@@ -53,7 +53,9 @@ fn nkey_seed_file_flag_and_env() {
         let (srv, seed_file) = nkey_server(kind, &dir);
         let url = srv.url();
         run_lite(&["pub", "-s", &url, "s", "x"]).assert_fails(1, "Authorization Violation");
-        let sub = subscriber(&["-s", &url, "--nkey", &seed_file, "--raw", "--count", "3", "s"]);
+        let sub = subscriber(&[
+            "-s", &url, "--nkey", &seed_file, "--raw", "--count", "3", "s",
+        ]);
         let done = run_lite(&["pub", "-s", &url, "--nkey", &seed_file, "s", "flag"]);
         assert!(
             !done.assert_ok().stderr.contains("WARNING"),
@@ -63,7 +65,17 @@ fn nkey_seed_file_flag_and_env() {
         let mut env = lite(&["pub", "-s", &url, "s", "env"]);
         env.env("NATS_NKEY", &seed_file);
         run(env, None).assert_ok();
-        run_lite(&["req", "-s", &url, "--nkey", &seed_file, "s", "req", "--timeout", "300ms"]);
+        run_lite(&[
+            "req",
+            "-s",
+            &url,
+            "--nkey",
+            &seed_file,
+            "s",
+            "req",
+            "--timeout",
+            "300ms",
+        ]);
         assert_eq!(
             sub.finish(RUN_TIMEOUT).assert_ok().out(),
             "flag\nenv\nreq\n"
@@ -128,7 +140,18 @@ fn contexts_select_server_and_credentials_in_order() {
             cmd.env("XDG_CONFIG_HOME", &xdg);
             cmd
         };
-        let sub = subscriber(&["-s", &url, "--user", "pw", "--password", "secret", "--raw", "--count", "4", "c"]);
+        let sub = subscriber(&[
+            "-s",
+            &url,
+            "--user",
+            "pw",
+            "--password",
+            "secret",
+            "--raw",
+            "--count",
+            "4",
+            "c",
+        ]);
         // --context NAME.
         run(with_ctx(&["pub", "--context", "lab", "c", "flag"]), None).assert_ok();
         // NATS_CONTEXT.
@@ -152,7 +175,17 @@ fn contexts_select_server_and_credentials_in_order() {
         );
         // Flag credentials replace the context's as a whole.
         run(
-            with_ctx(&["pub", "--context", "lab", "--user", "pw", "--password", "bad", "c", "x"]),
+            with_ctx(&[
+                "pub",
+                "--context",
+                "lab",
+                "--user",
+                "pw",
+                "--password",
+                "bad",
+                "c",
+                "x",
+            ]),
             None,
         )
         .assert_fails(1, "Authorization Violation");
@@ -178,8 +211,12 @@ fn reply_and_sub_with_nkey_seed() {
     let dir = ConfDir::new("cli-nkey-reply");
     let (srv, seed_file) = nkey_server(ServerKind::Lite, &dir);
     let url = srv.url();
-    let r = replier(&["-s", &url, "--nkey", &seed_file, "svc", "pong", "--count", "1"]);
-    let done = run_lite(&["req", "-s", &url, "--nkey", &seed_file, "svc", "ping", "--raw"]);
+    let r = replier(&[
+        "-s", &url, "--nkey", &seed_file, "svc", "pong", "--count", "1",
+    ]);
+    let done = run_lite(&[
+        "req", "-s", &url, "--nkey", &seed_file, "svc", "ping", "--raw",
+    ]);
     assert_eq!(done.assert_ok().out(), "pong\n");
     r.finish(RUN_TIMEOUT).assert_ok();
 }
@@ -201,9 +238,29 @@ fn tls_first_from_flag_and_context() {
     let srv = start(ServerKind::Lite, &["-c", &conf]);
     let url = srv.url();
     let ca = pki.file("ca.pem");
-    run_lite(&["ping", "-s", &url, "--tlscacert", &ca, "--count", "1", "--connect-timeout", "2s"])
-        .assert_fails(1, "");
-    run_lite(&["ping", "-s", &url, "--tlsfirst", "--tlscacert", &ca, "--count", "1"]).assert_ok();
+    run_lite(&[
+        "ping",
+        "-s",
+        &url,
+        "--tlscacert",
+        &ca,
+        "--count",
+        "1",
+        "--connect-timeout",
+        "2s",
+    ])
+    .assert_fails(1, "");
+    run_lite(&[
+        "ping",
+        "-s",
+        &url,
+        "--tlsfirst",
+        "--tlscacert",
+        &ca,
+        "--count",
+        "1",
+    ])
+    .assert_ok();
     let xdg = dir.path().join("xdg");
     write_context(
         &xdg,

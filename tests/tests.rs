@@ -1,6 +1,9 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
+//! - `auth_jwt`: operator mode (operator, resolver MEMORY, resolver_preload)
+//!   with JWTs made by the JavaScript library: chains, refusals,
+//!   permissions and limits, async-nats, nats-py, client commands.
 //! - `auth_nkeys`: NKey users (nonce, signed CONNECT, accounts and
 //!   permissions) with raw clients, async-nats and nats-py; `nkey gen|pub`.
 //! - `client_nkeys`: client commands with `--nkey`, contexts (`--context`,
@@ -53,6 +56,7 @@
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
+mod auth_jwt;
 mod auth_nkeys;
 mod bench_cmd;
 mod client_cat;

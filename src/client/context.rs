@@ -170,7 +170,11 @@ mod tests {
             r#"{"description":"","url":"nats://e:4222","user":"","password":"","creds":"~/e.creds","nkey":"","tls_first":false,"inbox_prefix":"_I","jetstream_domain":""}"#,
         )
         .unwrap();
-        std::fs::write(dir.join("nats/context/odd.json"), r#"{"nsc":"nsc://o/a/u"}"#).unwrap();
+        std::fs::write(
+            dir.join("nats/context/odd.json"),
+            r#"{"nsc":"nsc://o/a/u"}"#,
+        )
+        .unwrap();
         std::fs::write(dir.join("nats/context.txt"), "east\n").unwrap();
         let ctx = selected(None, &env).unwrap().unwrap();
         assert_eq!(ctx.name, "east");

@@ -219,9 +219,7 @@ fn start_tls(
         .map_err(|e| io_err(url, "setting up TLS", e))?;
     while conn.is_handshaking() {
         match conn.complete_io(&mut sock) {
-            Ok((0, 0)) => {
-                return Err(tls_failure(url, "connection closed during the handshake"))
-            }
+            Ok((0, 0)) => return Err(tls_failure(url, "connection closed during the handshake")),
             Ok(_) => {}
             Err(e) if is_timeout(&e) => {
                 return Err(ClientError::new(

@@ -140,7 +140,10 @@ impl Options {
 impl Options {
     /// A new request inbox subject: the prefix, then a unique token.
     pub fn inbox(&self, unique: &str) -> String {
-        format!("{}.{unique}", self.inbox_prefix.as_deref().unwrap_or("_INBOX"))
+        format!(
+            "{}.{unique}",
+            self.inbox_prefix.as_deref().unwrap_or("_INBOX")
+        )
     }
 }
 

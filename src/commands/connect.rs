@@ -210,11 +210,7 @@ impl ConnectArgs {
 
     /// The credentials, as a whole from the first place that has any: the
     /// flags, the context, the environment.
-    fn credentials(
-        &self,
-        ctx: &Context,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Creds> {
+    fn credentials(&self, ctx: &Context, env: &dyn Fn(&str) -> Option<String>) -> Result<Creds> {
         let from_flags = Creds {
             user: self.user.clone(),
             password: self.password.clone(),
@@ -229,7 +225,11 @@ impl ConnectArgs {
             user: ctx.user.clone(),
             password: ctx.password.clone(),
             token: ctx.token.clone(),
-            file: ctx.creds.clone().or_else(|| ctx.nkey.clone()).map(PathBuf::from),
+            file: ctx
+                .creds
+                .clone()
+                .or_else(|| ctx.nkey.clone())
+                .map(PathBuf::from),
             user_jwt: ctx.user_jwt.clone(),
         };
         if from_context.any() {
@@ -281,7 +281,10 @@ struct Creds {
 
 impl Creds {
     fn any(&self) -> bool {
-        self.user.is_some() || self.password.is_some() || self.token.is_some() || self.file.is_some()
+        self.user.is_some()
+            || self.password.is_some()
+            || self.token.is_some()
+            || self.file.is_some()
     }
 }
 

@@ -775,8 +775,10 @@ mod tests {
         );
         let key = crate::nkey::generate(crate::nkey::Kind::User).1;
         assert_eq!(
-            auth(&format!("authorization {{ users: [ {{user: a, nkey: {key}}} ] }}"))
-                .unwrap_err(),
+            auth(&format!(
+                "authorization {{ users: [ {{user: a, nkey: {key}}} ] }}"
+            ))
+            .unwrap_err(),
             "a.conf:1:26: Nkey users do not take usernames or passwords"
         );
         let dup = format!("authorization {{ users: [ {{nkey: {key}}}, {{nkey: {key}}} ] }}");

@@ -30,6 +30,7 @@ mod cluster;
 mod duration;
 mod error;
 mod lexer;
+mod operator;
 pub mod parser;
 mod server_config;
 mod tls;
@@ -58,6 +59,7 @@ pub fn parse_route_url_flag(url: &str) -> Result<RouteUrl, String> {
 }
 pub use duration::{duration_from_value, parse_duration, seconds_from_value};
 pub use error::{ConfError, Pos, Warning};
+pub use operator::OperatorConfig;
 pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};
 pub use server_config::ServerConfig;
 pub use tls::{TlsConfig, TlsVersion, DEFAULT_HANDSHAKE_FIRST_FALLBACK};

@@ -378,9 +378,6 @@ fn unknown_options_are_errors_with_positions() {
 #[test]
 fn refused_and_ignored_options() {
     for (text, col) in [
-        ("operator: ./op.jwt", 1),
-        ("resolver: MEMORY", 1),
-        ("resolver_preload { A: x }", 1),
         ("trusted: [ OAB ]", 1),
         ("trusted_keys: OAB", 1),
         ("authorization {\n  auth_callout { issuer: x }\n}", 3),

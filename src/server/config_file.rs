@@ -41,7 +41,7 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     if c.http_base_path.is_some() {
         return Err("http_base_path is not supported by nats-lite's monitoring".into());
     }
-    if c.system_account.is_some() {
+    if c.system_account.is_some() && c.operator.is_none() {
         warnings
             .push("system_account has no effect: nats-lite has no system account services".into());
     }
@@ -57,6 +57,9 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     o.nkeys = c.users().filter_map(nkey_user).collect();
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
     o.no_auth_user = c.no_auth_user.clone();
+    if let Some(op) = &c.operator {
+        o.operator = Some(operator(op, c, o)?);
+    }
 
     if let Some(t) = &c.tls {
         o.tls = Some(tls(t)?);
@@ -175,6 +178,52 @@ fn nkey_user(u: &conf::User) -> Option<NkeyUser> {
         permissions: u.permissions.as_ref().map(permissions),
         account: u.account.clone(),
     })
+}
+
+/// Operator mode, checked as nats-server's `validateTrustedOperators`; the
+/// preloaded accounts join `o.accounts`, named by their public keys.
+fn operator(
+    op: &conf::OperatorConfig,
+    c: &conf::ServerConfig,
+    o: &mut Options,
+) -> Result<super::jwt::TrustOptions, String> {
+    if op.operators.is_empty() {
+        return Err("resolver and resolver_preload need an operator".into());
+    }
+    if !op.memory_resolver {
+        return Err(
+            "operators require an account resolver: nats-lite supports resolver: MEMORY \
+             with resolver_preload"
+                .into(),
+        );
+    }
+    if !o.users.is_empty() || !o.nkeys.is_empty() {
+        return Err("operators do not allow users to be configured directly".into());
+    }
+    if !c.accounts.is_empty() {
+        return Err("operators do not allow Accounts to be configured directly".into());
+    }
+    if c.no_auth_user.is_some() {
+        return Err("no_auth_user not compatible with Trusted Operator".into());
+    }
+    let base = op
+        .pos
+        .as_ref()
+        .and_then(|p| p.file.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_default();
+    let operators = op
+        .operators
+        .iter()
+        .map(|v| super::jwt::claims::read_jwt_or_file(v, &base))
+        .collect::<Result<Vec<_>, _>>()?;
+    let trust = super::jwt::TrustOptions {
+        operators,
+        preload: op.preload.clone(),
+        system_account: c.system_account.clone(),
+    };
+    super::jwt::check_system_account(&trust)?;
+    o.accounts.extend(op.preload.iter().map(|(k, _)| k.clone()));
+    Ok(trust)
 }
 
 /// The server's form of a permissions block.

@@ -83,6 +83,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
             .map_or_else(|| server.global.clone(), |a| a.account.clone()),
         perms: anonymous.and_then(|a| a.permissions),
         nonce,
+        user_max_subs: None,
         pub_allowed: HashMap::new(),
         server,
         client,
@@ -128,6 +129,8 @@ struct Connection {
     perms: Option<Arc<Permissions>>,
     /// The nonce of the first INFO (NKey/JWT auth), which CONNECT signs.
     nonce: Option<String>,
+    /// A user JWT's limit on this connection's subscriptions.
+    user_max_subs: Option<usize>,
     /// Publish decisions for literal subjects under `perms`.
     pub_allowed: HashMap<Box<[u8]>, bool>,
     buf: Vec<u8>,
@@ -577,12 +580,18 @@ impl Connection {
         let auth = self.server.auth();
         let ip = self.client.addr.ip();
         let mut signed = true;
-        let identity = match auth.signed.authenticate(&connect, self.nonce.as_deref(), ip) {
+        let identity = match auth
+            .signed
+            .authenticate(&connect, self.nonce.as_deref(), ip)
+        {
             Verdict::NotSigned => {
                 signed = false;
                 auth.authenticate(&connect, &self.cert_names())
             }
-            Verdict::Accepted(identity) => Some(identity),
+            Verdict::Accepted(identity, limits) => {
+                self.apply_user_limits(&limits);
+                Some(identity)
+            }
             Verdict::Refused(why) => {
                 debug!("{} - {why}", self.client.log_prefix());
                 None
@@ -638,6 +647,25 @@ impl Connection {
                 .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
         }
         Ok(())
+    }
+
+    /// A user JWT's limits: subscriptions, payload, and a close when the
+    /// JWT expires.
+    fn apply_user_limits(&mut self, limits: &super::nkey_auth::UserLimits) {
+        self.user_max_subs = limits.max_subs;
+        if let Some(max) = limits.max_payload {
+            self.limits.max_payload = self.limits.max_payload.min(max);
+        }
+        if let Some(at) = limits.expires_at {
+            let now = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let left =
+                std::time::Duration::from_secs(u64::try_from(at).unwrap_or(0)).saturating_sub(now);
+            self.server
+                .timers
+                .schedule(Instant::now() + left, &self.client, TimerKind::AuthExpiry);
+        }
     }
 
     /// May this client publish to `subject`? Decisions for literal subjects
@@ -743,7 +771,11 @@ impl Connection {
                 return;
             }
         }
-        let max_subs = self.server.opts().max_subscriptions;
+        let max_subs = match (self.server.opts().max_subscriptions, self.user_max_subs) {
+            (0, Some(user)) => user,
+            (server, Some(user)) => server.min(user),
+            (server, None) => server,
+        };
         {
             let mut subs = self.client.subs();
             if subs.contains_key(sid) {

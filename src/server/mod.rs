@@ -18,6 +18,7 @@ pub mod close;
 mod config_file;
 mod connection;
 mod deliver;
+pub mod jwt;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;

@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use super::account::{Account, GLOBAL_ACCOUNT};
 use super::auth::Identity;
-use crate::debug;
+use super::jwt::Trust;
 use super::permissions::Permissions;
 use super::Options;
+use crate::debug;
 use crate::protocol::info::Connect;
 
 /// Random bytes in a nonce (nats-server's `nonceRawLen`).
@@ -26,11 +27,23 @@ const NONCE_RAW_LEN: usize = 11;
 pub enum Verdict {
     /// Not for this check: go on with passwords and tokens.
     NotSigned,
-    /// A valid signature from a known key.
-    Accepted(Identity),
+    /// A valid signature from a known key, and the limits of this user.
+    Accepted(Identity, UserLimits),
     /// Refused; the reason is for the debug log only (the client gets
     /// `Authorization Violation`).
     Refused(String),
+}
+
+/// Limits a user JWT sets on one connection (none for NKey users).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    /// Subscriptions of the connection.
+    pub max_subs: Option<usize>,
+    /// Largest payload it may publish.
+    pub max_payload: Option<usize>,
+    /// When its JWT expires (Unix seconds): the connection is closed then
+    /// with `User Authentication Expired`.
+    pub expires_at: Option<i64>,
 }
 
 struct NkeyEntry {
@@ -42,6 +55,7 @@ struct NkeyEntry {
 #[derive(Default)]
 pub struct SignedAuth {
     nkeys: HashMap<String, NkeyEntry>,
+    trust: Option<Trust>,
 }
 
 impl SignedAuth {
@@ -55,7 +69,10 @@ impl SignedAuth {
         for u in &opts.nkeys {
             let name = u.account.as_deref().unwrap_or(GLOBAL_ACCOUNT);
             let account = accounts.get(name).cloned().ok_or_else(|| {
-                format!("nkey user {:?} names unknown account {name:?}", u.public_key)
+                format!(
+                    "nkey user {:?} names unknown account {name:?}",
+                    u.public_key
+                )
             })?;
             let permissions = u
                 .permissions
@@ -70,12 +87,21 @@ impl SignedAuth {
                 },
             );
         }
-        Ok(SignedAuth { nkeys })
+        let trust = match &opts.operator {
+            Some(op) => Some(Trust::new(op, accounts)?),
+            None => None,
+        };
+        Ok(SignedAuth { nkeys, trust })
     }
 
     /// True when INFO must carry a nonce (nats-server's `nonceRequired`).
     pub fn nonce_required(&self) -> bool {
-        !self.nkeys.is_empty()
+        !self.nkeys.is_empty() || self.trust.is_some()
+    }
+
+    /// True in operator mode: only user JWTs authenticate.
+    pub fn operator_mode(&self) -> bool {
+        self.trust.is_some()
     }
 
     /// Check a CONNECT against the nonce this connection was sent.
@@ -86,7 +112,9 @@ impl SignedAuth {
         nonce: Option<&str>,
         client_ip: std::net::IpAddr,
     ) -> Verdict {
-        let _ = client_ip;
+        if let Some(trust) = &self.trust {
+            return trust.authenticate(c, nonce, false, client_ip);
+        }
         let Some(key) = c.nkey.as_deref().filter(|_| !self.nkeys.is_empty()) else {
             return Verdict::NotSigned;
         };
@@ -99,7 +127,20 @@ impl SignedAuth {
         if !crate::nkey::verify(key, nonce.as_bytes(), sig) {
             return Verdict::Refused("Signature not verified".into());
         }
-        Verdict::Accepted(identity)
+        Verdict::Accepted(identity, UserLimits::default())
+    }
+
+    /// Re-check a connected client's credentials after a reload (without
+    /// its nonce signature, checked when it connected): `None` when they
+    /// no longer let it in, or were not NKey or JWT credentials.
+    pub fn recheck(&self, c: &Connect, client_ip: std::net::IpAddr) -> Option<Identity> {
+        if let Some(trust) = &self.trust {
+            return match trust.authenticate(c, None, true, client_ip) {
+                Verdict::Accepted(identity, _) => Some(identity),
+                _ => None,
+            };
+        }
+        self.identity_of(c.nkey.as_deref()?)
     }
 
     /// The identity of a known NKey user, whose signature was checked when
@@ -171,7 +212,7 @@ mod tests {
         assert_ne!(nonce, new_nonce());
         let good = connect(&public, Some(nkey::sign(&seed, nonce.as_bytes()).unwrap()));
         match auth.authenticate(&good, Some(&nonce), LOCAL) {
-            Verdict::Accepted(id) => {
+            Verdict::Accepted(id, _) => {
                 assert_eq!(id.account.name, "A");
                 assert_eq!(id.user.as_deref(), Some(public.as_str()));
             }
@@ -180,8 +221,14 @@ mod tests {
         let refused = [
             connect(&public, None),
             connect(&public, Some(nkey::sign(&seed, b"other").unwrap())),
-            connect(&public, Some(nkey::sign(&other_seed, nonce.as_bytes()).unwrap())),
-            connect(&other, Some(nkey::sign(&other_seed, nonce.as_bytes()).unwrap())),
+            connect(
+                &public,
+                Some(nkey::sign(&other_seed, nonce.as_bytes()).unwrap()),
+            ),
+            connect(
+                &other,
+                Some(nkey::sign(&other_seed, nonce.as_bytes()).unwrap()),
+            ),
         ];
         for c in refused {
             assert!(matches!(

@@ -230,6 +230,8 @@ pub struct Options {
     pub accounts: Vec<String>,
     /// NKey users (from `authorization { users }` and `accounts`).
     pub nkeys: Vec<NkeyUser>,
+    /// Operator mode: trusted operators and the accounts they sign.
+    pub operator: Option<super::jwt::TrustOptions>,
     /// Time allowed for CONNECT when auth is required.
     pub auth_timeout: Duration,
     /// See [`MAX_PAYLOAD`].
@@ -308,6 +310,7 @@ impl Default for Options {
             no_auth_user: None,
             accounts: Vec::new(),
             nkeys: Vec::new(),
+            operator: None,
             auth_timeout: AUTH_TIMEOUT,
             max_payload: MAX_PAYLOAD,
             max_control_line: MAX_CONTROL_LINE,
@@ -346,6 +349,7 @@ impl Options {
             || self.token.is_some()
             || !self.users.is_empty()
             || !self.nkeys.is_empty()
+            || self.operator.is_some()
             || self.tls.as_ref().is_some_and(|t| t.verify_and_map)
     }
 

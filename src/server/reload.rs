@@ -109,10 +109,11 @@ fn recheck(auth: &Authenticator, client: &Arc<Client>) {
     }
     let creds = client.credentials();
     let names = client.certificate_names();
-    let identity = match &creds.nkey {
+    let identity = if creds.nkey.is_some() || creds.jwt.is_some() {
         // The signature was checked at CONNECT: is the key still a user?
-        Some(key) if creds.jwt.is_none() => auth.signed.identity_of(key),
-        _ => auth.authenticate(&creds, &names),
+        auth.signed.recheck(&creds, client.addr.ip())
+    } else {
+        auth.authenticate(&creds, &names)
     };
     let Some(identity) = identity.filter(|id| Arc::ptr_eq(&id.account, &client.account())) else {
         send_err_and_close(

@@ -22,6 +22,8 @@ pub enum TimerKind {
     AuthTimeout,
     /// Send a PING, or close the client as stale.
     Ping,
+    /// The client's user JWT expired: close it.
+    AuthExpiry,
     /// Send a PING on a route (never delayed by traffic), or close it as stale.
     RoutePing,
 }
@@ -139,6 +141,14 @@ fn fire(server: &Server, client: &Arc<Client>, kind: TimerKind) -> Option<Instan
                     CloseReason::AuthenticationTimeout,
                 );
             }
+            None
+        }
+        TimerKind::AuthExpiry => {
+            send_err_and_close(
+                client,
+                "User Authentication Expired",
+                CloseReason::AuthenticationExpired,
+            );
             None
         }
         TimerKind::Ping => {

@@ -28,15 +28,18 @@ async def main(args):
         opts["nkeys_seed"] = args.nkeys_seed
     if args.creds:
         opts["user_credentials"] = args.creds
-    if args.jwt and args.seed:
-        jwt, seed = args.jwt, args.seed
+    if args.jwt:
+        jwt = args.jwt
         opts["user_jwt_cb"] = lambda: jwt.encode()
+        # A bearer JWT needs no signature; nats-py sends one when it can.
+        opts["signature_cb"] = lambda nonce: b""
+    if args.jwt and args.seed:
+        import base64
+
         import nkeys
 
-        kp = nkeys.from_seed(seed.encode())
-        opts["signature_cb"] = lambda nonce: __import__("base64").b64encode(
-            kp.sign(nonce.encode())
-        )
+        kp = nkeys.from_seed(args.seed.encode())
+        opts["signature_cb"] = lambda nonce: base64.b64encode(kp.sign(nonce.encode()))
     try:
         nc = await asyncio.wait_for(nats.connect(**opts), 10)
     except Exception as e:  # the server refused us
