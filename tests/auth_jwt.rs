@@ -414,3 +414,38 @@ fn client_commands_with_creds_env_and_context() {
         .assert_fails(1, "Authorization Violation");
     }
 }
+
+/// Rewrite the config and SIGHUP; wait for the reload's log line.
+#[cfg(unix)]
+pub fn reload(server: &mut ServerProcess, file: &str, conf: &str) {
+    std::fs::write(file, conf).unwrap();
+    let seen = server.log_lines().len();
+    crate::util::unsafe_kill(server.pid(), "HUP");
+    server
+        .wait_for_log_since(seen, "Reloaded server configuration", IO_TIMEOUT)
+        .expect("a reload log line");
+}
+
+/// A reload with an account JWT that now revokes alice closes her
+/// connection; other users of the account stay.
+#[cfg(unix)]
+#[test]
+fn reload_of_resolver_preload_applies_revocations() {
+    let k = keys();
+    let dir = ConfDir::new("jwt-reload");
+    let conf = operator_conf(&k, "O", ACCOUNTS);
+    let file = dir.write("server.conf", &conf);
+    let mut server = crate::util::ServerProcess::start_selected(&["-c", &file]);
+    let mut alice = connected(&server, &k, "alice");
+    let mut bob = connected(&server, &k, "bob");
+    let revoking = conf.replace(
+        k["accounts"]["A"]["jwt"].as_str().unwrap(),
+        k["accounts"]["A"]["jwt_revoking_alice"].as_str().unwrap(),
+    );
+    reload(&mut server, &file, &revoking);
+    let (lines, closed) = alice.read_until_closed(IO_TIMEOUT);
+    assert!(closed, "alice stays connected: {lines:?}");
+    assert!(bob.flush().is_empty(), "bob is kept");
+    let (c, nonce) = connect_raw(&server);
+    expect_refused(c, &jwt_connect(&k, "alice", &nonce));
+}

@@ -290,3 +290,33 @@ fn nkey_gen_and_pub_commands() {
         assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), lines[1]);
     }
 }
+
+/// A reload that drops an NKey user closes its connection; the others stay.
+#[cfg(unix)]
+#[test]
+fn reload_removes_nkey_users() {
+    let dir = ConfDir::new("nkey-reload");
+    let keep = nkey::generate(Kind::User);
+    let gone = nkey::generate(Kind::User);
+    let conf = |keys: &[&str]| {
+        let users: Vec<String> = keys.iter().map(|k| format!("{{ nkey: {k} }}")).collect();
+        format!("authorization {{ users: [ {} ] }}\n", users.join(", "))
+    };
+    let file = dir.write("server.conf", &conf(&[&keep.1, &gone.1]));
+    let mut server = ServerProcess::start_selected(&["-c", &file]);
+    let join = |(seed, public): &(String, String)| {
+        let (mut c, nonce) = connect_with_nonce(&server);
+        c.send(format!(
+            "CONNECT {}\r\nPING\r\n",
+            signed_connect(public, seed, &nonce)
+        ));
+        assert_eq!(c.read_line(), "PONG");
+        c
+    };
+    let mut kept = join(&keep);
+    let mut dropped = join(&gone);
+    crate::auth_jwt::reload(&mut server, &file, &conf(&[&keep.1]));
+    let (lines, closed) = dropped.read_until_closed(IO_TIMEOUT);
+    assert!(closed, "a removed nkey user stays connected: {lines:?}");
+    assert!(kept.flush().is_empty());
+}

@@ -77,6 +77,16 @@ await user("remote", a, { src: ["10.0.0.0/8"] });
 await user("local", a, { src: ["127.0.0.1/32", "::1/128"] });
 await user("timed", a, { times: [{ start: "00:00:00", end: "23:59:59" }] });
 await user("carol", b, {});
+{
+  // Account A again, now also revoking alice: for a reload test.
+  const revocations = {
+    [revokedKp.getPublicKey()]: now + 3600,
+    [out.users.alice.public]: now + 3600,
+  };
+  out.accounts.A.jwt_revoking_alice = await encodeAccount("A", a.kp, {
+    limits: noLimits, signing_keys: [out.accounts.A.signing_key], revocations,
+  }, { signer: o.sk });
+}
 
 // Account E exports a stream (not supported by nats-lite: its users are
 // refused with a log line); account S has a scoped signing key whose
