@@ -449,3 +449,66 @@ fn reload_of_resolver_preload_applies_revocations() {
     let (c, nonce) = connect_raw(&server);
     expect_refused(c, &jwt_connect(&k, "alice", &nonce));
 }
+
+/// Encode claims as a NATS v2 JWT signed by `seed` (for a token that must
+/// expire seconds from now; the decoder is checked against the JavaScript
+/// library's tokens elsewhere).
+fn encode_jwt(seed: &str, claims: &Value) -> String {
+    use data_encoding::BASE64URL_NOPAD;
+    let header = BASE64URL_NOPAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let payload = BASE64URL_NOPAD.encode(claims.to_string().as_bytes());
+    let input = format!("{header}.{payload}");
+    let sig = nats_lite::nkey::sign_raw(seed, input.as_bytes()).unwrap();
+    format!("{input}.{}", BASE64URL_NOPAD.encode(&sig))
+}
+
+/// A connected client is closed with `User Authentication Expired` when
+/// its user JWT expires.
+#[test]
+fn connection_closed_when_the_user_jwt_expires() {
+    use nats_lite::nkey::{generate, Kind};
+    let (operator_seed, operator) = generate(Kind::Operator);
+    let (account_seed, account) = generate(Kind::Account);
+    let (user_seed, user) = generate(Kind::User);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let op_jwt = encode_jwt(
+        &operator_seed,
+        &serde_json::json!({"iss": operator, "sub": operator, "iat": now, "jti": "o",
+                            "nats": {"type": "operator", "version": 2}}),
+    );
+    let acc_jwt = encode_jwt(
+        &operator_seed,
+        &serde_json::json!({"iss": operator, "sub": account, "iat": now, "jti": "a",
+                            "nats": {"type": "account", "version": 2, "limits": {
+                                "subs": -1, "data": -1, "payload": -1, "imports": -1,
+                                "exports": -1, "wildcards": true, "conn": -1, "leaf": -1}}}),
+    );
+    let user_jwt = encode_jwt(
+        &account_seed,
+        &serde_json::json!({"iss": account, "sub": user, "iat": now, "exp": now + 2, "jti": "u",
+                            "nats": {"type": "user", "version": 2,
+                                     "subs": -1, "data": -1, "payload": -1}}),
+    );
+    let dir = ConfDir::new("jwt-expiry");
+    let conf = format!(
+        "operator: {op_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {account}: {acc_jwt}\n}}\n"
+    );
+    let server = start_with_conf(&dir, &conf, &[]);
+    let (mut c, nonce) = connect_raw(&server);
+    let sig = nats_lite::nkey::sign(&user_seed, nonce.as_bytes()).unwrap();
+    c.send(format!(
+        "CONNECT {}\r\nPING\r\n",
+        serde_json::json!({"verbose": false, "jwt": user_jwt, "sig": sig})
+    ));
+    assert_eq!(c.read_line(), "PONG");
+    c.send("SUB x 1\r\nPUB x 2\r\nhi\r\n");
+    assert_eq!(c.flush(), ["MSG x 1 2", "hi"]);
+    let (lines, closed) = c.read_until_closed(IO_TIMEOUT);
+    assert!(
+        lines.contains(&"-ERR 'User Authentication Expired'".to_string()) && closed,
+        "{lines:?} closed={closed}"
+    );
+}

@@ -771,11 +771,7 @@ impl Connection {
                 return;
             }
         }
-        let max_subs = match (self.server.opts().max_subscriptions, self.user_max_subs) {
-            (0, Some(user)) => user,
-            (server, Some(user)) => server.min(user),
-            (server, None) => server,
-        };
+        let max_subs = self.server.opts().max_subscriptions;
         {
             let mut subs = self.client.subs();
             if subs.contains_key(sid) {
@@ -783,7 +779,8 @@ impl Connection {
                 self.ok();
                 return;
             }
-            if max_subs > 0 && subs.len() >= max_subs {
+            let over_user_limit = self.user_max_subs.is_some_and(|m| subs.len() >= m);
+            if (max_subs > 0 && subs.len() >= max_subs) || over_user_limit {
                 drop(subs);
                 self.send_err("maximum subscriptions exceeded");
                 return;

@@ -99,9 +99,10 @@ pub struct AccountNats {
     pub version: i64,
 }
 
-/// `limits` of an account JWT; absent numbers are -1 (no limit), as the
-/// Go library reads them.
-#[derive(Debug, Clone, Deserialize)]
+/// `limits` of an account JWT. Absent numbers are 0, as nats-server 2.9.10
+/// reads them (an account JWT without limits admits no connection there);
+/// tools write -1 for "no limit".
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccountLimits {
     /// Subscriptions in the whole account.
@@ -142,33 +143,10 @@ pub struct AccountLimits {
     pub tiered_limits: Option<Value>,
 }
 
-impl Default for AccountLimits {
-    fn default() -> Self {
-        AccountLimits {
-            subs: -1,
-            data: -1,
-            payload: -1,
-            imports: -1,
-            exports: -1,
-            wildcards: true,
-            conn: -1,
-            leaf: -1,
-            disallow_bearer: false,
-            mem_storage: None,
-            disk_storage: None,
-            streams: None,
-            consumer: None,
-            max_ack_pending: None,
-            mem_max_stream_bytes: None,
-            disk_max_stream_bytes: None,
-            max_bytes_required: None,
-            tiered_limits: None,
-        }
-    }
-}
-
 /// `nats` of a user JWT (and the template of a scoped signing key).
-#[derive(Debug, Clone, Deserialize)]
+/// Absent limits are 0, as nats-server 2.9.10 reads them (no
+/// subscriptions, no payload); tools write -1 for "no limit".
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UserNats {
     /// Publish allow/deny.
@@ -206,29 +184,6 @@ pub struct UserNats {
     pub kind: String,
     /// 2.
     pub version: i64,
-}
-
-impl Default for UserNats {
-    fn default() -> Self {
-        UserNats {
-            publish: SubjectsClaim::default(),
-            subscribe: SubjectsClaim::default(),
-            resp: None,
-            src: None,
-            times: None,
-            times_location: None,
-            locale: None,
-            subs: -1,
-            data: -1,
-            payload: -1,
-            bearer_token: false,
-            allowed_connection_types: Vec::new(),
-            issuer_account: None,
-            tags: None,
-            kind: String::new(),
-            version: 0,
-        }
-    }
 }
 
 /// `pub`/`sub` permissions default_permissions carries.
@@ -397,7 +352,7 @@ pub(crate) mod tests {
         let c: Claims<UserNats> = decode(&token, "user").unwrap();
         assert_eq!(c.sub, upub);
         assert_eq!(c.nats.publish.allow, ["a"]);
-        assert_eq!((c.nats.subs, c.nats.payload), (3, -1));
+        assert_eq!((c.nats.subs, c.nats.payload), (3, 0));
         assert!(decode::<AccountNats>(&token, "account").is_err());
         // Tampered claims, another signer, unknown keys, v1 header.
         let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();

@@ -371,7 +371,8 @@ mod tests {
             &oseed,
             &json!({"iss": opub, "sub": opub, "nats": {"type": "operator", "version": 2}}),
         );
-        let mut nats = json!({"type": "account", "version": 2, "signing_keys": [skpub]});
+        let mut nats = json!({"type": "account", "version": 2, "signing_keys": [skpub],
+            "limits": {"subs": -1, "conn": -1, "data": -1, "payload": -1}});
         for (k, v) in account_nats.as_object().unwrap() {
             nats[k] = v.clone();
         }
@@ -425,7 +426,7 @@ mod tests {
             &f.aseed,
             &f.apub,
             &upub,
-            json!({"pub": {"allow": ["a"]}, "subs": 2}),
+            json!({"pub": {"allow": ["a"]}, "subs": 2, "data": -1, "payload": -1}),
         );
         match f
             .trust
@@ -451,7 +452,7 @@ mod tests {
         };
         assert!(!ok(f.trust.authenticate(&bare, Some("n"), false, LOCAL)));
         assert!(ok(f.trust.authenticate(&bare, None, true, LOCAL)));
-        let by_sk = user_jwt(&f.skseed, &f.apub, &upub, json!({}));
+        let by_sk = user_jwt(&f.skseed, &f.apub, &upub, json!({"data": -1}));
         assert!(ok(f.trust.authenticate(
             &connect(by_sk, &useed, "n"),
             Some("n"),

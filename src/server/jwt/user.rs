@@ -154,7 +154,11 @@ mod tests {
     use super::*;
 
     fn user(json: &str) -> UserNats {
-        serde_json::from_str(json).unwrap()
+        let mut u: UserNats = serde_json::from_str(json).unwrap();
+        if !json.contains("\"data\"") {
+            u.data = -1;
+        }
+        u
     }
 
     #[test]
