@@ -512,3 +512,32 @@ fn connection_closed_when_the_user_jwt_expires() {
         "{lines:?} closed={closed}"
     );
 }
+
+/// `resolver { type: full, dir: DIR }`: account JWTs from `<ACCOUNT>.jwt`
+/// files; a file added later counts after a reload.
+#[cfg(unix)]
+#[test]
+fn directory_resolver_reads_account_files() {
+    let k = keys();
+    let dir = ConfDir::new("jwt-dir");
+    let jwt_dir = dir.path().join("jwt");
+    std::fs::create_dir_all(&jwt_dir).unwrap();
+    let write_account = |name: &str| {
+        let file = jwt_dir.join(format!("{}.jwt", account_key(&k, name)));
+        std::fs::write(file, k["accounts"][name]["jwt"].as_str().unwrap()).unwrap();
+    };
+    write_account("SYS");
+    write_account("A");
+    let conf = format!(
+        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"{}\" }}\n",
+        k["operators"]["O"]["jwt"].as_str().unwrap(),
+        account_key(&k, "SYS"),
+        jwt_dir.display()
+    );
+    let file = dir.write("server.conf", &conf);
+    let mut server = crate::util::ServerProcess::start_selected(&["-c", &file]);
+    connected(&server, &k, "alice");
+    write_account("B");
+    reload(&mut server, &file, &conf);
+    connected(&server, &k, "carol");
+}

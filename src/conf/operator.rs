@@ -3,9 +3,11 @@
 //! `root_operators`; one JWT or file, or a list), `resolver` and
 //! `resolver_preload`.
 //!
-//! Only the memory resolver is supported (`resolver: MEMORY` with the
-//! accounts in `resolver_preload`); a URL or directory resolver is refused
-//! rather than ignored.
+//! Resolvers: `resolver: MEMORY` (the accounts in `resolver_preload`) and
+//! the directory resolver `resolver { type: full|cache, dir: DIR }`, whose
+//! `<ACCOUNT>.jwt` files are read at start and on reload (nothing pushes
+//! account JWTs to nats-lite: it has no system account services). A URL
+//! resolver is refused rather than ignored.
 
 use super::error::{ConfError, Pos};
 use super::typed::{self, not_supported};
@@ -18,6 +20,8 @@ pub struct OperatorConfig {
     pub operators: Vec<String>,
     /// `resolver: MEMORY` was given.
     pub memory_resolver: bool,
+    /// `resolver { type: full|cache, dir: DIR }`: the directory.
+    pub resolver_dir: Option<std::path::PathBuf>,
     /// `resolver_preload`: account public key -> account JWT, in file order.
     pub preload: Vec<(String, String)>,
     /// Where `operator` was given (for errors about the combination).
@@ -45,7 +49,8 @@ pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Resul
                     c.memory_resolver = true
                 }
                 ValueKind::String(_) => return Err(not_supported(entry, "URL account resolvers")),
-                _ => return Err(not_supported(entry, "directory account resolvers")),
+                ValueKind::Map(_) => c.resolver_dir = Some(resolver_dir(k, v)?),
+                _ => return Err(typed::wrong_type(k, "MEMORY or a resolver block", v)),
             }
         }
         "resolver_preload" => {
@@ -58,6 +63,31 @@ pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Resul
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `resolver { type: full|cache, dir: DIR, ... }`.
+fn resolver_dir(field: &str, v: &Value) -> Result<std::path::PathBuf, ConfError> {
+    let mut dir = None;
+    for e in typed::map(field, v)? {
+        let (k, v) = (e.key.as_str(), &e.value);
+        match k.to_ascii_lowercase().as_str() {
+            "type" => {
+                let t = typed::string(k, v)?;
+                if !matches!(t.to_ascii_lowercase().as_str(), "full" | "cache") {
+                    return Err(ConfError::at(
+                        &v.pos,
+                        format!("resolver type {t:?}: expected full or cache"),
+                    ));
+                }
+            }
+            "dir" => dir = Some(std::path::PathBuf::from(typed::string(k, v)?)),
+            // How nats-server syncs and caches pushed JWTs: nothing to do
+            // when the directory is only read.
+            "allow_delete" | "interval" | "limit" | "ttl" | "timeout" | "hard_delete" => {}
+            _ => typed::unknown_field(e)?,
+        }
+    }
+    dir.ok_or_else(|| ConfError::at(&v.pos, "resolver: dir is required"))
 }
 
 fn preload_jwt(key: &str, v: &Value) -> Result<String, ConfError> {
@@ -107,8 +137,11 @@ mod tests {
         assert!(config("resolver: URL(http://x)")
             .unwrap_err()
             .contains("URL account resolvers"));
-        assert!(config("resolver { type: full, dir: x }")
+        let c = config("resolver { type: full, dir: x, allow_delete: false }").unwrap();
+        assert_eq!(c.operator.unwrap().resolver_dir, Some("x".into()));
+        assert!(config("resolver { type: url, dir: x }").is_err());
+        assert!(config("resolver { type: full }")
             .unwrap_err()
-            .contains("directory account resolvers"));
+            .contains("dir is required"));
     }
 }

@@ -190,10 +190,10 @@ fn operator(
     if op.operators.is_empty() {
         return Err("resolver and resolver_preload need an operator".into());
     }
-    if !op.memory_resolver {
+    if !op.memory_resolver && op.resolver_dir.is_none() {
         return Err(
             "operators require an account resolver: nats-lite supports resolver: MEMORY \
-             with resolver_preload"
+             with resolver_preload, and resolver { type: full, dir: DIR }"
                 .into(),
         );
     }
@@ -216,13 +216,21 @@ fn operator(
         .iter()
         .map(|v| super::jwt::claims::read_jwt_or_file(v, &base))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut preload = op.preload.clone();
+    if let Some(dir) = &op.resolver_dir {
+        preload.extend(super::jwt::read_resolver_dir(dir)?);
+    }
     let trust = super::jwt::TrustOptions {
         operators,
-        preload: op.preload.clone(),
+        preload,
         system_account: c.system_account.clone(),
     };
-    super::jwt::check_system_account(&trust)?;
-    o.accounts.extend(op.preload.iter().map(|(k, _)| k.clone()));
+    if op.resolver_dir.is_none() {
+        // A directory resolver's system account may arrive later.
+        super::jwt::check_system_account(&trust)?;
+    }
+    o.accounts
+        .extend(trust.preload.iter().map(|(k, _)| k.clone()));
     Ok(trust)
 }
 

@@ -40,6 +40,36 @@ pub struct TrustOptions {
     pub system_account: Option<String>,
 }
 
+/// The account JWTs of a directory resolver: every `<ACCOUNT>.jwt` file
+/// (as nats-server's directory store names them), by account key.
+///
+/// # Errors
+///
+/// The directory cannot be read.
+pub fn read_resolver_dir(dir: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("resolver dir {}: {e}", dir.display()))?;
+    let mut accounts = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let (Some(stem), Some("jwt")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if !nkey::is_public_key(stem, Kind::Account) {
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => accounts.push((stem.to_string(), text.trim().to_string())),
+            Err(e) => warn!("resolver dir: cannot read {}: {e}", path.display()),
+        }
+    }
+    accounts.sort();
+    Ok(accounts)
+}
+
 /// nats-server's start-up checks of the system account in operator mode:
 /// the config's must be the operator's, and it must be resolvable.
 ///
