@@ -110,6 +110,10 @@ fn nkey_info_carries_a_fresh_nonce_and_signed_connect_is_checked() {
     let (mut c, nonce) = connect_with_nonce(&s.server);
     let (_, other_nonce) = connect_with_nonce(&s.server);
     assert_ne!(nonce, other_nonce, "each connection gets its own nonce");
+    // Without NKey users there is no nonce.
+    let plain = ServerProcess::start_selected(&[]);
+    let info = plain.connect().read_info();
+    assert!(info.get("nonce").is_none(), "{info}");
     assert!(nonce.len() >= 11, "{nonce}");
     c.send(format!(
         "CONNECT {}\r\nSUB g 1\r\nPUB g 2\r\nhi\r\n",
