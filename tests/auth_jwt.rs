@@ -541,3 +541,25 @@ fn directory_resolver_reads_account_files() {
     reload(&mut server, &file, &conf);
     connected(&server, &k, "carol");
 }
+
+/// `trusted_keys`: an operator trusted by its public key alone (no JWT, so
+/// none of its signing keys): accounts it signed itself are accepted.
+#[test]
+fn trusted_keys_trust_accounts_the_operator_signed_itself() {
+    let k = keys();
+    let dir = ConfDir::new("jwt-trusted-keys");
+    let conf = format!(
+        "trusted_keys: [ {} ]\nresolver: MEMORY\nresolver_preload: {{\n  {}: {}\n  {}: {}\n}}\n",
+        k["operators"]["O"]["public"].as_str().unwrap(),
+        account_key(&k, "B"),
+        k["accounts"]["B"]["jwt"].as_str().unwrap(),
+        account_key(&k, "A"),
+        k["accounts"]["A"]["jwt"].as_str().unwrap(),
+    );
+    let server = start_with_conf(&dir, &conf, &[]);
+    connected(&server, &k, "carol");
+    // Account A was signed by the operator's signing key, which a bare
+    // trusted key does not name.
+    let (c, nonce) = connect_raw(&server);
+    expect_refused(c, &jwt_connect(&k, "alice", &nonce));
+}

@@ -1,6 +1,7 @@
 //! Operator mode keys, as nats-server's `opts.go` reads them: `operator`
 //! (aliases `operators`, `root`, `roots`, `root_operator`,
-//! `root_operators`; one JWT or file, or a list), `resolver` and
+//! `root_operators`; one JWT or file, or a list), `trusted` /
+//! `trusted_keys` (operator public keys instead of JWTs), `resolver` and
 //! `resolver_preload`.
 //!
 //! Resolvers: `resolver: MEMORY` (the accounts in `resolver_preload`) and
@@ -18,6 +19,8 @@ use super::value::{Entry, Value, ValueKind};
 pub struct OperatorConfig {
     /// Each `operator` value: a JWT, or a file holding one.
     pub operators: Vec<String>,
+    /// `trusted`/`trusted_keys`: operator public keys trusted without a JWT.
+    pub trusted_keys: Vec<String>,
     /// `resolver: MEMORY` was given.
     pub memory_resolver: bool,
     /// `resolver { type: full|cache, dir: DIR }`: the directory.
@@ -39,6 +42,23 @@ pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Resul
                 _ => c.operators.push(typed::string(k, v)?),
             }
             c.pos = Some(v.pos.clone());
+        }
+        "trusted" | "trusted_keys" => {
+            let c = config.get_or_insert_with(OperatorConfig::default);
+            let keys = match &v.kind {
+                ValueKind::Array(_) => typed::string_list(k, v)?,
+                _ => vec![typed::string(k, v)?],
+            };
+            for key in keys {
+                if !crate::nkey::is_public_key(&key, crate::nkey::Kind::Operator) {
+                    return Err(ConfError::at(
+                        &v.pos,
+                        format!("trust key \"{key}\" required to be a valid public operator nkey"),
+                    ));
+                }
+                c.trusted_keys.push(key);
+            }
+            c.pos.get_or_insert_with(|| v.pos.clone());
         }
         "resolver" | "account_resolver" | "accounts_resolver" => {
             let c = config.get_or_insert_with(OperatorConfig::default);
@@ -127,6 +147,13 @@ mod tests {
                 ("AAA".into(), "eyJ.x.y".into()),
                 ("AB".into(), "eyJ.z.w".into())
             ]
+        );
+        let key = crate::nkey::generate(crate::nkey::Kind::Operator).1;
+        let c = config(&format!("trusted: [ {key} ]")).unwrap();
+        assert_eq!(c.operator.unwrap().trusted_keys, [key]);
+        assert_eq!(
+            config("trusted: [ BAD ]").unwrap_err(),
+            "o.conf:1:10: trust key \"BAD\" required to be a valid public operator nkey"
         );
         let c = config("operators: [a.jwt, b.jwt]").unwrap();
         assert_eq!(c.operator.unwrap().operators.len(), 2);

@@ -378,8 +378,7 @@ fn unknown_options_are_errors_with_positions() {
 #[test]
 fn refused_and_ignored_options() {
     for (text, col) in [
-        ("trusted: [ OAB ]", 1),
-        ("trusted_keys: OAB", 1),
+        ("resolver_tls {}", 1),
         ("authorization {\n  auth_callout { issuer: x }\n}", 3),
     ] {
         let e = config_err(text);

@@ -150,8 +150,6 @@ pub struct ServerConfig {
 const REFUSED: &[(&str, &str)] = &[
     ("resolver_tls", "account resolvers"),
     ("resolver_pinned_accounts", "account resolvers"),
-    ("trusted", "trusted operator keys"),
-    ("trusted_keys", "trusted operator keys"),
     ("default_sentinel", "JWT authentication"),
     ("proxies", "trusted proxies"),
 ];

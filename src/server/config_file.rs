@@ -187,7 +187,7 @@ fn operator(
     c: &conf::ServerConfig,
     o: &mut Options,
 ) -> Result<super::jwt::TrustOptions, String> {
-    if op.operators.is_empty() {
+    if op.operators.is_empty() && op.trusted_keys.is_empty() {
         return Err("resolver and resolver_preload need an operator".into());
     }
     if !op.memory_resolver && op.resolver_dir.is_none() {
@@ -222,6 +222,7 @@ fn operator(
     }
     let trust = super::jwt::TrustOptions {
         operators,
+        trusted_keys: op.trusted_keys.clone(),
         preload,
         system_account: c.system_account.clone(),
     };

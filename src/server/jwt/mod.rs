@@ -34,6 +34,8 @@ use crate::warn;
 pub struct TrustOptions {
     /// Operator JWTs (already read from their files).
     pub operators: Vec<String>,
+    /// Operator public keys trusted without a JWT (`trusted_keys`).
+    pub trusted_keys: Vec<String>,
     /// `resolver_preload`: account public key -> account JWT.
     pub preload: Vec<(String, String)>,
     /// `system_account` of the config file.
@@ -154,6 +156,11 @@ impl Trust {
                 strict: op.nats.strict_signing_key_usage,
             });
         }
+        operators.extend(opts.trusted_keys.iter().map(|k| TrustedOperator {
+            public: k.clone(),
+            signing_keys: Vec::new(),
+            strict: false,
+        }));
         let mut trust = Trust {
             operators,
             accounts: HashMap::new(),
@@ -413,6 +420,7 @@ mod tests {
         let accounts = HashMap::from([(apub.clone(), Arc::new(Account::new(&apub)))]);
         let opts = TrustOptions {
             operators: vec![op],
+            trusted_keys: Vec::new(),
             preload: vec![(apub.clone(), acc)],
             system_account: None,
         };
