@@ -20,7 +20,7 @@ use super::auth;
 use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
 use super::deliver::{remove_subscription, Fanout, Message};
-use super::nkey_auth::Verdict;
+use super::nkey_auth::check_connect;
 use super::permissions::{self, Permissions};
 use super::spin::SpinPoll;
 use super::subscription::Subscription;
@@ -577,26 +577,16 @@ impl Connection {
             self.ok();
             return Ok(());
         }
-        let auth = self.server.auth();
-        let ip = self.client.addr.ip();
-        let mut signed = true;
-        let identity = match auth
-            .signed
-            .authenticate(&connect, self.nonce.as_deref(), ip)
-        {
-            Verdict::NotSigned => {
-                signed = false;
-                auth.authenticate(&connect, &self.cert_names())
-            }
-            Verdict::Accepted(identity, limits) => {
-                self.apply_user_limits(&limits);
-                Some(identity)
-            }
-            Verdict::Refused(why) => {
-                debug!("{} - {why}", self.client.log_prefix());
-                None
-            }
-        };
+        let outcome = check_connect(
+            &self.server.auth(),
+            &connect,
+            self.nonce.as_deref(),
+            self.client.addr.ip(),
+            || self.cert_names(),
+            &self.client.log_prefix(),
+        );
+        self.apply_user_limits(&outcome.limits);
+        let identity = outcome.identity;
         let identity = match identity {
             Some(identity) => identity,
             None => {
@@ -610,16 +600,7 @@ impl Connection {
         }
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
-        if signed {
-            self.client.set_credentials(&connect);
-        } else {
-            // What a reload re-checks: only the credentials that were used.
-            self.client.set_credentials(&Connect {
-                nkey: None,
-                jwt: None,
-                ..connect.clone()
-            });
-        }
+        self.client.set_credentials(&outcome.stored);
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;

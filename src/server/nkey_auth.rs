@@ -155,6 +155,48 @@ impl SignedAuth {
     }
 }
 
+/// What a CONNECT's credentials made of a client, all checks together
+/// (signed ones first, then passwords, tokens and certificates).
+pub struct Outcome {
+    /// Who it is; `None`: `Authorization Violation`.
+    pub identity: Option<Identity>,
+    /// A user JWT's limits on the connection.
+    pub limits: UserLimits,
+    /// The credentials a reload re-checks: the `nkey`/`jwt` only when they
+    /// were what authenticated it.
+    pub stored: Connect,
+}
+
+/// Check a CONNECT: `nonce` is what its INFO carried, `cert_names` the
+/// names its TLS certificate maps to (asked only when needed).
+pub fn check_connect(
+    auth: &super::auth::Authenticator,
+    c: &Connect,
+    nonce: Option<&str>,
+    ip: std::net::IpAddr,
+    cert_names: impl FnOnce() -> Vec<String>,
+    log_prefix: &str,
+) -> Outcome {
+    let mut stored = c.clone();
+    let (identity, limits) = match auth.signed.authenticate(c, nonce, ip) {
+        Verdict::NotSigned => {
+            stored.nkey = None;
+            stored.jwt = None;
+            (auth.authenticate(c, &cert_names()), UserLimits::default())
+        }
+        Verdict::Accepted(identity, limits) => (Some(identity), limits),
+        Verdict::Refused(why) => {
+            debug!("{log_prefix} - {why}");
+            (None, UserLimits::default())
+        }
+    };
+    Outcome {
+        identity,
+        limits,
+        stored,
+    }
+}
+
 /// A fresh nonce: random bytes as unpadded base64url.
 pub fn new_nonce() -> String {
     let mut raw = [0u8; NONCE_RAW_LEN];
