@@ -563,3 +563,65 @@ fn trusted_keys_trust_accounts_the_operator_signed_itself() {
     let (c, nonce) = connect_raw(&server);
     expect_refused(c, &jwt_connect(&k, "alice", &nonce));
 }
+
+/// `operator` naming a file (decorated as nsc writes it, relative to the
+/// config file), async-nats with a bearer JWT (`with_jwt`), and `bench`
+/// with `--creds`.
+#[tokio::test]
+async fn operator_file_bearer_jwt_and_bench() {
+    let k = keys();
+    let dir = ConfDir::new("jwt-opfile");
+    dir.write(
+        "operator.jwt",
+        &format!(
+            "-----BEGIN NATS OPERATOR JWT-----\n{}\n------END NATS OPERATOR JWT------\n",
+            k["operators"]["O"]["jwt"].as_str().unwrap()
+        ),
+    );
+    let inline = operator_conf(&k, "O", ACCOUNTS);
+    let conf = inline.replace(
+        k["operators"]["O"]["jwt"].as_str().unwrap(),
+        &format!("\"{}\"", dir.file_str("operator.jwt")),
+    );
+    let server = start_with_conf(&dir, &conf, &[]);
+    let bearer = k["users"]["bearer"]["jwt"].as_str().unwrap().to_string();
+    // async-nats signs the nonce with a key that is not the user's: a
+    // bearer JWT is accepted without looking at the signature.
+    let (stranger, _) = nats_lite::nkey::generate(nats_lite::nkey::Kind::User);
+    let client =
+        tokio::time::timeout(
+            IO_TIMEOUT,
+            async_nats::ConnectOptions::with_jwt(bearer, move |nonce| {
+                let seed = stranger.clone();
+                async move {
+                    nats_lite::nkey::sign_raw(&seed, &nonce).map_err(async_nats::AuthError::new)
+                }
+            })
+            .connection_timeout(IO_TIMEOUT)
+            .connect(server.url()),
+        )
+        .await
+        .expect("connect in time")
+        .expect("bearer JWT accepted");
+    tokio::time::timeout(IO_TIMEOUT, client.flush())
+        .await
+        .expect("flush in time")
+        .expect("flush");
+    let alice = creds(&dir, "alice");
+    let done = run(
+        lite(&[
+            "bench",
+            "-s",
+            &server.url(),
+            "--creds",
+            &alice,
+            "--msgs",
+            "200",
+            "--size",
+            "8",
+            "a.bench",
+        ]),
+        None,
+    );
+    done.assert_ok();
+}
