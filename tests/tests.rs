@@ -36,6 +36,8 @@
 //!   say; `-t`, config errors with positions, flags over the file.
 //! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
 //! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
+//! - `server_imports`: account exports and imports (streams, services)
+//!   from the config file.
 //! - `server_limits`: limits from a config file (payload, control line,
 //!   connections, subscriptions, pending bytes, ping interval).
 //! - `server_permissions`: publish/subscribe permissions, deny over allow,
@@ -90,6 +92,7 @@ mod server_auth;
 mod server_config;
 mod server_errors;
 mod server_flags;
+mod server_imports;
 mod server_limits;
 mod server_permissions;
 mod server_protocol;

@@ -5,9 +5,10 @@
 //! Users are named (`user`/`password`) or NKey users (`nkey: U...`, who
 //! prove who they are by signing the server's nonce).
 //!
+//! Account `exports` and `imports` are read by [`super::exports`].
+//!
 //! What would weaken security if ignored is refused:
-//! `auth_callout`, `proxy_required`, account `imports`/`exports` and
-//! account nkeys.
+//! `auth_callout`, `proxy_required` and account nkeys.
 
 use std::time::Duration;
 
@@ -130,6 +131,10 @@ impl Default for ResponsePermission {
 pub struct Account {
     /// The account name.
     pub name: String,
+    /// Subjects other accounts may import (`exports`).
+    pub exports: Vec<super::exports::Export>,
+    /// Subjects taken from other accounts (`imports`).
+    pub imports: Vec<super::exports::Import>,
     /// Its users; each has `account: Some(name)`, and those without
     /// permissions of their own carry the account's `default_permissions`.
     pub users: Vec<User>,
@@ -543,6 +548,8 @@ pub(crate) fn parse_accounts(
             }
             accounts.push(Account {
                 name,
+                exports: Vec::new(),
+                imports: Vec::new(),
                 users: Vec::new(),
                 default_permissions: None,
                 pos: item.pos.clone(),
@@ -570,6 +577,8 @@ pub(crate) fn parse_accounts(
         check_account_name(name, &entry.key_pos)?;
         let mut account = Account {
             name: name.to_string(),
+            exports: Vec::new(),
+            imports: Vec::new(),
             users: Vec::new(),
             default_permissions: None,
             pos: entry.key_pos.clone(),
@@ -581,15 +590,8 @@ pub(crate) fn parse_accounts(
                 "default_permissions" => {
                     account.default_permissions = Some(parse_permissions(k, v)?)
                 }
-                "imports" | "exports" => {
-                    return Err(ConfError::at(
-                        &e.key_pos,
-                        format!(
-                            "account {k} (in account \"{name}\") are not supported by nats-lite: \
-                             accounts are fully isolated; refusing to start without them"
-                        ),
-                    ))
-                }
+                "exports" => account.exports = super::exports::parse_exports(k, v)?,
+                "imports" => account.imports = super::exports::parse_imports(k, v)?,
                 "nkey" => return Err(not_supported(e, "account nkeys")),
                 "jetstream" | "mappings" | "maps" | "limits" | "msg_trace" | "trace_dest" => {
                     typed::ignored(e, warnings)
@@ -603,6 +605,7 @@ pub(crate) fn parse_accounts(
         check_duplicate_users(account.users.iter())?;
         accounts.push(account);
     }
+    super::exports::check_imports(&accounts)?;
     Ok(accounts)
 }
 
@@ -848,12 +851,10 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert_eq!(
-            err("accounts {\n A: {\n  exports: [ {stream: x} ]\n }\n}"),
-            "acc.conf:3:3: account exports (in account \"A\") are not supported by nats-lite: \
-             accounts are fully isolated; refusing to start without them"
+        assert!(
+            err("accounts { A: { imports: [ {stream: {account: B, subject: x}} ] } }")
+                .contains("stream import not authorized")
         );
-        assert!(err("accounts { A: { imports: [] } }").contains("account imports"));
         assert!(err("accounts { A: 1 }").contains("Expected map entries for accounts"));
         assert!(err("accounts { $G: {} }").contains("Reserved Account"));
         assert!(err("accounts [ A, A ]").contains("Duplicate Account Entry: A"));

@@ -385,13 +385,10 @@ fn refused_and_ignored_options() {
         assert!(e.contains("is not supported by nats-lite"), "{e}");
         assert!(e.contains(&format!(":{col}: ")), "{text}: {e}");
     }
-    let e = config_err("accounts {\n  A { exports [ {service: x} ] }\n}");
-    assert!(e.starts_with("s.conf:2:7: account exports"), "{e}");
-    let e = config_err("accounts { A { imports [] } }");
-    assert!(
-        e.contains("account imports (in account \"A\") are not supported by nats-lite"),
-        "{e}"
-    );
+    let e = config_err("accounts {\n  A { exports [ {service: x, latency: y} ] }\n}");
+    assert!(e.contains("service latency tracking"), "{e}");
+    let e = config_err("accounts { A { imports [ {service: {account: B, subject: x}} ] } }");
+    assert!(e.contains("service import not authorized"), "{e}");
 
     let (c, w) = config(
         "jetstream { store_dir: /tmp }\nwebsocket { port: 8080 }\nmqtt { port: 1883 }\n\

@@ -56,6 +56,7 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     o.users = c.users().filter(|u| u.nkey.is_none()).map(user).collect();
     o.nkeys = c.users().filter_map(nkey_user).collect();
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
+    o.imports = imports(&c.accounts);
     o.no_auth_user = c.no_auth_user.clone();
     if let Some(op) = &c.operator {
         o.operator = Some(operator(op, c, o)?);
@@ -170,6 +171,29 @@ fn user(u: &conf::User) -> User {
         permissions: u.permissions.as_ref().map(permissions),
         account: u.account.clone(),
     }
+}
+
+/// The imports of the config's accounts, with what their exports say.
+fn imports(accounts: &[conf::Account]) -> Vec<super::imports::ImportSpec> {
+    let mut specs = Vec::new();
+    for a in accounts {
+        for i in &a.imports {
+            let multiple_responses = accounts
+                .iter()
+                .find(|x| x.name == i.account)
+                .is_some_and(|x| x.exports.iter().any(|e| e.service && e.multiple_responses));
+            specs.push(super::imports::ImportSpec {
+                importer: a.name.clone(),
+                exporter: i.account.clone(),
+                subject: i.subject.clone(),
+                service: i.service,
+                prefix: i.prefix.clone(),
+                to: i.to.clone(),
+                multiple_responses,
+            });
+        }
+    }
+    specs
 }
 
 fn nkey_user(u: &conf::User) -> Option<NkeyUser> {

@@ -388,7 +388,11 @@ impl Fanout {
     #[inline]
     pub fn publish(&mut self, account: &Account, m: &Message<'_>, echo_off: Option<u64>) -> bool {
         let result = self.cache.lookup(account, m.subject);
-        self.out.publish(account, result, m, echo_off)
+        let delivered = self.out.publish(account, result, m, echo_off);
+        if account.imports.active() {
+            return super::imports::forward(account, m, &mut self.out) | delivered;
+        }
+        delivered
     }
 
     /// A message from a route: every local plain subscriber, and one local
@@ -402,7 +406,7 @@ impl Fanout {
 impl Delivery {
     /// Deliver a local client's message to `result`'s subscribers.
     #[inline]
-    fn publish(
+    pub fn publish(
         &mut self,
         account: &Account,
         result: &MatchResult,

@@ -18,6 +18,7 @@ pub mod close;
 mod config_file;
 mod connection;
 mod deliver;
+pub mod imports;
 pub mod jwt;
 pub(crate) mod listener;
 pub mod log;
@@ -153,6 +154,7 @@ impl Server {
         }
         let auth = auth::Authenticator::new(&opts, &accounts)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        imports::install(&accounts, &opts.imports);
         Ok(Server {
             global: accounts[GLOBAL_ACCOUNT].clone(),
             accounts: RwLock::new(accounts),

@@ -230,6 +230,8 @@ pub struct Options {
     pub accounts: Vec<String>,
     /// NKey users (from `authorization { users }` and `accounts`).
     pub nkeys: Vec<NkeyUser>,
+    /// Account imports (streams and services) from `accounts`.
+    pub imports: Vec<super::imports::ImportSpec>,
     /// Operator mode: trusted operators and the accounts they sign.
     pub operator: Option<super::jwt::TrustOptions>,
     /// Time allowed for CONNECT when auth is required.
@@ -310,6 +312,7 @@ impl Default for Options {
             no_auth_user: None,
             accounts: Vec::new(),
             nkeys: Vec::new(),
+            imports: Vec::new(),
             operator: None,
             auth_timeout: AUTH_TIMEOUT,
             max_payload: MAX_PAYLOAD,

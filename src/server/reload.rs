@@ -64,6 +64,7 @@ impl Server {
             .map_err(|e| e.to_string())?;
         log::configure(&LogConfig::from_options(&new)).map_err(|e| format!("log file: {e}"))?;
 
+        super::imports::install(&accounts, &new.imports);
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
         *self.tls_config.write().unwrap_or_else(|e| e.into_inner()) = tls_config;
