@@ -49,7 +49,7 @@ fn operator_conf(k: &Value, operator: &str, accounts: &[&str]) -> String {
     )
 }
 
-const ACCOUNTS: &[&str] = &["SYS", "A", "B", "E", "S"];
+const ACCOUNTS: &[&str] = &["SYS", "A", "B", "E", "F", "M", "S"];
 
 fn operator_server(tag: &str) -> (ServerProcess, ConfDir, Value) {
     let k = keys();
@@ -206,18 +206,15 @@ fn jwt_permissions_and_limits_are_enforced() {
 /// line (nats-server enforces these and lets the users in).
 #[test]
 fn unenforced_claims_refuse_with_a_log_line() {
-    if skip_under_reference("nats-server enforces time windows and account exports") {
+    if skip_under_reference("nats-server enforces time windows and subject mappings") {
         return;
     }
     let (mut server, _dir, k) = operator_server("jwt-unenforced");
     let log = server
-        .wait_for_log(
-            "refused: account imports and exports are not supported",
-            IO_TIMEOUT,
-        )
-        .expect("a log line for the account with exports");
-    assert!(log.contains(&account_key(&k, "E")), "{log}");
-    for user in ["eve", "timed"] {
+        .wait_for_log("refused: subject mappings are not supported", IO_TIMEOUT)
+        .expect("a log line for the account with mappings");
+    assert!(log.contains(&account_key(&k, "M")), "{log}");
+    for user in ["mike", "timed"] {
         let (c, nonce) = connect_raw(&server);
         expect_refused(c, &jwt_connect(&k, user, &nonce));
     }
@@ -227,6 +224,40 @@ fn unenforced_claims_refuse_with_a_log_line() {
             IO_TIMEOUT,
         )
         .expect("a log line for the user with times");
+}
+
+/// Account F imports account E's stream (with a prefix) and service (on a
+/// subject of its own), as their JWTs say.
+#[test]
+fn jwt_account_imports_deliver_across() {
+    let (server, _dir, k) = operator_server("jwt-imports");
+    let mut frank = connected(&server, &k, "frank");
+    let mut eve = connected(&server, &k, "eve");
+    frank.send("SUB > 1\r\n");
+    eve.send("SUB svc.time 1\r\n");
+    assert!(frank.flush().is_empty() && eve.flush().is_empty());
+    eve.send("PUB e.x 2\r\nev\r\n");
+    assert!(eve.flush().is_empty());
+    assert_eq!(frank.flush(), ["MSG from_e.e.x 1 2", "ev"]);
+    frank.send("PUB time _INBOX.f 1\r\n?\r\n");
+    let mut own = frank.flush();
+    let head = loop {
+        match eve.read_line() {
+            line if line == "PING" => eve.send("PONG\r\n"),
+            line => break line,
+        }
+    };
+    assert!(head.starts_with("MSG svc.time 1 "), "{head}");
+    assert_eq!(eve.read_line(), "?");
+    let reply = head.split(' ').nth(3).expect("a reply subject").to_string();
+    eve.send(format!("PUB {reply} 4\r\nnoon\r\n"));
+    assert!(eve.flush().is_empty());
+    // frank's own request (its SUB > sees it), then the answer.
+    own.extend(frank.flush());
+    assert_eq!(
+        own,
+        ["MSG time 1 _INBOX.f 1", "?", "MSG _INBOX.f 1 4", "noon"]
+    );
 }
 
 #[test]

@@ -190,8 +190,9 @@ pub(crate) fn parse_imports(field: &str, value: &Value) -> Result<Vec<Import>, C
     Ok(imports)
 }
 
-/// True when every subject `import` can match, `export` matches too.
-fn covers(export: &str, import: &str) -> bool {
+/// True when every subject `import` can match, `export` matches too (an
+/// import is allowed by an export that covers it).
+pub fn covers(export: &str, import: &str) -> bool {
     let e: Vec<&str> = export.split('.').collect();
     let i: Vec<&str> = import.split('.').collect();
     for (n, et) in e.iter().enumerate() {

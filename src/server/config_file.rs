@@ -254,6 +254,7 @@ fn operator(
         // A directory resolver's system account may arrive later.
         super::jwt::check_system_account(&trust)?;
     }
+    o.imports = super::jwt::import_specs(&trust.preload);
     o.accounts
         .extend(trust.preload.iter().map(|(k, _)| k.clone()));
     Ok(trust)

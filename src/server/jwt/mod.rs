@@ -72,6 +72,103 @@ pub fn read_resolver_dir(dir: &std::path::Path) -> Result<Vec<(String, String)>,
     Ok(accounts)
 }
 
+/// The imports of the accounts' JWTs that their exporters allow: public
+/// exports (no activation token) that cover the subject, of the same type,
+/// not revoked for the importer. Others are left out with a log line
+/// (which grants less, never more).
+pub fn import_specs(preload: &[(String, String)]) -> Vec<super::imports::ImportSpec> {
+    let accounts: HashMap<&str, Claims<AccountNats>> = preload
+        .iter()
+        .filter_map(|(k, t)| Some((k.as_str(), decode::<AccountNats>(t, "account").ok()?)))
+        .collect();
+    let mut specs = Vec::new();
+    for (importer, claims) in &accounts {
+        for import in claims.nats.imports.iter().flatten() {
+            match import_spec(importer, import, &accounts) {
+                Ok(spec) => specs.push(spec),
+                Err(why) => warn!("Account {importer}: import left out: {why}"),
+            }
+        }
+    }
+    specs
+}
+
+fn import_spec(
+    importer: &str,
+    import: &Value,
+    accounts: &HashMap<&str, Claims<AccountNats>>,
+) -> Result<super::imports::ImportSpec, String> {
+    let field = |k: &str| {
+        import
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let imported = field("subject").ok_or("no subject")?;
+    let exporter = field("account").ok_or("no account")?;
+    let service = match field("type") {
+        Some("service") => true,
+        Some("stream") => false,
+        other => return Err(format!("unknown import type {other:?}")),
+    };
+    if field("token").is_some() {
+        return Err(format!("{imported}: activation tokens are not supported"));
+    }
+    // As nats-server 2.9 reads them: a service's local_subject is where the
+    // importer publishes and subject the exporter's; without it, subject is
+    // the importer's and `to` (if any) the exporter's. A stream's `to` is a
+    // prefix.
+    let (subject, local) = match (service, field("local_subject"), field("to")) {
+        (_, Some(local), _) => (imported, Some(local)),
+        (true, None, Some(to)) => (to, Some(imported)),
+        _ => (imported, None),
+    };
+    let export = accounts
+        .get(exporter)
+        .and_then(|a| {
+            a.nats.exports.iter().flatten().find(|e| {
+                e.get("type").and_then(Value::as_str)
+                    == Some(if service { "service" } else { "stream" })
+                    && e.get("subject")
+                        .and_then(Value::as_str)
+                        .is_some_and(|x| crate::conf::covers(x, subject))
+            })
+        })
+        .ok_or_else(|| format!("{subject}: not exported by {exporter}"))?;
+    if export.get("token_req").and_then(Value::as_bool) == Some(true) {
+        return Err(format!(
+            "{subject}: the export requires an activation token"
+        ));
+    }
+    if export
+        .get("revocations")
+        .and_then(|r| r.get(importer).or_else(|| r.get("*")))
+        .is_some()
+    {
+        return Err(format!("{subject}: the export is revoked for this account"));
+    }
+    let prefix = field("to").filter(|_| !service).map(str::to_string);
+    let literal = |s: &str| crate::protocol::subject::is_literal(s.as_bytes());
+    if local.is_some_and(|l| !(literal(l) && literal(subject))) {
+        return Err(format!(
+            "{subject}: a local subject with wildcards is not supported"
+        ));
+    }
+    let multiple_responses = matches!(
+        export.get("response_type").and_then(Value::as_str),
+        Some("Stream" | "Chunked")
+    );
+    Ok(super::imports::ImportSpec {
+        importer: importer.to_string(),
+        exporter: exporter.to_string(),
+        subject: subject.to_string(),
+        service,
+        prefix,
+        to: local.map(str::to_string),
+        multiple_responses,
+    })
+}
+
 /// nats-server's start-up checks of the system account in operator mode:
 /// the config's must be the operator's, and it must be resolvable.
 ///
@@ -350,10 +447,6 @@ impl AccountEntry {
 
 /// Why nats-lite cannot honour this account's claims, if it cannot.
 fn account_unsupported(a: &AccountNats) -> Option<String> {
-    let nonempty = |v: &Option<Vec<Value>>| v.as_ref().is_some_and(|v| !v.is_empty());
-    if nonempty(&a.imports) || nonempty(&a.exports) {
-        return Some("account imports and exports are not supported".into());
-    }
     if a.mappings.as_ref().is_some_and(|m| !m.is_empty()) {
         return Some("subject mappings are not supported".into());
     }
@@ -523,14 +616,14 @@ mod tests {
 
     #[test]
     fn refused_accounts_and_untrusted_issuers() {
-        let f = fixture(json!({"exports": [{"subject": "x", "type": "stream"}]}));
+        let f = fixture(json!({"mappings": {"a": [{"subject": "b", "weight": 100}]}}));
         let (useed, upub) = nkey::generate(Kind::User);
         let jwt = user_jwt(&f.aseed, &f.apub, &upub, json!({}));
         match f
             .trust
             .authenticate(&connect(jwt, &useed, "n"), Some("n"), false, LOCAL)
         {
-            Verdict::Refused(why) => assert!(why.contains("exports"), "{why}"),
+            Verdict::Refused(why) => assert!(why.contains("mappings"), "{why}"),
             v => panic!("{v:?}"),
         }
         let f = fixture(json!({"limits": {"conn": 5}}));

@@ -88,13 +88,28 @@ await user("carol", b, {});
   }, { signer: o.sk });
 }
 
-// Account E exports a stream (not supported by nats-lite: its users are
-// refused with a log line); account S has a scoped signing key whose
-// template allows publishing to s.> only.
+// Account E exports a stream and a service, account F imports both; account
+// M has subject mappings (not supported by nats-lite: its users are refused
+// with a log line); account S has a scoped signing key whose template
+// allows publishing to s.> only.
 const e = await account("E", o, o.kp, () => ({
-  exports: [{ name: "events", subject: "e.>", type: "stream" }],
+  exports: [
+    { name: "events", subject: "e.>", type: "stream" },
+    { name: "time", subject: "svc.>", type: "service" },
+  ],
 }));
 await user("eve", e, {});
+const f = await account("F", o, o.kp, () => ({
+  imports: [
+    { name: "events", subject: "e.>", account: out.accounts.E.public, to: "from_e", type: "stream" },
+    { name: "time", subject: "svc.time", account: out.accounts.E.public, local_subject: "time", type: "service" },
+  ],
+}));
+await user("frank", f, {});
+const m = await account("M", o, o.kp, () => ({
+  mappings: { "in.a": [{ subject: "in.b", weight: 100 }] },
+}));
+await user("mike", m, {});
 const s = await account("S", o, o.kp, (kp, sk) => ({
   signing_keys: [newScopedSigner(sk, "publisher", { pub: { allow: ["s.>"] }, sub: { allow: ["s.>"] } })],
 }));
