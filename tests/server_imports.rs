@@ -97,3 +97,52 @@ fn an_import_nothing_exports_is_a_config_error() {
         "{text}"
     );
 }
+
+/// async-nats on both sides of a service import: the responder in A, the
+/// requester in B (whose muxed inbox reply must come back through `_R_.`).
+#[tokio::test]
+async fn async_nats_request_through_a_service_import() {
+    use futures::StreamExt;
+    let dir = ConfDir::new("imports-async");
+    let server = start_with_conf(&dir, CONF, &[]);
+    let connect = |user: &'static str| {
+        async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+            .connection_timeout(IO_TIMEOUT)
+            .connect(server.url())
+    };
+    let a = tokio::time::timeout(IO_TIMEOUT, connect("a"))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = tokio::time::timeout(IO_TIMEOUT, connect("b"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut requests = a.subscribe("svc.time").await.unwrap();
+    a.flush().await.unwrap();
+    let responder = tokio::spawn(async move {
+        while let Some(req) = requests.next().await {
+            a.publish(req.reply.expect("a reply subject"), "noon".into())
+                .await
+                .unwrap();
+            a.flush().await.unwrap();
+        }
+    });
+    // Retried: the responder's subscription may reach the server after a
+    // first request from the other connection.
+    let deadline = tokio::time::Instant::now() + IO_TIMEOUT;
+    let answer = loop {
+        let attempt = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            b.request("time", "?".into()),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(answer)) => break answer,
+            _ if tokio::time::Instant::now() < deadline => continue,
+            other => panic!("no answer: {other:?}"),
+        }
+    };
+    assert_eq!(&answer.payload[..], b"noon");
+    responder.abort();
+}
