@@ -16,7 +16,8 @@
 //! - [`error`]: the CLI error type and exit codes.
 //! - [`nkey`]: NKeys (Ed25519 identities), seeds and `.creds` files, shared by
 //!   the server (verifying) and the clients (signing).
-//! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding.
+//! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding;
+//!   [`printable`]: text from the network escaped for terminals and logs.
 //!
 //! Dependencies point one way: `commands` -> `server`, `client` -> `protocol`.
 
@@ -28,6 +29,7 @@ pub mod commands;
 pub mod conf;
 pub mod error;
 pub mod nkey;
+pub mod printable;
 pub mod protocol;
 pub mod server;
 pub mod urlenc;

@@ -8,6 +8,9 @@
 //!   permissions) with raw clients, async-nats and nats-py; `nkey gen|pub`.
 //! - `client_nkeys`: client commands with `--nkey`, contexts (`--context`,
 //!   `NATS_CONTEXT`, `context.txt`) and their order of precedence.
+//! - `client_matrix`: every official client (async-nats in process; the
+//!   programs under `tests/clients/`) through one scenario list, against
+//!   nats-lite and nats-server; prints a table.
 //! - `cluster_*`: clustering. `cluster_support` starts servers clustered on
 //!   free ports (nats-lite or nats-server) and waits through `/routez` and
 //!   probe messages; `cluster_mesh` (full mesh, one copy, queue groups
@@ -38,6 +41,9 @@
 //! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
 //! - `server_imports`: account exports and imports (streams, services)
 //!   from the config file.
+//! - `server_identity`: who a client is, under hostile use and reloads
+//!   (`no_auth_user` guests, reload during CONNECT, second CONNECT, the CPU
+//!   cost of failed logins).
 //! - `server_limits`: limits from a config file (payload, control line,
 //!   connections, subscriptions, pending bytes, ping interval).
 //! - `server_permissions`: publish/subscribe permissions, deny over allow,
@@ -62,6 +68,7 @@ mod auth_jwt;
 mod auth_nkeys;
 mod bench_cmd;
 mod client_cat;
+mod client_matrix;
 mod client_nkeys;
 mod client_pubsub;
 mod client_recipes;
@@ -92,6 +99,7 @@ mod server_auth;
 mod server_config;
 mod server_errors;
 mod server_flags;
+mod server_identity;
 mod server_imports;
 mod server_limits;
 mod server_permissions;

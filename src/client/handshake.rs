@@ -3,9 +3,11 @@
 //! (or the URL/flags ask for it), then CONNECT and, for a normal client, a
 //! PING whose PONG proves the server accepted us.
 //!
-//! Everything here runs on the caller's thread with socket timeouts bounded
-//! by the connect timeout; the reader thread takes over afterwards
-//! ([`super::reader`]).
+//! Everything here runs on the caller's thread under one absolute deadline,
+//! the connect timeout from the first dial: every read and write gets only
+//! the time left, so a server that drips bytes or sends a PING every second
+//! cannot keep a client in the handshake. The reader thread takes over
+//! afterwards ([`super::reader`]).
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -83,10 +85,17 @@ pub fn establish(
     if opts.tls.first {
         // `--tlsfirst`: the handshake before the server's INFO, for servers
         // with `handshake_first`.
-        start_tls(url, tls_config, &mut link, &mut read, &mut buf)?;
+        start_tls(url, tls_config, deadline, &mut link, &mut read, &mut buf)?;
     }
     let first = limits_for(None);
-    let (op, greeting) = next_op(&mut read, &link, &mut buf, &first, url, "waiting for INFO")?;
+    let (op, greeting) = next_op(
+        &mut read,
+        &link,
+        &mut buf,
+        (&first, deadline),
+        url,
+        "waiting for INFO",
+    )?;
     let HsOp::Info(json) = op else {
         return Err(protocol(
             url,
@@ -106,7 +115,7 @@ pub fn establish(
     if tls && !opts.tls.first {
         // Nothing should have come after INFO before the upgrade.
         buf.clear();
-        start_tls(url, tls_config, &mut link, &mut read, &mut buf)?;
+        start_tls(url, tls_config, deadline, &mut link, &mut read, &mut buf)?;
     }
 
     let limits = limits_for(Some(&info));
@@ -161,6 +170,7 @@ pub fn establish(
         out.extend_from_slice(encode::PING);
     }
     if !out.is_empty() {
+        set_timeouts(read.socket(), deadline).map_err(|e| io_err(url, "sending CONNECT", e))?;
         link::lock(&link)
             .write_all(&out)
             .map_err(|e| io_err(url, "sending CONNECT", e))?;
@@ -171,7 +181,7 @@ pub fn establish(
                 &mut read,
                 &link,
                 &mut buf,
-                &limits,
+                (&limits, deadline),
                 url,
                 "waiting for the server to accept CONNECT",
             )?;
@@ -202,11 +212,12 @@ pub fn establish(
     })
 }
 
-/// Upgrade the link to TLS (the handshake bounded by the socket timeouts);
+/// Upgrade the link to TLS (the handshake bounded by `deadline`);
 /// `buf` gets any plaintext that came with the last handshake record.
 fn start_tls(
     url: &ServerUrl,
     tls_config: &Arc<ClientConfig>,
+    deadline: Instant,
     link: &mut SharedLink,
     read: &mut ReadHalf,
     buf: &mut Vec<u8>,
@@ -218,6 +229,13 @@ fn start_tls(
         .try_clone()
         .map_err(|e| io_err(url, "setting up TLS", e))?;
     while conn.is_handshaking() {
+        set_timeouts(&sock, deadline).map_err(|e| io_err(url, "setting up TLS", e))?;
+        if Instant::now() >= deadline {
+            return Err(ClientError::new(
+                ErrorKind::Timeout,
+                format!("TLS handshake with {url} timed out"),
+            ));
+        }
         match conn.complete_io(&mut sock) {
             Ok((0, 0)) => return Err(tls_failure(url, "connection closed during the handshake")),
             Ok(_) => {}
@@ -300,15 +318,18 @@ enum HsOp {
     Other,
 }
 
-/// Read until one op is complete; returns it and its raw bytes.
+/// Read until one op is complete, before `deadline`; returns it and its
+/// raw bytes.
 fn next_op(
     read: &mut ReadHalf,
     link: &SharedLink,
     buf: &mut Vec<u8>,
-    limits: &Limits,
+    (limits, deadline): (&Limits, Instant),
     url: &ServerUrl,
     doing: &str,
 ) -> Result<(HsOp, Vec<u8>)> {
+    let timed_out =
+        || ClientError::new(ErrorKind::Timeout, format!("timed out {doing} from {url}"));
     loop {
         match parse_server_op(buf, limits) {
             Ok(Parsed::Op(op, n)) => {
@@ -330,6 +351,10 @@ fn next_op(
                 ))
             }
         }
+        if Instant::now() >= deadline {
+            return Err(timed_out());
+        }
+        set_timeouts(read.socket(), deadline).map_err(|e| io_err(url, doing, e))?;
         match read.read_into(link, buf) {
             Ok(true) => {}
             Ok(false) => {
@@ -338,12 +363,7 @@ fn next_op(
                     format!("{url} closed the connection while {doing}"),
                 ))
             }
-            Err(e) if is_timeout(&e) => {
-                return Err(ClientError::new(
-                    ErrorKind::Timeout,
-                    format!("timed out {doing} from {url}"),
-                ))
-            }
+            Err(e) if is_timeout(&e) => return Err(timed_out()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 return Err(tls_failure(url, &e.to_string()))
             }

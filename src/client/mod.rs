@@ -32,6 +32,7 @@
 //! # Ok::<(), nats_lite::client::ClientError>(())
 //! ```
 
+pub mod backlog;
 pub mod connection;
 pub mod context;
 pub mod error;

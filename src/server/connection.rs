@@ -20,7 +20,7 @@ use super::auth;
 use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
 use super::deliver::{remove_subscription, Fanout, Message};
-use super::nkey_auth::check_connect;
+use super::identity;
 use super::permissions::{self, Permissions};
 use super::spin::SpinPoll;
 use super::subscription::Subscription;
@@ -474,9 +474,8 @@ impl Connection {
     }
 
     fn process(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
-        if self.auth_required && !self.connected && !matches!(op, ClientOp::Connect(_)) {
-            self.send_err("Authorization Violation");
-            return Err(CloseReason::AuthenticationViolation);
+        if !self.connected && !matches!(op, ClientOp::Connect(_)) {
+            self.settle_first_op()?;
         }
         match op {
             ClientOp::Pub {
@@ -577,35 +576,35 @@ impl Connection {
             self.ok();
             return Ok(());
         }
-        let outcome = check_connect(
-            &self.server.auth(),
+        let settled = identity::settle_connect(
+            &self.server,
+            &self.client,
             &connect,
             self.nonce.as_deref(),
-            self.client.addr.ip(),
-            || self.cert_names(),
-            &self.client.log_prefix(),
+            &self.cert_names(),
         );
-        self.apply_user_limits(&outcome.limits);
-        let identity = outcome.identity;
-        let identity = match identity {
-            Some(identity) => identity,
-            None => {
+        let identity = match settled {
+            Ok((identity, limits)) => {
+                self.apply_user_limits(&limits);
+                identity
+            }
+            Err(refusal) => {
+                debug!("{} - {}", self.client.log_prefix(), refusal.reason());
                 self.send_err("Authorization Violation");
                 return Err(CloseReason::AuthenticationViolation);
             }
         };
-        if !Arc::ptr_eq(&identity.account, &self.account) {
-            self.account = identity.account.clone();
-            self.client.set_account(identity.account.clone());
-        }
+        self.account = identity.account.clone();
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
-        self.client.set_credentials(&outcome.stored);
+        if self.client.identity_changed.load(Ordering::Acquire) {
+            // A reload re-checked us since: its rules are the newer ones.
+            self.adopt_reloaded_identity();
+        }
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
         self.connected = true;
-        self.client.connected.store(true, Ordering::Release);
         self.client
             .async_info
             .store(self.opts.protocol >= 1, Ordering::Relaxed);
@@ -621,11 +620,7 @@ impl Connection {
         }
         self.ok();
         if first {
-            let opts = self.server.opts();
-            let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
-            self.server
-                .timers
-                .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
+            self.start_pings();
         }
         Ok(())
     }
@@ -647,6 +642,15 @@ impl Connection {
                 .timers
                 .schedule(Instant::now() + left, &self.client, TimerKind::AuthExpiry);
         }
+    }
+
+    /// The client is settled: the server's PINGs start.
+    fn start_pings(&self) {
+        let opts = self.server.opts();
+        let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
+        self.server
+            .timers
+            .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
     }
 
     /// May this client publish to `subject`? Decisions for literal subjects
@@ -791,6 +795,23 @@ impl Connection {
             }
         }
         remove_subscription(&self.client, &sub, &self.server.routes.interest);
+    }
+
+    /// The first op is not CONNECT: settle as the `no_auth_user` (or as
+    /// anonymous without auth), or refuse.
+    #[inline(never)]
+    fn settle_first_op(&mut self) -> Result<(), CloseReason> {
+        let Some(identity) = identity::settle_first_op(&self.server, &self.client) else {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        };
+        self.account = identity.account;
+        self.perms = identity.permissions;
+        self.pub_allowed.clear();
+        self.client.meta().user = identity.user;
+        self.connected = true;
+        self.start_pings();
+        Ok(())
     }
 
     /// A reload changed this client's permissions.

@@ -13,11 +13,13 @@
 
 pub mod account;
 pub mod auth;
+mod auth_cost;
 pub mod client;
 pub mod close;
 mod config_file;
 mod connection;
 mod deliver;
+mod identity;
 pub mod imports;
 pub mod jwt;
 pub(crate) mod listener;

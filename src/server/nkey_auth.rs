@@ -131,69 +131,29 @@ impl SignedAuth {
     }
 
     /// Re-check a connected client's credentials after a reload (without
-    /// its nonce signature, checked when it connected): `None` when they
-    /// no longer let it in, or were not NKey or JWT credentials.
-    pub fn recheck(&self, c: &Connect, client_ip: std::net::IpAddr) -> Option<Identity> {
+    /// its nonce signature, checked when it connected): `NotSigned` when
+    /// they are not NKey or JWT credentials of these rules.
+    pub fn recheck(&self, c: &Connect, client_ip: std::net::IpAddr) -> Verdict {
         if let Some(trust) = &self.trust {
-            return match trust.authenticate(c, None, true, client_ip) {
-                Verdict::Accepted(identity, _) => Some(identity),
-                _ => None,
-            };
+            return trust.authenticate(c, None, true, client_ip);
         }
-        self.identity_of(c.nkey.as_deref()?)
+        let Some(key) = c.nkey.as_deref().filter(|_| !self.nkeys.is_empty()) else {
+            return Verdict::NotSigned;
+        };
+        match self.identity_of(key) {
+            Some(identity) => Verdict::Accepted(identity, UserLimits::default()),
+            None => Verdict::Refused(format!("unknown nkey {key}")),
+        }
     }
 
-    /// The identity of a known NKey user, whose signature was checked when
-    /// it connected (a reload re-checks that the key is still allowed).
-    pub fn identity_of(&self, public_key: &str) -> Option<Identity> {
+    /// The identity of a known NKey user.
+    fn identity_of(&self, public_key: &str) -> Option<Identity> {
         let e = self.nkeys.get(public_key)?;
         Some(Identity {
             user: Some(public_key.to_string()),
             permissions: e.permissions.clone(),
             account: e.account.clone(),
         })
-    }
-}
-
-/// What a CONNECT's credentials made of a client, all checks together
-/// (signed ones first, then passwords, tokens and certificates).
-pub struct Outcome {
-    /// Who it is; `None`: `Authorization Violation`.
-    pub identity: Option<Identity>,
-    /// A user JWT's limits on the connection.
-    pub limits: UserLimits,
-    /// The credentials a reload re-checks: the `nkey`/`jwt` only when they
-    /// were what authenticated it.
-    pub stored: Connect,
-}
-
-/// Check a CONNECT: `nonce` is what its INFO carried, `cert_names` the
-/// names its TLS certificate maps to (asked only when needed).
-pub fn check_connect(
-    auth: &super::auth::Authenticator,
-    c: &Connect,
-    nonce: Option<&str>,
-    ip: std::net::IpAddr,
-    cert_names: impl FnOnce() -> Vec<String>,
-    log_prefix: &str,
-) -> Outcome {
-    let mut stored = c.clone();
-    let (identity, limits) = match auth.signed.authenticate(c, nonce, ip) {
-        Verdict::NotSigned => {
-            stored.nkey = None;
-            stored.jwt = None;
-            (auth.authenticate(c, &cert_names()), UserLimits::default())
-        }
-        Verdict::Accepted(identity, limits) => (Some(identity), limits),
-        Verdict::Refused(why) => {
-            debug!("{log_prefix} - {why}");
-            (None, UserLimits::default())
-        }
-    };
-    Outcome {
-        identity,
-        limits,
-        stored,
     }
 }
 
