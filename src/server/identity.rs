@@ -1,7 +1,9 @@
 //! Settling who a client connection is, once per CONNECT, in step with
 //! reloads:
 //!
-//! - At a CONNECT, from its credentials. A client that starts with another
+//! - At a CONNECT, from its credentials: NKey and JWT ones first, signed
+//!   over the nonce of the client's INFO (`nkey_auth.rs`, `jwt/`), then
+//!   passwords, tokens and certificates. A client that starts with another
 //!   op is settled at that first op as the `no_auth_user` (or as anonymous
 //!   in the global account when no auth is configured), as nats-server
 //!   registers its guest; from then on a reload re-checks it like any other
