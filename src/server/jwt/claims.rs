@@ -84,6 +84,8 @@ pub struct AccountNats {
     pub authorization: Option<Value>,
     /// Message tracing destination (not supported).
     pub trace: Option<Value>,
+    /// Which account carries its cluster traffic (nothing to do here).
+    pub cluster_traffic: Option<Value>,
     /// Users may not connect with bearer tokens.
     pub disallow_bearer: bool,
     /// Informational.

@@ -450,7 +450,10 @@ fn account_unsupported(a: &AccountNats) -> Option<String> {
     if a.mappings.as_ref().is_some_and(|m| !m.is_empty()) {
         return Some("subject mappings are not supported".into());
     }
-    if a.authorization.as_ref().is_some_and(|v| !v.is_null()) {
+    // Go's encoder writes `"authorization": {}` even when no callout is
+    // set; a callout names its auth users.
+    let auth_users = a.authorization.as_ref().and_then(|v| v.get("auth_users"));
+    if auth_users.is_some_and(|u| u.as_array().is_some_and(|l| !l.is_empty())) {
         return Some("authorization callout is not supported".into());
     }
     if a.trace.as_ref().is_some_and(|v| !v.is_null()) {
@@ -627,6 +630,11 @@ mod tests {
             v => panic!("{v:?}"),
         }
         let f = fixture(json!({"limits": {"conn": 5}}));
+        assert!(f.trust.accounts.values().all(|a| a.refused.is_some()));
+        // What Go's jwt library writes for an account without a callout.
+        let f = fixture(json!({"authorization": {}}));
+        assert!(f.trust.accounts.values().all(|a| a.refused.is_none()));
+        let f = fixture(json!({"authorization": {"auth_users": ["UABC"]}}));
         assert!(f.trust.accounts.values().all(|a| a.refused.is_some()));
     }
 }
