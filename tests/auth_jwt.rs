@@ -656,3 +656,59 @@ async fn operator_file_bearer_jwt_and_bench() {
     );
     done.assert_ok();
 }
+
+/// JWTs made by nats-server's own Go library (`tests/data/jwt/go`, built
+/// offline from Debian's golang-github-nats-io-jwt-dev): our client
+/// commands connect with its creds file and its permissions hold.
+#[test]
+fn jwts_from_the_go_library() {
+    let gopath = std::path::Path::new("/usr/share/gocode");
+    let have_go = std::process::Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_go || !gopath.join("src/github.com/nats-io/jwt/v2").is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI: go and golang-github-nats-io-jwt-dev are missing (scripts/ci/install-nkeys.sh)"
+        );
+        eprintln!("note: no go or Go JWT library; skipping");
+        return;
+    }
+    let dir = ConfDir::new("jwt-go");
+    let creds = dir.file_str("go.creds");
+    let mut cmd = std::process::Command::new("go");
+    cmd.arg("run")
+        .arg(data_dir().join("go/main.go"))
+        .arg(&creds)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", gopath)
+        .env("GOFLAGS", "")
+        .env(
+            "GOCACHE",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
+        );
+    let out = crate::config_support::run_with_deadline(cmd, std::time::Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::config_support::output_text(&out)
+    );
+    let conf = dir.write("server.conf", &String::from_utf8(out.stdout).unwrap());
+    let server = crate::util::ServerProcess::start_selected(&["-c", &conf]);
+    let url = server.url();
+    let sub = subscriber(&[
+        "-s", &url, "--creds", &creds, "--raw", "--count", "1", "go.x",
+    ]);
+    run(
+        lite(&["pub", "-s", &url, "--creds", &creds, "go.x", "from go"]),
+        None,
+    )
+    .assert_ok();
+    assert_eq!(sub.finish(RUN_TIMEOUT).assert_ok().out(), "from go\n");
+    run(
+        lite(&["sub", "-s", &url, "--creds", &creds, "no.x", "--count", "1"]),
+        None,
+    )
+    .assert_fails(1, "Permissions Violation for Subscription to \"no.x\"");
+}

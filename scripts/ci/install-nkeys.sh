@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The Python peer of the NKey/JWT tests (tests/auth_nkeys.rs): nats-py with
-# its nkeys extra, in a virtualenv under target/ (the tests look for
-# target/nkeys-venv/bin/python). Idempotent and quiet; fails loudly.
+# The peers of the NKey/JWT tests (tests/auth_nkeys.rs, tests/auth_jwt.rs):
+# nats-py with nkeys in a virtualenv under target/ (the tests look for
+# target/nkeys-venv/bin/python), and Go with nats-server's own JWT library
+# from Debian (golang-github-nats-io-jwt-dev) for tests/data/jwt/go.
+# Idempotent and quiet; fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if ! dpkg -s golang-go golang-github-nats-io-jwt-dev >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q -o DPkg::Lock::Timeout=600 golang-go golang-github-nats-io-jwt-dev >/dev/null
+fi
 venv=target/nkeys-venv
 if "$venv/bin/python" -c 'import nats, nkeys' 2>/dev/null; then
   exit 0
