@@ -100,7 +100,7 @@ fn ping_is_a_health_check() {
     run_lite(&["ping", "-s", &format!("127.0.0.1:{port}")])
         .assert_fails(1, "nats-lite: could not connect to nats://127.0.0.1:");
     // A bad URL is a usage error.
-    run_lite(&["ping", "-s", "ws://127.0.0.1:1"]).assert_fails(2, "unsupported scheme");
+    run_lite(&["ping", "-s", "http://127.0.0.1:1"]).assert_fails(2, "unsupported scheme");
 }
 
 /// A fake server for one client: sends `greeting`, then hands each line

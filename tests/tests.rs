@@ -21,6 +21,8 @@
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
+//!   Chromium with the official JavaScript client).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -61,6 +63,10 @@
 //!   service's configuration running with reload and logrotate.
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
+//! - `client_websocket`: the client commands with `ws://` and `wss://` URLs.
+//! - `server_websocket`: the `websocket` listener with raw WebSocket
+//!   clients (upgrade refusals, frames, compression, limits, auth, timeout);
+//!   `ws_support` is its harness.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -76,6 +82,7 @@ mod client_reqrep;
 mod client_resilience;
 mod client_security;
 mod client_support;
+mod client_websocket;
 mod cluster_failover;
 mod cluster_lifecycle;
 mod cluster_mesh;
@@ -89,6 +96,7 @@ mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;
 mod parser_model;
+mod peer_websocket;
 mod reliability_auth;
 mod reliability_cluster;
 mod reliability_load;
@@ -106,6 +114,7 @@ mod server_permissions;
 mod server_protocol;
 mod server_signals;
 mod server_tls;
+mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
@@ -113,3 +122,4 @@ mod tls_support;
 mod tutorial;
 mod util;
 mod watch_http;
+mod ws_support;

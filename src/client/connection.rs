@@ -288,7 +288,13 @@ impl Connection {
 
     /// Remember a server's INFO, and the servers it advertises.
     fn learn(&mut self, info: ServerInfo) {
-        for u in &info.connect_urls {
+        // connect_urls are client-port addresses: no use over WebSocket.
+        let advertised = if self.url.websocket {
+            &[][..]
+        } else {
+            &info.connect_urls[..]
+        };
+        for u in advertised {
             let Ok(mut url) = ServerUrl::parse(u) else {
                 continue;
             };

@@ -24,6 +24,7 @@ use super::url::ServerUrl;
 use crate::protocol::encode;
 use crate::protocol::info::{Connect, ServerInfo};
 use crate::protocol::parser::{parse_server_op, Limits, Parsed, ServerOp};
+use crate::protocol::websocket;
 
 /// nats-server's default max_payload, used until INFO says otherwise.
 const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
@@ -81,11 +82,17 @@ pub fn establish(
     let mut link: SharedLink = Arc::new(Mutex::new(Link::new(tcp, None)));
     let mut read = ReadHalf::new(read_tcp, false);
     let mut buf = Vec::new();
+    if url.websocket {
+        if url.tls {
+            (link, read) = start_tls(url, tls_config, deadline, &link, &mut buf)?;
+        }
+        websocket_upgrade(url, &link, &mut read, &mut buf)?;
+    }
 
-    if opts.tls.first {
+    if opts.tls.first && !url.websocket {
         // `--tlsfirst`: the handshake before the server's INFO, for servers
         // with `handshake_first`.
-        start_tls(url, tls_config, deadline, &mut link, &mut read, &mut buf)?;
+        (link, read) = start_tls(url, tls_config, deadline, &link, &mut buf)?;
     }
     let first = limits_for(None);
     let (op, greeting) = next_op(
@@ -105,17 +112,21 @@ pub fn establish(
     let mut info = parse_info(url, &json)?;
 
     let want_tls = url.tls || opts.tls.wanted();
-    let tls = info.tls_required || want_tls;
-    if want_tls && !opts.tls.first && !info.tls_required && !info.tls_available {
+    let tls = if url.websocket {
+        url.tls
+    } else {
+        info.tls_required || want_tls
+    };
+    if !url.websocket && want_tls && !opts.tls.first && !info.tls_required && !info.tls_available {
         return Err(ClientError::new(
             ErrorKind::Tls,
             format!("{url} does not offer TLS (its INFO has no tls_required or tls_available)"),
         ));
     }
-    if tls && !opts.tls.first {
+    if tls && !url.websocket && !opts.tls.first {
         // Nothing should have come after INFO before the upgrade.
         buf.clear();
-        start_tls(url, tls_config, deadline, &mut link, &mut read, &mut buf)?;
+        (link, read) = start_tls(url, tls_config, deadline, &link, &mut buf)?;
     }
 
     let limits = limits_for(Some(&info));
@@ -212,16 +223,15 @@ pub fn establish(
     })
 }
 
-/// Upgrade the link to TLS (the handshake bounded by `deadline`);
-/// `buf` gets any plaintext that came with the last handshake record.
+/// Start TLS on the link's socket (the plaintext that came with the end of
+/// the handshake goes to `buf`); returns the new link and read side.
 fn start_tls(
     url: &ServerUrl,
     tls_config: &Arc<ClientConfig>,
     deadline: Instant,
-    link: &mut SharedLink,
-    read: &mut ReadHalf,
+    link: &SharedLink,
     buf: &mut Vec<u8>,
-) -> Result<()> {
+) -> Result<(SharedLink, ReadHalf)> {
     let tcp = lock_tcp(link)?;
     let mut conn = ClientConnection::new(tls_config.clone(), server_name(&url.host)?)
         .map_err(|e| tls_failure(url, &e.to_string()))?;
@@ -252,8 +262,75 @@ fn start_tls(
     let read_tcp = tcp
         .try_clone()
         .map_err(|e| io_err(url, "setting up TLS", e))?;
-    *link = Arc::new(Mutex::new(Link::new(tcp, Some(Box::new(conn)))));
-    *read = ReadHalf::new(read_tcp, true);
+    Ok((
+        Arc::new(Mutex::new(Link::new(tcp, Some(Box::new(conn))))),
+        ReadHalf::new(read_tcp, true),
+    ))
+}
+
+/// The HTTP upgrade to WebSocket (RFC 6455): a GET with a random key, and
+/// a `101` whose `Sec-WebSocket-Accept` matches it. The bytes after the
+/// response head are the first frames.
+fn websocket_upgrade(
+    url: &ServerUrl,
+    link: &SharedLink,
+    read: &mut ReadHalf,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    let mut rng = super::rand::Rng::new();
+    let nonce: Vec<u8> = (0..2).flat_map(|_| rng.next_u64().to_le_bytes()).collect();
+    let key = websocket::base64(&nonce);
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        url.host_port()
+    );
+    link::lock(link)
+        .write_raw(request.as_bytes())
+        .map_err(|e| io_err(url, "sending the WebSocket upgrade", e))?;
+    let end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        if buf.len() > 16 * 1024 {
+            return Err(protocol(url, "WebSocket upgrade response too long".into()));
+        }
+        match read.read_into(link, buf) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ClientError::new(
+                    ErrorKind::Closed,
+                    format!("{url} closed the connection during the WebSocket upgrade"),
+                ))
+            }
+            Err(e) if is_timeout(&e) => {
+                return Err(ClientError::new(
+                    ErrorKind::Timeout,
+                    format!("timed out waiting for the WebSocket upgrade from {url}"),
+                ))
+            }
+            Err(e) => return Err(io_err(url, "reading the WebSocket upgrade", e)),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = head.split("\r\n").next().unwrap_or("");
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(protocol(
+            url,
+            format!("the WebSocket upgrade was refused: {status}"),
+        ));
+    }
+    if websocket::header_value(&head, "sec-websocket-accept") != Some(&websocket::accept_key(&key))
+    {
+        return Err(protocol(
+            url,
+            "bad Sec-WebSocket-Accept in the upgrade".into(),
+        ));
+    }
+    let early = buf.split_off(end + 4);
+    buf.clear();
+    read.enable_websocket(early);
+    link::lock(link).enable_websocket();
     Ok(())
 }
 

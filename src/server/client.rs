@@ -96,6 +96,8 @@ pub struct ClientMeta {
     pub stop: Option<SystemTime>,
     /// Last measured round trip.
     pub rtt: Option<Duration>,
+    /// The client came through the WebSocket listener.
+    pub websocket: bool,
 }
 
 /// The outbound half: bytes waiting for the socket and who is writing them.

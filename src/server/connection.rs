@@ -46,7 +46,23 @@ const SHRINK_AFTER_SHORT_READS: u32 = 16;
 
 /// Serve one accepted connection until it closes.
 pub fn serve(server: Arc<Server>, stream: TcpStream) {
-    let Ok(addr) = stream.peer_addr() else { return };
+    serve_via(server, stream, None);
+}
+
+/// Serve a connection; `via` when it came through another listener than
+/// the client port (WebSocket: `stream` carries the NATS bytes the
+/// WebSocket layer unwrapped, and `via` says who the peer really is and how
+/// it authenticates). Returns why the connection closed.
+pub fn serve_via(
+    server: Arc<Server>,
+    stream: TcpStream,
+    via: Option<super::websocket::Via>,
+) -> CloseReason {
+    let addr = match (&via, stream.peer_addr()) {
+        (Some(via), _) => via.peer,
+        (None, Ok(addr)) => addr,
+        (None, Err(_)) => return CloseReason::ReadError,
+    };
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let opts = server.opts();
@@ -65,9 +81,14 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
     let over_limit = !server.register(&client);
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
-    let anonymous = server.auth().anonymous();
-    let nonce = server
-        .auth()
+    let auth = via
+        .as_ref()
+        .map_or_else(|| server.auth(), |v| v.auth.clone());
+    let anonymous = auth.anonymous();
+    if via.is_some() {
+        client.meta().websocket = true;
+    }
+    let nonce = auth
         .signed
         .nonce_required()
         .then(super::nkey_auth::new_nonce);
@@ -102,6 +123,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         fanout: Fanout::new(cache_enabled, cid, server_interest),
         in_msgs: 0,
         in_bytes: 0,
+        via,
     });
     debug!("{} - Client connection created", conn.client.log_prefix());
     let reason = if over_limit {
@@ -109,7 +131,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
     } else {
         conn.run()
     };
-    conn.finish(reason);
+    conn.finish(reason)
 }
 
 /// The connection thread's state.
@@ -153,17 +175,23 @@ struct Connection {
     fanout: Fanout,
     in_msgs: u64,
     in_bytes: u64,
+    /// How the client came, when not through the client port.
+    via: Option<super::websocket::Via>,
 }
 
 impl Connection {
     fn run(&mut self) -> CloseReason {
         if self.auth_required {
-            let at = Instant::now() + self.server.opts().effective_auth_timeout();
+            let timeout = match &self.via {
+                Some(via) => via.auth_timeout,
+                None => self.server.opts().effective_auth_timeout(),
+            };
+            let at = Instant::now() + timeout;
             self.server
                 .timers
                 .schedule(at, &self.client, TimerKind::AuthTimeout);
         }
-        if let Some(config) = self.server.tls_config() {
+        if let Some(config) = self.server.tls_config().filter(|_| self.via.is_none()) {
             if let Err(reason) = self.start_tls(&config) {
                 return reason;
             }
@@ -825,12 +853,13 @@ impl Connection {
 
     /// Names a verified TLS client certificate maps to (`verify_and_map`).
     fn cert_names(&self) -> Vec<String> {
-        let mapped = self
-            .server
-            .opts()
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.verify_and_map);
+        let mapped = self.via.is_none()
+            && self
+                .server
+                .opts()
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.verify_and_map);
         if mapped {
             self.client.certificate_names()
         } else {
@@ -849,9 +878,11 @@ impl Connection {
 
     #[inline(never)]
     fn send_info(&mut self) {
-        let json = self
-            .server
-            .client_info_json_with_nonce(&self.client, self.nonce.as_deref());
+        let json = match &self.via {
+            Some(via) => via.info_json(&self.server, &self.client),
+            None => self.server.client_info_json(&self.client),
+        };
+        let json = super::nkey_auth::info_with_nonce(json, self.nonce.as_deref());
         let mut line = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut line, "INFO", &json);
         self.push(&line);
@@ -942,7 +973,7 @@ impl Connection {
 
     /// The connection is over: close it, drop its subscriptions, unregister.
     #[inline(never)]
-    fn finish(mut self: Box<Self>, reason: CloseReason) {
+    fn finish(mut self: Box<Self>, reason: CloseReason) -> CloseReason {
         self.end_batch();
         self.client.close(reason);
         // Unregistered first, so the closed-connections record keeps its subscriptions.
@@ -959,6 +990,7 @@ impl Connection {
             "{} - Client connection closed: {reason}",
             self.client.log_prefix()
         );
+        reason
     }
 }
 

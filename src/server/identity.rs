@@ -104,7 +104,7 @@ fn settle(
     let _ = client.take_identity_update();
     let first = !client.connected.load(Ordering::SeqCst);
     loop {
-        let rules = server.auth();
+        let rules = server.auth_for(client);
         let identity = check(&rules).ok_or(Refusal::Unauthorized)?;
         if first {
             client.set_account(identity.account.clone());
@@ -113,7 +113,7 @@ fn settle(
         }
         *held = Some(Box::new(credentials_only(credentials)));
         client.connected.store(true, Ordering::SeqCst);
-        if Arc::ptr_eq(&rules, &server.auth()) {
+        if Arc::ptr_eq(&rules, &server.auth_for(client)) {
             return Ok(identity);
         }
         // A reload replaced the rules while they were being checked: the

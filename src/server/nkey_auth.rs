@@ -157,6 +157,20 @@ impl SignedAuth {
     }
 }
 
+/// An INFO's JSON with `nonce` added (when there is one).
+pub fn info_with_nonce(json: Vec<u8>, nonce: Option<&str>) -> Vec<u8> {
+    let Some(nonce) = nonce else {
+        return json;
+    };
+    match serde_json::from_slice::<crate::protocol::info::ServerInfo>(&json) {
+        Ok(mut info) => {
+            info.nonce = Some(nonce.to_string());
+            serde_json::to_vec(&info).unwrap_or(json)
+        }
+        Err(_) => json,
+    }
+}
+
 /// A fresh nonce: random bytes as unpadded base64url.
 pub fn new_nonce() -> String {
     let mut raw = [0u8; NONCE_RAW_LEN];

@@ -62,6 +62,10 @@ impl Server {
             accounts.clone()
         };
         let auth = Authenticator::new(&new, &accounts)?;
+        let ws_auth = match new.websocket {
+            Some(_) => Some(super::websocket::authenticator(&new, &accounts)?),
+            None => None,
+        };
         let tls_config = new
             .tls
             .as_ref()
@@ -73,13 +77,14 @@ impl Server {
         super::imports::install(&accounts, &new.imports);
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
+        self.set_websocket_auth(ws_auth.map(Arc::new));
         *self.tls_config.write().unwrap_or_else(|e| e.into_inner()) = tls_config;
         for w in &warnings {
             warn!("{w}");
         }
-        let auth = self.auth();
         for client in self.client_list() {
-            recheck(&auth, &client, &self.routes.interest);
+            let rules = self.auth_for(&client);
+            recheck(&rules, &client, &self.routes.interest);
         }
         notice!("Reloaded server configuration");
         Ok(())
@@ -99,6 +104,16 @@ fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
             "config reload not supported for port: old={}, new={}",
             old.port, new.port
         ));
+    }
+    if old.websocket.as_ref().map(|w| (&w.host, w.port))
+        != new.websocket.as_ref().map(|w| (&w.host, w.port))
+        || old.websocket.as_ref().map(|w| &w.tls) != new.websocket.as_ref().map(|w| &w.tls)
+    {
+        return Err(
+            "config reload not supported for the websocket listener or its TLS in nats-lite: \
+             restart the server"
+                .into(),
+        );
     }
     if old.cluster != new.cluster || old.client_advertise != new.client_advertise {
         return Err(
