@@ -30,6 +30,7 @@ mod cluster;
 mod duration;
 mod error;
 mod exports;
+mod http_auth;
 mod lexer;
 mod operator;
 pub mod parser;
@@ -62,6 +63,7 @@ pub fn parse_route_url_flag(url: &str) -> Result<RouteUrl, String> {
 pub use duration::{duration_from_value, parse_duration, seconds_from_value};
 pub use error::{ConfError, Pos, Warning};
 pub use exports::{covers, Export, Import};
+pub use http_auth::HttpAuth;
 pub use operator::OperatorConfig;
 pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};
 pub use server_config::ServerConfig;

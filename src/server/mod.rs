@@ -26,6 +26,7 @@ pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
 pub mod nkey_auth;
+pub mod notify;
 mod options;
 pub mod permissions;
 mod reload;
