@@ -1,7 +1,7 @@
 //! Clustering: route connections between servers, speaking nats-server
 //! 2.x's route protocol (level 2, one connection per server pair, no
 //! pooling, no compression), so nats-lite and nats-server can form one
-//! cluster. The wire behaviour follows `/work/notes/route-protocol.md`.
+//! cluster. The wire behaviour follows `docs/route-protocol.md`.
 //!
 //! - this file: [`Routes`], the registry of routes and the cluster's name,
 //!   the route listener, and the threads that solicit configured routes
