@@ -9,6 +9,8 @@
 //!   (dynamic names, ports file, stale routes, lame duck), `cluster_mixed`
 //!   (with nats-server), `cluster_queue` (Q02, C06), `cluster_security`
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
+//! - `compat_info`: INFO parity with nats-server (every field, same JSON
+//!   types) with auth, TLS, an advertised address, a cluster, lame duck.
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
@@ -65,6 +67,7 @@ mod cluster_queue;
 mod cluster_security;
 mod cluster_support;
 mod cluster_tls;
+mod compat_info;
 mod config_support;
 mod monitor_endpoints;
 mod monitor_top;
