@@ -1,27 +1,34 @@
-//! INFO parity with nats-server 2.9.10 (issue 14): in each situation a
-//! client can meet (no auth, user/password, token, TLS required, TLS with
-//! client certificates, TLS optional, an advertised address, a cluster
-//! with `connect_urls`, lame duck), the INFO nats-lite sends (first and
-//! asynchronous) carries every field the real nats-server's carries, with
-//! the same JSON types. Official clients read these fields without
-//! checking (nats-core for Python refuses an INFO without `go`), so a
-//! missing one breaks them. Needs the real nats-server (fails under `CI`
-//! without it).
+//! INFO and `/varz` parity with nats-server 2.9.10 (issue 14): in each
+//! situation a client can meet (no auth, user/password, token, TLS
+//! required, TLS with client certificates, TLS optional, an advertised
+//! address, a cluster with `connect_urls`, lame duck), the INFO nats-lite
+//! sends (first and asynchronous) and its `/varz` carry every field the
+//! real nats-server's carry, with the same JSON types (nested objects
+//! too). Official clients read these fields without checking (nats-core
+//! for Python refuses an INFO without `go`), so a missing one breaks them.
+//! Needs the real nats-server (fails under `CI` without it).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::cluster_support::{seed_cluster, Impl, Node};
 use crate::config_support::ConfDir;
+use crate::monitor_util::http_raw;
 use crate::tls_support::Pki;
-use crate::util::{nats_server_or_skip, RawClient, ServerProcess, IO_TIMEOUT};
+use crate::util::{nats_server_or_skip, RawClient, ServerProcess, IO_TIMEOUT, START_TIMEOUT};
 
 /// Fields nats-lite may send that the Debian nats-server 2.9.10 does not:
 /// `git_commit`, which official nats-server builds carry (a build outside
 /// git leaves it out).
 const EXTRA_ALLOWED: &[&str] = &["git_commit"];
+
+/// Fields of nats-server's `/varz` nats-lite leaves out: `system_account`
+/// (nats-lite has no system account, as nats-server with
+/// `no_system_account: true`, which leaves it out too).
+const VARZ_ABSENT_ALLOWED: &[&str] = &["system_account"];
 
 fn json_type(v: &Value) -> &'static str {
     match v {
@@ -35,21 +42,40 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// Every key of an object (nested objects' keys as `outer.inner`) with
+/// its JSON type.
 fn shape(v: &Value) -> BTreeMap<String, &'static str> {
-    v.as_object()
-        .unwrap_or_else(|| panic!("not a JSON object: {v}"))
-        .iter()
-        .map(|(k, v)| (k.clone(), json_type(v)))
-        .collect()
+    let mut out = BTreeMap::new();
+    add_shape(v, "", &mut out);
+    out
+}
+
+fn add_shape(v: &Value, prefix: &str, out: &mut BTreeMap<String, &'static str>) {
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {v}"));
+    for (k, v) in obj {
+        let key = format!("{prefix}{k}");
+        out.insert(key.clone(), json_type(v));
+        if v.is_object() {
+            add_shape(v, &format!("{key}."), out);
+        }
+    }
 }
 
 /// Every field of `reference` is in `lite` with the same JSON type, and
 /// `lite` has no field the reference lacks but those of [`EXTRA_ALLOWED`].
 pub fn assert_same_fields(what: &str, lite: &Value, reference: &Value) {
+    assert_same_fields_but(what, lite, reference, &[]);
+}
+
+/// [`assert_same_fields`], `absent` naming fields nats-lite leaves out.
+fn assert_same_fields_but(what: &str, lite: &Value, reference: &Value, absent: &[&str]) {
     let (l, r) = (shape(lite), shape(reference));
     for (key, ty) in &r {
         match l.get(key) {
             Some(t) => assert_eq!(t, ty, "{what}: `{key}` has type {t}, nats-server's {ty}"),
+            None if absent.contains(&key.as_str()) => {}
             None => {
                 panic!("{what}: `{key}` missing\n nats-lite:  {lite}\n nats-server: {reference}")
             }
@@ -128,6 +154,17 @@ fn info_fields_match_with_tls() {
 }
 
 #[test]
+fn info_fields_match_for_a_lone_cluster_member() {
+    let Some((lite, _)) = check_first(
+        "lone cluster member",
+        &["--cluster", "nats://127.0.0.1:-1", "--cluster_name", "lone"],
+    ) else {
+        return;
+    };
+    assert!(lite.get("connect_urls").is_none(), "{lite}");
+}
+
+#[test]
 fn info_host_and_port_are_the_advertised_ones() {
     let Some((lite, reference)) = check_first(
         "client_advertise",
@@ -201,4 +238,65 @@ fn info_fields_match_in_lame_duck() {
         seen.push(info);
     }
     assert_same_fields("lame duck", &seen[0], &seen[1]);
+}
+
+/// GET `/varz` from the monitor at `http` (`Connection: close`, as
+/// nats-server keeps HTTP/1.1 connections open).
+fn varz(http: SocketAddr) -> Value {
+    let request = format!("GET /varz HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
+    let r = http_raw(http, request.as_bytes());
+    assert_eq!(r.status, 200, "GET /varz");
+    serde_json::from_slice(&r.body).expect("/varz JSON")
+}
+
+/// `/varz` of a server started with `-m -1` plus `args`.
+fn varz_of(reference: bool, args: &[&str]) -> Value {
+    let mut all = vec!["-m", "-1"];
+    all.extend_from_slice(args);
+    let mut server = if reference {
+        ServerProcess::start_reference(&all).unwrap()
+    } else {
+        ServerProcess::start(&all)
+    };
+    let line = server
+        .wait_for_log("Starting http monitor on", START_TIMEOUT)
+        .expect("no monitor line");
+    varz(line.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
+#[test]
+fn varz_fields_match_alone_and_with_auth_and_tls() {
+    if nats_server_or_skip().is_none() {
+        return;
+    }
+    let dir = ConfDir::new("varz-tls");
+    let pki = Pki::new(dir.path(), "varz");
+    let mut secured = vec![
+        "--user".to_string(),
+        "a".into(),
+        "--pass".into(),
+        "b".into(),
+    ];
+    secured.extend(pki.tls_flags());
+    let secured: Vec<&str> = secured.iter().map(String::as_str).collect();
+    for (what, args) in [("plain", &[][..]), ("auth and TLS", &secured[..])] {
+        let lite = varz_of(false, args);
+        let reference = varz_of(true, args);
+        assert_same_fields_but(what, &lite, &reference, VARZ_ABSENT_ALLOWED);
+    }
+}
+
+#[test]
+fn varz_fields_match_in_a_cluster() {
+    if nats_server_or_skip().is_none() {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Impl::Lite, Impl::Reference] {
+        let nodes = seed_cluster(&[kind, kind]);
+        let v = varz(nodes[0].http);
+        assert_eq!(v["connect_urls"].as_array().map(Vec::len), Some(2), "{v}");
+        seen.push(v);
+    }
+    assert_same_fields_but("cluster", &seen[0], &seen[1], VARZ_ABSENT_ALLOWED);
 }

@@ -9,8 +9,11 @@
 //!   (dynamic names, ports file, stale routes, lame duck), `cluster_mixed`
 //!   (with nats-server), `cluster_queue` (Q02, C06), `cluster_security`
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
-//! - `compat_info`: INFO parity with nats-server (every field, same JSON
-//!   types) with auth, TLS, an advertised address, a cluster, lame duck.
+//! - `compat_dropin`: the binary run as `nats-server` (symlink, `exec -a`),
+//!   its `nats-server_<pid>.ports` file, IPv6 clients on the default host.
+//! - `compat_info`: INFO and `/varz` parity with nats-server (every field,
+//!   same JSON types) with auth, TLS, an advertised address, a cluster,
+//!   lame duck.
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
@@ -67,6 +70,7 @@ mod cluster_queue;
 mod cluster_security;
 mod cluster_support;
 mod cluster_tls;
+mod compat_dropin;
 mod compat_info;
 mod config_support;
 mod monitor_endpoints;

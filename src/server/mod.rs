@@ -389,9 +389,17 @@ fn base32(data: &[u8]) -> String {
     out
 }
 
-/// Path of the ports file nats-server writes: `<dir>/<exe>_<pid>.ports`.
+/// Path of the ports file nats-server writes: `<dir>/<exe>_<pid>.ports`,
+/// `<exe>` being the base name of `argv[0]` as nats-server takes it (so
+/// the binary run as `nats-server` writes `nats-server_<pid>.ports`, the
+/// file a launcher of nats-server waits for).
 pub fn ports_file_path(dir: &std::path::Path) -> PathBuf {
-    dir.join(format!("nats-lite_{}.ports", std::process::id()))
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let exe = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nats-lite".to_string());
+    dir.join(format!("{exe}_{}.ports", std::process::id()))
 }
 
 #[cfg(test)]

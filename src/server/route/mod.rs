@@ -298,13 +298,15 @@ impl Routes {
     }
 
     /// Our client URLs plus those of every route (not in lame duck mode),
-    /// for client INFO `connect_urls`; empty without clustering or with
-    /// `no_advertise`.
+    /// for client INFO `connect_urls`; empty without clustering, with
+    /// `no_advertise`, or until a first route has registered (as
+    /// nats-server: a lone cluster member sends none; once it has had a
+    /// peer, its own URL stays when the peers are gone).
     pub fn client_connect_urls(&self, own: Vec<String>) -> Vec<String> {
         let Some(opts) = &self.opts else {
             return Vec::new();
         };
-        if opts.no_advertise {
+        if opts.no_advertise || self.registry().seq == 0 {
             return Vec::new();
         }
         let mut urls = own;
@@ -420,7 +422,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
             .set(tls::RouteTls::new(t, opts.tls_insecure)?);
     }
     let host = opts.host.trim_start_matches('[').trim_end_matches(']');
-    let listener = TcpListener::bind((host, opts.port)).map_err(|e| {
+    let (listener, addr) = super::listener::listen_tcp(host, opts.port).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(
@@ -430,7 +432,6 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
         )
     })?;
     crate::server::listener::widen_backlog(&listener);
-    let addr = listener.local_addr()?;
     let _ = server.routes.listen.set(addr);
     notice!("Cluster name is {}", server.routes.name());
     if server.routes.is_dynamic() {
