@@ -300,3 +300,79 @@ fn varz_fields_match_in_a_cluster() {
     }
     assert_same_fields_but("cluster", &seen[0], &seen[1], VARZ_ABSENT_ALLOWED);
 }
+
+/// The keys of nats-server 2.9.10's `/varz` for a plain server, in its
+/// order (captured from the real server; the tests above compare live
+/// when it is installed).
+const VARZ_2_9_10_KEYS: &[&str] = &[
+    "server_id",
+    "server_name",
+    "version",
+    "proto",
+    "go",
+    "host",
+    "port",
+    "max_connections",
+    "ping_interval",
+    "ping_max",
+    "http_host",
+    "http_port",
+    "http_base_path",
+    "https_port",
+    "auth_timeout",
+    "max_control_line",
+    "max_payload",
+    "max_pending",
+    "cluster",
+    "gateway",
+    "leaf",
+    "mqtt",
+    "websocket",
+    "jetstream",
+    "tls_timeout",
+    "write_deadline",
+    "start",
+    "now",
+    "uptime",
+    "mem",
+    "cores",
+    "gomaxprocs",
+    "cpu",
+    "connections",
+    "total_connections",
+    "routes",
+    "remotes",
+    "leafnodes",
+    "in_msgs",
+    "out_msgs",
+    "in_bytes",
+    "out_bytes",
+    "slow_consumers",
+    "subscriptions",
+    "http_req_stats",
+    "config_load_time",
+    "system_account",
+];
+
+#[test]
+fn varz_has_every_key_of_nats_server_2_9_10_in_its_order() {
+    let m = crate::monitor_util::Monitored::start(&[]);
+    let text = m.get("/varz").text();
+    let mut last = 0;
+    for key in VARZ_2_9_10_KEYS {
+        if VARZ_ABSENT_ALLOWED.contains(key) {
+            continue;
+        }
+        let at = text
+            .find(&format!("\"{key}\":"))
+            .unwrap_or_else(|| panic!("/varz has no `{key}`: {text}"));
+        assert!(at > last, "`{key}` out of nats-server's order in {text}");
+        last = at;
+    }
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["auth_timeout"].to_string(),
+        "2",
+        "a whole float as Go writes it"
+    );
+}
