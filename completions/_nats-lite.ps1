@@ -189,6 +189,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
             [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
@@ -201,6 +202,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('pubsub', 'pubsub', [CompletionResultType]::ParameterValue, 'Publishers (--clients) and subscribers (--subs) together (the default)')
             [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)')
             [CompletionResult]::new('reply', 'reply', [CompletionResultType]::ParameterValue, 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered')
+            [CompletionResult]::new('churn', 'churn', [CompletionResultType]::ParameterValue, 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time''s percentiles')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -224,6 +226,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
             [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
@@ -253,6 +256,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
             [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
@@ -282,6 +286,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
             [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
@@ -311,6 +316,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
             [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
@@ -340,6 +346,37 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
             [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'nats-lite;bench;churn' {
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Clients of the mode''s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)')
+            [CompletionResult]::new('--subs', '--subs', [CompletionResultType]::ParameterName, 'Subscribers, in pubsub mode (0: publishers only)')
+            [CompletionResult]::new('--responders', '--responders', [CompletionResultType]::ParameterName, 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)')
+            [CompletionResult]::new('--msgs', '--msgs', [CompletionResultType]::ParameterName, 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush')
+            [CompletionResult]::new('--csv', '--csv', [CompletionResultType]::ParameterName, 'Write one CSV row per client to FILE (nats-bench''s columns)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
@@ -355,6 +392,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('pubsub', 'pubsub', [CompletionResultType]::ParameterValue, 'Publishers (--clients) and subscribers (--subs) together (the default)')
             [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)')
             [CompletionResult]::new('reply', 'reply', [CompletionResultType]::ParameterValue, 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered')
+            [CompletionResult]::new('churn', 'churn', [CompletionResultType]::ParameterValue, 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time''s percentiles')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -371,6 +409,9 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;bench;help;reply' {
+            break
+        }
+        'nats-lite;bench;help;churn' {
             break
         }
         'nats-lite;bench;help;help' {
@@ -623,6 +664,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('pubsub', 'pubsub', [CompletionResultType]::ParameterValue, 'Publishers (--clients) and subscribers (--subs) together (the default)')
             [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)')
             [CompletionResult]::new('reply', 'reply', [CompletionResultType]::ParameterValue, 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered')
+            [CompletionResult]::new('churn', 'churn', [CompletionResultType]::ParameterValue, 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time''s percentiles')
             break
         }
         'nats-lite;help;bench;pub' {
@@ -638,6 +680,9 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;help;bench;reply' {
+            break
+        }
+        'nats-lite;help;bench;churn' {
             break
         }
         'nats-lite;help;ping' {

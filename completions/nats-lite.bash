@@ -55,6 +55,9 @@ _nats__lite() {
             nats__lite,watch-http)
                 cmd="nats__lite__subcmd__watch__subcmd__http"
                 ;;
+            nats__lite__subcmd__bench,churn)
+                cmd="nats__lite__subcmd__bench__subcmd__churn"
+                ;;
             nats__lite__subcmd__bench,help)
                 cmd="nats__lite__subcmd__bench__subcmd__help"
                 ;;
@@ -72,6 +75,9 @@ _nats__lite() {
                 ;;
             nats__lite__subcmd__bench,sub)
                 cmd="nats__lite__subcmd__bench__subcmd__sub"
+                ;;
+            nats__lite__subcmd__bench__subcmd__help,churn)
+                cmd="nats__lite__subcmd__bench__subcmd__help__subcmd__churn"
                 ;;
             nats__lite__subcmd__bench__subcmd__help,help)
                 cmd="nats__lite__subcmd__bench__subcmd__help__subcmd__help"
@@ -129,6 +135,9 @@ _nats__lite() {
                 ;;
             nats__lite__subcmd__help,watch-http)
                 cmd="nats__lite__subcmd__help__subcmd__watch__subcmd__http"
+                ;;
+            nats__lite__subcmd__help__subcmd__bench,churn)
+                cmd="nats__lite__subcmd__help__subcmd__bench__subcmd__churn"
                 ;;
             nats__lite__subcmd__help__subcmd__bench,pub)
                 cmd="nats__lite__subcmd__help__subcmd__bench__subcmd__pub"
@@ -214,7 +223,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub pubsub request reply help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub pubsub request reply churn help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,9 +312,113 @@ _nats__lite() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        nats__lite__subcmd__bench__subcmd__help)
-            opts="pub sub pubsub request reply help"
+        nats__lite__subcmd__bench__subcmd__churn)
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --subs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --responders)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --msgs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --csv)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pass)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlscert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlskey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlscacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlsca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connection-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__bench__subcmd__help)
+            opts="pub sub pubsub request reply churn help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__bench__subcmd__help__subcmd__churn)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -402,7 +515,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__pub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -492,7 +605,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__pubsub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -582,7 +695,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__reply)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -672,7 +785,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__request)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,7 +875,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__sub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -968,8 +1081,22 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__help__subcmd__bench)
-            opts="pub sub pubsub request reply"
+            opts="pub sub pubsub request reply churn"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__help__subcmd__bench__subcmd__churn)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

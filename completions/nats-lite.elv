@@ -181,6 +181,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --tlsca 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]'
             cand --connection-name 'Connection name shown in the server''s monitoring'
             cand --connect-timeout 'Time allowed to connect and for the server to answer a flush [default: 5s]'
+            cand --subject-per-publisher 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)'
             cand --no-progress 'No progress bar (it is shown on a terminal only, for runs over half a second)'
             cand --tls 'Use TLS even if the server does not require it'
             cand --tls-insecure 'Do not verify the server''s certificate (insecure: testing only)'
@@ -193,6 +194,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand pubsub 'Publishers (--clients) and subscribers (--subs) together (the default)'
             cand request 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
             cand reply 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
+            cand churn 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time''s percentiles'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'nats-lite;bench;pub'= {
@@ -215,6 +217,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --tlsca 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]'
             cand --connection-name 'Connection name shown in the server''s monitoring'
             cand --connect-timeout 'Time allowed to connect and for the server to answer a flush [default: 5s]'
+            cand --subject-per-publisher 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)'
             cand --no-progress 'No progress bar (it is shown on a terminal only, for runs over half a second)'
             cand --tls 'Use TLS even if the server does not require it'
             cand --tls-insecure 'Do not verify the server''s certificate (insecure: testing only)'
@@ -243,6 +246,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --tlsca 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]'
             cand --connection-name 'Connection name shown in the server''s monitoring'
             cand --connect-timeout 'Time allowed to connect and for the server to answer a flush [default: 5s]'
+            cand --subject-per-publisher 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)'
             cand --no-progress 'No progress bar (it is shown on a terminal only, for runs over half a second)'
             cand --tls 'Use TLS even if the server does not require it'
             cand --tls-insecure 'Do not verify the server''s certificate (insecure: testing only)'
@@ -271,6 +275,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --tlsca 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]'
             cand --connection-name 'Connection name shown in the server''s monitoring'
             cand --connect-timeout 'Time allowed to connect and for the server to answer a flush [default: 5s]'
+            cand --subject-per-publisher 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)'
             cand --no-progress 'No progress bar (it is shown on a terminal only, for runs over half a second)'
             cand --tls 'Use TLS even if the server does not require it'
             cand --tls-insecure 'Do not verify the server''s certificate (insecure: testing only)'
@@ -299,6 +304,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --tlsca 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]'
             cand --connection-name 'Connection name shown in the server''s monitoring'
             cand --connect-timeout 'Time allowed to connect and for the server to answer a flush [default: 5s]'
+            cand --subject-per-publisher 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)'
             cand --no-progress 'No progress bar (it is shown on a terminal only, for runs over half a second)'
             cand --tls 'Use TLS even if the server does not require it'
             cand --tls-insecure 'Do not verify the server''s certificate (insecure: testing only)'
@@ -327,6 +333,36 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand --tlsca 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]'
             cand --connection-name 'Connection name shown in the server''s monitoring'
             cand --connect-timeout 'Time allowed to connect and for the server to answer a flush [default: 5s]'
+            cand --subject-per-publisher 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)'
+            cand --no-progress 'No progress bar (it is shown on a terminal only, for runs over half a second)'
+            cand --tls 'Use TLS even if the server does not require it'
+            cand --tls-insecure 'Do not verify the server''s certificate (insecure: testing only)'
+            cand --no-randomize 'Try the servers of a list in the order given, not in random order'
+            cand --no-reconnect 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'nats-lite;bench;churn'= {
+            cand --clients 'Clients of the mode''s kind: publishers (pub, pubsub), subscribers (sub), requesters (request) or responders (reply)'
+            cand --subs 'Subscribers, in pubsub mode (0: publishers only)'
+            cand --responders 'Responders to start in this process, in request mode (0: they run elsewhere, e.g. `nats-lite bench reply`)'
+            cand --msgs 'Messages (or requests) in all, shared by the publishers (or requesters); each subscriber expects all of them'
+            cand --size 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)'
+            cand --timeout 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush'
+            cand --csv 'Write one CSV row per client to FILE (nats-bench''s columns)'
+            cand -s 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]'
+            cand --server 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]'
+            cand --user 'User name, or a token when no password is given [env: NATS_USER]'
+            cand --password 'Password [env: NATS_PASSWORD]'
+            cand --pass 'Password [env: NATS_PASSWORD]'
+            cand --token 'Authentication token [env: NATS_TOKEN]'
+            cand --tlscert 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]'
+            cand --tlskey 'Private key (PEM) of the client certificate [env: NATS_KEY]'
+            cand --tlscacert 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]'
+            cand --tlsca 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]'
+            cand --connection-name 'Connection name shown in the server''s monitoring'
+            cand --connect-timeout 'Time allowed to connect and for the server to answer a flush [default: 5s]'
+            cand --subject-per-publisher 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)'
             cand --no-progress 'No progress bar (it is shown on a terminal only, for runs over half a second)'
             cand --tls 'Use TLS even if the server does not require it'
             cand --tls-insecure 'Do not verify the server''s certificate (insecure: testing only)'
@@ -341,6 +377,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand pubsub 'Publishers (--clients) and subscribers (--subs) together (the default)'
             cand request 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
             cand reply 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
+            cand churn 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time''s percentiles'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'nats-lite;bench;help;pub'= {
@@ -352,6 +389,8 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
         &'nats-lite;bench;help;request'= {
         }
         &'nats-lite;bench;help;reply'= {
+        }
+        &'nats-lite;bench;help;churn'= {
         }
         &'nats-lite;bench;help;help'= {
         }
@@ -590,6 +629,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand pubsub 'Publishers (--clients) and subscribers (--subs) together (the default)'
             cand request 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
             cand reply 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
+            cand churn 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time''s percentiles'
         }
         &'nats-lite;help;bench;pub'= {
         }
@@ -600,6 +640,8 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
         &'nats-lite;help;bench;request'= {
         }
         &'nats-lite;help;bench;reply'= {
+        }
+        &'nats-lite;help;bench;churn'= {
         }
         &'nats-lite;help;ping'= {
         }

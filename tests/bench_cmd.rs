@@ -247,3 +247,50 @@ fn bad_flags_are_usage_errors() {
     let r = run_lite(&["bench", "sub", "--subs", "2"]);
     r.assert_fails(2, "--subs is for the pubsub mode");
 }
+
+#[test]
+fn churn_makes_and_times_every_connection() {
+    each_server(&[], |_, srv| {
+        let r = bench(&srv.url(), &["churn", "--clients", "4", "--msgs", "200"]);
+        let out = r.assert_ok().out();
+        let churn = line(&out, "Churn stats:");
+        assert!(churn.ends_with("conns/sec (200 connections)"), "{out}");
+        assert!(
+            line(&out, "Latency (µs, 200 connections):").contains("p99"),
+            "{out}"
+        );
+        assert!(
+            r.stderr
+                .contains("Starting churn benchmark [connections=200, at a time=4]"),
+            "{}",
+            r.stderr
+        );
+    });
+}
+
+#[test]
+fn publishers_on_their_own_subjects_reach_one_wildcard_subscriber() {
+    each_server(&[], |_, srv| {
+        let r = bench(
+            &srv.url(),
+            &[
+                "pubsub",
+                "--clients",
+                "20",
+                "--subs",
+                "1",
+                "--subject-per-publisher",
+                "--msgs",
+                "2000",
+                "--size",
+                "16",
+            ],
+        );
+        let out = r.assert_ok().out();
+        // Every publisher sent its share on bench.<n>, and the one
+        // subscriber on bench.* had all of them.
+        let shares = out.lines().filter(|l| l.ends_with("(100 msgs)")).count();
+        assert_eq!(shares, 20, "{out}");
+        assert!(rate(line(&out, "Sub stats:")) > 0, "{out}");
+    });
+}

@@ -93,9 +93,13 @@ pub fn text(load: Load, outcome: &Outcome) -> String {
         }
         Load::Request { .. } => {
             group_text(&mut out, "", "Request", &outcome.pubs);
-            out.push_str(&latency_text(outcome));
+            out.push_str(&latency_text(outcome, "requests"));
         }
         Load::Reply { .. } => group_text(&mut out, "", "Reply", &outcome.subs),
+        Load::Churn { .. } => {
+            churn_text(&mut out, &outcome.pubs);
+            out.push_str(&latency_text(outcome, "connections"));
+        }
     }
     if out.is_empty() {
         out.push_str("No message was sent or received: nothing to report.\n");
@@ -103,15 +107,27 @@ pub fn text(load: Load, outcome: &Outcome) -> String {
     out
 }
 
-/// The latency line of a request run (empty when no request was answered).
-pub fn latency_text(outcome: &Outcome) -> String {
+/// A churn run's line: `Churn stats: 12,345 conns/sec (20,000 connections)`.
+fn churn_text(out: &mut String, workers: &Group) {
+    if let Some(total) = workers.total() {
+        let _ = writeln!(
+            out,
+            "Churn stats: {} conns/sec ({} connections)",
+            commas(total.rate()),
+            commas(total.msgs)
+        );
+    }
+}
+
+/// The latency line of a request (or churn) run (empty when no request was answered).
+pub fn latency_text(outcome: &Outcome, what: &str) -> String {
     let l = &outcome.latencies;
     let (Some(min), Some(max), Some(avg)) = (l.min(), l.max(), l.mean()) else {
         return String::new();
     };
     let q = |p: f64| l.quantile(p).map_or_else(|| "-".to_string(), micros);
     format!(
-        "Latency (µs, {} requests): min {} | p50 {} | p90 {} | p99 {} | p99.9 {} | max {} | avg {}\n",
+        "Latency (µs, {} {what}): min {} | p50 {} | p90 {} | p99 {} | p99.9 {} | max {} | avg {}\n",
         l.len(),
         micros(min),
         q(0.50),
@@ -149,9 +165,10 @@ pub fn csv(run_id: &str, outcome: &Outcome) -> String {
 /// What a run that did not complete fell short of, one phrase per client
 /// that did not do all its share: `subscriber 2 got 1,500 of 2,000 messages`.
 pub fn shortfall(load: Load, outcome: &Outcome) -> Vec<String> {
-    let (group, who, what) = match load {
-        Load::PubSub { .. } => (&outcome.subs, "subscriber", "got"),
-        Load::Request { .. } => (&outcome.pubs, "requester", "had answers to"),
+    let (group, who, what, unit) = match load {
+        Load::PubSub { .. } => (&outcome.subs, "subscriber", "got", "messages"),
+        Load::Request { .. } => (&outcome.pubs, "requester", "had answers to", "messages"),
+        Load::Churn { .. } => (&outcome.pubs, "worker", "made", "connections"),
         Load::Reply { .. } => {
             let done = outcome.subs.msgs();
             let want = outcome.expected.first().copied().unwrap_or(0);
@@ -173,7 +190,7 @@ pub fn shortfall(load: Load, outcome: &Outcome) -> Vec<String> {
         .filter(|(_, (s, &want))| s.msgs < want)
         .map(|(i, (s, &want))| {
             format!(
-                "{who} {} {what} {} of {} messages",
+                "{who} {} {what} {} of {} {unit}",
                 i + 1,
                 commas(s.msgs),
                 commas(want)
@@ -293,10 +310,34 @@ mod tests {
     }
 
     #[test]
+    fn churn_report_counts_connections() {
+        let mut o = outcome(
+            vec![sample(500, 0, 1), sample(500, 0, 1)],
+            vec![],
+            vec![500, 500],
+        );
+        o.latencies = Latencies::new(vec![Duration::from_micros(100); 1000]);
+        let t = text(Load::Churn { clients: 2 }, &o);
+        assert!(
+            t.starts_with("Churn stats: 1,000,000 conns/sec (1,000 connections)\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Latency (µs, 1000 connections): min 100.0"),
+            "{t}"
+        );
+        let short = outcome(vec![sample(5, 0, 1)], vec![], vec![10]);
+        assert_eq!(
+            shortfall(Load::Churn { clients: 1 }, &short),
+            ["worker 1 made 5 of 10 connections"]
+        );
+    }
+
+    #[test]
     fn empty_runs_say_so() {
         let o = outcome(vec![], vec![], vec![]);
         assert!(text(Load::Reply { clients: 1 }, &o).contains("nothing to report"));
-        assert_eq!(latency_text(&o), "");
+        assert_eq!(latency_text(&o, "requests"), "");
     }
 
     #[test]

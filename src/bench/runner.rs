@@ -63,6 +63,13 @@ pub enum Load {
         /// Responding connections.
         clients: usize,
     },
+    /// Connection churn: `clients` workers at a time each connect (INFO,
+    /// CONNECT + PING, PONG) and close, until the number of messages in
+    /// all connections were made; each connect is timed.
+    Churn {
+        /// Connections open at a time.
+        clients: usize,
+    },
 }
 
 /// Everything a run is made from.
@@ -83,6 +90,10 @@ pub struct Plan {
     /// How to connect (every client connects with these, without
     /// reconnecting: a lost connection is a failed run).
     pub options: Options,
+    /// Publisher `i` (from 1) publishes to `<subject>.<i>` and subscribers
+    /// listen on `<subject>.*`: many publishers into one wildcard
+    /// subscriber, each publisher's share visible on its own subject.
+    pub subject_per_publisher: bool,
 }
 
 impl Plan {
@@ -94,7 +105,7 @@ impl Plan {
                 let sent = if pubs > 0 { self.msgs } else { 0 };
                 sent.saturating_add(self.msgs.saturating_mul(subs as u64))
             }
-            Load::Request { .. } | Load::Reply { .. } => self.msgs,
+            Load::Request { .. } | Load::Reply { .. } | Load::Churn { .. } => self.msgs,
         }
     }
 }
@@ -286,6 +297,7 @@ pub fn run(
             responders,
         } => run_request(&plan, clients, responders, stopper, progress, on_ready),
         Load::Reply { clients } => run_reply(&plan, clients, stopper, progress, on_ready),
+        Load::Churn { clients } => run_churn(&plan, clients, stopper, progress, on_ready),
     }
 }
 
@@ -415,9 +427,14 @@ fn run_pubsub(
     progress: &Arc<Progress>,
     on_ready: impl FnOnce(),
 ) -> Result<Outcome, ClientError> {
+    let sub_subject = if plan.subject_per_publisher {
+        format!("{}.*", plan.subject)
+    } else {
+        plan.subject.clone()
+    };
     let mut sub_conns = Vec::with_capacity(subs);
     for _ in 0..subs {
-        sub_conns.push(subscribed(plan, stopper, &plan.subject, None)?);
+        sub_conns.push(subscribed(plan, stopper, &sub_subject, None)?);
     }
     let mut pub_conns = Vec::with_capacity(pubs);
     for _ in 0..pubs {
@@ -442,7 +459,11 @@ fn run_pubsub(
     let mut pub_handles = Vec::with_capacity(pubs);
     for (i, (conn, count)) in pub_conns.into_iter().zip(shares).enumerate() {
         let (ctx, barrier, payload) = (ctx.clone(), barrier.clone(), payload.clone());
-        let subject = plan.subject.clone();
+        let subject = if plan.subject_per_publisher {
+            format!("{}.{}", plan.subject, i + 1)
+        } else {
+            plan.subject.clone()
+        };
         pub_handles.push(spawn(format!("bench-pub-{}", i + 1), move || {
             barrier.wait();
             publisher(conn, &ctx, &subject, count, &payload)
@@ -579,6 +600,76 @@ fn run_reply(
         expected: vec![plan.msgs],
         ended,
     })
+}
+
+fn run_churn(
+    plan: &Plan,
+    clients: usize,
+    stopper: &Stopper,
+    progress: &Arc<Progress>,
+    on_ready: impl FnOnce(),
+) -> Result<Outcome, ClientError> {
+    // One connection first, so that a server that is not there (or refuses
+    // us) is an error before the run, as in the other modes.
+    let mut probe = connect(plan, stopper)?;
+    probe.close();
+    let ctx = Ctx::new(plan, stopper, progress);
+    on_ready();
+    let shares = msgs_per_client(plan.msgs, clients);
+    let barrier = Arc::new(Barrier::new(clients));
+    let mut handles = Vec::with_capacity(clients);
+    for (i, count) in shares.iter().copied().enumerate() {
+        let (ctx, barrier, options) = (ctx.clone(), barrier.clone(), plan.options.clone());
+        handles.push(spawn(format!("bench-churn-{}", i + 1), move || {
+            barrier.wait();
+            churner(&options, &ctx, count)
+        })?);
+    }
+    let reports = join_all(handles);
+    let all: Vec<&Report> = reports.iter().collect();
+    let ended = ended(stopper, &all);
+    let latencies = reports.iter().flat_map(|r| r.latencies.iter().copied());
+    Ok(Outcome {
+        pubs: Group::new(reports.iter().map(|r| r.sample).collect()),
+        subs: Group::default(),
+        latencies: Latencies::new(latencies.collect()),
+        expected: shares,
+        ended,
+    })
+}
+
+/// Connect and close `count` times, one after the other, timing each
+/// connect from the dial to the server's PONG.
+fn churner(options: &Options, ctx: &Ctx, count: u64) -> Report {
+    let mut latencies = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 24));
+    let mut ticker = Ticker::new(&ctx.progress);
+    let start = Instant::now();
+    let mut end = End::Done;
+    for _ in 0..count {
+        if ctx.stopper.is_stopped() {
+            end = End::Stopped;
+            break;
+        }
+        let dialed = Instant::now();
+        match Connection::connect(options.clone()) {
+            Ok(mut conn) => {
+                latencies.push(dialed.elapsed());
+                ticker.tick();
+                conn.close();
+            }
+            Err(e) => {
+                ctx.stopper.halt();
+                end = End::Failed(e);
+                break;
+            }
+        }
+    }
+    drop(ticker);
+    Report {
+        sample: Sample::new(latencies.len() as u64, 0, start, Instant::now()),
+        latencies,
+        end,
+    }
 }
 
 /// Publish `count` messages, then flush: the sample ends once the server

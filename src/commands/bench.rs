@@ -41,6 +41,9 @@ const AFTER_HELP: &str = concat!(
     "  nats-lite bench sub --clients 2 foo                # then publish 100,000 messages to foo\n",
     "  nats-lite bench request --responders 1 --msgs 20000 --size 16\n",
     "  nats-lite bench reply svc & nats-lite bench request svc\n",
+    "  nats-lite bench pubsub --clients 50 --subs 1 --subject-per-publisher  # many into one\n",
+    "  nats-lite bench pubsub --clients 1 --subs 50       # fan-out\n",
+    "  nats-lite bench churn --clients 8 --msgs 20000     # connect, PING, close\n",
     "\n",
     "Publishers share --msgs between them and write through a buffer, flushing once at the \
      end, as nats-bench does; each subscriber expects all --msgs. The report goes to stdout, \
@@ -97,6 +100,11 @@ pub enum Mode {
     /// until --msgs are answered.
     #[command(after_help = AFTER_HELP)]
     Reply(BenchOpts),
+    /// Connection churn: --clients workers at a time connect (INFO,
+    /// CONNECT + PING, PONG) and close, --msgs connections in all, with the
+    /// connect time's percentiles.
+    #[command(after_help = AFTER_HELP)]
+    Churn(BenchOpts),
 }
 
 /// Options of every mode.
@@ -128,6 +136,11 @@ pub struct BenchOpts {
     /// responders after their first request) and bound the final flush.
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Publisher N (from 1) publishes to SUBJECT.N and subscribers listen
+    /// on SUBJECT.* (many publishers into one wildcard subscriber; each
+    /// publisher's rate is reported).
+    #[arg(long = "subject-per-publisher")]
+    pub subject_per_publisher: bool,
     /// Write one CSV row per client to FILE (nats-bench's columns).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
@@ -146,6 +159,7 @@ enum ModeName {
     PubSub,
     Request,
     Reply,
+    Churn,
 }
 
 impl ModeName {
@@ -156,6 +170,7 @@ impl ModeName {
             ModeName::PubSub => "pubsub",
             ModeName::Request => "request",
             ModeName::Reply => "reply",
+            ModeName::Churn => "churn",
         }
     }
 }
@@ -192,6 +207,11 @@ fn load_of(mode: ModeName, o: &BenchOpts) -> Result<Load> {
     if o.responders.is_some() && mode != ModeName::Request {
         return Err(Error::usage("--responders is for the request mode"));
     }
+    if o.subject_per_publisher && !matches!(mode, ModeName::Pub | ModeName::PubSub) {
+        return Err(Error::usage(
+            "--subject-per-publisher is for the pub and pubsub modes",
+        ));
+    }
     Ok(match mode {
         ModeName::Pub => Load::PubSub {
             pubs: o.clients,
@@ -210,6 +230,7 @@ fn load_of(mode: ModeName, o: &BenchOpts) -> Result<Load> {
             responders: o.responders.unwrap_or(0),
         },
         ModeName::Reply => Load::Reply { clients: o.clients },
+        ModeName::Churn => Load::Churn { clients: o.clients },
     })
 }
 
@@ -222,6 +243,7 @@ pub fn run(global: &ConnectArgs, args: BenchArgs) -> Result<ExitCode> {
         Some(Mode::Pubsub(o)) => (ModeName::PubSub, o),
         Some(Mode::Request(o)) => (ModeName::Request, o),
         Some(Mode::Reply(o)) => (ModeName::Reply, o),
+        Some(Mode::Churn(o)) => (ModeName::Churn, o),
     };
     let load = load_of(mode, &opts)?;
     let plan = Plan {
@@ -231,6 +253,7 @@ pub fn run(global: &ConnectArgs, args: BenchArgs) -> Result<ExitCode> {
         size: opts.size,
         timeout: opts.timeout,
         options: global.options(&opts.connect)?,
+        subject_per_publisher: opts.subject_per_publisher,
     };
 
     let stopper = Stopper::default();
@@ -313,6 +336,9 @@ fn starting_line(plan: &Plan) -> String {
             "Answering {msgs} requests on {subject:?} in queue group {RESPONDER_QUEUE:?} \
              [responders={clients}] (Ctrl-C to stop)"
         ),
+        Load::Churn { clients } => {
+            format!("Starting churn benchmark [connections={msgs}, at a time={clients}]")
+        }
     }
 }
 
@@ -374,6 +400,7 @@ mod tests {
             Some(Mode::Pubsub(o)) => (ModeName::PubSub, o),
             Some(Mode::Request(o)) => (ModeName::Request, o),
             Some(Mode::Reply(o)) => (ModeName::Reply, o),
+            Some(Mode::Churn(o)) => (ModeName::Churn, o),
         })
     }
 
@@ -414,6 +441,13 @@ mod tests {
         );
         let (m, o) = parse(&["reply", "--clients", "2"]).unwrap();
         assert_eq!(load_of(m, &o).unwrap(), Load::Reply { clients: 2 });
+        let (m, o) = parse(&["churn", "--clients", "8"]).unwrap();
+        assert_eq!(load_of(m, &o).unwrap(), Load::Churn { clients: 8 });
+        let (m, o) = parse(&["--clients", "100", "--subject-per-publisher"]).unwrap();
+        assert!(o.subject_per_publisher);
+        assert_eq!(load_of(m, &o).unwrap(), Load::PubSub { pubs: 100, subs: 1 });
+        let (m, o) = parse(&["request", "--subject-per-publisher"]).unwrap();
+        assert!(matches!(load_of(m, &o), Err(Error::Usage(_))));
     }
 
     #[test]
