@@ -5,15 +5,20 @@
 //! for; and the default listen address `0.0.0.0` accepts IPv6 clients too.
 
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
+#[cfg(unix)]
 use std::path::Path;
+#[cfg(unix)]
 use std::process::Command;
 
+#[cfg(unix)]
+use crate::util::nats_lite_bin;
 use crate::util::{
-    nats_lite_bin, skip_missing_peer, wait_for_file, RawClient, ServerProcess, TempDir, IO_TIMEOUT,
+    skip_missing_peer, wait_for_file, RawClient, ServerProcess, TempDir, IO_TIMEOUT,
 };
 
 /// Start the server through `cmd` with `--ports_file_dir DIR`; check that
 /// it speaks NATS and that its ports file is `nats-server_<pid>.ports`.
+#[cfg(unix)]
 fn check_runs_as_nats_server(cmd: Command, dir: &Path) {
     let ports_dir = dir.join("ports");
     std::fs::create_dir_all(&ports_dir).unwrap();

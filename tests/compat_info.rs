@@ -18,7 +18,7 @@ use crate::cluster_support::{seed_cluster, Impl, Node};
 use crate::config_support::ConfDir;
 use crate::monitor_util::http_raw;
 use crate::tls_support::Pki;
-use crate::util::{nats_server_or_skip, RawClient, ServerProcess, IO_TIMEOUT, START_TIMEOUT};
+use crate::util::{nats_server_or_skip, RawClient, ServerProcess, START_TIMEOUT};
 
 /// Fields nats-lite may send that the Debian nats-server 2.9.10 does not:
 /// `git_commit`, which official nats-server builds carry (a build outside
@@ -233,7 +233,7 @@ fn info_fields_match_in_lame_duck() {
         };
         let mut c = async_client(&server);
         crate::util::unsafe_kill(server.pid(), "USR2");
-        let info = next_info(&mut c, IO_TIMEOUT);
+        let info = next_info(&mut c, crate::util::IO_TIMEOUT);
         assert_eq!(info["ldm"], true, "{info}");
         seen.push(info);
     }
