@@ -1,4 +1,4 @@
-//! INFO and `/varz` parity with nats-server 2.9.10 (issue 14): in each
+//! INFO and monitoring JSON parity with nats-server 2.9.10 (issue 14): in each
 //! situation a client can meet (no auth, user/password, token, TLS
 //! required, TLS with client certificates, TLS optional, an advertised
 //! address, a cluster with `connect_urls`, lame duck), the INFO nats-lite
@@ -42,8 +42,8 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// Every key of an object (nested objects' keys as `outer.inner`) with
-/// its JSON type.
+/// Every key of an object (nested objects' keys as `outer.inner`, those of
+/// the first object of an array as `outer[].inner`) with its JSON type.
 fn shape(v: &Value) -> BTreeMap<String, &'static str> {
     let mut out = BTreeMap::new();
     add_shape(v, "", &mut out);
@@ -60,6 +60,13 @@ fn add_shape(v: &Value, prefix: &str, out: &mut BTreeMap<String, &'static str>) 
         if v.is_object() {
             add_shape(v, &format!("{key}."), out);
         }
+        if let Some(first) = v
+            .as_array()
+            .and_then(|a| a.first())
+            .filter(|f| f.is_object())
+        {
+            add_shape(first, &format!("{key}[]."), out);
+        }
     }
 }
 
@@ -71,10 +78,20 @@ pub fn assert_same_fields(what: &str, lite: &Value, reference: &Value) {
 
 /// [`assert_same_fields`], `absent` naming fields nats-lite leaves out.
 fn assert_same_fields_but(what: &str, lite: &Value, reference: &Value, absent: &[&str]) {
+    compare_fields(what, lite, reference, absent, &[]);
+}
+
+/// [`assert_same_fields_but`], `extra` naming more fields nats-lite may add.
+fn compare_fields(what: &str, lite: &Value, reference: &Value, absent: &[&str], extra: &[&str]) {
     let (l, r) = (shape(lite), shape(reference));
     for (key, ty) in &r {
         match l.get(key) {
-            Some(t) => assert_eq!(t, ty, "{what}: `{key}` has type {t}, nats-server's {ty}"),
+            // A float of nats-server's may be whole in ours (a value, not
+            // a type, differs); an integer of its must be one in ours.
+            Some(t) => assert!(
+                t == ty || (*t, *ty) == ("integer", "float"),
+                "{what}: `{key}` has type {t}, nats-server's {ty}"
+            ),
             None if absent.contains(&key.as_str()) => {}
             None => {
                 panic!("{what}: `{key}` missing\n nats-lite:  {lite}\n nats-server: {reference}")
@@ -83,7 +100,9 @@ fn assert_same_fields_but(what: &str, lite: &Value, reference: &Value, absent: &
     }
     for key in l.keys() {
         assert!(
-            r.contains_key(key) || EXTRA_ALLOWED.contains(&key.as_str()),
+            r.contains_key(key)
+                || EXTRA_ALLOWED.contains(&key.as_str())
+                || extra.contains(&key.as_str()),
             "{what}: `{key}` is not in nats-server's\n nats-lite:  {lite}\n nats-server: {reference}"
         );
     }
@@ -240,13 +259,43 @@ fn info_fields_match_in_lame_duck() {
     assert_same_fields("lame duck", &seen[0], &seen[1]);
 }
 
-/// GET `/varz` from the monitor at `http` (`Connection: close`, as
-/// nats-server keeps HTTP/1.1 connections open).
+/// GET `/varz` from the monitor at `http`.
 fn varz(http: SocketAddr) -> Value {
-    let request = format!("GET /varz HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
+    get_json(http, "/varz")
+}
+
+/// GET `path` from the monitor at `http` (`Connection: close`, as
+/// nats-server keeps HTTP/1.1 connections open; its large replies come
+/// chunked).
+fn get_json(http: SocketAddr, path: &str) -> Value {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
     let r = http_raw(http, request.as_bytes());
-    assert_eq!(r.status, 200, "GET /varz");
-    serde_json::from_slice(&r.body).expect("/varz JSON")
+    assert_eq!(r.status, 200, "GET {path}");
+    let body = if r.header("transfer-encoding") == Some("chunked") {
+        dechunk(&r.body)
+    } else {
+        r.body
+    };
+    serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}: {}", String::from_utf8_lossy(&body)))
+}
+
+/// The body of a `Transfer-Encoding: chunked` reply.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size = std::str::from_utf8(&raw[..eol]).unwrap().trim();
+        let size = usize::from_str_radix(size.split(';').next().unwrap(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+        raw = &raw[eol + 2 + size + 2..];
+    }
 }
 
 /// `/varz` of a server started with `-m -1` plus `args`.
@@ -375,4 +424,56 @@ fn varz_has_every_key_of_nats_server_2_9_10_in_its_order() {
         "2",
         "a whole float as Go writes it"
     );
+}
+
+/// The other monitoring endpoints a client or tool reads, in a cluster of
+/// two with a named client holding a subscription: the same fields as
+/// nats-server's. nats-lite adds the 2.10+ fields `server_name` and
+/// `remote_name` to `/routez` and `account` to the detailed subscription
+/// list; it leaves out what only the system account has (its imports).
+#[test]
+fn monitoring_json_fields_match_in_a_cluster() {
+    if nats_server_or_skip().is_none() {
+        return;
+    }
+    let paths = [
+        "/connz?subs=1",
+        "/connz?subs=detail",
+        "/routez?subs=1",
+        "/subsz?subs=1",
+        "/healthz",
+        "/accountz",
+        "/accountz?acc=%24G",
+    ];
+    let mut seen = Vec::new();
+    for kind in [Impl::Lite, Impl::Reference] {
+        let nodes = seed_cluster(&[kind, kind]);
+        let mut c = nodes[0]
+            .server
+            .client(r#"{"verbose":false,"name":"probe","lang":"rust","version":"1","protocol":1}"#);
+        c.send("SUB foo 1\r\nPUB foo 2\r\nhi\r\n");
+        c.read_msg();
+        let got: Vec<Value> = paths.iter().map(|p| get_json(nodes[0].http, p)).collect();
+        seen.push(got);
+    }
+    let absent = [
+        "system_account",
+        "account_detail.imports",
+        "account_detail.imports[].subject",
+        "account_detail.imports[].account",
+        "account_detail.imports[].to",
+        "account_detail.imports[].type",
+        "account_detail.imports[].invalid",
+        "account_detail.imports[].share",
+        "account_detail.imports[].tracking",
+    ];
+    let extra = [
+        "server_name",
+        "routes[].remote_name",
+        "connections[].subscriptions_list_detail[].account",
+        "account_detail.is_system",
+    ];
+    for (i, path) in paths.iter().enumerate() {
+        compare_fields(path, &seen[0][i], &seen[1][i], &absent, &extra);
+    }
 }

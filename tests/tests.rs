@@ -11,9 +11,9 @@
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
 //! - `compat_dropin`: the binary run as `nats-server` (symlink, `exec -a`),
 //!   its `nats-server_<pid>.ports` file, IPv6 clients on the default host.
-//! - `compat_info`: INFO and `/varz` parity with nats-server (every field,
-//!   same JSON types) with auth, TLS, an advertised address, a cluster,
-//!   lame duck.
+//! - `compat_info`: INFO, `/varz` and the other monitoring JSON match
+//!   nats-server's (every field, same JSON types) with auth, TLS, an
+//!   advertised address, a cluster, lame duck.
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
