@@ -46,6 +46,7 @@ const SHRINK_AFTER_SHORT_READS: u32 = 16;
 /// Serve one accepted connection until it closes.
 pub fn serve(server: Arc<Server>, stream: TcpStream) {
     let Ok(addr) = stream.peer_addr() else { return };
+    let addr = super::listener::unmapped(addr);
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let opts = server.opts();

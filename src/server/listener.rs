@@ -122,6 +122,18 @@ pub(crate) fn listen_tcp(host: &str, port: u16) -> io::Result<(TcpListener, Sock
     Ok((listener, addr))
 }
 
+/// A peer's address as nats-server reports it: an IPv4 client of a
+/// dual-stack listener (`::ffff:127.0.0.1`) as plain IPv4, as Go does.
+pub(crate) fn unmapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
 fn listen_dual_stack(port: u16) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;

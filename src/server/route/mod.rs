@@ -486,6 +486,7 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
             .stack_size(ROUTE_STACK)
             .spawn(move || {
                 let Ok(peer) = stream.peer_addr() else { return };
+                let peer = super::listener::unmapped(peer);
                 let stream = match srv.routes.tls.get() {
                     Some(t) => match t.accept(stream) {
                         Ok(s) => s,
