@@ -2,9 +2,10 @@
 //! situation a client can meet (no auth, user/password, token, TLS
 //! required, TLS with client certificates, TLS optional, an advertised
 //! address, a cluster with `connect_urls`, lame duck), the INFO nats-lite
-//! sends (first and asynchronous) and its `/varz` carry every field the
-//! real nats-server's carry, with the same JSON types (nested objects
-//! too). Official clients read these fields without checking (nats-core
+//! sends (first and asynchronous), its `/varz` and (in a cluster) its
+//! `/connz`, `/routez`, `/subsz`, `/healthz` and `/accountz` carry every
+//! field the real nats-server's carry, with the same JSON types (nested
+//! objects and arrays too). Official clients read these fields without checking (nats-core
 //! for Python refuses an INFO without `go`), so a missing one breaks them.
 //! Needs the real nats-server (fails under `CI` without it).
 
