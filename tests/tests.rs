@@ -1,6 +1,9 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
+//! - `client_matrix`: every official client (async-nats in process; the
+//!   programs under `tests/clients/`) through one scenario list, against
+//!   nats-lite and nats-server; prints a table.
 //! - `cluster_*`: clustering. `cluster_support` starts servers clustered on
 //!   free ports (nats-lite or nats-server) and waits through `/routez` and
 //!   probe messages; `cluster_mesh` (full mesh, one copy, queue groups
@@ -56,6 +59,7 @@
 
 mod bench_cmd;
 mod client_cat;
+mod client_matrix;
 mod client_pubsub;
 mod client_recipes;
 mod client_reqrep;

@@ -99,6 +99,9 @@ impl Pki {
         dn.push(DnType::CommonName, "localhost");
         params.distinguished_name = dn;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        // Python >= 3.13 verifies strictly (VERIFY_X509_STRICT) and wants
+        // the authority key identifier, as every real CA issues it.
+        params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let cert = params
             .signed_by(&server_key, &pki.ca_cert, &pki.ca_key)
@@ -168,6 +171,7 @@ impl Pki {
             )
             .collect();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         if spec.expired {
             params.not_before = rcgen::date_time_ymd(2000, 1, 1);

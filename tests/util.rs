@@ -68,7 +68,12 @@ pub fn nats_server_or_skip() -> Option<PathBuf> {
 
 /// The nats-lite binary built for these tests.
 pub fn nats_lite_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_nats-lite"))
+    // `NATS_LITE_BIN` names another build (to run the client matrix
+    // against it, say).
+    match std::env::var_os("NATS_LITE_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_nats-lite")),
+    }
 }
 
 /// The real nats-server, when installed (CI installs it); `None` otherwise.
