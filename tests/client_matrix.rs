@@ -47,10 +47,7 @@ const TOLERATE_KNOWN_LITE_FAILURES: bool = true;
 /// Failures against nats-lite whose cause is a server bug being fixed
 /// elsewhere, each explained in `tests/clients/KNOWN.md`. `"*"` stands for
 /// every scenario of that client.
-const KNOWN_LITE_FAILURES: &[(&str, &str)] = &[
-    // INFO has no `go` field: nats-core cannot connect at all.
-    ("nats-core", "*"),
-];
+const KNOWN_LITE_FAILURES: &[(&str, &str)] = &[];
 
 /// Every scenario, in table order, with the group it runs in.
 const SCENARIOS: &[(&str, &str)] = &[
