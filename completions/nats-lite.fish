@@ -24,7 +24,7 @@ function __fish_nats_lite_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c nats-lite -n "__fish_nats_lite_needs_command" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -56,7 +56,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l count -d 'Pu
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l sleep -d 'Wait this long between messages (e.g. 100ms, 1s)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s H -l header -d 'Header to add, as Key:Value (repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l reply -d 'Reply subject to send with the message' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -75,7 +75,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s h -l help -d
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l queue -d 'Join this queue group (each message goes to one member)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l count -d 'Exit 0 after this many messages' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l timeout -d 'Stop when no message arrives for this long (see below)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -95,7 +95,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s h -l help -d
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l timeout -d 'How long to wait for replies' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s H -l header -d 'Header to add, as Key:Value (repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l replies -d 'Wait for this many replies (0: all that arrive before --timeout)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -114,7 +114,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l queue -d '
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l command -d 'Reply with the stdout of this shell command (request body on its stdin)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l count -d 'Exit 0 after answering this many requests' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s H -l header -d 'Header to add to replies, as Key:Value (repeatable; templates allowed)' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -137,7 +137,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fis
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -167,7 +167,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -190,7 +190,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -213,7 +213,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -236,7 +236,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -259,7 +259,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -282,7 +282,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l size -d 'Payload size: bytes, or with a unit: 128B, 1KB, 1KiB, 2MB (all units are multiples of 1024)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l timeout -d 'Give up when nothing arrives for this long (subscribers, requesters, responders after their first request) and bound the final flush' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l csv -d 'Write one CSV row per client to FILE (nats-bench\'s columns)' -r -F
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -308,7 +308,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l count -d 'Number of round trips to time' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l interval -d 'Wait between round trips' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l timeout -d 'How long to wait for each PONG' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -326,7 +326,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l addr -d 'Ser
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l verbose -d 'Send CONNECT with this verbose setting (`--verbose` alone means true)' -r -f -a "true\t''
 false\t''"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l wait -d 'How long to keep printing after stdin ends' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
@@ -397,7 +397,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-us
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l rc-channel -d 'RocketChat channel (\'#ops\') or user (\'@someone\')' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l webhook -d 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l exec -d 'Run this shell command for each alert, the event JSON on stdin' -r
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l token -d 'Authentication token [env: NATS_TOKEN]' -r

@@ -106,7 +106,7 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
         Ok(code) => code,
         Err(e) if e.is_broken_pipe() => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("nats-lite: {e}");
+            eprintln!("nats-lite: {}", crate::printable::printable(&e.to_string()));
             e.exit_code()
         }
     }

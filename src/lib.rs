@@ -14,7 +14,8 @@
 //!   terminal.
 //! - [`cli`]: the clap definition and the dispatch to [`commands`].
 //! - [`error`]: the CLI error type and exit codes.
-//! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding.
+//! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding;
+//!   [`printable`]: text from the network escaped for terminals and logs.
 //!
 //! Dependencies point one way: `commands` -> `server`, `client` -> `protocol`.
 
@@ -25,6 +26,7 @@ pub mod client;
 pub mod commands;
 pub mod conf;
 pub mod error;
+pub mod printable;
 pub mod protocol;
 pub mod server;
 pub mod urlenc;

@@ -100,7 +100,7 @@ fn ping_is_a_health_check() {
     run_lite(&["ping", "-s", &format!("127.0.0.1:{port}")])
         .assert_fails(1, "nats-lite: could not connect to nats://127.0.0.1:");
     // A bad URL is a usage error.
-    run_lite(&["ping", "-s", "ws://127.0.0.1:1"]).assert_fails(2, "unsupported scheme");
+    run_lite(&["ping", "-s", "http://127.0.0.1:1"]).assert_fails(2, "unsupported scheme");
 }
 
 /// A fake server for one client: sends `greeting`, then hands each line
@@ -354,4 +354,197 @@ fn k01_req_against_a_rogue_server() {
         }
         let _ = fake.join();
     }
+}
+
+/// The connect timeout is a deadline for the whole handshake (issue 16): a
+/// rogue server that answers the client's PING with a PING of its own,
+/// and every PONG with another PING 200 ms later, or that drips its INFO a
+/// byte at a time, cannot keep `sub` or `req` in the handshake (main gave
+/// each read the whole timeout, so both went on until the fake gave up).
+#[test]
+fn the_connect_timeout_bounds_the_whole_handshake() {
+    let (addr, fake) = fake_server(INFO, |words, s| {
+        match words {
+            ["PING"] => s.write_all(b"PING\r\n")?,
+            ["PONG"] => {
+                // Pacing the rogue, not synchronising the test.
+                std::thread::sleep(Duration::from_millis(200));
+                s.write_all(b"PING\r\n")?;
+            }
+            _ => {}
+        }
+        Ok(())
+    });
+    let started = Instant::now();
+    let d = run_lite(&[
+        "sub",
+        "-s",
+        &format!("nats://{addr}"),
+        "--no-reconnect",
+        "--connect-timeout",
+        "1s",
+        "foo",
+    ]);
+    d.assert_fails(1, "timed out waiting for the server to accept CONNECT");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = fake.join();
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let drip = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            for b in INFO.iter().cycle().take(150) {
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    let started = Instant::now();
+    let d = run_lite(&[
+        "req",
+        "-s",
+        &format!("nats://{addr}"),
+        "--connect-timeout",
+        "1s",
+        "svc",
+        "x",
+    ]);
+    d.assert_fails(1, "timed out waiting for INFO");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = drip.join();
+}
+
+/// What a server sends is shown escaped where it is not the payload (issue
+/// 16): a subject, a header and an `-ERR` text with terminal escape
+/// sequences reach `sub`'s stdout and stderr as `\u{1b}`, never raw; the
+/// payload is printed as it is, by design.
+#[test]
+fn sub_escapes_control_characters_from_the_server() {
+    let hdr = "NATS/1.0\r\nK: v\u{1b}]0;x\u{7}\r\n\r\n";
+    let frame = format!(
+        "HMSG foo.\u{1b}[31m 1 {} {}\r\n{hdr}body\r\n-ERR 'bad\u{1b}[2J'\r\n",
+        hdr.len(),
+        hdr.len() + 4
+    );
+    let mut pings = 0;
+    // After the PONG of the PING that follows SUB, so the message is read
+    // as one, not during the subscription's flush.
+    let (addr, fake) = fake_server(INFO, move |words, s| {
+        if words == ["PING"] {
+            s.write_all(b"PONG\r\n")?;
+            pings += 1;
+            if pings == 2 {
+                s.write_all(frame.as_bytes())?;
+            }
+        }
+        Ok(())
+    });
+    let d = run_lite(&[
+        "sub",
+        "-s",
+        &format!("nats://{addr}"),
+        "--no-reconnect",
+        "foo.>",
+    ]);
+    d.assert_fails(1, "bad\\u{1b}[2J");
+    let out = d.out();
+    assert!(
+        !d.stdout.contains(&0x1b) && !d.stderr.contains('\u{1b}'),
+        "raw escape bytes: stdout {out:?}, stderr {:?}",
+        d.stderr
+    );
+    assert!(out.contains("Received on \"foo.\\u{1b}[31m\""), "{out}");
+    assert!(out.contains("K: v\\u{1b}]0;x\\u{7}"), "{out}");
+    assert!(out.contains("body"), "{out}");
+    let _ = fake.join();
+}
+
+/// `sub` with a stdout that does not keep up (a pipe nobody reads), fed 16
+/// messages of 16 MiB, holds
+/// at most its pending-bytes limit (64 MiB) of messages, drops the rest and
+/// says how many on exit, as a slow consumer (issue 16; main buffered up to
+/// 16 reads' worth of messages, 256 MiB here, and never said).
+#[cfg(target_os = "linux")]
+#[test]
+fn sub_with_a_stalled_stdout_is_bounded_and_counts_drops() {
+    use std::process::Stdio;
+    const INFO_BIG: &[u8] = b"INFO {\"server_id\":\"NROGUE\",\"version\":\"2.9.10\",\"headers\":true,\"max_payload\":33554432}\r\n";
+    let size = 16 << 20;
+    let mut frame = format!("MSG foo 1 {size}\r\n").into_bytes();
+    frame.extend(std::iter::repeat_n(b'x', size));
+    frame.extend_from_slice(b"\r\n");
+    let frame: &'static [u8] = Box::leak(frame.into_boxed_slice());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut pings = 0;
+    let (addr, fake) = fake_server(INFO_BIG, move |words, s| {
+        if words == ["PING"] {
+            s.write_all(b"PONG\r\n")?;
+            pings += 1;
+            // After the PONG of the flush that follows SUB.
+            if pings == 2 {
+                for _ in 0..16 {
+                    s.write_all(frame)?;
+                }
+                let _ = done_tx.send(());
+            }
+        }
+        Ok(())
+    });
+    let mut child = crate::client_support::lite(&[
+        "sub",
+        "-s",
+        &format!("nats://{addr}"),
+        "--no-reconnect",
+        "foo",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn sub");
+    if done_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        let mut stderr = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+        panic!("the fake server could not send everything; sub said: {stderr}");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    crate::util::unsafe_kill(child.id(), "INT");
+    let mut stdout = child.stdout.take().unwrap();
+    let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let _ = child.wait();
+    let _ = drain.join();
+    let _ = fake.join();
+    eprintln!("peak RSS {} MiB; stderr: {stderr}", peak_kib / 1024);
+    assert!(
+        peak_kib < 160 * 1024,
+        "sub held {} MiB for a stalled stdout",
+        peak_kib / 1024
+    );
+    assert!(
+        stderr.contains("slow consumer") && stderr.contains("dropped"),
+        "{stderr}"
+    );
 }

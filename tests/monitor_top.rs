@@ -460,3 +460,35 @@ fn k01_top_against_a_rogue_http_server() {
         }
     }
 }
+
+/// Client-supplied `name` and `lang` carry terminal escape sequences: `top`
+/// shows them escaped (`\u{1b}`), never as raw control bytes (issue 16).
+#[test]
+fn top_escapes_control_characters_from_clients() {
+    let m = Monitored::start(&[]);
+    let mut c = m.server.connect();
+    c.handshake(
+        r#"{"verbose":false,"name":"evil\u001b]0;pwned\u0007\u001b[2J","lang":"\u001b[31mred","version":"1\u009b2"}"#,
+    );
+    c.send("SUB odd.\u{1b}[5m 1\r\n");
+    c.flush();
+    let port = m.http.port().to_string();
+    let out = top(&["-m", &port, "-r", "1", "-o", "-", "-u"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.bytes().any(|b| b == 0x1b || b == 0x07),
+        "raw control bytes in top's output: {text:?}"
+    );
+    assert!(
+        text.contains("evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J"),
+        "{text}"
+    );
+    assert!(text.contains("\\u{1b}[31mred"), "{text}");
+    assert!(text.contains("1\\u{9b}2"), "{text}");
+    assert!(text.contains("odd.\\u{1b}[5m"), "{text}");
+}

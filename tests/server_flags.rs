@@ -238,3 +238,26 @@ fn js_flag_accepted_with_one_warning() {
         assert!(server.client(r#"{"verbose":false}"#).flush().is_empty());
     }
 }
+
+/// A peer's bytes reach the log escaped (issue 16): with `-D -V` a subject
+/// carrying terminal escape sequences is traced as `\u{1b}`, never raw, so
+/// a client cannot write to the terminal of an operator reading the log.
+#[test]
+fn traced_subjects_are_escaped_in_the_log() {
+    if skip_under_reference("nats-server logs what clients send raw") {
+        return;
+    }
+    let mut server = ServerProcess::start(&["-D", "-V"]);
+    let mut c = server.client(r#"{"verbose":false}"#);
+    c.send("SUB odd.\u{1b}]0;pwned\u{7} 1\r\nPUB odd.\u{1b}]0;pwned\u{7} 2\r\nhi\r\n");
+    c.flush();
+    server
+        .wait_for_log("odd.\\u{1b}]0;pwned\\u{7}", IO_TIMEOUT)
+        .expect("the subject traced, escaped");
+    let raw: Vec<String> = server
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains('\u{1b}') || l.contains('\u{7}'))
+        .collect();
+    assert!(raw.is_empty(), "raw control characters in the log: {raw:?}");
+}

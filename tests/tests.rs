@@ -19,6 +19,8 @@
 //!   advertised address, a cluster, lame duck.
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
+//!   Chromium with the official JavaScript client).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -37,6 +39,9 @@
 //!   say; `-t`, config errors with positions, flags over the file.
 //! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
 //! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
+//! - `server_identity`: who a client is, under hostile use and reloads
+//!   (`no_auth_user` guests, reload during CONNECT, second CONNECT, the CPU
+//!   cost of failed logins).
 //! - `server_limits`: limits from a config file (payload, control line,
 //!   connections, subscriptions, pending bytes, ping interval).
 //! - `server_permissions`: publish/subscribe permissions, deny over allow,
@@ -54,6 +59,10 @@
 //!   service's configuration running with reload and logrotate.
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
+//! - `client_websocket`: the client commands with `ws://` and `wss://` URLs.
+//! - `server_websocket`: the `websocket` listener with raw WebSocket
+//!   clients (upgrade refusals, frames, compression, limits, auth, timeout);
+//!   `ws_support` is its harness.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -66,6 +75,7 @@ mod client_reqrep;
 mod client_resilience;
 mod client_security;
 mod client_support;
+mod client_websocket;
 mod cluster_failover;
 mod cluster_lifecycle;
 mod cluster_mesh;
@@ -81,6 +91,7 @@ mod monitor_endpoints;
 mod monitor_top;
 mod monitor_util;
 mod parser_model;
+mod peer_websocket;
 mod reliability_auth;
 mod reliability_cluster;
 mod reliability_load;
@@ -91,11 +102,13 @@ mod server_auth;
 mod server_config;
 mod server_errors;
 mod server_flags;
+mod server_identity;
 mod server_limits;
 mod server_permissions;
 mod server_protocol;
 mod server_signals;
 mod server_tls;
+mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
@@ -103,3 +116,4 @@ mod tls_support;
 mod tutorial;
 mod util;
 mod watch_http;
+mod ws_support;

@@ -34,13 +34,14 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
+use super::backlog::{Backlog, DEFAULT_PENDING_BYTES};
 use super::error::{ClientError, ErrorKind, Result};
 use super::handshake::{establish, server_error, Established};
 use super::link::{self, PingKind, SharedLink};
 use super::message::Message;
 use super::options::{Mode, Options, RECONNECT_WAIT_MAX, RECONNECT_WAIT_MIN};
 use super::rand::Rng;
-use super::reader::{Item, Reader, ReaderMode, Signal, CHANNEL_BATCHES};
+use super::reader::{Item, Reader, ReaderMode, Signal, CHANNEL_BATCHES, RAW_CHANNEL_BATCHES};
 use super::tls;
 use super::url::ServerUrl;
 use crate::protocol::encode;
@@ -160,6 +161,8 @@ pub struct Connection {
     /// Why the current connection ended, once its reader said so.
     closed: Option<ClientError>,
     rng: Rng,
+    /// Messages read and not taken yet, bounded in bytes.
+    backlog: Arc<Backlog>,
 }
 
 impl Connection {
@@ -207,7 +210,12 @@ impl Connection {
         rng: Rng,
         est: Established,
     ) -> Result<Connection> {
-        let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
+        // Raw bytes (`cat`) cannot be dropped: a few batches, then push back.
+        let batches = match opts.mode {
+            Mode::Client => CHANNEL_BATCHES,
+            Mode::Raw { .. } => RAW_CHANNEL_BATCHES,
+        };
+        let (tx, rx) = mpsc::sync_channel(batches);
         let mut conn = Connection {
             pool: opts.servers.clone(),
             url: est.url.clone(),
@@ -232,6 +240,7 @@ impl Connection {
             pongs_seen: 0,
             closed: None,
             rng,
+            backlog: Arc::new(Backlog::new(DEFAULT_PENDING_BYTES)),
         };
         conn.install(est)?;
         Ok(conn)
@@ -265,6 +274,7 @@ impl Connection {
             mode,
             tx: self.tx.clone(),
             url: est.url,
+            backlog: self.backlog.clone(),
         }
         .spawn()
         .map_err(|e| {
@@ -278,7 +288,13 @@ impl Connection {
 
     /// Remember a server's INFO, and the servers it advertises.
     fn learn(&mut self, info: ServerInfo) {
-        for u in &info.connect_urls {
+        // connect_urls are client-port addresses: no use over WebSocket.
+        let advertised = if self.url.websocket {
+            &[][..]
+        } else {
+            &info.connect_urls[..]
+        };
+        for u in advertised {
             let Ok(mut url) = ServerUrl::parse(u) else {
                 continue;
             };
@@ -321,6 +337,13 @@ impl Connection {
     /// The largest payload (headers included) the server accepts.
     pub fn max_payload(&self) -> usize {
         self.limits.max_payload
+    }
+
+    /// Messages dropped because the owner did not take them fast enough
+    /// (more than the backlog's bytes were waiting), and their payload
+    /// bytes: a slow consumer, on our side.
+    pub fn dropped(&self) -> (u64, u64) {
+        self.backlog.dropped()
     }
 
     /// A handle that interrupts this connection's waits (for Ctrl-C).
@@ -631,6 +654,7 @@ impl Connection {
             if let Some(item) = self.queue.pop_front() {
                 match item {
                     Item::Msg(m) => {
+                        self.backlog.taken(&m);
                         if self.deliver(&m) {
                             return Ok(Some(Incoming::Msg(m)));
                         }

@@ -3,9 +3,11 @@
 //! (or the URL/flags ask for it), then CONNECT and, for a normal client, a
 //! PING whose PONG proves the server accepted us.
 //!
-//! Everything here runs on the caller's thread with socket timeouts bounded
-//! by the connect timeout; the reader thread takes over afterwards
-//! ([`super::reader`]).
+//! Everything here runs on the caller's thread under one absolute deadline,
+//! the connect timeout from the first dial: every read and write gets only
+//! the time left, so a server that drips bytes or sends a PING every second
+//! cannot keep a client in the handshake. The reader thread takes over
+//! afterwards ([`super::reader`]).
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -22,6 +24,7 @@ use super::url::ServerUrl;
 use crate::protocol::encode;
 use crate::protocol::info::{Connect, ServerInfo};
 use crate::protocol::parser::{parse_server_op, Limits, Parsed, ServerOp};
+use crate::protocol::websocket;
 
 /// nats-server's default max_payload, used until INFO says otherwise.
 const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
@@ -79,9 +82,22 @@ pub fn establish(
     let mut link: SharedLink = Arc::new(Mutex::new(Link::new(tcp, None)));
     let mut read = ReadHalf::new(read_tcp, false);
     let mut buf = Vec::new();
+    if url.websocket {
+        if url.tls {
+            (link, read) = start_tls(url, tls_config, deadline, &link, &mut buf)?;
+        }
+        websocket_upgrade(url, &link, &mut read, &mut buf)?;
+    }
 
     let first = limits_for(None);
-    let (op, greeting) = next_op(&mut read, &link, &mut buf, &first, url, "waiting for INFO")?;
+    let (op, greeting) = next_op(
+        &mut read,
+        &link,
+        &mut buf,
+        (&first, deadline),
+        url,
+        "waiting for INFO",
+    )?;
     let HsOp::Info(json) = op else {
         return Err(protocol(
             url,
@@ -91,43 +107,21 @@ pub fn establish(
     let mut info = parse_info(url, &json)?;
 
     let want_tls = url.tls || opts.tls.wanted();
-    let tls = info.tls_required || want_tls;
-    if want_tls && !info.tls_required && !info.tls_available {
+    let tls = if url.websocket {
+        url.tls
+    } else {
+        info.tls_required || want_tls
+    };
+    if !url.websocket && want_tls && !info.tls_required && !info.tls_available {
         return Err(ClientError::new(
             ErrorKind::Tls,
             format!("{url} does not offer TLS (its INFO has no tls_required or tls_available)"),
         ));
     }
-    if tls {
+    if tls && !url.websocket {
         // Nothing should have come after INFO before the upgrade.
         buf.clear();
-        let tcp = lock_tcp(&link)?;
-        let mut conn = ClientConnection::new(tls_config.clone(), server_name(&url.host)?)
-            .map_err(|e| tls_failure(url, &e.to_string()))?;
-        let mut sock = tcp
-            .try_clone()
-            .map_err(|e| io_err(url, "setting up TLS", e))?;
-        while conn.is_handshaking() {
-            match conn.complete_io(&mut sock) {
-                Ok((0, 0)) => {
-                    return Err(tls_failure(url, "connection closed during the handshake"))
-                }
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) => {
-                    return Err(ClientError::new(
-                        ErrorKind::Timeout,
-                        format!("TLS handshake with {url} timed out"),
-                    ))
-                }
-                Err(e) => return Err(tls_failure(url, &e.to_string())),
-            }
-        }
-        drain_plaintext(&mut conn, &mut buf).map_err(|e| tls_failure(url, &e.to_string()))?;
-        let read_tcp = tcp
-            .try_clone()
-            .map_err(|e| io_err(url, "setting up TLS", e))?;
-        link = Arc::new(Mutex::new(Link::new(tcp, Some(Box::new(conn)))));
-        read = ReadHalf::new(read_tcp, true);
+        (link, read) = start_tls(url, tls_config, deadline, &link, &mut buf)?;
     }
 
     let limits = limits_for(Some(&info));
@@ -170,6 +164,7 @@ pub fn establish(
         out.extend_from_slice(encode::PING);
     }
     if !out.is_empty() {
+        set_timeouts(read.socket(), deadline).map_err(|e| io_err(url, "sending CONNECT", e))?;
         link::lock(&link)
             .write_all(&out)
             .map_err(|e| io_err(url, "sending CONNECT", e))?;
@@ -180,7 +175,7 @@ pub fn establish(
                 &mut read,
                 &link,
                 &mut buf,
-                &limits,
+                (&limits, deadline),
                 url,
                 "waiting for the server to accept CONNECT",
             )?;
@@ -209,6 +204,117 @@ pub fn establish(
         limits,
         tls,
     })
+}
+
+/// Start TLS on the link's socket (the plaintext that came with the end of
+/// the handshake goes to `buf`); returns the new link and read side.
+fn start_tls(
+    url: &ServerUrl,
+    tls_config: &Arc<ClientConfig>,
+    deadline: Instant,
+    link: &SharedLink,
+    buf: &mut Vec<u8>,
+) -> Result<(SharedLink, ReadHalf)> {
+    let tcp = lock_tcp(link)?;
+    let mut conn = ClientConnection::new(tls_config.clone(), server_name(&url.host)?)
+        .map_err(|e| tls_failure(url, &e.to_string()))?;
+    let mut sock = tcp
+        .try_clone()
+        .map_err(|e| io_err(url, "setting up TLS", e))?;
+    while conn.is_handshaking() {
+        set_timeouts(&sock, deadline).map_err(|e| io_err(url, "setting up TLS", e))?;
+        if Instant::now() >= deadline {
+            return Err(ClientError::new(
+                ErrorKind::Timeout,
+                format!("TLS handshake with {url} timed out"),
+            ));
+        }
+        match conn.complete_io(&mut sock) {
+            Ok((0, 0)) => return Err(tls_failure(url, "connection closed during the handshake")),
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => {
+                return Err(ClientError::new(
+                    ErrorKind::Timeout,
+                    format!("TLS handshake with {url} timed out"),
+                ))
+            }
+            Err(e) => return Err(tls_failure(url, &e.to_string())),
+        }
+    }
+    drain_plaintext(&mut conn, buf).map_err(|e| tls_failure(url, &e.to_string()))?;
+    let read_tcp = tcp
+        .try_clone()
+        .map_err(|e| io_err(url, "setting up TLS", e))?;
+    Ok((
+        Arc::new(Mutex::new(Link::new(tcp, Some(Box::new(conn))))),
+        ReadHalf::new(read_tcp, true),
+    ))
+}
+
+/// The HTTP upgrade to WebSocket (RFC 6455): a GET with a random key, and
+/// a `101` whose `Sec-WebSocket-Accept` matches it. The bytes after the
+/// response head are the first frames.
+fn websocket_upgrade(
+    url: &ServerUrl,
+    link: &SharedLink,
+    read: &mut ReadHalf,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    let mut rng = super::rand::Rng::new();
+    let nonce: Vec<u8> = (0..2).flat_map(|_| rng.next_u64().to_le_bytes()).collect();
+    let key = websocket::base64(&nonce);
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        url.host_port()
+    );
+    link::lock(link)
+        .write_raw(request.as_bytes())
+        .map_err(|e| io_err(url, "sending the WebSocket upgrade", e))?;
+    let end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        if buf.len() > 16 * 1024 {
+            return Err(protocol(url, "WebSocket upgrade response too long".into()));
+        }
+        match read.read_into(link, buf) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ClientError::new(
+                    ErrorKind::Closed,
+                    format!("{url} closed the connection during the WebSocket upgrade"),
+                ))
+            }
+            Err(e) if is_timeout(&e) => {
+                return Err(ClientError::new(
+                    ErrorKind::Timeout,
+                    format!("timed out waiting for the WebSocket upgrade from {url}"),
+                ))
+            }
+            Err(e) => return Err(io_err(url, "reading the WebSocket upgrade", e)),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = head.split("\r\n").next().unwrap_or("");
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(protocol(
+            url,
+            format!("the WebSocket upgrade was refused: {status}"),
+        ));
+    }
+    if websocket::header_value(&head, "sec-websocket-accept") != Some(&websocket::accept_key(&key))
+    {
+        return Err(protocol(
+            url,
+            "bad Sec-WebSocket-Accept in the upgrade".into(),
+        ));
+    }
+    let early = buf.split_off(end + 4);
+    buf.clear();
+    read.enable_websocket(early);
+    link::lock(link).enable_websocket();
+    Ok(())
 }
 
 /// The error for `-ERR '<text>'`, with a hint where one helps.
@@ -272,15 +378,18 @@ enum HsOp {
     Other,
 }
 
-/// Read until one op is complete; returns it and its raw bytes.
+/// Read until one op is complete, before `deadline`; returns it and its
+/// raw bytes.
 fn next_op(
     read: &mut ReadHalf,
     link: &SharedLink,
     buf: &mut Vec<u8>,
-    limits: &Limits,
+    (limits, deadline): (&Limits, Instant),
     url: &ServerUrl,
     doing: &str,
 ) -> Result<(HsOp, Vec<u8>)> {
+    let timed_out =
+        || ClientError::new(ErrorKind::Timeout, format!("timed out {doing} from {url}"));
     loop {
         match parse_server_op(buf, limits) {
             Ok(Parsed::Op(op, n)) => {
@@ -302,6 +411,10 @@ fn next_op(
                 ))
             }
         }
+        if Instant::now() >= deadline {
+            return Err(timed_out());
+        }
+        set_timeouts(read.socket(), deadline).map_err(|e| io_err(url, doing, e))?;
         match read.read_into(link, buf) {
             Ok(true) => {}
             Ok(false) => {
@@ -310,12 +423,7 @@ fn next_op(
                     format!("{url} closed the connection while {doing}"),
                 ))
             }
-            Err(e) if is_timeout(&e) => {
-                return Err(ClientError::new(
-                    ErrorKind::Timeout,
-                    format!("timed out {doing} from {url}"),
-                ))
-            }
+            Err(e) if is_timeout(&e) => return Err(timed_out()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 return Err(tls_failure(url, &e.to_string()))
             }

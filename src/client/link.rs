@@ -14,7 +14,9 @@
 //! - writers lock the [`Link`], encrypt and write, and unlock.
 //!
 //! A plain TCP connection takes the same path without rustls, so the read
-//! side never locks at all. The link also keeps the order of the PINGs
+//! side never locks at all. Over WebSocket (`ws://`, `wss://`) the link
+//! wraps each write in one masked binary frame and the read side unwraps
+//! frames (answering pings) before the NATS parser sees the bytes. The link also keeps the order of the PINGs
 //! written on it, so that a PONG can be matched to whoever sent its PING.
 
 use std::collections::VecDeque;
@@ -25,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rustls::ClientConnection;
 
 use crate::protocol::encode;
+use crate::protocol::websocket::{Control, Decoder, Encoder, Role, OP_PONG};
 
 /// Bytes read from the socket in one call.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -43,6 +46,9 @@ pub struct Link {
     tcp: TcpStream,
     tls: Option<Box<ClientConnection>>,
     pings: VecDeque<PingKind>,
+    /// WebSocket framing, once the upgrade is done.
+    ws: Option<Box<Encoder>>,
+    frame: Vec<u8>,
 }
 
 /// A link shared between the reader thread and writers.
@@ -61,7 +67,14 @@ impl Link {
             tcp,
             tls,
             pings: VecDeque::new(),
+            ws: None,
+            frame: Vec::new(),
         }
+    }
+
+    /// Frame every later write as a WebSocket binary message.
+    pub fn enable_websocket(&mut self) {
+        self.ws = Some(Box::new(Encoder::new(Role::Client, false)));
     }
 
     /// The socket (for timeouts and handles before a TLS upgrade).
@@ -79,7 +92,36 @@ impl Link {
     /// # Errors
     ///
     /// The socket's write error (or timeout).
-    pub fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+    pub fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let Some(ws) = self.ws.as_mut() else {
+            return self.write_raw(data);
+        };
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        ws.message(data, &mut frame);
+        let written = self.write_raw(&frame);
+        if frame.capacity() > READ_CHUNK {
+            frame = Vec::new();
+        }
+        self.frame = frame;
+        written
+    }
+
+    /// Answer a WebSocket ping.
+    fn write_pong(&mut self, payload: &[u8]) -> io::Result<()> {
+        let mut frame = Vec::new();
+        if let Some(ws) = self.ws.as_mut() {
+            ws.control(OP_PONG, payload, &mut frame);
+        }
+        self.write_raw(&frame)
+    }
+
+    /// Write `data` as it is (no WebSocket framing), encrypted under TLS.
+    ///
+    /// # Errors
+    ///
+    /// The socket's write error (or timeout).
+    pub fn write_raw(&mut self, mut data: &[u8]) -> io::Result<()> {
         let Some(tls) = self.tls.as_mut() else {
             return self.tcp.write_all(data);
         };
@@ -129,6 +171,11 @@ pub struct ReadHalf {
     tcp: TcpStream,
     raw: Vec<u8>,
     tls: bool,
+    /// WebSocket decoding, once the upgrade is done: the decoder and the
+    /// transport bytes not decoded yet.
+    ws: Option<Box<(Decoder, Vec<u8>)>>,
+    /// A WebSocket close frame came (after the bytes already handed out).
+    ws_closed: bool,
 }
 
 impl ReadHalf {
@@ -138,7 +185,15 @@ impl ReadHalf {
             tcp,
             raw: if tls { vec![0; READ_CHUNK] } else { Vec::new() },
             tls,
+            ws: None,
+            ws_closed: false,
         }
+    }
+
+    /// Unwrap WebSocket frames from now on; `early` are transport bytes
+    /// that came with the upgrade response.
+    pub fn enable_websocket(&mut self, early: Vec<u8>) {
+        self.ws = Some(Box::new((Decoder::new(Role::Client, false), early)));
     }
 
     /// The socket (to set timeouts).
@@ -154,6 +209,52 @@ impl ReadHalf {
     /// Socket errors, timeouts (`WouldBlock`/`TimedOut`) and TLS errors
     /// (`InvalidData`).
     pub fn read_into(&mut self, link: &SharedLink, buf: &mut Vec<u8>) -> io::Result<bool> {
+        let Some(mut ws) = self.ws.take() else {
+            return self.read_transport(link, buf);
+        };
+        let result = self.read_websocket(link, &mut ws, buf);
+        self.ws = Some(ws);
+        result
+    }
+
+    /// Decode frames until NATS bytes arrive, a close frame ends the stream,
+    /// or the transport does.
+    fn read_websocket(
+        &mut self,
+        link: &SharedLink,
+        ws: &mut (Decoder, Vec<u8>),
+        buf: &mut Vec<u8>,
+    ) -> io::Result<bool> {
+        let (decoder, input) = ws;
+        if self.ws_closed {
+            return Ok(false);
+        }
+        loop {
+            let before = buf.len();
+            let step = decoder
+                .decode(input, buf, before + 4 * READ_CHUNK)
+                .map_err(|v| io::Error::other(format!("websocket: {}", v.0)))?;
+            input.drain(..step.consumed);
+            match step.control {
+                Some(Control::Ping(payload)) => lock(link).write_pong(&payload)?,
+                Some(Control::Close(..)) => {
+                    // What came before the close (a final -ERR) still counts.
+                    self.ws_closed = true;
+                    return Ok(buf.len() > before);
+                }
+                Some(Control::Pong) | None => {}
+            }
+            if buf.len() > before {
+                return Ok(true);
+            }
+            if step.consumed == 0 && !self.read_transport(link, input)? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// One read of the transport (TCP or TLS), plaintext appended to `buf`.
+    fn read_transport(&mut self, link: &SharedLink, buf: &mut Vec<u8>) -> io::Result<bool> {
         if !self.tls {
             let old = buf.len();
             buf.resize(old + READ_CHUNK, 0);

@@ -31,6 +31,7 @@
 //! # Ok::<(), nats_lite::client::ClientError>(())
 //! ```
 
+pub mod backlog;
 pub mod connection;
 pub mod error;
 pub mod handshake;

@@ -3,15 +3,19 @@
 //! answers PINGs itself, and hands everything else to the connection's
 //! owner over a bounded channel, in order, one batch per read.
 //!
-//! The channel is bounded so that a consumer slower than the server stops
-//! this thread, which stops reading the socket, which pushes back on the
-//! server (which then treats us as a slow consumer, as NATS intends) instead
-//! of growing memory without bound. What one read can add to the buffer is
-//! bounded by the parser's limits (`max_control_line`, `max_payload`).
+//! What waits for the owner is bounded in bytes ([`super::backlog`]): past
+//! the limit, messages are dropped and counted, as an official client's
+//! slow consumer. The channel is also bounded in batches (generously, so
+//! that bytes are what counts); when it is full this thread stops reading
+//! the socket, which pushes back on the server. What one read can add to
+//! the buffer is bounded by the parser's limits (`max_control_line`,
+//! `max_payload`).
 
 use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::backlog::Backlog;
 use super::error::{ClientError, ErrorKind};
 use super::handshake::{is_timeout, snippet};
 use super::link::{self, PingKind, ReadHalf, SharedLink};
@@ -22,8 +26,12 @@ use crate::protocol::headers::Headers;
 use crate::protocol::info::ServerInfo;
 use crate::protocol::parser::{parse_server_op, Limits, Parsed, ServerOp};
 
-/// Batches the channel holds before the reader waits for the consumer.
-pub const CHANNEL_BATCHES: usize = 16;
+/// Batches the channel holds before the reader waits for the consumer
+/// (the byte bound of the backlog usually comes first).
+pub const CHANNEL_BATCHES: usize = 1024;
+/// The same for a raw (`cat`) connection, whose bytes are never dropped:
+/// a slow consumer pushes back on the server instead.
+pub const RAW_CHANNEL_BATCHES: usize = 16;
 
 /// One thing the server sent, in arrival order.
 #[derive(Debug)]
@@ -93,6 +101,8 @@ pub struct Reader {
     pub tx: SyncSender<Signal>,
     /// The server, for error messages.
     pub url: ServerUrl,
+    /// Bytes of messages waiting for the owner, and what was dropped.
+    pub backlog: Arc<Backlog>,
 }
 
 impl Reader {
@@ -266,13 +276,16 @@ impl Reader {
                             ),
                         )
                     })?;
-                items.push(Item::Msg(Message {
+                let m = Message {
                     subject: String::from_utf8_lossy(subject).into_owned(),
                     sid,
                     reply: reply.map(|r| String::from_utf8_lossy(r).into_owned()),
                     headers: headers.map(|h| Headers::parse(h).unwrap_or_default()),
                     payload: payload.to_vec(),
-                }));
+                };
+                if self.backlog.admit(&m) {
+                    items.push(Item::Msg(m));
+                }
             }
             ServerOp::Ping => link::lock(&self.link)
                 .write_all(encode::PONG)

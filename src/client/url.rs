@@ -1,6 +1,8 @@
 //! Server URLs as the `nats` CLI accepts them: `nats://host:port`,
 //! `tls://host:port`, `host:port`, `host`, `nats://user:pass@host`,
-//! `nats://token@host`, `[::1]:4222`, and comma-separated lists of those.
+//! `nats://token@host`, `[::1]:4222`, and comma-separated lists of those;
+//! `ws://host[:port]` and `wss://host[:port]` for a server's WebSocket
+//! listener (ports 80 and 443 when none is given, as nats.go).
 //!
 //! Parsing only: which server to try when is the connection's business.
 
@@ -18,8 +20,11 @@ pub struct ServerUrl {
     pub host: String,
     /// Client port.
     pub port: u16,
-    /// `tls://`: the connection must be upgraded to TLS.
+    /// `tls://`: the connection must be upgraded to TLS (`wss://`: TLS
+    /// from the first byte).
     pub tls: bool,
+    /// `ws://` or `wss://`: NATS over WebSocket.
+    pub websocket: bool,
     /// User from `user:pass@`, or the token from `token@`.
     pub user: Option<String>,
     /// Password from `user:pass@` (absent for a token).
@@ -50,17 +55,19 @@ impl ServerUrl {
         if s.is_empty() {
             return Err(bad("empty"));
         }
-        let (tls, rest) = match s.split_once("://") {
+        let (tls, websocket, rest) = match s.split_once("://") {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
-                "nats" => (false, rest),
-                "tls" => (true, rest),
+                "nats" => (false, false, rest),
+                "tls" => (true, false, rest),
+                "ws" => (false, true, rest),
+                "wss" => (true, true, rest),
                 other => {
                     return Err(bad(&format!(
-                        "unsupported scheme {other:?} (use nats:// or tls://)"
+                        "unsupported scheme {other:?} (use nats://, tls://, ws:// or wss://)"
                     )))
                 }
             },
-            None => (false, s),
+            None => (false, false, s),
         };
         // Anything after the authority (a path, a query) is ignored, as Go's
         // url.Parse would keep it apart from host and port.
@@ -82,7 +89,13 @@ impl ServerUrl {
                 ),
             },
         };
-        let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
+        let default_port = match (websocket, tls) {
+            (true, false) => 80,
+            (true, true) => 443,
+            _ => DEFAULT_PORT,
+        };
+        let (host, port) =
+            split_host_port(hostport, default_port).ok_or_else(|| bad("bad host or port"))?;
         if host.is_empty() {
             return Err(bad("no host"));
         }
@@ -90,6 +103,7 @@ impl ServerUrl {
             host,
             port,
             tls,
+            websocket,
             user: user.filter(|u| !u.is_empty()),
             pass,
         })
@@ -113,7 +127,12 @@ impl ServerUrl {
 /// Shown without credentials, so that logs never carry a password.
 impl fmt::Display for ServerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls { "tls" } else { "nats" };
+        let scheme = match (self.websocket, self.tls) {
+            (true, true) => "wss",
+            (true, false) => "ws",
+            (false, true) => "tls",
+            (false, false) => "nats",
+        };
         write!(f, "{scheme}://{}", self.host_port())
     }
 }
@@ -135,7 +154,7 @@ pub fn parse_list(text: &str) -> Result<Vec<ServerUrl>, UrlError> {
     Ok(urls)
 }
 
-fn split_host_port(s: &str) -> Option<(String, u16)> {
+fn split_host_port(s: &str, default_port: u16) -> Option<(String, u16)> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, after) = rest.split_once(']')?;
         match after {
@@ -152,7 +171,7 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
         }
     };
     let port = match port {
-        None | Some("") => DEFAULT_PORT,
+        None | Some("") => default_port,
         Some(p) => p.parse().ok().filter(|&p| p != 0)?,
     };
     Some((host.to_string(), port))
@@ -174,6 +193,7 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port: 4333,
                 tls: false,
+                websocket: false,
                 user: None,
                 pass: None
             }
@@ -195,6 +215,18 @@ mod tests {
     }
 
     #[test]
+    fn websocket_schemes() {
+        let w = u("ws://127.0.0.1:8080");
+        assert!(w.websocket && !w.tls);
+        assert_eq!(w.port, 8080);
+        assert_eq!(w.to_string(), "ws://127.0.0.1:8080");
+        let w = u("wss://u:p@example.com");
+        assert!(w.websocket && w.tls);
+        assert_eq!((w.port, w.user.as_deref()), (443, Some("u")));
+        assert_eq!(u("ws://h").port, 80);
+    }
+
+    #[test]
     fn display_hides_credentials() {
         assert_eq!(u("nats://a:b@h:1").to_string(), "nats://h:1");
         assert_eq!(u("tls://h").to_string(), "tls://h:4222");
@@ -204,7 +236,7 @@ mod tests {
     fn refused() {
         for bad in [
             "",
-            "ws://h",
+            "http://h",
             "h:0",
             "h:99999",
             "h:x",

@@ -36,6 +36,7 @@ pub(crate) use exit_status_help;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
     /// Server URL(s), comma separated: nats://host:port, tls://host:port,
+    /// ws://host:port, wss://host:port (a server's websocket listener),
     /// host:port, nats://user:pass@host, nats://token@host [env: NATS_URL]
     /// [default: nats://127.0.0.1:4222].
     #[arg(short = 's', long = "server", value_name = "URL")]
@@ -309,7 +310,7 @@ mod tests {
         assert_eq!(o.servers[0].host, "env");
         let o = args(None).resolve(|_| None).unwrap();
         assert_eq!(o.servers[0].to_string(), "nats://127.0.0.1:4222");
-        assert!(args(Some("ws://x")).resolve(|_| None).is_err());
+        assert!(args(Some("http://x")).resolve(|_| None).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::connect::{exit_status_help, parse_duration, show_duration, ConnectArgs};
 use crate::client::Connection;
 use crate::error::{Error, Result};
+use crate::printable::printable;
 
 const AFTER_HELP: &str = concat!(
     "Examples:\n",
@@ -45,10 +46,11 @@ pub fn run(global: &ConnectArgs, args: PingArgs) -> Result<ExitCode> {
     } else {
         format!("{} ({})", info.server_name, info.server_id)
     };
+    let name = printable(&name);
     println!("Connected to {}", conn.url());
     println!("  Server:      {name}");
-    println!("  Version:     {}", info.version);
-    println!("  Address:     {}:{}", info.host, info.port);
+    println!("  Version:     {}", printable(&info.version));
+    println!("  Address:     {}:{}", printable(&info.host), info.port);
     println!(
         "  Max payload: {} bytes ({})",
         info.max_payload,
@@ -78,7 +80,7 @@ pub fn run(global: &ConnectArgs, args: PingArgs) -> Result<ExitCode> {
     println!("  Headers:     {}", if info.headers { "yes" } else { "no" });
     if conn.servers().len() > 1 {
         let others: Vec<String> = conn.servers().iter().map(ToString::to_string).collect();
-        println!("  Servers:     {}", others.join(", "));
+        println!("  Servers:     {}", printable(&others.join(", ")));
     }
     let mut times = Vec::new();
     for seq in 1..=args.count {

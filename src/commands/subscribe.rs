@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::connect::{exit_status_help, on_ctrl_c, parse_duration, show_duration, ConnectArgs};
+use crate::printable::printable;
+
 use crate::client::{Connection, Incoming, Message};
 use crate::error::{Error, Result};
 use crate::protocol::headers::Headers;
@@ -110,6 +112,7 @@ pub fn run(global: &ConnectArgs, args: SubArgs) -> Result<ExitCode> {
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut received = 0u64;
     let mut last_reconnect_error = String::new();
+    let mut dropping = false;
     let outcome = loop {
         let deadline = args.timeout.map(|t| Instant::now() + t);
         match conn.next(deadline)? {
@@ -118,6 +121,12 @@ pub fn run(global: &ConnectArgs, args: SubArgs) -> Result<ExitCode> {
                 write_message(&mut out, format, received, &m)
                     .and_then(|()| out.flush())
                     .map_err(|e| Error::io("writing to stdout", e))?;
+                if !dropping && conn.dropped().0 > 0 {
+                    dropping = true;
+                    eprintln!(
+                        "nats-lite: slow consumer: stdout is not keeping up, messages are dropped"
+                    );
+                }
                 if args.count.is_some_and(|c| received >= c) {
                     break Ok(());
                 }
@@ -139,6 +148,13 @@ pub fn run(global: &ConnectArgs, args: SubArgs) -> Result<ExitCode> {
             }
         }
     };
+    let (dropped, dropped_bytes) = conn.dropped();
+    if dropped > 0 {
+        eprintln!(
+            "nats-lite: dropped {dropped} messages ({dropped_bytes} bytes) as a slow consumer: \
+             stdout did not keep up"
+        );
+    }
     for sid in sids {
         let _ = conn.unsubscribe(sid, None);
     }
@@ -150,7 +166,12 @@ pub fn run(global: &ConnectArgs, args: SubArgs) -> Result<ExitCode> {
 /// reconnect failures with the same reason are logged once.
 pub fn log_connection_event(event: &Incoming, last_error: &mut String) {
     match event {
-        Incoming::Disconnected(e) => eprintln!("nats-lite: disconnected: {e}; reconnecting"),
+        Incoming::Disconnected(e) => {
+            eprintln!(
+                "nats-lite: disconnected: {}; reconnecting",
+                printable(&e.to_string())
+            );
+        }
         Incoming::Reconnected(url) => {
             last_error.clear();
             eprintln!("Reconnected to {url}");
@@ -158,7 +179,10 @@ pub fn log_connection_event(event: &Incoming, last_error: &mut String) {
         Incoming::ReconnectFailed(e) => {
             let text = e.to_string();
             if *last_error != text {
-                eprintln!("nats-lite: reconnect failed: {text}; retrying");
+                eprintln!(
+                    "nats-lite: reconnect failed: {}; retrying",
+                    printable(&text)
+                );
                 *last_error = text;
             }
         }
@@ -224,12 +248,12 @@ pub fn write_headers(out: &mut impl Write, headers: Option<&Headers>) -> io::Res
             "Status: {s}{}",
             h.description
                 .as_deref()
-                .map(|d| format!(" {d}"))
+                .map(|d| format!(" {}", printable(d)))
                 .unwrap_or_default()
         )?;
     }
     for (k, v) in &h.entries {
-        writeln!(out, "{k}: {v}")?;
+        writeln!(out, "{}: {}", printable(k), printable(v))?;
     }
     if h.status.is_some() || !h.entries.is_empty() {
         writeln!(out)?;

@@ -364,7 +364,9 @@ impl Alerts {
 fn print_lines(lines: impl Iterator<Item = String>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for l in lines {
-        writeln!(out, "{l}").map_err(|e| Error::io("writing to stdout", e))?;
+        // Lines may quote what a watched server answered.
+        writeln!(out, "{}", crate::printable::printable(&l))
+            .map_err(|e| Error::io("writing to stdout", e))?;
     }
     out.flush().map_err(|e| Error::io("writing to stdout", e))
 }

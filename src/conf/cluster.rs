@@ -109,6 +109,13 @@ pub(crate) fn parse_cluster(
             "host" | "net" => c.host = Some(typed::string(k, v)?),
             "authorization" => {
                 let auth = parse_authorization(k, v, warnings)?;
+                if auth.users.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(ConfError::at(
+                        &entry.key_pos,
+                        "cluster authorization has an empty users list, so it would check \
+                         nothing and any server could join the cluster (give user and password)",
+                    ));
+                }
                 if auth.users.is_some() {
                     return Err(ConfError::at(
                         &entry.key_pos,
@@ -126,6 +133,13 @@ pub(crate) fn parse_cluster(
                         &entry.key_pos,
                         "route permissions are not supported by nats-lite; refusing to start \
                          without them",
+                    ));
+                }
+                if auth.user.is_none() && auth.token.is_none() {
+                    return Err(ConfError::at(
+                        &entry.key_pos,
+                        "cluster authorization has no user, so it would check nothing and any \
+                         server could join the cluster (give user and password)",
                     ));
                 }
                 c.authorization = Some(ClusterAuthorization {
@@ -314,9 +328,24 @@ mod tests {
             cluster("cluster { name: \"a b\" }").unwrap_err(),
             "c.conf:1:17: cluster name cannot contain spaces"
         );
-        assert!(cluster("cluster { authorization { users: [] } }")
-            .unwrap_err()
-            .contains("does not allow multiple users"));
+        assert!(
+            cluster("cluster { authorization { users: [ {user: a, password: b} ] } }")
+                .unwrap_err()
+                .contains("does not allow multiple users")
+        );
+        // Blocks that would authenticate no route, so let any in (issue 16).
+        for no_one in [
+            "cluster { authorization { users: [] } }",
+            "cluster { authorization { password: secret } }",
+            "cluster { authorization { timeout: 2 } }",
+        ] {
+            assert!(
+                cluster(no_one)
+                    .unwrap_err()
+                    .contains("any server could join the cluster"),
+                "{no_one}"
+            );
+        }
         assert!(cluster("cluster { authorization { token: t } }")
             .unwrap_err()
             .contains("does not support tokens"));

@@ -35,6 +35,7 @@ mod server_config;
 mod tls;
 mod typed;
 mod value;
+mod websocket;
 
 #[cfg(test)]
 mod seed_tests;
@@ -62,6 +63,7 @@ pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};
 pub use server_config::ServerConfig;
 pub use tls::{TlsConfig, TlsVersion, DEFAULT_HANDSHAKE_FIRST_FALLBACK};
 pub use value::{Entry, Map, MapIter, Value, ValueKind};
+pub use websocket::WebsocketConfig;
 
 /// Parse the configuration file at `path` and read its server options:
 /// [`parse_file`] then [`ServerConfig::from_value`].

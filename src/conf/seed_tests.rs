@@ -399,7 +399,7 @@ fn refused_and_ignored_options() {
     );
 
     let (c, w) = config(
-        "jetstream { store_dir: /tmp }\nwebsocket { port: 8080 }\nmqtt { port: 1883 }\n\
+        "jetstream { store_dir: /tmp }\nmqtt { port: 1883 }\n\
          leafnodes { port: 7422 }\ngateway { name: a }\nserver_tags: [a]\n\
          server_metadata { a: b }\nmappings { a: b }\nport: 1",
     )
@@ -413,7 +413,6 @@ fn refused_and_ignored_options() {
         named,
         [
             "jetstream",
-            "websocket",
             "mqtt",
             "leafnodes",
             "gateway",
@@ -423,8 +422,8 @@ fn refused_and_ignored_options() {
         ]
     );
     assert_eq!(
-        w[4].to_string(),
-        "s.conf:5:1: 'gateway' is not supported by nats-lite and is ignored"
+        w[3].to_string(),
+        "s.conf:4:1: 'gateway' is not supported by nats-lite and is ignored"
     );
 }
 

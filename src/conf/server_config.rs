@@ -22,6 +22,7 @@ use super::error::{ConfError, Warning};
 use super::tls::{parse_tls, TlsConfig};
 use super::typed::{self, not_supported, unknown_field};
 use super::value::{Entry, Map, Value};
+use super::websocket::{parse_websocket, WebsocketConfig};
 
 /// nats-server's default `max_pending` (64 MiB), for the `max_payload`
 /// check when the file sets only `max_payload`.
@@ -141,6 +142,8 @@ pub struct ServerConfig {
 
     /// The `cluster` block.
     pub cluster: Option<ClusterConfig>,
+    /// The `websocket` block.
+    pub websocket: Option<WebsocketConfig>,
 }
 
 /// Options nats-lite refuses because ignoring them would weaken security,
@@ -169,8 +172,6 @@ const IGNORED: &[&str] = &[
     "jetstream",
     "store_dir",
     "storedir",
-    "websocket",
-    "ws",
     "mqtt",
     "leafnodes",
     "leaf",
@@ -327,6 +328,7 @@ impl ServerConfig {
             "connect_error_reports" => self.connect_error_reports = Some(typed::count(k, v)?),
             "reconnect_error_reports" => self.reconnect_error_reports = Some(typed::count(k, v)?),
             "cluster" => self.cluster = Some(parse_cluster(k, v, warnings)?),
+            "websocket" | "ws" => self.websocket = Some(parse_websocket(k, v, warnings)?),
             name => {
                 if let Some((_, what)) = REFUSED.iter().find(|(n, _)| *n == name) {
                     return Err(not_supported(entry, what));

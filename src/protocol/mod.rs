@@ -48,5 +48,6 @@ pub mod info;
 pub mod parser;
 pub mod route;
 pub mod subject;
+pub mod websocket;
 
 pub use parser::{ClientOp, Limits, Parsed, ProtocolError, ServerOp};

@@ -3,12 +3,14 @@
 //! client certificates. Passwords and tokens may be stored as bcrypt hashes
 //! (`$2a$`, `$2b$`, `$2x$`, `$2y$`); plain ones are compared in constant
 //! time. Credentials never reach a log line: [`redacted_connect`] is what
-//! traces show.
+//! traces show. What a check may cost (bcrypt in turns, no hash for an
+//! unknown user) is `auth_cost.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::account::{Account, GLOBAL_ACCOUNT};
+use super::auth_cost;
 use super::permissions::Permissions;
 use super::Options;
 use crate::protocol::info::Connect;
@@ -38,6 +40,9 @@ pub struct Authenticator {
     no_auth_user: Option<String>,
     global: Arc<Account>,
     required: bool,
+    /// A stored bcrypt hash of the users, whose check an unknown user name
+    /// waits as long as (see `auth_cost.rs`).
+    decoy: Option<String>,
 }
 
 impl Authenticator {
@@ -80,7 +85,17 @@ impl Authenticator {
                 return Err(format!("no_auth_user {name:?} not present as user"));
             }
         }
+        let decoy = opts
+            .users
+            .iter()
+            .filter_map(|u| u.password.clone())
+            .chain(opts.pass.clone())
+            .find(|p| is_bcrypt(p));
+        if decoy.is_some() {
+            auth_cost::calibrate();
+        }
         Ok(Authenticator {
+            decoy,
             token: opts.token.clone(),
             single: opts
                 .user
@@ -134,17 +149,19 @@ impl Authenticator {
         }
         if let Some((user, pass)) = &self.single {
             let given_user = c.user.as_deref()?;
+            if !constant_time_eq(user.as_bytes(), given_user.as_bytes()) {
+                return self.unknown_user();
+            }
             let given_pass = c.pass.as_deref().unwrap_or("");
-            let ok = constant_time_eq(user.as_bytes(), given_user.as_bytes())
-                & secret_matches(pass, given_pass);
-            return ok.then(|| Identity {
+            return secret_matches(pass, given_pass).then(|| Identity {
                 user: Some(user.clone()),
                 ..self.anonymous_global()
             });
         }
         if let Some(name) = c.user.as_deref() {
-            let entry = self.users.get(name)?;
-            let stored = entry.password.as_deref()?;
+            let Some(stored) = self.users.get(name).and_then(|u| u.password.as_deref()) else {
+                return self.unknown_user();
+            };
             return secret_matches(stored, c.pass.as_deref().unwrap_or(""))
                 .then(|| self.identity_of(name))?;
         }
@@ -159,6 +176,15 @@ impl Authenticator {
             if let Some(name) = &self.no_auth_user {
                 return self.identity_of(name);
             }
+        }
+        None
+    }
+
+    /// Refuse a user name that does not exist (or has no password): no
+    /// hash computed, but no sooner than a wrong password is refused.
+    fn unknown_user(&self) -> Option<Identity> {
+        if let Some(decoy) = &self.decoy {
+            auth_cost::as_long_as_a_check(decoy);
         }
         None
     }
@@ -183,10 +209,30 @@ pub fn is_bcrypt(stored: &str) -> bool {
 /// The hash string itself is never accepted as the password.
 pub fn secret_matches(stored: &str, given: &str) -> bool {
     if is_bcrypt(stored) {
-        bcrypt::verify(given, stored).unwrap_or(false)
+        auth_cost::verify_bcrypt(given, stored)
     } else {
         constant_time_eq(stored.as_bytes(), given.as_bytes())
     }
+}
+
+/// A stored user and password against given ones (route authorization):
+/// the user is compared in constant time first, and the password (maybe a
+/// bcrypt hash, checked in turn with the others) only for the right user.
+pub fn user_and_password_match(
+    (user, password): (Option<&str>, Option<&str>),
+    (given_user, given_password): (Option<&str>, Option<&str>),
+) -> bool {
+    let user_ok = match (user, given_user) {
+        (Some(u), Some(g)) => constant_time_eq(u.as_bytes(), g.as_bytes()),
+        (None, None) => true,
+        _ => false,
+    };
+    user_ok
+        && match (password, given_password) {
+            (Some(stored), Some(given)) => secret_matches(stored, given),
+            (None, None) => true,
+            _ => false,
+        }
 }
 
 /// Equality whose time does not depend on where the inputs differ.
@@ -353,6 +399,17 @@ mod tests {
     fn redaction() {
         let s = redacted_connect(&connect(r#"{"user":"u","pass":"p","auth_token":"t"}"#));
         assert!(!s.contains("\"p\"") && !s.contains("\"t\"") && s.contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn route_user_and_password() {
+        let hash = bcrypt::hash("rp", 4).unwrap();
+        let stored = (Some("ru"), Some(hash.as_str()));
+        assert!(user_and_password_match(stored, (Some("ru"), Some("rp"))));
+        assert!(!user_and_password_match(stored, (Some("ru"), Some("x"))));
+        assert!(!user_and_password_match(stored, (Some("rx"), Some("rp"))));
+        assert!(!user_and_password_match(stored, (None, None)));
+        assert!(user_and_password_match((None, None), (None, None)));
     }
 
     #[test]

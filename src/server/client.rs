@@ -96,6 +96,8 @@ pub struct ClientMeta {
     pub stop: Option<SystemTime>,
     /// Last measured round trip.
     pub rtt: Option<Duration>,
+    /// The client came through the WebSocket listener.
+    pub websocket: bool,
 }
 
 /// The outbound half: bytes waiting for the socket and who is writing them.
@@ -245,25 +247,13 @@ impl Client {
         self.closed.load(Ordering::Relaxed)
     }
 
-    /// Keep the credentials of an accepted CONNECT (for reloads).
-    pub fn set_credentials(&self, c: &crate::protocol::info::Connect) {
-        let creds = crate::protocol::info::Connect {
-            user: c.user.clone(),
-            pass: c.pass.clone(),
-            auth_token: c.auth_token.clone(),
-            ..Default::default()
-        };
-        *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(creds));
-    }
-
-    /// The credentials of the accepted CONNECT.
-    pub fn credentials(&self) -> crate::protocol::info::Connect {
-        self.credentials
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_deref()
-            .cloned()
-            .unwrap_or_default()
+    /// The credentials of the accepted CONNECT, locked: whatever settles or
+    /// re-checks who the client is (a CONNECT, a reload) holds this while it
+    /// decides, so the two never interleave (see `identity.rs`).
+    pub fn credentials_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<Box<crate::protocol::info::Connect>>> {
+        self.credentials.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hand new permissions to the client's own thread.

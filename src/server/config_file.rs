@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use super::options::{ClusterOptions, Options, RouteTarget, TlsOptions, User};
+use super::options::{
+    ClusterOptions, Options, RouteTarget, TlsOptions, User, WebsocketOptions, DEFAULT_HOST,
+    WS_HANDSHAKE_TIMEOUT,
+};
 use super::permissions::{Permissions, ResponsePermission, SubjectRules};
 use crate::conf;
 
@@ -24,6 +27,11 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     }
     if let Some(cl) = &c.cluster {
         o.cluster = Some(cluster(cl, &mut warnings)?);
+    }
+    match &c.websocket {
+        Some(w) if w.port.is_some() => o.websocket = Some(websocket(w)?),
+        Some(_) => warnings.push("websocket: no port is set, so the listener is off".into()),
+        None => {}
     }
     if c.client_advertise.is_some() {
         o.client_advertise = c.client_advertise.clone();
@@ -156,6 +164,32 @@ pub fn route_target(r: &conf::RouteUrl) -> Result<RouteTarget, String> {
         port: r.port.unwrap_or(super::options::DEFAULT_ROUTE_PORT),
         user: r.user.clone(),
         password: r.password.clone(),
+    })
+}
+
+/// The server's form of a `websocket` block.
+fn websocket(w: &conf::WebsocketConfig) -> Result<WebsocketOptions, String> {
+    let tls = match &w.tls {
+        Some(t) if !w.no_tls => Some(tls(t).map_err(|e| format!("websocket {e}"))?),
+        _ => None,
+    };
+    let auth = w.authorization.as_ref();
+    Ok(WebsocketOptions {
+        host: w.host.clone().unwrap_or_else(|| DEFAULT_HOST.to_string()),
+        port: w.port.unwrap_or(0),
+        advertise: w.advertise.clone(),
+        tls,
+        same_origin: w.same_origin,
+        allowed_origins: w.allowed_origins.clone(),
+        compression: w.compression,
+        handshake_timeout: w.handshake_timeout.unwrap_or(WS_HANDSHAKE_TIMEOUT),
+        handshake_timeout_set: w.handshake_timeout.is_some(),
+        user: auth.and_then(|a| a.user.clone()),
+        pass: auth.and_then(|a| a.password.clone()),
+        token: auth.and_then(|a| a.token.clone()),
+        users: auth.and_then(|a| a.users.as_ref().map(|u| u.iter().map(user).collect())),
+        auth_timeout: auth.and_then(|a| a.timeout),
+        no_auth_user: w.no_auth_user.clone(),
     })
 }
 

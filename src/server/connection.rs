@@ -20,6 +20,7 @@ use super::auth;
 use super::client::{unix_nanos, Client};
 use super::close::CloseReason;
 use super::deliver::{remove_subscription, Fanout, Message};
+use super::identity;
 use super::permissions::{self, Permissions};
 use super::spin::SpinPoll;
 use super::subscription::Subscription;
@@ -45,8 +46,23 @@ const SHRINK_AFTER_SHORT_READS: u32 = 16;
 
 /// Serve one accepted connection until it closes.
 pub fn serve(server: Arc<Server>, stream: TcpStream) {
-    let Ok(addr) = stream.peer_addr() else { return };
-    let addr = super::listener::unmapped(addr);
+    serve_via(server, stream, None);
+}
+
+/// Serve a connection; `via` when it came through another listener than
+/// the client port (WebSocket: `stream` carries the NATS bytes the
+/// WebSocket layer unwrapped, and `via` says who the peer really is and how
+/// it authenticates). Returns why the connection closed.
+pub fn serve_via(
+    server: Arc<Server>,
+    stream: TcpStream,
+    via: Option<super::websocket::Via>,
+) -> CloseReason {
+    let addr = match (&via, stream.peer_addr()) {
+        (Some(via), _) => via.peer,
+        (None, Ok(addr)) => super::listener::unmapped(addr),
+        (None, Err(_)) => return CloseReason::ReadError,
+    };
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let opts = server.opts();
@@ -65,7 +81,13 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
     let over_limit = !server.register(&client);
     // Before CONNECT a client is anonymous: the global account without auth,
     // the `no_auth_user` with it, and otherwise nobody (CONNECT must come first).
-    let anonymous = server.auth().anonymous();
+    let auth = via
+        .as_ref()
+        .map_or_else(|| server.auth(), |v| v.auth.clone());
+    let anonymous = auth.anonymous();
+    if via.is_some() {
+        client.meta().websocket = true;
+    }
     // On the heap: the thread's idle stack frame stays small.
     let mut conn = Box::new(Connection {
         limits: Limits {
@@ -95,6 +117,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
         fanout: Fanout::new(cache_enabled, cid, server_interest),
         in_msgs: 0,
         in_bytes: 0,
+        via,
     });
     debug!("{} - Client connection created", conn.client.log_prefix());
     let reason = if over_limit {
@@ -102,7 +125,7 @@ pub fn serve(server: Arc<Server>, stream: TcpStream) {
     } else {
         conn.run()
     };
-    conn.finish(reason);
+    conn.finish(reason)
 }
 
 /// The connection thread's state.
@@ -142,17 +165,23 @@ struct Connection {
     fanout: Fanout,
     in_msgs: u64,
     in_bytes: u64,
+    /// How the client came, when not through the client port.
+    via: Option<super::websocket::Via>,
 }
 
 impl Connection {
     fn run(&mut self) -> CloseReason {
         if self.auth_required {
-            let at = Instant::now() + self.server.opts().effective_auth_timeout();
+            let timeout = match &self.via {
+                Some(via) => via.auth_timeout,
+                None => self.server.opts().effective_auth_timeout(),
+            };
+            let at = Instant::now() + timeout;
             self.server
                 .timers
                 .schedule(at, &self.client, TimerKind::AuthTimeout);
         }
-        if let Some(config) = self.server.tls_config() {
+        if let Some(config) = self.server.tls_config().filter(|_| self.via.is_none()) {
             if let Err(reason) = self.start_tls(&config) {
                 return reason;
             }
@@ -461,9 +490,8 @@ impl Connection {
     }
 
     fn process(&mut self, op: ClientOp<'_>) -> Result<(), CloseReason> {
-        if self.auth_required && !self.connected && !matches!(op, ClientOp::Connect(_)) {
-            self.send_err("Authorization Violation");
-            return Err(CloseReason::AuthenticationViolation);
+        if !self.connected && !matches!(op, ClientOp::Connect(_)) {
+            self.settle_first_op()?;
         }
         match op {
             ClientOp::Pub {
@@ -561,29 +589,27 @@ impl Connection {
             self.ok();
             return Ok(());
         }
-        let identity = match self
-            .server
-            .auth()
-            .authenticate(&connect, &self.cert_names())
-        {
-            Some(identity) => identity,
-            None => {
+        let settled =
+            identity::settle_connect(&self.server, &self.client, &connect, &self.cert_names());
+        let identity = match settled {
+            Ok(identity) => identity,
+            Err(refusal) => {
+                debug!("{} - {}", self.client.log_prefix(), refusal.reason());
                 self.send_err("Authorization Violation");
                 return Err(CloseReason::AuthenticationViolation);
             }
         };
-        if !Arc::ptr_eq(&identity.account, &self.account) {
-            self.account = identity.account.clone();
-            self.client.set_account(identity.account.clone());
-        }
+        self.account = identity.account.clone();
         self.perms = identity.permissions.clone();
         self.pub_allowed.clear();
-        self.client.set_credentials(&connect);
+        if self.client.identity_changed.load(Ordering::Acquire) {
+            // A reload re-checked us since: its rules are the newer ones.
+            self.adopt_reloaded_identity();
+        }
         let user = identity.user;
         let first = !self.connected;
         self.opts = opts;
         self.connected = true;
-        self.client.connected.store(true, Ordering::Release);
         self.client
             .async_info
             .store(self.opts.protocol >= 1, Ordering::Relaxed);
@@ -599,13 +625,18 @@ impl Connection {
         }
         self.ok();
         if first {
-            let opts = self.server.opts();
-            let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
-            self.server
-                .timers
-                .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
+            self.start_pings();
         }
         Ok(())
+    }
+
+    /// The client is settled: the server's PINGs start.
+    fn start_pings(&self) {
+        let opts = self.server.opts();
+        let first_ping = opts.ping_interval.min(super::FIRST_PING_INTERVAL);
+        self.server
+            .timers
+            .schedule(Instant::now() + first_ping, &self.client, TimerKind::Ping);
     }
 
     /// May this client publish to `subject`? Decisions for literal subjects
@@ -751,6 +782,23 @@ impl Connection {
         remove_subscription(&self.client, &sub, &self.server.routes.interest);
     }
 
+    /// The first op is not CONNECT: settle as the `no_auth_user` (or as
+    /// anonymous without auth), or refuse.
+    #[inline(never)]
+    fn settle_first_op(&mut self) -> Result<(), CloseReason> {
+        let Some(identity) = identity::settle_first_op(&self.server, &self.client) else {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        };
+        self.account = identity.account;
+        self.perms = identity.permissions;
+        self.pub_allowed.clear();
+        self.client.meta().user = identity.user;
+        self.connected = true;
+        self.start_pings();
+        Ok(())
+    }
+
     /// A reload changed this client's permissions.
     #[inline(never)]
     fn adopt_reloaded_identity(&mut self) {
@@ -762,12 +810,13 @@ impl Connection {
 
     /// Names a verified TLS client certificate maps to (`verify_and_map`).
     fn cert_names(&self) -> Vec<String> {
-        let mapped = self
-            .server
-            .opts()
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.verify_and_map);
+        let mapped = self.via.is_none()
+            && self
+                .server
+                .opts()
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.verify_and_map);
         if mapped {
             self.client.certificate_names()
         } else {
@@ -786,7 +835,10 @@ impl Connection {
 
     #[inline(never)]
     fn send_info(&mut self) {
-        let json = self.server.client_info_json(&self.client);
+        let json = match &self.via {
+            Some(via) => via.info_json(&self.server, &self.client),
+            None => self.server.client_info_json(&self.client),
+        };
         let mut line = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut line, "INFO", &json);
         self.push(&line);
@@ -877,7 +929,7 @@ impl Connection {
 
     /// The connection is over: close it, drop its subscriptions, unregister.
     #[inline(never)]
-    fn finish(mut self: Box<Self>, reason: CloseReason) {
+    fn finish(mut self: Box<Self>, reason: CloseReason) -> CloseReason {
         self.end_batch();
         self.client.close(reason);
         // Unregistered first, so the closed-connections record keeps its subscriptions.
@@ -894,6 +946,7 @@ impl Connection {
             "{} - Client connection closed: {reason}",
             self.client.log_prefix()
         );
+        reason
     }
 }
 

@@ -55,6 +55,9 @@ pub fn run(
     }
     let monitor_addr = super::monitor::start(&server)?;
     super::route::start(&server)?;
+    if let Some(ws) = super::websocket::start(&server)? {
+        let _ = server.websocket_addr.set(ws);
+    }
     let files = RunFiles::write(&server, monitor_addr)?;
 
     let timers = server.timers.clone();

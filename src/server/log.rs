@@ -322,6 +322,9 @@ fn severity(label: &str) -> u8 {
 
 /// Write one line with a label (`INF`, `DBG`, ...).
 pub fn write(label: &str, msg: std::fmt::Arguments<'_>) {
+    // What peers sent (subjects, error texts) must not reach a terminal raw.
+    let text = msg.to_string();
+    let msg = crate::printable::printable_lines(&text);
     let Some(logger) = LOGGER.get() else {
         eprintln!("[{}] [{label}] {msg}", std::process::id());
         return;
@@ -350,7 +353,7 @@ pub fn write(label: &str, msg: std::fmt::Arguments<'_>) {
             line.push('[');
             line.push_str(label);
             line.push_str("] ");
-            line.push_str(&msg.to_string());
+            line.push_str(&msg);
             line.push('\n');
             match sink {
                 Sink::File(f) => f.write(line.as_bytes()),

@@ -13,11 +13,13 @@
 
 pub mod account;
 pub mod auth;
+mod auth_cost;
 pub mod client;
 pub mod close;
 mod config_file;
 mod connection;
 mod deliver;
+mod identity;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
@@ -33,6 +35,7 @@ pub mod sublist;
 pub mod subscription;
 mod timers;
 pub mod tls;
+pub mod websocket;
 mod wire;
 
 pub use config_file::apply as apply_config_file;
@@ -134,6 +137,10 @@ pub struct Server {
     /// TLS configuration for client connections (replaced by a reload).
     tls_config: RwLock<Option<Arc<rustls::ServerConfig>>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// The WebSocket listener's address, once bound.
+    pub websocket_addr: std::sync::OnceLock<SocketAddr>,
+    /// Who credentials make a WebSocket client (replaced by a reload).
+    websocket_auth: RwLock<Option<Arc<auth::Authenticator>>>,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
     lame_duck: AtomicBool,
@@ -179,6 +186,8 @@ impl Server {
             start: SystemTime::now(),
             closed,
             clients: Mutex::new(HashMap::new()),
+            websocket_addr: std::sync::OnceLock::new(),
+            websocket_auth: RwLock::new(None),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
@@ -193,6 +202,33 @@ impl Server {
     /// Who credentials make a client, under the options in force.
     pub fn auth(&self) -> Arc<auth::Authenticator> {
         self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The rules `client` authenticates under: the WebSocket listener's for
+    /// a WebSocket client, the server's otherwise.
+    pub fn auth_for(&self, client: &Client) -> Arc<auth::Authenticator> {
+        if client.meta().websocket {
+            if let Some(ws) = self.websocket_auth() {
+                return ws;
+            }
+        }
+        self.auth()
+    }
+
+    /// The WebSocket listener's authentication rules, when it has a listener.
+    pub fn websocket_auth(&self) -> Option<Arc<auth::Authenticator>> {
+        self.websocket_auth
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Install the WebSocket listener's rules (at start and by a reload).
+    pub fn set_websocket_auth(&self, auth: Option<Arc<auth::Authenticator>>) {
+        *self
+            .websocket_auth
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = auth;
     }
 
     /// The TLS configuration for new client connections.
@@ -210,6 +246,14 @@ impl Server {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// Every account by name (for an authenticator of another listener).
+    pub fn accounts_snapshot(&self) -> HashMap<String, Arc<Account>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn clients(&self) -> MutexGuard<'_, HashMap<u64, Arc<Client>>> {

@@ -271,7 +271,57 @@ pub struct Options {
     pub client_advertise: Option<String>,
     /// Clustering, when a route listener is configured.
     pub cluster: Option<ClusterOptions>,
+    /// The WebSocket listener (`websocket { }`).
+    pub websocket: Option<WebsocketOptions>,
 }
+
+/// The WebSocket listener: where, TLS, origins, compression, and its own
+/// authorization (when set, WebSocket clients authenticate against it
+/// instead of the server's).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WebsocketOptions {
+    /// Bind address.
+    pub host: String,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// `host:port` advertised instead of the listen address.
+    pub advertise: Option<String>,
+    /// TLS (`wss://`); `None` with `no_tls`.
+    pub tls: Option<TlsOptions>,
+    /// Accept only an `Origin` equal to the request's `Host`.
+    pub same_origin: bool,
+    /// Origins accepted; empty: any.
+    pub allowed_origins: Vec<String>,
+    /// Offer permessage-deflate.
+    pub compression: bool,
+    /// Time from accept to the end of the upgrade (TLS included).
+    pub handshake_timeout: Duration,
+    /// `handshake_timeout` was configured (not our default).
+    pub handshake_timeout_set: bool,
+    /// Single user of the block's authorization.
+    pub user: Option<String>,
+    /// Its password.
+    pub pass: Option<String>,
+    /// Token of the block's authorization.
+    pub token: Option<String>,
+    /// Users of the block's authorization (`None`: the block has no users).
+    pub users: Option<Vec<User>>,
+    /// Time to send CONNECT (the server's `auth_timeout` when unset).
+    pub auth_timeout: Option<Duration>,
+    /// `no_auth_user` for WebSocket clients.
+    pub no_auth_user: Option<String>,
+}
+
+impl WebsocketOptions {
+    /// True when the block has an authorization of its own.
+    pub fn has_own_auth(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || self.users.is_some()
+    }
+}
+
+/// nats-lite's default WebSocket handshake timeout (nats-server 2.9.10 sets
+/// none): a client that never finishes the upgrade holds nothing for long.
+pub const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Default for Options {
     fn default() -> Self {
@@ -321,6 +371,7 @@ impl Default for Options {
             no_header_support: false,
             client_advertise: None,
             cluster: None,
+            websocket: None,
         }
     }
 }

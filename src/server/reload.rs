@@ -2,11 +2,15 @@
 //! the flags, swap the options, credentials, accounts and TLS settings, and
 //! re-check every connected client, as nats-server does.
 //!
+//! - Every settled client is re-checked, including a `no_auth_user` guest
+//!   that never sent CONNECT, and one whose CONNECT was being checked when
+//!   the reload landed (`identity.rs`).
 //! - Clients whose credentials no longer hold get `-ERR 'Authorization
 //!   Violation'` and are closed (so are clients whose user moved account).
 //! - Subscriptions the new permissions refuse are removed, each with
 //!   `-ERR 'Permissions Violation for Subscription to "x" (sid "1")'`; the
-//!   others are rebuilt under the new permissions.
+//!   others are rebuilt under the new permissions. A removed
+//!   subscription's interest is withdrawn from the routes (`RS-`).
 //! - The client's own thread picks up its new permissions before its next
 //!   read batch.
 //! - Options that cannot change while running (host, port) refuse the
@@ -18,8 +22,10 @@ use std::sync::Arc;
 use super::auth::Authenticator;
 use super::client::Client;
 use super::close::CloseReason;
+use super::identity::{self, Recheck};
 use super::log::{self, LogConfig};
 use super::permissions;
+use super::route::Interest;
 use super::subscription::Subscription;
 use super::timers::send_err_and_close;
 use super::{tls, Account, Options, Server};
@@ -56,6 +62,10 @@ impl Server {
             accounts.clone()
         };
         let auth = Authenticator::new(&new, &accounts)?;
+        let ws_auth = match new.websocket {
+            Some(_) => Some(super::websocket::authenticator(&new, &accounts)?),
+            None => None,
+        };
         let tls_config = new
             .tls
             .as_ref()
@@ -66,13 +76,14 @@ impl Server {
 
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
+        self.set_websocket_auth(ws_auth.map(Arc::new));
         *self.tls_config.write().unwrap_or_else(|e| e.into_inner()) = tls_config;
         for w in &warnings {
             warn!("{w}");
         }
-        let auth = self.auth();
         for client in self.client_list() {
-            recheck(&auth, &client);
+            let rules = self.auth_for(&client);
+            recheck(&rules, &client, &self.routes.interest);
         }
         notice!("Reloaded server configuration");
         Ok(())
@@ -93,6 +104,16 @@ fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
             old.port, new.port
         ));
     }
+    if old.websocket.as_ref().map(|w| (&w.host, w.port))
+        != new.websocket.as_ref().map(|w| (&w.host, w.port))
+        || old.websocket.as_ref().map(|w| &w.tls) != new.websocket.as_ref().map(|w| &w.tls)
+    {
+        return Err(
+            "config reload not supported for the websocket listener or its TLS in nats-lite: \
+             restart the server"
+                .into(),
+        );
+    }
     if old.cluster != new.cluster || old.client_advertise != new.client_advertise {
         return Err(
             "config reload not supported for cluster options in nats-lite: restart the server"
@@ -102,21 +123,21 @@ fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Re-check one connected client under the new credentials and permissions.
-fn recheck(auth: &Authenticator, client: &Arc<Client>) {
-    if !client.connected.load(Ordering::Acquire) || client.is_closed() {
-        return;
-    }
-    let creds = client.credentials();
-    let names = client.certificate_names();
-    let identity = auth.authenticate(&creds, &names);
-    let Some(identity) = identity.filter(|id| Arc::ptr_eq(&id.account, &client.account())) else {
-        send_err_and_close(
-            client,
-            "Authorization Violation",
-            CloseReason::AuthenticationViolation,
-        );
-        return;
+/// Re-check one connected client under the new credentials and
+/// permissions; a subscription they refuse is removed, and its interest
+/// withdrawn from the routes.
+fn recheck(auth: &Authenticator, client: &Arc<Client>, interest: &Interest) {
+    let identity = match identity::recheck(auth, client) {
+        Recheck::NotSettled => return,
+        Recheck::Refused => {
+            send_err_and_close(
+                client,
+                "Authorization Violation",
+                CloseReason::AuthenticationViolation,
+            );
+            return;
+        }
+        Recheck::Holds(identity) => identity,
     };
     let perms = identity.permissions.clone();
     let subs: Vec<Arc<Subscription>> = client.subs().values().cloned().collect();
@@ -134,7 +155,9 @@ fn recheck(auth: &Authenticator, client: &Arc<Client>) {
         if !allowed {
             map.remove(&old.sid);
             drop(map);
-            account.sublist.remove(&old);
+            if account.sublist.remove(&old) {
+                interest.removed(&account, &old);
+            }
             errors.push(format!(
                 "{} (sid {})",
                 permissions::subscribe_violation(&old.subject, old.queue.as_deref()),
@@ -166,7 +189,6 @@ fn recheck(auth: &Authenticator, client: &Arc<Client>) {
         account.sublist.insert(sub);
     }
     client.meta().user = identity.user.clone();
-    client.set_identity_update(identity);
     for text in errors {
         let mut line = Vec::new();
         encode::err(&mut line, &text);

@@ -2,6 +2,7 @@
 //! `util/toputils.go`): fetch `/varz` and `/connz` from a monitoring port
 //! with ureq, and turn two consecutive polls into rates. The rate
 //! arithmetic is pure and unit-tested; only [`Engine::poll`] does I/O.
+//! Every string fetched is made printable before anything draws it.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -9,6 +10,8 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::printable::{printable, printable_json};
 
 /// How long one HTTP request may take in all.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -411,10 +414,15 @@ impl Engine {
             .map_err(|e| FetchError::BadReply(format!("{url}: {e}")))?;
         if status != 200 {
             let text = String::from_utf8_lossy(&body);
-            let first = text.lines().next().unwrap_or("").chars().take(80).collect();
-            return Err(FetchError::Status(status, first));
+            let first: String = text.lines().next().unwrap_or("").chars().take(80).collect();
+            return Err(FetchError::Status(status, printable(&first).into_owned()));
         }
-        serde_json::from_slice(&body).map_err(|e| FetchError::BadReply(format!("{url}: {e}")))
+        // Every string is made printable here, so nothing drawn later can
+        // carry a terminal escape sequence from the network.
+        let bad = |e: serde_json::Error| FetchError::BadReply(format!("{url}: {e}"));
+        let mut json: serde_json::Value = serde_json::from_slice(&body).map_err(bad)?;
+        printable_json(&mut json);
+        serde_json::from_value(json).map_err(bad)
     }
 
     /// Turn a transport error into a clear one: a NATS client port answers

@@ -271,7 +271,10 @@ impl Alerter {
 
 /// Log a line on stderr.
 pub fn log(line: String) {
-    eprintln!("nats-lite: watch-http: {line}");
+    eprintln!(
+        "nats-lite: watch-http: {}",
+        crate::printable::printable(&line)
+    );
 }
 
 /// The sinks `config` asks for; `nats` gives the NATS connection options

@@ -190,7 +190,7 @@ impl ConnInfo {
         ConnInfo {
             cid: client.cid,
             kind: "Client",
-            conn_type: "nats",
+            conn_type: if meta.websocket { "websocket" } else { "nats" },
             ip: client.addr.ip().to_string(),
             port: client.addr.port(),
             start,

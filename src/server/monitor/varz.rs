@@ -128,7 +128,7 @@ pub struct Varz {
     /// MQTT options (none).
     pub mqtt: Empty,
     /// WebSocket options (none).
-    pub websocket: Empty,
+    pub websocket: crate::server::websocket::WebsocketVarz,
     /// JetStream (none).
     pub jetstream: Empty,
     /// Seconds allowed for a TLS handshake.
@@ -250,7 +250,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         gateway: Empty {},
         leaf: Empty {},
         mqtt: Empty {},
-        websocket: Empty {},
+        websocket: crate::server::websocket::varz(server),
         jetstream: Empty {},
         tls_timeout: opts
             .tls

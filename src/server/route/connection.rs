@@ -29,7 +29,7 @@ use crate::protocol::parser::{Limits, Parsed, ProtocolError};
 use crate::protocol::route::{parse_route_op, RouteOp, RoutedMsg};
 use crate::protocol::subject;
 use crate::server::account::Account;
-use crate::server::auth::secret_matches;
+use crate::server::auth::user_and_password_match;
 use crate::server::client::{unix_nanos, Client};
 use crate::server::close::CloseReason;
 use crate::server::deliver::{Fanout, Message};
@@ -422,13 +422,10 @@ impl RouteConn {
         let Some(opts) = self.server.routes.opts() else {
             return false;
         };
-        let user_ok = opts.user.as_deref() == c.user.as_deref();
-        let pass_ok = match (&opts.password, &c.pass) {
-            (Some(stored), Some(given)) => secret_matches(stored, given),
-            (None, None) => true,
-            _ => false,
-        };
-        user_ok && pass_ok
+        user_and_password_match(
+            (opts.user.as_deref(), opts.password.as_deref()),
+            (c.user.as_deref(), c.pass.as_deref()),
+        )
     }
 
     /// A dynamic cluster name gives way to a configured one, or to a

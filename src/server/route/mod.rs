@@ -433,6 +433,10 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     })?;
     crate::server::listener::widen_backlog(&listener);
     let _ = server.routes.listen.set(addr);
+    let verified = opts.tls.as_ref().is_some_and(|t| t.verify);
+    if let Some(w) = open_route_port_warning(addr.ip(), opts.auth_required() || verified) {
+        crate::warn!("{w}");
+    }
     notice!("Cluster name is {}", server.routes.name());
     if server.routes.is_dynamic() {
         crate::warn!("Cluster name was dynamically generated, consider setting one");
@@ -454,6 +458,19 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
             .spawn(move || solicit_forever(&srv, &target))?;
     }
     Ok(())
+}
+
+/// The warning for a route port that any host can reach and that checks
+/// no credentials (no `authorization`, no verified route TLS): whoever
+/// connects joins the cluster, sees every message and can steer clients.
+fn open_route_port_warning(ip: std::net::IpAddr, authenticated: bool) -> Option<String> {
+    (!authenticated && !ip.is_loopback()).then(|| {
+        format!(
+            "The route port on {ip} is reachable from other hosts and checks no credentials: \
+             any server can join the cluster. Set cluster {{ authorization {{ user, password }} }} \
+             or verified route TLS"
+        )
+    })
 }
 
 fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
@@ -671,5 +688,22 @@ fn solicit_implicit(server: &Arc<Server>, id: String, url: String, auth_required
         });
     if spawned.is_err() {
         server.routes.release_dial(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::open_route_port_warning;
+
+    #[test]
+    fn an_open_route_port_reachable_from_other_hosts_is_warned_about() {
+        for ip in ["0.0.0.0", "::", "192.0.2.7"] {
+            let w = open_route_port_warning(ip.parse().unwrap(), false);
+            assert!(w.is_some_and(|w| w.contains("any server can join")), "{ip}");
+            assert!(open_route_port_warning(ip.parse().unwrap(), true).is_none());
+        }
+        for ip in ["127.0.0.1", "::1"] {
+            assert!(open_route_port_warning(ip.parse().unwrap(), false).is_none());
+        }
     }
 }

@@ -1,0 +1,146 @@
+//! Settling who a client connection is, once per CONNECT, in step with
+//! reloads:
+//!
+//! - At a CONNECT, from its credentials. A client that starts with another
+//!   op is settled at that first op as the `no_auth_user` (or as anonymous
+//!   in the global account when no auth is configured), as nats-server
+//!   registers its guest; from then on a reload re-checks it like any other
+//!   client (`reload.rs`).
+//! - A second CONNECT may change the user but not the account: the
+//!   client's subscriptions live in its account's index, and moving them
+//!   (with their route interest) under new permissions is not worth the
+//!   risk. It is refused with `-ERR 'Authorization Violation'` and closed.
+//! - A check never races a reload. The client is marked settled before the
+//!   rules it was checked against are compared with the current ones: a
+//!   reload that swapped them in the meantime either sees the client
+//!   (and re-checks it) or is seen here (and the check is made again under
+//!   the new rules). The two meet under the authenticator's lock, so one of
+//!   them always sees the other.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::auth::{Authenticator, Identity};
+use super::client::Client;
+use super::Server;
+use crate::protocol::info::Connect;
+
+/// Why a client was not settled (each closes the connection with
+/// `-ERR 'Authorization Violation'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The credentials (or their absence) are not accepted.
+    Unauthorized,
+    /// A later CONNECT names a user of another account.
+    AccountChange,
+}
+
+impl Refusal {
+    /// What the debug log says about it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Unauthorized => "authorization failed",
+            Refusal::AccountChange => "a second CONNECT may not change the account",
+        }
+    }
+}
+
+/// Settle a client from its CONNECT; `cert_names` are the names its
+/// verified TLS certificate maps to.
+///
+/// # Errors
+///
+/// The credentials are refused, or they name another account than the one
+/// an earlier CONNECT settled.
+pub fn settle_connect(
+    server: &Server,
+    client: &Client,
+    connect: &Connect,
+    cert_names: &[String],
+) -> Result<Identity, Refusal> {
+    settle(server, client, connect, |auth| {
+        auth.authenticate(connect, cert_names)
+    })
+}
+
+/// Settle a client whose first op is not CONNECT: the `no_auth_user`, or
+/// anonymous without auth; `None` when the rules want a CONNECT first.
+pub fn settle_first_op(server: &Server, client: &Client) -> Option<Identity> {
+    settle(
+        server,
+        client,
+        &Connect::default(),
+        Authenticator::anonymous,
+    )
+    .ok()
+}
+
+fn settle(
+    server: &Server,
+    client: &Client,
+    credentials: &Connect,
+    check: impl Fn(&Authenticator) -> Option<Identity>,
+) -> Result<Identity, Refusal> {
+    let mut held = client.credentials_lock();
+    // Permissions a reload worked out for the credentials being replaced.
+    let _ = client.take_identity_update();
+    let first = !client.connected.load(Ordering::SeqCst);
+    loop {
+        let rules = server.auth_for(client);
+        let identity = check(&rules).ok_or(Refusal::Unauthorized)?;
+        if first {
+            client.set_account(identity.account.clone());
+        } else if !Arc::ptr_eq(&identity.account, &client.account()) {
+            return Err(Refusal::AccountChange);
+        }
+        *held = Some(Box::new(credentials_only(credentials)));
+        client.connected.store(true, Ordering::SeqCst);
+        if Arc::ptr_eq(&rules, &server.auth_for(client)) {
+            return Ok(identity);
+        }
+        // A reload replaced the rules while they were being checked: the
+        // identity must hold under the new ones too.
+    }
+}
+
+/// What a reload's re-check of one client found.
+pub enum Recheck {
+    /// Not settled yet (it will be, under the rules of then), or closed.
+    NotSettled,
+    /// Its credentials no longer hold, or they name another account now.
+    Refused,
+    /// Who it is under the new rules (handed to its thread as well).
+    Holds(Identity),
+}
+
+/// Who a client is under `rules`, from the credentials it settled with. A
+/// reload calls this for every client.
+pub fn recheck(rules: &Authenticator, client: &Client) -> Recheck {
+    // Not settled: it will be under the new rules (see the module doc), so
+    // there is no need to wait for the lock a check in flight holds.
+    if !client.connected.load(Ordering::SeqCst) || client.is_closed() {
+        return Recheck::NotSettled;
+    }
+    let held = client.credentials_lock();
+    let credentials = held.as_deref().cloned().unwrap_or_default();
+    let identity = rules
+        .authenticate(&credentials, &client.certificate_names())
+        .filter(|id| Arc::ptr_eq(&id.account, &client.account()));
+    match identity {
+        Some(identity) => {
+            client.set_identity_update(identity.clone());
+            Recheck::Holds(identity)
+        }
+        None => Recheck::Refused,
+    }
+}
+
+/// The part of a CONNECT a re-check needs: no name, options or such.
+fn credentials_only(c: &Connect) -> Connect {
+    Connect {
+        user: c.user.clone(),
+        pass: c.pass.clone(),
+        auth_token: c.auth_token.clone(),
+        ..Default::default()
+    }
+}

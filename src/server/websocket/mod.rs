@@ -1,0 +1,228 @@
+//! The `websocket { }` listener: WebSocket clients (browsers, nats.ws,
+//! nats-py with `ws://`) speak the NATS client protocol inside binary
+//! frames.
+//!
+//! A connection's thread does TLS (for `wss://`) and the HTTP upgrade
+//! within `handshake_timeout` (`handshake.rs`), then hands the connection
+//! to the client connection code with one call, [`super::connection::serve_via`],
+//! over one end of a loopback socket pair; two pump threads (`bridge.rs`)
+//! move the bytes between the other end and the WebSocket, unwrapping and
+//! wrapping frames (`crate::protocol::websocket` is the codec). So the
+//! client connection code sees a plain NATS byte stream, with the real peer
+//! address and the WebSocket authorization passed in [`Via`], and this
+//! module touches nothing else of it.
+
+mod bridge;
+mod handshake;
+mod socket;
+mod varz;
+
+pub use varz::{varz, WebsocketVarz};
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::auth::Authenticator;
+use super::client::Client;
+use super::listener::{display_addr, widen_backlog};
+use super::{Options, Server};
+use crate::protocol::info::ServerInfo;
+use crate::{debug, error, notice};
+
+/// Stack of a WebSocket connection's threads: miniz_oxide builds its
+/// (de)compressor state on the stack before boxing it, a few hundred KB;
+/// only the pages touched count in RSS.
+const STACK: usize = 2 * 1024 * 1024;
+
+/// How a WebSocket client reaches the client connection code: who the peer
+/// is and how it authenticates.
+pub struct Via {
+    /// The client's address (not the loopback pair's).
+    pub peer: SocketAddr,
+    /// The WebSocket authorization (the server's when the block has none).
+    pub auth: Arc<Authenticator>,
+    /// Time to send CONNECT.
+    pub auth_timeout: Duration,
+}
+
+impl Via {
+    /// The INFO JSON a WebSocket client gets: the client port's, with TLS
+    /// left to the WebSocket layer and `auth_required` from its authorization.
+    pub fn info_json(&self, server: &Server, client: &Client) -> Vec<u8> {
+        let json = server.client_info_json(client);
+        let Ok(mut info) = serde_json::from_slice::<ServerInfo>(&json) else {
+            return json;
+        };
+        info.tls_required = false;
+        info.tls_available = false;
+        info.tls_verify = false;
+        // As nats-server: auth is required when configured, no_auth_user or not.
+        info.auth_required = self.auth.required();
+        serde_json::to_vec(&info).unwrap_or(json)
+    }
+}
+
+/// The WebSocket side of the server: options, authorization, TLS.
+pub struct Websocket {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// The bound address.
+    pub addr: SocketAddr,
+}
+
+/// Bind the WebSocket listener when configured and serve it on its own
+/// thread; returns the bound address.
+///
+/// # Errors
+///
+/// Binding failed, the TLS files are unusable, or the authorization is invalid.
+pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
+    let opts = server.opts();
+    let Some(wo) = opts.websocket.clone() else {
+        return Ok(None);
+    };
+    let tls = wo.tls.as_ref().map(super::tls::server_config).transpose()?;
+    let auth = authenticator(&opts, &server.accounts_snapshot())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let host = wo.host.trim_start_matches('[').trim_end_matches(']');
+    let (listener, addr) = super::listener::listen_tcp(host, wo.port).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on {} for websocket: {e}",
+                display_addr(host, wo.port)
+            ),
+        )
+    })?;
+    widen_backlog(&listener);
+    server.set_websocket_auth(Some(Arc::new(auth)));
+    let ws = Arc::new(Websocket { tls, addr });
+    let scheme = if ws.tls.is_some() { "wss" } else { "ws" };
+    notice!(
+        "Listening for websocket clients on {scheme}://{}",
+        display_addr(host, addr.port())
+    );
+    if ws.tls.is_none() {
+        notice!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+    }
+    let srv = Arc::downgrade(server);
+    std::thread::Builder::new()
+        .name("ws-accept".into())
+        .stack_size(STACK)
+        .spawn(move || accept_loop(&srv, &listener, &ws))?;
+    Ok(Some(addr))
+}
+
+/// The authenticator of WebSocket clients under `opts`.
+///
+/// # Errors
+///
+/// A user names an unknown account, or `no_auth_user` names no user.
+pub fn authenticator(
+    opts: &Options,
+    accounts: &std::collections::HashMap<String, Arc<super::account::Account>>,
+) -> Result<Authenticator, String> {
+    Authenticator::new(&auth_options(opts), accounts).map_err(|e| format!("websocket: {e}"))
+}
+
+impl Websocket {
+    /// The authorization in force (a reload replaces it) and the time to
+    /// send CONNECT.
+    fn auth(server: &Server) -> (Arc<Authenticator>, Duration) {
+        let opts = server.opts();
+        let timeout = auth_options(&opts).effective_auth_timeout();
+        let auth = server.websocket_auth().unwrap_or_else(|| server.auth());
+        (auth, timeout)
+    }
+}
+
+/// The options WebSocket clients authenticate under: the block's own
+/// authorization when it has one, else the server's; the block's
+/// `no_auth_user` and `timeout` when set.
+fn auth_options(opts: &Options) -> Options {
+    let mut o = opts.clone();
+    let Some(wo) = &opts.websocket else { return o };
+    if wo.has_own_auth() {
+        o.user = wo.user.clone();
+        o.pass = wo.pass.clone();
+        o.token = wo.token.clone();
+        o.users = wo.users.clone().unwrap_or_default();
+        o.no_auth_user = None;
+    }
+    if wo.no_auth_user.is_some() {
+        o.no_auth_user = wo.no_auth_user.clone();
+    }
+    if let Some(t) = wo.auth_timeout {
+        o.auth_timeout = t;
+    }
+    o
+}
+
+fn accept_loop(server: &std::sync::Weak<Server>, listener: &TcpListener, ws: &Arc<Websocket>) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = listener.accept();
+        let Some(srv) = server.upgrade() else { return };
+        if srv.is_shutting_down() || srv.in_lame_duck() {
+            return;
+        }
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => (stream, super::listener::unmapped(peer)),
+            Err(e) => {
+                error!("Temporary Websocket Accept Error ({e})");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(10);
+        let ws = ws.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ws-client".into())
+            .stack_size(STACK)
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    serve(srv, &ws, stream, peer);
+                }));
+                if result.is_err() {
+                    error!("a websocket connection thread panicked; the connection was dropped");
+                }
+            });
+        if let Err(e) = spawned {
+            error!("Cannot start a thread for a websocket connection ({e})");
+        }
+    }
+}
+
+/// One WebSocket connection: TLS, upgrade, then the NATS client connection.
+fn serve(server: Arc<Server>, ws: &Websocket, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let opts = server.opts();
+    let Some(wo) = opts.websocket.as_ref() else {
+        return;
+    };
+    let deadline = Instant::now() + wo.handshake_timeout;
+    let socket = match socket::WsSocket::open(stream, ws.tls.as_ref(), deadline) {
+        Ok(s) => s,
+        Err(e) => {
+            debug!("{peer} - websocket TLS handshake error: {e}");
+            return;
+        }
+    };
+    let upgraded = match handshake::upgrade(&socket, wo, deadline) {
+        Ok(u) => u,
+        Err(e) => {
+            debug!("{peer} - websocket handshake error: {e}");
+            socket.shutdown();
+            return;
+        }
+    };
+    let (auth, auth_timeout) = Websocket::auth(&server);
+    let via = Via {
+        peer,
+        auth,
+        auth_timeout,
+    };
+    bridge::run(server, socket, upgraded, via, opts.write_deadline);
+}
