@@ -129,8 +129,11 @@ fn bundle_client(out_dir: &Path) -> Option<PathBuf> {
         &js.join("node_modules/@nats-io/nats-core/package.json"),
         "@nats-io/nats-core",
     )?;
-    // The entry sits next to node_modules so that esbuild resolves the package.
-    let entry = js.join(format!("entry-{}.js", std::process::id()));
+    // The entry sits next to node_modules so that esbuild resolves the package;
+    // one per call, as the browser tests run in parallel in one process.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let entry = js.join(format!("entry-{}-{n}.js", std::process::id()));
     std::fs::write(
         &entry,
         "export { wsconnect, headers } from \"@nats-io/nats-core\";\n",
