@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a server''s statistics (like nats-top)')
             [CompletionResult]::new('mkpasswd', 'mkpasswd', [CompletionResultType]::ParameterValue, 'Generate a bcrypt hash of a password for a config file')
             [CompletionResult]::new('watch-http', 'watch-http', [CompletionResultType]::ParameterValue, 'Watch HTTP endpoints and alert when their health changes')
+            [CompletionResult]::new('watch-host', 'watch-host', [CompletionResultType]::ParameterValue, 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages')
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run a NATS-protocol broker (flags as nats-server''s)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -471,8 +472,8 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;top' {
-            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]')
-            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server')
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server')
             [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Monitoring (HTTP) port')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Monitoring (HTTP) port')
             [CompletionResult]::new('--https-port', '--https-port', [CompletionResultType]::ParameterName, 'Secure monitoring (HTTPS) port; overrides -m (also `-ms`)')
@@ -490,6 +491,9 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write a snapshot to FILE and exit (`-` for stdout)')
             [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Delimited output (e.g. `,`) instead of the grid, for -o')
             [CompletionResult]::new('--delimiter', '--delimiter', [CompletionResultType]::ParameterName, 'Delimited output (e.g. `,`) instead of the grid, for -o')
+            [CompletionResult]::new('--http-user', '--http-user', [CompletionResultType]::ParameterName, 'User for a monitoring port that requires credentials (`http_auth`)')
+            [CompletionResult]::new('--http-password', '--http-password', [CompletionResultType]::ParameterName, 'Password of --http-user')
+            [CompletionResult]::new('--http-token', '--http-token', [CompletionResultType]::ParameterName, 'Bearer token for a monitoring port that requires one (`http_auth { token }`)')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Do not verify the HTTPS monitoring port''s certificate')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the HTTPS monitoring port''s certificate')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Show traffic in raw bytes and counts instead of K/M/G')
@@ -563,6 +567,62 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'nats-lite;watch-host' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Settings from a file (nats-server config format)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Settings from a file (nats-server config format)')
+            [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'With --once: how long file changes are counted [default: 10s]')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Time between reports [default: 60s]')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between reports [default: 60s]')
+            [CompletionResult]::new('--disk', '--disk', [CompletionResultType]::ParameterName, 'Report the disk usage of this path''s filesystem (repeatable) [default: / and every mounted block device]')
+            [CompletionResult]::new('--ignore-extension', '--ignore-extension', [CompletionResultType]::ParameterName, 'Do not count files with this extension, e.g. .swp (repeatable)')
+            [CompletionResult]::new('--ignore', '--ignore', [CompletionResultType]::ParameterName, 'Do not count (or watch) what matches GLOB: *.tmp, build/**, logs (repeatable)')
+            [CompletionResult]::new('--nats-metrics', '--nats-metrics', [CompletionResultType]::ParameterName, 'Publish each report (JSON) on NATS: --nats-metrics on host.metrics.<hostname>, --nats-metrics=SUBJECT on SUBJECT; the server from -s, with the usual user, token and TLS flags')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve the latest report to Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9101)')
+            [CompletionResult]::new('--textfile', '--textfile', [CompletionResultType]::ParameterName, 'Write each report to FILE (a node_exporter textfile, e.g. /var/lib/node_exporter/textfile/watch_host.prom), atomically')
+            [CompletionResult]::new('--cw-namespace', '--cw-namespace', [CompletionResultType]::ParameterName, 'CloudWatch namespace of the metrics [default: NatsLite/Host]')
+            [CompletionResult]::new('--cw-dimension', '--cw-dimension', [CompletionResultType]::ParameterName, 'A dimension of every metric (repeatable): NAME=VALUE, or InstanceId or Host alone for this instance''s [default: InstanceId (on EC2) and Host]')
+            [CompletionResult]::new('--cw-region', '--cw-region', [CompletionResultType]::ParameterName, 'AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, or the instance''s]')
+            [CompletionResult]::new('--cw-endpoint', '--cw-endpoint', [CompletionResultType]::ParameterName, 'CloudWatch endpoint URL [default: https://monitoring.REGION.amazonaws.com]')
+            [CompletionResult]::new('--cw-metric', '--cw-metric', [CompletionResultType]::ParameterName, 'Send only this metric to CloudWatch (repeatable) [default: all]')
+            [CompletionResult]::new('--alert', '--alert', [CompletionResultType]::ParameterName, 'Alert when a figure crosses this threshold: load_per_cpu>0.6, disk_used_percent{path=/}>=90, file_changes_per_second>100 (repeatable)')
+            [CompletionResult]::new('--clear', '--clear', [CompletionResultType]::ParameterName, 'Clear the alert on the same metric only past this (lower) threshold: load_per_cpu<0.4 [default: when the alert''s condition no longer holds]')
+            [CompletionResult]::new('--nats-subject', '--nats-subject', [CompletionResultType]::ParameterName, 'Publish alert events (JSON) on this NATS subject (server from -s)')
+            [CompletionResult]::new('--rocketchat', '--rocketchat', [CompletionResultType]::ParameterName, 'Post alerts to this RocketChat server (https://chat.example.com)')
+            [CompletionResult]::new('--rc-user', '--rc-user', [CompletionResultType]::ParameterName, 'RocketChat user to log in as')
+            [CompletionResult]::new('--rc-password', '--rc-password', [CompletionResultType]::ParameterName, 'RocketChat password')
+            [CompletionResult]::new('--rc-token', '--rc-token', [CompletionResultType]::ParameterName, 'RocketChat personal access token (instead of user and password)')
+            [CompletionResult]::new('--rc-user-id', '--rc-user-id', [CompletionResultType]::ParameterName, 'The user id that goes with --rc-token')
+            [CompletionResult]::new('--rc-channel', '--rc-channel', [CompletionResultType]::ParameterName, 'RocketChat channel (''#ops'') or user (''@someone'')')
+            [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command for each alert, the event JSON on stdin')
+            [CompletionResult]::new('--procfs', '--procfs', [CompletionResultType]::ParameterName, 'Where the proc filesystem is (Linux: loadavg, meminfo), e.g. the host''s /proc mounted into a container [default: /proc]')
+            [CompletionResult]::new('--watch-backend', '--watch-backend', [CompletionResultType]::ParameterName, 'Which notification mechanism counts file changes')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server''s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server''s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name, or a token when no password is given [env: NATS_USER]')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
+            [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
+            [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--tlsca', '--tlsca', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
+            [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Collect one report (file changes over --window) and exit')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print each report as one JSON line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on stdout (the other sinks still get every report)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on stdout (the other sinks still get every report)')
+            [CompletionResult]::new('--ignore-dot-directories', '--ignore-dot-directories', [CompletionResultType]::ParameterName, 'Do not count (or watch) anything under a directory whose name starts with a dot')
+            [CompletionResult]::new('--cloudwatch', '--cloudwatch', [CompletionResultType]::ParameterName, 'Send each report to CloudWatch (PutMetricData). Credentials from the environment, the shared credentials file or the instance role (IMDSv2)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
+            [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'nats-lite;completions' {
             [CompletionResult]::new('--man', '--man', [CompletionResultType]::ParameterName, 'Write the man pages (nats-lite.1 and one nats-lite-SUBCOMMAND.1 per subcommand) into DIR')
             [CompletionResult]::new('--write-all', '--write-all', [CompletionResultType]::ParameterName, 'Write every completion script into DIR/completions and every man page into DIR/man (`.` in a checkout regenerates the files kept in git)')
@@ -595,6 +655,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--log_size_limit', '--log_size_limit', [CompletionResultType]::ParameterName, 'Logfile size limit (rotate when exceeded)')
             [CompletionResult]::new('-T', '-T ', [CompletionResultType]::ParameterName, 'Timestamp log entries (default true; -T=false turns them off)')
             [CompletionResult]::new('--logtime', '--logtime', [CompletionResultType]::ParameterName, 'Timestamp log entries (default true; -T=false turns them off)')
+            [CompletionResult]::new('--log_format', '--log_format', [CompletionResultType]::ParameterName, 'Log line format: `text` (nats-server''s) or `json` (one object a line)')
             [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Syslog server address (udp://localhost:514)')
             [CompletionResult]::new('--remote_syslog', '--remote_syslog', [CompletionResultType]::ParameterName, 'Syslog server address (udp://localhost:514)')
             [CompletionResult]::new('--max_traced_msg_len', '--max_traced_msg_len', [CompletionResultType]::ParameterName, 'Maximum printable length of traced messages (0 for unlimited)')
@@ -641,6 +702,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a server''s statistics (like nats-top)')
             [CompletionResult]::new('mkpasswd', 'mkpasswd', [CompletionResultType]::ParameterValue, 'Generate a bcrypt hash of a password for a config file')
             [CompletionResult]::new('watch-http', 'watch-http', [CompletionResultType]::ParameterValue, 'Watch HTTP endpoints and alert when their health changes')
+            [CompletionResult]::new('watch-host', 'watch-host', [CompletionResultType]::ParameterValue, 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages')
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run a NATS-protocol broker (flags as nats-server''s)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -698,6 +760,9 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;help;watch-http' {
+            break
+        }
+        'nats-lite;help;watch-host' {
             break
         }
         'nats-lite;help;completions' {

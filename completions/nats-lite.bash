@@ -52,6 +52,9 @@ _nats__lite() {
             nats__lite,top)
                 cmd="nats__lite__subcmd__top"
                 ;;
+            nats__lite,watch-host)
+                cmd="nats__lite__subcmd__watch__subcmd__host"
+                ;;
             nats__lite,watch-http)
                 cmd="nats__lite__subcmd__watch__subcmd__http"
                 ;;
@@ -133,6 +136,9 @@ _nats__lite() {
             nats__lite__subcmd__help,top)
                 cmd="nats__lite__subcmd__help__subcmd__top"
                 ;;
+            nats__lite__subcmd__help,watch-host)
+                cmd="nats__lite__subcmd__help__subcmd__watch__subcmd__host"
+                ;;
             nats__lite__subcmd__help,watch-http)
                 cmd="nats__lite__subcmd__help__subcmd__watch__subcmd__http"
                 ;;
@@ -161,7 +167,7 @@ _nats__lite() {
 
     case "${cmd}" in
         nats__lite)
-            opts="-v -s -h --version --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd watch-http completions server help"
+            opts="-v -s -h --version --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1067,7 +1073,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__help)
-            opts="pub sub req reply bench ping cat top mkpasswd watch-http completions server help"
+            opts="pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1319,6 +1325,20 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__help__subcmd__top)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__help__subcmd__watch__subcmd__host)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1685,7 +1705,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__server)
-            opts="-a -p -n -P -m -c -t -l -T -D -V -s -r -v -h --net --addr --port --server_name --name --pid --http_port --https_port --config --signal --ports_file_dir --client_advertise --log_file --log --log_size_limit --logtime --logtime_utc --debug --trace --syslog --remote_syslog --max_traced_msg_len --user --pass --auth --tls --tlscert --tlskey --tlsverify --tlscacert --routes --cluster_listen --cluster --cluster_name --cluster_advertise --no_advertise --connect_retries --profile --jetstream --store_dir --version --help"
+            opts="-a -p -n -P -m -c -t -l -T -D -V -s -r -v -h --net --addr --port --server_name --name --pid --http_port --https_port --config --signal --ports_file_dir --client_advertise --log_file --log --log_size_limit --logtime --logtime_utc --log_format --debug --trace --syslog --remote_syslog --max_traced_msg_len --user --pass --auth --tls --tlscert --tlskey --tlsverify --tlscacert --routes --cluster_listen --cluster --cluster_name --cluster_advertise --no_advertise --connect_retries --profile --jetstream --store_dir --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1785,6 +1805,10 @@ _nats__lite() {
                     ;;
                 -T)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --log_format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --remote_syslog)
@@ -1937,7 +1961,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__top)
-            opts="-s -m -k -n -d -r -o -l -b -u -h --host --port --ms --https-port --cacert --tlscacert --tls-insecure --conns --delay --sort --refresh-count --output --delimiter --raw-bytes --display-subscriptions-column --lookup --help"
+            opts="-s -m -k -n -d -r -o -l -b -u -h --host --port --ms --https-port --cacert --tlscacert --tls-insecure --conns --delay --sort --refresh-count --output --delimiter --raw-bytes --display-subscriptions-column --lookup --http-user --http-password --http-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2016,6 +2040,196 @@ _nats__lite() {
                     return 0
                     ;;
                 -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__watch__subcmd__host)
+            opts="-c -i -q -s -h --config --once --window --interval --json --quiet --disk --ignore-extension --ignore --ignore-dot-directories --nats-metrics --listen --textfile --cloudwatch --cw-namespace --cw-dimension --cw-region --cw-endpoint --cw-metric --alert --clear --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --procfs --watch-backend --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --disk)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore-extension)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-dimension)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cw-metric)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --clear)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rocketchat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-user-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rc-channel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --procfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch-backend)
+                    COMPREPLY=($(compgen -W "native notify" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pass)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlscert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlskey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlscacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tlsca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connection-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

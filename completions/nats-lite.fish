@@ -49,6 +49,7 @@ complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "cat" -d 'Pipe s
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "watch-host" -d 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -344,7 +345,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls-insecure
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s s -l host -d 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s s -l host -d 'Monitoring host of the NATS server [default: the host of the global -s/--server or NATS_URL if given, else 127.0.0.1]; several as `a,b:8223,c` (each with its own port, -m by default) for a cluster view: one aggregated header and a row per server' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s m -l port -d 'Monitoring (HTTP) port' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l https-port -l ms -d 'Secure monitoring (HTTPS) port; overrides -m (also `-ms`)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l tlscacert -l cacert -d 'CA certificate to verify the HTTPS monitoring port with (also `-cacert`)' -r -F
@@ -365,6 +366,9 @@ rtt\t''"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s r -l refresh-count -d 'Exit after this many refreshes (with -o: write this many snapshots)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s o -l output -d 'Write a snapshot to FILE and exit (`-` for stdout)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s l -l delimiter -d 'Delimited output (e.g. `,`) instead of the grid, for -o' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-user -d 'User for a monitoring port that requires credentials (`http_auth`)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-password -d 'Password of --http-user' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l http-token -d 'Bearer token for a monitoring port that requires one (`http_auth { token }`)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s k -l tls-insecure -d 'Do not verify the HTTPS monitoring port\'s certificate'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s b -l raw-bytes -d 'Show traffic in raw bytes and counts instead of K/M/G'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s u -l display-subscriptions-column -d 'Show the SUBSCRIPTIONS column from the start'
@@ -414,6 +418,53 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tls-i
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s c -l config -d 'Settings from a file (nats-server config format)' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l window -d 'With --once: how long file changes are counted [default: 10s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s i -l interval -d 'Time between reports [default: 60s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l disk -d 'Report the disk usage of this path\'s filesystem (repeatable) [default: / and every mounted block device]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l ignore-extension -d 'Do not count files with this extension, e.g. .swp (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l ignore -d 'Do not count (or watch) what matches GLOB: *.tmp, build/**, logs (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l nats-metrics -d 'Publish each report (JSON) on NATS: --nats-metrics on host.metrics.<hostname>, --nats-metrics=SUBJECT on SUBJECT; the server from -s, with the usual user, token and TLS flags' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l listen -d 'Serve the latest report to Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9101)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l textfile -d 'Write each report to FILE (a node_exporter textfile, e.g. /var/lib/node_exporter/textfile/watch_host.prom), atomically' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-namespace -d 'CloudWatch namespace of the metrics [default: NatsLite/Host]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-dimension -d 'A dimension of every metric (repeatable): NAME=VALUE, or InstanceId or Host alone for this instance\'s [default: InstanceId (on EC2) and Host]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-region -d 'AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, or the instance\'s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-endpoint -d 'CloudWatch endpoint URL [default: https://monitoring.REGION.amazonaws.com]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cw-metric -d 'Send only this metric to CloudWatch (repeatable) [default: all]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l alert -d 'Alert when a figure crosses this threshold: load_per_cpu>0.6, disk_used_percent{path=/}>=90, file_changes_per_second>100 (repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l clear -d 'Clear the alert on the same metric only past this (lower) threshold: load_per_cpu<0.4 [default: when the alert\'s condition no longer holds]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l nats-subject -d 'Publish alert events (JSON) on this NATS subject (server from -s)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rocketchat -d 'Post alerts to this RocketChat server (https://chat.example.com)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-user -d 'RocketChat user to log in as' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-password -d 'RocketChat password' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-token -d 'RocketChat personal access token (instead of user and password)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-user-id -d 'The user id that goes with --rc-token' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l rc-channel -d 'RocketChat channel (\'#ops\') or user (\'@someone\')' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l webhook -d 'POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l exec -d 'Run this shell command for each alert, the event JSON on stdin' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l procfs -d 'Where the proc filesystem is (Linux: loadavg, meminfo), e.g. the host\'s /proc mounted into a container [default: /proc]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l watch-backend -d 'Which notification mechanism counts file changes' -r -f -a "native\t'inotify on Linux, the notify crate elsewhere'
+notify\t'The notify crate on every platform'"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l once -d 'Collect one report (file changes over --window) and exit'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l json -d 'Print each report as one JSON line'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s q -l quiet -d 'Print nothing on stdout (the other sinks still get every report)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l ignore-dot-directories -d 'Do not count (or watch) anything under a directory whose name starts with a dot'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cloudwatch -d 'Send each report to CloudWatch (PutMetricData). Credentials from the environment, the shared credentials file or the instance role (IMDSv2)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s h -l help -d 'Print help'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -l man -d 'Write the man pages (nats-lite.1 and one nats-lite-SUBCOMMAND.1 per subcommand) into DIR' -r -f -a "(__fish_complete_directories)"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -l write-all -d 'Write every completion script into DIR/completions and every man page into DIR/man (`.` in a checkout regenerates the files kept in git)' -r -f -a "(__fish_complete_directories)"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand completions" -s h -l help -d 'Print help'
@@ -431,6 +482,8 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s l -l log 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l log_size_limit -d 'Logfile size limit (rotate when exceeded)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s T -l logtime -d 'Timestamp log entries (default true; -T=false turns them off)' -r -f -a "true\t''
 false\t''"
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l log_format -d 'Log line format: `text` (nats-server\'s) or `json` (one object a line)' -r -f -a "text\t''
+json\t''"
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s r -l remote_syslog -d 'Syslog server address (udp://localhost:514)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l max_traced_msg_len -d 'Maximum printable length of traced messages (0 for unlimited)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l user -d 'User required for connections' -r
@@ -457,19 +510,20 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l no_advert
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l jetstream -d 'Enable JetStream (not supported by nats-lite; a warning is logged; also `-js`)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s v -l version -d 'Show the version and exit'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "pub" -d 'Publish a message'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "req" -d 'Send a request and wait for the reply'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "reply" -d 'Answer requests on a subject'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "bench" -d 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "pub" -d 'Publish a message'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "req" -d 'Send a request and wait for the reply'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "reply" -d 'Answer requests on a subject'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "bench" -d 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "watch-host" -d 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "pub" -d 'Publishers only (--clients of them)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'

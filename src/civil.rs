@@ -48,6 +48,13 @@ pub fn rfc3339(secs: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
+/// `2006-01-02T15:04:05.000Z`: RFC 3339 in UTC with milliseconds.
+pub fn rfc3339_millis(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = rfc3339(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    format!("{}.{:03}Z", secs.trim_end_matches('Z'), d.subsec_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

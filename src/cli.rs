@@ -79,6 +79,9 @@ pub enum Command {
     /// Watch HTTP endpoints and alert when their health changes.
     #[command(name = "watch-http")]
     WatchHttp(Box<commands::watch_http::WatchHttpArgs>),
+    /// Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch.
+    #[command(name = "watch-host")]
+    WatchHost(Box<commands::watch_host::WatchHostArgs>),
     /// Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages.
     Completions(commands::completions::CompletionsArgs),
 }
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Top(args) => commands::top::run(&global, args),
         Command::Mkpasswd(args) => commands::mkpasswd::run(args),
         Command::WatchHttp(args) => commands::watch_http::run(&global, *args),
+        Command::WatchHost(args) => commands::watch_host::run(&global, *args),
         Command::Completions(args) => commands::completions::run(args, Cli::command()),
     }
 }

@@ -1,94 +1,118 @@
-//! The classic load-average tutorial done with nats-lite alone
-//! (scripts/loadavg/): a publisher of `hostname load nproc` on
-//! `stats.loadaverage`, and a notifier that warns once per host when the
-//! load per processor goes above 0.6 and clears below 0.4.
+//! The classic load-average tutorial done with `nats-lite watch-host`
+//! (it replaces the shell recipes that were in scripts/loadavg/): each
+//! host publishes its load and processor count as JSON on a subject (the
+//! tutorial's publisher), and warns once on an alert subject when its
+//! load per processor goes above 0.6, clearing below 0.4 (the notifier).
+//!
+//! The load is fed through `--procfs`: a directory whose `loadavg` the
+//! test rewrites, as a container reads the host's /proc mounted elsewhere.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::Path;
+use std::time::Duration;
 
-use crate::client_support::{lite, run, Client, RUN_TIMEOUT};
-use crate::util::{nats_lite_bin, ServerProcess};
+use serde_json::Value;
 
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts/loadavg")
-        .join(name)
+use crate::util::{ServerProcess, TempDir};
+use crate::watch_host::Agent;
+
+/// Write `procfs/loadavg` for a 1-minute load of `load1`, atomically.
+fn set_load(procfs: &Path, load1: f64) {
+    let tmp = procfs.join("loadavg.tmp");
+    std::fs::write(&tmp, format!("{load1:.2} 0.10 0.05 1/100 4242\n")).unwrap();
+    std::fs::rename(&tmp, procfs.join("loadavg")).unwrap();
 }
 
-fn with_env(mut cmd: Command, server: &ServerProcess) -> Command {
-    cmd.env("NATS_URL", server.url())
-        .env("NATS_LITE", nats_lite_bin());
-    cmd
+/// Wait for a report with this 1-minute load.
+fn report_with_load(agent: &mut Agent, load1: f64) -> Value {
+    for _ in 0..100 {
+        let r = agent.next_report();
+        if (r["load1"].as_f64().unwrap() - load1).abs() < 0.005 {
+            return r;
+        }
+    }
+    panic!("no report with load1 {load1}");
 }
 
 #[test]
 fn loadavg_notifier_warns_once_and_clears() {
     let server = ServerProcess::start(&[]);
-    let loads = [
-        "web1 0.50 2", // 0.25: fine
-        "web1 1.40 2", // 0.70: warn
-        "web1 1.60 2", // 0.80: already warned
-        "db1 3.00 4",  // 0.75: warn for db1
-        "web1 1.00 2", // 0.50: between the thresholds, still warned
-        "web1 0.60 2", // 0.30: clear
-        "db1 1.00 4",  // 0.25: clear
-        "web1 1.30 2", // 0.65: warn again
-    ];
-    let mut cmd = with_env(Command::new("sh"), &server);
-    cmd.arg(script("notify.sh"))
-        .env("LOADAVG_COUNT", loads.len().to_string());
-    let mut notifier = Client::spawn(cmd, None);
-    notifier.wait_stderr("Subscribing on");
-    for load in loads {
-        run(
-            with_env(
-                lite(&["pub", "--quiet", "stats.loadaverage", load]),
-                &server,
-            ),
-            None,
-        )
-        .assert_ok();
+    let mut sub = server.connect();
+    sub.handshake("{}");
+    sub.send("SUB stats.overload 1\r\n");
+    sub.flush();
+    let tmp = TempDir::new("loadavg-notifier");
+    set_load(tmp.path(), 0.0);
+    let url = server.url();
+    // The README's notifier, with a short interval and a fake /proc.
+    let mut agent = Agent::start(&[
+        "-s",
+        &url,
+        "--interval",
+        "200ms",
+        "--json",
+        "--procfs",
+        tmp.path().to_str().unwrap(),
+        "--disk",
+        tmp.path().to_str().unwrap(),
+        "--alert",
+        "load_per_cpu>0.6",
+        "--clear",
+        "load_per_cpu<0.4",
+        "--nats-subject",
+        "stats.overload",
+    ]);
+    let cpus = agent.next_report()["cpus"].as_f64().unwrap();
+    // Load per processor: fine, warn, still high, between the thresholds
+    // (still warned), clear, warn again.
+    for ratio in [0.25, 0.70, 0.80, 0.50, 0.30, 0.65] {
+        let load1 = (ratio * cpus * 100.0_f64).round() / 100.0;
+        set_load(tmp.path(), load1);
+        report_with_load(&mut agent, load1);
     }
-    let done = notifier.finish(RUN_TIMEOUT);
-    done.assert_ok();
-    let out = done.out();
-    let lines: Vec<&str> = out
-        .lines()
-        .map(|l| l.split(" load").next().unwrap())
-        .collect();
-    assert_eq!(
-        lines,
-        [
-            "WARNING: web1",
-            "WARNING: db1",
-            "OK: web1",
-            "OK: db1",
-            "WARNING: web1"
-        ],
-        "notifier output:\n{}",
-        out
-    );
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        let (_, payload) = sub.read_msg();
+        let v: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(v["metric"], "load_per_cpu");
+        events.push(format!(
+            "{} {:.2}",
+            v["event"].as_str().unwrap(),
+            v["value"].as_f64().unwrap()
+        ));
+    }
+    assert_eq!(events, ["alert 0.70", "clear 0.30", "alert 0.65"]);
+    assert!(sub.is_quiet_for(Duration::from_millis(300)));
 }
 
 #[test]
 fn loadavg_publisher_sends_host_load_and_cpus() {
     let server = ServerProcess::start(&[]);
-    let mut sub = Client::spawn(
-        with_env(
-            lite(&["sub", "--raw", "--count", "1", "stats.loadaverage"]),
-            &server,
-        ),
-        None,
-    );
-    sub.wait_stderr("Subscribing on");
-    let mut publisher = with_env(Command::new("sh"), &server);
-    publisher.arg(script("publish.sh"));
-    run(publisher, None).assert_ok();
-    let done = sub.finish(RUN_TIMEOUT);
-    done.assert_ok();
-    let line = done.out();
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(fields.len(), 3, "got {line:?}");
-    assert!(fields[1].parse::<f64>().is_ok(), "load in {line:?}");
-    assert!(fields[2].parse::<u32>().unwrap() >= 1, "cpus in {line:?}");
+    let mut sub = server.connect();
+    sub.handshake("{}");
+    sub.send("SUB stats.loadaverage 1\r\n");
+    sub.flush();
+    let tmp = TempDir::new("loadavg-publisher");
+    set_load(tmp.path(), 1.23);
+    let url = server.url();
+    // The README's publisher for cron: one report and exit.
+    let mut agent = Agent::start(&[
+        "-s",
+        &url,
+        "--once",
+        "--window",
+        "50ms",
+        "--quiet",
+        "--procfs",
+        tmp.path().to_str().unwrap(),
+        "--disk",
+        tmp.path().to_str().unwrap(),
+        "--nats-metrics=stats.loadaverage",
+    ]);
+    assert!(agent.wait_exit().success());
+    let (line, payload) = sub.read_msg();
+    assert!(line.starts_with("MSG stats.loadaverage 1 "), "{line}");
+    let v: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(v["load1"], 1.23);
+    assert!(v["cpus"].as_u64().unwrap() >= 1);
+    assert!(!v["host"].as_str().unwrap().is_empty());
 }

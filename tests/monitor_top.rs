@@ -461,6 +461,73 @@ fn k01_top_against_a_rogue_http_server() {
     }
 }
 
+/// `top -s a,b,c` against three clustered servers: one aggregated header
+/// (sums of every server's figures) and a row for each server by name; a
+/// server that does not answer gets a DOWN row, the others still show.
+#[test]
+fn top_shows_three_clustered_servers() {
+    use crate::cluster_support::{seed_cluster, Impl};
+    let nodes = seed_cluster(&[Impl::Lite, Impl::Lite, Impl::Lite]);
+    // One client on each of the first two servers, two messages from one.
+    let mut a = nodes[0].client();
+    a.send("SUB top.x 1\r\n");
+    a.flush();
+    let mut b = nodes[1].client();
+    b.send("PUB top.y 2\r\nhi\r\nPUB top.y 2\r\nhi\r\n");
+    b.flush();
+    // The counters are added at the end of a read batch: wait for them.
+    assert!(crate::cluster_support::eventually(
+        Duration::from_secs(5),
+        || { nodes[1].json("/varz")["in_msgs"] == 2 }
+    ));
+    let list = nodes
+        .iter()
+        .map(|n| n.http.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = std::process::Command::new(nats_lite_bin())
+        .args(["top", "-s", &list, "-o", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("3 servers, 3 answering"), "{text}");
+    assert!(text.contains("Connections: 2 "), "{text}");
+    assert!(text.contains("Routes: 6"), "{text}");
+    assert!(text.contains("In:   Msgs: 2 "), "{text}");
+    for n in &nodes {
+        let name = n.json("/varz")["server_name"].as_str().unwrap().to_string();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&n.http.to_string()))
+            .unwrap_or_else(|| panic!("no row for {}: {text}", n.http));
+        assert!(row.contains(&name[..name.len().min(24)]), "{row}");
+    }
+    // One server down: still a view, with its row marked.
+    let dead = crate::obs_support::free_port();
+    let list = format!("{list},127.0.0.1:{dead}");
+    let out = std::process::Command::new(nats_lite_bin())
+        .args(["top", "-s", &list, "-o", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("4 servers, 3 answering"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&format!("127.0.0.1:{dead}")) && l.contains("DOWN")),
+        "{text}"
+    );
+}
+
 /// Client-supplied `name` and `lang` carry terminal escape sequences: `top`
 /// shows them escaped (`\u{1b}`), never as raw control bytes (issue 16).
 #[test]

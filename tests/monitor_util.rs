@@ -24,7 +24,11 @@ impl Monitored {
     pub fn start(extra: &[&str]) -> Monitored {
         let mut args = vec!["-m", "-1"];
         args.extend_from_slice(extra);
-        let mut server = ServerProcess::start(&args);
+        Monitored::attach(ServerProcess::start(&args))
+    }
+
+    /// A started server that logs `Starting http monitor on`.
+    pub fn attach(mut server: ServerProcess) -> Monitored {
         let line = server
             .wait_for_log("Starting http monitor on", START_TIMEOUT)
             .expect("no 'Starting http monitor on' line");

@@ -96,6 +96,8 @@ fn systemd_unit_is_hardened() {
             .collect()
     };
     for (key, want) in [
+        ("Type", "notify"),
+        ("WatchdogSec", "30s"),
         ("User", "nats"),
         ("Group", "nats"),
         ("Restart", "on-failure"),

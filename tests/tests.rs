@@ -19,6 +19,18 @@
 //!   advertised address, a cluster, lame duck.
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
+//!   with credentials.
+//! - `monitor_dashboard`: the live dashboard in headless Chromium
+//!   (WebDriver), and as text without scripts.
+//! - `monitor_guard`: the monitoring port under hostile use (per-address
+//!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
+//! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
+//!   real Prometheus server.
+//! - `obs_logs`: `--log_format json` parsed line by line; sd_notify READY,
+//!   WATCHDOG, RELOADING, STOPPING to a fake NOTIFY_SOCKET.
+//! - `obs_support`: external tools (promtool, prometheus, chromium), free
+//!   ports, children killed on drop.
 //! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
 //!   Chromium with the official JavaScript client).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
@@ -63,6 +75,8 @@
 //! - `server_websocket`: the `websocket` listener with raw WebSocket
 //!   clients (upgrade refusals, frames, compression, limits, auth, timeout);
 //!   `ws_support` is its harness.
+//! - `watch_host`: `watch-host`'s file counts, disk and load figures, sinks
+//!   (NATS, Prometheus, CloudWatch on moto) and alerts.
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
@@ -87,9 +101,15 @@ mod cluster_tls;
 mod compat_dropin;
 mod compat_info;
 mod config_support;
+mod monitor_auth;
+mod monitor_dashboard;
 mod monitor_endpoints;
+mod monitor_guard;
+mod monitor_metrics;
 mod monitor_top;
 mod monitor_util;
+mod obs_logs;
+mod obs_support;
 mod parser_model;
 mod peer_websocket;
 mod reliability_auth;
@@ -115,5 +135,6 @@ mod sublist_model;
 mod tls_support;
 mod tutorial;
 mod util;
+mod watch_host;
 mod watch_http;
 mod ws_support;

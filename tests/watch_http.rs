@@ -3,8 +3,9 @@
 //! and config files.
 //!
 //! Each test runs its own HTTP server on 127.0.0.1:0 (a std::net thread
-//! here, [`HttpServer`]) that plays the watched endpoints, a webhook
-//! receiver or a fake RocketChat API, and records every request. Nothing
+//! here, [`HttpServer`], which `watch_host` uses too) that plays the
+//! watched endpoints, a webhook receiver or a fake RocketChat API, and
+//! records every request. Nothing
 //! sleeps to synchronise: tests wait, with deadlines, for output lines or
 //! recorded requests. The only sleeps are the slow endpoints' own delays.
 //! Every process is killed by its pid when its guard is dropped.
@@ -29,17 +30,17 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// A request as the server saw it.
 #[derive(Debug, Clone)]
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
     /// The status the handler answered.
-    status: u16,
+    pub(crate) status: u16,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -52,14 +53,14 @@ impl Request {
 }
 
 /// What the handler answers.
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     body: String,
     /// Wait this long before answering (a slow endpoint).
     delay: Duration,
 }
 
-fn reply(status: u16, body: impl Into<String>) -> Reply {
+pub(crate) fn reply(status: u16, body: impl Into<String>) -> Reply {
     Reply {
         status,
         body: body.into(),
@@ -71,14 +72,14 @@ type Log = Arc<(Mutex<Vec<Request>>, Condvar)>;
 
 /// An HTTP/1.1 server on a free loopback port: one thread per connection,
 /// `Connection: close`, every request recorded.
-struct HttpServer {
+pub(crate) struct HttpServer {
     addr: SocketAddr,
     log: Log,
     stop: Arc<AtomicBool>,
 }
 
 impl HttpServer {
-    fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HttpServer {
+    pub(crate) fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let log: Log = Arc::default();
@@ -100,11 +101,11 @@ impl HttpServer {
         HttpServer { addr, log, stop }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.log.0.lock().unwrap().clone()
     }
 
@@ -117,7 +118,7 @@ impl HttpServer {
     }
 
     /// Wait until `n` requests to `path` were recorded; returns them.
-    fn wait_for(&self, path: &str, n: usize) -> Vec<Request> {
+    pub(crate) fn wait_for(&self, path: &str, n: usize) -> Vec<Request> {
         let deadline = Instant::now() + WAIT;
         let (lock, cv) = &*self.log;
         let mut log = lock.lock().unwrap();

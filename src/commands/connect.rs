@@ -220,6 +220,30 @@ pub fn show_duration(d: Duration) -> String {
     }
 }
 
+/// A duration for people: `850ms`, `5s`, `6.2s`, `1m30s`.
+pub fn short_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    if ms < 60_000 {
+        let tenths = (ms + 50) / 100;
+        return if tenths % 10 == 0 {
+            format!("{}s", tenths / 10)
+        } else {
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        };
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, s) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{m}m{s}s"),
+        (_, _) if m == 0 => format!("{h}h"),
+        _ => format!("{h}h{m}m"),
+    }
+}
+
 /// Parse `-H Key:Value` flags into name/value pairs.
 ///
 /// # Errors

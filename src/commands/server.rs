@@ -86,6 +86,10 @@ pub struct ServerArgs {
     /// Timestamps in UTC instead of local time.
     #[arg(long = "logtime_utc", action = ArgAction::SetTrue)]
     pub logtime_utc: bool,
+    /// Log line format: `text` (nats-server's) or `json` (one object a line).
+    #[arg(long = "log_format", value_name = "FORMAT",
+          value_parser = clap::builder::PossibleValuesParser::new(["text", "json"]))]
+    pub log_format: Option<String>,
     /// Enable debugging output.
     #[arg(short = 'D', long = "debug", action = ArgAction::SetTrue)]
     pub debug: bool,
@@ -243,6 +247,9 @@ fn apply_flags(o: &mut Options, args: &ServerArgs) -> Result<()> {
         o.logtime = t;
     }
     o.logtime_utc |= args.logtime_utc;
+    if let Some(f) = &args.log_format {
+        o.log_json = f == "json";
+    }
     o.debug |= args.debug;
     o.trace |= args.trace > 0;
     o.syslog |= args.syslog;

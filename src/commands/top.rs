@@ -12,6 +12,7 @@
 //! option `-s/--server` (a NATS URL) only supplies the host when `top`'s
 //! own `-s` is not given.
 
+mod cluster;
 mod engine;
 mod render;
 
@@ -39,7 +40,9 @@ pub const DEFAULT_MONITOR_PORT: u16 = 8222;
 #[command(after_help = TOP_EXAMPLES)]
 pub struct TopArgs {
     /// Monitoring host of the NATS server [default: the host of the global
-    /// -s/--server or NATS_URL if given, else 127.0.0.1].
+    /// -s/--server or NATS_URL if given, else 127.0.0.1]; several as
+    /// `a,b:8223,c` (each with its own port, -m by default) for a cluster
+    /// view: one aggregated header and a row per server.
     #[arg(short = 's', long = "host", value_name = "HOST")]
     pub host: Option<String>,
     /// Monitoring (HTTP) port.
@@ -82,6 +85,41 @@ pub struct TopArgs {
     /// Look up client host names (reverse DNS) (also `-lookup`).
     #[arg(long = "lookup")]
     pub lookup: bool,
+    /// User for a monitoring port that requires credentials (`http_auth`).
+    #[arg(long = "http-user", value_name = "USER", env = "NATS_HTTP_USER")]
+    pub http_user: Option<String>,
+    /// Password of --http-user.
+    #[arg(
+        long = "http-password",
+        value_name = "PASS",
+        env = "NATS_HTTP_PASSWORD",
+        hide_env_values = true
+    )]
+    pub http_password: Option<String>,
+    /// Bearer token for a monitoring port that requires one (`http_auth { token }`).
+    #[arg(
+        long = "http-token",
+        value_name = "TOKEN",
+        env = "NATS_HTTP_TOKEN",
+        hide_env_values = true
+    )]
+    pub http_token: Option<String>,
+}
+
+/// The `Authorization` header value the monitoring credentials make.
+pub fn http_authorization(
+    user: Option<&str>,
+    password: Option<&str>,
+    token: Option<&str>,
+) -> Option<String> {
+    if let Some(token) = token {
+        return Some(format!("Bearer {token}"));
+    }
+    let (user, password) = (user?, password.unwrap_or(""));
+    Some(format!(
+        "Basic {}",
+        crate::server::monitor::access::base64_encode(format!("{user}:{password}").as_bytes())
+    ))
 }
 
 const TOP_EXAMPLES: &str = "\
@@ -91,6 +129,7 @@ Examples:
   nats-lite top -s 10.0.0.5 -m 8222 --sort msgs_to -n 10
   nats-lite top -o - -r 2                 # two snapshots to stdout, no terminal needed
   nats-lite top -o stats.csv -l ,         # one delimited snapshot to a file
+  nats-lite top -s n1,n2,n3:8223          # three servers: totals and a row each
 
 Keys: o sort, n limit, s subscriptions, d DNS, b raw bytes, space rates,
       ?/h help, q or Ctrl-C quit.";
@@ -113,6 +152,9 @@ pub const GO_STYLE_LONG_FLAGS: &[(&str, &str)] = &[
 
 /// Run `nats-lite top`.
 pub fn run(global: &ConnectArgs, args: TopArgs) -> Result<ExitCode> {
+    if args.host.as_deref().is_some_and(|h| h.contains(',')) {
+        return run_cluster(args);
+    }
     let host = args
         .host
         .clone()
@@ -136,7 +178,12 @@ pub fn run(global: &ConnectArgs, args: TopArgs) -> Result<ExitCode> {
         sort: args.sort.clone(),
         subs: args.subs,
     };
-    let engine = Engine::new(&host, port, tls.as_ref(), settings).map_err(Error::usage)?;
+    let mut engine = Engine::new(&host, port, tls.as_ref(), settings).map_err(Error::usage)?;
+    engine.authorization = http_authorization(
+        args.http_user.as_deref(),
+        args.http_password.as_deref(),
+        args.http_token.as_deref(),
+    );
     let view = View {
         raw_bytes: args.raw_bytes,
         show_subs: args.subs,
@@ -166,6 +213,124 @@ pub fn run(global: &ConnectArgs, args: TopArgs) -> Result<ExitCode> {
         return top.snapshots("-", args.delimiter.as_deref(), n);
     }
     top.live(args.refresh_count)
+}
+
+/// `top -s a,b,c`: several servers, an aggregated header and a row each.
+fn run_cluster(args: TopArgs) -> Result<ExitCode> {
+    let tls = args.https_port.map(|_| TlsChoice {
+        ca_file: args.tlscacert.clone(),
+        insecure: args.tls_insecure,
+    });
+    let default_port = args.https_port.unwrap_or(args.port);
+    let hosts = cluster::parse_hosts(args.host.as_deref().unwrap_or(""), default_port)
+        .map_err(Error::usage)?;
+    let authorization = http_authorization(
+        args.http_user.as_deref(),
+        args.http_password.as_deref(),
+        args.http_token.as_deref(),
+    );
+    let mut members = Vec::with_capacity(hosts.len());
+    for (host, port) in hosts {
+        // Only the aggregate figures are shown: ask /connz for one entry.
+        let settings = Settings {
+            limit: 1,
+            sort: "cid".into(),
+            subs: false,
+        };
+        let mut engine = Engine::new(&host, port, tls.as_ref(), settings).map_err(Error::usage)?;
+        engine.authorization = authorization.clone();
+        let label = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        members.push(cluster::Member {
+            label,
+            engine,
+            last: Err("not polled yet".into()),
+        });
+    }
+    let delay = Duration::from_secs_f64(args.delay);
+    let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if args.output.is_some() || !interactive {
+        let count = match (&args.output, args.refresh_count) {
+            (_, Some(n)) => n.max(1),
+            (Some(_), None) => 1,
+            (None, None) => {
+                return Err(Error::usage(
+                    "top needs a terminal for its live view; use -o FILE (a snapshot) or -r N (N snapshots to stdout)",
+                ))
+            }
+        };
+        let mut text = String::new();
+        for i in 0..count {
+            if i > 0 {
+                // The user's refresh interval, not a synchronisation.
+                std::thread::sleep(delay);
+                text.push('\n');
+            }
+            cluster::poll_all(&mut members);
+            if members.iter().all(|m| m.last.is_err()) {
+                let why = members
+                    .iter()
+                    .filter_map(|m| m.last.as_ref().err())
+                    .next()
+                    .cloned()
+                    .unwrap_or_default();
+                return Err(Error::failure(format!("top: no server answered ({why})")));
+            }
+            text.push_str(&cluster::render(&members, args.raw_bytes));
+        }
+        match args.output.as_deref() {
+            Some(out) if out != "-" => {
+                std::fs::write(out, text).map_err(|e| Error::io(format!("writing {out}"), e))?
+            }
+            _ => {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| Error::io("writing to stdout", e))?;
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let quit = Arc::new(AtomicBool::new(false));
+    {
+        let quit = quit.clone();
+        let _ = ctrlc::set_handler(move || quit.store(true, Ordering::SeqCst));
+    }
+    let _guard = TerminalGuard::enter().map_err(|e| Error::io("setting up the terminal", e))?;
+    let mut refreshes = 0u64;
+    loop {
+        cluster::poll_all(&mut members);
+        let lines: Vec<String> = cluster::render(&members, args.raw_bytes)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        paint(&lines).map_err(|e| Error::io("drawing", e))?;
+        refreshes += 1;
+        if args.refresh_count.is_some_and(|m| m > 0 && refreshes >= m) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let next = Instant::now() + delay;
+        while let Some(left) = next.checked_duration_since(Instant::now()) {
+            if quit.load(Ordering::SeqCst) {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if event::poll(left.min(Duration::from_millis(100)))
+                .map_err(|e| Error::io("reading keys", e))?
+            {
+                if let Event::Key(k) = event::read().map_err(|e| Error::io("reading keys", e))? {
+                    let ctrl_c =
+                        k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
+                    if k.kind != KeyEventKind::Release && (ctrl_c || k.code == KeyCode::Char('q')) {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The host of a NATS URL (`nats://user:pass@host:4222,...` -> `host`).
@@ -427,24 +592,29 @@ impl Top {
                 lines[6] = status;
             }
         }
-        let (width, height) = terminal::size().unwrap_or((80, 24));
-        let mut out = std::io::stdout().lock();
-        for (row, line) in lines.iter().take(height as usize).enumerate() {
-            let cut: String = line.chars().take(width as usize).collect();
-            queue!(
-                out,
-                cursor::MoveTo(0, row as u16),
-                crossterm::style::Print(cut),
-                terminal::Clear(terminal::ClearType::UntilNewLine)
-            )?;
-        }
+        paint(&lines)
+    }
+}
+
+/// Write `lines` over the screen (cut to its size), clearing the rest.
+fn paint(lines: &[String]) -> std::io::Result<()> {
+    let (width, height) = terminal::size().unwrap_or((80, 24));
+    let mut out = std::io::stdout().lock();
+    for (row, line) in lines.iter().take(height as usize).enumerate() {
+        let cut: String = line.chars().take(width as usize).collect();
         queue!(
             out,
-            cursor::MoveTo(0, lines.len().min(height as usize) as u16),
-            terminal::Clear(terminal::ClearType::FromCursorDown)
+            cursor::MoveTo(0, row as u16),
+            crossterm::style::Print(cut),
+            terminal::Clear(terminal::ClearType::UntilNewLine)
         )?;
-        out.flush()
     }
+    queue!(
+        out,
+        cursor::MoveTo(0, lines.len().min(height as usize) as u16),
+        terminal::Clear(terminal::ClearType::FromCursorDown)
+    )?;
+    out.flush()
 }
 
 /// What a key asks for.

@@ -7,7 +7,8 @@
 //! - [`probe`]: one HTTP request with ureq, timed, body capped.
 //! - [`check`]: response to verdict (pure).
 //! - [`state`]: verdicts to alert-worthy changes per target (pure).
-//! - [`alert`]: events and the sinks (NATS, RocketChat, webhook, exec).
+//! - [`alert`]: events, as alerts for the shared sinks
+//!   ([`super::alerting`]: NATS, RocketChat, webhook, exec).
 //!
 //! This file holds the flags and the loop: a thread per target runs its
 //! checks on its own schedule, so a slow target does not delay the others;
@@ -30,12 +31,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use self::alert::{Alerter, Event, Retry};
+use self::alert::Event;
 use self::check::{rfc3339_millis, short_duration};
 use self::config::Target;
 use self::probe::CheckResult;
 use self::state::Tracker;
+use super::alerting::{self, Alert, AlertArgs};
 use super::connect::{parse_duration, ConnectArgs};
+use super::delivery::{Dispatcher, Retry};
 use crate::error::{Error, Result};
 
 /// How long queued alerts may take to go out when stopping.
@@ -155,43 +158,8 @@ pub struct WatchHttpArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub remind: Option<Duration>,
 
-    /// Publish alert events (JSON) on this NATS subject (server from -s).
-    #[arg(long = "nats-subject", value_name = "SUBJECT")]
-    pub nats_subject: Option<String>,
-    /// Post alerts to this RocketChat server (https://chat.example.com).
-    #[arg(long, value_name = "URL")]
-    pub rocketchat: Option<String>,
-    /// RocketChat user to log in as.
-    #[arg(long = "rc-user", value_name = "USER")]
-    pub rc_user: Option<String>,
-    /// RocketChat password.
-    #[arg(
-        long = "rc-password",
-        value_name = "PASSWORD",
-        env = "ROCKETCHAT_PASSWORD",
-        hide_env_values = true
-    )]
-    pub rc_password: Option<String>,
-    /// RocketChat personal access token (instead of user and password).
-    #[arg(
-        long = "rc-token",
-        value_name = "TOKEN",
-        env = "ROCKETCHAT_TOKEN",
-        hide_env_values = true
-    )]
-    pub rc_token: Option<String>,
-    /// The user id that goes with --rc-token.
-    #[arg(long = "rc-user-id", value_name = "ID")]
-    pub rc_user_id: Option<String>,
-    /// RocketChat channel ('#ops') or user ('@someone').
-    #[arg(long = "rc-channel", value_name = "CHANNEL")]
-    pub rc_channel: Option<String>,
-    /// POST alerts as {"text": ...} to this URL (Slack, Mattermost; repeatable).
-    #[arg(long, value_name = "URL")]
-    pub webhook: Vec<String>,
-    /// Run this shell command for each alert, the event JSON on stdin.
-    #[arg(long, value_name = "CMD")]
-    pub exec: Option<String>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -254,8 +222,12 @@ pub fn run(global: &ConnectArgs, args: WatchHttpArgs) -> Result<ExitCode> {
         None => None,
     };
     let has_sinks = !plan.sinks.is_empty();
-    let alerter = Alerter::start(alert::build(&plan.sinks, nats), Retry::default())
-        .map_err(|e| Error::io("starting the alert threads", e))?;
+    let alerter = Dispatcher::start(
+        alerting::build(&plan.sinks, nats),
+        Retry::default(),
+        alert::log,
+    )
+    .map_err(|e| Error::io("starting the alert threads", e))?;
 
     let (tx, rx) = mpsc::channel::<Msg>();
     let stop = Arc::new(StopFlag::default());
@@ -341,7 +313,7 @@ pub fn run(global: &ConnectArgs, args: WatchHttpArgs) -> Result<ExitCode> {
 /// The main thread's alert side: a state machine per target and the sinks.
 struct Alerts {
     trackers: Vec<Tracker>,
-    alerter: Alerter,
+    alerter: Dispatcher<Alert>,
     /// Log each alert on stderr too.
     log: bool,
 }
@@ -356,7 +328,7 @@ impl Alerts {
         if self.log {
             alert::log(format!("alert: {}", event.text()));
         }
-        self.alerter.send(event);
+        self.alerter.send(event.alert());
     }
 }
 

@@ -29,6 +29,7 @@ mod auth;
 mod cluster;
 mod duration;
 mod error;
+mod http_auth;
 mod lexer;
 pub mod parser;
 mod server_config;
@@ -59,6 +60,7 @@ pub fn parse_route_url_flag(url: &str) -> Result<RouteUrl, String> {
 }
 pub use duration::{duration_from_value, parse_duration, seconds_from_value};
 pub use error::{ConfError, Pos, Warning};
+pub use http_auth::HttpAuth;
 pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};
 pub use server_config::ServerConfig;
 pub use tls::{TlsConfig, TlsVersion, DEFAULT_HANDSHAKE_FIRST_FALLBACK};

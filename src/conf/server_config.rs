@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub http_base_path: Option<String>,
     /// nats-lite extension: answer `?callback=` with JSONP.
     pub http_jsonp: Option<bool>,
+    /// nats-lite extension: credentials the monitoring port requires.
+    pub http_auth: Option<super::http_auth::HttpAuth>,
 
     /// The top-level `authorization` block.
     pub authorization: Option<Authorization>,
@@ -110,6 +112,8 @@ pub struct ServerConfig {
     pub trace_headers: Option<bool>,
     /// `logtime`.
     pub logtime: Option<bool>,
+    /// nats-lite extension: `log_format: json` (true) or `text`.
+    pub log_json: Option<bool>,
     /// `logtime_utc`.
     pub logtime_utc: Option<bool>,
     /// `log_file`/`logfile`.
@@ -243,6 +247,7 @@ impl ServerConfig {
             "https_port" => self.https_port = typed::port(k, v)?,
             "http_base_path" => self.http_base_path = Some(typed::string(k, v)?),
             "http_jsonp" => self.http_jsonp = Some(typed::boolean(k, v)?),
+            "http_auth" => self.http_auth = Some(super::http_auth::parse_http_auth(k, v)?),
             "authorization" => {
                 let auth = parse_authorization(k, v, warnings)?;
                 validate_client_authorization(&auth, &entry.key_pos)?;
@@ -309,6 +314,18 @@ impl ServerConfig {
                 self.trace = Some(b);
             }
             "logtime" => self.logtime = Some(typed::boolean(k, v)?),
+            "log_format" => {
+                self.log_json = Some(match typed::string(k, v)?.to_ascii_lowercase().as_str() {
+                    "json" => true,
+                    "text" => false,
+                    other => {
+                        return Err(ConfError::at(
+                            &v.pos,
+                            format!("log_format must be \"text\" or \"json\", not {other:?}"),
+                        ))
+                    }
+                })
+            }
             "logtime_utc" => self.logtime_utc = Some(typed::boolean(k, v)?),
             "log_file" | "logfile" => self.log_file = Some(typed::string(k, v)?.into()),
             "log_size_limit" | "logfile_size_limit" => {

@@ -46,6 +46,7 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
         o.https_port = c.https_port;
     }
     set(&mut o.http_jsonp, c.http_jsonp);
+    o.http_auth = c.http_auth.clone();
     if c.http_base_path.is_some() {
         return Err("http_base_path is not supported by nats-lite's monitoring".into());
     }
@@ -87,6 +88,7 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     set(&mut o.debug, c.debug);
     set(&mut o.trace, c.trace.or(c.trace_verbose));
     set(&mut o.logtime, c.logtime);
+    set(&mut o.log_json, c.log_json);
     set(&mut o.logtime_utc, c.logtime_utc);
     if c.log_file.is_some() {
         o.log_file = c.log_file.clone();

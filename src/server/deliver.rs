@@ -183,6 +183,8 @@ pub struct Batch {
     pub out_msgs: u64,
     /// Payload bytes handed over by this batch.
     pub out_bytes: u64,
+    /// Messages ever staged (never reset): fan-out for `/metrics`.
+    pub staged: u64,
 }
 
 impl Batch {
@@ -231,6 +233,7 @@ impl Batch {
         encode(&mut staged.buf);
         staged.msgs += 1;
         staged.bytes += payload_len as u64;
+        self.staged += 1;
         if staged.buf.len() >= EARLY_FLUSH_BYTES {
             self.out_msgs += staged.msgs;
             self.out_bytes += staged.bytes;
@@ -354,6 +357,8 @@ pub struct Fanout {
     pub cache: MatchCache,
     /// Staging, queue choice and route targets.
     pub out: Delivery,
+    /// Fan-out and payload counts for `/metrics`, flushed now and then.
+    pub observed: super::monitor::observe::Local,
 }
 
 /// What a connection thread needs to deliver a matched message: the bytes
@@ -380,6 +385,7 @@ impl Fanout {
                 interest,
                 targets: Vec::new(),
             },
+            observed: super::monitor::observe::Local::default(),
         }
     }
 
@@ -388,7 +394,11 @@ impl Fanout {
     #[inline]
     pub fn publish(&mut self, account: &Account, m: &Message<'_>, echo_off: Option<u64>) -> bool {
         let result = self.cache.lookup(account, m.subject);
-        self.out.publish(account, result, m, echo_off)
+        let before = self.out.batch.staged;
+        let delivered = self.out.publish(account, result, m, echo_off);
+        let copies = self.out.batch.staged - before;
+        self.observed.publish(copies, m.payload.len());
+        delivered
     }
 
     /// A message from a route: every local plain subscriber, and one local

@@ -73,6 +73,7 @@ pub fn run(
         display_addr(&server.opts().host, addr.port())
     );
     notice!("Server is ready");
+    super::notify::ready();
     accept_loop(&server, &listener);
     if server.in_lame_duck() && !server.is_shutting_down() {
         drop(listener);
@@ -296,6 +297,7 @@ fn wait_unless_stopped(server: &Server, d: Duration) -> bool {
 /// Close every client and wait (bounded) for their threads to finish.
 fn shutdown(server: &Arc<Server>) {
     notice!("Initiating Shutdown...");
+    super::notify::stopping();
     for client in server.client_list() {
         client.close(CloseReason::ServerShutdown);
     }

@@ -3,6 +3,14 @@
 //! WRN, ERR, FTL), to stderr, a file (rotated by size, old files pruned),
 //! the local syslog (unix) or a remote syslog over UDP or TCP. Debug and
 //! trace lines cost one relaxed atomic load when they are off.
+//!
+//! With `log_format: json` (or `--log_format json`), stderr and file lines
+//! are instead one JSON object each, for log shippers:
+//! `{"time":"2026-12-05T09:03:04.123456Z","level":"info","pid":7,"msg":"..."}`
+//! (time always UTC, RFC 3339), plus the connection's fields when the line
+//! is about one (`"conn_addr":"127.0.0.1:5222","cid":5`, or `"rid"` for a
+//! route), taken from nats-server's `ADDR - cid:N - ` prefix. The syslog
+//! sinks keep their own framing.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -19,6 +27,7 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Where and how log lines are written.
 struct Logger {
     pid: u32,
+    json: AtomicBool,
     logtime: AtomicBool,
     utc: AtomicBool,
     sink: Mutex<Sink>,
@@ -57,6 +66,8 @@ pub struct LogConfig {
     pub logtime: bool,
     /// Timestamps in UTC.
     pub utc: bool,
+    /// One JSON object per line.
+    pub json: bool,
     /// Debug lines.
     pub debug: bool,
     /// Trace lines.
@@ -79,6 +90,7 @@ impl LogConfig {
         LogConfig {
             logtime: o.logtime,
             utc: o.logtime_utc,
+            json: o.log_json,
             debug: o.debug,
             trace: o.trace,
             file: o.log_file.clone(),
@@ -96,6 +108,7 @@ impl LogConfig {
 pub fn configure(cfg: &LogConfig) -> std::io::Result<()> {
     let logger = LOGGER.get_or_init(|| Logger {
         pid: std::process::id(),
+        json: AtomicBool::new(false),
         logtime: AtomicBool::new(true),
         utc: AtomicBool::new(false),
         sink: Mutex::new(Sink::Stderr),
@@ -118,6 +131,7 @@ pub fn configure(cfg: &LogConfig) -> std::io::Result<()> {
         Sink::Stderr
     };
     logger.logtime.store(cfg.logtime, Ordering::Relaxed);
+    logger.json.store(cfg.json, Ordering::Relaxed);
     logger.utc.store(cfg.utc, Ordering::Relaxed);
     DEBUG.store(cfg.debug, Ordering::Relaxed);
     TRACE.store(cfg.trace, Ordering::Relaxed);
@@ -341,6 +355,15 @@ pub fn write(label: &str, msg: std::fmt::Arguments<'_>) {
             }
         }
         Sink::Remote(r) => r.send(severity(label), logger.pid, &format!("[{label}] {msg}")),
+        sink if logger.json.load(Ordering::Relaxed) => {
+            let line = json_line(SystemTime::now(), label, logger.pid, msg.as_ref());
+            match sink {
+                Sink::File(f) => f.write(line.as_bytes()),
+                _ => {
+                    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                }
+            }
+        }
         sink => {
             let mut line = format!("[{}] ", logger.pid);
             if logger.logtime.load(Ordering::Relaxed) {
@@ -363,6 +386,53 @@ pub fn write(label: &str, msg: std::fmt::Arguments<'_>) {
             }
         }
     }
+}
+
+/// The JSON level name of a label.
+fn level_name(label: &str) -> &'static str {
+    match label {
+        "FTL" => "fatal",
+        "ERR" => "error",
+        "WRN" => "warn",
+        "INF" => "info",
+        "DBG" => "debug",
+        "TRC" => "trace",
+        _ => "info",
+    }
+}
+
+/// The connection a message is about: nats-server's `ADDR - cid:N - text`
+/// (or `rid:N` for a route) split into (addr, kind, id, text).
+fn connection_prefix(msg: &str) -> Option<(&str, &str, u64, &str)> {
+    let (addr, rest) = msg.split_once(" - ")?;
+    if addr.contains(' ') || addr.is_empty() {
+        return None;
+    }
+    let (tag, text) = rest.split_once(" - ").unwrap_or((rest, ""));
+    let (kind, id) = tag.split_once(':')?;
+    if kind != "cid" && kind != "rid" {
+        return None;
+    }
+    Some((addr, kind, id.parse().ok()?, text))
+}
+
+/// One log line as a JSON object (with its newline).
+pub fn json_line(t: SystemTime, label: &str, pid: u32, msg: &str) -> String {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let stamp = timestamp(t, true).replace('/', "-").replacen(' ', "T", 1);
+    let mut line = format!(
+        "{{\"time\":\"{stamp}Z\",\"level\":\"{}\",\"pid\":{pid},",
+        level_name(label)
+    );
+    match connection_prefix(msg) {
+        Some((addr, kind, id, text)) => line.push_str(&format!(
+            "\"msg\":{},\"conn_addr\":{},\"{kind}\":{id}}}\n",
+            quote(text),
+            quote(addr)
+        )),
+        None => line.push_str(&format!("\"msg\":{}}}\n", quote(msg))),
+    }
+    line
 }
 
 /// `2006/01/02 15:04:05.000000` in local time (UTC when asked, or where
@@ -452,6 +522,30 @@ macro_rules! trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_parse_and_carry_the_connection() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_500_000);
+        let line = json_line(t, "INF", 7, "127.0.0.1:5222 - cid:5 - Client \"x\" closed");
+        assert!(line.ends_with('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["time"], "1970-01-01T00:00:01.500000Z");
+        assert_eq!(v["level"], "info");
+        assert_eq!(v["msg"], "Client \"x\" closed");
+        assert_eq!(v["conn_addr"], "127.0.0.1:5222");
+        assert_eq!(v["cid"], 5);
+        let v: serde_json::Value =
+            serde_json::from_str(&json_line(t, "TRC", 7, "[::1]:4 - rid:2 - \"<<- [PING]\""))
+                .unwrap();
+        assert_eq!(
+            (v["rid"].as_u64(), v["conn_addr"].as_str()),
+            (Some(2), Some("[::1]:4"))
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&json_line(t, "WRN", 7, "plain - text\u{1}")).unwrap();
+        assert_eq!(v["msg"], "plain - text\u{1}");
+        assert!(v.get("cid").is_none());
+    }
 
     #[test]
     fn timestamps() {

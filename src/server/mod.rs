@@ -23,6 +23,7 @@ mod identity;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
+pub mod notify;
 mod options;
 pub mod permissions;
 mod reload;

@@ -195,6 +195,8 @@ pub struct Options {
     pub log_file: Option<PathBuf>,
     /// Timestamps on log lines.
     pub logtime: bool,
+    /// Log lines as JSON objects (`log_format: json`) instead of text.
+    pub log_json: bool,
     /// Timestamps in UTC.
     pub logtime_utc: bool,
     /// Debug log lines.
@@ -243,6 +245,8 @@ pub struct Options {
     pub https_port: Option<u16>,
     /// Monitoring: wrap JSON in `?callback=` (JSONP). Off by default; nats-server removed it.
     pub http_jsonp: bool,
+    /// Credentials the monitoring port requires (`http_auth`); none by default.
+    pub http_auth: Option<crate::conf::HttpAuth>,
     /// See [`MAX_CLOSED_CLIENTS`]; 0 keeps none.
     pub max_closed_clients: usize,
     /// TLS for client connections.
@@ -333,6 +337,7 @@ impl Default for Options {
             ports_file_dir: None,
             log_file: None,
             logtime: true,
+            log_json: false,
             logtime_utc: false,
             debug: false,
             trace: false,
@@ -357,6 +362,7 @@ impl Default for Options {
             http_port: None,
             https_port: None,
             http_jsonp: false,
+            http_auth: None,
             max_closed_clients: MAX_CLOSED_CLIENTS,
             tls: None,
             lame_duck_duration: LAME_DUCK_DURATION,

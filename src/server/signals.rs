@@ -82,9 +82,11 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
                 },
                 libc::SIGHUP => {
                     notice!("Trapped \"hangup\" signal");
+                    super::notify::reloading();
                     if let Err(e) = server.reload() {
                         crate::error!("Failed to reload server configuration: {e}");
                     }
+                    super::notify::ready();
                 }
                 libc::SIGUSR2 => {
                     notice!("Trapped \"user defined signal 2\" signal");

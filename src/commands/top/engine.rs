@@ -83,6 +83,15 @@ pub struct Varz {
     /// Bytes out.
     #[serde(default)]
     pub out_bytes: i64,
+    /// Open client connections.
+    #[serde(default)]
+    pub connections: i64,
+    /// Subscriptions.
+    #[serde(default)]
+    pub subscriptions: i64,
+    /// Routes.
+    #[serde(default)]
+    pub routes: i64,
 }
 
 /// The fields of `/connz` that `top` shows.
@@ -309,6 +318,8 @@ pub struct Engine {
     port: u16,
     /// What to ask for; may change between polls.
     pub settings: Settings,
+    /// The `Authorization` header sent with every request, if any.
+    pub authorization: Option<String>,
     last: Option<Stats>,
 }
 
@@ -369,6 +380,7 @@ impl Engine {
             host: host.to_string(),
             port,
             settings,
+            authorization: None,
             last: None,
         })
     }
@@ -401,7 +413,11 @@ impl Engine {
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, FetchError> {
         let url = format!("{}{path}", self.base);
-        let mut resp = match self.agent.get(&url).call() {
+        let mut req = self.agent.get(&url);
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = match req.call() {
             Ok(r) => r,
             Err(e) => return Err(self.explain(&url, &e)),
         };

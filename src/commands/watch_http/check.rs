@@ -9,7 +9,7 @@
 //! is larger than what is read of it ([`MAX_BODY`]).
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value as Json;
 
@@ -307,41 +307,14 @@ pub fn parse_json_ok(text: &str) -> Json {
     serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.to_string()))
 }
 
-/// A duration for people: `850ms`, `5s`, `6.2s`, `1m30s`.
-pub fn short_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    if ms < 60_000 {
-        let tenths = (ms + 50) / 100;
-        return if tenths % 10 == 0 {
-            format!("{}s", tenths / 10)
-        } else {
-            format!("{}.{}s", tenths / 10, tenths % 10)
-        };
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    match (h, s) {
-        (0, 0) => format!("{m}m"),
-        (0, _) => format!("{m}m{s}s"),
-        (_, _) if m == 0 => format!("{h}h"),
-        _ => format!("{h}h{m}m"),
-    }
-}
-
-/// `2006-01-02T15:04:05.000Z`: RFC 3339 in UTC with milliseconds.
-pub fn rfc3339_millis(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = crate::civil::rfc3339(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    format!("{}.{:03}Z", secs.trim_end_matches('Z'), d.subsec_millis())
-}
+pub use crate::civil::rfc3339_millis;
+pub use crate::commands::connect::short_duration;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::UNIX_EPOCH;
 
     fn response(status: u16, body: &str, ms: u64) -> Response {
         Response {

@@ -45,10 +45,13 @@ use serde_json::Value as Json;
 
 use super::check::{parse_json_ok, Expect, StatusSet};
 use super::WatchHttpArgs;
+pub use crate::commands::alerting::AlertSinks as Sinks;
+use crate::commands::alerting::{self, check_url, FileSinks};
+#[cfg(test)]
+use crate::commands::alerting::{RcAuth, RocketChat};
 use crate::commands::connect::parse_header_flags;
 use crate::conf::{self, duration_from_value, ConfError, Entry, Map, Value, ValueKind};
 use crate::error::{Error, Result};
-use crate::protocol::subject::is_valid_literal_subject;
 
 /// Time between two checks of a target.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -100,59 +103,6 @@ impl Target {
             Some(n) => format!("{n} ({})", self.url),
             None => self.url.clone(),
         }
-    }
-}
-
-/// How to log in to RocketChat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RcAuth {
-    /// `POST /api/v1/login` with these, again when the token expires.
-    Login {
-        /// User name (or e-mail).
-        user: String,
-        /// Password.
-        password: String,
-    },
-    /// A personal access token: no login.
-    Token {
-        /// The token (`X-Auth-Token`).
-        token: String,
-        /// Its user's id (`X-User-Id`).
-        user_id: String,
-    },
-}
-
-/// The RocketChat sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RocketChat {
-    /// Base URL of the server, e.g. `https://chat.example.com`.
-    pub url: String,
-    /// Credentials.
-    pub auth: RcAuth,
-    /// `#channel` or `@user`.
-    pub channel: String,
-}
-
-/// Where alerts go; any combination, or none.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sinks {
-    /// Publish the event JSON on this NATS subject.
-    pub nats_subject: Option<String>,
-    /// Post to RocketChat.
-    pub rocketchat: Option<RocketChat>,
-    /// POST `{"text": ...}` to these URLs.
-    pub webhooks: Vec<String>,
-    /// Run this shell command with the event JSON on stdin.
-    pub exec: Option<String>,
-}
-
-impl Sinks {
-    /// True when no alert goes anywhere.
-    pub fn is_empty(&self) -> bool {
-        self.nats_subject.is_none()
-            && self.rocketchat.is_none()
-            && self.webhooks.is_empty()
-            && self.exec.is_none()
     }
 }
 
@@ -431,20 +381,6 @@ fn check_header(name: &str, value: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The file's sink settings, each `None` when not given.
-#[derive(Debug, Default)]
-struct FileSinks {
-    nats_subject: Option<String>,
-    webhooks: Vec<String>,
-    exec: Option<String>,
-    rc_url: Option<String>,
-    rc_user: Option<String>,
-    rc_password: Option<String>,
-    rc_token: Option<String>,
-    rc_user_id: Option<String>,
-    rc_channel: Option<String>,
-}
-
 /// What the file says.
 #[derive(Debug, Default)]
 struct FileConfig {
@@ -487,66 +423,12 @@ fn read_file_config(
                     });
                 }
             }
-            "rocketchat" => {
-                let m = value.as_map().ok_or_else(|| {
-                    wrong("rocketchat", "a map { url: ..., channel: ... }", value)
-                })?;
-                for e in m {
-                    let k = normal_key(&e.key);
-                    let slot = match k.as_str() {
-                        "url" => &mut fc.sinks.rc_url,
-                        "user" => &mut fc.sinks.rc_user,
-                        "password" => &mut fc.sinks.rc_password,
-                        "token" => &mut fc.sinks.rc_token,
-                        "user_id" => &mut fc.sinks.rc_user_id,
-                        "channel" => &mut fc.sinks.rc_channel,
-                        _ => return Err(unknown(e)),
-                    };
-                    let text = string(&k, &e.value)?;
-                    if k == "url" {
-                        check_url(&text).map_err(|err| ConfError::at(&e.value.pos, err))?;
-                    }
-                    *slot = Some(text);
-                }
-            }
-            "webhook" | "webhooks" => {
-                let items: Vec<&Value> = match &value.kind {
-                    ValueKind::Array(items) => items.iter().collect(),
-                    _ => vec![value],
-                };
-                fc.sinks.webhooks = items
-                    .into_iter()
-                    .map(|v| {
-                        let url = string(&key, v)?;
-                        check_url(&url).map_err(|e| ConfError::at(&v.pos, e))?;
-                        Ok(url)
-                    })
-                    .collect::<std::result::Result<_, ConfError>>()?;
-            }
-            "nats_subject" => fc.sinks.nats_subject = Some(string(&key, value)?),
-            "exec" => fc.sinks.exec = Some(string(&key, value)?),
+            _ if alerting::read_file_key(&key, value, &mut fc.sinks)? => {}
             _ if entry.used_as_variable => {}
             _ => return Err(unknown(entry)),
         }
     }
     Ok(fc)
-}
-
-/// An http or https URL with a host.
-fn check_url(url: &str) -> std::result::Result<(), String> {
-    let uri: ureq::http::Uri = url.parse().map_err(|_| format!("invalid URL {url:?}"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => {
-            return Err(format!(
-                "invalid URL {url:?}: it must start with http:// or https://"
-            ))
-        }
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("invalid URL {url:?}: no host"));
-    }
-    Ok(())
 }
 
 /// Apply the built-in defaults and check the result.
@@ -615,72 +497,6 @@ fn resolve(url: &str, s: Settings) -> std::result::Result<Target, String> {
     })
 }
 
-/// Flags, then the file's sinks where a flag is not given.
-fn sinks(args: &WatchHttpArgs, f: FileSinks) -> Result<Sinks> {
-    let pick = |flag: &Option<String>, file: Option<String>| flag.clone().or(file);
-    let rc_url = pick(&args.rocketchat, f.rc_url);
-    let user = pick(&args.rc_user, f.rc_user);
-    let password = pick(&args.rc_password, f.rc_password);
-    let token = pick(&args.rc_token, f.rc_token);
-    let user_id = pick(&args.rc_user_id, f.rc_user_id);
-    let channel = pick(&args.rc_channel, f.rc_channel);
-    let rocketchat = match rc_url {
-        None => {
-            let given = [&user, &token, &user_id, &channel];
-            if given.iter().any(|o| o.is_some()) {
-                return Err(Error::usage(
-                    "--rc-user, --rc-token, --rc-user-id and --rc-channel need --rocketchat URL",
-                ));
-            }
-            None
-        }
-        Some(url) => {
-            check_url(&url).map_err(|e| Error::usage(format!("--rocketchat: {e}")))?;
-            let channel = channel.ok_or_else(|| {
-                Error::usage("--rocketchat needs --rc-channel (e.g. '#ops' or '@someone')")
-            })?;
-            let auth = match (token, user_id, user, password) {
-                (Some(token), Some(user_id), _, _) => RcAuth::Token { token, user_id },
-                (Some(_), None, _, _) => {
-                    return Err(Error::usage("--rc-token needs --rc-user-id"));
-                }
-                (None, _, Some(user), Some(password)) => RcAuth::Login { user, password },
-                (None, _, Some(_), None) => {
-                    return Err(Error::usage(
-                        "--rc-user needs --rc-password (or ROCKETCHAT_PASSWORD)",
-                    ));
-                }
-                _ => {
-                    return Err(Error::usage(
-                        "--rocketchat needs --rc-user and --rc-password (or ROCKETCHAT_PASSWORD), \
-                         or --rc-token and --rc-user-id",
-                    ));
-                }
-            };
-            Some(RocketChat { url, auth, channel })
-        }
-    };
-    let mut webhooks = args.webhook.clone();
-    for url in &webhooks {
-        check_url(url).map_err(|e| Error::usage(format!("--webhook: {e}")))?;
-    }
-    webhooks.extend(f.webhooks.into_iter().filter(|u| !args.webhook.contains(u)));
-    let nats_subject = pick(&args.nats_subject, f.nats_subject);
-    if let Some(s) = &nats_subject {
-        if !is_valid_literal_subject(s.as_bytes()) {
-            return Err(Error::usage(format!(
-                "invalid --nats-subject {s:?}: a subject to publish to has no spaces or wildcards"
-            )));
-        }
-    }
-    Ok(Sinks {
-        nats_subject,
-        rocketchat,
-        webhooks,
-        exec: pick(&args.exec, f.exec),
-    })
-}
-
 /// Resolve the flags and the file (`map`, already parsed) into a plan.
 ///
 /// # Errors
@@ -711,7 +527,7 @@ pub fn plan_from(args: &WatchHttpArgs, map: Option<&Map>) -> Result<Plan> {
     }
     Ok(Plan {
         targets,
-        sinks: sinks(args, file.sinks)?,
+        sinks: alerting::resolve(&args.alerts, file.sinks)?,
         warnings,
     })
 }

@@ -11,7 +11,6 @@
 //! same error texts, so a bad value gets the reply nats-server would give.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::Instant;
 
 /// The most a request head (request line and headers) may take.
@@ -30,6 +29,18 @@ pub struct Request {
     pub path: String,
     /// The query parameters.
     pub query: Query,
+    /// Header fields as (lower-case name, trimmed value), in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The first value of a header (`name` in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Why no request could be read.
@@ -43,14 +54,9 @@ pub enum ReadError {
     Gone,
 }
 
-/// Read one request head from `stream` (plain or TLS over `socket`),
-/// giving up at `deadline`: each read is bounded by the time left, set on
-/// `socket`.
-pub fn read_request(
-    stream: &mut impl Read,
-    socket: &TcpStream,
-    deadline: Instant,
-) -> Result<Request, ReadError> {
+/// Read one request head from `stream` (plain or TLS, its reads bounded
+/// by the same deadline), giving up at `deadline`.
+pub fn read_request(stream: &mut impl Read, deadline: Instant) -> Result<Request, ReadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -60,13 +66,9 @@ pub fn read_request(
         if buf.len() >= MAX_REQUEST_HEAD {
             return Err(ReadError::TooLarge);
         }
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or(ReadError::Gone)?;
-        socket
-            .set_read_timeout(Some(left))
-            .map_err(|_| ReadError::Gone)?;
+        if Instant::now() >= deadline {
+            return Err(ReadError::Gone);
+        }
         let room = (MAX_REQUEST_HEAD - buf.len()).min(chunk.len());
         match stream.read(&mut chunk[..room]) {
             Ok(0) => return Err(ReadError::Gone),
@@ -87,10 +89,16 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     }
 }
 
-/// Parse a request head: `METHOD TARGET HTTP/1.x`, then headers (ignored).
+/// Parse a request head: `METHOD TARGET HTTP/1.x`, then header fields
+/// (a line without a colon is skipped).
 pub fn parse_head(head: &[u8]) -> Option<Request> {
     let text = std::str::from_utf8(head).ok()?;
-    let line = text.lines().next()?.trim_end_matches('\r');
+    let mut lines = text.lines();
+    let line = lines.next()?.trim_end_matches('\r');
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     let mut parts = line.split(' ');
     let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || !version.starts_with("HTTP/1.") || method.is_empty() {
@@ -110,6 +118,7 @@ pub fn parse_head(head: &[u8]) -> Option<Request> {
         method: method.to_string(),
         path: percent_decode(path, false)?,
         query: Query::parse(query),
+        headers,
     })
 }
 
@@ -188,6 +197,7 @@ fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         431 => "Request Header Fields Too Large",
@@ -351,6 +361,7 @@ mod tests {
         assert_eq!(r.path, "/connz");
         assert_eq!(r.query.get("subs"), Some("1"));
         assert_eq!(r.query.get("x"), Some("a b c"));
+        assert_eq!(r.header("host"), Some("x"));
         let r = parse_head(b"HEAD http://h:1/varz HTTP/1.0\n\n").unwrap();
         assert_eq!((r.method.as_str(), r.path.as_str()), ("HEAD", "/varz"));
         for bad in [

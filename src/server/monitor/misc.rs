@@ -259,7 +259,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("/healthz", "Health Probe"),
 ];
 
-/// The HTML index at `/`.
+/// The HTML index at `/index` (`/` is the dashboard).
 pub fn index_html() -> String {
     let mut links = String::new();
     for (path, label) in ENDPOINTS {

@@ -8,6 +8,12 @@
 //! - `varz.rs`, `connz.rs`, `subsz.rs`, `misc.rs` (routez, healthz,
 //!   accountz, the index): one endpoint each, building a serialisable reply
 //!   from the server's state;
+//! - `metrics.rs`: `/metrics`, Prometheus and OpenMetrics exposition of
+//!   the same figures under prometheus-nats-exporter's names, plus
+//!   `observe.rs`'s per-message histograms (per-thread counts);
+//! - `access.rs`: the credentials `http_auth` requires (token, users,
+//!   bcrypt), checked before any endpoint answers;
+//! - `dashboard.rs`: the live dashboard at `/` (the index moved to `/index`);
 //! - `closed.rs`: the ring of recently closed connections;
 //! - `format.rs`: Go's spellings of times and durations;
 //! - `process.rs`: memory and CPU of the process.
@@ -19,44 +25,57 @@
 //! touches the broker's threads. A thread-per-connection monitor could be
 //! exhausted by a slowloris, which a goroutine-per-connection nats-server
 //! shrugs off (reliability case M01/section 1 item 8), so each request head
-//! must arrive within [`REQUEST_TIMEOUT`], writes are bounded by
-//! [`WRITE_TIMEOUT`], and past [`MAX_MONITOR_CONNECTIONS`] connections at
-//! once new ones get `503` and are closed.
+//! must arrive within [`REQUEST_TIMEOUT`], the whole request (TLS
+//! handshake, head, reply write) must end within [`REQUEST_DEADLINE`] (a
+//! TLS handshake within the server's TLS timeout), absolute deadlines that
+//! trickling bytes do not extend (`deadline.rs`). `slots.rs` caps the
+//! connections: [`MAX_MONITOR_CONNECTIONS`] at once, [`MAX_PER_IP`] from
+//! one address, then a few [`HEALTH_SLOTS`] that answer only `/healthz`
+//! within [`HEALTH_DEADLINE`]; past those, new connections get `503`.
 //!
 //! Counters are read on demand from the relaxed atomics the broker keeps
 //! anyway: monitoring adds no work to the message path.
 
+pub mod access;
 mod closed;
 pub mod connz;
+pub mod dashboard;
+mod deadline;
 pub mod format;
 pub mod http;
+pub mod metrics;
 mod misc;
+pub mod observe;
 mod process;
+mod slots;
 pub mod subsz;
 pub mod varz;
 
 pub use closed::ClosedRing;
+pub use slots::{HEALTH_SLOTS, MAX_MONITOR_CONNECTIONS, MAX_PER_IP};
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use self::deadline::DeadlineStream;
 use self::http::{ApiError, ReadError, Request, Response};
+use self::slots::{SlotKind, Slots};
 use super::listener::display_addr;
 use super::Server;
 use crate::{error, notice};
 
 /// Time allowed for a whole request head to arrive.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time allowed for one write of a reply.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Monitoring connections served at once; more get 503.
-pub const MAX_MONITOR_CONNECTIONS: usize = 64;
+/// Time allowed for a whole request, from accept to the last byte of the
+/// reply written.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// Time allowed for a whole request in a health slot.
+pub const HEALTH_DEADLINE: Duration = Duration::from_secs(1);
 /// Stack of a monitoring connection's thread: JSON building is shallow.
 const MONITOR_STACK: usize = 256 * 1024;
 /// How long a closing connection's leftover input is drained.
@@ -91,7 +110,11 @@ pub struct Monitor {
     req_stats: Mutex<BTreeMap<&'static str, u64>>,
     /// CPU share between `/varz` requests.
     pub cpu: process::CpuSampler,
-    active: AtomicUsize,
+    /// Time allowed for a TLS handshake (the server's `tls { timeout }`).
+    tls_timeout: Duration,
+    slots: Arc<Slots>,
+    /// bcrypt checks of `http_auth` credentials that succeeded.
+    verified: access::Verified,
 }
 
 impl Monitor {
@@ -204,7 +227,9 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
         jsonp: opts.http_jsonp,
         req_stats: Mutex::new(BTreeMap::new()),
         cpu: process::CpuSampler::new(),
-        active: AtomicUsize::new(0),
+        tls_timeout: opts.tls.as_ref().map_or(super::TLS_TIMEOUT, |t| t.timeout),
+        slots: Arc::new(Slots::default()),
+        verified: access::Verified::default(),
     });
     std::thread::Builder::new()
         .name("monitor".into())
@@ -216,8 +241,8 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
 fn accept_loop(monitor: &Arc<Monitor>, listener: &TcpListener) {
     let mut refused = Refused::default();
     loop {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 if monitor.server.strong_count() == 0 {
@@ -232,24 +257,21 @@ fn accept_loop(monitor: &Arc<Monitor>, listener: &TcpListener) {
             return;
         }
         refused.expire(Instant::now());
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        if monitor.active.fetch_add(1, Ordering::AcqRel) >= MAX_MONITOR_CONNECTIONS {
-            monitor.active.fetch_sub(1, Ordering::AcqRel);
+        let Some(slot) = monitor.slots.acquire(peer.ip()) else {
             refused.refuse(stream);
             continue;
-        }
+        };
         let m = monitor.clone();
         let spawned = std::thread::Builder::new()
             .name("monitor-conn".into())
             .stack_size(MONITOR_STACK)
             .spawn(move || {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    serve(&m, stream);
+                    serve(&m, stream, slot.kind);
                 }));
-                m.active.fetch_sub(1, Ordering::AcqRel);
+                drop(slot);
             });
         if spawned.is_err() {
-            monitor.active.fetch_sub(1, Ordering::AcqRel);
             std::thread::sleep(ACCEPT_BACKOFF);
         }
     }
@@ -293,25 +315,87 @@ impl Refused {
     }
 }
 
-/// Serve one HTTP(S) connection: one request, one reply.
-fn serve(monitor: &Monitor, stream: TcpStream) {
+/// Serve one HTTP(S) connection: one request, one reply, everything
+/// (TLS handshake included) within the slot's absolute deadline.
+fn serve(monitor: &Monitor, stream: TcpStream, kind: SlotKind) {
     let Ok(socket) = stream.try_clone() else {
         return;
     };
-    match &monitor.tls {
-        None => exchange(monitor, stream, &socket),
+    let start = Instant::now();
+    let end = start
+        + match kind {
+            SlotKind::Ordinary => REQUEST_DEADLINE,
+            SlotKind::Health => HEALTH_DEADLINE,
+        };
+    let mut io = DeadlineStream::new(stream, end);
+    let written = match &monitor.tls {
+        None => exchange(monitor, &mut io, start, end, kind),
         Some(config) => {
-            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+            let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else {
                 return;
             };
-            // The handshake happens in the first read, bounded by the same deadline.
-            let mut tls = rustls::StreamOwned::new(conn, stream);
-            exchange(monitor, &mut tls, &socket);
+            io.deadline = end.min(start + monitor.tls_timeout);
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut io).is_err() {
+                    linger_close(&socket);
+                    return;
+                }
+            }
+            let mut tls = rustls::StreamOwned::new(conn, io);
+            let written = exchange(monitor, &mut tls, start, end, kind);
             tls.conn.send_close_notify();
-            let _ = tls.flush();
+            written && tls.flush().is_ok()
+        }
+    };
+    if written {
+        linger_close(&socket);
+    } else {
+        abort(&socket);
+    }
+}
+
+/// Close at once, dropping whatever the kernel still holds to send: a
+/// reply cut at its deadline must not go on trickling out of the socket
+/// buffer (up to megabytes) to the slow reader. A reset on unix
+/// (`SO_LINGER` 0); elsewhere a plain close.
+fn abort(socket: &TcpStream) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on a descriptor we own, with its size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &linger as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
         }
     }
-    linger_close(&socket);
+    #[cfg(not(unix))]
+    let _ = socket;
+}
+
+/// A stream whose absolute deadline can be moved.
+trait Deadlined: io::Read + io::Write {
+    fn set_deadline(&mut self, at: Instant);
+}
+
+impl Deadlined for DeadlineStream {
+    fn set_deadline(&mut self, at: Instant) {
+        self.deadline = at;
+    }
+}
+
+impl Deadlined for rustls::StreamOwned<rustls::ServerConnection, DeadlineStream> {
+    fn set_deadline(&mut self, at: Instant) {
+        self.sock.deadline = at;
+    }
 }
 
 /// Close gracefully: end our side, then read and drop what the client
@@ -338,10 +422,23 @@ fn linger_close(socket: &TcpStream) {
     let _ = socket.shutdown(std::net::Shutdown::Both);
 }
 
-/// Read a request from `stream` and write the reply.
-fn exchange(monitor: &Monitor, mut stream: impl io::Read + io::Write, socket: &TcpStream) {
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
-    let (response, head_only) = match http::read_request(&mut stream, socket, deadline) {
+/// Read a request from `stream` (its head by [`REQUEST_TIMEOUT`]) and
+/// write the reply, all by `end`. A health slot answers only `/healthz`.
+/// False when the reply could not be written whole in time.
+fn exchange(
+    monitor: &Monitor,
+    stream: &mut impl Deadlined,
+    start: Instant,
+    end: Instant,
+    kind: SlotKind,
+) -> bool {
+    let head_deadline = end.min(start + REQUEST_TIMEOUT);
+    stream.set_deadline(head_deadline);
+    let (response, head_only) = match http::read_request(stream, head_deadline) {
+        Ok(req) if kind == SlotKind::Health && req.path != "/healthz" => (
+            Response::text(503, "too many monitoring connections\n"),
+            false,
+        ),
         Ok(req) => {
             let head_only = req.method == "HEAD";
             (route(monitor, &req), head_only)
@@ -351,9 +448,10 @@ fn exchange(monitor: &Monitor, mut stream: impl io::Read + io::Write, socket: &T
             false,
         ),
         Err(ReadError::Malformed) => (Response::text(400, "400 Bad Request\n"), false),
-        Err(ReadError::Gone) => return,
+        Err(ReadError::Gone) => return false,
     };
-    let _ = response.write_to(&mut stream, head_only);
+    stream.set_deadline(end);
+    response.write_to(stream, head_only).is_ok()
 }
 
 /// Answer one request.
@@ -366,6 +464,11 @@ pub fn route(monitor: &Monitor, req: &Request) -> Response {
     let Some(server) = monitor.server.upgrade() else {
         return Response::text(503, "server is shutting down\n");
     };
+    if let Some(auth) = &server.opts().http_auth {
+        if !access::allowed(auth, &monitor.verified, req) {
+            return access::refusal();
+        }
+    }
     let path = match req.path.as_str() {
         "/subscriptionsz" => "/subsz",
         p => p,
@@ -373,7 +476,18 @@ pub fn route(monitor: &Monitor, req: &Request) -> Response {
     monitor.count(path);
     let q = &req.query;
     let reply: Result<Vec<u8>, ApiError> = match path {
-        "/" => return Response::html(misc::index_html()),
+        "/" => return Response::html(dashboard::render(&server, monitor)),
+        "/index" => return Response::html(misc::index_html()),
+        "/metrics" => {
+            let open = metrics::wants_openmetrics(req.header("accept"));
+            let mut r = Response::text(200, metrics::render(&server, monitor, open));
+            r.content_type = if open {
+                metrics::OPENMETRICS
+            } else {
+                metrics::TEXT
+            };
+            return r;
+        }
         "/varz" => Ok(pretty(&varz::varz(&server, monitor))),
         "/connz" => connz::ConnzOptions::from_query(q)
             .map(|o| pretty(&connz::connz(&server, server.closed.snapshot(), &o))),
