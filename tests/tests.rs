@@ -19,6 +19,11 @@
 //!   (dynamic names, ports file, stale routes, lame duck), `cluster_mixed`
 //!   (with nats-server), `cluster_queue` (Q02, C06), `cluster_security`
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
+//! - `compat_dropin`: the binary run as `nats-server` (symlink, `exec -a`),
+//!   its `nats-server_<pid>.ports` file, IPv6 clients on the default host.
+//! - `compat_info`: INFO, `/varz` and the other monitoring JSON match
+//!   nats-server's (every field, same JSON types) with auth, TLS, an
+//!   advertised address, a cluster, lame duck.
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
@@ -105,6 +110,8 @@ mod cluster_queue;
 mod cluster_security;
 mod cluster_support;
 mod cluster_tls;
+mod compat_dropin;
+mod compat_info;
 mod config_support;
 mod monitor_auth;
 mod monitor_dashboard;

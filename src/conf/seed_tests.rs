@@ -1,5 +1,5 @@
 //! The configuration examples of the classic NATS documentation
-//! (`/work/shared/seed-configs`): every one parses, with no warning, into
+//! (`tests/data/seed-configs`): every one parses, with no warning, into
 //! the [`ServerConfig`] its comments describe. Plus end-to-end checks of the
 //! option rules on small inline files.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::*;
 
-const SEEDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed-configs");
+const SEEDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seed-configs");
 
 fn seed(name: &str) -> ServerConfig {
     let path = Path::new(SEEDS).join(name);

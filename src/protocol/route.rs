@@ -1,7 +1,7 @@
 //! The route protocol between cluster servers (nats-server 2.x, protocol
 //! level 2): parsing the ops a peer server sends on a route connection, and
 //! encoding the ones we send. Same framing and the same stateless, in-place
-//! parsing as [`super::parser`]; see `/work/notes/route-protocol.md` for the
+//! parsing as [`super::parser`]; see `docs/route-protocol.md` for the
 //! wire behaviour this follows.
 //!
 //! ```text

@@ -60,7 +60,7 @@ pub fn serve_via(
 ) -> CloseReason {
     let addr = match (&via, stream.peer_addr()) {
         (Some(via), _) => via.peer,
-        (None, Ok(addr)) => addr,
+        (None, Ok(addr)) => super::listener::unmapped(addr),
         (None, Err(_)) => return CloseReason::ReadError,
     };
     let _ = stream.set_nodelay(true);

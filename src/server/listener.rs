@@ -43,8 +43,7 @@ pub fn run(
         .as_ref()
         .map(super::tls::server_config)
         .transpose()?;
-    let listener = bind(&opts.host, opts.port)?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = bind(&opts.host, opts.port)?;
     let server = Arc::new(Server::new(opts, addr, tls_config, reloader)?);
 
     notice!("Starting nats-lite");
@@ -93,16 +92,63 @@ pub fn run(
     Ok(())
 }
 
-fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
+fn bind(host: &str, port: u16) -> io::Result<(TcpListener, SocketAddr)> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let listener = TcpListener::bind((host, port)).map_err(|e| {
+    let (listener, addr) = listen_tcp(host, port).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot listen on {}: {e}", display_addr(host, port)),
         )
     })?;
     widen_backlog(&listener);
-    Ok(listener)
+    Ok((listener, addr))
+}
+
+/// Bind a listening socket on `host:port` (`host` without brackets), and
+/// the address to report for it. `0.0.0.0`, nats-server's default, means
+/// every interface of both families, as in Go: the IPv6 wildcard with
+/// IPV6_V6ONLY off, so a client whose `localhost` resolves to `::1` first
+/// is accepted too; reported as `0.0.0.0:PORT`. Where the host has no
+/// IPv6, IPv4 alone.
+pub(crate) fn listen_tcp(host: &str, port: u16) -> io::Result<(TcpListener, SocketAddr)> {
+    if host == "0.0.0.0" {
+        match listen_dual_stack(port) {
+            Ok(listener) => {
+                let port = listener.local_addr()?.port();
+                return Ok((listener, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(e),
+            Err(_) => {}
+        }
+    }
+    let listener = TcpListener::bind((host, port))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// A peer's address as nats-server reports it: an IPv4 client of a
+/// dual-stack listener (`::ffff:127.0.0.1`) as plain IPv4, as Go does.
+pub(crate) fn unmapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
+fn listen_dual_stack(port: u16) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    // As std's TcpListener::bind on unix: a restarted server may rebind a
+    // port whose old connections are in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
 }
 
 /// Listen with the system's largest accept queue, as Go (and so
