@@ -27,6 +27,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -36,6 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show the version and exit (`-v` as nats-server; `-V` is its trace flag)')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Show the version and exit (`-v` as nats-server; `-V` is its trace flag)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -50,6 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)')
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a server''s statistics (like nats-top)')
             [CompletionResult]::new('mkpasswd', 'mkpasswd', [CompletionResultType]::ParameterValue, 'Generate a bcrypt hash of a password for a config file')
+            [CompletionResult]::new('nkey', 'nkey', [CompletionResultType]::ParameterValue, 'Generate NKeys (seed and public key) and print the public key of a seed')
             [CompletionResult]::new('watch-http', 'watch-http', [CompletionResultType]::ParameterValue, 'Watch HTTP endpoints and alert when their health changes')
             [CompletionResult]::new('watch-host', 'watch-host', [CompletionResultType]::ParameterValue, 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages')
@@ -69,6 +75,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -79,6 +89,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Do not log what was published')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Do not log what was published')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -96,6 +107,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -107,6 +122,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object per message: subject, reply, headers, data')
             [CompletionResult]::new('--base64', '--base64', [CompletionResultType]::ParameterName, 'With --json: data as base64 (for binary payloads)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -125,6 +141,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -134,6 +154,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Print reply bodies only, nothing on stderr')
             [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Print reply bodies only, nothing on stderr')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -153,6 +174,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -163,6 +188,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Do not log each request')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Do not log each request')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -184,6 +210,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -193,6 +223,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -221,6 +252,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -230,6 +265,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -251,6 +287,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -260,6 +300,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -281,6 +322,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -290,6 +335,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -311,6 +357,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -320,6 +370,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -341,6 +392,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -350,6 +405,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -371,6 +427,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -380,6 +440,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--subject-per-publisher', '--subject-per-publisher', [CompletionResultType]::ParameterName, 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher''s rate is reported)')
             [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress bar (it is shown on a terminal only, for runs over half a second)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -428,6 +489,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -435,6 +500,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--connection-name', '--connection-name', [CompletionResultType]::ParameterName, 'Connection name shown in the server''s monitoring')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Time allowed to connect and for the server to answer a flush [default: 5s]')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -452,6 +518,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -464,6 +534,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--no-exit', '--no-exit', [CompletionResultType]::ParameterName, 'Keep running after stdin ends (until the server closes or Ctrl-C)')
             [CompletionResult]::new('--pong', '--pong', [CompletionResultType]::ParameterName, 'Answer the server''s PINGs with PONG')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -515,6 +586,39 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'nats-lite;nkey' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('gen', 'gen', [CompletionResultType]::ParameterValue, 'Generate a key pair: prints the seed, then the public key')
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Print the public key of a seed (a seed file, a .creds file, or stdin)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'nats-lite;nkey;gen' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'nats-lite;nkey;pub' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'nats-lite;nkey;help' {
+            [CompletionResult]::new('gen', 'gen', [CompletionResultType]::ParameterValue, 'Generate a key pair: prints the seed, then the public key')
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Print the public key of a seed (a seed file, a .creds file, or stdin)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'nats-lite;nkey;help;gen' {
+            break
+        }
+        'nats-lite;nkey;help;pub' {
+            break
+        }
+        'nats-lite;nkey;help;help' {
+            break
+        }
         'nats-lite;watch-http' {
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Targets and settings from a file (nats-server config format)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Targets and settings from a file (nats-server config format)')
@@ -549,6 +653,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -560,6 +668,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Do not verify HTTPS certificates of the targets (insecure)')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify HTTPS certificates of the targets (insecure)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -603,6 +712,10 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--pass', '--pass', [CompletionResultType]::ParameterName, 'Password [env: NATS_PASSWORD]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Authentication token [env: NATS_TOKEN]')
+            [CompletionResult]::new('--creds', '--creds', [CompletionResultType]::ParameterName, 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]')
+            [CompletionResult]::new('--nkey', '--nkey', [CompletionResultType]::ParameterName, 'NKey seed file: sign the server''s nonce as an NKey user [env: NATS_NKEY]')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]')
+            [CompletionResult]::new('--inbox-prefix', '--inbox-prefix', [CompletionResultType]::ParameterName, 'Reply subjects of requests start with this prefix instead of _INBOX')
             [CompletionResult]::new('--tlscert', '--tlscert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]')
             [CompletionResult]::new('--tlskey', '--tlskey', [CompletionResultType]::ParameterName, 'Private key (PEM) of the client certificate [env: NATS_KEY]')
             [CompletionResult]::new('--tlscacert', '--tlscacert', [CompletionResultType]::ParameterName, 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]')
@@ -616,6 +729,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('--ignore-dot-directories', '--ignore-dot-directories', [CompletionResultType]::ParameterName, 'Do not count (or watch) anything under a directory whose name starts with a dot')
             [CompletionResult]::new('--cloudwatch', '--cloudwatch', [CompletionResultType]::ParameterName, 'Send each report to CloudWatch (PutMetricData). Credentials from the environment, the shared credentials file or the instance role (IMDSv2)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS even if the server does not require it')
+            [CompletionResult]::new('--tlsfirst', '--tlsfirst', [CompletionResultType]::ParameterName, 'Start TLS before the server''s INFO (servers with handshake_first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (insecure: testing only)')
             [CompletionResult]::new('--no-randomize', '--no-randomize', [CompletionResultType]::ParameterName, 'Try the servers of a list in the order given, not in random order')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (sub, reply)')
@@ -701,6 +815,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)')
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a server''s statistics (like nats-top)')
             [CompletionResult]::new('mkpasswd', 'mkpasswd', [CompletionResultType]::ParameterValue, 'Generate a bcrypt hash of a password for a config file')
+            [CompletionResult]::new('nkey', 'nkey', [CompletionResultType]::ParameterValue, 'Generate NKeys (seed and public key) and print the public key of a seed')
             [CompletionResult]::new('watch-http', 'watch-http', [CompletionResultType]::ParameterValue, 'Watch HTTP endpoints and alert when their health changes')
             [CompletionResult]::new('watch-host', 'watch-host', [CompletionResultType]::ParameterValue, 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages')
@@ -757,6 +872,17 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             break
         }
         'nats-lite;help;mkpasswd' {
+            break
+        }
+        'nats-lite;help;nkey' {
+            [CompletionResult]::new('gen', 'gen', [CompletionResultType]::ParameterValue, 'Generate a key pair: prints the seed, then the public key')
+            [CompletionResult]::new('pub', 'pub', [CompletionResultType]::ParameterValue, 'Print the public key of a seed (a seed file, a .creds file, or stdin)')
+            break
+        }
+        'nats-lite;help;nkey;gen' {
+            break
+        }
+        'nats-lite;help;nkey;pub' {
             break
         }
         'nats-lite;help;watch-http' {

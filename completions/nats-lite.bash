@@ -31,6 +31,9 @@ _nats__lite() {
             nats__lite,mkpasswd)
                 cmd="nats__lite__subcmd__mkpasswd"
                 ;;
+            nats__lite,nkey)
+                cmd="nats__lite__subcmd__nkey"
+                ;;
             nats__lite,ping)
                 cmd="nats__lite__subcmd__ping"
                 ;;
@@ -115,6 +118,9 @@ _nats__lite() {
             nats__lite__subcmd__help,mkpasswd)
                 cmd="nats__lite__subcmd__help__subcmd__mkpasswd"
                 ;;
+            nats__lite__subcmd__help,nkey)
+                cmd="nats__lite__subcmd__help__subcmd__nkey"
+                ;;
             nats__lite__subcmd__help,ping)
                 cmd="nats__lite__subcmd__help__subcmd__ping"
                 ;;
@@ -160,6 +166,30 @@ _nats__lite() {
             nats__lite__subcmd__help__subcmd__bench,sub)
                 cmd="nats__lite__subcmd__help__subcmd__bench__subcmd__sub"
                 ;;
+            nats__lite__subcmd__help__subcmd__nkey,gen)
+                cmd="nats__lite__subcmd__help__subcmd__nkey__subcmd__gen"
+                ;;
+            nats__lite__subcmd__help__subcmd__nkey,pub)
+                cmd="nats__lite__subcmd__help__subcmd__nkey__subcmd__pub"
+                ;;
+            nats__lite__subcmd__nkey,gen)
+                cmd="nats__lite__subcmd__nkey__subcmd__gen"
+                ;;
+            nats__lite__subcmd__nkey,help)
+                cmd="nats__lite__subcmd__nkey__subcmd__help"
+                ;;
+            nats__lite__subcmd__nkey,pub)
+                cmd="nats__lite__subcmd__nkey__subcmd__pub"
+                ;;
+            nats__lite__subcmd__nkey__subcmd__help,gen)
+                cmd="nats__lite__subcmd__nkey__subcmd__help__subcmd__gen"
+                ;;
+            nats__lite__subcmd__nkey__subcmd__help,help)
+                cmd="nats__lite__subcmd__nkey__subcmd__help__subcmd__help"
+                ;;
+            nats__lite__subcmd__nkey__subcmd__help,pub)
+                cmd="nats__lite__subcmd__nkey__subcmd__help__subcmd__pub"
+                ;;
             *)
                 ;;
         esac
@@ -167,7 +197,7 @@ _nats__lite() {
 
     case "${cmd}" in
         nats__lite)
-            opts="-v -s -h --version --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help"
+            opts="-v -s -h --version --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +224,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -229,7 +275,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub pubsub request reply churn help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help pub sub pubsub request reply churn help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,6 +333,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -319,7 +381,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__churn)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -374,6 +436,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -521,7 +599,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__pub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -576,6 +654,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -611,7 +705,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__pubsub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -666,6 +760,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -701,7 +811,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__reply)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -756,6 +866,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -791,7 +917,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__request)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -846,6 +972,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -881,7 +1023,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__bench__subcmd__sub)
-            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --clients --subs --responders --msgs --size --timeout --subject-per-publisher --csv --no-progress --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -939,6 +1081,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -971,7 +1129,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__cat)
-            opts="-q -s -h --addr --raw --quiet --no-exit --pong --verbose --wait --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-q -s -h --addr --raw --quiet --no-exit --pong --verbose --wait --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1010,6 +1168,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1073,7 +1247,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__help)
-            opts="pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help"
+            opts="pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1240,6 +1414,48 @@ _nats__lite() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nats__lite__subcmd__help__subcmd__nkey)
+            opts="gen pub"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__help__subcmd__nkey__subcmd__gen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__help__subcmd__nkey__subcmd__pub)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nats__lite__subcmd__help__subcmd__ping)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1388,8 +1604,106 @@ _nats__lite() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nats__lite__subcmd__nkey)
+            opts="-h --help gen pub help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__gen)
+            opts="-h --help user account operator"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__help)
+            opts="gen pub help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__help__subcmd__gen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__help__subcmd__pub)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nats__lite__subcmd__nkey__subcmd__pub)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nats__lite__subcmd__ping)
-            opts="-s -h --count --interval --timeout --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-s -h --count --interval --timeout --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1431,6 +1745,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1463,7 +1793,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__pub)
-            opts="-H -q -s -h --count --sleep --header --reply --lines --quiet --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-H -q -s -h --count --sleep --header --reply --lines --quiet --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1513,6 +1843,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1545,7 +1891,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__reply)
-            opts="-H -q -s -h --queue --echo --command --count --header --quiet --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-H -q -s -h --queue --echo --command --count --header --quiet --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1595,6 +1941,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1627,7 +1989,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__req)
-            opts="-H -r -s -h --timeout --header --replies --raw --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-H -r -s -h --timeout --header --replies --raw --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1670,6 +2032,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1887,7 +2265,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__sub)
-            opts="-r -s -h --queue --count --timeout --raw --json --base64 --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-r -s -h --queue --count --timeout --raw --json --base64 --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1926,6 +2304,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2063,7 +2457,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__watch__subcmd__host)
-            opts="-c -i -q -s -h --config --once --window --interval --json --quiet --disk --ignore-extension --ignore --ignore-dot-directories --nats-metrics --listen --textfile --cloudwatch --cw-namespace --cw-dimension --cw-region --cw-endpoint --cw-metric --alert --clear --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --procfs --watch-backend --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-c -i -q -s -h --config --once --window --interval --json --quiet --disk --ignore-extension --ignore --ignore-dot-directories --nats-metrics --listen --textfile --cloudwatch --cw-namespace --cw-dimension --cw-region --cw-endpoint --cw-metric --alert --clear --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --procfs --watch-backend --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2209,6 +2603,22 @@ _nats__lite() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tlscert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2241,7 +2651,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__watch__subcmd__http)
-            opts="-c -X -H -i -k -s -h --config --once --json --method --body --header --interval --timeout --max-time --expect-status --json-field --json-ok --contains --insecure --cacert --fail-after --remind --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --server --user --pass --password --token --tls --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-c -X -H -i -k -s -h --config --once --json --method --body --header --interval --timeout --max-time --expect-status --json-field --json-ok --contains --insecure --cacert --fail-after --remind --nats-subject --rocketchat --rc-user --rc-password --rc-token --rc-user-id --rc-channel --webhook --exec --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2376,6 +2786,22 @@ _nats__lite() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbox-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_nats_lite_global_optspecs
-    string join \n v/version s/server= user= password= token= tls tlscert= tlskey= tlscacert= tls-insecure no-randomize no-reconnect connection-name= connect-timeout= h/help
+    string join \n v/version s/server= user= password= token= creds= nkey= context= inbox-prefix= tls tlsfirst tlscert= tlskey= tlscacert= tls-insecure no-randomize no-reconnect connection-name= connect-timeout= h/help
 end
 
 function __fish_nats_lite_needs_command
@@ -28,6 +28,10 @@ complete -c nats-lite -n "__fish_nats_lite_needs_command" -s s -l server -d 'Ser
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -35,6 +39,7 @@ complete -c nats-lite -n "__fish_nats_lite_needs_command" -l connection-name -d 
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -s v -l version -d 'Show the version and exit (`-v` as nats-server; `-V` is its trace flag)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -48,6 +53,7 @@ complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "ping" -d 'Check
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
+complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "nkey" -d 'Generate NKeys (seed and public key) and print the public key of a seed'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "watch-host" -d 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch'
 complete -c nats-lite -n "__fish_nats_lite_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
@@ -61,6 +67,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s s -l server 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -69,6 +79,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l connect-time
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l lines -d 'One message per stdin line, sent as lines arrive (for `tail -f | ...`)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s q -l quiet -d 'Do not log what was published'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -80,6 +91,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s s -l server 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -89,6 +104,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s r -l raw -d 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l json -d 'Print one JSON object per message: subject, reply, headers, data'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l base64 -d 'With --json: data as base64 (for binary payloads)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -100,6 +116,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s s -l server 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -107,6 +127,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l connection-n
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s r -l raw -d 'Print reply bodies only, nothing on stderr'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -119,6 +140,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s s -l serve
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -127,6 +152,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l connect-ti
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l echo -d 'Reply with the request\'s body and headers'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -s q -l quiet -d 'Do not log each request'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -142,6 +168,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fis
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -150,6 +180,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fis
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and not __fish_seen_subcommand_from pub sub pubsub request reply churn help" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -172,6 +203,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -180,6 +215,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -195,6 +231,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -203,6 +243,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from sub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -218,6 +259,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -226,6 +271,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from pubsub" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -241,6 +287,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -249,6 +299,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from request" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -264,6 +315,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -272,6 +327,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from reply" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -287,6 +343,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -295,6 +355,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_se
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l subject-per-publisher -d 'Publisher N (from 1) publishes to SUBJECT.N and subscribers listen on SUBJECT.* (many publishers into one wildcard subscriber; each publisher\'s rate is reported)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l no-progress -d 'No progress bar (it is shown on a terminal only, for runs over half a second)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand bench; and __fish_seen_subcommand_from churn" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -313,12 +374,17 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -s s -l server
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand ping" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -331,6 +397,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s s -l server 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -341,6 +411,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -s q -l quiet -
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-exit -d 'Keep running after stdin ends (until the server closes or Ctrl-C)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l pong -d 'Answer the server\'s PINGs with PONG'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand cat" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -378,6 +449,15 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s c -l co
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s p -l pass -d 'Hash a password you enter instead of generating one (asked twice on a terminal; read from stdin\'s first line when stdin is not a terminal)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -l stdin -d 'Read the password from stdin\'s first line even when stdin is a terminal (implies --pass)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and not __fish_seen_subcommand_from gen pub help" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and not __fish_seen_subcommand_from gen pub help" -f -a "gen" -d 'Generate a key pair: prints the seed, then the public key'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and not __fish_seen_subcommand_from gen pub help" -f -a "pub" -d 'Print the public key of a seed (a seed file, a .creds file, or stdin)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and not __fish_seen_subcommand_from gen pub help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and __fish_seen_subcommand_from gen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and __fish_seen_subcommand_from pub" -s h -l help -d 'Print help'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and __fish_seen_subcommand_from help" -f -a "gen" -d 'Generate a key pair: prints the seed, then the public key'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and __fish_seen_subcommand_from help" -f -a "pub" -d 'Print the public key of a seed (a seed file, a .creds file, or stdin)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand nkey; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s c -l config -d 'Targets and settings from a file (nats-server config format)' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s X -l method -d 'HTTP method [default: GET, or POST with --body]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l body -d 'Request body' -r
@@ -405,6 +485,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s s -l 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -414,6 +498,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l once 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l json -d 'Print each check as a JSON line'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -s k -l insecure -d 'Do not verify HTTPS certificates of the targets (insecure)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-http" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -450,6 +535,10 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s s -l 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l token -d 'Authentication token [env: NATS_TOKEN]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l creds -d 'User credentials file (a user JWT and its NKey seed, as nsc writes it) [env: NATS_CREDS]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l nkey -d 'NKey seed file: sign the server\'s nonce as an NKey user [env: NATS_NKEY]' -r -F
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l context -d 'The nats CLI context to use (~/.config/nats/context/NAME.json) instead of the one selected in context.txt [env: NATS_CONTEXT]' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l inbox-prefix -d 'Reply subjects of requests start with this prefix instead of _INBOX' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlscert -d 'Client certificate (PEM) for servers that verify clients [env: NATS_CERT]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlskey -d 'Private key (PEM) of the client certificate [env: NATS_KEY]' -r -F
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlscacert -l tlsca -d 'CA certificates (PEM) to trust instead of the built-in web roots [env: NATS_CA]' -r -F
@@ -461,6 +550,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -s q -l 
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l ignore-dot-directories -d 'Do not count (or watch) anything under a directory whose name starts with a dot'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l cloudwatch -d 'Send each report to CloudWatch (PutMetricData). Credentials from the environment, the shared credentials file or the instance role (IMDSv2)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tls -d 'Use TLS even if the server does not require it'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l no-randomize -d 'Try the servers of a list in the order given, not in random order'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand watch-host" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (sub, reply)'
@@ -510,23 +600,26 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l no_advert
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -l jetstream -d 'Enable JetStream (not supported by nats-lite; a warning is logged; also `-js`)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s v -l version -d 'Show the version and exit'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand server" -s h -l help -d 'Print help'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "pub" -d 'Publish a message'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "req" -d 'Send a request and wait for the reply'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "reply" -d 'Answer requests on a subject'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "bench" -d 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "watch-host" -d 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
-complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd watch-http watch-host completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "pub" -d 'Publish a message'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "sub" -d 'Subscribe to subjects and print what arrives'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "req" -d 'Send a request and wait for the reply'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "reply" -d 'Answer requests on a subject'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "bench" -d 'Measure a server: publishers, subscribers, request/reply latency (like `nats bench`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "ping" -d 'Check a server: connect, show its INFO, time PING/PONG round trips'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "cat" -d 'Pipe stdin to a server as raw protocol and its output to stdout (like catnats)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "top" -d 'A live view of a server\'s statistics (like nats-top)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "mkpasswd" -d 'Generate a bcrypt hash of a password for a config file'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "nkey" -d 'Generate NKeys (seed and public key) and print the public key of a seed'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "watch-http" -d 'Watch HTTP endpoints and alert when their health changes'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "watch-host" -d 'Report load, memory, disk usage and file changes to stdout, NATS, Prometheus, CloudWatch'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish) or write man pages'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "server" -d 'Run a NATS-protocol broker (flags as nats-server\'s)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and not __fish_seen_subcommand_from pub sub req reply bench ping cat top mkpasswd nkey watch-http watch-host completions server help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "pub" -d 'Publishers only (--clients of them)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "sub" -d 'Subscribers only (--clients of them), each waiting for --msgs messages published by something else'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "pubsub" -d 'Publishers (--clients) and subscribers (--subs) together (the default)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "request" -d 'Requesters (--clients), one request at a time each, with latency percentiles; responders run elsewhere (`bench reply`) or here (--responders)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "reply" -d 'Responders (--clients, in one queue group) that echo requests back until --msgs are answered'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "churn" -d 'Connection churn: --clients workers at a time connect (INFO, CONNECT + PING, PONG) and close, --msgs connections in all, with the connect time\'s percentiles'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from nkey" -f -a "gen" -d 'Generate a key pair: prints the seed, then the public key'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand help; and __fish_seen_subcommand_from nkey" -f -a "pub" -d 'Print the public key of a seed (a seed file, a .creds file, or stdin)'

@@ -76,6 +76,8 @@ pub enum Command {
     Top(commands::top::TopArgs),
     /// Generate a bcrypt hash of a password for a config file.
     Mkpasswd(commands::mkpasswd::MkpasswdArgs),
+    /// Generate NKeys (seed and public key) and print the public key of a seed.
+    Nkey(commands::nkey::NkeyArgs),
     /// Watch HTTP endpoints and alert when their health changes.
     #[command(name = "watch-http")]
     WatchHttp(Box<commands::watch_http::WatchHttpArgs>),
@@ -89,7 +91,7 @@ pub enum Command {
 /// Parse `args` (the program name first), run the subcommand, and map the
 /// result to an exit code. A closed stdout pipe ends quietly with 0.
 pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
-    let args = normalize_server_args(args);
+    let args = normalize_server_args(multi_call(args));
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
@@ -128,6 +130,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cat(args) => commands::cat::run(&global, args),
         Command::Top(args) => commands::top::run(&global, args),
         Command::Mkpasswd(args) => commands::mkpasswd::run(args),
+        Command::Nkey(args) => commands::nkey::run(args),
         Command::WatchHttp(args) => commands::watch_http::run(&global, *args),
         Command::WatchHost(args) => commands::watch_host::run(&global, *args),
         Command::Completions(args) => commands::completions::run(args, Cli::command()),
@@ -160,6 +163,26 @@ const GO_STYLE_LONG_FLAGS: &[(&str, &str)] = &[
     ("js", "jetstream"),
     ("sd", "store_dir"),
 ];
+
+/// The name under which the binary is `nats-lite server` (a multi-call
+/// binary): anything that launches `nats-server ARGS` (client test suites,
+/// scripts, CI) can run nats-lite through a symlink or `exec -a`.
+pub const SERVER_ALIAS: &str = "nats-server";
+
+/// Called as [`SERVER_ALIAS`] (the base name of `argv[0]`, `.exe` aside),
+/// the arguments become `nats-lite server ARGS`; otherwise unchanged.
+pub fn multi_call(mut args: Vec<OsString>) -> Vec<OsString> {
+    let name = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.strip_suffix(".exe").unwrap_or(&name) == SERVER_ALIAS {
+        args[0] = OsString::from("nats-lite");
+        args.insert(1, OsString::from("server"));
+    }
+    args
+}
 
 /// Rewrite Go-style single-dash long flags of `nats-lite server` (`-ms 8443`,
 /// `-port 4222`, `-routes=...`) and of `nats-lite top` (nats-top's `-ms`,
@@ -227,6 +250,26 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn called_as_nats_server_is_the_server_subcommand() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        for argv0 in [
+            "nats-server",
+            "/usr/local/bin/nats-server",
+            "nats-server.exe",
+        ] {
+            assert_eq!(
+                multi_call(os(&[argv0, "-p", "-1"])),
+                os(&["nats-lite", "server", "-p", "-1"]),
+                "{argv0}"
+            );
+        }
+        for argv0 in ["nats-lite", "/bin/nats-server-wrapper", "nats"] {
+            let args = os(&[argv0, "pub", "x"]);
+            assert_eq!(multi_call(args.clone()), args, "{argv0}");
+        }
     }
 
     /// `nats-lite --help` and every subcommand's `--help` end with

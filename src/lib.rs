@@ -14,6 +14,8 @@
 //!   terminal.
 //! - [`cli`]: the clap definition and the dispatch to [`commands`].
 //! - [`error`]: the CLI error type and exit codes.
+//! - [`nkey`]: NKeys (Ed25519 identities), seeds and `.creds` files, shared by
+//!   the server (verifying) and the clients (signing).
 //! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding;
 //!   [`printable`]: text from the network escaped for terminals and logs.
 //! - [`tls`]: the rustls client configuration the client and the server
@@ -28,6 +30,7 @@ pub mod client;
 pub mod commands;
 pub mod conf;
 pub mod error;
+pub mod nkey;
 pub mod printable;
 pub mod protocol;
 pub mod server;

@@ -26,12 +26,15 @@ pub struct TlsOptions {
     pub key_file: Option<PathBuf>,
     /// Do not verify the server's certificate at all.
     pub insecure: bool,
+    /// Start TLS before the server's INFO (`--tlsfirst`, for servers with
+    /// `handshake_first`).
+    pub first: bool,
 }
 
 impl TlsOptions {
     /// True when any option asks for TLS by itself.
     pub fn wanted(&self) -> bool {
-        self.required || self.ca_file.is_some() || self.cert_file.is_some()
+        self.required || self.first || self.ca_file.is_some() || self.cert_file.is_some()
     }
 }
 

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use crate::tls_support::{ClientCert, Pki};
 use crate::util::{
-    nats_lite_bin, nats_server_bin, unsafe_kill, RawClient, ServerProcess, TempDir, IO_TIMEOUT,
+    in_ci, nats_lite_bin, nats_server_bin, skip_missing_peer, unsafe_kill, RawClient,
+    ServerProcess, TempDir, IO_TIMEOUT,
 };
 
 #[path = "clients/rust/async_nats_client.rs"]
@@ -46,10 +47,7 @@ const TOLERATE_KNOWN_LITE_FAILURES: bool = true;
 /// Failures against nats-lite whose cause is a server bug being fixed
 /// elsewhere, each explained in `tests/clients/KNOWN.md`. `"*"` stands for
 /// every scenario of that client.
-const KNOWN_LITE_FAILURES: &[(&str, &str)] = &[
-    // INFO has no `go` field: nats-core cannot connect at all.
-    ("nats-core", "*"),
-];
+const KNOWN_LITE_FAILURES: &[(&str, &str)] = &[];
 
 /// Every scenario, in table order, with the group it runs in.
 const SCENARIOS: &[(&str, &str)] = &[
@@ -879,23 +877,15 @@ fn run_matrix(target: Target) {
     );
 }
 
-/// True when `CI` is set to anything but empty, `0` or `false` (`.ci/run`
-/// sets it): a missing peer then fails instead of being skipped.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
-}
-
 /// A reference server's binary, or `None` (after saying why) when it is
 /// missing and `CI` is not set; under `CI` a missing one fails.
 fn reference(bin: Option<PathBuf>, what: &str) -> Option<PathBuf> {
     if let Some(bin) = bin.filter(|b| b.is_file()) {
         return Some(bin);
     }
-    assert!(
-        !in_ci(),
-        "{what} is not installed (scripts/ci/install-clients.sh installs it)"
-    );
-    eprintln!("skipped: {what} is not installed (scripts/ci/install-clients.sh)");
+    skip_missing_peer(&format!(
+        "{what} (scripts/ci/install-clients.sh installs it)"
+    ));
     None
 }
 

@@ -10,11 +10,12 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::util::{nats_lite_bin, nats_server_bin, ServerProcess, TempDir};
+use crate::util::{nats_lite_bin, nats_server_or_skip, ServerProcess, TempDir};
 
 /// Deadline for a client process to finish.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -38,14 +39,13 @@ pub fn start(kind: Kind, extra: &[&str]) -> ServerProcess {
     }
 }
 
-/// The server kinds a test runs against: nats-server when installed (a
-/// note on stderr when not), and always nats-lite.
+/// The server kinds a test runs against: nats-server when installed (when
+/// not, [`skip_missing_peer`] says so, or fails under `CI`), and always
+/// nats-lite.
 pub fn kinds() -> Vec<Kind> {
     let mut kinds = Vec::new();
-    if nats_server_bin().is_some() {
+    if nats_server_or_skip().is_some() {
         kinds.push(Kind::Reference);
-    } else {
-        eprintln!("note: nats-server is not installed; skipping the reference variant");
     }
     kinds.push(Kind::Lite);
     kinds
@@ -87,9 +87,17 @@ pub fn lite(args: &[&str]) -> Command {
         "NATS_CERT",
         "NATS_KEY",
         "NATS_CA",
+        "NATS_CREDS",
+        "NATS_NKEY",
+        "NATS_CONTEXT",
     ] {
         cmd.env_remove(var);
     }
+    // No `nats` CLI context of the caller's (a test sets its own).
+    cmd.env(
+        "XDG_CONFIG_HOME",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-nats-config"),
+    );
     cmd
 }
 

@@ -6,16 +6,12 @@
 use std::time::Duration;
 
 use crate::cluster_support::{collect, publish_n, seed_cluster, sync_interest, Impl, Node};
-use crate::util::nats_server_bin;
+use crate::util::nats_server_or_skip;
 
 const QUIET: Duration = Duration::from_millis(300);
 
 fn have_reference() -> bool {
-    if nats_server_bin().is_none() {
-        eprintln!("note: nats-server is not installed; skipping the mixed cluster");
-        return false;
-    }
-    true
+    nats_server_or_skip().is_some()
 }
 
 /// Every ordered pair of nodes: a subscriber on one gets what a client of

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 
 use crate::cluster_support::{seed_cluster_with, sync_interest, wait_mesh, Impl, Node, CLUSTER};
-use crate::util::{nats_server_bin, RawClient, TempDir};
+use crate::util::{nats_server_or_skip, RawClient, TempDir};
 
 /// A CA and a route certificate for 127.0.0.1 (server and client use),
 /// as `ca.pem`, `route.pem`, `route.key` in `dir`.
@@ -100,8 +100,7 @@ fn a_route_certificate_from_another_ca_is_refused() {
 
 #[test]
 fn tls_routes_with_nats_server() {
-    if nats_server_bin().is_none() {
-        eprintln!("note: nats-server is not installed; skipping");
+    if nats_server_or_skip().is_none() {
         return;
     }
     let dir = TempDir::new("route-tls-mixed");

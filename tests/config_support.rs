@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use crate::util::{is_reference, nats_lite_bin, nats_server_bin, ServerProcess, TempDir};
 
-/// Where the seed configurations live (next to the worktree, as the
+/// Where the seed configurations live (`tests/data/seed-configs`, as the
 /// conf unit tests find them); `NATS_SEED_CONFIGS` overrides.
 pub fn seed_dir() -> PathBuf {
     match std::env::var_os("NATS_SEED_CONFIGS") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed-configs"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/seed-configs"),
     }
 }
 

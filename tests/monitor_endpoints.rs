@@ -85,7 +85,8 @@ fn varz_reports_identity_limits_and_traffic() {
     assert_eq!(v["routes"], 0);
     assert_eq!(v["cluster"], serde_json::json!({}));
     assert!(v.get("auth_required").is_none(), "omitted when false");
-    assert!(v.get("go").is_none() && v.get("git_commit").is_none());
+    assert_eq!(v["go"], info["go"], "the toolchain, as INFO says");
+    assert_eq!(v.get("git_commit"), info.get("git_commit"));
     assert!(v["cores"].as_u64().unwrap() >= 1);
     assert_eq!(v["gomaxprocs"], v["cores"]);
     assert!(v["cpu"].as_f64().unwrap() >= 0.0);

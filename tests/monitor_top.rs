@@ -1,13 +1,14 @@
 //! `nats-lite top` against a live server: snapshots with `-o`/`-r` (no
 //! terminal), delimited output, clear errors for a client port or nothing
 //! at all, and the live view driven in a tmux pseudo-terminal (keys `s`,
-//! `o`, `q`; skipped with a message when tmux is not installed).
+//! `o`, `q`; skipped with a message when tmux is not installed, failed
+//! under `CI`).
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::monitor_util::Monitored;
-use crate::util::{nats_lite_bin, RawClient, TempDir};
+use crate::util::{nats_lite_bin, skip_missing_peer, RawClient, TempDir};
 
 /// A named client that published `n` messages to `subject`.
 fn busy_client(m: &Monitored, name: &str, subject: &str, n: usize) -> RawClient {
@@ -253,7 +254,7 @@ fn row_of(screen: &str, name: &str) -> usize {
 #[test]
 fn live_view_keys_in_a_terminal() {
     let Some(tmux) = Tmux::new("keys") else {
-        eprintln!("skipped: tmux is not installed (apt-get install -y tmux)");
+        skip_missing_peer("tmux (apt-get install -y tmux)");
         return;
     };
     let m = Monitored::start(&[]);
@@ -326,7 +327,7 @@ fn live_view_keys_in_a_terminal() {
 #[test]
 fn live_view_quits_on_ctrl_c_and_restores_the_terminal() {
     let Some(tmux) = Tmux::new("ctrl-c") else {
-        eprintln!("skipped: tmux is not installed (apt-get install -y tmux)");
+        skip_missing_peer("tmux (apt-get install -y tmux)");
         return;
     };
     let m = Monitored::start(&[]);
@@ -360,7 +361,7 @@ fn live_view_quits_on_ctrl_c_and_restores_the_terminal() {
 #[test]
 fn live_view_retries_an_unreachable_port() {
     let Some(tmux) = Tmux::new("retry") else {
-        eprintln!("skipped: tmux is not installed (apt-get install -y tmux)");
+        skip_missing_peer("tmux (apt-get install -y tmux)");
         return;
     };
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

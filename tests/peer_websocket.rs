@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::util::IO_TIMEOUT;
+use crate::util::{skip_missing_peer, IO_TIMEOUT};
 use crate::ws_support::start_ws;
 
 /// The repository root.
@@ -29,8 +29,7 @@ fn peer(path: &Path, what: &str) -> Option<PathBuf> {
         "{what} missing ({}): run scripts/ci/install-ws.sh",
         path.display()
     );
-    assert!(std::env::var_os("CI").is_none(), "{msg}");
-    eprintln!("skipped: {msg}");
+    skip_missing_peer(&msg);
     None
 }
 
@@ -130,8 +129,11 @@ fn bundle_client(out_dir: &Path) -> Option<PathBuf> {
         &js.join("node_modules/@nats-io/nats-core/package.json"),
         "@nats-io/nats-core",
     )?;
-    // The entry sits next to node_modules so that esbuild resolves the package.
-    let entry = js.join(format!("entry-{}.js", std::process::id()));
+    // The entry sits next to node_modules so that esbuild resolves the package;
+    // one per call, as the browser tests run in parallel in one process.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let entry = js.join(format!("entry-{}-{n}.js", std::process::id()));
     std::fs::write(
         &entry,
         "export { wsconnect, headers } from \"@nats-io/nats-core\";\n",
@@ -193,9 +195,7 @@ fn serve_page(page: String, bundle: Vec<u8>) -> String {
 /// on the other side: a message each way (with headers), request/reply.
 fn browser_round_trip(ws_block: &str, config_js: &str) {
     let Some(chromium) = which("chromium") else {
-        let msg = "chromium missing: run scripts/ci/install-ws.sh";
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        eprintln!("skipped: {msg}");
+        skip_missing_peer("chromium (scripts/ci/install-ws.sh)");
         return;
     };
     let dir = crate::util::TempDir::new("browser");

@@ -1,5 +1,5 @@
 //! Configuration files (anchors.md 1.1 `-c`/`-t`, 1.2): every seed
-//! configuration of the classic NATS documentation (/work/shared/seed-configs)
+//! configuration of the classic NATS documentation (tests/data/seed-configs)
 //! starts and behaves as its comments say, with its file paths rewritten to a
 //! temporary directory (certificates from rcgen) and its ports to free ones;
 //! the cluster seeds, which cannot run yet, pass `-t`. Plus `-t` exit codes,

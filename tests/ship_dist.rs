@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::tls_support::Pki;
-use crate::util::{nats_lite_bin, TempDir};
+use crate::util::{nats_lite_bin, skip_missing_peer, TempDir};
 
 fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist")
@@ -133,7 +133,7 @@ fn systemd_unit_is_hardened() {
     }
 
     let Some(analyze) = which("systemd-analyze") else {
-        return eprintln!("skipped: systemd-analyze is not installed");
+        return skip_missing_peer("systemd-analyze (apt-get install -y systemd)");
     };
     // verify wants the ExecStart binaries to exist: point them at ours.
     let tmp = TempDir::new("unit");
@@ -152,7 +152,7 @@ fn systemd_unit_is_hardened() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.contains("Failed to initialize manager") {
-        return eprintln!("skipped: systemd-analyze cannot run here: {stderr}");
+        return skip_missing_peer(&format!("a systemd-analyze that can run here ({stderr})"));
     }
     assert!(
         out.status.success() && stderr.trim().is_empty(),
@@ -250,7 +250,7 @@ fn service_config_runs_reloads_and_reopens_its_log() {
         let text = wait_for_file(&log_file, IO_TIMEOUT, |t| t.contains("Reopened log file"));
         assert!(!text.contains("Server is ready"), "{text}");
     } else {
-        eprintln!("skipped: logrotate is not installed; reopening by hand");
+        skip_missing_peer("logrotate (reopening by hand instead)");
         std::fs::rename(&log_file, log_file.with_extension("log.1")).unwrap();
         signal("reopen");
         wait_for_file(&log_file, IO_TIMEOUT, |t| t.contains("Reopened log file"));

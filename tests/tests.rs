@@ -1,6 +1,13 @@
 //! Integration tests: each module starts the real `nats-lite` binary (or,
 //! with `NATS_TEST_REFERENCE=1`, nats-server, to check the expectations).
 //!
+//! - `auth_jwt`: operator mode (operator, resolver MEMORY, resolver_preload)
+//!   with JWTs made by the JavaScript library: chains, refusals,
+//!   permissions and limits, async-nats, nats-py, client commands.
+//! - `auth_nkeys`: NKey users (nonce, signed CONNECT, accounts and
+//!   permissions) with raw clients, async-nats and nats-py; `nkey gen|pub`.
+//! - `client_nkeys`: client commands with `--nkey`, contexts (`--context`,
+//!   `NATS_CONTEXT`, `context.txt`) and their order of precedence.
 //! - `client_matrix`: every official client (async-nats in process; the
 //!   programs under `tests/clients/`) through one scenario list, against
 //!   nats-lite and nats-server; prints a table.
@@ -12,6 +19,11 @@
 //!   (dynamic names, ports file, stale routes, lame duck), `cluster_mixed`
 //!   (with nats-server), `cluster_queue` (Q02, C06), `cluster_security`
 //!   (route auth, name mismatch, bad peers), `cluster_tls` (route TLS).
+//! - `compat_dropin`: the binary run as `nats-server` (symlink, `exec -a`),
+//!   its `nats-server_<pid>.ports` file, IPv6 clients on the default host.
+//! - `compat_info`: INFO, `/varz` and the other monitoring JSON match
+//!   nats-server's (every field, same JSON types) with auth, TLS, an
+//!   advertised address, a cluster, lame duck.
 //! - `conn_hardening`: the connection core's bounds (route auth timer,
 //!   declared payloads, silent connections, dripped TLS handshakes, a
 //!   panicking handler).
@@ -49,6 +61,8 @@
 //!   say; `-t`, config errors with positions, flags over the file.
 //! - `server_errors`: the -ERR catalogue and auth errors, closed or kept.
 //! - `server_flags`: command-line flags, log lines, pid/ports files, signals.
+//! - `server_imports`: account exports and imports (streams, services)
+//!   from the config file.
 //! - `server_identity`: who a client is, under hostile use and reloads
 //!   (`no_auth_user` guests, reload during CONNECT, second CONNECT, the CPU
 //!   cost of failed logins).
@@ -78,9 +92,12 @@
 //! - `util`: the harness (a server on a free port, raw clients with
 //!   deadlines).
 
+mod auth_jwt;
+mod auth_nkeys;
 mod bench_cmd;
 mod client_cat;
 mod client_matrix;
+mod client_nkeys;
 mod client_pubsub;
 mod client_recipes;
 mod client_reqrep;
@@ -96,6 +113,8 @@ mod cluster_queue;
 mod cluster_security;
 mod cluster_support;
 mod cluster_tls;
+mod compat_dropin;
+mod compat_info;
 mod config_support;
 mod conn_hardening;
 mod monitor_auth;
@@ -120,6 +139,7 @@ mod server_config;
 mod server_errors;
 mod server_flags;
 mod server_identity;
+mod server_imports;
 mod server_limits;
 mod server_permissions;
 mod server_protocol;

@@ -38,6 +38,34 @@ pub fn skip_under_reference(why: &str) -> bool {
     false
 }
 
+/// True when the environment variable `CI` is set (to anything but empty,
+/// `0` or `false`), as `.ci/run` sets it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// For a test whose peer (a program, an interpreter, a package) is
+/// missing: under `CI` this fails the test, since CI must install every
+/// peer and no test may pass there by skipping; elsewhere it says so on
+/// stderr, and the caller returns early. The one place that decides.
+pub fn skip_missing_peer(what: &str) {
+    assert!(
+        !in_ci(),
+        "{what}: missing, and CI is set (.ci/run must install it)"
+    );
+    eprintln!("skipped: {what} (missing here; under CI=true this fails)");
+}
+
+/// The real nats-server, or `None` after [`skip_missing_peer`] (which
+/// fails under `CI`).
+pub fn nats_server_or_skip() -> Option<PathBuf> {
+    let bin = nats_server_bin();
+    if bin.is_none() {
+        skip_missing_peer("nats-server (the reference server)");
+    }
+    bin
+}
+
 /// The nats-lite binary built for these tests.
 pub fn nats_lite_bin() -> PathBuf {
     // `NATS_LITE_BIN` names another build (to run the client matrix

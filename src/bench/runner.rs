@@ -506,7 +506,7 @@ fn run_request(
         // One inbox per requester, one reply subject per request under it,
         // so that a late answer to an abandoned request is never taken for
         // the answer to the next one.
-        let inbox = format!("_INBOX.{}", rng.nuid());
+        let inbox = plan.options.inbox(&rng.nuid());
         let (conn, _) = subscribed(plan, stopper, &format!("{inbox}.*"), None)?;
         requesters.push((conn, inbox));
     }

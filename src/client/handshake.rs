@@ -89,6 +89,11 @@ pub fn establish(
         websocket_upgrade(url, &link, &mut read, &mut buf)?;
     }
 
+    if opts.tls.first && !url.websocket {
+        // `--tlsfirst`: the handshake before the server's INFO, for servers
+        // with `handshake_first`.
+        (link, read) = start_tls(url, tls_config, deadline, &link, &mut buf)?;
+    }
     let first = limits_for(None);
     let (op, greeting) = next_op(
         &mut read,
@@ -112,13 +117,13 @@ pub fn establish(
     } else {
         info.tls_required || want_tls
     };
-    if !url.websocket && want_tls && !info.tls_required && !info.tls_available {
+    if !url.websocket && want_tls && !opts.tls.first && !info.tls_required && !info.tls_available {
         return Err(ClientError::new(
             ErrorKind::Tls,
             format!("{url} does not offer TLS (its INFO has no tls_required or tls_available)"),
         ));
     }
-    if tls && !url.websocket {
+    if tls && !url.websocket && !opts.tls.first {
         // Nothing should have come after INFO before the upgrade.
         buf.clear();
         (link, read) = start_tls(url, tls_config, deadline, &link, &mut buf)?;
@@ -126,7 +131,13 @@ pub fn establish(
 
     let limits = limits_for(Some(&info));
     let creds = opts.credentials_for(url);
-    let has_creds = creds.user.is_some() || creds.token.is_some();
+    let signed = opts
+        .sign_nonce(info.nonce.as_deref())
+        .map_err(|e| ClientError::new(ErrorKind::Config, e))?;
+    let has_creds = creds.user.is_some()
+        || creds.token.is_some()
+        || signed.jwt.is_some()
+        || signed.nkey.is_some();
     let connect = match &opts.mode {
         Mode::Client => Some(Connect {
             verbose: Some(false),
@@ -142,6 +153,9 @@ pub fn establish(
             echo: Some(true),
             headers: Some(info.headers),
             no_responders: Some(info.headers),
+            nkey: signed.nkey,
+            sig: signed.sig,
+            jwt: signed.jwt,
         }),
         Mode::Raw {
             force_connect,
@@ -152,6 +166,9 @@ pub fn establish(
             auth_token: creds.token,
             user: creds.user,
             pass: creds.pass,
+            nkey: signed.nkey,
+            sig: signed.sig,
+            jwt: signed.jwt,
             ..Default::default()
         }),
     };
@@ -320,7 +337,7 @@ fn websocket_upgrade(
 /// The error for `-ERR '<text>'`, with a hint where one helps.
 pub fn server_error(text: &str) -> ClientError {
     let hint = if text.contains("Authorization Violation") {
-        " (check --user/--password or --token, or the credentials in the URL)"
+        " (check --user/--password, --token, --creds or --nkey, or the credentials in the URL)"
     } else {
         ""
     };

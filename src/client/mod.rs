@@ -8,6 +8,7 @@
 //! - [`url`]: server URLs and lists of them.
 //! - [`options`]: what a connection is made from (servers, credentials, TLS,
 //!   timeouts, reconnect, client or raw mode).
+//! - [`context`]: `nats` CLI contexts (`~/.config/nats/context/NAME.json`).
 //! - [`tls`]: the rustls configuration.
 //! - [`link`]: the socket split for a blocking reader and locked writers
 //!   (why: rustls is not full duplex).
@@ -33,6 +34,7 @@
 
 pub mod backlog;
 pub mod connection;
+pub mod context;
 pub mod error;
 pub mod handshake;
 pub mod link;

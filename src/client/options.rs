@@ -52,6 +52,13 @@ pub struct Options {
     pub password: Option<String>,
     /// Token, when the URL carries none.
     pub token: Option<String>,
+    /// The NKey seed that signs the server's nonce (`--nkey`, or the seed
+    /// of `--creds`).
+    pub nkey_seed: Option<String>,
+    /// The user JWT of `--creds`, sent with the signed nonce.
+    pub user_jwt: Option<String>,
+    /// Prefix of request inboxes (`_INBOX` when `None`).
+    pub inbox_prefix: Option<String>,
     /// TLS settings.
     pub tls: TlsOptions,
     /// Connection name shown by the server's monitoring.
@@ -72,6 +79,9 @@ impl Default for Options {
             user: None,
             password: None,
             token: None,
+            nkey_seed: None,
+            user_jwt: None,
+            inbox_prefix: None,
             tls: TlsOptions::default(),
             name: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -124,6 +134,56 @@ impl Options {
                 _ => Credentials::default(),
             },
         }
+    }
+}
+
+impl Options {
+    /// A new request inbox subject: the prefix, then a unique token.
+    pub fn inbox(&self, unique: &str) -> String {
+        format!(
+            "{}.{unique}",
+            self.inbox_prefix.as_deref().unwrap_or("_INBOX")
+        )
+    }
+}
+
+/// The NKey part of CONNECT: `jwt`, `nkey` and `sig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signed {
+    /// The user JWT (with `--creds`).
+    pub jwt: Option<String>,
+    /// The public key (with `--nkey` alone).
+    pub nkey: Option<String>,
+    /// The nonce signed with the seed (when the server sent one).
+    pub sig: Option<String>,
+}
+
+impl Options {
+    /// The `jwt`, `nkey` and `sig` to send when INFO carried `nonce`.
+    ///
+    /// # Errors
+    ///
+    /// The seed is malformed.
+    pub fn sign_nonce(&self, nonce: Option<&str>) -> Result<Signed, String> {
+        let Some(seed) = &self.nkey_seed else {
+            return Ok(Signed {
+                jwt: self.user_jwt.clone(),
+                ..Default::default()
+            });
+        };
+        let nkey = match &self.user_jwt {
+            Some(_) => None,
+            None => Some(crate::nkey::public_of_seed(seed)?),
+        };
+        let sig = match nonce {
+            Some(n) => Some(crate::nkey::sign(seed, n.as_bytes())?),
+            None => None,
+        };
+        Ok(Signed {
+            jwt: self.user_jwt.clone(),
+            nkey,
+            sig,
+        })
     }
 }
 

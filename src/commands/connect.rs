@@ -9,16 +9,25 @@
 //! the value after it wins. Environment variables are read here rather than
 //! by clap, so that a flag in either place beats the variable (a bug the
 //! nats-box image once had, nats-io/nats-box#7).
+//!
+//! Order of precedence: a flag, then the selected `nats` CLI context
+//! (`--context`, `NATS_CONTEXT`, or the one `context.txt` names; see
+//! [`crate::client::context`]), then the environment (`NATS_URL`,
+//! `NATS_CREDS`, ...), then the defaults. Credentials come as a whole from
+//! the first of these places that has any, so a context's `creds` is not
+//! mixed with a `NATS_USER` from the environment.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::client::context::{self, Context};
 use crate::client::options::DEFAULT_CONNECT_TIMEOUT;
 use crate::client::tls::TlsOptions;
 use crate::client::url::{parse_list, DEFAULT_URL};
 use crate::client::{ClientError, ErrorKind, Interrupter, Mode, Options};
 use crate::error::{Error, Result};
+use crate::nkey;
 use crate::protocol::headers::Headers;
 
 /// The exit status paragraph every client subcommand's `--help` ends with.
@@ -26,8 +35,9 @@ macro_rules! exit_status_help {
     () => {
         "\nExit status:\n  0  success\n  1  failure: cannot connect, timeout, no responders, \
          error from the server\n  2  usage error: bad flags, bad URL, unreadable TLS files\n\n\
-         Environment: NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CERT, NATS_KEY, \
-         NATS_CA (a flag wins over the variable)."
+         Environment: NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, \
+         NATS_CERT, NATS_KEY, NATS_CA, NATS_CONTEXT. A flag wins over the selected nats \
+         context, which wins over the variables."
     };
 }
 pub(crate) use exit_status_help;
@@ -50,9 +60,26 @@ pub struct ConnectArgs {
     /// Authentication token [env: NATS_TOKEN].
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// User credentials file (a user JWT and its NKey seed, as nsc writes
+    /// it) [env: NATS_CREDS].
+    #[arg(long, value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// NKey seed file: sign the server's nonce as an NKey user [env: NATS_NKEY].
+    #[arg(long, value_name = "FILE")]
+    pub nkey: Option<PathBuf>,
+    /// The nats CLI context to use (~/.config/nats/context/NAME.json)
+    /// instead of the one selected in context.txt [env: NATS_CONTEXT].
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Reply subjects of requests start with this prefix instead of _INBOX.
+    #[arg(long = "inbox-prefix", value_name = "PREFIX")]
+    pub inbox_prefix: Option<String>,
     /// Use TLS even if the server does not require it.
     #[arg(long)]
     pub tls: bool,
+    /// Start TLS before the server's INFO (servers with handshake_first).
+    #[arg(long = "tlsfirst")]
+    pub tls_first: bool,
     /// Client certificate (PEM) for servers that verify clients [env: NATS_CERT].
     #[arg(long, value_name = "FILE")]
     pub tlscert: Option<PathBuf>,
@@ -92,7 +119,12 @@ impl ConnectArgs {
             user: pick(&sub.user, &self.user),
             password: pick(&sub.password, &self.password),
             token: pick(&sub.token, &self.token),
+            creds: pick(&sub.creds, &self.creds),
+            nkey: pick(&sub.nkey, &self.nkey),
+            context: pick(&sub.context, &self.context),
+            inbox_prefix: pick(&sub.inbox_prefix, &self.inbox_prefix),
             tls: sub.tls || self.tls,
+            tls_first: sub.tls_first || self.tls_first,
             tlscert: pick(&sub.tlscert, &self.tlscert),
             tlskey: pick(&sub.tlskey, &self.tlskey),
             tlscacert: pick(&sub.tlscacert, &self.tlscacert),
@@ -111,33 +143,53 @@ impl ConnectArgs {
     ///
     /// A URL that does not parse (a usage error).
     pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Options> {
+        self.resolve_with_files(env).map(|(opts, _)| opts)
+    }
+
+    /// [`resolve`](Self::resolve), also returning the credentials or seed
+    /// file that was read (to warn when others may read it).
+    ///
+    /// # Errors
+    ///
+    /// A URL that does not parse, an unknown context, or a credentials file
+    /// that cannot be read (usage errors).
+    pub fn resolve_with_files(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Options, Option<PathBuf>)> {
         let env = |name: &str| env(name).filter(|v| !v.is_empty());
+        let context_name = self.context.clone().or_else(|| env("NATS_CONTEXT"));
+        let ctx = context::selected(context_name.as_deref(), &env)
+            .map_err(Error::usage)?
+            .unwrap_or_default();
+        let path = |flag: &Option<PathBuf>, ctx: &Option<String>, var: &str| {
+            flag.clone()
+                .or_else(|| ctx.as_ref().map(PathBuf::from))
+                .or_else(|| env(var).map(PathBuf::from))
+        };
         let server = self
             .server
             .clone()
+            .or_else(|| ctx.url.clone())
             .or_else(|| env("NATS_URL"))
             .unwrap_or_else(|| DEFAULT_URL.to_string());
         let servers = parse_list(&server).map_err(|e| Error::usage(e.to_string()))?;
-        Ok(Options {
+        let creds = self.credentials(&ctx, &env)?;
+        let mut opts = Options {
             servers,
             randomize: !self.no_randomize,
-            user: self.user.clone().or_else(|| env("NATS_USER")),
-            password: self.password.clone().or_else(|| env("NATS_PASSWORD")),
-            token: self.token.clone().or_else(|| env("NATS_TOKEN")),
+            user: creds.user,
+            password: creds.password,
+            token: creds.token,
+            nkey_seed: None,
+            user_jwt: None,
+            inbox_prefix: self.inbox_prefix.clone().or(ctx.inbox_prefix.clone()),
             tls: TlsOptions {
                 required: self.tls,
-                ca_file: self
-                    .tlscacert
-                    .clone()
-                    .or_else(|| env("NATS_CA").map(PathBuf::from)),
-                cert_file: self
-                    .tlscert
-                    .clone()
-                    .or_else(|| env("NATS_CERT").map(PathBuf::from)),
-                key_file: self
-                    .tlskey
-                    .clone()
-                    .or_else(|| env("NATS_KEY").map(PathBuf::from)),
+                first: self.tls_first || ctx.tls_first,
+                ca_file: path(&self.tlscacert, &ctx.ca, "NATS_CA"),
+                cert_file: path(&self.tlscert, &ctx.cert, "NATS_CERT"),
+                key_file: path(&self.tlskey, &ctx.key, "NATS_KEY"),
                 insecure: self.tls_insecure,
             },
             name: Some(
@@ -148,6 +200,50 @@ impl ConnectArgs {
             connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             reconnect: !self.no_reconnect,
             mode: Mode::Client,
+        };
+        if let Some(file) = &creds.file {
+            let (parsed, _) = nkey::read_creds_file(file).map_err(Error::usage)?;
+            opts.nkey_seed = Some(parsed.seed);
+            opts.user_jwt = parsed.jwt.or(creds.user_jwt);
+        }
+        Ok((opts, creds.file))
+    }
+
+    /// The credentials, as a whole from the first place that has any: the
+    /// flags, the context, the environment.
+    fn credentials(&self, ctx: &Context, env: &dyn Fn(&str) -> Option<String>) -> Result<Creds> {
+        let from_flags = Creds {
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            file: self.creds.clone().or_else(|| self.nkey.clone()),
+            user_jwt: None,
+        };
+        if from_flags.any() {
+            return Ok(from_flags);
+        }
+        let from_context = Creds {
+            user: ctx.user.clone(),
+            password: ctx.password.clone(),
+            token: ctx.token.clone(),
+            file: ctx
+                .creds
+                .clone()
+                .or_else(|| ctx.nkey.clone())
+                .map(PathBuf::from),
+            user_jwt: ctx.user_jwt.clone(),
+        };
+        if from_context.any() {
+            return Ok(from_context);
+        }
+        Ok(Creds {
+            user: env("NATS_USER"),
+            password: env("NATS_PASSWORD"),
+            token: env("NATS_TOKEN"),
+            file: env("NATS_CREDS")
+                .or_else(|| env("NATS_NKEY"))
+                .map(PathBuf::from),
+            user_jwt: None,
         })
     }
 
@@ -159,13 +255,37 @@ impl ConnectArgs {
     /// As [`resolve`](Self::resolve).
     pub fn options(&self, sub: &ConnectArgs) -> Result<Options> {
         let merged = self.merged(sub);
-        let opts = merged.resolve(|k| std::env::var(k).ok())?;
+        let (opts, secret_file) = merged.resolve_with_files(|k| std::env::var(k).ok())?;
+        if let Some(warning) = secret_file.as_deref().and_then(nkey::permission_warning) {
+            eprintln!("nats-lite: {warning}");
+        }
         if opts.tls.insecure {
             eprintln!(
                 "nats-lite: warning: --tls-insecure: the server's certificate is not verified"
             );
         }
         Ok(opts)
+    }
+}
+
+/// Credentials from one place (flags, context or environment).
+#[derive(Debug, Default)]
+struct Creds {
+    user: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    /// A `.creds` or seed file.
+    file: Option<PathBuf>,
+    /// A context's `user_jwt` (signed for with its `nkey` seed).
+    user_jwt: Option<String>,
+}
+
+impl Creds {
+    fn any(&self) -> bool {
+        self.user.is_some()
+            || self.password.is_some()
+            || self.token.is_some()
+            || self.file.is_some()
     }
 }
 

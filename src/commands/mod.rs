@@ -8,6 +8,7 @@ pub mod completions;
 pub mod connect;
 pub mod delivery;
 pub mod mkpasswd;
+pub mod nkey;
 pub mod ping;
 pub mod publish;
 pub mod reply;

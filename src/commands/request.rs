@@ -71,8 +71,8 @@ pub fn run(global: &ConnectArgs, args: ReqArgs) -> Result<ExitCode> {
     } else {
         body
     };
+    let inbox = opts.inbox(&rng.nuid());
     let mut conn = Connection::connect(opts)?;
-    let inbox = format!("_INBOX.{}", rng.nuid());
     let sid = conn.subscribe(&inbox, None)?;
     if args.replies > 0 {
         conn.unsubscribe(sid, Some(args.replies))?;

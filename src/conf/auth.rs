@@ -2,9 +2,13 @@
 //! nats-server's `parseAuthorization`, `parseUsers`, `parseUserPermissions`
 //! and `parseAccounts` read them (`server/opts.go`).
 //!
-//! What would weaken security if ignored is refused: nkey users,
-//! `auth_callout`, `proxy_required`, account `imports`/`exports` and
-//! account nkeys.
+//! Users are named (`user`/`password`) or NKey users (`nkey: U...`, who
+//! prove who they are by signing the server's nonce).
+//!
+//! Account `exports` and `imports` are read by [`super::exports`].
+//!
+//! What would weaken security if ignored is refused:
+//! `auth_callout`, `proxy_required` and account nkeys.
 
 use std::time::Duration;
 
@@ -60,8 +64,11 @@ pub struct Authorization {
 /// One entry of a `users` array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
-    /// The user name.
+    /// The user name (empty for an NKey user).
     pub user: String,
+    /// An NKey user's public key (`U...`); such a user has no name or
+    /// password.
+    pub nkey: Option<String>,
     /// The password: plain, a bcrypt hash, or none (a user mapped from a
     /// TLS certificate by `verify_and_map`).
     pub password: Option<String>,
@@ -124,6 +131,10 @@ impl Default for ResponsePermission {
 pub struct Account {
     /// The account name.
     pub name: String,
+    /// Subjects other accounts may import (`exports`).
+    pub exports: Vec<super::exports::Export>,
+    /// Subjects taken from other accounts (`imports`).
+    pub imports: Vec<super::exports::Import>,
     /// Its users; each has `account: Some(name)`, and those without
     /// permissions of their own carry the account's `default_permissions`.
     pub users: Vec<User>,
@@ -231,7 +242,17 @@ pub(crate) fn check_duplicate_users<'a>(
     users: impl Iterator<Item = &'a User>,
 ) -> Result<(), ConfError> {
     let mut seen = std::collections::HashSet::new();
+    let mut nkeys = std::collections::HashSet::new();
     for user in users {
+        if let Some(nkey) = &user.nkey {
+            if !nkeys.insert(nkey.as_str()) {
+                return Err(ConfError::at(
+                    &user.pos,
+                    format!("Duplicate nkey \"{nkey}\" detected"),
+                ));
+            }
+            continue;
+        }
         if !seen.insert(user.user.as_str()) {
             return Err(ConfError::at(
                 &user.pos,
@@ -263,6 +284,7 @@ fn parse_users(field: &str, value: &Value, account: Option<&str>) -> Result<Vec<
 
 fn parse_user(map: &Map, pos: &Pos, account: Option<&str>) -> Result<User, ConfError> {
     let mut user = None;
+    let mut nkey = None;
     let mut password = None;
     let mut permissions = None;
     let mut allowed_connection_types = None;
@@ -277,17 +299,31 @@ fn parse_user(map: &Map, pos: &Pos, account: Option<&str>) -> Result<User, ConfE
             "allowed_connection_types" | "connection_types" | "clients" => {
                 allowed_connection_types = Some(parse_connection_types(k, v)?)
             }
-            "nkey" => return Err(not_supported(entry, "nkey users")),
+            "nkey" => nkey = Some(typed::string(k, v)?),
             "proxy_required" => return Err(not_supported(entry, "trusted proxies")),
             _ => unknown_field(entry)?,
         }
     }
+    if let Some(key) = &nkey {
+        // As nats-server's parseUsers.
+        if !crate::nkey::is_public_key(key, crate::nkey::Kind::User) {
+            return Err(ConfError::at(pos, "Not a valid public nkey for a user"));
+        }
+        if user.as_deref().is_some_and(|u| !u.is_empty()) || password.is_some() {
+            return Err(ConfError::at(
+                pos,
+                "Nkey users do not take usernames or passwords",
+            ));
+        }
+    }
     let user = match user {
         Some(u) if !u.is_empty() => u,
+        _ if nkey.is_some() => String::new(),
         _ => return Err(ConfError::at(pos, "User entry requires a user")),
     };
     Ok(User {
         user,
+        nkey,
         password,
         permissions,
         allowed_connection_types,
@@ -512,6 +548,8 @@ pub(crate) fn parse_accounts(
             }
             accounts.push(Account {
                 name,
+                exports: Vec::new(),
+                imports: Vec::new(),
                 users: Vec::new(),
                 default_permissions: None,
                 pos: item.pos.clone(),
@@ -539,6 +577,8 @@ pub(crate) fn parse_accounts(
         check_account_name(name, &entry.key_pos)?;
         let mut account = Account {
             name: name.to_string(),
+            exports: Vec::new(),
+            imports: Vec::new(),
             users: Vec::new(),
             default_permissions: None,
             pos: entry.key_pos.clone(),
@@ -550,15 +590,8 @@ pub(crate) fn parse_accounts(
                 "default_permissions" => {
                     account.default_permissions = Some(parse_permissions(k, v)?)
                 }
-                "imports" | "exports" => {
-                    return Err(ConfError::at(
-                        &e.key_pos,
-                        format!(
-                            "account {k} (in account \"{name}\") are not supported by nats-lite: \
-                             accounts are fully isolated; refusing to start without them"
-                        ),
-                    ))
-                }
+                "exports" => account.exports = super::exports::parse_exports(k, v)?,
+                "imports" => account.imports = super::exports::parse_imports(k, v)?,
                 "nkey" => return Err(not_supported(e, "account nkeys")),
                 "jetstream" | "mappings" | "maps" | "limits" | "msg_trace" | "trace_dest" => {
                     typed::ignored(e, warnings)
@@ -572,6 +605,7 @@ pub(crate) fn parse_accounts(
         check_duplicate_users(account.users.iter())?;
         accounts.push(account);
     }
+    super::exports::check_imports(&accounts)?;
     Ok(accounts)
 }
 
@@ -738,9 +772,27 @@ mod tests {
             auth("authorization { usr: a }").unwrap_err(),
             "a.conf:1:17: unknown field \"usr\""
         );
-        assert!(auth("authorization { users: [ {user: a, nkey: UABC} ] }")
-            .unwrap_err()
-            .contains("'nkey' (nkey users) is not supported by nats-lite"));
+        assert_eq!(
+            auth("authorization { users: [ {nkey: UABC} ] }").unwrap_err(),
+            "a.conf:1:26: Not a valid public nkey for a user"
+        );
+        let key = crate::nkey::generate(crate::nkey::Kind::User).1;
+        assert_eq!(
+            auth(&format!(
+                "authorization {{ users: [ {{user: a, nkey: {key}}} ] }}"
+            ))
+            .unwrap_err(),
+            "a.conf:1:26: Nkey users do not take usernames or passwords"
+        );
+        let dup = format!("authorization {{ users: [ {{nkey: {key}}}, {{nkey: {key}}} ] }}");
+        assert!(auth(&dup).unwrap_err().contains("Duplicate nkey"));
+        let ok = auth(&format!(
+            "authorization {{ users: [ {{nkey: {key}, permissions: {{publish: foo}}}}, {{user: b, password: c}} ] }}"
+        ))
+        .unwrap();
+        let users = ok.users.unwrap();
+        assert_eq!(users[0].nkey.as_deref(), Some(key.as_str()));
+        assert!(users[0].permissions.is_some());
         assert!(auth("authorization { auth_callout { issuer: x } }")
             .unwrap_err()
             .contains("is not supported by nats-lite"));
@@ -799,12 +851,10 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert_eq!(
-            err("accounts {\n A: {\n  exports: [ {stream: x} ]\n }\n}"),
-            "acc.conf:3:3: account exports (in account \"A\") are not supported by nats-lite: \
-             accounts are fully isolated; refusing to start without them"
+        assert!(
+            err("accounts { A: { imports: [ {stream: {account: B, subject: x}} ] } }")
+                .contains("stream import not authorized")
         );
-        assert!(err("accounts { A: { imports: [] } }").contains("account imports"));
         assert!(err("accounts { A: 1 }").contains("Expected map entries for accounts"));
         assert!(err("accounts { $G: {} }").contains("Reserved Account"));
         assert!(err("accounts [ A, A ]").contains("Duplicate Account Entry: A"));

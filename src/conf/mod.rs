@@ -29,8 +29,10 @@ mod auth;
 mod cluster;
 mod duration;
 mod error;
+mod exports;
 mod http_auth;
 mod lexer;
+mod operator;
 pub mod parser;
 pub mod rules;
 mod server_config;
@@ -61,7 +63,9 @@ pub fn parse_route_url_flag(url: &str) -> Result<RouteUrl, String> {
 }
 pub use duration::{duration_from_value, parse_duration, seconds_from_value};
 pub use error::{ConfError, Pos, Warning};
+pub use exports::{covers, Export, Import};
 pub use http_auth::HttpAuth;
+pub use operator::OperatorConfig;
 pub use parser::{parse_file, parse_str, MAX_INCLUDE_DEPTH, MAX_NESTING};
 pub use server_config::ServerConfig;
 pub use tls::{TlsConfig, TlsVersion, DEFAULT_HANDSHAKE_FIRST_FALLBACK};

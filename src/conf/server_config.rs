@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub accounts: Vec<Account>,
     /// `system_account` (alias `system`).
     pub system_account: Option<String>,
+    /// Operator mode: `operator`, `resolver`, `resolver_preload`.
+    pub operator: Option<super::operator::OperatorConfig>,
     /// `no_auth_user`: clients without credentials act as this user (who
     /// must be defined in `authorization` or `accounts`).
     pub no_auth_user: Option<String>,
@@ -153,20 +155,8 @@ pub struct ServerConfig {
 /// Options nats-lite refuses because ignoring them would weaken security,
 /// with what they are.
 const REFUSED: &[(&str, &str)] = &[
-    ("operator", "operator JWTs"),
-    ("operators", "operator JWTs"),
-    ("root", "operator JWTs"),
-    ("roots", "operator JWTs"),
-    ("root_operator", "operator JWTs"),
-    ("root_operators", "operator JWTs"),
-    ("resolver", "account resolvers"),
-    ("account_resolver", "account resolvers"),
-    ("accounts_resolver", "account resolvers"),
-    ("resolver_preload", "account resolvers"),
     ("resolver_tls", "account resolvers"),
     ("resolver_pinned_accounts", "account resolvers"),
-    ("trusted", "trusted operator keys"),
-    ("trusted_keys", "trusted operator keys"),
     ("default_sentinel", "JWT authentication"),
     ("proxies", "trusted proxies"),
 ];
@@ -227,6 +217,9 @@ impl ServerConfig {
     }
 
     fn apply(&mut self, entry: &Entry, warnings: &mut Vec<Warning>) -> Result<(), ConfError> {
+        if super::operator::apply(&mut self.operator, entry)? {
+            return Ok(());
+        }
         let (k, v) = (entry.key.as_str(), &entry.value);
         let lower = k.to_ascii_lowercase();
         match lower.as_str() {
@@ -387,7 +380,8 @@ impl ServerConfig {
         }
         check_duplicate_users(self.users())?;
         if let (Some(name), Some(entry)) = (&self.no_auth_user, map.entry("no_auth_user")) {
-            if !self.users().any(|u| &u.user == name) {
+            // In operator mode the server refuses no_auth_user itself.
+            if self.operator.is_none() && !self.users().any(|u| &u.user == name) {
                 return Err(ConfError::at(
                     &entry.value.pos,
                     format!(

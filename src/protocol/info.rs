@@ -23,6 +23,15 @@ pub struct ServerInfo {
     /// Protocol version (1).
     #[serde(default)]
     pub proto: i32,
+    /// The commit the server was built from (left out when unknown, as a
+    /// nats-server built outside git does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// The toolchain the server was built with: nats-server's Go version
+    /// (`go1.19.8`); nats-lite's rustc (`rustc 1.95.0`). Always present:
+    /// clients such as nats-core (Python) refuse an INFO without it.
+    #[serde(default)]
+    pub go: String,
     /// Host the client port is bound to.
     #[serde(default)]
     pub host: String,
@@ -56,6 +65,10 @@ pub struct ServerInfo {
     /// The client's address as the server sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+    /// A fresh random string the client signs with its NKey (only when
+    /// NKey or JWT auth is possible).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// Cluster name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -110,6 +123,15 @@ pub struct Connect {
     /// Answer requests that reach no subscriber with a 503 status message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_responders: Option<bool>,
+    /// NKey credential: the user's public key (`U...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nkey: Option<String>,
+    /// The INFO's `nonce` signed with the user's NKey (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
+    /// JWT credential: the user's JWT (operator mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<String>,
 }
 
 /// The options in force for one client connection.
@@ -167,6 +189,7 @@ mod tests {
             server_name: "n".into(),
             version: "2.9.10".into(),
             proto: 1,
+            go: "rustc 1.95.0".into(),
             host: "0.0.0.0".into(),
             port: 4222,
             headers: true,
@@ -177,7 +200,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&info).unwrap(),
-            r#"{"server_id":"NABC","server_name":"n","version":"2.9.10","proto":1,"host":"0.0.0.0","port":4222,"headers":true,"max_payload":1048576,"client_id":3,"client_ip":"127.0.0.1"}"#
+            r#"{"server_id":"NABC","server_name":"n","version":"2.9.10","proto":1,"go":"rustc 1.95.0","host":"0.0.0.0","port":4222,"headers":true,"max_payload":1048576,"client_id":3,"client_ip":"127.0.0.1"}"#
         );
     }
 

@@ -1,7 +1,8 @@
 //! The route protocol between cluster servers (nats-server 2.x, protocol
 //! level 2): parsing the ops a peer server sends on a route connection,
-//! encoding the ones we send, and the route INFO and CONNECT documents. Same framing and the same stateless, in-place
-//! parsing as [`super::parser`]; see `/work/notes/route-protocol.md` for the
+//! encoding the ones we send, and the route INFO and CONNECT documents.
+//! Same framing and the same stateless, in-place parsing as
+//! [`super::parser`]; see `docs/route-protocol.md` for the
 //! wire behaviour this follows.
 //!
 //! ```text

@@ -13,6 +13,8 @@ pub struct Account {
     pub name: String,
     /// Subscriptions of the account's clients.
     pub sublist: Sublist,
+    /// Where its messages go besides its own subscribers (imports).
+    pub imports: super::imports::Imports,
 }
 
 impl Account {
@@ -21,6 +23,7 @@ impl Account {
         Account {
             name: name.to_string(),
             sublist: Sublist::default(),
+            imports: super::imports::Imports::default(),
         }
     }
 }

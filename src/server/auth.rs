@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::account::{Account, GLOBAL_ACCOUNT};
 use super::auth_cost;
+use super::nkey_auth::SignedAuth;
 use super::permissions::Permissions;
 use super::Options;
 use crate::protocol::info::Connect;
@@ -40,6 +41,8 @@ pub struct Authenticator {
     no_auth_user: Option<String>,
     global: Arc<Account>,
     required: bool,
+    /// NKey users (and operator trust): CONNECTs signed over the nonce.
+    pub signed: SignedAuth,
     /// A stored bcrypt hash of the users, whose check an unknown user name
     /// waits as long as (see `auth_cost.rs`).
     decoy: Option<String>,
@@ -105,6 +108,7 @@ impl Authenticator {
             no_auth_user: opts.no_auth_user.clone(),
             global,
             required: opts.auth_required(),
+            signed: SignedAuth::new(opts, accounts)?,
         })
     }
 

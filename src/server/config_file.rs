@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::options::{
-    ClusterOptions, Options, RouteTarget, TlsOptions, User, WebsocketOptions, DEFAULT_HOST,
-    WS_HANDSHAKE_TIMEOUT,
+    ClusterOptions, NkeyUser, Options, RouteTarget, TlsOptions, User, WebsocketOptions,
+    DEFAULT_HOST, WS_HANDSHAKE_TIMEOUT,
 };
 use super::permissions::{Permissions, ResponsePermission, SubjectRules};
 use crate::conf;
@@ -50,7 +50,7 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     if c.http_base_path.is_some() {
         return Err("http_base_path is not supported by nats-lite's monitoring".into());
     }
-    if c.system_account.is_some() {
+    if c.system_account.is_some() && c.operator.is_none() {
         warnings
             .push("system_account has no effect: nats-lite has no system account services".into());
     }
@@ -62,9 +62,14 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
         set(&mut o.auth_timeout, a.timeout);
         o.default_permissions = a.default_permissions.as_ref().map(permissions);
     }
-    o.users = c.users().map(user).collect();
+    o.users = c.users().filter(|u| u.nkey.is_none()).map(user).collect();
+    o.nkeys = c.users().filter_map(nkey_user).collect();
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
+    o.imports = imports(&c.accounts);
     o.no_auth_user = c.no_auth_user.clone();
+    if let Some(op) = &c.operator {
+        o.operator = Some(operator(op, c, o)?);
+    }
 
     if let Some(t) = &c.tls {
         o.tls = Some(tls(t)?);
@@ -176,6 +181,13 @@ fn websocket(w: &conf::WebsocketConfig) -> Result<WebsocketOptions, String> {
         _ => None,
     };
     let auth = w.authorization.as_ref();
+    if auth.is_some_and(|a| a.users.iter().flatten().any(|u| u.nkey.is_some())) {
+        return Err(
+            "websocket: nkey users in the websocket authorization block are not \
+                    supported by nats-lite (put them in the top-level authorization)"
+                .into(),
+        );
+    }
     Ok(WebsocketOptions {
         host: w.host.clone().unwrap_or_else(|| DEFAULT_HOST.to_string()),
         port: w.port.unwrap_or(0),
@@ -202,6 +214,93 @@ fn user(u: &conf::User) -> User {
         permissions: u.permissions.as_ref().map(permissions),
         account: u.account.clone(),
     }
+}
+
+/// The imports of the config's accounts, with what their exports say.
+fn imports(accounts: &[conf::Account]) -> Vec<super::imports::ImportSpec> {
+    let mut specs = Vec::new();
+    for a in accounts {
+        for i in &a.imports {
+            let multiple_responses = accounts
+                .iter()
+                .find(|x| x.name == i.account)
+                .is_some_and(|x| x.exports.iter().any(|e| e.service && e.multiple_responses));
+            specs.push(super::imports::ImportSpec {
+                importer: a.name.clone(),
+                exporter: i.account.clone(),
+                subject: i.subject.clone(),
+                service: i.service,
+                prefix: i.prefix.clone(),
+                to: i.to.clone(),
+                multiple_responses,
+            });
+        }
+    }
+    specs
+}
+
+fn nkey_user(u: &conf::User) -> Option<NkeyUser> {
+    Some(NkeyUser {
+        public_key: u.nkey.clone()?,
+        permissions: u.permissions.as_ref().map(permissions),
+        account: u.account.clone(),
+    })
+}
+
+/// Operator mode, checked as nats-server's `validateTrustedOperators`; the
+/// preloaded accounts join `o.accounts`, named by their public keys.
+fn operator(
+    op: &conf::OperatorConfig,
+    c: &conf::ServerConfig,
+    o: &mut Options,
+) -> Result<super::jwt::TrustOptions, String> {
+    if op.operators.is_empty() && op.trusted_keys.is_empty() {
+        return Err("resolver and resolver_preload need an operator".into());
+    }
+    if !op.memory_resolver && op.resolver_dir.is_none() {
+        return Err(
+            "operators require an account resolver: nats-lite supports resolver: MEMORY \
+             with resolver_preload, and resolver { type: full, dir: DIR }"
+                .into(),
+        );
+    }
+    if !o.users.is_empty() || !o.nkeys.is_empty() {
+        return Err("operators do not allow users to be configured directly".into());
+    }
+    if !c.accounts.is_empty() {
+        return Err("operators do not allow Accounts to be configured directly".into());
+    }
+    if c.no_auth_user.is_some() {
+        return Err("no_auth_user not compatible with Trusted Operator".into());
+    }
+    let base = op
+        .pos
+        .as_ref()
+        .and_then(|p| p.file.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_default();
+    let operators = op
+        .operators
+        .iter()
+        .map(|v| super::jwt::claims::read_jwt_or_file(v, &base))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut preload = op.preload.clone();
+    if let Some(dir) = &op.resolver_dir {
+        preload.extend(super::jwt::read_resolver_dir(dir)?);
+    }
+    let trust = super::jwt::TrustOptions {
+        operators,
+        trusted_keys: op.trusted_keys.clone(),
+        preload,
+        system_account: c.system_account.clone(),
+    };
+    if op.resolver_dir.is_none() {
+        // A directory resolver's system account may arrive later.
+        super::jwt::check_system_account(&trust)?;
+    }
+    o.imports = super::jwt::import_specs(&trust.preload);
+    o.accounts
+        .extend(trust.preload.iter().map(|(k, _)| k.clone()));
+    Ok(trust)
 }
 
 /// The server's form of a permissions block.

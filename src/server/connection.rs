@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::account::Account;
 use super::auth;
@@ -63,7 +63,7 @@ fn admit_via(
 ) -> Option<Admitted> {
     let addr = match (&via, stream.peer_addr()) {
         (Some(via), _) => via.peer,
-        (None, Ok(addr)) => addr,
+        (None, Ok(addr)) => super::net::unmapped(addr),
         (None, Err(_)) => return None,
     };
     let _ = stream.set_nodelay(true);
@@ -135,6 +135,10 @@ pub fn serve(admitted: Admitted) -> CloseReason {
         .as_ref()
         .map_or_else(|| server.auth(), |v| v.auth.clone());
     let anonymous = auth.anonymous();
+    let nonce = auth
+        .signed
+        .nonce_required()
+        .then(super::nkey_auth::new_nonce);
     // On the heap: the thread's idle stack frame stays small.
     let mut conn = Box::new(Connection {
         io: Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, true),
@@ -148,6 +152,8 @@ pub fn serve(admitted: Admitted) -> CloseReason {
                 .as_ref()
                 .map_or_else(|| server.global.clone(), |a| a.account.clone()),
             perms: anonymous.and_then(|a| a.permissions),
+            nonce,
+            user_max_subs: None,
             pub_allowed: HashMap::new(),
             fanout: conn::new_fanout(&server, cid),
             opts: ClientOptions::default(),
@@ -190,6 +196,10 @@ struct ClientOps {
     account: Arc<Account>,
     /// The client's permissions, when restricted.
     perms: Option<Arc<Permissions>>,
+    /// The nonce of the first INFO (NKey/JWT auth), which CONNECT signs.
+    nonce: Option<String>,
+    /// A user JWT's limit on this connection's subscriptions.
+    user_max_subs: Option<usize>,
     /// Publish decisions for literal subjects under `perms`.
     pub_allowed: HashMap<Box<[u8]>, bool>,
     /// Who gets each message, and the bytes staged for them.
@@ -221,7 +231,7 @@ impl Connection {
         }
         let tls = server.tls_config().filter(|_| ops.via.is_none());
         if let (Some(config), Some(tls_opts)) = (tls, opts.tls.as_ref()) {
-            let json = server.client_info_json(&ops.client);
+            let json = server.client_info_json_with_nonce(&ops.client, ops.nonce.as_deref());
             let mut info = Vec::with_capacity(json.len() + 7);
             encode::json_op(&mut info, "INFO", &json);
             let start = conn::tls::start_client_tls(
@@ -446,8 +456,11 @@ impl ClientOps {
             self.send_err("no responders requires headers support");
             return Err(CloseReason::ProtocolViolation);
         }
-        let has_credentials =
-            connect.user.is_some() || connect.pass.is_some() || connect.auth_token.is_some();
+        let has_credentials = connect.user.is_some()
+            || connect.pass.is_some()
+            || connect.auth_token.is_some()
+            || connect.nkey.is_some()
+            || connect.jwt.is_some();
         if self.connected && !has_credentials {
             // A later CONNECT without credentials keeps who the client is.
             self.opts = opts;
@@ -457,10 +470,18 @@ impl ClientOps {
             self.ok();
             return Ok(());
         }
-        let settled =
-            identity::settle_connect(&self.server, &self.client, &connect, &self.cert_names());
+        let settled = identity::settle_connect(
+            &self.server,
+            &self.client,
+            &connect,
+            self.nonce.as_deref(),
+            &self.cert_names(),
+        );
         let identity = match settled {
-            Ok(identity) => identity,
+            Ok((identity, limits)) => {
+                self.apply_user_limits(&limits);
+                identity
+            }
             Err(refusal) => {
                 debug!("{} - {}", self.client.log_prefix(), refusal.reason());
                 self.send_err("Authorization Violation");
@@ -496,6 +517,25 @@ impl ClientOps {
             self.start_pings();
         }
         Ok(())
+    }
+
+    /// A user JWT's limits: subscriptions, payload, and a close when the
+    /// JWT expires.
+    fn apply_user_limits(&mut self, limits: &super::nkey_auth::UserLimits) {
+        self.user_max_subs = limits.max_subs;
+        if let Some(max) = limits.max_payload {
+            self.limits.max_payload = self.limits.max_payload.min(max);
+        }
+        if let Some(at) = limits.expires_at {
+            let now = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let left =
+                std::time::Duration::from_secs(u64::try_from(at).unwrap_or(0)).saturating_sub(now);
+            self.server
+                .timers
+                .schedule(Instant::now() + left, &self.client, TimerKind::AuthExpiry);
+        }
     }
 
     /// The client is settled: the server's PINGs start (the accept-time
@@ -620,7 +660,8 @@ impl ClientOps {
                 self.ok();
                 return;
             }
-            if max_subs > 0 && subs.len() >= max_subs {
+            let over_user_limit = self.user_max_subs.is_some_and(|m| subs.len() >= m);
+            if (max_subs > 0 && subs.len() >= max_subs) || over_user_limit {
                 drop(subs);
                 self.send_err("maximum subscriptions exceeded");
                 return;
@@ -700,6 +741,7 @@ impl ClientOps {
             Some(via) => via.info_json(&self.server, &self.client),
             None => self.server.client_info_json(&self.client),
         };
+        let json = super::nkey_auth::info_with_nonce(json, self.nonce.as_deref());
         let mut line = Vec::with_capacity(json.len() + 7);
         encode::json_op(&mut line, "INFO", &json);
         self.push(&line);

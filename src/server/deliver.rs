@@ -384,7 +384,10 @@ impl Fanout {
     pub fn publish(&mut self, account: &Account, m: &Message<'_>, echo_off: Option<u64>) -> bool {
         let result = self.cache.lookup(account, m.subject);
         let before = self.out.batch.staged;
-        let delivered = self.out.publish(account, result, m, echo_off);
+        let mut delivered = self.out.publish(account, result, m, echo_off);
+        if account.imports.active() {
+            delivered |= super::imports::forward(account, m, &mut self.out);
+        }
         let copies = self.out.batch.staged - before;
         self.observed.publish(copies, m.payload.len());
         delivered
@@ -401,7 +404,7 @@ impl Fanout {
 impl Delivery {
     /// Deliver a local client's message to `result`'s subscribers.
     #[inline]
-    fn publish(
+    pub fn publish(
         &mut self,
         account: &Account,
         result: &MatchResult,

@@ -1,7 +1,9 @@
 //! Settling who a client connection is, once per CONNECT, in step with
 //! reloads:
 //!
-//! - At a CONNECT, from its credentials. A client that starts with another
+//! - At a CONNECT, from its credentials: NKey and JWT ones first, signed
+//!   over the nonce of the client's INFO (`nkey_auth.rs`, `jwt/`), then
+//!   passwords, tokens and certificates. A client that starts with another
 //!   op is settled at that first op as the `no_auth_user` (or as anonymous
 //!   in the global account when no auth is configured), as nats-server
 //!   registers its guest; from then on a reload re-checks it like any other
@@ -22,7 +24,9 @@ use std::sync::Arc;
 
 use super::auth::{Authenticator, Identity};
 use super::client::Client;
+use super::nkey_auth::{UserLimits, Verdict};
 use super::Server;
+use crate::debug;
 use crate::protocol::info::Connect;
 
 /// Why a client was not settled (each closes the connection with
@@ -56,11 +60,25 @@ pub fn settle_connect(
     server: &Server,
     client: &Client,
     connect: &Connect,
+    nonce: Option<&str>,
     cert_names: &[String],
-) -> Result<Identity, Refusal> {
-    settle(server, client, connect, |auth| {
-        auth.authenticate(connect, cert_names)
-    })
+) -> Result<(Identity, UserLimits), Refusal> {
+    let mut limits = UserLimits::default();
+    let identity = settle(server, client, connect, |auth| {
+        // NKey and JWT credentials first (nkey_auth.rs), then the others.
+        match auth.signed.authenticate(connect, nonce, client.addr.ip()) {
+            Verdict::NotSigned => auth.authenticate(connect, cert_names),
+            Verdict::Accepted(identity, user_limits) => {
+                limits = user_limits;
+                Some(identity)
+            }
+            Verdict::Refused(why) => {
+                debug!("{} - {why}", client.log_prefix());
+                None
+            }
+        }
+    })?;
+    Ok((identity, limits))
 }
 
 /// Settle a client whose first op is not CONNECT: the `no_auth_user`, or
@@ -79,7 +97,7 @@ fn settle(
     server: &Server,
     client: &Client,
     credentials: &Connect,
-    check: impl Fn(&Authenticator) -> Option<Identity>,
+    mut check: impl FnMut(&Authenticator) -> Option<Identity>,
 ) -> Result<Identity, Refusal> {
     let mut held = client.credentials_lock();
     // Permissions a reload worked out for the credentials being replaced.
@@ -123,9 +141,14 @@ pub fn recheck(rules: &Authenticator, client: &Client) -> Recheck {
     }
     let held = client.credentials_lock();
     let credentials = held.as_deref().cloned().unwrap_or_default();
-    let identity = rules
-        .authenticate(&credentials, &client.certificate_names())
-        .filter(|id| Arc::ptr_eq(&id.account, &client.account()));
+    // An NKey or JWT client's signature was checked when it connected: its
+    // key (and JWT) must still be let in.
+    let identity = match rules.signed.recheck(&credentials, client.addr.ip()) {
+        Verdict::NotSigned => rules.authenticate(&credentials, &client.certificate_names()),
+        Verdict::Accepted(identity, _) => Some(identity),
+        Verdict::Refused(_) => None,
+    }
+    .filter(|id| Arc::ptr_eq(&id.account, &client.account()));
     match identity {
         Some(identity) => {
             client.set_identity_update(identity.clone());
@@ -141,6 +164,8 @@ fn credentials_only(c: &Connect) -> Connect {
         user: c.user.clone(),
         pass: c.pass.clone(),
         auth_token: c.auth_token.clone(),
+        nkey: c.nkey.clone(),
+        jwt: c.jwt.clone(),
         ..Default::default()
     }
 }

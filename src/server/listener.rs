@@ -12,13 +12,13 @@
 //! logged once when it starts and once when it ends, not per socket.
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::close::CloseReason;
 use super::log::{self, LogConfig};
-use super::net::{display_addr, wake_address, widen_backlog};
+use super::net::{display_addr, listen_tcp, wake_address, widen_backlog};
 use super::{connection, signals, Options, Server, VERSION_LONG};
 use crate::{log_error, notice, warn};
 
@@ -47,8 +47,7 @@ pub fn run(
         .as_ref()
         .map(super::tls::server_config)
         .transpose()?;
-    let listener = bind(&opts.host, opts.port)?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = bind(&opts.host, opts.port)?;
     let server = Arc::new(Server::new(opts, addr, tls_config, reloader)?);
 
     notice!("Starting nats-lite");
@@ -97,16 +96,16 @@ pub fn run(
     Ok(())
 }
 
-fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
+fn bind(host: &str, port: u16) -> io::Result<(TcpListener, SocketAddr)> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let listener = TcpListener::bind((host, port)).map_err(|e| {
+    let (listener, addr) = listen_tcp(host, port).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot listen on {}: {e}", display_addr(host, port)),
         )
     })?;
     widen_backlog(&listener);
-    Ok(listener)
+    Ok((listener, addr))
 }
 
 fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {

@@ -21,10 +21,13 @@ mod conn;
 mod connection;
 mod deliver;
 mod identity;
+pub mod imports;
+pub mod jwt;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
 pub(crate) mod net;
+pub mod nkey_auth;
 pub mod notify;
 mod options;
 pub mod permissions;
@@ -91,10 +94,22 @@ pub const VERSION_LONG: &str = concat!(
 );
 
 /// The `version` reported in INFO and /varz: the nats-server release whose
-/// wire behaviour we match, with our own version as semver build metadata.
-/// Clients gate features (headers, no responders) on this number, so it
-/// must read as a nats-server 2.x version.
+/// wire behaviour we match, with our own version as semver build metadata
+/// (README, Compatibility, says why this number: the official clients'
+/// version checks guard only JetStream features, and every client parses
+/// it as a nats-server 2.9.10).
 pub const INFO_VERSION: &str = concat!("2.9.10+nats-lite.", env!("CARGO_PKG_VERSION"));
+
+/// The `go` field of INFO and `/varz`, where nats-server names the Go
+/// toolchain it was built with: the rustc that built nats-lite.
+pub const INFO_GO: &str = env!("NATS_LITE_RUSTC");
+
+/// The `git_commit` field of INFO and `/varz`: the short commit nats-lite
+/// was built from, or `None` (field left out) when the build did not know.
+pub fn info_git_commit() -> Option<String> {
+    let commit = env!("NATS_LITE_GIT");
+    (commit != "unknown").then(|| commit.to_string())
+}
 
 /// Protocol version in INFO.
 pub const PROTO: i32 = 1;
@@ -162,6 +177,7 @@ impl Server {
         }
         let auth = auth::Authenticator::new(&opts, &accounts)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        imports::install(&accounts, &opts.imports);
         Ok(Server {
             global: accounts[GLOBAL_ACCOUNT].clone(),
             accounts: RwLock::new(accounts),
@@ -306,17 +322,46 @@ impl Server {
         )
     }
 
+    /// The `host` and `port` INFO tells clients: the `client_advertise`
+    /// address when one is set (its port defaulting to ours), as
+    /// nats-server does, else the listen host and the bound port.
+    fn advertised_host_port(&self) -> (String, u16) {
+        let opts = self.opts();
+        let port = self.addr.port();
+        let Some(advertise) = opts.client_advertise.as_deref() else {
+            return (opts.host.clone(), port);
+        };
+        let url = route::gossip::own_client_urls(Some(advertise), &opts.host, port);
+        let url = url.first().map(String::as_str).unwrap_or_default();
+        match url.rsplit_once(':') {
+            Some((h, p)) => (
+                h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                p.parse().unwrap_or(port),
+            ),
+            None => (url.to_string(), port),
+        }
+    }
+
     /// The INFO JSON for one client.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
+        self.client_info_json_with_nonce(client, None)
+    }
+
+    /// The INFO JSON for one client, with the `nonce` it must sign (the
+    /// first INFO, when NKey or JWT auth is possible).
+    pub fn client_info_json_with_nonce(&self, client: &Client, nonce: Option<&str>) -> Vec<u8> {
         let opts = self.opts();
+        let (host, port) = self.advertised_host_port();
         let info = ServerInfo {
             ldm: self.in_lame_duck(),
             server_id: self.id.clone(),
             server_name: self.name.clone(),
             version: INFO_VERSION.to_string(),
             proto: PROTO,
-            host: opts.host.clone(),
-            port: self.addr.port(),
+            git_commit: info_git_commit(),
+            go: INFO_GO.to_string(),
+            host,
+            port,
             headers: !opts.no_header_support,
             auth_required: self.auth().anonymous().is_none(),
             tls_required: opts.tls.is_some() && !opts.allow_non_tls,
@@ -328,6 +373,7 @@ impl Server {
             max_payload: opts.max_payload,
             client_id: Some(client.cid),
             client_ip: Some(client.addr.ip().to_string()),
+            nonce: nonce.map(str::to_string),
             ..ServerInfo::default()
         };
         let info = if self.routes.enabled() {
@@ -402,9 +448,17 @@ fn base32(data: &[u8]) -> String {
     out
 }
 
-/// Path of the ports file nats-server writes: `<dir>/<exe>_<pid>.ports`.
+/// Path of the ports file nats-server writes: `<dir>/<exe>_<pid>.ports`,
+/// `<exe>` being the base name of `argv[0]` as nats-server takes it (so
+/// the binary run as `nats-server` writes `nats-server_<pid>.ports`, the
+/// file a launcher of nats-server waits for).
 pub fn ports_file_path(dir: &std::path::Path) -> PathBuf {
-    dir.join(format!("nats-lite_{}.ports", std::process::id()))
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let exe = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nats-lite".to_string());
+    dir.join(format!("{exe}_{}.ports", std::process::id()))
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
-//! Socket helpers every part of the server uses: `host:port` text, the
-//! listen backlog, and waking a listener blocked in `accept`.
+//! Socket helpers every part of the server uses: binding a listener (dual
+//! stack for `0.0.0.0`), a peer's address as nats-server reports it,
+//! `host:port` text, the listen backlog, and waking a listener blocked in
+//! `accept`.
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -46,4 +49,51 @@ pub fn wake_address(bound: SocketAddr) -> SocketAddr {
 /// Wake a blocked `accept` so the loop sees the shutdown flag.
 pub fn wake_accept(addr: SocketAddr) {
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+}
+
+/// Bind a listening socket on `host:port` (`host` without brackets), and
+/// the address to report for it. `0.0.0.0`, nats-server's default, means
+/// every interface of both families, as in Go: the IPv6 wildcard with
+/// IPV6_V6ONLY off, so a client whose `localhost` resolves to `::1` first
+/// is accepted too; reported as `0.0.0.0:PORT`. Where the host has no
+/// IPv6, IPv4 alone.
+pub(crate) fn listen_tcp(host: &str, port: u16) -> io::Result<(TcpListener, SocketAddr)> {
+    if host == "0.0.0.0" {
+        match listen_dual_stack(port) {
+            Ok(listener) => {
+                let port = listener.local_addr()?.port();
+                return Ok((listener, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(e),
+            Err(_) => {}
+        }
+    }
+    let listener = TcpListener::bind((host, port))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// A peer's address as nats-server reports it: an IPv4 client of a
+/// dual-stack listener (`::ffff:127.0.0.1`) as plain IPv4, as Go does.
+pub(crate) fn unmapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
+fn listen_dual_stack(port: u16) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    // As std's TcpListener::bind on unix: a restarted server may rebind a
+    // port whose old connections are in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
 }

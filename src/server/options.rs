@@ -178,6 +178,17 @@ pub struct User {
     pub account: Option<String>,
 }
 
+/// An NKey user: proves it holds the key by signing the server's nonce.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NkeyUser {
+    /// The user's public key (`U...`).
+    pub public_key: String,
+    /// The user's permissions (`default_permissions` when `None`).
+    pub permissions: Option<Permissions>,
+    /// The account the user belongs to (`$G` when `None`).
+    pub account: Option<String>,
+}
+
 /// Everything the broker needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -219,6 +230,12 @@ pub struct Options {
     pub no_auth_user: Option<String>,
     /// Accounts besides `$G`.
     pub accounts: Vec<String>,
+    /// NKey users (from `authorization { users }` and `accounts`).
+    pub nkeys: Vec<NkeyUser>,
+    /// Account imports (streams and services) from `accounts`.
+    pub imports: Vec<super::imports::ImportSpec>,
+    /// Operator mode: trusted operators and the accounts they sign.
+    pub operator: Option<super::jwt::TrustOptions>,
     /// Time allowed for CONNECT when auth is required.
     pub auth_timeout: Duration,
     /// See [`MAX_PAYLOAD`].
@@ -349,6 +366,9 @@ impl Default for Options {
             default_permissions: None,
             no_auth_user: None,
             accounts: Vec::new(),
+            nkeys: Vec::new(),
+            imports: Vec::new(),
+            operator: None,
             auth_timeout: AUTH_TIMEOUT,
             max_payload: MAX_PAYLOAD,
             max_control_line: MAX_CONTROL_LINE,
@@ -388,6 +408,8 @@ impl Options {
         self.user.is_some()
             || self.token.is_some()
             || !self.users.is_empty()
+            || !self.nkeys.is_empty()
+            || self.operator.is_some()
             || self.tls.as_ref().is_some_and(|t| t.verify_and_map)
     }
 

@@ -48,7 +48,10 @@ pub fn spawn_handler(server: &Arc<Server>, wake: SocketAddr) -> std::io::Result<
     let server = Arc::downgrade(server);
     std::thread::Builder::new()
         .name("signals".into())
-        .stack_size(128 * 1024)
+        // A reload runs here: it parses the config and, in operator mode,
+        // decodes and verifies every JWT (128 KiB overflowed in debug
+        // builds). One thread: the larger stack costs nothing resident.
+        .stack_size(1024 * 1024)
         .spawn(move || loop {
             let mut sig: libc::c_int = 0;
             // SAFETY: sigwait reads the set and writes the signal number we own.

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a hot connection polls before it blocks. Measured with the
-/// request/reply scenarios of ../shared/bench (f, h) on a 2-vCPU VM: 20 to
-/// 150 µs all took h's p50 from ~100 µs to ~30 µs; longer windows only
-/// cost CPU.
+/// request/reply scenarios (f, h) of the side-by-side benchmark (README,
+/// Performance) on a 2-vCPU VM: 20 to 150 µs all took h's p50 from ~100 µs
+/// to ~30 µs; longer windows only cost CPU.
 #[cfg(unix)]
 pub const SPIN_WINDOW: Duration = Duration::from_micros(30);
 

@@ -85,10 +85,12 @@ pub struct SublistStats {
     /// Lookups (cached or not).
     pub num_matches: u64,
     /// Share of lookups answered from a cache.
+    #[serde(serialize_with = "crate::server::monitor::format::go_float")]
     pub cache_hit_rate: f64,
     /// Largest result seen.
     pub max_fanout: u64,
     /// Mean result size.
+    #[serde(serialize_with = "crate::server::monitor::format::go_float")]
     pub avg_fanout: f64,
 }
 

@@ -12,9 +12,9 @@ use super::permissions::{Permissions, ResponsePermission};
 /// The counters every delivery writes, on cache lines of their own.
 /// Publishers on several threads write them; sharing a line with the
 /// fields a delivery only reads (`client`, `sid`, ...) made every other
-/// thread's read of those a cache miss (in ../shared/bench scenario e,
-/// four publishers to four subscribers, the read of `client` was 60% of
-/// the delivery). 128 bytes: adjacent-line prefetch pairs 64-byte lines.
+/// thread's read of those a cache miss (in the side-by-side benchmark's
+/// scenario e, four publishers to four subscribers, the read of `client`
+/// was 60% of the delivery). 128 bytes: adjacent-line prefetch pairs 64-byte lines.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct DeliveryCounts {

@@ -28,6 +28,8 @@ pub enum TimerKind {
     /// closed as stale after `ping_max` unanswered PINGs, with or without
     /// auth. They stop once CONNECT arrives (its own PINGs start then).
     PreConnectPing,
+    /// The client's user JWT expired: close it.
+    AuthExpiry,
     /// Send a PING on a route (never delayed by traffic), or close it as stale.
     RoutePing,
 }
@@ -145,6 +147,14 @@ fn fire(server: &Server, client: &Arc<Client>, kind: TimerKind) -> Option<Instan
                     CloseReason::AuthenticationTimeout,
                 );
             }
+            None
+        }
+        TimerKind::AuthExpiry => {
+            send_err_and_close(
+                client,
+                "User Authentication Expired",
+                CloseReason::AuthenticationExpired,
+            );
             None
         }
         TimerKind::Ping => {

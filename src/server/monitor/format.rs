@@ -16,6 +16,17 @@ use crate::civil::push_frac;
 use crate::server::client::unix_nanos;
 use crate::server::log::civil_utc;
 
+/// An `f64` as Go's encoding/json writes a float64: a whole number
+/// without a fraction (`2`, not `2.0`), so that a reader expecting what
+/// nats-server sends (an integer where the value is whole) gets it.
+pub fn go_float<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
 /// A point in time as Unix nanoseconds, serialised as Go's `time.Time`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GoTime(pub u64);

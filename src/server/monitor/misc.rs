@@ -244,16 +244,7 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
         leafnode_connections: 0,
         client_connections: clients,
         subscriptions: st.stats.num_subscriptions,
-        sublist_stats: serde_json::json!({
-            "num_subscriptions": st.stats.num_subscriptions,
-            "num_cache": st.stats.num_cache,
-            "num_inserts": st.stats.num_inserts,
-            "num_removes": st.stats.num_removes,
-            "num_matches": st.stats.num_matches,
-            "cache_hit_rate": st.stats.cache_hit_rate,
-            "max_fanout": st.stats.max_fanout,
-            "avg_fanout": st.stats.avg_fanout,
-        }),
+        sublist_stats: serde_json::to_value(st.stats).unwrap_or_default(),
     });
     Ok(reply)
 }

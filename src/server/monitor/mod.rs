@@ -205,7 +205,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
     };
     let host = opts.http_host.clone().unwrap_or_else(|| opts.host.clone());
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let listener = TcpListener::bind((bare, port)).map_err(|e| {
+    let (listener, addr) = super::net::listen_tcp(bare, port).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(
@@ -214,7 +214,6 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
             ),
         )
     })?;
-    let addr = listener.local_addr()?;
     let scheme = if secure { "https" } else { "http" };
     notice!(
         "Starting {scheme} monitor on {}",

@@ -1,19 +1,21 @@
 //! `/varz`: the server's identity, limits and counters, with the field
 //! names, order and encodings of nats-server 2.9's `Varz` (durations in
-//! nanoseconds, timeouts in float seconds, times as RFC 3339), so that
-//! nats-top and prometheus-nats-exporter decode it unchanged.
-//!
-//! `git_commit` and `go` are left out: there is no Go runtime to report.
+//! nanoseconds, timeouts in float seconds written as Go writes a float64,
+//! times as RFC 3339), so that nats-top and prometheus-nats-exporter decode
+//! it unchanged. Every field of nats-server 2.9.10's is here (tested
+//! against the real server) but `system_account`: nats-lite has no system
+//! account, as nats-server with `no_system_account: true` (which leaves the
+//! field out too).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
-use super::format::{my_uptime, nanos, GoTime};
+use super::format::{go_float, my_uptime, nanos, GoTime};
 use super::process;
 use super::Monitor;
-use crate::server::{Server, INFO_VERSION, PROTO, TLS_TIMEOUT};
+use crate::server::{info_git_commit, Server, INFO_GO, INFO_VERSION, PROTO, TLS_TIMEOUT};
 
 /// An empty JSON object for the blocks of features nats-lite does not have
 /// (gateway, leaf, mqtt, websocket, jetstream), present as nats-server
@@ -34,11 +36,24 @@ pub struct ClusterVarz {
     #[serde(rename = "cluster_port", skip_serializing_if = "is_zero")]
     pub port: u16,
     /// Seconds a route has to authenticate.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "go_float_opt"
+    )]
     pub auth_timeout: Option<f64>,
     /// Configured route URLs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
+    /// Seconds a route has for its TLS handshake.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "go_float_opt"
+    )]
+    pub tls_timeout: Option<f64>,
+}
+
+fn go_float_opt<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    go_float(&v.unwrap_or_default(), s)
 }
 
 fn is_zero(n: &u16) -> bool {
@@ -56,19 +71,19 @@ pub struct Varz {
     pub version: String,
     /// Protocol level.
     pub proto: i32,
+    /// The commit we were built from (left out when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// The toolchain we were built with (nats-server: its Go version).
+    pub go: &'static str,
     /// Client listen host.
     pub host: String,
     /// Client listen port.
     pub port: u16,
-    /// Clients must authenticate.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub auth_required: bool,
-    /// Clients must use TLS.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub tls_required: bool,
-    /// Client certificates are verified.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub tls_verify: bool,
+    /// The client URLs of this server and the rest of its cluster, as INFO
+    /// gives them (left out without a cluster).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
     /// Connection limit.
     pub max_connections: usize,
     /// Subscriptions per connection (0: unlimited, then omitted).
@@ -86,7 +101,17 @@ pub struct Varz {
     pub http_base_path: String,
     /// Monitoring HTTPS port.
     pub https_port: u16,
+    /// Clients must authenticate.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth_required: bool,
+    /// Clients must use TLS.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_required: bool,
+    /// Client certificates are verified.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
     /// Seconds allowed for CONNECT.
+    #[serde(serialize_with = "go_float")]
     pub auth_timeout: f64,
     /// Longest control line.
     pub max_control_line: usize,
@@ -107,6 +132,7 @@ pub struct Varz {
     /// JetStream (none).
     pub jetstream: Empty,
     /// Seconds allowed for a TLS handshake.
+    #[serde(serialize_with = "go_float")]
     pub tls_timeout: f64,
     /// Nanoseconds a write may block.
     pub write_deadline: u64,
@@ -123,6 +149,7 @@ pub struct Varz {
     /// Same as `cores` (Go's GOMAXPROCS).
     pub gomaxprocs: usize,
     /// CPU use in percent of one core.
+    #[serde(serialize_with = "go_float")]
     pub cpu: f64,
     /// Open client connections.
     pub connections: usize,
@@ -166,6 +193,12 @@ fn cluster_varz(server: &Server) -> ClusterVarz {
             .iter()
             .map(|r| crate::server::net::display_addr(&r.host, r.port))
             .collect(),
+        tls_timeout: Some(
+            c.tls
+                .as_ref()
+                .map_or(TLS_TIMEOUT, |t| t.timeout)
+                .as_secs_f64(),
+        ),
     }
 }
 
@@ -186,8 +219,15 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         server_name: server.name.clone(),
         version: INFO_VERSION.to_string(),
         proto: PROTO,
+        git_commit: info_git_commit(),
+        go: INFO_GO,
         host: opts.host.clone(),
         port: server.addr.port(),
+        connect_urls: if server.routes.enabled() {
+            server.routes.client_connect_urls(server.own_client_urls())
+        } else {
+            Vec::new()
+        },
         auth_required: opts.auth_required(),
         tls_required: opts.tls.is_some(),
         tls_verify: opts

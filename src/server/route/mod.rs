@@ -1,7 +1,7 @@
 //! Clustering: route connections between servers, speaking nats-server
 //! 2.x's route protocol (level 2, one connection per server pair, no
 //! pooling, no compression), so nats-lite and nats-server can form one
-//! cluster. The wire behaviour follows `/work/notes/route-protocol.md`.
+//! cluster. The wire behaviour follows `docs/route-protocol.md`.
 //!
 //! - this file: [`Routes`], the registry of routes and the cluster's name,
 //!   the route listener, and the threads that solicit configured routes
@@ -298,13 +298,15 @@ impl Routes {
     }
 
     /// Our client URLs plus those of every route (not in lame duck mode),
-    /// for client INFO `connect_urls`; empty without clustering or with
-    /// `no_advertise`.
+    /// for client INFO `connect_urls`; empty without clustering, with
+    /// `no_advertise`, or until a first route has registered (as
+    /// nats-server: a lone cluster member sends none; once it has had a
+    /// peer, its own URL stays when the peers are gone).
     pub fn client_connect_urls(&self, own: Vec<String>) -> Vec<String> {
         let Some(opts) = &self.opts else {
             return Vec::new();
         };
-        if opts.no_advertise {
+        if opts.no_advertise || self.registry().seq == 0 {
             return Vec::new();
         }
         let mut urls = own;
@@ -420,7 +422,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
             .set(tls::RouteTls::new(t, opts.tls_insecure)?);
     }
     let host = opts.host.trim_start_matches('[').trim_end_matches(']');
-    let listener = TcpListener::bind((host, opts.port)).map_err(|e| {
+    let (listener, addr) = super::net::listen_tcp(host, opts.port).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(
@@ -430,7 +432,6 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
         )
     })?;
     crate::server::net::widen_backlog(&listener);
-    let addr = listener.local_addr()?;
     let _ = server.routes.listen.set(addr);
     let verified = opts.tls.as_ref().is_some_and(|t| t.verify);
     if let Some(w) = open_route_port_warning(addr.ip(), opts.auth_required() || verified) {
@@ -502,6 +503,7 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
             .stack_size(ROUTE_STACK)
             .spawn(move || {
                 let Ok(peer) = stream.peer_addr() else { return };
+                let peer = super::net::unmapped(peer);
                 let tls = match srv.routes.tls.get() {
                     Some(t) => match t.accept(&stream) {
                         Ok(session) => Some(session),

@@ -39,6 +39,7 @@ impl RouteTls {
             cert_file: Some(opts.cert_file.clone()),
             key_file: Some(opts.key_file.clone()),
             insecure,
+            ..Default::default()
         })
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("route TLS: {e}")))?;
         Ok(RouteTls {

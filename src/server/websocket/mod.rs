@@ -86,7 +86,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
     let auth = authenticator(&opts, &server.accounts_snapshot())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let host = wo.host.trim_start_matches('[').trim_end_matches(']');
-    let listener = TcpListener::bind((host, wo.port)).map_err(|e| {
+    let (listener, addr) = super::net::listen_tcp(host, wo.port).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(
@@ -96,7 +96,6 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<SocketAddr>> {
         )
     })?;
     widen_backlog(&listener);
-    let addr = listener.local_addr()?;
     server.set_websocket_auth(Some(Arc::new(auth)));
     let ws = Arc::new(Websocket { tls, addr });
     let scheme = if ws.tls.is_some() { "wss" } else { "ws" };
@@ -149,6 +148,8 @@ fn auth_options(opts: &Options) -> Options {
         o.pass = wo.pass.clone();
         o.token = wo.token.clone();
         o.users = wo.users.clone().unwrap_or_default();
+        // The block's users replace the server's NKey users too.
+        o.nkeys = Vec::new();
         o.no_auth_user = None;
     }
     if wo.no_auth_user.is_some() {
@@ -169,7 +170,7 @@ fn accept_loop(server: &std::sync::Weak<Server>, listener: &TcpListener, ws: &Ar
             return;
         }
         let (stream, peer) = match accepted {
-            Ok(a) => a,
+            Ok((stream, peer)) => (stream, super::net::unmapped(peer)),
             Err(e) => {
                 log_error!("Temporary Websocket Accept Error ({e})");
                 std::thread::sleep(backoff);

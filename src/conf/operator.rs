@@ -1,0 +1,174 @@
+//! Operator mode keys, as nats-server's `opts.go` reads them: `operator`
+//! (aliases `operators`, `root`, `roots`, `root_operator`,
+//! `root_operators`; one JWT or file, or a list), `trusted` /
+//! `trusted_keys` (operator public keys instead of JWTs), `resolver` and
+//! `resolver_preload`.
+//!
+//! Resolvers: `resolver: MEMORY` (the accounts in `resolver_preload`) and
+//! the directory resolver `resolver { type: full|cache, dir: DIR }`, whose
+//! `<ACCOUNT>.jwt` files are read at start and on reload (nothing pushes
+//! account JWTs to nats-lite: it has no system account services). A URL
+//! resolver is refused rather than ignored.
+
+use super::error::{ConfError, Pos};
+use super::typed::{self, not_supported};
+use super::value::{Entry, Value, ValueKind};
+
+/// The operator-mode part of a configuration file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OperatorConfig {
+    /// Each `operator` value: a JWT, or a file holding one.
+    pub operators: Vec<String>,
+    /// `trusted`/`trusted_keys`: operator public keys trusted without a JWT.
+    pub trusted_keys: Vec<String>,
+    /// `resolver: MEMORY` was given.
+    pub memory_resolver: bool,
+    /// `resolver { type: full|cache, dir: DIR }`: the directory.
+    pub resolver_dir: Option<std::path::PathBuf>,
+    /// `resolver_preload`: account public key -> account JWT, in file order.
+    pub preload: Vec<(String, String)>,
+    /// Where `operator` was given (for errors about the combination).
+    pub pos: Option<Pos>,
+}
+
+/// Read `entry` when it is an operator-mode key; false when it is not one.
+pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Result<bool, ConfError> {
+    let (k, v) = (entry.key.as_str(), &entry.value);
+    match k.to_ascii_lowercase().as_str() {
+        "operator" | "operators" | "root" | "roots" | "root_operator" | "root_operators" => {
+            let c = config.get_or_insert_with(OperatorConfig::default);
+            match &v.kind {
+                ValueKind::Array(_) => c.operators.extend(typed::string_list(k, v)?),
+                _ => c.operators.push(typed::string(k, v)?),
+            }
+            c.pos = Some(v.pos.clone());
+        }
+        "trusted" | "trusted_keys" => {
+            let c = config.get_or_insert_with(OperatorConfig::default);
+            let keys = match &v.kind {
+                ValueKind::Array(_) => typed::string_list(k, v)?,
+                _ => vec![typed::string(k, v)?],
+            };
+            for key in keys {
+                if !crate::nkey::is_public_key(&key, crate::nkey::Kind::Operator) {
+                    return Err(ConfError::at(
+                        &v.pos,
+                        format!("trust key \"{key}\" required to be a valid public operator nkey"),
+                    ));
+                }
+                c.trusted_keys.push(key);
+            }
+            c.pos.get_or_insert_with(|| v.pos.clone());
+        }
+        "resolver" | "account_resolver" | "accounts_resolver" => {
+            let c = config.get_or_insert_with(OperatorConfig::default);
+            match &v.kind {
+                ValueKind::String(s)
+                    if matches!(s.to_ascii_uppercase().as_str(), "MEMORY" | "MEM") =>
+                {
+                    c.memory_resolver = true
+                }
+                ValueKind::String(_) => return Err(not_supported(entry, "URL account resolvers")),
+                ValueKind::Map(_) => c.resolver_dir = Some(resolver_dir(k, v)?),
+                _ => return Err(typed::wrong_type(k, "MEMORY or a resolver block", v)),
+            }
+        }
+        "resolver_preload" => {
+            let c = config.get_or_insert_with(OperatorConfig::default);
+            for e in typed::map(k, v)? {
+                c.preload
+                    .push((e.key.clone(), preload_jwt(&e.key, &e.value)?));
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `resolver { type: full|cache, dir: DIR, ... }`.
+fn resolver_dir(field: &str, v: &Value) -> Result<std::path::PathBuf, ConfError> {
+    let mut dir = None;
+    for e in typed::map(field, v)? {
+        let (k, v) = (e.key.as_str(), &e.value);
+        match k.to_ascii_lowercase().as_str() {
+            "type" => {
+                let t = typed::string(k, v)?;
+                if !matches!(t.to_ascii_lowercase().as_str(), "full" | "cache") {
+                    return Err(ConfError::at(
+                        &v.pos,
+                        format!("resolver type {t:?}: expected full or cache"),
+                    ));
+                }
+            }
+            "dir" => dir = Some(std::path::PathBuf::from(typed::string(k, v)?)),
+            // How nats-server syncs and caches pushed JWTs: nothing to do
+            // when the directory is only read.
+            "allow_delete" | "interval" | "limit" | "ttl" | "timeout" | "hard_delete" => {}
+            _ => typed::unknown_field(e)?,
+        }
+    }
+    dir.ok_or_else(|| ConfError::at(&v.pos, "resolver: dir is required"))
+}
+
+fn preload_jwt(key: &str, v: &Value) -> Result<String, ConfError> {
+    let jwt = typed::string(key, v)?;
+    // As nats-server: the JWT must at least look like one at parse time.
+    if jwt.split('.').count() != 3 || !jwt.starts_with("eyJ") {
+        return Err(ConfError::at(&v.pos, "invalid account JWT"));
+    }
+    Ok(jwt)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::conf::{parse_str, ServerConfig};
+
+    fn config(text: &str) -> Result<ServerConfig, String> {
+        let map = parse_str(text, Path::new("o.conf")).map_err(|e| e.to_string())?;
+        ServerConfig::from_value(&map)
+            .map(|(c, _)| c)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn operator_resolver_and_preload() {
+        let c = config(
+            "operator: ./op.jwt\nresolver: MEMORY\nresolver_preload: {\n  AAA: eyJ.x.y\n  AB: \"eyJ.z.w\"\n}",
+        )
+        .unwrap();
+        let o = c.operator.unwrap();
+        assert_eq!(o.operators, ["./op.jwt"]);
+        assert!(o.memory_resolver);
+        assert_eq!(
+            o.preload,
+            [
+                ("AAA".into(), "eyJ.x.y".into()),
+                ("AB".into(), "eyJ.z.w".into())
+            ]
+        );
+        let key = crate::nkey::generate(crate::nkey::Kind::Operator).1;
+        let c = config(&format!("trusted: [ {key} ]")).unwrap();
+        assert_eq!(c.operator.unwrap().trusted_keys, [key]);
+        assert_eq!(
+            config("trusted: [ BAD ]").unwrap_err(),
+            "o.conf:1:10: trust key \"BAD\" required to be a valid public operator nkey"
+        );
+        let c = config("operators: [a.jwt, b.jwt]").unwrap();
+        assert_eq!(c.operator.unwrap().operators.len(), 2);
+        assert_eq!(
+            config("resolver_preload: { A: nope }").unwrap_err(),
+            "o.conf:1:24: invalid account JWT"
+        );
+        assert!(config("resolver: URL(http://x)")
+            .unwrap_err()
+            .contains("URL account resolvers"));
+        let c = config("resolver { type: full, dir: x, allow_delete: false }").unwrap();
+        assert_eq!(c.operator.unwrap().resolver_dir, Some("x".into()));
+        assert!(config("resolver { type: url, dir: x }").is_err());
+        assert!(config("resolver { type: full }")
+            .unwrap_err()
+            .contains("dir is required"));
+    }
+}
