@@ -128,7 +128,7 @@ fn subscribe_permission_forms_and_texts() {
         // A queue group of this user's own: the previous user's connection
         // may still be a member while the server closes it, and a group
         // shared with it could hand it this user's copy.
-        c.send(&format!("SUB a.* 3\r\nSUB a.> q-{user} 4\r\n"));
+        c.send(format!("SUB a.* 3\r\nSUB a.> q-{user} 4\r\n"));
         assert!(c.flush().is_empty(), "{user}");
         admin.send("PUB c 1\r\nx\r\nPUB a.b 1\r\ny\r\n");
         admin.flush();

@@ -330,6 +330,43 @@ fn ws_authorization_of_its_own() {
     tcp.expect_err_and_close("-ERR 'Authorization Violation'", false);
 }
 
+/// `allowed_connection_types`: a user let in by one kind of connection
+/// only is refused on the other, as nats-server does.
+#[test]
+fn ws_allowed_connection_types_are_enforced() {
+    let (server, addr) = start_ws(
+        "no_tls: true",
+        "authorization { users: [ \
+           {user: tcp, password: t, allowed_connection_types: [\"STANDARD\"]}, \
+           {user: web, password: w, allowed_connection_types: [\"WEBSOCKET\"]}, \
+           {user: both, password: b} ] }",
+    );
+    let connect = |user: &str, pass: &str| {
+        format!("CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\nPING\r\n")
+    };
+    // Over WebSocket: web and both in, tcp refused.
+    for (user, pass) in [("web", "w"), ("both", "b")] {
+        let (mut ws, _) = WsClient::connect(addr, false);
+        ws.send(connect(user, pass).as_bytes());
+        assert_eq!(ws.line(), "PONG", "{user} over websocket");
+    }
+    let (mut ws, _) = WsClient::connect(addr, false);
+    ws.send(connect("tcp", "t").as_bytes());
+    let (lines, _) = ws.until_closed(IO_TIMEOUT);
+    assert_last_lines(&lines, "-ERR 'Authorization Violation'");
+    // Over TCP: tcp and both in, web refused.
+    for (user, pass) in [("tcp", "t"), ("both", "b")] {
+        let mut c = server.connect();
+        c.read_info();
+        c.send(connect(user, pass));
+        assert_eq!(c.read_line(), "PONG", "{user} over tcp");
+    }
+    let mut c = server.connect();
+    c.read_info();
+    c.send(connect("web", "w").replace("PING\r\n", ""));
+    c.expect_err_and_close("-ERR 'Authorization Violation'", false);
+}
+
 #[test]
 fn ws_no_auth_user_and_server_users() {
     let (_server, addr) = start_ws(

@@ -25,12 +25,32 @@ pub struct Identity {
     pub permissions: Option<Arc<Permissions>>,
     /// The account the client lives in.
     pub account: Arc<Account>,
+    /// The kinds of connection the user may come in by
+    /// (`allowed_connection_types`, upper-cased); `None`: every kind.
+    pub connection_types: Option<Arc<[String]>>,
+}
+
+impl Identity {
+    /// True when this identity may come in by a connection of `kind`
+    /// (`STANDARD`, `WEBSOCKET`, ...), as nats-server's
+    /// `allowed_connection_types`.
+    pub fn allows(&self, kind: &str) -> bool {
+        self.connection_types
+            .as_ref()
+            .is_none_or(|types| types.iter().any(|t| t == kind))
+    }
+}
+
+/// The `allowed_connection_types` of a user entry, shared by its identities.
+pub fn connection_types(types: Option<&Vec<String>>) -> Option<Arc<[String]>> {
+    types.map(|t| t.iter().map(|s| s.to_ascii_uppercase()).collect())
 }
 
 struct UserEntry {
     password: Option<String>,
     permissions: Option<Arc<Permissions>>,
     account: Arc<Account>,
+    connection_types: Option<Arc<[String]>>,
 }
 
 /// Everything needed to check credentials, built from the options.
@@ -80,6 +100,7 @@ impl Authenticator {
                     password: u.password.clone(),
                     permissions,
                     account,
+                    connection_types: connection_types(u.allowed_connection_types.as_ref()),
                 },
             );
         }
@@ -125,6 +146,7 @@ impl Authenticator {
                 user: None,
                 permissions: None,
                 account: self.global.clone(),
+                connection_types: None,
             });
         }
         let name = self.no_auth_user.as_ref()?;
@@ -137,6 +159,7 @@ impl Authenticator {
             user: Some(name.to_string()),
             permissions: u.permissions.clone(),
             account: u.account.clone(),
+            connection_types: u.connection_types.clone(),
         })
     }
 
@@ -198,6 +221,7 @@ impl Authenticator {
             user: None,
             permissions: None,
             account: self.global.clone(),
+            connection_types: None,
         }
     }
 }

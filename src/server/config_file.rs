@@ -213,6 +213,7 @@ fn user(u: &conf::User) -> User {
         password: u.password.clone(),
         permissions: u.permissions.as_ref().map(permissions),
         account: u.account.clone(),
+        allowed_connection_types: u.allowed_connection_types.clone(),
     }
 }
 
@@ -244,6 +245,7 @@ fn nkey_user(u: &conf::User) -> Option<NkeyUser> {
         public_key: u.nkey.clone()?,
         permissions: u.permissions.as_ref().map(permissions),
         account: u.account.clone(),
+        allowed_connection_types: u.allowed_connection_types.clone(),
     })
 }
 

@@ -105,7 +105,9 @@ fn settle(
     let first = !client.connected.load(Ordering::SeqCst);
     loop {
         let rules = server.auth_for(client);
-        let identity = check(&rules).ok_or(Refusal::Unauthorized)?;
+        let identity = check(&rules)
+            .filter(|id| id.allows(connection_kind(client)))
+            .ok_or(Refusal::Unauthorized)?;
         if first {
             client.set_account(identity.account.clone());
         } else if !Arc::ptr_eq(&identity.account, &client.account()) {
@@ -118,6 +120,16 @@ fn settle(
         }
         // A reload replaced the rules while they were being checked: the
         // identity must hold under the new ones too.
+    }
+}
+
+/// The kind of connection a client came in by, as
+/// `allowed_connection_types` names it.
+fn connection_kind(client: &Client) -> &'static str {
+    if client.meta().websocket {
+        "WEBSOCKET"
+    } else {
+        "STANDARD"
     }
 }
 
@@ -148,7 +160,8 @@ pub fn recheck(rules: &Authenticator, client: &Client) -> Recheck {
         Verdict::Accepted(identity, _) => Some(identity),
         Verdict::Refused(_) => None,
     }
-    .filter(|id| Arc::ptr_eq(&id.account, &client.account()));
+    .filter(|id| Arc::ptr_eq(&id.account, &client.account()))
+    .filter(|id| id.allows(connection_kind(client)));
     match identity {
         Some(identity) => {
             client.set_identity_update(identity.clone());

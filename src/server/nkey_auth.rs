@@ -49,6 +49,7 @@ pub struct UserLimits {
 struct NkeyEntry {
     permissions: Option<Arc<Permissions>>,
     account: Arc<Account>,
+    connection_types: Option<Arc<[String]>>,
 }
 
 /// The NKey users and the operator trust, built from the options.
@@ -84,6 +85,9 @@ impl SignedAuth {
                 NkeyEntry {
                     permissions,
                     account,
+                    connection_types: super::auth::connection_types(
+                        u.allowed_connection_types.as_ref(),
+                    ),
                 },
             );
         }
@@ -153,6 +157,7 @@ impl SignedAuth {
             user: Some(public_key.to_string()),
             permissions: e.permissions.clone(),
             account: e.account.clone(),
+            connection_types: e.connection_types.clone(),
         })
     }
 }

@@ -176,6 +176,9 @@ pub struct User {
     pub permissions: Option<Permissions>,
     /// The account the user belongs to (`$G` when `None`).
     pub account: Option<String>,
+    /// `allowed_connection_types`, upper-cased (`STANDARD`, `WEBSOCKET`,
+    /// ...); `None`: every kind.
+    pub allowed_connection_types: Option<Vec<String>>,
 }
 
 /// An NKey user: proves it holds the key by signing the server's nonce.
@@ -187,6 +190,8 @@ pub struct NkeyUser {
     pub permissions: Option<Permissions>,
     /// The account the user belongs to (`$G` when `None`).
     pub account: Option<String>,
+    /// `allowed_connection_types`, upper-cased; `None`: every kind.
+    pub allowed_connection_types: Option<Vec<String>>,
 }
 
 /// Everything the broker needs to know to run.

@@ -424,6 +424,13 @@ impl Trust {
                 user: Some(user.sub.clone()),
                 permissions: permissions.map(Arc::new),
                 account: entry.account.clone(),
+                connection_types: (!granted.allowed_connection_types.is_empty()).then(|| {
+                    granted
+                        .allowed_connection_types
+                        .iter()
+                        .map(|t| t.to_ascii_uppercase())
+                        .collect()
+                }),
             },
             UserLimits {
                 max_subs: limit(granted.subs),

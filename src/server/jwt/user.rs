@@ -18,14 +18,6 @@ pub fn unsupported(u: &UserNats) -> Option<String> {
     if u.data != -1 {
         return Some(format!("a data rate limit ({}) is not supported", u.data));
     }
-    if !u.allowed_connection_types.is_empty()
-        && !u
-            .allowed_connection_types
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("STANDARD"))
-    {
-        return Some("the JWT does not allow STANDARD connections".into());
-    }
     if let Err(e) = sources(u) {
         return Some(e);
     }
@@ -182,7 +174,8 @@ mod tests {
         ))
         .is_some());
         assert!(unsupported(&user(r#"{"data": 1000}"#)).is_some());
-        assert!(unsupported(&user(r#"{"allowed_connection_types": ["WEBSOCKET"]}"#)).is_some());
+        // Enforced when the client settles (Identity::allows), not refused here.
+        assert!(unsupported(&user(r#"{"allowed_connection_types": ["WEBSOCKET"]}"#)).is_none());
         assert!(unsupported(&user(r#"{"allowed_connection_types": ["STANDARD"]}"#)).is_none());
     }
 
