@@ -30,6 +30,22 @@ async fn connect(server: &ServerProcess) -> async_nats::Client {
     .expect("connect")
 }
 
+/// A round trip through the server on `client`'s connection: a message to a
+/// probe subscription of its own comes back, so everything it sent before
+/// (a SUB above all) has been processed. async-nats' `flush()` only writes
+/// the socket (no PING/PONG), so it cannot tell that another connection may
+/// now publish to a subscription. Not for a `no_echo` client.
+async fn synced(client: &async_nats::Client) {
+    let inbox = client.new_inbox();
+    let mut probe = client.subscribe(inbox.clone()).await.unwrap();
+    client.publish(inbox, "sync".into()).await.unwrap();
+    within("flush", client.flush()).await.unwrap();
+    within("round trip", probe.next())
+        .await
+        .expect("probe subscription ended");
+    probe.unsubscribe().await.unwrap();
+}
+
 async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     within("next message", sub.next())
         .await
@@ -57,7 +73,7 @@ async fn async_pub_sub_in_order() {
     let server = ServerProcess::start_selected(&[]);
     let client = connect(&server).await;
     let mut sub = client.subscribe("orders.new").await.unwrap();
-    within("flush", client.flush()).await.unwrap();
+    synced(&client).await;
     let publisher = connect(&server).await;
     for i in 0..100 {
         publisher
@@ -99,7 +115,7 @@ async fn async_request_reply() {
     let server = ServerProcess::start_selected(&[]);
     let responder = connect(&server).await;
     let mut requests = responder.subscribe("svc.upper").await.unwrap();
-    within("flush", responder.flush()).await.unwrap();
+    synced(&responder).await;
     let service = tokio::spawn(async move {
         for _ in 0..3 {
             let req = requests.next().await.expect("request");
@@ -146,7 +162,7 @@ async fn async_headers() {
     let server = ServerProcess::start_selected(&[]);
     let client = connect(&server).await;
     let mut sub = client.subscribe("hdr").await.unwrap();
-    within("flush", client.flush()).await.unwrap();
+    synced(&client).await;
     // A raw subscriber without header support gets the payload only.
     let mut raw = server.client(r#"{"verbose":false}"#);
     raw.send("SUB hdr 1\r\n");
@@ -181,7 +197,7 @@ async fn async_queue_groups() {
     for _ in 0..3 {
         let c = connect(&server).await;
         members.push(c.queue_subscribe("jobs", "workers".into()).await.unwrap());
-        within("flush", c.flush()).await.unwrap();
+        synced(&c).await;
         clients.push(c);
     }
     let publisher = connect(&server).await;
@@ -240,7 +256,7 @@ async fn async_interop_with_raw_client() {
     let server = ServerProcess::start_selected(&[]);
     let client = connect(&server).await;
     let mut sub = client.subscribe("mix.to_async").await.unwrap();
-    within("flush", client.flush()).await.unwrap();
+    synced(&client).await;
     let mut raw = server.client(r#"{"verbose":false}"#);
     raw.send("SUB mix.to_raw 1\r\nPUB mix.to_async r.1 5\r\nhello\r\n");
     raw.flush();
