@@ -451,14 +451,7 @@ fn fan_out_with_one_stalled(subs: usize) {
         bytes.len()
     );
     // The publisher is still served.
-    publ.send("PING\r\n");
-    loop {
-        match publ.read_line().as_str() {
-            "PONG" => break,
-            "PING" => publ.send("PONG\r\n"),
-            other => panic!("publisher got {other:?}"),
-        }
-    }
+    publ.ping_pong();
 }
 
 /// L10 as the catalogue has it: 500 subscribers, one stalled. About 3 GB

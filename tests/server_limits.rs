@@ -209,14 +209,7 @@ fn slow_subscriber_closed_publisher_unaffected() {
         publ.send(&msg);
     }
     // The publisher is answered (after a server PING, maybe).
-    publ.send("PING\r\n");
-    loop {
-        match publ.read_line().as_str() {
-            "PONG" => break,
-            "PING" => publ.send("PONG\r\n"),
-            other => panic!("publisher got {other:?}"),
-        }
-    }
+    publ.ping_pong();
     let (complete, total) = drain.join().unwrap();
     assert!(
         complete,
@@ -275,14 +268,7 @@ fn slower_reading_subscriber_not_cut_off() {
     for _ in 0..MSGS {
         publ.send(&msg);
     }
-    publ.send("PING\r\n");
-    loop {
-        match publ.read_line().as_str() {
-            "PONG" => break,
-            "PING" => publ.send("PONG\r\n"),
-            other => panic!("publisher got {other:?}"),
-        }
-    }
+    publ.ping_pong();
     let total = drain.join().unwrap();
     assert_eq!(total, want, "the reading subscriber was cut off");
 }

@@ -440,6 +440,20 @@ impl RawClient {
         self.stream.write_all(bytes.as_ref()).expect("send");
     }
 
+    /// Send PING and read up to its PONG, answering the server's own PINGs
+    /// on the way: everything sent before has been processed. Panics on any
+    /// other line.
+    pub fn ping_pong(&mut self) {
+        self.send("PING\r\n");
+        loop {
+            match self.read_line().as_str() {
+                "PONG" => return,
+                "PING" => self.send("PONG\r\n"),
+                other => panic!("expected PONG, got {other:?}"),
+            }
+        }
+    }
+
     /// Read until one `\n`-terminated line is available; returns it without
     /// `\r\n`. Panics on EOF or after `IO_TIMEOUT`.
     pub fn read_line(&mut self) -> String {
