@@ -41,11 +41,15 @@
 //! - [`info`]: the INFO and CONNECT JSON documents.
 //! - [`headers`]: the `NATS/1.0` header block.
 //! - [`route`]: the route protocol between cluster servers (RS+, RMSG...).
+//! - [`leaf`]: the leafnode protocol between a hub and a leaf (LS+, LMSG...).
+//! - [`peer`]: what those two share (argument splitting, the message op).
 
 pub mod encode;
 pub mod headers;
 pub mod info;
+pub mod leaf;
 pub mod parser;
+pub mod peer;
 pub mod route;
 pub mod subject;
 pub mod websocket;

@@ -21,11 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::encode::push_num;
 use super::info::is_false;
-use super::parser::{
-    control_line, err_text, is_blank, message_body, parse_size, trim, Limits, Parsed, ProtocolError,
-};
+use super::parser::{control_line, err_text, parse_size, trim, Limits, Parsed, ProtocolError};
+use super::peer::{self, tokens, PeerMsg};
 
 /// A route INFO (ours, a peer's, or one forwarded by gossip). Fields we do
 /// not know are dropped when a peer's INFO is forwarded, as nats-server does.
@@ -158,65 +156,15 @@ pub enum RouteOp<'a> {
     AccountInterest,
 }
 
-/// A routed message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoutedMsg<'a> {
-    /// Account name.
-    pub account: &'a [u8],
-    /// Subject.
-    pub subject: &'a [u8],
-    /// Reply subject.
-    pub reply: Option<&'a [u8]>,
-    /// The queue groups the sender chose us for, separated by blanks
-    /// (iterate with [`queue_names`]); empty for none.
-    pub queues: &'a [u8],
-    /// The header block of an HMSG.
-    pub headers: Option<&'a [u8]>,
-    /// The payload.
-    pub payload: &'a [u8],
-}
+/// A routed message (its `account` is always set).
+pub type RoutedMsg<'a> = PeerMsg<'a>;
 
-/// The queue group names of a [`RoutedMsg::queues`] list.
-pub fn queue_names(list: &[u8]) -> impl Iterator<Item = &[u8]> {
-    list.split(|&b| is_blank(b)).filter(|q| !q.is_empty())
-}
+pub use super::peer::queue_names;
 
 const ROUTE_OPS: &[&[u8]] = &[
     b"INFO", b"CONNECT", b"PING", b"PONG", b"+OK", b"-ERR", b"RS+", b"RS-", b"RMSG", b"HMSG",
     b"A+", b"A-",
 ];
-
-/// Where the blank-separated tokens of `args` are: `(start, end)` pairs.
-fn token_spans(args: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < args.len() && (is_blank(args[i]) || args[i] == b'\r') {
-            i += 1;
-        }
-        if i >= args.len() {
-            return None;
-        }
-        let start = i;
-        while i < args.len() && !is_blank(args[i]) && args[i] != b'\r' {
-            i += 1;
-        }
-        Some((start, i))
-    })
-}
-
-/// Up to `N` tokens; `None` when there are more.
-fn tokens<const N: usize>(args: &[u8]) -> Option<([&[u8]; N], usize)> {
-    let mut out: [&[u8]; N] = [&[]; N];
-    let mut n = 0;
-    for (s, e) in token_spans(args) {
-        if n == N {
-            return None;
-        }
-        out[n] = &args[s..e];
-        n += 1;
-    }
-    Some((out, n))
-}
 
 /// Parse one op a peer server sends on a route.
 ///
@@ -296,100 +244,24 @@ fn routed_msg<'a>(
     with_headers: bool,
     limits: &Limits,
 ) -> Result<Parsed<RouteOp<'a>>, ProtocolError> {
-    const BAD: ProtocolError = ProtocolError::BadArgs("RMSG/HMSG arguments");
-    let sizes = if with_headers { 2 } else { 1 };
-    // The first three tokens, the last `sizes`, and how many in all.
-    let mut head: [(usize, usize); 3] = [(0, 0); 3];
-    let mut tail: [(usize, usize); 2] = [(0, 0); 2];
-    let mut count = 0usize;
-    for span in token_spans(args) {
-        if count < 3 {
-            head[count] = span;
-        }
-        tail[0] = tail[1];
-        tail[1] = span;
-        count += 1;
-    }
-    let tok = |(s, e): (usize, usize)| &args[s..e];
-    if count < 2 + sizes {
-        return Err(BAD);
-    }
-    let (hdr, total) = if with_headers {
-        let hdr = parse_size(tok(tail[0])).ok_or(BAD)?;
-        let total = parse_size(tok(tail[1])).ok_or(BAD)?;
-        if hdr > total {
-            return Err(BAD);
-        }
-        (hdr, total)
-    } else {
-        (0, parse_size(tok(tail[1])).ok_or(BAD)?)
-    };
-    let middle = count - 2 - sizes;
-    let (reply, queues): (Option<&[u8]>, &[u8]) = match middle {
-        0 => (None, &[]),
-        1 => (Some(tok(head[2])), &[]),
-        _ => {
-            let indicator = tok(head[2]);
-            // The queue list runs from after the indicator (or the reply) up
-            // to the first size token.
-            let sizes_start = if with_headers { tail[0].0 } else { tail[1].0 };
-            match indicator {
-                b"+" => {
-                    let mut spans = token_spans(args).skip(3);
-                    let reply = spans.next().ok_or(BAD)?;
-                    if middle < 3 {
-                        return Err(BAD);
-                    }
-                    (Some(tok(reply)), &args[reply.1..sizes_start])
-                }
-                b"|" => (None, &args[head[2].1..sizes_start]),
-                _ => return Err(BAD),
-            }
-        }
-    };
-    let _ = head[1];
-    let account = tok(head[0]);
-    let subject = tok(head[1]);
-    message_body(buf, end, total, hdr, limits).map(|p| {
-        p.map(|(h, payload)| {
-            RouteOp::Msg(RoutedMsg {
-                account,
-                subject,
-                reply,
-                queues: trim(queues),
-                headers: with_headers.then_some(h),
-                payload,
-            })
-        })
-    })
+    peer::parse_msg(buf, args, end, with_headers, true, limits).map(|p| p.map(RouteOp::Msg))
 }
 
 /// `RS+ <acc> <subject>[ <queue> <weight>]\r\n`
 pub fn rs_plus(out: &mut Vec<u8>, account: &[u8], subject: &[u8], queue: Option<(&[u8], u32)>) {
-    out.extend_from_slice(b"RS+ ");
-    out.extend_from_slice(account);
-    out.push(b' ');
-    out.extend_from_slice(subject);
-    if let Some((q, w)) = queue {
-        out.push(b' ');
-        out.extend_from_slice(q);
-        out.push(b' ');
-        push_num(out, w as usize);
-    }
-    out.extend_from_slice(b"\r\n");
+    peer::encode_interest(
+        out,
+        b"RS+",
+        Some(account),
+        subject,
+        queue.map(|q| q.0),
+        queue.map(|q| q.1),
+    );
 }
 
 /// `RS- <acc> <subject>[ <queue>]\r\n`
 pub fn rs_minus(out: &mut Vec<u8>, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
-    out.extend_from_slice(b"RS- ");
-    out.extend_from_slice(account);
-    out.push(b' ');
-    out.extend_from_slice(subject);
-    if let Some(q) = queue {
-        out.push(b' ');
-        out.extend_from_slice(q);
-    }
-    out.extend_from_slice(b"\r\n");
+    peer::encode_interest(out, b"RS-", Some(account), subject, queue, None);
 }
 
 /// `RMSG`/`HMSG` for a peer: `queues` are the groups chosen for it,
@@ -404,43 +276,16 @@ pub fn routed(
     headers: Option<&[u8]>,
     payload: &[u8],
 ) {
-    let hdr_len = headers.map_or(0, <[u8]>::len);
-    out.reserve(account.len() + subject.len() + hdr_len + payload.len() + 48);
-    out.extend_from_slice(if headers.is_some() {
-        b"HMSG "
-    } else {
-        b"RMSG "
-    });
-    out.extend_from_slice(account);
-    out.push(b' ');
-    out.extend_from_slice(subject);
-    out.push(b' ');
-    if !queues.is_empty() {
-        match reply {
-            Some(r) => {
-                out.extend_from_slice(b"+ ");
-                out.extend_from_slice(r);
-                out.push(b' ');
-            }
-            None => out.extend_from_slice(b"| "),
-        }
-        out.extend_from_slice(queues);
-        out.push(b' ');
-    } else if let Some(r) = reply {
-        out.extend_from_slice(r);
-        out.push(b' ');
-    }
-    if let Some(h) = headers {
-        push_num(out, h.len());
-        out.push(b' ');
-    }
-    push_num(out, hdr_len + payload.len());
-    out.extend_from_slice(b"\r\n");
-    if let Some(h) = headers {
-        out.extend_from_slice(h);
-    }
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\r\n");
+    peer::encode_msg(
+        out,
+        b"RMSG ",
+        Some(account),
+        subject,
+        reply,
+        queues,
+        headers,
+        payload,
+    );
 }
 
 #[cfg(test)]
