@@ -406,7 +406,6 @@ fn refused_and_ignored_options() {
         [
             "jetstream",
             "mqtt",
-            "leafnodes",
             "gateway",
             "server_tags",
             "server_metadata",
@@ -414,7 +413,7 @@ fn refused_and_ignored_options() {
         ]
     );
     assert_eq!(
-        w[3].to_string(),
+        w[2].to_string(),
         "s.conf:4:1: 'gateway' is not supported by nats-lite and is ignored"
     );
 }

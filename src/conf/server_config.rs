@@ -19,6 +19,7 @@ use super::auth::{
 use super::cluster::{parse_cluster, ClusterConfig};
 use super::duration::{duration_from_value, parse_signed_duration};
 use super::error::{ConfError, Warning};
+use super::leafnodes::{parse_leafnodes, LeafnodesConfig};
 use super::tls::{parse_tls, TlsConfig};
 use super::typed::{self, not_supported, unknown_field};
 use super::value::{Entry, Map, Value};
@@ -150,6 +151,8 @@ pub struct ServerConfig {
     pub cluster: Option<ClusterConfig>,
     /// The `websocket` block.
     pub websocket: Option<WebsocketConfig>,
+    /// The `leafnodes` block.
+    pub leafnodes: Option<LeafnodesConfig>,
 }
 
 /// Options nats-lite refuses because ignoring them would weaken security,
@@ -167,8 +170,6 @@ const IGNORED: &[&str] = &[
     "store_dir",
     "storedir",
     "mqtt",
-    "leafnodes",
-    "leaf",
     "gateway",
     "server_tags",
     "server_metadata",
@@ -339,6 +340,7 @@ impl ServerConfig {
             "reconnect_error_reports" => self.reconnect_error_reports = Some(typed::count(k, v)?),
             "cluster" => self.cluster = Some(parse_cluster(k, v, warnings)?),
             "websocket" | "ws" => self.websocket = Some(parse_websocket(k, v, warnings)?),
+            "leafnodes" | "leaf" => self.leafnodes = Some(parse_leafnodes(k, v, warnings)?),
             name => {
                 if let Some((_, what)) = REFUSED.iter().find(|(n, _)| *n == name) {
                     return Err(not_supported(entry, what));

@@ -122,7 +122,11 @@ pub struct LeafConnect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,
     /// The leaf's server id.
-    #[serde(default, rename = "server_id", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "server_id",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub id: String,
     /// The leaf's server name.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -272,7 +276,9 @@ pub fn leaf_msg(
     headers: Option<&[u8]>,
     payload: &[u8],
 ) {
-    peer::encode_msg(out, b"LMSG ", None, subject, reply, queues, headers, payload);
+    peer::encode_msg(
+        out, b"LMSG ", None, subject, reply, queues, headers, payload,
+    );
 }
 
 #[cfg(test)]
@@ -336,10 +342,7 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        assert_eq!(
-            parse_leaf_op(b"LS+\r\n", &L),
-            Err(ProtocolError::UnknownOp)
-        );
+        assert_eq!(parse_leaf_op(b"LS+\r\n", &L), Err(ProtocolError::UnknownOp));
     }
 
     #[test]
@@ -347,7 +350,13 @@ mod tests {
         let m = msg(b"LMSG leaffoo r1 2\r\nhi\r\n");
         assert_eq!(
             (m.subject, m.reply, m.queues, m.payload, m.account),
-            (&b"leaffoo"[..], Some(&b"r1"[..]), &b""[..], &b"hi"[..], &b""[..])
+            (
+                &b"leaffoo"[..],
+                Some(&b"r1"[..]),
+                &b""[..],
+                &b"hi"[..],
+                &b""[..]
+            )
         );
         let m = msg(b"LMSG leafq | grp 2\r\nhi\r\n");
         assert_eq!((m.reply, m.queues), (None, &b"grp"[..]));
@@ -378,7 +387,11 @@ mod tests {
         assert_eq!(one(b"PONG\r\n"), LeafOp::Pong);
         assert_eq!(one(b"INFO {\"a\":1} \r\n"), LeafOp::Info(b"{\"a\":1}"));
         assert_eq!(one(b"CONNECT {}\r\n"), LeafOp::Connect(b"{}"));
-        for unknown in [&b"RMSG $G foo 1\r\n"[..], b"RS+ $G foo\r\n", b"PUB foo 1\r\n"] {
+        for unknown in [
+            &b"RMSG $G foo 1\r\n"[..],
+            b"RS+ $G foo\r\n",
+            b"PUB foo 1\r\n",
+        ] {
             assert_eq!(parse_leaf_op(unknown, &L), Err(ProtocolError::UnknownOp));
         }
         assert_eq!(

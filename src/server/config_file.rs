@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::options::{
-    ClusterOptions, NkeyUser, Options, RouteTarget, TlsOptions, User, WebsocketOptions,
-    DEFAULT_HOST, WS_HANDSHAKE_TIMEOUT,
+    ClusterOptions, LeafRemote, LeafnodeOptions, NkeyUser, Options, RouteTarget, TlsOptions, User,
+    WebsocketOptions, DEFAULT_HOST, WS_HANDSHAKE_TIMEOUT,
 };
 use super::permissions::{Permissions, ResponsePermission, SubjectRules};
 use crate::conf;
@@ -27,6 +27,9 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     }
     if let Some(cl) = &c.cluster {
         o.cluster = Some(cluster(cl, &mut warnings)?);
+    }
+    if let Some(l) = &c.leafnodes {
+        o.leafnodes = Some(leafnodes(l)?);
     }
     match &c.websocket {
         Some(w) if w.port.is_some() => o.websocket = Some(websocket(w)?),
@@ -171,6 +174,73 @@ pub fn route_target(r: &conf::RouteUrl) -> Result<RouteTarget, String> {
         port: r.port.unwrap_or(super::options::DEFAULT_ROUTE_PORT),
         user: r.user.clone(),
         password: r.password.clone(),
+    })
+}
+
+/// The server's form of a `leafnodes` block.
+fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
+    let tls_opts = l
+        .tls
+        .as_ref()
+        .map(tls)
+        .transpose()
+        .map_err(|e| format!("leafnodes {e}"))?;
+    let auth = l.authorization.as_ref();
+    let mut remotes = Vec::new();
+    for r in &l.remotes {
+        let urls = r
+            .urls
+            .iter()
+            .map(|u| RouteTarget {
+                url: u.url.clone(),
+                host: u.host.clone(),
+                port: u.port.unwrap_or(super::options::DEFAULT_LEAF_PORT),
+                user: u.user.clone(),
+                password: u.password.clone(),
+            })
+            .collect();
+        let client_tls = if r.tls.is_some() || r.tls_scheme {
+            let t = r.tls.clone();
+            Some(crate::tls::TlsOptions {
+                required: true,
+                ca_file: t.as_ref().and_then(|t| t.ca_file.clone()),
+                cert_file: t.as_ref().and_then(|t| t.cert_file.clone()),
+                key_file: t.as_ref().and_then(|t| t.key_file.clone()),
+                insecure: t.as_ref().is_some_and(|t| t.insecure),
+                first: false,
+            })
+        } else {
+            None
+        };
+        remotes.push(LeafRemote {
+            urls,
+            credentials: r.credentials.clone(),
+            account: r
+                .account
+                .clone()
+                .unwrap_or_else(|| super::account::GLOBAL_ACCOUNT.to_string()),
+            tls: client_tls,
+            tls_timeout: r
+                .tls
+                .as_ref()
+                .and_then(|t| t.timeout)
+                .unwrap_or(super::options::TLS_TIMEOUT),
+        });
+    }
+    Ok(LeafnodeOptions {
+        host: l.host.clone().unwrap_or_else(|| DEFAULT_HOST.to_string()),
+        port: l.port,
+        advertise: l.advertise.clone(),
+        no_advertise: l.no_advertise,
+        tls: tls_opts,
+        user: auth.and_then(|a| a.user.clone()),
+        pass: auth.and_then(|a| a.password.clone()),
+        token: auth.and_then(|a| a.token.clone()),
+        users: auth.and_then(|a| a.users.as_ref().map(|u| u.iter().map(user).collect())),
+        account: l.account.clone(),
+        auth_timeout: auth.and_then(|a| a.timeout),
+        reconnect: l.reconnect.unwrap_or(super::options::LEAF_RECONNECT),
+        remotes,
     })
 }
 

@@ -30,8 +30,8 @@ use super::conn::outbound::STALL_TOTAL;
 use super::rng::Rng;
 use super::route::Interest;
 use super::sublist::MatchResult;
-use super::subscription::Subscription;
-use crate::protocol::{encode, route};
+use super::subscription::{LeafSide, Subscription};
+use crate::protocol::{encode, leaf, route};
 
 /// A staged buffer larger than this is handed over before the batch ends.
 pub const EARLY_FLUSH_BYTES: usize = 64 * 1024;
@@ -331,11 +331,13 @@ pub struct Message<'a> {
     pub payload: &'a [u8],
 }
 
-/// A route chosen for the message being fanned out, and the queue groups
-/// it was chosen for (names separated by single spaces).
+/// A route (or leaf connection) chosen for the message being fanned out,
+/// and the queue groups it was chosen for (names separated by single spaces).
 struct RouteTarget {
     route: Arc<Client>,
     queues: Vec<u8>,
+    /// A leaf connection: the message goes as `LMSG`, without account.
+    leaf: bool,
 }
 
 /// A connection thread's fan-out machinery: who matches (the cache) and
@@ -361,6 +363,9 @@ pub struct Delivery {
     interest: Arc<Interest>,
     /// Routes chosen for the current message (reused).
     targets: Vec<RouteTarget>,
+    /// This thread's messages come from our hub (a solicited leaf
+    /// connection): they never go on to routes or back to the hub.
+    pub from_hub: bool,
 }
 
 impl Fanout {
@@ -373,6 +378,7 @@ impl Fanout {
                 rng: Rng::new(seed),
                 interest,
                 targets: Vec::new(),
+                from_hub: false,
             },
             observed: super::monitor::observe::Local::default(),
         }
@@ -397,7 +403,7 @@ impl Fanout {
     /// member of each queue group named in `queues` (never another route).
     pub fn publish_routed(&mut self, account: &Account, m: &Message<'_>, queues: &[u8]) {
         let result = self.cache.lookup(account, m.subject);
-        self.out.publish_routed(result, m, queues);
+        self.out.publish_routed(account, result, m, queues);
     }
 }
 
@@ -448,7 +454,9 @@ impl Delivery {
         for sub in &result.psubs {
             if sub.remote {
                 if let Some(route) = &sub.client {
-                    self.target(route);
+                    if self.may_forward(sub, echo_off) {
+                        self.target(route, sub.leaf.is_some());
+                    }
                 }
             } else {
                 delivered |= self.deliver(sub, m, echo_off);
@@ -459,17 +467,35 @@ impl Delivery {
                 delivered = true;
                 continue;
             }
-            if let Some(member) = self.pick_remote(group) {
-                if let (Some(route), Some(name)) = (&member.client, &member.queue) {
-                    let i = self.target(route);
-                    let queues = &mut self.targets[i].queues;
-                    if !queues.is_empty() {
-                        queues.push(b' ');
-                    }
-                    queues.extend_from_slice(name);
-                }
+            if let Some(member) = self.pick_remote(group, echo_off) {
+                self.target_queue(member);
             }
         }
+        delivered | self.stage_targets(account, m)
+    }
+
+    /// A remote subscription may get a message this thread fans out: not
+    /// the connection it came from, and nothing from our hub to a route.
+    #[inline]
+    fn may_forward(&self, sub: &Subscription, echo_off: Option<u64>) -> bool {
+        let Some(c) = &sub.client else { return false };
+        echo_off != Some(c.cid) && !(self.from_hub && sub.leaf.is_none())
+    }
+
+    /// Make `member`'s connection a target for its queue group.
+    fn target_queue(&mut self, member: &Subscription) {
+        if let (Some(route), Some(name)) = (&member.client, &member.queue) {
+            let i = self.target(route, member.leaf.is_some());
+            let queues = &mut self.targets[i].queues;
+            if !queues.is_empty() {
+                queues.push(b' ');
+            }
+            queues.extend_from_slice(name);
+        }
+    }
+
+    /// Stage one RMSG/LMSG (HMSG) per target; true when there was any.
+    fn stage_targets(&mut self, account: &Account, m: &Message<'_>) -> bool {
         let targets = std::mem::take(&mut self.targets);
         for t in &targets {
             let headers = m
@@ -477,30 +503,36 @@ impl Delivery {
                 .filter(|_| t.route.headers.load(Ordering::Relaxed));
             let size = headers.map_or(0, <[u8]>::len) + m.payload.len();
             self.batch.stage_msg(&t.route, size, |buf| {
-                route::routed(
-                    buf,
-                    account.name.as_bytes(),
-                    m.subject,
-                    m.reply,
-                    &t.queues,
-                    headers,
-                    m.payload,
-                )
+                if t.leaf {
+                    leaf::leaf_msg(buf, m.subject, m.reply, &t.queues, headers, m.payload)
+                } else {
+                    route::routed(
+                        buf,
+                        account.name.as_bytes(),
+                        m.subject,
+                        m.reply,
+                        &t.queues,
+                        headers,
+                        m.payload,
+                    )
+                }
             });
-            delivered = true;
         }
+        let any = !targets.is_empty();
         self.targets = targets;
-        delivered
+        self.targets.clear();
+        any
     }
 
     /// Index of `route` among the targets, added when new.
-    fn target(&mut self, route: &Arc<Client>) -> usize {
+    fn target(&mut self, route: &Arc<Client>, leaf: bool) -> usize {
         if let Some(i) = self.targets.iter().position(|t| t.route.cid == route.cid) {
             return i;
         }
         self.targets.push(RouteTarget {
             route: route.clone(),
             queues: Vec::new(),
+            leaf,
         });
         self.targets.len() - 1
     }
@@ -526,9 +558,19 @@ impl Delivery {
 
     /// A remote member of `group`, chosen with probability proportional to
     /// its weight (weight 0 and closed routes are never chosen).
-    fn pick_remote<'g>(&mut self, group: &'g [Arc<Subscription>]) -> Option<&'g Arc<Subscription>> {
-        let live =
-            |s: &&Arc<Subscription>| s.remote && s.client.as_ref().is_some_and(|c| !c.is_closed());
+    fn pick_remote<'g>(
+        &mut self,
+        group: &'g [Arc<Subscription>],
+        echo_off: Option<u64>,
+    ) -> Option<&'g Arc<Subscription>> {
+        let from_hub = self.from_hub;
+        let live = |s: &&Arc<Subscription>| {
+            s.remote
+                && s.client
+                    .as_ref()
+                    .is_some_and(|c| !c.is_closed() && echo_off != Some(c.cid))
+                && !(from_hub && s.leaf.is_none())
+        };
         let weight = |s: &Arc<Subscription>| u64::from(s.weight.load(Ordering::Relaxed));
         let total: u64 = group.iter().filter(live).map(weight).sum();
         if total == 0 {
@@ -545,24 +587,45 @@ impl Delivery {
         None
     }
 
-    /// Deliver a routed message to `result`'s local subscribers.
-    fn publish_routed(&mut self, result: &MatchResult, m: &Message<'_>, queues: &[u8]) {
+    /// Deliver a routed message to `result`'s local subscribers, and to
+    /// the leaves that connected to us (never to a route, nor to our hub).
+    fn publish_routed(
+        &mut self,
+        account: &Account,
+        result: &MatchResult,
+        m: &Message<'_>,
+        queues: &[u8],
+    ) {
+        let to_leaf = |s: &Subscription| s.leaf == Some(LeafSide::Accepted);
         for sub in &result.psubs {
             if !sub.remote {
                 self.deliver(sub, m, None);
+            } else if to_leaf(sub) {
+                if let Some(c) = &sub.client {
+                    self.target(c, true);
+                }
             }
         }
-        if queues.is_empty() || result.qsubs.is_empty() {
-            return;
-        }
-        for name in route::queue_names(queues) {
-            let group = result
-                .qsubs
-                .iter()
-                .find(|g| g.first().and_then(|s| s.queue.as_deref()) == Some(name));
-            if let Some(group) = group {
-                self.deliver_to_local_member(group, m, None);
+        if !queues.is_empty() && !result.qsubs.is_empty() {
+            for name in route::queue_names(queues) {
+                let group = result
+                    .qsubs
+                    .iter()
+                    .find(|g| g.first().and_then(|s| s.queue.as_deref()) == Some(name));
+                if let Some(group) = group {
+                    if !self.deliver_to_local_member(group, m, None) {
+                        let live = group.iter().find(|s| {
+                            to_leaf(s) && s.client.as_ref().is_some_and(|c| !c.is_closed())
+                        });
+                        if let Some(member) = live {
+                            self.target_queue(member);
+                        }
+                    }
+                }
             }
+        }
+        if !self.targets.is_empty() {
+            self.stage_targets(account, m);
         }
     }
 

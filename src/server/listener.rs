@@ -59,6 +59,7 @@ pub fn run(
     }
     let monitor_addr = super::monitor::start(&server)?;
     super::route::start(&server)?;
+    super::leaf::start(&server)?;
     if let Some(ws) = super::websocket::start(&server)? {
         let _ = server.websocket_addr.set(ws);
     }
@@ -266,6 +267,7 @@ fn shutdown(server: &Arc<Server>) {
         std::thread::sleep(Duration::from_millis(5));
     }
     server.routes.shutdown();
+    server.leafs.shutdown();
     server.timers.stop();
 }
 

@@ -10,6 +10,7 @@
 //!   PINGs; `listener.rs` the accept loop and shutdown; `signals.rs` unix
 //!   signals.
 //! - `route/` is clustering: route connections to other servers.
+//! - `leaf/` is leafnodes: connections to our hubs and from our leaves.
 
 pub mod account;
 pub mod auth;
@@ -23,6 +24,7 @@ mod deliver;
 mod identity;
 pub mod imports;
 pub mod jwt;
+pub mod leaf;
 pub(crate) mod listener;
 pub mod log;
 pub mod monitor;
@@ -139,6 +141,8 @@ pub struct Server {
     pub start: SystemTime,
     /// Routes to the other servers of the cluster.
     pub routes: route::Routes,
+    /// Leaf connections (to our hubs and from our leaves).
+    pub leafs: leaf::Leafs,
     /// Recently closed connections, for `/connz?state=closed` (monitoring).
     pub closed: monitor::ClosedRing,
     /// TLS configuration for client connections (replaced by a reload).
@@ -186,6 +190,7 @@ impl Server {
             tls_config: RwLock::new(tls_config),
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
             routes: route::Routes::new(opts.cluster.as_ref()),
+            leafs: leaf::Leafs::new(),
             id,
             addr,
             opts: RwLock::new(Arc::new(opts)),

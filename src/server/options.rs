@@ -299,7 +299,69 @@ pub struct Options {
     pub cluster: Option<ClusterOptions>,
     /// The WebSocket listener (`websocket { }`).
     pub websocket: Option<WebsocketOptions>,
+    /// Leafnodes (`leafnodes { }`): the listener for leaves and the hubs
+    /// to solicit.
+    pub leafnodes: Option<LeafnodeOptions>,
 }
+
+/// Leafnodes: where leaf connections are accepted and how they
+/// authenticate, and the remotes (hubs) this server is a leaf of.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeafnodeOptions {
+    /// Bind address of the leafnode listener.
+    pub host: String,
+    /// Leafnode port (0 picks a free one); `None`: no listener.
+    pub port: Option<u16>,
+    /// `host:port` sent to leaves instead of the listen address.
+    pub advertise: Option<String>,
+    /// Do not send leaves the URLs of the cluster's other servers.
+    pub no_advertise: bool,
+    /// TLS on the leafnode listener.
+    pub tls: Option<TlsOptions>,
+    /// Single user of the block's authorization.
+    pub user: Option<String>,
+    /// Its password.
+    pub pass: Option<String>,
+    /// Token of the block's authorization.
+    pub token: Option<String>,
+    /// Users of the block's authorization (`None`: the block has no users).
+    pub users: Option<Vec<User>>,
+    /// The account the block's single user (or token) binds leaves to.
+    pub account: Option<String>,
+    /// Time a leaf has to send CONNECT (the server's `auth_timeout` when unset).
+    pub auth_timeout: Option<Duration>,
+    /// Wait between attempts at a remote.
+    pub reconnect: Duration,
+    /// The hubs to solicit.
+    pub remotes: Vec<LeafRemote>,
+}
+
+impl LeafnodeOptions {
+    /// True when the block has an authorization of its own.
+    pub fn has_own_auth(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || self.users.is_some()
+    }
+}
+
+/// One hub to solicit as a leaf.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeafRemote {
+    /// The hub's URLs, tried in turn (credentials from the URL).
+    pub urls: Vec<RouteTarget>,
+    /// A credentials file (user JWT and NKey seed) to authenticate with.
+    pub credentials: Option<PathBuf>,
+    /// The local account the connection binds.
+    pub account: String,
+    /// TLS towards the hub.
+    pub tls: Option<crate::tls::TlsOptions>,
+    /// Time to finish the TLS handshake.
+    pub tls_timeout: Duration,
+}
+
+/// nats-server's default wait between attempts at a leafnode remote.
+pub const LEAF_RECONNECT: Duration = Duration::from_secs(1);
+/// The leafnode port when a URL has none.
+pub const DEFAULT_LEAF_PORT: u16 = 7422;
 
 /// The WebSocket listener: where, TLS, origins, compression, and its own
 /// authorization (when set, WebSocket clients authenticate against it
@@ -403,6 +465,7 @@ impl Default for Options {
             client_advertise: None,
             cluster: None,
             websocket: None,
+            leafnodes: None,
         }
     }
 }

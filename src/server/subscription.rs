@@ -49,6 +49,18 @@ pub struct Subscription {
     /// A remote queue subscription's weight: the peer's member count
     /// (0: kept, never chosen).
     pub weight: AtomicU32,
+    /// Interest a leaf connection announced (`LS+`), and on which side of
+    /// it we are: `client` is then the leaf connection (`remote` is set).
+    pub leaf: Option<LeafSide>,
+}
+
+/// Which side of a leaf connection we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafSide {
+    /// We accepted it: we are the hub, the peer is a leaf of ours.
+    Accepted,
+    /// We solicited it: the peer is our hub.
+    Solicited,
 }
 
 impl Subscription {
@@ -89,6 +101,7 @@ impl Subscription {
             responses: None,
             remote: false,
             weight: AtomicU32::new(1),
+            leaf: None,
         }
     }
 

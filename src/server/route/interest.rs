@@ -12,7 +12,10 @@
 //! Rules (nats-server's): plain `RS+ <acc> <subj>` on 0→1 and `RS- <acc>
 //! <subj>` on 1→0; a queue group's `RS+ <acc> <subj> <queue> <members>` on
 //! every change of its member count and `RS- <acc> <subj> <queue>` at 0.
-//! Only local subscriptions count; what routes announce is never passed on.
+//! Only local subscriptions (and those of leaves that connect to us) count;
+//! what routes announce is never passed on. The leaf connections' own view
+//! of interest ([`LeafInterest`]) is kept beside it and told of the same
+//! changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::protocol::route::{rs_minus, rs_plus};
 use crate::server::account::Account;
 use crate::server::client::Client;
+use crate::server::leaf::interest::{LeafInterest, Origin};
 use crate::server::subscription::Subscription;
 
 /// `(subject, queue)`: what one count is for.
@@ -39,6 +43,8 @@ pub struct Interest {
     /// Clustering is configured: without it nothing is counted at all.
     enabled: bool,
     state: Mutex<State>,
+    /// What the leaf connections are told.
+    pub leaves: LeafInterest,
 }
 
 impl Interest {
@@ -47,6 +53,7 @@ impl Interest {
         Interest {
             enabled,
             state: Mutex::default(),
+            leaves: LeafInterest::default(),
         }
     }
 
@@ -57,16 +64,30 @@ impl Interest {
     /// A local subscription was added to `account`'s index.
     #[inline]
     pub fn added(&self, account: &Account, sub: &Subscription) {
-        if self.enabled && !sub.remote {
-            self.change(account, sub, true);
+        if !sub.remote {
+            if self.enabled {
+                self.change(account, sub, true);
+            }
+            self.leaves.changed(account, sub, Origin::Local, true);
         }
     }
 
     /// A local subscription was removed from `account`'s index.
     #[inline]
     pub fn removed(&self, account: &Account, sub: &Subscription) {
-        if self.enabled && !sub.remote {
-            self.change(account, sub, false);
+        if !sub.remote {
+            if self.enabled {
+                self.change(account, sub, false);
+            }
+            self.leaves.changed(account, sub, Origin::Local, false);
+        }
+    }
+
+    /// A subscription of a leaf that connected to us was added (`add`) or
+    /// removed: the routes count it as local interest.
+    pub fn leaf_changed(&self, account: &Account, sub: &Subscription, add: bool) {
+        if self.enabled {
+            self.change(account, sub, add);
         }
     }
 

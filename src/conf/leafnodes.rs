@@ -1,0 +1,266 @@
+//! The `leafnodes { ... }` block (alias `leaf`), as nats-server's
+//! `parseLeafNodes` reads it: where leaf connections are accepted (listen,
+//! authorization, TLS, advertise) and the `remotes` this server solicits
+//! as a leaf of a hub (URLs, credentials, bound account, TLS).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::auth::{parse_authorization, Authorization};
+use super::cluster::{parse_route_url, RouteUrl};
+use super::duration::duration_from_value;
+use super::error::{ConfError, Pos, Warning};
+use super::tls::{parse_tls, TlsConfig};
+use super::typed::{self, unknown_field};
+use super::value::Value;
+
+/// A `leafnodes` block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeafnodesConfig {
+    /// Address leaf connections are accepted on (`host`/`net`, or `listen`).
+    pub host: Option<String>,
+    /// Leafnode port; `Some(0)` for any free port (nats-server's `-1`);
+    /// `None`: no listener.
+    pub port: Option<u16>,
+    /// What leaves must present (the server's own authorization when unset).
+    pub authorization: Option<Authorization>,
+    /// The account leaves authenticated by the block's single user bind to.
+    pub account: Option<String>,
+    /// TLS for accepted leaf connections.
+    pub tls: Option<TlsConfig>,
+    /// `host:port` sent to leaves instead of the listen address.
+    pub advertise: Option<String>,
+    /// Do not tell leaves about the other servers of the cluster.
+    pub no_advertise: bool,
+    /// Wait between attempts at a remote.
+    pub reconnect: Option<Duration>,
+    /// The hubs to solicit.
+    pub remotes: Vec<RemoteConfig>,
+    /// Where the block starts.
+    pub pos: Option<Pos>,
+}
+
+/// One entry of `remotes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteConfig {
+    /// The hub's URLs (`nats-leaf://[user:pass@]host[:port]`), tried in turn.
+    pub urls: Vec<RouteUrl>,
+    /// A credentials file (user JWT and NKey seed).
+    pub credentials: Option<PathBuf>,
+    /// The local account the connection binds (`$G` when unset).
+    pub account: Option<String>,
+    /// TLS towards the hub (also when a URL says `tls://`).
+    pub tls: Option<TlsConfig>,
+    /// The URLs' scheme asks for TLS.
+    pub tls_scheme: bool,
+    /// Do not shuffle the URLs.
+    pub no_randomize: bool,
+    /// Where the entry starts.
+    pub pos: Pos,
+}
+
+/// Parse a `leafnodes` block.
+pub(crate) fn parse_leafnodes(
+    field: &str,
+    value: &Value,
+    warnings: &mut Vec<Warning>,
+) -> Result<LeafnodesConfig, ConfError> {
+    let map = typed::map(field, value)?;
+    let mut l = LeafnodesConfig {
+        pos: Some(value.pos.clone()),
+        ..LeafnodesConfig::default()
+    };
+    for entry in map {
+        let (k, v) = (entry.key.as_str(), &entry.value);
+        match k.to_ascii_lowercase().as_str() {
+            "listen" => (l.host, l.port) = typed::host_port(k, v)?,
+            "port" => l.port = typed::port(k, v)?,
+            "host" | "net" => l.host = Some(typed::string(k, v)?),
+            "authorization" => {
+                let auth_map = typed::map(k, v)?;
+                // nats-server's leaf authorization may bind its single user
+                // to an account; the rest is a client authorization.
+                l.account = match auth_map.get("account") {
+                    Some(a) => Some(typed::string("account", a)?),
+                    None => None,
+                };
+                let stripped = strip_key(v, "account");
+                let auth = parse_authorization(k, &stripped, warnings)?;
+                if auth
+                    .users
+                    .as_ref()
+                    .is_some_and(|u| u.iter().any(|u| u.nkey.is_some()))
+                {
+                    return Err(ConfError::at(
+                        &entry.key_pos,
+                        "nkey users in the leafnodes authorization are not supported by \
+                         nats-lite (put them in the top-level authorization)",
+                    ));
+                }
+                l.authorization = Some(auth);
+            }
+            "tls" => l.tls = Some(parse_tls(k, v, warnings)?),
+            "advertise" | "leafnode_advertise" => l.advertise = Some(typed::string(k, v)?),
+            "no_advertise" => l.no_advertise = typed::boolean(k, v)?,
+            "reconnect" | "reconnect_delay" | "reconnect_interval" => {
+                l.reconnect = Some(duration_from_value(k, v, warnings)?)
+            }
+            "remotes" => {
+                for item in typed::array(k, v)? {
+                    l.remotes.push(parse_remote(k, item, warnings)?);
+                }
+            }
+            "compression"
+            | "min_version"
+            | "write_deadline"
+            | "write_timeout"
+            | "isolate_leafnode_interest"
+            | "tls_handshake_first" => typed::ignored(entry, warnings),
+            _ => unknown_field(entry)?,
+        }
+    }
+    Ok(l)
+}
+
+/// `value` (a map) without `key`, for a parser that does not know it.
+fn strip_key(value: &Value, key: &str) -> Value {
+    let mut v = value.clone();
+    if let super::value::ValueKind::Map(m) = &value.kind {
+        let mut kept = super::value::Map::new();
+        for e in m.iter().filter(|e| !e.key.eq_ignore_ascii_case(key)) {
+            kept.insert(e.key.clone(), e.key_pos.clone(), e.value.clone());
+        }
+        v.kind = super::value::ValueKind::Map(kept);
+    }
+    v
+}
+
+fn parse_remote(
+    field: &str,
+    value: &Value,
+    warnings: &mut Vec<Warning>,
+) -> Result<RemoteConfig, ConfError> {
+    let map = typed::map(field, value)?;
+    let mut r = RemoteConfig {
+        urls: Vec::new(),
+        credentials: None,
+        account: None,
+        tls: None,
+        tls_scheme: false,
+        no_randomize: false,
+        pos: value.pos.clone(),
+    };
+    for entry in map {
+        let (k, v) = (entry.key.as_str(), &entry.value);
+        match k.to_ascii_lowercase().as_str() {
+            "url" | "urls" => {
+                let list = match &v.kind {
+                    super::value::ValueKind::Array(_) => typed::string_list(k, v)?,
+                    _ => vec![typed::string(k, v)?],
+                };
+                for u in list {
+                    let url = parse_route_url(u.trim(), &v.pos)?;
+                    match url.scheme.as_str() {
+                        "nats-leaf" | "nats" => {}
+                        "tls" => r.tls_scheme = true,
+                        "ws" | "wss" => {
+                            return Err(ConfError::at(
+                                &v.pos,
+                                "websocket leafnode remotes are not supported by nats-lite",
+                            ))
+                        }
+                        other => {
+                            return Err(ConfError::at(
+                                &v.pos,
+                                format!("unsupported leafnode remote scheme {other:?}"),
+                            ))
+                        }
+                    }
+                    r.urls.push(url);
+                }
+            }
+            "credentials" | "creds" => r.credentials = Some(typed::string(k, v)?.into()),
+            "account" | "local" => r.account = Some(typed::string(k, v)?),
+            "tls" => r.tls = Some(parse_tls(k, v, warnings)?),
+            "no_randomize" | "dont_randomize" => r.no_randomize = typed::boolean(k, v)?,
+            "hub" => {
+                if typed::boolean(k, v)? {
+                    return Err(typed::not_supported(entry, "hub remotes"));
+                }
+            }
+            "deny_imports" | "deny_import" | "deny_exports" | "deny_export" => {
+                return Err(typed::not_supported(entry, "leafnode remote permissions"))
+            }
+            "compression" | "websocket" | "ws" | "first_info_timeout" | "disabled" => {
+                typed::ignored(entry, warnings)
+            }
+            _ => unknown_field(entry)?,
+        }
+    }
+    if r.urls.is_empty() {
+        return Err(ConfError::at(&r.pos, "leafnode remote has no url"));
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::parse_str;
+    use std::path::Path;
+
+    fn leaf(text: &str) -> Result<(LeafnodesConfig, Vec<Warning>), String> {
+        let map = parse_str(text, Path::new("l.conf")).map_err(|e| e.to_string())?;
+        let mut w = Vec::new();
+        let l = parse_leafnodes("leafnodes", map.get("leafnodes").unwrap(), &mut w)
+            .map_err(|e| e.to_string())?;
+        Ok((l, w))
+    }
+
+    #[test]
+    fn hub_block() {
+        let (l, w) = leaf(
+            "leafnodes { listen: 127.0.0.1:-1, advertise: \"h:7422\", no_advertise: true, \
+             authorization { user: a, password: b, timeout: 2, account: ACC } }",
+        )
+        .unwrap();
+        assert!(w.is_empty());
+        assert_eq!((l.host.as_deref(), l.port), (Some("127.0.0.1"), Some(0)));
+        assert_eq!(l.advertise.as_deref(), Some("h:7422"));
+        assert!(l.no_advertise);
+        assert_eq!(l.account.as_deref(), Some("ACC"));
+        let a = l.authorization.unwrap();
+        assert_eq!(
+            (a.user.as_deref(), a.password.as_deref()),
+            (Some("a"), Some("b"))
+        );
+        assert_eq!(a.timeout, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn remotes() {
+        let (l, _) = leaf(
+            "leafnodes { remotes = [ { url: \"nats-leaf://u:p@127.0.0.1:7422\", account: A }, \
+             { urls: [\"tls://h1:1\", \"nats-leaf://h2\"], credentials: \"x.creds\" } ] }",
+        )
+        .unwrap();
+        assert_eq!(l.port, None);
+        assert_eq!(l.remotes.len(), 2);
+        let r = &l.remotes[0];
+        assert_eq!(r.urls[0].user.as_deref(), Some("u"));
+        assert_eq!(r.account.as_deref(), Some("A"));
+        let r = &l.remotes[1];
+        assert!(r.tls_scheme);
+        assert_eq!(r.urls.len(), 2);
+        assert_eq!(r.credentials.as_deref(), Some(Path::new("x.creds")));
+        for bad in [
+            "leafnodes { remotes = [ { account: A } ] }",
+            "leafnodes { remotes = [ { url: \"ws://h:1\" } ] }",
+            "leafnodes { remotes = [ { url: \"h:1\" } ] }",
+            "leafnodes { remotes = [ { url: \"nats://h:1\", hub: true } ] }",
+            "leafnodes { prot: 1 }",
+        ] {
+            assert!(leaf(bad).is_err(), "{bad}");
+        }
+    }
+}

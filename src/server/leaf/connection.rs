@@ -1,0 +1,741 @@
+//! One leaf connection's thread, accepted (we are the hub) or solicited
+//! (we are the leaf), on the shared connection core.
+//!
+//! Accepted: our INFO goes out at once (with a nonce, the connection id
+//! and our leafnode URL), then the TLS handshake when the listener has
+//! TLS; the leaf's CONNECT is authenticated (the `leafnodes` block's own
+//! authorization, else the server's) and binds the connection to the
+//! user's account; we answer with a second INFO (`connect_info`) and our
+//! interest. Solicited: the hub's INFO is read first (a port that is not a
+//! leafnode port is refused, as nats-server does), TLS when either side
+//! asks for it, then our CONNECT; the hub's second INFO completes it.
+//!
+//! Then on both sides: `LS+`/`LS-` keep the peer's interest in the bound
+//! account's index (remote subscriptions delivering to this connection),
+//! `LMSG`/`HMSG` are published as from a client that never gets its own
+//! messages back, PINGs are answered. A peer announcing our own loop
+//! detection subject closes the connection with nats-server's
+//! "Loop detected" error (the soliciting side then waits 30 s).
+
+use std::cell::Cell;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::interest::Origin;
+use super::{read_info_line, Leaf, Outcome};
+use crate::protocol::encode;
+use crate::protocol::info::Connect;
+use crate::protocol::leaf::{parse_leaf_op, LeafConnect, LeafInfo, LeafOp};
+use crate::protocol::parser::{Limits, ProtocolError};
+use crate::protocol::peer::PeerMsg;
+use crate::protocol::subject;
+use crate::server::account::Account;
+use crate::server::auth::Authenticator;
+use crate::server::client::Client;
+use crate::server::close::CloseReason;
+use crate::server::conn::inbound::{read_loop, Inbound, OpHandler, ParseResult};
+use crate::server::conn::tls::complete_handshake;
+use crate::server::conn::{self, InCounters};
+use crate::server::deliver::{Batch, Fanout, Message};
+use crate::server::nkey_auth::Verdict;
+use crate::server::options::{LeafRemote, RouteTarget};
+use crate::server::subscription::{LeafSide, Subscription};
+use crate::server::timers::TimerKind;
+use crate::server::{Server, INFO_GO, INFO_VERSION};
+use crate::{debug, log_error, notice, trace, warn};
+
+/// Size of a new leaf connection's read buffer.
+const MIN_READ_BUFFER: usize = 4096;
+/// A leaf connection's read buffer grows up to this while reads fill it.
+const MAX_READ_BUFFER: usize = 256 * 1024;
+/// The most remote subscriptions one leaf connection may hold.
+const MAX_LEAF_SUBS: usize = 1 << 20;
+/// The first PING comes after about this long.
+const FIRST_PING: Duration = Duration::from_secs(1);
+
+/// Serve a connection accepted on the leafnode port.
+pub fn accepted(server: Arc<Server>, stream: TcpStream, addr: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let stream = Arc::new(stream);
+    let client = conn::new_client(&server, stream.clone(), addr);
+    let nonce = crate::server::nkey_auth::new_nonce();
+    let mut line = Vec::new();
+    encode::json_op(
+        &mut line,
+        "INFO",
+        &hub_info_json(&server, client.cid, Some(&nonce), None),
+    );
+    if (&*stream).write_all(&line).is_err() {
+        return;
+    }
+    let mut io = Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, false);
+    if let Some(cfg) = server.leafs.tls.get() {
+        let timeout = server
+            .opts()
+            .leafnodes
+            .as_ref()
+            .and_then(|l| l.tls.as_ref().map(|t| t.timeout))
+            .unwrap_or(crate::server::options::TLS_TIMEOUT);
+        let session = rustls::ServerConnection::new(cfg.clone()).and_then(|mut c| {
+            c.set_buffer_limit(None);
+            Ok(c)
+        });
+        let mut session = match session {
+            Ok(s) => s,
+            Err(e) => {
+                log_error!("{addr} - leafnode TLS error: {e}");
+                return;
+            }
+        };
+        if let Err(e) = complete_handshake(&mut session, &stream, Instant::now() + timeout) {
+            log_error!("{addr} - TLS leafnode handshake error: {e}");
+            return;
+        }
+        io.secure(&client, rustls::Connection::Server(session));
+    }
+    let ops = LeafOps::new(server, client, stream, false, Some(nonce));
+    run(io, ops, Vec::new());
+}
+
+/// Serve a connection we dialled to a hub of `remote` at `target`.
+pub fn solicited(
+    server: Arc<Server>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    remote: &LeafRemote,
+    target: &RouteTarget,
+) -> Outcome {
+    let _ = stream.set_nodelay(true);
+    let url = crate::server::net::display_addr(&target.host, target.port);
+    let info = match read_info_line(&stream) {
+        Ok(line) => line,
+        Err(e) => {
+            log_error!("{url} - Error reading the leafnode INFO: {e}");
+            return Outcome::default();
+        }
+    };
+    let info: Option<LeafInfo> = info
+        .strip_prefix(b"INFO ")
+        .and_then(|json| serde_json::from_slice(json).ok());
+    let Some(info) = info.filter(|i| i.cid != 0 && i.leafnode_urls.is_some()) else {
+        log_error!("{url} - attempted to connect to wrong port");
+        return Outcome::default();
+    };
+    let Some(account) = server.account(&remote.account) else {
+        log_error!(
+            "Unable to lookup account {} for solicited leafnode connection",
+            remote.account
+        );
+        return Outcome::default();
+    };
+    let stream = Arc::new(stream);
+    let client = conn::new_client(&server, stream.clone(), addr);
+    client.set_account(account);
+    let mut io = Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, false);
+    if info.tls_required || remote.tls.is_some() {
+        match client_tls(remote, &target.host, &stream) {
+            Ok(session) => io.secure(&client, session),
+            Err(e) => {
+                log_error!("{url} - TLS leafnode handshake error: {e}");
+                return Outcome::default();
+            }
+        }
+    }
+    let connect = match leaf_connect_json(&server, remote, target, info.nonce.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            log_error!("{url} - {e}");
+            return Outcome::default();
+        }
+    };
+    let mut first = Vec::new();
+    encode::json_op(&mut first, "CONNECT", &connect);
+    let mut ops = LeafOps::new(server, client, stream, true, None);
+    ops.remote_id = info.server_id.clone();
+    ops.remote_name = info.server_name.clone();
+    ops.remote_account = info.remote_account.clone();
+    ops.headers = info.headers;
+    ops.wait_connect_info = info.info_on_connect;
+    run(io, ops, first)
+}
+
+fn client_tls(
+    remote: &LeafRemote,
+    host: &str,
+    stream: &TcpStream,
+) -> std::io::Result<rustls::Connection> {
+    let opts = remote.tls.clone().unwrap_or(crate::tls::TlsOptions {
+        required: true,
+        ..Default::default()
+    });
+    let other = |e: String| std::io::Error::other(e);
+    let cfg = crate::tls::client_config(&opts).map_err(other)?;
+    let name = crate::tls::server_name(host).map_err(other)?;
+    let mut session = rustls::ClientConnection::new(cfg, name).map_err(std::io::Error::other)?;
+    session.set_buffer_limit(None);
+    complete_handshake(&mut session, stream, Instant::now() + remote.tls_timeout)?;
+    Ok(rustls::Connection::Client(session))
+}
+
+/// Our CONNECT to a hub: who we are, our account, and the credentials of
+/// the URL (user and password, or a lone user as a token) or of the
+/// credentials file (its JWT and the hub's nonce signed with its seed).
+fn leaf_connect_json(
+    server: &Server,
+    remote: &LeafRemote,
+    target: &RouteTarget,
+    nonce: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    let mut c = LeafConnect {
+        version: INFO_VERSION.to_string(),
+        id: server.id.clone(),
+        name: server.name.clone(),
+        headers: !server.opts().no_header_support,
+        cluster: if server.routes.enabled() {
+            server.routes.name()
+        } else {
+            String::new()
+        },
+        remote_account: remote.account.clone(),
+        ..LeafConnect::default()
+    };
+    if let Some(path) = &remote.credentials {
+        let (creds, _) = crate::nkey::read_creds_file(path)?;
+        let sig = crate::nkey::sign(&creds.seed, nonce.unwrap_or_default().as_bytes())?;
+        c.jwt = creds.jwt;
+        c.sig = Some(sig);
+    } else if let Some(user) = &target.user {
+        match &target.password {
+            Some(p) => {
+                c.user = Some(user.clone());
+                c.pass = Some(p.clone());
+            }
+            None => c.auth_token = Some(user.clone()),
+        }
+    }
+    serde_json::to_vec(&c).map_err(|e| e.to_string())
+}
+
+/// The INFO of our leafnode port, for connection `cid`: the first one
+/// carries `nonce`, the second (after CONNECT) the bound account.
+fn hub_info_json(server: &Server, cid: u64, nonce: Option<&str>, bound: Option<&str>) -> Vec<u8> {
+    let opts = server.opts();
+    let lo = opts.leafnodes.clone().unwrap_or_default();
+    let port = server
+        .leafs
+        .listen_addr()
+        .map_or(lo.port.unwrap_or(0), |a| a.port());
+    let (host, port) = match lo.advertise.as_deref() {
+        Some(a) => match a.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(port)),
+            None => (a.to_string(), port),
+        },
+        None => (lo.host.clone(), port),
+    };
+    let ip = crate::server::net::display_addr(&host, port);
+    let info = LeafInfo {
+        server_id: server.id.clone(),
+        server_name: server.name.clone(),
+        version: INFO_VERSION.to_string(),
+        proto: 1,
+        go: INFO_GO.to_string(),
+        host,
+        port,
+        headers: !opts.no_header_support,
+        auth_required: true,
+        tls_required: lo.tls.is_some(),
+        tls_verify: lo.tls.as_ref().is_some_and(|t| t.verify),
+        max_payload: opts.max_payload as i64,
+        ip: ip.clone(),
+        cid,
+        nonce: nonce.map(str::to_string),
+        cluster: if server.routes.enabled() {
+            server.routes.name()
+        } else {
+            String::new()
+        },
+        info_on_connect: true,
+        connect_info: bound.is_some(),
+        leafnode_urls: Some(vec![ip]),
+        remote_account: bound.unwrap_or_default().to_string(),
+    };
+    serde_json::to_vec(&info).unwrap_or_default()
+}
+
+fn run(mut io: Inbound, mut ops: LeafOps, first: Vec<u8>) -> Outcome {
+    let client = ops.client.clone();
+    let reason = conn::run_guarded(&client, "Leafnode", || {
+        let now = Instant::now();
+        let jitter = Duration::from_millis(ops.fanout.out.rng.below(200) as u64);
+        ops.server
+            .timers
+            .schedule(now + FIRST_PING + jitter, &ops.client, TimerKind::RoutePing);
+        if !ops.solicited {
+            let timeout = ops
+                .server
+                .opts()
+                .leafnodes
+                .as_ref()
+                .and_then(|l| l.auth_timeout)
+                .unwrap_or(ops.server.opts().auth_timeout);
+            ops.server
+                .timers
+                .schedule(now + timeout, &ops.client, TimerKind::AuthTimeout);
+        } else {
+            ops.client.connect_seen.store(true, Ordering::Release);
+            ops.client.connected.store(true, Ordering::Release);
+            ops.push(&first);
+            if !ops.wait_connect_info {
+                ops.end_batch(false);
+                ops.register();
+            }
+        }
+        ops.end_batch(false);
+        read_loop(&mut io, &mut ops)
+    });
+    ops.finish(reason)
+}
+
+/// What the leaf protocol's op handlers work on.
+struct LeafOps {
+    server: Arc<Server>,
+    client: Arc<Client>,
+    stream: Arc<TcpStream>,
+    /// We dialled it: the peer is our hub.
+    solicited: bool,
+    /// The account the connection is bound to (known from CONNECT on a hub).
+    account: Arc<Account>,
+    /// Accepted: the nonce our INFO carried.
+    nonce: Option<String>,
+    /// Accepted: CONNECT was accepted.
+    connect_seen: bool,
+    /// Solicited: the hub sends a second INFO once it took our CONNECT.
+    wait_connect_info: bool,
+    /// The peer understands headers.
+    headers: bool,
+    remote_id: String,
+    remote_name: String,
+    remote_account: String,
+    leaf: Option<Arc<Leaf>>,
+    loop_detected: Cell<bool>,
+    limits: Limits,
+    fanout: Fanout,
+    counters: InCounters,
+}
+
+impl LeafOps {
+    fn new(
+        server: Arc<Server>,
+        client: Arc<Client>,
+        stream: Arc<TcpStream>,
+        solicited: bool,
+        nonce: Option<String>,
+    ) -> LeafOps {
+        let opts = server.opts();
+        let mut fanout = conn::new_fanout(&server, client.cid);
+        fanout.out.from_hub = solicited;
+        LeafOps {
+            account: client.account(),
+            limits: Limits {
+                max_control_line: opts.max_control_line,
+                max_payload: opts.max_payload,
+            },
+            fanout,
+            server,
+            client,
+            stream,
+            solicited,
+            nonce,
+            connect_seen: false,
+            wait_connect_info: false,
+            headers: false,
+            remote_id: String::new(),
+            remote_name: String::new(),
+            remote_account: String::new(),
+            leaf: None,
+            loop_detected: Cell::new(false),
+            counters: InCounters::default(),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        format!("{} - lid:{}", self.client.addr, self.client.cid)
+    }
+
+    fn origin(&self) -> Origin {
+        Origin::Leaf {
+            cid: self.client.cid,
+            solicited: self.solicited,
+        }
+    }
+
+    /// The handshake is complete: register, and tell the peer our interest.
+    fn register(&mut self) {
+        if self.leaf.is_some() {
+            return;
+        }
+        let headers = self.headers && !self.server.opts().no_header_support;
+        self.client.headers.store(headers, Ordering::Relaxed);
+        self.client.meta().name = self.remote_name.clone();
+        let leaf = Arc::new(Leaf {
+            client: self.client.clone(),
+            account: self.account.clone(),
+            solicited: self.solicited,
+            remote_id: self.remote_id.clone(),
+            remote_name: self.remote_name.clone(),
+            remote_account: self.remote_account.clone(),
+            start: SystemTime::now(),
+        });
+        self.server.leafs.register(leaf.clone());
+        self.leaf = Some(leaf);
+        notice!(
+            "{} - Leafnode connection created for account: {}",
+            self.prefix(),
+            self.account.name
+        );
+        let kick = self.server.routes.interest.leaves.attach(
+            &self.client,
+            &self.account.name,
+            self.solicited,
+            self.server.leafs.lds(),
+        );
+        if kick {
+            self.client.kick();
+        }
+    }
+
+    fn process(&mut self, op: LeafOp<'_>) -> Result<(), CloseReason> {
+        if !self.solicited && !self.connect_seen && !matches!(op, LeafOp::Connect(_)) {
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        }
+        match op {
+            LeafOp::Connect(json) => self.process_connect(json)?,
+            LeafOp::Info(json) => self.process_info(json),
+            LeafOp::Ping => {
+                trace!("{} - <<- [PING]", self.prefix());
+                self.push(encode::PONG);
+            }
+            LeafOp::Pong => self.client.pong_received(),
+            LeafOp::Ok => {}
+            LeafOp::Sub { subject, queue } => {
+                if self.leaf.is_some() {
+                    self.remote_sub(subject, queue)?;
+                }
+            }
+            LeafOp::Unsub { subject, queue } => {
+                if self.leaf.is_some() {
+                    self.remote_unsub(subject, queue);
+                }
+            }
+            LeafOp::Msg(m) => {
+                if self.leaf.is_some() {
+                    self.leaf_msg(&m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn process_connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+        if self.solicited || self.connect_seen {
+            return Ok(());
+        }
+        let c: LeafConnect = match serde_json::from_slice(json) {
+            Ok(c) if json.first() == Some(&b'{') => c,
+            _ => {
+                debug!("{} - bad leafnode CONNECT", self.prefix());
+                return Err(CloseReason::ProtocolViolation);
+            }
+        };
+        if c.lang.is_some() {
+            self.send_err("attempted to connect to leaf node port");
+            return Err(CloseReason::WrongPort);
+        }
+        if let Some(g) = &c.gateway {
+            self.send_err(&format!(
+                "Rejecting connection from gateway \"{g}\" on the leafnode port"
+            ));
+            return Err(CloseReason::WrongPort);
+        }
+        let Some(account) = self.authenticate(&c) else {
+            log_error!("{} - authentication error", self.prefix());
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        };
+        self.client.set_account(account.clone());
+        self.account = account;
+        self.connect_seen = true;
+        self.client.connect_seen.store(true, Ordering::Release);
+        self.client.connected.store(true, Ordering::Release);
+        self.headers = c.headers;
+        self.remote_id = c.id.clone();
+        self.remote_name = if c.name.is_empty() { c.id } else { c.name };
+        self.remote_account = c.remote_account;
+        let mut line = Vec::new();
+        let json = hub_info_json(
+            &self.server,
+            self.client.cid,
+            None,
+            Some(&self.account.name),
+        );
+        encode::json_op(&mut line, "INFO", &json);
+        self.push(&line);
+        // The second INFO goes out before the interest dump.
+        self.end_batch(false);
+        self.register();
+        Ok(())
+    }
+
+    /// The account a leaf's credentials bind it to.
+    fn authenticate(&self, c: &LeafConnect) -> Option<Arc<Account>> {
+        let opts = self.server.opts();
+        let lo = opts.leafnodes.clone().unwrap_or_default();
+        let connect = Connect {
+            user: c.user.clone(),
+            pass: c.pass.clone(),
+            auth_token: c.auth_token.clone(),
+            jwt: c.jwt.clone(),
+            sig: c.sig.clone(),
+            ..Connect::default()
+        };
+        if lo.has_own_auth() {
+            let auth_opts = crate::server::Options {
+                user: lo.user.clone(),
+                pass: lo.pass.clone(),
+                token: lo.token.clone(),
+                users: lo.users.clone().unwrap_or_default(),
+                ..crate::server::Options::default()
+            };
+            let auth = Authenticator::new(&auth_opts, &self.server.accounts_snapshot()).ok()?;
+            let id = auth.authenticate(&connect, &[])?;
+            let bound = lo
+                .account
+                .as_deref()
+                .filter(|_| lo.users.is_none())
+                .and_then(|a| self.server.account(a));
+            return Some(bound.unwrap_or(id.account));
+        }
+        let auth = self.server.auth();
+        if !auth.required() {
+            return Some(self.server.global.clone());
+        }
+        match auth
+            .signed
+            .authenticate(&connect, self.nonce.as_deref(), self.client.addr.ip())
+        {
+            Verdict::Accepted(id, _) => return Some(id.account),
+            Verdict::Refused(why) => {
+                debug!("{} - {why}", self.prefix());
+                return None;
+            }
+            Verdict::NotSigned => {}
+        }
+        Some(auth.authenticate(&connect, &[])?.account)
+    }
+
+    fn process_info(&mut self, json: &[u8]) {
+        if !self.solicited {
+            return;
+        }
+        let Ok(info) = serde_json::from_slice::<LeafInfo>(json) else {
+            debug!("{} - bad leafnode INFO", self.prefix());
+            return;
+        };
+        if !info.remote_account.is_empty() {
+            self.remote_account = info.remote_account.clone();
+        }
+        if info.connect_info && self.leaf.is_none() {
+            self.end_batch(false);
+            self.register();
+        }
+    }
+
+    fn remote_sub(
+        &mut self,
+        subject_: &[u8],
+        queue: Option<(&[u8], u32)>,
+    ) -> Result<(), CloseReason> {
+        if subject_ == self.server.leafs.lds().as_bytes() {
+            let text = format!(
+                "Loop detected for leafnode account=\"{}\". Delaying attempt to reconnect for {}s",
+                self.account.name,
+                super::LOOP_DELAY.as_secs()
+            );
+            self.send_err(&text);
+            log_error!("{} - {text}", self.prefix());
+            self.loop_detected.set(true);
+            return Err(CloseReason::ProtocolViolation);
+        }
+        if !subject::is_valid_subject(subject_)
+            || queue.is_some_and(|(q, _)| !subject::is_valid_subject(q))
+        {
+            debug!("{} - Invalid leafnode subscription", self.prefix());
+            return Ok(());
+        }
+        let key = sub_key(subject_, queue.map(|q| q.0));
+        let mut subs = self.client.subs();
+        if let Some(existing) = subs.get(key.as_slice()) {
+            if let Some((_, weight)) = queue {
+                existing.weight.store(weight, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        if subs.len() >= MAX_LEAF_SUBS {
+            drop(subs);
+            warn!(
+                "{} - Too many leafnode subscriptions, ignoring more",
+                self.prefix()
+            );
+            return Ok(());
+        }
+        let mut sub = Subscription::remote(
+            self.client.clone(),
+            subject_,
+            queue.map(|q| q.0),
+            &key,
+            queue.map_or(1, |q| q.1),
+        );
+        sub.leaf = Some(if self.solicited {
+            LeafSide::Solicited
+        } else {
+            LeafSide::Accepted
+        });
+        let sub = Arc::new(sub);
+        subs.insert(key.into(), sub.clone());
+        drop(subs);
+        self.account.sublist.insert(sub.clone());
+        self.interest_changed(&sub, true);
+        Ok(())
+    }
+
+    fn interest_changed(&self, sub: &Subscription, add: bool) {
+        let interest = &self.server.routes.interest;
+        interest
+            .leaves
+            .changed(&self.account, sub, self.origin(), add);
+        if !self.solicited {
+            interest.leaf_changed(&self.account, sub, add);
+        }
+    }
+
+    fn remote_unsub(&mut self, subject_: &[u8], queue: Option<&[u8]>) {
+        let key = sub_key(subject_, queue);
+        let removed = self.client.subs().remove(key.as_slice());
+        if let Some(sub) = removed {
+            if self.account.sublist.remove(&sub) {
+                self.interest_changed(&sub, false);
+            }
+        }
+    }
+
+    fn leaf_msg(&mut self, m: &PeerMsg<'_>) {
+        self.counters
+            .add(m.headers.map_or(0, <[u8]>::len) + m.payload.len());
+        let msg = Message {
+            subject: m.subject,
+            reply: m.reply,
+            headers: m.headers,
+            payload: m.payload,
+        };
+        let account = self.account.clone();
+        if m.queues.is_empty() {
+            self.fanout.publish(&account, &msg, Some(self.client.cid));
+        } else {
+            self.fanout.publish_routed(&account, &msg, m.queues);
+        }
+    }
+
+    /// The connection is over: unregister, drop the peer's interest.
+    fn finish(&mut self, reason: CloseReason) -> Outcome {
+        self.end_batch(false);
+        self.client.close(reason);
+        let reason = self.client.meta().close_reason.unwrap_or(reason);
+        let registered = self.leaf.take().is_some();
+        if registered {
+            self.server.leafs.unregister(self.client.cid);
+            self.server.routes.interest.leaves.detach(&self.client);
+            notice!(
+                "{} - Leafnode connection closed: {reason} account: {}",
+                self.prefix(),
+                self.account.name
+            );
+        } else {
+            debug!("{} - Leafnode connection closed: {reason}", self.prefix());
+        }
+        let subs: Vec<Arc<Subscription>> = self.client.subs().drain().map(|(_, s)| s).collect();
+        for sub in subs {
+            if self.account.sublist.remove(&sub) {
+                self.interest_changed(&sub, false);
+            }
+        }
+        self.fanout.cache.clear();
+        Outcome {
+            registered,
+            loop_detected: self.loop_detected.get(),
+        }
+    }
+}
+
+impl OpHandler for LeafOps {
+    type Op<'a> = LeafOp<'a>;
+    const PARSE: for<'a> fn(&'a [u8], &Limits) -> ParseResult<LeafOp<'a>> = parse_leaf_op;
+
+    fn awaiting_auth(&self) -> bool {
+        !self.solicited && !self.connect_seen
+    }
+
+    fn handle(&mut self, op: LeafOp<'_>) -> Result<(), CloseReason> {
+        self.process(op)
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn staging(&mut self) -> (&Arc<Client>, &mut Batch) {
+        (&self.client, &mut self.fanout.out.batch)
+    }
+
+    fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn end_batch(&mut self, _shrunk: bool) {
+        conn::end_batch(
+            &mut self.fanout,
+            &self.client,
+            &self.server,
+            Some(&self.account),
+            &mut self.counters,
+        );
+    }
+
+    fn log_protocol_error(&self, e: &ProtocolError) {
+        match e {
+            ProtocolError::PeerError(text) => {
+                if text.contains("Loop detected") {
+                    self.loop_detected.set(true);
+                }
+                log_error!("{} - Leafnode Error '{text}'", self.prefix());
+            }
+            other => {
+                log_error!("{} - Leafnode protocol error: {other:?}", self.prefix());
+            }
+        }
+    }
+}
+
+/// A leaf subscription's key: `<subject>[ <queue>]`.
+fn sub_key(subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(subject.len() + 1 + queue.map_or(0, <[u8]>::len));
+    key.extend_from_slice(subject);
+    if let Some(q) = queue {
+        key.push(b' ');
+        key.extend_from_slice(q);
+    }
+    key
+}

@@ -1,0 +1,193 @@
+//! The interest each leaf connection is told about (`LS+`/`LS-`), as
+//! nats-server's per-leaf subscription map: for every account, how many
+//! subscriptions there are per subject (and queue group), by where they
+//! come from, and which of them each leaf connection may see:
+//!
+//! - a connection we accepted (we are its hub) sees everything of its
+//!   account except its own interest: local clients, routes, other leaves;
+//! - a connection we solicited (we are a leaf of that hub) sees only local
+//!   clients and the leaves that connect to us, never the routes' interest
+//!   nor another hub's.
+//!
+//! Counts and the set of attached connections share one lock, and lines
+//! are appended to a connection's pending bytes under it (written after
+//! it is released), so an attach (its dump) and a change elsewhere cannot
+//! interleave. Plain interest is sent on 0↔1 of the visible count; a queue
+//! group's `LS+ <subject> <queue> <n>` on every change, `LS-` at 0.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::protocol::leaf::{ls_minus, ls_plus};
+use crate::server::account::Account;
+use crate::server::client::Client;
+use crate::server::subscription::Subscription;
+
+/// Where a subscription comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A local client.
+    Local,
+    /// A route (the cluster's interest).
+    Route,
+    /// A leaf connection: its id and whether we solicited it.
+    Leaf {
+        /// The connection's id.
+        cid: u64,
+        /// We dialled it (it leads to our hub).
+        solicited: bool,
+    },
+}
+
+/// `(subject, queue)`.
+type Key = (Box<[u8]>, Option<Box<[u8]>>);
+
+struct Attached {
+    client: Arc<Client>,
+    account: String,
+    solicited: bool,
+}
+
+impl Attached {
+    fn sees(&self, origin: Origin) -> bool {
+        match origin {
+            Origin::Local => true,
+            Origin::Route => !self.solicited,
+            Origin::Leaf { cid, solicited } => {
+                cid != self.client.cid && !(self.solicited && solicited)
+            }
+        }
+    }
+
+    fn visible(&self, per_origin: &HashMap<Origin, u32>) -> u32 {
+        per_origin
+            .iter()
+            .filter(|(o, _)| self.sees(**o))
+            .map(|(_, n)| *n)
+            .sum()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    counts: HashMap<String, HashMap<Key, HashMap<Origin, u32>>>,
+    attached: Vec<Attached>,
+}
+
+/// Interest counts by origin and the leaf connections told about them.
+#[derive(Default)]
+pub struct LeafInterest {
+    /// Leafnodes are configured: nothing is counted otherwise.
+    active: AtomicBool,
+    state: Mutex<State>,
+}
+
+impl LeafInterest {
+    /// Start counting (leafnodes are configured).
+    pub fn activate(&self) {
+        self.active.store(true, Ordering::Release);
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A subscription from `origin` was added to (`add`) or removed from
+    /// `account`'s index.
+    #[inline]
+    pub fn changed(&self, account: &Account, sub: &Subscription, origin: Origin, add: bool) {
+        if self.active.load(Ordering::Acquire) {
+            self.change(account, sub, origin, add);
+        }
+    }
+
+    #[inline(never)]
+    fn change(&self, account: &Account, sub: &Subscription, origin: Origin, add: bool) {
+        let mut kicks = Vec::new();
+        {
+            let mut guard = self.state();
+            let st = &mut *guard;
+            let counts = st.counts.entry(account.name.clone()).or_default();
+            let key: Key = (sub.subject.clone(), sub.queue.clone());
+            let per_origin = counts.entry(key.clone()).or_default();
+            let before: Vec<u32> = st
+                .attached
+                .iter()
+                .map(|a| {
+                    if a.account == account.name {
+                        a.visible(per_origin)
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let n = per_origin.entry(origin).or_insert(0);
+            *n = if add {
+                n.saturating_add(1)
+            } else {
+                n.saturating_sub(1)
+            };
+            if *n == 0 {
+                per_origin.remove(&origin);
+            }
+            let per_origin = per_origin.clone();
+            if per_origin.is_empty() {
+                counts.remove(&key);
+            }
+            for (a, before) in st.attached.iter().zip(before) {
+                if a.account != account.name {
+                    continue;
+                }
+                let after = a.visible(&per_origin);
+                let mut line = Vec::new();
+                interest_line(&mut line, &key, before, after);
+                if !line.is_empty() && a.client.append_deferred(&line) {
+                    kicks.push(a.client.clone());
+                }
+            }
+        }
+        for c in kicks {
+            c.kick();
+        }
+    }
+
+    /// Start telling `client` (bound to `account`) about interest: what it
+    /// may see now, then every change; `lds` is our loop detection subject,
+    /// sent first. Returns true when the caller must [`Client::kick`] it.
+    pub fn attach(&self, client: &Arc<Client>, account: &str, solicited: bool, lds: &str) -> bool {
+        let mut st = self.state();
+        let a = Attached {
+            client: client.clone(),
+            account: account.to_string(),
+            solicited,
+        };
+        let mut dump = Vec::new();
+        ls_plus(&mut dump, lds.as_bytes(), None);
+        if let Some(counts) = st.counts.get(account) {
+            for (key, per_origin) in counts {
+                interest_line(&mut dump, key, 0, a.visible(per_origin));
+            }
+        }
+        st.attached.push(a);
+        client.append_deferred(&dump)
+    }
+
+    /// Stop telling `client` about interest.
+    pub fn detach(&self, client: &Client) {
+        self.state().attached.retain(|a| a.client.cid != client.cid);
+    }
+}
+
+/// The line for a visible count going from `before` to `after`.
+fn interest_line(out: &mut Vec<u8>, key: &Key, before: u32, after: u32) {
+    let (subject, queue) = key;
+    match (queue, before, after) {
+        (_, b, a) if b == a => {}
+        (None, 0, _) => ls_plus(out, subject, None),
+        (None, _, 0) => ls_minus(out, subject, None),
+        (None, _, _) => {}
+        (Some(q), _, 0) => ls_minus(out, subject, Some(q)),
+        (Some(q), _, n) => ls_plus(out, subject, Some((q, n))),
+    }
+}

@@ -1,0 +1,352 @@
+//! Leafnodes, speaking nats-server 2.x's leafnode protocol
+//! (`protocol/leaf.rs`): a hub accepts leaf connections on its leafnode
+//! port, and a leaf server solicits its configured `remotes`. Each leaf
+//! connection is bound to one account on each side.
+//!
+//! - this file: [`Leafs`], the registry of leaf connections, the leafnode
+//!   listener and the threads that keep each remote connected (retried
+//!   forever over its URL list, 30 s after a loop was detected).
+//! - `connection.rs`: one leaf connection's thread, either side (handshake,
+//!   auth, interest, messages, loop detection).
+//! - `interest.rs`: what each leaf connection is told (`LS+`/`LS-`).
+//!
+//! Message rules (nats-server's): a message from a leaf goes everywhere
+//! but back to it; a message from our hub goes to local clients and to
+//! leaves of ours, never to routes; a routed message reaches the leaves
+//! that connect to us, never our hub. Queue groups prefer local members.
+
+mod connection;
+pub mod interest;
+
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::account::Account;
+use super::client::Client;
+use super::close::CloseReason;
+use super::net::{display_addr, listen_tcp, unmapped, wake_accept, wake_address, widen_backlog};
+use super::options::{LeafRemote, RouteTarget};
+use super::Server;
+use crate::protocol::leaf::LOOP_DETECTION_PREFIX;
+use crate::{debug, log_error, notice};
+
+/// Stack of a leaf connection's thread.
+const LEAF_STACK: usize = 512 * 1024;
+/// Time to connect to a hub.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time a hub has to send its INFO.
+const INFO_WAIT: Duration = Duration::from_secs(2);
+/// The longest first INFO line we read from a hub.
+const MAX_INFO_LINE: usize = 64 * 1024;
+/// Wait before soliciting again after a loop was detected.
+pub const LOOP_DELAY: Duration = Duration::from_secs(30);
+
+/// A registered leaf connection.
+pub struct Leaf {
+    /// The connection's shared half.
+    pub client: Arc<Client>,
+    /// The account it is bound to here.
+    pub account: Arc<Account>,
+    /// We dialled it (the peer is our hub).
+    pub solicited: bool,
+    /// The peer's server id.
+    pub remote_id: String,
+    /// The peer's server name.
+    pub remote_name: String,
+    /// The peer's account (as it told us).
+    pub remote_account: String,
+    /// When it registered.
+    pub start: SystemTime,
+}
+
+/// The leaf connections of this server.
+pub struct Leafs {
+    registry: Mutex<Vec<Arc<Leaf>>>,
+    changed: Condvar,
+    listen: OnceLock<SocketAddr>,
+    tls: OnceLock<Arc<rustls::ServerConfig>>,
+    /// Our loop detection subject (`$LDS.<random>`).
+    lds: String,
+    stopping: AtomicBool,
+}
+
+impl Default for Leafs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Leafs {
+    /// No leaf connections yet.
+    pub fn new() -> Leafs {
+        let mut lds = String::from(LOOP_DETECTION_PREFIX);
+        lds.push_str(&super::server_id()[1..23]);
+        Leafs {
+            registry: Mutex::default(),
+            changed: Condvar::new(),
+            listen: OnceLock::new(),
+            tls: OnceLock::new(),
+            lds,
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Vec<Arc<Leaf>>> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registered leaf connections, oldest first.
+    pub fn list(&self) -> Vec<Arc<Leaf>> {
+        self.registry().clone()
+    }
+
+    /// Number of registered leaf connections.
+    pub fn count(&self) -> usize {
+        self.registry().len()
+    }
+
+    /// Where the leafnode listener is bound.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen.get().copied()
+    }
+
+    /// Our loop detection subject.
+    pub fn lds(&self) -> &str {
+        &self.lds
+    }
+
+    fn register(&self, leaf: Arc<Leaf>) {
+        self.registry().push(leaf);
+        self.changed.notify_all();
+    }
+
+    fn unregister(&self, cid: u64) {
+        self.registry().retain(|l| l.client.cid != cid);
+        self.changed.notify_all();
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Wait up to `d`, or until shutdown; true when stopping.
+    fn wait(&self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        let mut reg = self.registry();
+        while !self.is_stopping() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            reg = self
+                .changed
+                .wait_timeout(reg, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        self.is_stopping()
+    }
+
+    /// Stop accepting and soliciting, and close every leaf connection.
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.changed.notify_all();
+        if let Some(addr) = self.listen_addr() {
+            wake_accept(wake_address(addr));
+        }
+        for l in self.list() {
+            l.client.close(CloseReason::ServerShutdown);
+        }
+    }
+}
+
+/// Bind the leafnode listener (when configured), log where, and start
+/// soliciting the remotes.
+///
+/// # Errors
+///
+/// The listener could not be bound, its TLS loaded, or a thread started.
+pub fn start(server: &Arc<Server>) -> io::Result<()> {
+    let opts = server.opts();
+    let Some(lo) = opts.leafnodes.clone() else {
+        return Ok(());
+    };
+    server.routes.interest.leaves.activate();
+    if let Some(port) = lo.port {
+        if let Some(t) = &lo.tls {
+            let _ = server.leafs.tls.set(super::tls::server_config(t)?);
+        }
+        let host = lo.host.trim_start_matches('[').trim_end_matches(']');
+        let (listener, addr) = listen_tcp(host, port).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot listen for leafnode connections on {}: {e}",
+                    display_addr(host, port)
+                ),
+            )
+        })?;
+        widen_backlog(&listener);
+        let _ = server.leafs.listen.set(addr);
+        notice!(
+            "Listening for leafnode connections on {}",
+            display_addr(&lo.host, addr.port())
+        );
+        let srv = server.clone();
+        std::thread::Builder::new()
+            .name("leaf-accept".into())
+            .spawn(move || accept_loop(&srv, &listener))?;
+    }
+    for remote in lo.remotes {
+        let srv = server.clone();
+        std::thread::Builder::new()
+            .name("leaf-solicit".into())
+            .stack_size(LEAF_STACK)
+            .spawn(move || solicit_forever(&srv, &remote))?;
+    }
+    Ok(())
+}
+
+fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) => {
+                if server.leafs.is_stopping() {
+                    return;
+                }
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log_error!(
+                        "Temporary Leafnode Accept Error ({e}), sleeping {}ms",
+                        backoff.as_millis()
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                continue;
+            }
+        };
+        if server.leafs.is_stopping() || server.is_shutting_down() {
+            return;
+        }
+        backoff = Duration::from_millis(10);
+        let srv = server.clone();
+        let spawned = std::thread::Builder::new()
+            .name("leaf".into())
+            .stack_size(LEAF_STACK)
+            .spawn(move || {
+                let Ok(peer) = stream.peer_addr() else { return };
+                connection::accepted(srv, stream, unmapped(peer));
+            });
+        if let Err(e) = spawned {
+            log_error!("Cannot start a thread for a leafnode connection: {e}");
+        }
+    }
+}
+
+/// How a solicited connection ended.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// It registered (and then was lost).
+    pub registered: bool,
+    /// A loop was detected: wait [`LOOP_DELAY`] before trying again.
+    pub loop_detected: bool,
+}
+
+/// Keep a remote connected: dial its URLs in turn, run the connection,
+/// and after a loss or a failed attempt try again after the reconnect
+/// interval (plus jitter), forever.
+fn solicit_forever(server: &Arc<Server>, remote: &LeafRemote) {
+    let reconnect = server
+        .opts()
+        .leafnodes
+        .as_ref()
+        .map_or(super::options::LEAF_RECONNECT, |l| l.reconnect);
+    let mut rng = super::rng::Rng::new(u64::from(remote.urls.first().map_or(0, |u| u.port)));
+    let mut attempts = 0u64;
+    let mut next = 0usize;
+    loop {
+        if server.leafs.is_stopping() || server.is_shutting_down() {
+            return;
+        }
+        let target = &remote.urls[next % remote.urls.len()];
+        next += 1;
+        debug!(
+            "Trying to connect as leafnode to remote server on \"{}\"",
+            display_addr(&target.host, target.port)
+        );
+        let mut delay = reconnect;
+        match dial(target) {
+            Ok((stream, addr)) => {
+                let outcome = connection::solicited(server.clone(), stream, addr, remote, target);
+                if outcome.registered {
+                    attempts = 0;
+                }
+                if outcome.loop_detected {
+                    delay = LOOP_DELAY;
+                }
+            }
+            Err(e) => {
+                attempts += 1;
+                if attempts == 1 || attempts % 30 == 0 {
+                    log_error!(
+                        "Error trying to connect as leafnode to remote server \"{}\" (attempt {attempts}): {e}",
+                        display_addr(&target.host, target.port)
+                    );
+                } else {
+                    debug!(
+                        "Error trying to connect as leafnode to remote server \"{}\" (attempt {attempts}): {e}",
+                        display_addr(&target.host, target.port)
+                    );
+                }
+            }
+        }
+        let jitter = Duration::from_millis(rng.below(100) as u64);
+        if server.leafs.wait(delay + jitter) {
+            return;
+        }
+    }
+}
+
+fn dial(target: &RouteTarget) -> io::Result<(TcpStream, SocketAddr)> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in (target.host.as_str(), target.port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
+            Ok(s) => return Ok((s, addr)),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Read the hub's first INFO line from the raw socket (before any TLS),
+/// byte by byte so that nothing after it is consumed.
+fn read_info_line(stream: &TcpStream) -> io::Result<Vec<u8>> {
+    stream.set_read_timeout(Some(INFO_WAIT))?;
+    let mut line = Vec::with_capacity(512);
+    let mut byte = [0u8; 1];
+    loop {
+        match (&*stream).read(&mut byte) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {
+                if byte[0] == b'\n' {
+                    break;
+                }
+                line.push(byte[0]);
+                if line.len() > MAX_INFO_LINE {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "INFO too long"));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    stream.set_read_timeout(None)?;
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(line)
+}
