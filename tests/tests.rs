@@ -29,6 +29,9 @@
 //!   panicking handler).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
+//! - `leaf_*`: leafnodes. `leaf_support` starts hubs and leaves (nats-lite or
+//!   nats-server) and runs traffic both ways; `leaf_interop` (both
+//!   directions with nats-server 2.9.10, TLS, a hub restart).
 //! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
 //!   with credentials.
 //! - `monitor_dashboard`: the live dashboard in headless Chromium
@@ -117,6 +120,8 @@ mod compat_dropin;
 mod compat_info;
 mod config_support;
 mod conn_hardening;
+mod leaf_interop;
+mod leaf_support;
 mod monitor_auth;
 mod monitor_dashboard;
 mod monitor_endpoints;

@@ -10,7 +10,7 @@ use super::auth::{parse_authorization, Authorization};
 use super::cluster::{parse_route_url, RouteUrl};
 use super::duration::duration_from_value;
 use super::error::{ConfError, Pos, Warning};
-use super::tls::{parse_tls, TlsConfig};
+use super::tls::{parse_client_tls, parse_tls, TlsConfig};
 use super::typed::{self, unknown_field};
 use super::value::Value;
 
@@ -181,7 +181,7 @@ fn parse_remote(
             }
             "credentials" | "creds" => r.credentials = Some(typed::string(k, v)?.into()),
             "account" | "local" => r.account = Some(typed::string(k, v)?),
-            "tls" => r.tls = Some(parse_tls(k, v, warnings)?),
+            "tls" => r.tls = Some(parse_client_tls(k, v, warnings)?),
             "no_randomize" | "dont_randomize" => r.no_randomize = typed::boolean(k, v)?,
             "hub" => {
                 if typed::boolean(k, v)? {

@@ -70,6 +70,25 @@ pub(crate) fn parse_tls(
     value: &Value,
     warnings: &mut Vec<Warning>,
 ) -> Result<TlsConfig, ConfError> {
+    parse_tls_with(field, value, warnings, true)
+}
+
+/// Parse the `tls` block of a connection we dial (a leafnode remote):
+/// a certificate is optional there (only to present one to the peer).
+pub(crate) fn parse_client_tls(
+    field: &str,
+    value: &Value,
+    warnings: &mut Vec<Warning>,
+) -> Result<TlsConfig, ConfError> {
+    parse_tls_with(field, value, warnings, false)
+}
+
+fn parse_tls_with(
+    field: &str,
+    value: &Value,
+    warnings: &mut Vec<Warning>,
+    cert_required: bool,
+) -> Result<TlsConfig, ConfError> {
     let map = typed::map(field, value)?;
     let mut tc = TlsConfig {
         cert_file: None,
@@ -127,6 +146,7 @@ pub(crate) fn parse_tls(
     }
     match (&tc.cert_file, &tc.key_file) {
         (Some(_), Some(_)) => {}
+        (None, None) if !cert_required => {}
         (None, None) => {
             return Err(ConfError::at(
                 &tc.pos,

@@ -1,0 +1,151 @@
+//! Leafnodes against the real nats-server 2.9.10, both ways: a nats-server
+//! leaf soliciting a nats-lite hub and a nats-lite leaf soliciting a
+//! nats-server hub (user/password, TLS), and nats-lite on both sides.
+//! Traffic flows both ways (`leaf_support::exchange`); a hub restart is
+//! survived with the subscriptions re-established, and local delivery on
+//! the leaf goes on while the hub is away.
+
+use crate::cluster_support::{sync_interest, Impl};
+use crate::config_support::ConfDir;
+use crate::leaf_support::{exchange, next_msg, reference_or_skip, start, start_in};
+use crate::obs_support::free_port;
+use crate::tls_support::Pki;
+
+const HUB_AUTH: &str = "authorization { user: leafy, password: s3cret }";
+
+fn hub_conf() -> String {
+    format!("leafnodes {{ listen: 127.0.0.1:-1, {HUB_AUTH} }}")
+}
+
+fn leaf_conf(url: &str) -> String {
+    format!("leafnodes {{ remotes = [ {{ url: \"{url}\" }} ] }}")
+}
+
+/// `hub_kind` hub, `leaf_kind` leaf, user/password: traffic both ways.
+fn pair(hub_kind: Impl, leaf_kind: Impl) {
+    let mut hub = start(hub_kind, &hub_conf(), &[]);
+    let leaf = start(leaf_kind, &leaf_conf(&hub.leaf_url("leafy:s3cret")), &[]);
+    hub.wait_leaf();
+    exchange(&mut hub.client(), &mut leaf.client());
+}
+
+#[test]
+fn a_nats_server_leaf_solicits_a_nats_lite_hub() {
+    if reference_or_skip() {
+        pair(Impl::Lite, Impl::Reference);
+    }
+}
+
+#[test]
+fn a_nats_lite_leaf_solicits_a_nats_server_hub() {
+    if reference_or_skip() {
+        pair(Impl::Reference, Impl::Lite);
+    }
+}
+
+#[test]
+fn nats_lite_on_both_sides() {
+    pair(Impl::Lite, Impl::Lite);
+}
+
+#[test]
+fn a_nats_lite_leaf_solicits_a_nats_server_hub_over_tls() {
+    if !reference_or_skip() {
+        return;
+    }
+    let dir = ConfDir::new("leaf-tls");
+    let pki = Pki::new(dir.path(), "leaf");
+    let hub_conf = format!(
+        "leafnodes {{ listen: 127.0.0.1:-1, {HUB_AUTH}, tls {{ cert_file: \"{}\", key_file: \"{}\" }} }}",
+        pki.server_cert_file.display(),
+        pki.server_key_file.display()
+    );
+    let mut hub = start_in(Impl::Reference, dir, &hub_conf, &[]);
+    let url = hub
+        .leaf_url("leafy:s3cret")
+        .replace("127.0.0.1", "localhost");
+    let leaf_conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"{url}\", tls {{ ca_file: \"{}\" }} }} ] }}",
+        pki.ca_file.display()
+    );
+    let leaf = start(Impl::Lite, &leaf_conf, &[]);
+    hub.wait_leaf();
+    exchange(&mut hub.client(), &mut leaf.client());
+}
+
+#[test]
+fn a_nats_lite_hub_accepts_a_nats_server_leaf_over_tls() {
+    if !reference_or_skip() {
+        return;
+    }
+    let dir = ConfDir::new("leaf-tls-hub");
+    let pki = Pki::new(dir.path(), "hub");
+    let hub_conf = format!(
+        "leafnodes {{ listen: 127.0.0.1:-1, {HUB_AUTH}, tls {{ cert_file: \"{}\", key_file: \"{}\" }} }}",
+        pki.server_cert_file.display(),
+        pki.server_key_file.display()
+    );
+    let mut hub = start_in(Impl::Lite, dir, &hub_conf, &[]);
+    let url = hub
+        .leaf_url("leafy:s3cret")
+        .replace("127.0.0.1", "localhost");
+    let leaf_conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"{url}\", tls {{ ca_file: \"{}\" }} }} ] }}",
+        pki.ca_file.display()
+    );
+    let leaf = start(Impl::Reference, &leaf_conf, &[]);
+    hub.wait_leaf();
+    exchange(&mut hub.client(), &mut leaf.client());
+}
+
+#[test]
+fn a_hub_restart_is_survived_and_local_traffic_goes_on_meanwhile() {
+    if !reference_or_skip() {
+        return;
+    }
+    let port = free_port();
+    let hub_conf = format!("leafnodes {{ listen: 127.0.0.1:{port}, {HUB_AUTH} }}");
+    let mut hub = start(Impl::Reference, &hub_conf, &[]);
+    let leaf_conf = format!(
+        "leafnodes {{ reconnect: \"100ms\", remotes = [ {{ url: \"{}\" }} ] }}",
+        hub.leaf_url("leafy:s3cret")
+    );
+    let leaf = start(Impl::Lite, &leaf_conf, &[]);
+    hub.wait_leaf();
+    let mut local_sub = leaf.client();
+    local_sub.send("SUB edge.> 1\r\n");
+    let mut local_pub = leaf.client();
+    let mut hub_client = hub.client();
+    sync_interest(&mut local_sub, &mut hub_client);
+
+    drop(hub_client);
+    drop(hub);
+    // The link is down: local clients still talk to each other.
+    local_pub.send("PUB edge.local 3\r\nabc\r\n");
+    local_pub.flush();
+    assert_eq!(
+        next_msg(&mut local_sub),
+        ("MSG edge.local 1 3".into(), "abc".into())
+    );
+
+    // The hub comes back on the same port: the leaf reconnects and sends
+    // its interest again; the hub's interest reaches the leaf.
+    let mut hub = start(Impl::Reference, &hub_conf, &[]);
+    hub.wait_leaf();
+    let mut hub_client = hub.client();
+    sync_interest(&mut local_sub, &mut hub_client);
+    hub_client.send("PUB edge.remote 2\r\nhi\r\n");
+    hub_client.flush();
+    assert_eq!(
+        next_msg(&mut local_sub),
+        ("MSG edge.remote 1 2".into(), "hi".into())
+    );
+    hub_client.send("SUB up 7\r\n");
+    sync_interest(&mut hub_client, &mut local_pub);
+    local_pub.send("PUB up 2\r\nok\r\n");
+    local_pub.flush();
+    assert_eq!(
+        next_msg(&mut hub_client),
+        ("MSG up 7 2".into(), "ok".into())
+    );
+}
