@@ -20,7 +20,7 @@ fn data_dir() -> PathBuf {
 }
 
 /// tests/data/jwt/keys.json: operators, accounts and users by name.
-fn keys() -> Value {
+pub fn keys() -> Value {
     let text = std::fs::read_to_string(data_dir().join("keys.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
@@ -31,7 +31,7 @@ fn account_key(k: &Value, name: &str) -> String {
 
 /// An operator-mode config trusting `operator` with `accounts` preloaded
 /// (the first one the system account).
-fn operator_conf(k: &Value, operator: &str, accounts: &[&str]) -> String {
+pub fn operator_conf(k: &Value, operator: &str, accounts: &[&str]) -> String {
     let preload: String = accounts
         .iter()
         .map(|a| {
@@ -49,7 +49,7 @@ fn operator_conf(k: &Value, operator: &str, accounts: &[&str]) -> String {
     )
 }
 
-const ACCOUNTS: &[&str] = &["SYS", "A", "B", "E", "F", "M", "S"];
+pub const ACCOUNTS: &[&str] = &["SYS", "A", "B", "E", "F", "M", "S"];
 
 fn operator_server(tag: &str) -> (ServerProcess, ConfDir, Value) {
     let k = keys();
@@ -70,7 +70,7 @@ fn connect_raw(server: &ServerProcess) -> (RawClient, String) {
 }
 
 /// Connect as `user` and expect PONG.
-fn connected(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
+pub fn connected(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
     let (mut c, nonce) = connect_raw(server);
     c.send(format!(
         "CONNECT {}\r\nPING\r\n",
@@ -81,7 +81,7 @@ fn connected(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
 }
 
 /// A creds file of tests/data/jwt copied to `dir` with mode 0600.
-fn creds(dir: &ConfDir, user: &str) -> String {
+pub fn creds(dir: &ConfDir, user: &str) -> String {
     let text = std::fs::read_to_string(data_dir().join(format!("{user}.creds"))).unwrap();
     let path = dir.write(&format!("{user}.creds"), &text);
     #[cfg(unix)]

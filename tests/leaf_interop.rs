@@ -1,6 +1,7 @@
 //! Leafnodes against the real nats-server 2.9.10, both ways: a nats-server
 //! leaf soliciting a nats-lite hub and a nats-lite leaf soliciting a
 //! nats-server hub (user/password, TLS), and nats-lite on both sides.
+//! Credentials files (user JWT and seed) against an operator-mode hub.
 //! Traffic flows both ways (`leaf_support::exchange`); a hub restart is
 //! survived with the subscriptions re-established, and local delivery on
 //! the leaf goes on while the hub is away.
@@ -148,4 +149,38 @@ fn a_hub_restart_is_survived_and_local_traffic_goes_on_meanwhile() {
         next_msg(&mut hub_client),
         ("MSG up 7 2".into(), "ok".into())
     );
+}
+
+/// A leaf with a credentials file (a user JWT of account A and its seed)
+/// against an operator-mode hub: bound to A there.
+fn with_credentials(hub_kind: Impl) {
+    let k = crate::auth_jwt::keys();
+    let hub_conf = format!(
+        "{}\nleafnodes {{ listen: 127.0.0.1:-1 }}\n",
+        crate::auth_jwt::operator_conf(&k, "O", crate::auth_jwt::ACCOUNTS)
+    );
+    let mut hub = start(hub_kind, &hub_conf, &[]);
+    let dir = ConfDir::new("leaf-creds");
+    let creds = crate::auth_jwt::creds(&dir, "bob");
+    let leaf_conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"{}\", credentials: \"{creds}\" }} ] }}",
+        hub.leaf_url("")
+    );
+    let leaf = start_in(Impl::Lite, dir, &leaf_conf, &[]);
+    hub.wait_leaf();
+    let mut hub_client = crate::auth_jwt::connected(&hub.server, &k, "bob");
+    hub_client.send("CONNECT {\"verbose\":false,\"headers\":true}\r\n");
+    exchange(&mut hub_client, &mut leaf.client());
+}
+
+#[test]
+fn a_nats_lite_leaf_with_credentials_solicits_an_operator_mode_nats_server_hub() {
+    if reference_or_skip() {
+        with_credentials(Impl::Reference);
+    }
+}
+
+#[test]
+fn a_nats_lite_leaf_with_credentials_solicits_an_operator_mode_nats_lite_hub() {
+    with_credentials(Impl::Lite);
 }
