@@ -31,7 +31,8 @@
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `leaf_*`: leafnodes. `leaf_support` starts hubs and leaves (nats-lite or
 //!   nats-server) and runs traffic both ways; `leaf_interop` (both
-//!   directions with nats-server 2.9.10, TLS, a hub restart).
+//!   directions with nats-server 2.9.10, TLS, credentials, a hub restart),
+//!   `leaf_topology` (a cluster of hubs with leaves, queue groups, loops).
 //! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
 //!   with credentials.
 //! - `monitor_dashboard`: the live dashboard in headless Chromium
@@ -122,6 +123,7 @@ mod config_support;
 mod conn_hardening;
 mod leaf_interop;
 mod leaf_support;
+mod leaf_topology;
 mod monitor_auth;
 mod monitor_dashboard;
 mod monitor_endpoints;

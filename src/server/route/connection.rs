@@ -34,6 +34,7 @@ use crate::server::close::CloseReason;
 use crate::server::conn::inbound::{read_loop, Inbound, OpHandler, ParseResult};
 use crate::server::conn::{self, InCounters};
 use crate::server::deliver::{Batch, Fanout, Message};
+use crate::server::leaf::interest::Origin;
 use crate::server::subscription::Subscription;
 use crate::server::timers::TimerKind;
 use crate::server::{Server, INFO_VERSION};
@@ -601,7 +602,13 @@ impl RouteOps {
             queue.map_or(1, |q| q.1),
         ));
         subs.insert(key.into(), sub.clone());
-        acc.sublist.insert(sub);
+        drop(subs);
+        acc.sublist.insert(sub.clone());
+        self.server
+            .routes
+            .interest
+            .leaves
+            .changed(&acc, &sub, Origin::Route, true);
     }
 
     fn remote_unsub(&mut self, account: &[u8], subject_: &[u8], queue: Option<&[u8]>) {
@@ -611,7 +618,13 @@ impl RouteOps {
         let key = sub_key(account, subject_, queue);
         let removed = self.client.subs().remove(key.as_slice());
         if let Some(sub) = removed {
-            acc.sublist.remove(&sub);
+            if acc.sublist.remove(&sub) {
+                self.server
+                    .routes
+                    .interest
+                    .leaves
+                    .changed(&acc, &sub, Origin::Route, false);
+            }
         }
     }
 
@@ -649,7 +662,13 @@ impl RouteOps {
         for (key, sub) in subs {
             let acc = key.split(|&b| b == b' ').next().unwrap_or_default();
             if let Some(acc) = self.account(acc) {
-                acc.sublist.remove(&sub);
+                if acc.sublist.remove(&sub) {
+                    self.server
+                        .routes
+                        .interest
+                        .leaves
+                        .changed(&acc, &sub, Origin::Route, false);
+                }
             }
         }
         self.fanout.cache.clear();

@@ -1,0 +1,167 @@
+//! Leafnodes and clusters: two nats-lite hubs in a cluster with a leaf on
+//! each (a nats-lite leaf and a nats-server leaf). Every subscriber gets
+//! each message once whoever publishes, a queue group spread over hubs
+//! and leaves gets each message once, local members first; and a leaf
+//! whose two remotes lead into the same cluster is refused on the second
+//! with nats-server's "Loop detected" error.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::cluster_support::{
+    collect, publish_n, seed_cluster_with, sync_interest, Impl, Node, CLUSTER,
+};
+use crate::config_support::ConfDir;
+use crate::leaf_support::{reference_or_skip, start, LeafServer, LEAF_TIMEOUT};
+
+const QUIET: Duration = Duration::from_millis(300);
+
+fn leaf_addr(node: &mut Node) -> SocketAddr {
+    let line = node
+        .server
+        .wait_for_log("Listening for leafnode connections on", LEAF_TIMEOUT)
+        .expect("leafnode listener");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Two clustered nats-lite hubs with a leafnode listener each.
+fn hubs(dir: &ConfDir) -> (Vec<Node>, Vec<SocketAddr>) {
+    let conf = dir.write("hub.conf", "leafnodes { listen: 127.0.0.1:-1 }\n");
+    let mut nodes = seed_cluster_with(
+        &[Impl::Lite, Impl::Lite],
+        &[
+            "-c",
+            &conf,
+            "--cluster",
+            "nats://127.0.0.1:-1",
+            "--cluster_name",
+            CLUSTER,
+        ],
+    );
+    let addrs = nodes.iter_mut().map(leaf_addr).collect();
+    (nodes, addrs)
+}
+
+fn leaf_of(kind: Impl, hub: SocketAddr) -> LeafServer {
+    let conf = format!("leafnodes {{ remotes = [ {{ url: \"nats-leaf://{hub}\" }} ] }}");
+    start(kind, &conf, &[])
+}
+
+fn wait_leaf(node: &mut Node) {
+    node.server
+        .wait_for_log("Leafnode connection created", LEAF_TIMEOUT)
+        .expect("leaf connection");
+}
+
+#[test]
+fn a_cluster_with_a_leaf_on_each_hub_delivers_once_everywhere() {
+    if !reference_or_skip() {
+        return;
+    }
+    let dir = ConfDir::new("leaf-topo");
+    let (mut nodes, addrs) = hubs(&dir);
+    let leaf_a = leaf_of(Impl::Lite, addrs[0]);
+    let leaf_b = leaf_of(Impl::Reference, addrs[1]);
+    wait_leaf(&mut nodes[0]);
+    wait_leaf(&mut nodes[1]);
+
+    let mut subs = [
+        nodes[0].client(),
+        nodes[1].client(),
+        leaf_a.client(),
+        leaf_b.client(),
+    ];
+    let mut pubs = [
+        nodes[0].client(),
+        nodes[1].client(),
+        leaf_a.client(),
+        leaf_b.client(),
+    ];
+    for s in subs.iter_mut() {
+        s.send("SUB t.* 1\r\n");
+    }
+    for s in subs.iter_mut() {
+        for p in pubs.iter_mut() {
+            sync_interest(s, p);
+        }
+    }
+    for (i, p) in pubs.iter_mut().enumerate() {
+        publish_n(p, &format!("t.{i}"), &format!("from{i}"), 20);
+    }
+    for (i, s) in subs.iter_mut().enumerate() {
+        let got = collect(s, 80, QUIET);
+        let all = &got["1"];
+        assert_eq!(all.len(), 80, "subscriber {i}: {got:?}");
+        for p in 0..4 {
+            let n = all
+                .iter()
+                .filter(|m| m.starts_with(&format!("from{p}-")))
+                .count();
+            assert_eq!(n, 20, "subscriber {i} got {n} from publisher {p}");
+        }
+    }
+}
+
+#[test]
+fn a_queue_group_over_hubs_and_leaves_gets_each_message_once_local_first() {
+    if !reference_or_skip() {
+        return;
+    }
+    let dir = ConfDir::new("leaf-topo-q");
+    let (mut nodes, addrs) = hubs(&dir);
+    let leaf_a = leaf_of(Impl::Lite, addrs[0]);
+    let leaf_b = leaf_of(Impl::Reference, addrs[1]);
+    wait_leaf(&mut nodes[0]);
+    wait_leaf(&mut nodes[1]);
+
+    let mut members = [nodes[0].client(), leaf_a.client(), leaf_b.client()];
+    let mut publisher = nodes[1].client();
+    let mut on_leaf_a = leaf_a.client();
+    for m in members.iter_mut() {
+        m.send("SUB work crew 5\r\n");
+    }
+    for m in members.iter_mut() {
+        sync_interest(m, &mut publisher);
+        sync_interest(m, &mut on_leaf_a);
+    }
+    publish_n(&mut publisher, "work", "job", 60);
+    let mut total = 0;
+    for m in members.iter_mut() {
+        let got = collect(m, 0, QUIET);
+        total += got.get("5").map_or(0, Vec::len);
+    }
+    assert_eq!(total, 60, "each job exactly once across the group");
+
+    // A publisher on leaf A: its local member takes everything.
+    publish_n(&mut on_leaf_a, "work", "local", 30);
+    let got = collect(&mut members[1], 30, QUIET);
+    assert_eq!(got["5"].len(), 30);
+    for i in [0, 2] {
+        let got = collect(&mut members[i], 0, QUIET);
+        assert!(got.is_empty(), "member {i} got {got:?}");
+    }
+}
+
+#[test]
+fn two_remotes_into_one_cluster_are_a_loop_refused_with_its_error() {
+    let dir = ConfDir::new("leaf-loop");
+    let (mut nodes, addrs) = hubs(&dir);
+    let conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"nats-leaf://{}\" }}, {{ url: \"nats-leaf://{}\" }} ] }}",
+        addrs[0], addrs[1]
+    );
+    let mut leaf = start(Impl::Lite, &conf, &[]);
+    // Each remote's loop detection subject comes back through the other
+    // hub and the route: the leaf refuses the link with nats-server's error.
+    let loop_error =
+        "Loop detected for leafnode account=\"$G\". Delaying attempt to reconnect for 30s";
+    leaf.server
+        .wait_for_log(loop_error, LEAF_TIMEOUT)
+        .unwrap_or_else(|| panic!("no loop detected: {:?}", leaf.server.log_lines()));
+    let hub_saw_it = nodes.iter_mut().any(|n| {
+        n.server
+            .wait_for_log("Leafnode Error 'Loop detected", Duration::from_secs(5))
+            .is_some()
+    });
+    assert!(hub_saw_it, "no hub got the -ERR");
+}
