@@ -241,7 +241,12 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
         expired: false,
         complete: true,
         jetstream_enabled: false,
-        leafnode_connections: 0,
+        leafnode_connections: server
+            .leafs
+            .list()
+            .iter()
+            .filter(|l| l.account.name == name)
+            .count(),
         client_connections: clients,
         subscriptions: st.stats.num_subscriptions,
         sublist_stats: serde_json::to_value(st.stats).unwrap_or_default(),
@@ -256,6 +261,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("/accountz", "Accounts"),
     ("/subsz", "Subscriptions"),
     ("/routez", "Routes"),
+    ("/leafz", "LeafNodes"),
     ("/healthz", "Health Probe"),
 ];
 

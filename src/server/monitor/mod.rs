@@ -5,7 +5,7 @@
 //! they read nats-server.
 //!
 //! - `http.rs`: a small HTTP/1.1 responder (GET/HEAD, bounded, no keep-alive);
-//! - `varz.rs`, `connz.rs`, `subsz.rs`, `misc.rs` (routez, healthz,
+//! - `varz.rs`, `connz.rs`, `subsz.rs`, `leafz.rs`, `misc.rs` (routez, healthz,
 //!   accountz, the index): one endpoint each, building a serialisable reply
 //!   from the server's state;
 //! - `metrics.rs`: `/metrics`, Prometheus and OpenMetrics exposition of
@@ -43,6 +43,7 @@ pub mod dashboard;
 mod deadline;
 pub mod format;
 pub mod http;
+pub mod leafz;
 pub mod metrics;
 mod misc;
 pub mod observe;
@@ -91,6 +92,7 @@ const COUNTED: &[&str] = &[
     "/varz",
     "/connz",
     "/routez",
+    "/leafz",
     "/subsz",
     "/healthz",
     "/accountz",
@@ -492,6 +494,7 @@ pub fn route(monitor: &Monitor, req: &Request) -> Response {
         "/connz" => connz::ConnzOptions::from_query(q)
             .map(|o| pretty(&connz::connz(&server, server.closed.snapshot(), &o))),
         "/routez" => misc::routez(&server, q).map(|r| pretty(&r)),
+        "/leafz" => leafz::leafz(&server, q).map(|l| pretty(&l)),
         "/subsz" => subsz::SubszOptions::from_query(q).map(|o| pretty(&subsz::subsz(&server, &o))),
         "/healthz" => misc::healthz(q).map(|h| serde_json::to_vec(&h).unwrap_or_default()),
         "/accountz" => misc::accountz(&server, q).map(|a| pretty(&a)),

@@ -123,8 +123,8 @@ pub struct Varz {
     pub cluster: ClusterVarz,
     /// Gateway options (none).
     pub gateway: Empty,
-    /// Leaf node options (none).
-    pub leaf: Empty,
+    /// Leaf node options.
+    pub leaf: super::leafz::LeafVarz,
     /// MQTT options (none).
     pub mqtt: Empty,
     /// WebSocket options (none).
@@ -248,7 +248,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         max_pending: opts.max_pending,
         cluster: cluster_varz(server),
         gateway: Empty {},
-        leaf: Empty {},
+        leaf: super::leafz::leaf_varz(server),
         mqtt: Empty {},
         websocket: crate::server::websocket::varz(server),
         jetstream: Empty {},
@@ -269,7 +269,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         total_connections: stats.total_connections.load(Ordering::Relaxed),
         routes: server.routes.count(),
         remotes: 0,
-        leafnodes: 0,
+        leafnodes: server.leafs.count(),
         in_msgs: stats.in_msgs.load(Ordering::Relaxed),
         out_msgs: stats.out_msgs.load(Ordering::Relaxed),
         in_bytes: stats.in_bytes.load(Ordering::Relaxed),
