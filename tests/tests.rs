@@ -33,7 +33,8 @@
 //!   nats-server) and runs traffic both ways; `leaf_interop` (both
 //!   directions with nats-server 2.9.10, TLS, credentials, a hub restart),
 //!   `leaf_topology` (a cluster of hubs with leaves, queue groups, loops),
-//!   `leaf_monitor` (`/leafz`, `/varz` against nats-server's keys).
+//!   `leaf_monitor` (`/leafz`, `/varz` against nats-server's keys),
+//!   `leaf_faults` (bad input on the leafnode port, refused credentials).
 //! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
 //!   with credentials.
 //! - `monitor_dashboard`: the live dashboard in headless Chromium
@@ -122,6 +123,7 @@ mod compat_dropin;
 mod compat_info;
 mod config_support;
 mod conn_hardening;
+mod leaf_faults;
 mod leaf_interop;
 mod leaf_monitor;
 mod leaf_support;

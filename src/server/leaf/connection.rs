@@ -16,6 +16,11 @@
 //! messages back, PINGs are answered. A peer announcing our own loop
 //! detection subject closes the connection with nats-server's
 //! "Loop detected" error (the soliciting side then waits 30 s).
+//!
+//! Input is bounded, unlike nats-server's leaf connections: a control line
+//! of at most [`MAX_LEAF_CONTROL_LINE`], a message of at most
+//! [`MAX_LEAF_PAYLOAD`] (or the client limits when larger), at most
+//! `MAX_LEAF_SUBS` subscriptions. Nothing a peer sends panics.
 
 use std::cell::Cell;
 use std::io::Write;
@@ -51,6 +56,11 @@ use crate::{debug, log_error, notice, trace, warn};
 const MIN_READ_BUFFER: usize = 4096;
 /// A leaf connection's read buffer grows up to this while reads fill it.
 const MAX_READ_BUFFER: usize = 256 * 1024;
+/// The longest leaf control line we accept (nats-server has no limit on
+/// leaf connections; the client limit is raised to this).
+pub const MAX_LEAF_CONTROL_LINE: usize = 64 * 1024;
+/// The largest leaf message we accept (nats-server has no limit).
+pub const MAX_LEAF_PAYLOAD: usize = 64 * 1024 * 1024;
 /// The most remote subscriptions one leaf connection may hold.
 const MAX_LEAF_SUBS: usize = 1 << 20;
 /// The first PING comes after about this long.
@@ -340,8 +350,8 @@ impl LeafOps {
         LeafOps {
             account: client.account(),
             limits: Limits {
-                max_control_line: opts.max_control_line,
-                max_payload: opts.max_payload,
+                max_control_line: MAX_LEAF_CONTROL_LINE.max(opts.max_control_line),
+                max_payload: MAX_LEAF_PAYLOAD.max(opts.max_payload),
             },
             fanout,
             server,
@@ -451,6 +461,12 @@ impl LeafOps {
                 return Err(CloseReason::ProtocolViolation);
             }
         };
+        // Credentials first, then the kind of peer (nats-server's order).
+        let Some(account) = self.authenticate(&c) else {
+            log_error!("{} - authentication error", self.prefix());
+            self.send_err("Authorization Violation");
+            return Err(CloseReason::AuthenticationViolation);
+        };
         if c.lang.is_some() {
             self.send_err("attempted to connect to leaf node port");
             return Err(CloseReason::WrongPort);
@@ -461,11 +477,6 @@ impl LeafOps {
             ));
             return Err(CloseReason::WrongPort);
         }
-        let Some(account) = self.authenticate(&c) else {
-            log_error!("{} - authentication error", self.prefix());
-            self.send_err("Authorization Violation");
-            return Err(CloseReason::AuthenticationViolation);
-        };
         self.client.set_account(account.clone());
         self.account = account;
         self.connect_seen = true;
