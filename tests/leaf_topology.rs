@@ -165,3 +165,29 @@ fn two_remotes_into_one_cluster_are_a_loop_refused_with_its_error() {
     });
     assert!(hub_saw_it, "no hub got the -ERR");
 }
+
+#[test]
+fn a_leaf_reaches_a_queue_group_that_lives_across_the_route() {
+    if !reference_or_skip() {
+        return;
+    }
+    let dir = ConfDir::new("leaf-topo-qr");
+    let (mut nodes, addrs) = hubs(&dir);
+    let leaf_a = leaf_of(Impl::Lite, addrs[0]);
+    let leaf_b = leaf_of(Impl::Reference, addrs[1]);
+    wait_leaf(&mut nodes[0]);
+    wait_leaf(&mut nodes[1]);
+    // The only members are clients of the hub the leaf is not on.
+    let mut on_h2 = nodes[1].client();
+    let mut on_h1 = nodes[0].client();
+    on_h2.send("SUB ajobs crew 5\r\n");
+    on_h1.send("SUB bjobs crew 6\r\n");
+    let mut from_a = leaf_a.client();
+    let mut from_b = leaf_b.client();
+    sync_interest(&mut on_h2, &mut from_a);
+    sync_interest(&mut on_h1, &mut from_b);
+    publish_n(&mut from_a, "ajobs", "a", 25);
+    publish_n(&mut from_b, "bjobs", "b", 25);
+    assert_eq!(collect(&mut on_h2, 25, QUIET)["5"].len(), 25);
+    assert_eq!(collect(&mut on_h1, 25, QUIET)["6"].len(), 25);
+}

@@ -399,6 +399,25 @@ impl Fanout {
         delivered
     }
 
+    /// A message from leaf connection `source`: as from a local client
+    /// that never gets its own messages back, for the queue groups named
+    /// in `queues` only when there are some.
+    pub fn publish_from_leaf(
+        &mut self,
+        account: &Account,
+        m: &Message<'_>,
+        queues: &[u8],
+        source: u64,
+    ) {
+        if queues.is_empty() {
+            self.publish(account, m, Some(source));
+            return;
+        }
+        let result = self.cache.lookup(account, m.subject);
+        self.out
+            .publish_to_groups(account, result, m, Some(source), queues);
+    }
+
     /// A message from a route: every local plain subscriber, and one local
     /// member of each queue group named in `queues` (never another route).
     pub fn publish_routed(&mut self, account: &Account, m: &Message<'_>, queues: &[u8]) {
@@ -449,6 +468,20 @@ impl Delivery {
         m: &Message<'_>,
         echo_off: Option<u64>,
     ) -> bool {
+        self.publish_to_groups(account, result, m, echo_off, &[])
+    }
+
+    /// [`Delivery::publish_clustered`] for only the queue groups named in
+    /// `queues` (all of them when empty): a leaf's message lists the groups
+    /// it chose us for.
+    fn publish_to_groups(
+        &mut self,
+        account: &Account,
+        result: &MatchResult,
+        m: &Message<'_>,
+        echo_off: Option<u64>,
+        queues: &[u8],
+    ) -> bool {
         self.targets.clear();
         let mut delivered = false;
         for sub in &result.psubs {
@@ -463,6 +496,12 @@ impl Delivery {
             }
         }
         for group in &result.qsubs {
+            if !queues.is_empty() {
+                let name = group.first().and_then(|s| s.queue.as_deref());
+                if !route::queue_names(queues).any(|q| Some(q) == name) {
+                    continue;
+                }
+            }
             if self.deliver_to_local_member(group, m, echo_off) {
                 delivered = true;
                 continue;

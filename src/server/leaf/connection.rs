@@ -653,11 +653,8 @@ impl LeafOps {
             payload: m.payload,
         };
         let account = self.account.clone();
-        if m.queues.is_empty() {
-            self.fanout.publish(&account, &msg, Some(self.client.cid));
-        } else {
-            self.fanout.publish_routed(&account, &msg, m.queues);
-        }
+        self.fanout
+            .publish_from_leaf(&account, &msg, m.queues, self.client.cid);
     }
 
     /// The connection is over: unregister, drop the peer's interest.

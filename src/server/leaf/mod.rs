@@ -258,7 +258,7 @@ pub struct Outcome {
 
 /// Keep a remote connected: dial its URLs in turn, run the connection,
 /// and after a loss or a failed attempt try again after the reconnect
-/// interval (plus jitter), forever.
+/// interval plus up to as much again (nats-server's jitter), forever.
 fn solicit_forever(server: &Arc<Server>, remote: &LeafRemote) {
     let reconnect = server
         .opts()
@@ -304,7 +304,11 @@ fn solicit_forever(server: &Arc<Server>, remote: &LeafRemote) {
                 }
             }
         }
-        let jitter = Duration::from_millis(rng.below(100) as u64);
+        // nats-server's jitter: up to one more reconnect interval.
+        let spread = usize::try_from(reconnect.as_millis())
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let jitter = Duration::from_millis(rng.below(spread) as u64);
         if server.leafs.wait(delay + jitter) {
             return;
         }
