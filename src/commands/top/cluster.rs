@@ -87,7 +87,7 @@ pub fn render(members: &[Member], raw: bool) -> String {
          \x20 Load: CPU:  {:.1}%  Memory: {}  Slow Consumers: {}\n\
          \x20 In:   Msgs: {}  Bytes: {}  Msgs/Sec: {:.1}  Bytes/Sec: {}\n\
          \x20 Out:  Msgs: {}  Bytes: {}  Msgs/Sec: {:.1}  Bytes/Sec: {}\n\
-         \x20 Connections: {}  Subscriptions: {}  Routes: {}\n\n",
+         \x20 Connections: {}  Subscriptions: {}  Routes: {}  Leafnodes: {}\n\n",
         members.len(),
         up.len(),
         clean(&versions.join(", ")),
@@ -105,6 +105,7 @@ pub fn render(members: &[Member], raw: bool) -> String {
         sum(&|s| s.varz.connections),
         sum(&|s| s.varz.subscriptions),
         sum(&|s| s.varz.routes),
+        sum(&|s| s.varz.leafnodes),
     );
     let label_w = members
         .iter()

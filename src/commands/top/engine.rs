@@ -92,6 +92,9 @@ pub struct Varz {
     /// Routes.
     #[serde(default)]
     pub routes: i64,
+    /// Leaf connections.
+    #[serde(default)]
+    pub leafnodes: i64,
 }
 
 /// The fields of `/connz` that `top` shows.
