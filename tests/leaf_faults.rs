@@ -2,7 +2,8 @@
 //! port, a line over the limit, an unknown op, a payload over the limit,
 //! ops before CONNECT and wrong credentials each get their `-ERR` and a
 //! close (the hub keeps serving); a hub that refuses a nats-lite leaf's
-//! credentials is logged and tried again.
+//! credentials is logged and tried again; a user with permissions is
+//! refused as a leaf.
 
 use std::time::Duration;
 
@@ -125,4 +126,26 @@ fn a_hub_refusing_the_credentials_is_logged_and_tried_again() {
         let mut c = leaf.client();
         c.ping_pong();
     }
+}
+
+#[test]
+fn a_user_with_permissions_is_refused_as_a_leaf() {
+    // nats-lite does not enforce permissions on leaf connections: such a
+    // user is refused there rather than let in with more than it may do.
+    let hub = start(
+        Impl::Lite,
+        "authorization { users: [ { user: u, password: p, permissions: { publish: \"x\" } } ] }\n\
+         leafnodes { listen: 127.0.0.1:-1 }",
+        &[],
+    );
+    let mut c = fake_leaf(&hub);
+    expect_refused(&mut c, CONNECT.as_bytes(), "-ERR 'Authorization Violation'");
+    let mut hub = hub;
+    assert!(hub
+        .server
+        .wait_for_log(
+            "which nats-lite does not enforce on leafnode connections",
+            LEAF_TIMEOUT
+        )
+        .is_some());
 }

@@ -501,7 +501,9 @@ impl LeafOps {
         Ok(())
     }
 
-    /// The account a leaf's credentials bind it to.
+    /// The account a leaf's credentials bind it to. A user whose
+    /// permissions would have to be enforced on the link, or who may not
+    /// come in by a leafnode connection, is refused.
     fn authenticate(&self, c: &LeafConnect) -> Option<Arc<Account>> {
         let opts = self.server.opts();
         let lo = opts.leafnodes.clone().unwrap_or_default();
@@ -513,7 +515,7 @@ impl LeafOps {
             sig: c.sig.clone(),
             ..Connect::default()
         };
-        if lo.has_own_auth() {
+        let (id, bound) = if lo.has_own_auth() {
             let auth_opts = crate::server::Options {
                 user: lo.user.clone(),
                 pass: lo.pass.clone(),
@@ -522,30 +524,44 @@ impl LeafOps {
                 ..crate::server::Options::default()
             };
             let auth = Authenticator::new(&auth_opts, &self.server.accounts_snapshot()).ok()?;
-            let id = auth.authenticate(&connect, &[])?;
             let bound = lo
                 .account
                 .as_deref()
                 .filter(|_| lo.users.is_none())
                 .and_then(|a| self.server.account(a));
-            return Some(bound.unwrap_or(id.account));
+            (auth.authenticate(&connect, &[])?, bound)
+        } else {
+            let auth = self.server.auth();
+            let verdict =
+                auth.signed
+                    .authenticate(&connect, self.nonce.as_deref(), self.client.addr.ip());
+            let id = match verdict {
+                Verdict::Accepted(id, _) => id,
+                Verdict::Refused(why) => {
+                    debug!("{} - {why}", self.prefix());
+                    return None;
+                }
+                Verdict::NotSigned => auth.authenticate(&connect, &[])?,
+            };
+            (id, None)
+        };
+        let who = id.user.clone().unwrap_or_default();
+        if id.permissions.is_some() {
+            warn!(
+                "{} - user {who:?} has permissions, which nats-lite does not enforce on leafnode \
+                 connections: refused",
+                self.prefix()
+            );
+            return None;
         }
-        let auth = self.server.auth();
-        if !auth.required() {
-            return Some(self.server.global.clone());
+        if !id.allows("LEAFNODE") {
+            debug!(
+                "{} - user {who:?} may not connect as a leafnode",
+                self.prefix()
+            );
+            return None;
         }
-        match auth
-            .signed
-            .authenticate(&connect, self.nonce.as_deref(), self.client.addr.ip())
-        {
-            Verdict::Accepted(id, _) => return Some(id.account),
-            Verdict::Refused(why) => {
-                debug!("{} - {why}", self.prefix());
-                return None;
-            }
-            Verdict::NotSigned => {}
-        }
-        Some(auth.authenticate(&connect, &[])?.account)
+        Some(bound.unwrap_or(id.account))
     }
 
     fn process_info(&mut self, json: &[u8]) {
