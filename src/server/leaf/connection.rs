@@ -89,9 +89,9 @@ pub fn accepted(server: Arc<Server>, stream: TcpStream, addr: SocketAddr) {
             .as_ref()
             .and_then(|l| l.tls.as_ref().map(|t| t.timeout))
             .unwrap_or(crate::server::options::TLS_TIMEOUT);
-        let session = rustls::ServerConnection::new(cfg.clone()).and_then(|mut c| {
+        let session = rustls::ServerConnection::new(cfg.clone()).map(|mut c| {
             c.set_buffer_limit(None);
-            Ok(c)
+            c
         });
         let mut session = match session {
             Ok(s) => s,
