@@ -184,3 +184,17 @@ fn a_nats_lite_leaf_with_credentials_solicits_an_operator_mode_nats_server_hub()
 fn a_nats_lite_leaf_with_credentials_solicits_an_operator_mode_nats_lite_hub() {
     with_credentials(Impl::Lite);
 }
+
+#[test]
+fn a_leaf_tries_its_urls_in_turn() {
+    let mut hub = start(Impl::Lite, &hub_conf(), &[]);
+    let dead = free_port();
+    let conf = format!(
+        "leafnodes {{ reconnect: \"100ms\", remotes = [ {{ urls: [\
+         \"nats-leaf://leafy:s3cret@127.0.0.1:{dead}\", \"{}\" ] }} ] }}",
+        hub.leaf_url("leafy:s3cret")
+    );
+    let leaf = start(Impl::Lite, &conf, &[]);
+    hub.wait_leaf();
+    exchange(&mut hub.client(), &mut leaf.client());
+}

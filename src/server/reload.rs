@@ -115,6 +115,18 @@ fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
                 .into(),
         );
     }
+    let leaf_fixed = |o: &Options| {
+        o.leafnodes
+            .as_ref()
+            .map(|l| (l.host.clone(), l.port, l.tls.clone(), l.remotes.clone()))
+    };
+    if leaf_fixed(old) != leaf_fixed(new) {
+        return Err(
+            "config reload not supported for the leafnode listener, its TLS or the remotes in \
+             nats-lite: restart the server"
+                .into(),
+        );
+    }
     if old.cluster != new.cluster || old.client_advertise != new.client_advertise {
         return Err(
             "config reload not supported for cluster options in nats-lite: restart the server"
