@@ -246,6 +246,14 @@ fn hub_info_json(server: &Server, cid: u64, nonce: Option<&str>, bound: Option<&
         None => (lo.host.clone(), port),
     };
     let ip = crate::server::net::display_addr(&host, port);
+    // A wildcard listen address is no place to dial: tell leaves no URL
+    // (an empty list still marks a leafnode port) rather than 0.0.0.0.
+    let unspecified = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|a| a.is_unspecified());
+    let urls = if unspecified { Vec::new() } else { vec![ip.clone()] };
     let info = LeafInfo {
         server_id: server.id.clone(),
         server_name: server.name.clone(),
@@ -269,7 +277,7 @@ fn hub_info_json(server: &Server, cid: u64, nonce: Option<&str>, bound: Option<&
         },
         info_on_connect: true,
         connect_info: bound.is_some(),
-        leafnode_urls: Some(vec![ip]),
+        leafnode_urls: Some(urls),
         remote_account: bound.unwrap_or_default().to_string(),
     };
     serde_json::to_vec(&info).unwrap_or_default()
