@@ -6,7 +6,9 @@
 //! survived with the subscriptions re-established, and local delivery on
 //! the leaf goes on while the hub is away.
 
-use crate::cluster_support::{sync_interest, Impl};
+use std::time::Duration;
+
+use crate::cluster_support::{collect, publish_n, sync_interest, Impl};
 use crate::config_support::ConfDir;
 use crate::leaf_support::{exchange, next_msg, reference_or_skip, start, start_in};
 use crate::obs_support::free_port;
@@ -197,4 +199,34 @@ fn a_leaf_tries_its_urls_in_turn() {
     let leaf = start(Impl::Lite, &conf, &[]);
     hub.wait_leaf();
     exchange(&mut hub.client(), &mut leaf.client());
+}
+
+/// Subscribers of one subject on both sides; a publisher on each side:
+/// every subscriber gets each message once (the hub never sends a leaf's
+/// message back to it, nor the leaf the hub's).
+fn no_echo(hub_kind: Impl, leaf_kind: Impl) {
+    let mut hub = start(hub_kind, &hub_conf(), &[]);
+    let leaf = start(leaf_kind, &leaf_conf(&hub.leaf_url("leafy:s3cret")), &[]);
+    hub.wait_leaf();
+    let (mut hub_sub, mut leaf_sub) = (hub.client(), leaf.client());
+    let (mut hub_pub, mut leaf_pub) = (hub.client(), leaf.client());
+    hub_sub.send("SUB both 1\r\n");
+    leaf_sub.send("SUB both 1\r\n");
+    sync_interest(&mut hub_sub, &mut leaf_pub);
+    sync_interest(&mut leaf_sub, &mut hub_pub);
+    publish_n(&mut leaf_pub, "both", "leaf", 20);
+    publish_n(&mut hub_pub, "both", "hub", 20);
+    for (side, sub) in [("hub", &mut hub_sub), ("leaf", &mut leaf_sub)] {
+        let got = collect(sub, 40, Duration::from_millis(300));
+        assert_eq!(got["1"].len(), 40, "{side}: {got:?}");
+    }
+}
+
+#[test]
+fn a_message_never_comes_back_to_its_side() {
+    no_echo(Impl::Lite, Impl::Lite);
+    if reference_or_skip() {
+        no_echo(Impl::Lite, Impl::Reference);
+        no_echo(Impl::Reference, Impl::Lite);
+    }
 }

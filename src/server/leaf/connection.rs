@@ -253,7 +253,11 @@ fn hub_info_json(server: &Server, cid: u64, nonce: Option<&str>, bound: Option<&
         .trim_end_matches(']')
         .parse::<std::net::IpAddr>()
         .is_ok_and(|a| a.is_unspecified());
-    let urls = if unspecified { Vec::new() } else { vec![ip.clone()] };
+    let urls = if unspecified {
+        Vec::new()
+    } else {
+        vec![ip.clone()]
+    };
     let info = LeafInfo {
         server_id: server.id.clone(),
         server_name: server.name.clone(),
