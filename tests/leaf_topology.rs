@@ -191,3 +191,42 @@ fn a_leaf_reaches_a_queue_group_that_lives_across_the_route() {
     assert_eq!(collect(&mut on_h2, 25, QUIET)["5"].len(), 25);
     assert_eq!(collect(&mut on_h1, 25, QUIET)["6"].len(), 25);
 }
+
+#[test]
+fn a_leaf_fails_over_to_the_hub_urls_the_hub_cluster_told_it() {
+    if !reference_or_skip() {
+        return;
+    }
+    let dir = ConfDir::new("leaf-failover");
+    let conf = dir.write("hub.conf", "leafnodes { listen: 127.0.0.1:-1 }\n");
+    let mut nodes = seed_cluster_with(
+        &[Impl::Reference, Impl::Reference],
+        &[
+            "-c",
+            &conf,
+            "--cluster",
+            "nats://127.0.0.1:-1",
+            "--cluster_name",
+            CLUSTER,
+        ],
+    );
+    let first = leaf_addr(&mut nodes[0]);
+    // Only the first hub is configured; its INFO lists the second.
+    let leaf = start(
+        Impl::Lite,
+        &format!(
+            "leafnodes {{ reconnect: \"100ms\", remotes = [ {{ url: \"nats-leaf://{first}\" }} ] }}"
+        ),
+        &[],
+    );
+    wait_leaf(&mut nodes[0]);
+    let mut sub = leaf.client();
+    sub.send("SUB after 1\r\n");
+    drop(nodes.remove(0));
+    let mut survivor = nodes.remove(0);
+    wait_leaf(&mut survivor);
+    let mut p = survivor.client();
+    sync_interest(&mut sub, &mut p);
+    publish_n(&mut p, "after", "m", 10);
+    assert_eq!(collect(&mut sub, 10, QUIET)["1"].len(), 10);
+}

@@ -169,6 +169,7 @@ pub fn solicited(
     ops.remote_account = info.remote_account.clone();
     ops.headers = info.headers;
     ops.wait_connect_info = info.info_on_connect;
+    ops.hub_urls = info.leafnode_urls.clone().unwrap_or_default();
     run(io, ops, first)
 }
 
@@ -342,6 +343,8 @@ struct LeafOps {
     remote_name: String,
     remote_account: String,
     leaf: Option<Arc<Leaf>>,
+    /// Solicited: the hub cluster's leafnode URLs, from its latest INFO.
+    hub_urls: Vec<String>,
     loop_detected: Cell<bool>,
     limits: Limits,
     fanout: Fanout,
@@ -378,6 +381,7 @@ impl LeafOps {
             remote_name: String::new(),
             remote_account: String::new(),
             leaf: None,
+            hub_urls: Vec::new(),
             loop_detected: Cell::new(false),
             counters: InCounters::default(),
         }
@@ -587,6 +591,9 @@ impl LeafOps {
         if !info.remote_account.is_empty() {
             self.remote_account = info.remote_account.clone();
         }
+        if let Some(urls) = info.leafnode_urls.as_ref().filter(|u| !u.is_empty()) {
+            self.hub_urls = urls.clone();
+        }
         if info.connect_info && self.leaf.is_none() {
             self.end_batch(false);
             self.register();
@@ -712,6 +719,7 @@ impl LeafOps {
         Outcome {
             registered,
             loop_detected: self.loop_detected.get(),
+            hub_urls: std::mem::take(&mut self.hub_urls),
         }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! - this file: [`Leafs`], the registry of leaf connections, the leafnode
 //!   listener and the threads that keep each remote connected (retried
-//!   forever over its URL list, 30 s after a loop was detected).
+//!   forever over its URL list and the hub cluster's leafnode URLs from
+//!   its INFO, 30 s after a loop was detected).
 //! - `connection.rs`: one leaf connection's thread, either side (handshake,
 //!   auth, interest, messages, loop detection).
 //! - `interest.rs`: what each leaf connection is told (`LS+`/`LS-`).
@@ -254,6 +255,8 @@ pub struct Outcome {
     pub registered: bool,
     /// A loop was detected: wait [`LOOP_DELAY`] before trying again.
     pub loop_detected: bool,
+    /// The hub cluster's leafnode URLs (`host:port`) its INFOs listed.
+    pub hub_urls: Vec<String>,
 }
 
 /// Keep a remote connected: dial its URLs in turn, run the connection,
@@ -268,11 +271,12 @@ fn solicit_forever(server: &Arc<Server>, remote: &LeafRemote) {
     let mut rng = super::rng::Rng::new(u64::from(remote.urls.first().map_or(0, |u| u.port)));
     let mut attempts = 0u64;
     let mut next = 0usize;
+    let mut urls = remote.urls.clone();
     loop {
         if server.leafs.is_stopping() || server.is_shutting_down() {
             return;
         }
-        let target = &remote.urls[next % remote.urls.len()];
+        let target = &urls[next % urls.len()].clone();
         next += 1;
         debug!(
             "Trying to connect as leafnode to remote server on \"{}\"",
@@ -284,6 +288,10 @@ fn solicit_forever(server: &Arc<Server>, remote: &LeafRemote) {
                 let outcome = connection::solicited(server.clone(), stream, addr, remote, target);
                 if outcome.registered {
                     attempts = 0;
+                }
+                if !outcome.hub_urls.is_empty() {
+                    urls = with_hub_urls(remote, &outcome.hub_urls);
+                    next = 0;
                 }
                 if outcome.loop_detected {
                     delay = LOOP_DELAY;
@@ -313,6 +321,31 @@ fn solicit_forever(server: &Arc<Server>, remote: &LeafRemote) {
             return;
         }
     }
+}
+
+/// The URLs to try: the hub cluster's (as its INFO listed them, with the
+/// credentials of the configured URLs) first, then the configured ones,
+/// as nats-server's leaf does.
+fn with_hub_urls(remote: &LeafRemote, hub_urls: &[String]) -> Vec<RouteTarget> {
+    let creds = remote.urls.iter().find(|u| u.user.is_some());
+    let mut urls: Vec<RouteTarget> = hub_urls
+        .iter()
+        .filter_map(|u| {
+            let (host, port) = u.rsplit_once(':')?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port: u16 = port.parse().ok()?;
+            let known = remote.urls.iter().any(|c| c.host == host && c.port == port);
+            (!known).then(|| RouteTarget {
+                url: format!("nats-leaf://{u}"),
+                host: host.to_string(),
+                port,
+                user: creds.and_then(|c| c.user.clone()),
+                password: creds.and_then(|c| c.password.clone()),
+            })
+        })
+        .collect();
+    urls.extend(remote.urls.iter().cloned());
+    urls
 }
 
 fn dial(target: &RouteTarget) -> io::Result<(TcpStream, SocketAddr)> {
