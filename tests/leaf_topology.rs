@@ -193,14 +193,24 @@ fn a_leaf_reaches_a_queue_group_that_lives_across_the_route() {
 }
 
 #[test]
-fn a_leaf_fails_over_to_the_hub_urls_the_hub_cluster_told_it() {
-    if !reference_or_skip() {
-        return;
+fn a_leaf_fails_over_to_the_hub_urls_a_nats_server_cluster_told_it() {
+    if reference_or_skip() {
+        fail_over(Impl::Reference);
     }
+}
+
+#[test]
+fn a_leaf_fails_over_to_the_hub_urls_a_nats_lite_cluster_told_it() {
+    fail_over(Impl::Lite);
+}
+
+/// A leaf configured with the first hub of a `kind` cluster only: the
+/// hub's INFO lists the second, which the leaf reaches once the first is gone.
+fn fail_over(kind: Impl) {
     let dir = ConfDir::new("leaf-failover");
     let conf = dir.write("hub.conf", "leafnodes { listen: 127.0.0.1:-1 }\n");
     let mut nodes = seed_cluster_with(
-        &[Impl::Reference, Impl::Reference],
+        &[kind, kind],
         &[
             "-c",
             &conf,

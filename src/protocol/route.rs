@@ -76,6 +76,10 @@ pub struct RouteInfo {
     /// The sender is in lame duck mode.
     #[serde(default, skip_serializing_if = "is_false")]
     pub ldm: bool,
+    /// The sender's leafnode URL (`host:port`), when it accepts leaves:
+    /// hubs tell their leaves the whole cluster's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leafnode_urls: Vec<String>,
 }
 
 /// The CONNECT a soliciting server sends (and what we read of a peer's).

@@ -58,8 +58,9 @@ pub fn run(
         warn!("{w}");
     }
     let monitor_addr = super::monitor::start(&server)?;
-    super::route::start(&server)?;
+    // Leaves first: the route INFO carries our leafnode URL.
     super::leaf::start(&server)?;
+    super::route::start(&server)?;
     if let Some(ws) = super::websocket::start(&server)? {
         let _ = server.websocket_addr.set(ws);
     }

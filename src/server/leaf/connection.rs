@@ -230,35 +230,56 @@ fn leaf_connect_json(
     serde_json::to_vec(&c).map_err(|e| e.to_string())
 }
 
-/// The INFO of our leafnode port, for connection `cid`: the first one
-/// carries `nonce`, the second (after CONNECT) the bound account.
-fn hub_info_json(server: &Server, cid: u64, nonce: Option<&str>, bound: Option<&str>) -> Vec<u8> {
+/// Where leaves reach our leafnode listener: `(host, port)`, the
+/// advertised address when set.
+fn listen_host_port(server: &Server) -> (String, u16) {
     let opts = server.opts();
     let lo = opts.leafnodes.clone().unwrap_or_default();
     let port = server
         .leafs
         .listen_addr()
         .map_or(lo.port.unwrap_or(0), |a| a.port());
-    let (host, port) = match lo.advertise.as_deref() {
+    match lo.advertise.as_deref() {
         Some(a) => match a.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse().unwrap_or(port)),
             None => (a.to_string(), port),
         },
         None => (lo.host.clone(), port),
-    };
-    let ip = crate::server::net::display_addr(&host, port);
-    // A wildcard listen address is no place to dial: tell leaves no URL
-    // (an empty list still marks a leafnode port) rather than 0.0.0.0.
+    }
+}
+
+/// Our leafnode URL (`host:port`) for others to dial, when we listen for
+/// leaves on a dialable address (a wildcard address is not one).
+pub fn own_url(server: &Server) -> Option<String> {
+    server.leafs.listen_addr()?;
+    let (host, port) = listen_host_port(server);
     let unspecified = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse::<std::net::IpAddr>()
         .is_ok_and(|a| a.is_unspecified());
-    let urls = if unspecified {
-        Vec::new()
-    } else {
-        vec![ip.clone()]
-    };
+    (!unspecified).then(|| crate::server::net::display_addr(&host, port))
+}
+
+/// The INFO of our leafnode port, for connection `cid`: the first one
+/// carries `nonce`, the second (after CONNECT) the bound account. Its
+/// `leafnode_urls` are ours and those of the cluster's other servers (an
+/// empty list still marks a leafnode port).
+fn hub_info_json(server: &Server, cid: u64, nonce: Option<&str>, bound: Option<&str>) -> Vec<u8> {
+    let opts = server.opts();
+    let lo = opts.leafnodes.clone().unwrap_or_default();
+    let (host, port) = listen_host_port(server);
+    let ip = crate::server::net::display_addr(&host, port);
+    let mut urls: Vec<String> = own_url(server).into_iter().collect();
+    if !lo.no_advertise {
+        for r in server.routes.list() {
+            for u in r.info().leafnode_urls {
+                if !urls.contains(&u) {
+                    urls.push(u);
+                }
+            }
+        }
+    }
     let info = LeafInfo {
         server_id: server.id.clone(),
         server_name: server.name.clone(),
@@ -272,7 +293,7 @@ fn hub_info_json(server: &Server, cid: u64, nonce: Option<&str>, bound: Option<&
         tls_required: lo.tls.is_some(),
         tls_verify: lo.tls.as_ref().is_some_and(|t| t.verify),
         max_payload: opts.max_payload as i64,
-        ip: ip.clone(),
+        ip,
         cid,
         nonce: nonce.map(str::to_string),
         cluster: if server.routes.enabled() {

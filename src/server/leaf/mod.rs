@@ -19,6 +19,8 @@
 mod connection;
 pub mod interest;
 
+pub use connection::own_url;
+
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};

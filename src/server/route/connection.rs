@@ -97,6 +97,7 @@ pub fn route_info_json(server: &Server) -> Vec<u8> {
             server.own_client_urls()
         },
         ldm: routes.in_lame_duck(),
+        leafnode_urls: crate::server::leaf::own_url(server).into_iter().collect(),
     };
     serde_json::to_vec(&info).unwrap_or_default()
 }
