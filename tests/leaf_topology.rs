@@ -240,3 +240,59 @@ fn fail_over(kind: Impl) {
     publish_n(&mut p, "after", "m", 10);
     assert_eq!(collect(&mut sub, 10, QUIET)["1"].len(), 10);
 }
+
+/// Two clustered nats-lite edge servers, each with its own link to one
+/// `hub_kind` hub: subscribers on one edge and on the hub get each
+/// message once, whoever publishes (the hub does not tell one edge the
+/// other's interest: their route carries it).
+fn edge_cluster(hub_kind: Impl) {
+    let hub = start(hub_kind, "leafnodes { listen: 127.0.0.1:-1 }", &[]);
+    let dir = ConfDir::new("leaf-edge");
+    let conf = dir.write(
+        "edge.conf",
+        &format!(
+            "leafnodes {{ remotes = [ {{ url: \"{}\" }} ] }}\n",
+            hub.leaf_url("")
+        ),
+    );
+    let nodes = seed_cluster_with(
+        &[Impl::Lite, Impl::Lite],
+        &[
+            "-c",
+            &conf,
+            "--cluster",
+            "nats://127.0.0.1:-1",
+            "--cluster_name",
+            "edge",
+        ],
+    );
+    let mut subs = [nodes[0].client(), hub.client()];
+    let mut pubs = [nodes[0].client(), nodes[1].client(), hub.client()];
+    for s in subs.iter_mut() {
+        s.send("SUB e.* 1\r\n");
+    }
+    for s in subs.iter_mut() {
+        for p in pubs.iter_mut() {
+            sync_interest(s, p);
+        }
+    }
+    for (i, p) in pubs.iter_mut().enumerate() {
+        publish_n(p, &format!("e.{i}"), &format!("from{i}"), 20);
+    }
+    for (i, s) in subs.iter_mut().enumerate() {
+        let got = collect(s, 60, QUIET);
+        assert_eq!(got["1"].len(), 60, "subscriber {i}: {got:?}");
+    }
+}
+
+#[test]
+fn a_cluster_of_edges_each_linked_to_a_nats_lite_hub_delivers_once() {
+    edge_cluster(Impl::Lite);
+}
+
+#[test]
+fn a_cluster_of_edges_each_linked_to_a_nats_server_hub_delivers_once() {
+    if reference_or_skip() {
+        edge_cluster(Impl::Reference);
+    }
+}

@@ -366,6 +366,10 @@ pub struct Delivery {
     /// This thread's messages come from our hub (a solicited leaf
     /// connection): they never go on to routes or back to the hub.
     pub from_hub: bool,
+    /// This thread's messages come from a leaf of this cluster (a hash; 0:
+    /// none): they never go to another leaf of the same cluster, whose
+    /// routes carry them there.
+    pub leaf_cluster: u64,
 }
 
 impl Fanout {
@@ -379,6 +383,7 @@ impl Fanout {
                 interest,
                 targets: Vec::new(),
                 from_hub: false,
+                leaf_cluster: 0,
             },
             observed: super::monitor::observe::Local::default(),
         }
@@ -518,7 +523,9 @@ impl Delivery {
     #[inline]
     fn may_forward(&self, sub: &Subscription, echo_off: Option<u64>) -> bool {
         let Some(c) = &sub.client else { return false };
-        echo_off != Some(c.cid) && !(self.from_hub && sub.leaf.is_none())
+        echo_off != Some(c.cid)
+            && !(self.from_hub && sub.leaf.is_none())
+            && !(self.leaf_cluster != 0 && sub.leaf_cluster == self.leaf_cluster)
     }
 
     /// Make `member`'s connection a target for its queue group.
@@ -602,13 +609,14 @@ impl Delivery {
         group: &'g [Arc<Subscription>],
         echo_off: Option<u64>,
     ) -> Option<&'g Arc<Subscription>> {
-        let from_hub = self.from_hub;
+        let (from_hub, cluster) = (self.from_hub, self.leaf_cluster);
         let live = |s: &&Arc<Subscription>| {
             s.remote
                 && s.client
                     .as_ref()
                     .is_some_and(|c| !c.is_closed() && echo_off != Some(c.cid))
                 && !(from_hub && s.leaf.is_none())
+                && !(cluster != 0 && s.leaf_cluster == cluster)
         };
         let weight = |s: &Arc<Subscription>| u64::from(s.weight.load(Ordering::Relaxed));
         let total: u64 = group.iter().filter(live).map(weight).sum();

@@ -52,6 +52,9 @@ pub struct Subscription {
     /// Interest a leaf connection announced (`LS+`), and on which side of
     /// it we are: `client` is then the leaf connection (`remote` is set).
     pub leaf: Option<LeafSide>,
+    /// For a leaf's interest: the cluster of the server behind the leaf
+    /// connection (a hash; 0: none).
+    pub leaf_cluster: u64,
 }
 
 /// Which side of a leaf connection we are.
@@ -102,6 +105,7 @@ impl Subscription {
             remote: false,
             weight: AtomicU32::new(1),
             leaf: None,
+            leaf_cluster: 0,
         }
     }
 

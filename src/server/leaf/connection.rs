@@ -29,7 +29,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::interest::Origin;
+use super::interest::{cluster_id, Origin};
 use super::{read_info_line, Leaf, Outcome};
 use crate::protocol::encode;
 use crate::protocol::info::Connect;
@@ -167,6 +167,7 @@ pub fn solicited(
     ops.remote_id = info.server_id.clone();
     ops.remote_name = info.server_name.clone();
     ops.remote_account = info.remote_account.clone();
+    ops.remote_cluster = info.cluster.clone();
     ops.headers = info.headers;
     ops.wait_connect_info = info.info_on_connect;
     ops.hub_urls = info.leafnode_urls.clone().unwrap_or_default();
@@ -363,6 +364,8 @@ struct LeafOps {
     remote_id: String,
     remote_name: String,
     remote_account: String,
+    /// The cluster of the server behind the connection (empty: none).
+    remote_cluster: String,
     leaf: Option<Arc<Leaf>>,
     /// Solicited: the hub cluster's leafnode URLs, from its latest INFO.
     hub_urls: Vec<String>,
@@ -401,6 +404,7 @@ impl LeafOps {
             remote_id: String::new(),
             remote_name: String::new(),
             remote_account: String::new(),
+            remote_cluster: String::new(),
             leaf: None,
             hub_urls: Vec::new(),
             loop_detected: Cell::new(false),
@@ -416,6 +420,7 @@ impl LeafOps {
         Origin::Leaf {
             cid: self.client.cid,
             solicited: self.solicited,
+            cluster: cluster_id(&self.remote_cluster),
         }
     }
 
@@ -424,6 +429,7 @@ impl LeafOps {
         if self.leaf.is_some() {
             return;
         }
+        self.fanout.out.leaf_cluster = cluster_id(&self.remote_cluster);
         let headers = self.headers && !self.server.opts().no_header_support;
         self.client.headers.store(headers, Ordering::Relaxed);
         self.client.meta().name = self.remote_name.clone();
@@ -446,7 +452,7 @@ impl LeafOps {
         let kick = self.server.routes.interest.leaves.attach(
             &self.client,
             &self.account.name,
-            self.solicited,
+            self.origin(),
             self.server.leafs.lds(),
         );
         if kick {
@@ -523,6 +529,7 @@ impl LeafOps {
         self.remote_id = c.id.clone();
         self.remote_name = if c.name.is_empty() { c.id } else { c.name };
         self.remote_account = c.remote_account;
+        self.remote_cluster = c.cluster;
         let mut line = Vec::new();
         let json = hub_info_json(
             &self.server,
@@ -666,6 +673,7 @@ impl LeafOps {
             &key,
             queue.map_or(1, |q| q.1),
         );
+        sub.leaf_cluster = cluster_id(&self.remote_cluster);
         sub.leaf = Some(if self.solicited {
             LeafSide::Solicited
         } else {

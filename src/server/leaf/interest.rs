@@ -7,7 +7,9 @@
 //!   account except its own interest: local clients, routes, other leaves;
 //! - a connection we solicited (we are a leaf of that hub) sees only local
 //!   clients and the leaves that connect to us, never the routes' interest
-//!   nor another hub's.
+//!   nor another hub's;
+//! - a leaf of a cluster is not told the interest of another leaf of the
+//!   same cluster (that cluster's routes carry it).
 //!
 //! Counts and the set of attached connections share one lock, and lines
 //! are appended to a connection's pending bytes under it (written after
@@ -31,13 +33,27 @@ pub enum Origin {
     Local,
     /// A route (the cluster's interest).
     Route,
-    /// A leaf connection: its id and whether we solicited it.
+    /// A leaf connection: its id, whether we solicited it, and the
+    /// cluster of the server behind it.
     Leaf {
         /// The connection's id.
         cid: u64,
         /// We dialled it (it leads to our hub).
         solicited: bool,
+        /// The peer's cluster ([`cluster_id`]; 0: none).
+        cluster: u64,
     },
+}
+
+/// A cluster name as a number for [`Origin`] (0 for none).
+pub fn cluster_id(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    if name.is_empty() {
+        return 0;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish() | 1
 }
 
 /// `(subject, queue)`.
@@ -47,15 +63,26 @@ struct Attached {
     client: Arc<Client>,
     account: String,
     solicited: bool,
+    /// The peer's cluster ([`cluster_id`]).
+    cluster: u64,
 }
 
 impl Attached {
+    /// The interest of `origin` is told to this connection. Never a
+    /// leaf's own, nor that of another leaf of the same cluster (the
+    /// cluster's routes carry it there, as in nats-server).
     fn sees(&self, origin: Origin) -> bool {
         match origin {
             Origin::Local => true,
             Origin::Route => !self.solicited,
-            Origin::Leaf { cid, solicited } => {
-                cid != self.client.cid && !(self.solicited && solicited)
+            Origin::Leaf {
+                cid,
+                solicited,
+                cluster,
+            } => {
+                cid != self.client.cid
+                    && !(self.solicited && solicited)
+                    && (cluster == 0 || cluster != self.cluster)
             }
         }
     }
@@ -155,12 +182,19 @@ impl LeafInterest {
     /// Start telling `client` (bound to `account`) about interest: what it
     /// may see now, then every change; `lds` is our loop detection subject,
     /// sent first. Returns true when the caller must [`Client::kick`] it.
-    pub fn attach(&self, client: &Arc<Client>, account: &str, solicited: bool, lds: &str) -> bool {
+    pub fn attach(&self, client: &Arc<Client>, account: &str, origin: Origin, lds: &str) -> bool {
+        let (solicited, cluster) = match origin {
+            Origin::Leaf {
+                solicited, cluster, ..
+            } => (solicited, cluster),
+            _ => (false, 0),
+        };
         let mut st = self.state();
         let a = Attached {
             client: client.clone(),
             account: account.to_string(),
             solicited,
+            cluster,
         };
         let mut dump = Vec::new();
         ls_plus(&mut dump, lds.as_bytes(), None);
