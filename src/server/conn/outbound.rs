@@ -12,9 +12,11 @@
 //! started the first time it is needed, which writes with blocking calls
 //! bounded by `write_deadline`. So a publisher never blocks on a
 //! subscriber's socket, no lock is held across a socket write, and a fast
-//! consumer costs no thread hand-off at all. With an encoding (TLS,
-//! WebSocket framing: `transport.rs`) every write goes through the writer
-//! thread, which encodes each flush in order.
+//! consumer costs no thread hand-off at all. With an encoding
+//! (`transport.rs`) each flush is encoded by whoever writes it: WebSocket
+//! frames are written directly as above (what the socket does not take
+//! waits, encoded, for the writer thread), TLS goes through the writer
+//! thread, which encrypts in order.
 //!
 //! # Stalls and slow consumers
 //!
@@ -155,6 +157,8 @@ pub struct Outbound {
     /// The encoding (TLS once the handshake is done, WebSocket framing
     /// once the upgrade is done); none for plain TCP.
     encoding: OnceLock<Box<Mutex<Encoding>>>,
+    /// Every write goes through the writer thread (the encoding is TLS).
+    via_writer: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     writer_wake: Condvar,
     /// Signalled when the writer takes or writes bytes (waiting producers watch it).
@@ -180,6 +184,7 @@ impl Outbound {
         Outbound {
             stream,
             encoding: OnceLock::new(),
+            via_writer: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State::default()),
             writer_wake: Condvar::new(),
             drained: Condvar::new(),
@@ -204,7 +209,36 @@ impl Outbound {
     /// Install the encoding (TLS after the handshake, WebSocket framing
     /// after the upgrade); from now on every write goes through it.
     pub fn set_encoding(&self, encoding: Encoding) {
-        let _ = self.encoding.set(Box::new(Mutex::new(encoding)));
+        let via_writer = !encoding.writes_directly();
+        if self.encoding.set(Box::new(Mutex::new(encoding))).is_ok() {
+            self.via_writer
+                .store(via_writer, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Every write goes through the writer thread.
+    fn via_writer(&self) -> bool {
+        self.via_writer.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Write `buf` without blocking, through the encoding if there is one.
+    /// Returns how much of `buf` is taken and whether the socket is full.
+    /// With an encoding all of `buf` is taken: what the socket did not take
+    /// waits, encoded, in the encoding.
+    fn send_direct(&self, buf: &[u8]) -> io::Result<(usize, bool)> {
+        let Some(encoding) = self.encoding.get() else {
+            let n = wire::send_nonblocking(&self.stream, buf)?;
+            return Ok((n, n < buf.len()));
+        };
+        let lock = || encoding.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = lock().encode_for_direct_write(buf)?;
+        // Only the owner of the write side encodes: nothing can come in between.
+        let written = wire::send_nonblocking(&self.stream, &bytes);
+        let n = written.as_ref().map_or(0, |&n| n);
+        let full = n < bytes.len();
+        lock().sent(bytes, n);
+        written?;
+        Ok((buf.len(), full))
     }
 
     /// Run `f` on the encoding, if there is one (the reader queueing a pong).
@@ -276,7 +310,7 @@ impl Outbound {
                 }
             }
         }
-        if out.flushing || this.encoding.get().is_some() {
+        if out.flushing || this.via_writer() {
             out.pending.extend_from_slice(staged);
             staged.clear();
             if !out.flushing {
@@ -322,7 +356,7 @@ impl Outbound {
             out.flushing = false;
             return;
         }
-        if this.encoding.get().is_some() {
+        if this.via_writer() {
             Self::start_writer(peer, &mut out);
             return;
         }
@@ -334,11 +368,19 @@ impl Outbound {
     /// The encoding has bytes of its own to send (a TLS alert or key
     /// update, a WebSocket pong): have the writer send them.
     pub fn kick_tls<P: Peer>(peer: &Arc<P>) {
-        let mut out = peer.outbound().state();
-        if !out.closed && !out.flushing {
-            out.flushing = true;
-            Self::start_writer(peer, &mut out);
+        let this = peer.outbound();
+        let mut out = this.state();
+        if out.closed || out.flushing {
+            return;
         }
+        out.flushing = true;
+        if this.via_writer() {
+            Self::start_writer(peer, &mut out);
+            return;
+        }
+        let mut buf = std::mem::take(&mut out.pending);
+        drop(out);
+        Self::write_as_owner(peer, &mut buf);
     }
 
     /// Wait while this connection's writer works through a backlog above
@@ -374,8 +416,8 @@ impl Outbound {
     fn write_as_owner<P: Peer>(peer: &Arc<P>, buf: &mut Vec<u8>) {
         let this = peer.outbound();
         for round in 0.. {
-            let written = match wire::send_nonblocking(&this.stream, buf) {
-                Ok(n) => n,
+            let (written, full) = match this.send_direct(buf) {
+                Ok(sent) => sent,
                 Err(_) => {
                     buf.clear();
                     this.release_write_side();
@@ -384,7 +426,7 @@ impl Outbound {
                 }
             };
             let mut out = this.state();
-            if written < buf.len() || (round >= MAX_FLUSH_ROUNDS && !out.pending.is_empty()) {
+            if full || (round >= MAX_FLUSH_ROUNDS && !out.pending.is_empty()) {
                 // The socket is full (or others keep queueing): the writer thread takes over.
                 out.pending.splice(0..0, buf.drain(written..));
                 buf.clear();
@@ -392,7 +434,9 @@ impl Outbound {
                 return;
             }
             buf.clear();
-            if out.pending.is_empty() {
+            // Under the state lock, as in the writer: bytes the encoding
+            // queued meanwhile (a pong) go out in another round.
+            if out.pending.is_empty() && !this.encoding_has_output() {
                 out.flushing = false;
                 if out.close_when_flushed {
                     out.closed = true;
@@ -685,6 +729,42 @@ mod tests {
         reader.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"PONG\r\n");
         assert_eq!(peer.out.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn websocket_frames_stay_whole_when_the_socket_fills_mid_frame() {
+        use crate::protocol::websocket::{Decoder, Role};
+        let (peer, mut reader) = pair(64 << 20, Duration::from_secs(10));
+        peer.out
+            .set_encoding(super::super::transport::Encoding::websocket(None, false));
+        // Flushes queued while nobody reads: the socket fills in the middle
+        // of a frame and the writer thread takes over from there.
+        let mut want = Vec::new();
+        for i in 0..200u32 {
+            let mut staged = vec![(i % 251) as u8; 64 * 1024 + i as usize];
+            want.extend_from_slice(&staged);
+            assert_ne!(
+                Outbound::queue(&peer, &mut staged, false),
+                Queued::SlowConsumer
+            );
+        }
+        reader
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut decoder = Decoder::new(Role::Client, false);
+        let (mut got, mut raw) = (Vec::new(), vec![0u8; 1 << 16]);
+        while got.len() < want.len() {
+            let n = reader.read(&mut raw).unwrap();
+            assert!(n > 0, "closed after {} bytes", got.len());
+            let mut off = 0;
+            while off < n {
+                let step = decoder.decode(&raw[off..n], &mut got, usize::MAX).unwrap();
+                assert!(step.control.is_none());
+                off += step.consumed;
+            }
+        }
+        assert!(got == want, "the stream differs");
+        assert_eq!(peer.closed.load(Ordering::Relaxed), 0);
     }
 
     #[test]

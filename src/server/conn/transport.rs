@@ -4,12 +4,17 @@
 //! codec), or both (`wss://`). The core reads and writes through it at the
 //! socket boundary and nowhere else:
 //!
-//! - [`Encoding`] is what the writer thread (`outbound.rs`) passes each
-//!   flush through: framed as one binary WebSocket message (one frame per
-//!   flush, not one per NATS message) and/or encrypted. It also holds the
-//!   bytes the transport must send on its own: pongs, the WebSocket close
-//!   frame (the last thing written, with the status nats-server uses for
-//!   the close reason), and TLS records rustls queued.
+//! - [`Encoding`] is what each flush passes through on its way out
+//!   (`outbound.rs`): framed as one binary WebSocket message (one frame
+//!   per flush, not one per NATS message) and/or encrypted. A WebSocket
+//!   connection's flushes are written directly, without blocking, by
+//!   whichever thread owns the write side, as on a plain connection: what
+//!   the socket does not take stays here, encoded, and goes out first
+//!   (through the writer thread). A TLS connection's flushes all go
+//!   through the writer thread. The encoding also holds the bytes the
+//!   transport must send on its own: pongs, the WebSocket close frame (the
+//!   last thing written, with the status nats-server uses for the close
+//!   reason), and TLS records rustls queued.
 //! - [`WsInbound`] is what the connection's own thread (`inbound.rs`)
 //!   passes the bytes it read (decrypted first for `wss://`) through:
 //!   frames are unmasked (and inflated) straight into the read buffer,
@@ -41,6 +46,10 @@ pub const COMPRESSING_WRITER_STACK: usize = 1024 * 1024;
 pub struct Encoding {
     tls: Option<rustls::Connection>,
     ws: Option<WsOutbound>,
+    /// Encoded bytes the socket did not take: they go out first.
+    unsent: Vec<u8>,
+    /// Reused for direct writes.
+    scratch: Vec<u8>,
 }
 
 /// The WebSocket half of an [`Encoding`].
@@ -77,6 +86,8 @@ impl Encoding {
         Encoding {
             tls: Some(session),
             ws: None,
+            unsent: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -92,6 +103,40 @@ impl Encoding {
                 closing: false,
                 framed: Vec::new(),
             }),
+            unsent: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Flushes may be written directly by whichever thread owns the write
+    /// side (WebSocket); otherwise (TLS) they all go through the writer
+    /// thread.
+    pub fn writes_directly(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// Encode `plain` (see [`Encoding::encode`]) into a reused buffer, for
+    /// a direct write; hand it back with [`Encoding::sent`].
+    ///
+    /// # Errors
+    ///
+    /// The TLS session failed.
+    pub fn encode_for_direct_write(&mut self, plain: &[u8]) -> io::Result<Vec<u8>> {
+        let mut wire = std::mem::take(&mut self.scratch);
+        wire.clear();
+        self.encode(plain, &mut wire)?;
+        Ok(wire)
+    }
+
+    /// A direct write of `wire` took its first `written` bytes: the rest
+    /// goes out first next time.
+    pub fn sent(&mut self, mut wire: Vec<u8>, written: usize) {
+        if written < wire.len() {
+            self.unsent.extend_from_slice(&wire[written..]);
+        }
+        wire.clear();
+        if wire.capacity() <= 1024 * 1024 {
+            self.scratch = wire;
         }
     }
 
@@ -115,6 +160,7 @@ impl Encoding {
     ///
     /// The TLS session failed.
     pub fn encode(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
+        wire.append(&mut self.unsent);
         match (&mut self.ws, &mut self.tls) {
             (None, None) => {
                 wire.extend_from_slice(plain);
@@ -145,7 +191,7 @@ impl Encoding {
             .ws
             .as_ref()
             .is_some_and(|ws| !ws.controls.is_empty() || ws.close.is_some());
-        ws || self.tls.as_ref().is_some_and(|c| c.wants_write())
+        ws || !self.unsent.is_empty() || self.tls.as_ref().is_some_and(|c| c.wants_write())
     }
 
     /// Queue a pong answering a ping's `payload` (WebSocket only).
