@@ -10,8 +10,8 @@
 //!   connection's flushes are written directly, without blocking, by
 //!   whichever thread owns the write side, as on a plain connection: what
 //!   the socket does not take stays here, encoded, and goes out first
-//!   (through the writer thread). A TLS connection's flushes all go
-//!   through the writer thread. The encoding also holds the bytes the
+//!   (through the writer thread). The flushes of a TLS connection and of
+//!   a compressing WebSocket connection all go through the writer thread. The encoding also holds the bytes the
 //!   transport must send on its own: pongs, the WebSocket close frame (the
 //!   last thing written, with the status nats-server uses for the close
 //!   reason), and TLS records rustls queued.
@@ -109,10 +109,13 @@ impl Encoding {
     }
 
     /// Flushes may be written directly by whichever thread owns the write
-    /// side (WebSocket); otherwise (TLS) they all go through the writer
-    /// thread.
+    /// side (WebSocket); otherwise they all go through the writer thread:
+    /// TLS, and compressing WebSocket connections, whose deflate wants a
+    /// deep stack (the writer's is sized for it) and whose compression is
+    /// better spread over the destinations' writers than done in turn by
+    /// a publisher.
     pub fn writes_directly(&self) -> bool {
-        self.ws.is_some()
+        self.ws.as_ref().is_some_and(|ws| !ws.compression)
     }
 
     /// Encode `plain` (see [`Encoding::encode`]) into a reused buffer, for
@@ -378,6 +381,7 @@ mod tests {
     #[test]
     fn one_frame_per_flush_pongs_first_and_the_close_frame_last() {
         let mut e = Encoding::websocket(None, false);
+        assert!(e.writes_directly());
         let mut wire = Vec::new();
         e.encode(b"MSG a 1 2\r\nhi\r\nMSG a 1 2\r\nho\r\n", &mut wire)
             .unwrap();
@@ -414,6 +418,7 @@ mod tests {
     #[test]
     fn compressed_flushes_round_trip() {
         let mut e = Encoding::websocket(None, true);
+        assert!(!e.writes_directly(), "deflate runs on the writer's stack");
         let payload = b"MSG big 1 5\r\nhello\r\n".repeat(200);
         let mut wire = Vec::new();
         e.encode(&payload, &mut wire).unwrap();
