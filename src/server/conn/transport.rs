@@ -252,8 +252,13 @@ pub fn close_status(reason: CloseReason) -> (u16, String) {
     (code, reason.to_string())
 }
 
-/// Raw (framed) bytes read per socket read.
-const WS_RAW_READ: usize = 16 * 1024;
+/// Size of a new (or shrunk) buffer of framed bytes: an idle WebSocket
+/// client costs little.
+const WS_RAW_MIN: usize = 1024;
+/// Reads that fill the buffer of framed bytes double it up to this.
+const WS_RAW_MAX: usize = 64 * 1024;
+/// Consecutive short reads after which a large, empty buffer shrinks back.
+const WS_SHRINK_AFTER_SHORT_READS: u32 = 16;
 
 /// What [`WsInbound::decode`] came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,10 +276,12 @@ pub enum WsEvent {
 /// and not yet decoded, and the frame decoder.
 pub struct WsInbound {
     decoder: Decoder,
-    /// Framed bytes: `raw[start..end]` are still to decode.
+    /// Framed bytes: `raw[start..end]` are still to decode. Grows while
+    /// reads fill it, shrinks back once they stay short (as the read buffer).
     raw: Vec<u8>,
     start: usize,
     end: usize,
+    short_reads: u32,
 }
 
 impl WsInbound {
@@ -282,12 +289,13 @@ impl WsInbound {
     /// (the first frames); `compression` when permessage-deflate was agreed.
     pub fn new(compression: bool, mut leftover: Vec<u8>) -> WsInbound {
         let end = leftover.len();
-        leftover.resize(end.max(WS_RAW_READ), 0);
+        leftover.resize(end.max(WS_RAW_MIN), 0);
         WsInbound {
             decoder: Decoder::new(Role::Server, compression),
             raw: leftover,
             start: 0,
             end,
+            short_reads: 0,
         }
     }
 
@@ -296,6 +304,10 @@ impl WsInbound {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if self.short_reads >= WS_SHRINK_AFTER_SHORT_READS && self.raw.len() > WS_RAW_MIN {
+                self.raw = vec![0; WS_RAW_MIN];
+                self.short_reads = 0;
+            }
         } else if self.end == self.raw.len() {
             self.raw.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -304,9 +316,26 @@ impl WsInbound {
         &mut self.raw[self.end..]
     }
 
-    /// `n` bytes were read into [`WsInbound::spare`].
+    /// `n` bytes were read into [`WsInbound::spare`]: a read that filled
+    /// it doubles the buffer (up to a limit), short ones let it shrink.
     pub fn filled(&mut self, n: usize) {
+        let free = self.raw.len() - self.end;
         self.end += n;
+        if n == free && self.raw.len() < WS_RAW_MAX {
+            let grown = (self.raw.len() * 2).min(WS_RAW_MAX);
+            self.raw.resize(grown, 0);
+            self.short_reads = 0;
+        } else if n < self.raw.len() / 4 {
+            self.short_reads = self.short_reads.saturating_add(1);
+        } else {
+            self.short_reads = 0;
+        }
+    }
+
+    /// The buffer of framed bytes' current size.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.raw.len()
     }
 
     /// Framed bytes that came from elsewhere (TLS plaintext).
@@ -318,6 +347,11 @@ impl WsInbound {
         }
         self.raw[self.end..end].copy_from_slice(bytes);
         self.end = end;
+        if bytes.len() < self.raw.len() / 4 {
+            self.short_reads = self.short_reads.saturating_add(1);
+        } else {
+            self.short_reads = 0;
+        }
     }
 
     /// Decode what was read into `buf` (no more than it has room for now),
@@ -413,6 +447,24 @@ mod tests {
         e.encode(b"PING\r\n", &mut wire).unwrap();
         assert!(wire.is_empty());
         assert!(!e.has_output());
+    }
+
+    #[test]
+    fn the_framed_bytes_buffer_grows_with_full_reads_and_shrinks_when_idle() {
+        let mut ws = WsInbound::new(false, Vec::new());
+        assert_eq!(ws.capacity(), WS_RAW_MIN);
+        while ws.capacity() < WS_RAW_MAX {
+            let n = ws.spare().len();
+            ws.filled(n);
+            ws.start = ws.end; // all decoded
+        }
+        assert_eq!(ws.capacity(), WS_RAW_MAX);
+        for _ in 0..WS_SHRINK_AFTER_SHORT_READS {
+            ws.spare();
+            ws.filled(1);
+            ws.start = ws.end;
+        }
+        assert_eq!(ws.spare().len(), WS_RAW_MIN);
     }
 
     #[test]
