@@ -11,10 +11,11 @@
 //!   whichever thread owns the write side, as on a plain connection: what
 //!   the socket does not take stays here, encoded, and goes out first
 //!   (through the writer thread). The flushes of a TLS connection and of
-//!   a compressing WebSocket connection all go through the writer thread. The encoding also holds the bytes the
-//!   transport must send on its own: pongs, the WebSocket close frame (the
-//!   last thing written, with the status nats-server uses for the close
-//!   reason), and TLS records rustls queued.
+//!   a compressing WebSocket connection all go through the writer thread.
+//!   The encoding also holds the bytes the transport must send on its own:
+//!   pongs, the WebSocket close frame (the last thing written, with the
+//!   status nats-server uses for the close reason), and TLS records rustls
+//!   queued.
 //! - [`WsInbound`] is what the connection's own thread (`inbound.rs`)
 //!   passes the bytes it read (decrypted first for `wss://`) through:
 //!   frames are unmasked (and inflated) straight into the read buffer,
