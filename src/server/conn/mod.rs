@@ -1,5 +1,5 @@
 //! The connection core every kind of connection (client, websocket client,
-//! route; later leafnode) runs on. A kind brings only its op handlers (an
+//! route, leafnode) runs on. A kind brings only its op handlers (an
 //! [`inbound::OpHandler`]); the core owns:
 //!
 //! - `inbound.rs`: the read buffer, which grows only as bytes arrive;
