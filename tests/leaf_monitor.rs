@@ -1,6 +1,7 @@
 //! Leafnode monitoring: `/leafz` (with `subs=1`), the `leaf` block and
 //! `leafnodes` count of `/varz` on a hub and on its leaf, compared key by
-//! key with nats-server 2.9.10 in the same setup.
+//! key with nats-server 2.9.10 in the same setup; `/metrics` leaf gauges
+//! (checked by promtool).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -27,6 +28,69 @@ fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+/// GET `/metrics` as text.
+fn metrics_text(m: &Monitored) -> String {
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        m.http
+    );
+    let r = http_raw(m.http, request.as_bytes());
+    assert_eq!(r.status, 200);
+    r.text()
+}
+
+#[test]
+fn metrics_count_leaf_connections_and_pass_promtool() {
+    let hub = start(
+        Impl::Lite,
+        "leafnodes { listen: 127.0.0.1:-1 }",
+        &["-m", "-1"],
+    );
+    let url = hub.leaf_url("");
+    let leaf = start(
+        Impl::Lite,
+        &format!("leafnodes {{ remotes = [ {{ url: \"{url}\" }} ] }}"),
+        &[],
+    );
+    let mut leaf_client = leaf.client();
+    leaf_client.send("SUB watched 1\r\n");
+    let mut hub_client = hub.client();
+    sync_interest(&mut leaf_client, &mut hub_client);
+    let hub_mon = Monitored::attach(hub.server);
+    let text = metrics_text(&hub_mon);
+    for want in [
+        "gnatsd_varz_leafnodes{server_id=",
+        "gnatsd_leafz_leafnodes{server_id=",
+        "gnatsd_leafz_leaf_info{server_id=",
+        "gnatsd_leafz_leaf_subscriptions{server_id=",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("gnatsd_leafz_leafnodes{") && l.ends_with(" 1")),
+        "{text}"
+    );
+    let Some(promtool) = crate::obs_support::require_tool("promtool", "prometheus") else {
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A hub and its leaf of `kind`, monitored, with a subscription on the

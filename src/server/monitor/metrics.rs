@@ -259,6 +259,7 @@ pub fn render(server: &Server, monitor: &Monitor, open: bool) -> String {
     let clients = client_totals(server);
     connz_series(&mut o, &clients, sid);
     routez_series(&mut o, server, id);
+    leafz_series(&mut o, server, id);
     subsz_series(&mut o, server, sid);
     accountz_series(&mut o, server, &clients, id);
     own_series(&mut o, server, &clients, sid);
@@ -492,6 +493,84 @@ fn routez_series(o: &mut Out, server: &Server, id: &str) {
         o.family(&metric, "gauge", &format!("{name} of a route"));
         for r in &rows {
             o.sample(&metric, &[("server_id", id), ("rid", &r.rid)], r.values[i]);
+        }
+    }
+}
+
+/// `/leafz` as gauges: the count, and per leaf connection (labelled by
+/// its id, account and address) its interest, round trip and counters.
+fn leafz_series(o: &mut Out, server: &Server, id: &str) {
+    let leafs = server.leafs.list();
+    o.gauge(
+        "gnatsd_leafz_leafnodes",
+        "Leaf connections (/leafz)",
+        &[("server_id", id)],
+        leafs.len(),
+    );
+    let rows: Vec<(String, String, String, Option<f64>, [u64; 5])> = leafs
+        .iter()
+        .map(|l| {
+            let c = &l.client;
+            (
+                c.cid.to_string(),
+                l.account.name.clone(),
+                c.addr.to_string(),
+                c.meta().rtt.map(|d| d.as_secs_f64()),
+                [
+                    c.subs().len() as u64,
+                    c.stats.in_msgs.load(Relaxed),
+                    c.stats.out_msgs.load(Relaxed),
+                    c.stats.in_bytes.load(Relaxed),
+                    c.stats.out_bytes.load(Relaxed),
+                ],
+            )
+        })
+        .collect();
+    o.family(
+        "gnatsd_leafz_leaf_info",
+        "gauge",
+        "A leaf connection: account and address",
+    );
+    for (lid, account, addr, _, _) in &rows {
+        o.sample(
+            "gnatsd_leafz_leaf_info",
+            &[
+                ("server_id", id),
+                ("lid", lid),
+                ("account", account),
+                ("addr", addr),
+            ],
+            1u64,
+        );
+    }
+    o.family(
+        "gnatsd_leafz_leaf_rtt_seconds",
+        "gauge",
+        "Last measured round trip of a leaf connection",
+    );
+    for (lid, _, _, rtt, _) in &rows {
+        if let Some(rtt) = rtt {
+            o.sample(
+                "gnatsd_leafz_leaf_rtt_seconds",
+                &[("server_id", id), ("lid", lid)],
+                *rtt,
+            );
+        }
+    }
+    for (i, name) in [
+        "subscriptions",
+        "in_msgs",
+        "out_msgs",
+        "in_bytes",
+        "out_bytes",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let metric = format!("gnatsd_leafz_leaf_{name}");
+        o.family(&metric, "gauge", &format!("{name} of a leaf connection"));
+        for (lid, _, _, _, values) in &rows {
+            o.sample(&metric, &[("server_id", id), ("lid", lid)], values[i]);
         }
     }
 }
