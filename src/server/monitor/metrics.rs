@@ -507,7 +507,9 @@ fn leafz_series(o: &mut Out, server: &Server, id: &str) {
         &[("server_id", id)],
         leafs.len(),
     );
-    let rows: Vec<(String, String, String, Option<f64>, [u64; 5])> = leafs
+    /// lid, account, address, round trip, [interest, in/out msgs and bytes].
+    type Row = (String, String, String, Option<f64>, [u64; 5]);
+    let rows: Vec<Row> = leafs
         .iter()
         .map(|l| {
             let c = &l.client;
