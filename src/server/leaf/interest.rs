@@ -225,3 +225,123 @@ fn interest_line(out: &mut Vec<u8>, key: &Key, before: u32, after: u32) {
         (Some(q), _, n) => ls_plus(out, subject, Some((q, n))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// A leaf connection's shared half over a loopback pair, and the peer.
+    fn conn(cid: u64) -> (Arc<Client>, TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (ours, _) = l.accept().unwrap();
+        let client = Arc::new(Client::new(
+            cid,
+            Arc::new(ours),
+            peer.local_addr().unwrap(),
+            Arc::new(Account::new("$G")),
+            1 << 20,
+            Duration::from_secs(1),
+            Arc::default(),
+        ));
+        (client, peer)
+    }
+
+    /// What `client` was told since last asked.
+    fn told(client: &Arc<Client>, peer: &mut TcpStream) -> String {
+        client.kick();
+        peer.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = peer.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn sub(subject: &str, queue: Option<&str>) -> Subscription {
+        Subscription::detached(subject.as_bytes(), queue.map(str::as_bytes), b"1")
+    }
+
+    #[test]
+    fn each_connection_is_told_what_nats_server_would_tell_it() {
+        let li = LeafInterest::default();
+        li.activate();
+        let acc = Account::new("$G");
+        let edge = cluster_id("edge");
+        // A leaf of ours from cluster "edge", another from the same
+        // cluster, and our own link to a hub.
+        let (a, mut pa) = conn(1);
+        let (b, mut pb) = conn(2);
+        let (hub, mut ph) = conn(3);
+        let leaf = |cid, solicited| Origin::Leaf {
+            cid,
+            solicited,
+            cluster: if solicited { 0 } else { edge },
+        };
+        assert!(li.attach(&a, "$G", leaf(1, false), "$LDS.x"));
+        li.attach(&b, "$G", leaf(2, false), "$LDS.x");
+        li.attach(&hub, "$G", leaf(3, true), "$LDS.x");
+        for (c, p) in [(&a, &mut pa), (&b, &mut pb), (&hub, &mut ph)] {
+            assert_eq!(told(c, p), "LS+ $LDS.x\r\n");
+        }
+
+        // A local client's interest goes to every link.
+        li.changed(&acc, &sub("local", None), Origin::Local, true);
+        for (c, p) in [(&a, &mut pa), (&b, &mut pb), (&hub, &mut ph)] {
+            assert_eq!(told(c, p), "LS+ local\r\n");
+        }
+        // The cluster's interest goes to our leaves, not to our hub.
+        li.changed(&acc, &sub("routed", None), Origin::Route, true);
+        assert_eq!(told(&a, &mut pa), "LS+ routed\r\n");
+        assert_eq!(told(&b, &mut pb), "LS+ routed\r\n");
+        assert_eq!(told(&hub, &mut ph), "");
+        // A leaf's interest: not back to it, not to its cluster's other
+        // leaf, but to our hub.
+        li.changed(&acc, &sub("froma", None), leaf(1, false), true);
+        assert_eq!(told(&a, &mut pa), "");
+        assert_eq!(told(&b, &mut pb), "");
+        assert_eq!(told(&hub, &mut ph), "LS+ froma\r\n");
+        // The hub's interest goes to our leaves only.
+        li.changed(&acc, &sub("fromhub", None), leaf(3, true), true);
+        assert_eq!(told(&a, &mut pa), "LS+ fromhub\r\n");
+        assert_eq!(told(&hub, &mut ph), "");
+        told(&b, &mut pb);
+
+        // Plain interest on 0 <-> 1 only; a queue group's count each time.
+        li.changed(&acc, &sub("local", None), Origin::Local, true);
+        assert_eq!(told(&a, &mut pa), "");
+        li.changed(&acc, &sub("local", None), Origin::Local, false);
+        li.changed(&acc, &sub("local", None), Origin::Local, false);
+        assert_eq!(told(&a, &mut pa), "LS- local\r\n");
+        li.changed(&acc, &sub("work", Some("q")), Origin::Local, true);
+        li.changed(&acc, &sub("work", Some("q")), Origin::Route, true);
+        assert_eq!(told(&a, &mut pa), "LS+ work q 1\r\nLS+ work q 2\r\n");
+        assert_eq!(told(&hub, &mut ph), "LS- local\r\nLS+ work q 1\r\n");
+        li.changed(&acc, &sub("work", Some("q")), Origin::Local, false);
+        li.changed(&acc, &sub("work", Some("q")), Origin::Route, false);
+        assert_eq!(told(&a, &mut pa), "LS+ work q 1\r\nLS- work q\r\n");
+
+        // A connection attached later gets the same view as a dump.
+        li.detach(&b);
+        let (c, mut pc) = conn(4);
+        li.attach(&c, "$G", leaf(4, false), "$LDS.x");
+        let dump = told(&c, &mut pc);
+        assert!(dump.starts_with("LS+ $LDS.x\r\n"), "{dump}");
+        for line in ["LS+ routed\r\n", "LS+ fromhub\r\n"] {
+            assert!(dump.contains(line), "{dump}");
+        }
+        // (a leaf of the same cluster as the one that announced it)
+        assert!(!dump.contains("froma"), "{dump}");
+        // Other accounts are not told.
+        li.changed(&Account::new("B"), &sub("other", None), Origin::Local, true);
+        assert_eq!(told(&a, &mut pa), "");
+    }
+}
