@@ -230,3 +230,15 @@ fn a_message_never_comes_back_to_its_side() {
         no_echo(Impl::Reference, Impl::Lite);
     }
 }
+
+#[test]
+fn a_token_in_the_url_authenticates_to_a_nats_lite_hub() {
+    let mut hub = start(
+        Impl::Lite,
+        "leafnodes { listen: 127.0.0.1:-1, authorization { token: t0ken } }",
+        &[],
+    );
+    let leaf = start(Impl::Lite, &leaf_conf(&hub.leaf_url("t0ken")), &[]);
+    hub.wait_leaf();
+    exchange(&mut hub.client(), &mut leaf.client());
+}
