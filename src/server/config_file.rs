@@ -50,10 +50,6 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     if c.http_base_path.is_some() {
         return Err("http_base_path is not supported by nats-lite's monitoring".into());
     }
-    if c.system_account.is_some() && c.operator.is_none() {
-        warnings
-            .push("system_account has no effect: nats-lite has no system account services".into());
-    }
 
     if let Some(a) = &c.authorization {
         o.user = a.user.clone();
@@ -69,6 +65,11 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     o.no_auth_user = c.no_auth_user.clone();
     if let Some(op) = &c.operator {
         o.operator = Some(operator(op, c, o)?);
+    }
+    o.system_account = system_account(c, o)?;
+    if let Some(system) = &o.system_account {
+        o.imports
+            .extend(super::system::imports(system, &o.accounts));
     }
 
     if let Some(t) = &c.tls {
@@ -303,6 +304,27 @@ fn operator(
     o.accounts
         .extend(trust.preload.iter().map(|(k, _)| k.clone()));
     Ok(trust)
+}
+
+/// The system account: the config's (which must be one of its accounts),
+/// or in operator mode the operator JWT's.
+fn system_account(c: &conf::ServerConfig, o: &Options) -> Result<Option<String>, String> {
+    let from_operator = o.operator.as_ref().and_then(|trust| {
+        trust.operators.iter().find_map(|token| {
+            super::jwt::claims::decode::<super::jwt::claims::OperatorNats>(token, "operator")
+                .ok()?
+                .nats
+                .system_account
+                .filter(|s| !s.is_empty())
+        })
+    });
+    let Some(name) = c.system_account.clone().or(from_operator) else {
+        return Ok(None);
+    };
+    if o.operator.is_none() && !o.accounts.contains(&name) {
+        return Err("error resolving system account: account missing".into());
+    }
+    Ok(Some(name))
 }
 
 /// The server's form of a permissions block.

@@ -40,6 +40,7 @@ mod stack;
 pub mod stats;
 pub mod sublist;
 pub mod subscription;
+pub mod system;
 mod timers;
 pub mod tls;
 pub mod websocket;
@@ -148,6 +149,8 @@ pub struct Server {
     pub websocket_addr: std::sync::OnceLock<SocketAddr>,
     /// Who credentials make a WebSocket client (replaced by a reload).
     websocket_auth: RwLock<Option<Arc<auth::Authenticator>>>,
+    /// The system account's request services (`system/`).
+    pub system: system::SystemState,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
     lame_duck: AtomicBool,
@@ -196,6 +199,7 @@ impl Server {
             clients: Mutex::new(HashMap::new()),
             websocket_addr: std::sync::OnceLock::new(),
             websocket_auth: RwLock::new(None),
+            system: system::SystemState::default(),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),

@@ -164,6 +164,9 @@ pub struct Accountz {
     pub server_id: String,
     /// Now.
     pub now: GoTime,
+    /// The system account, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_account: Option<String>,
     /// Account names (without `acc=`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<String>>,
@@ -180,6 +183,7 @@ pub struct AccountInfo {
     /// When it was last updated (server start).
     pub update_time: GoTime,
     /// The system account.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_system: bool,
     /// Expired.
     pub expired: bool,
@@ -206,6 +210,7 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
     let mut reply = Accountz {
         server_id: server.id.clone(),
         now: GoTime::now(),
+        system_account: server.opts().system_account.clone(),
         accounts: None,
         account_detail: None,
     };
@@ -237,7 +242,7 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
     reply.account_detail = Some(AccountInfo {
         account_name: name.to_string(),
         update_time: GoTime::from_system(server.start),
-        is_system: false,
+        is_system: server.opts().system_account.as_deref() == Some(name),
         expired: false,
         complete: true,
         jetstream_enabled: false,
