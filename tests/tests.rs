@@ -43,6 +43,8 @@
 //!   ports, children killed on drop.
 //! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
 //!   Chromium with the official JavaScript client).
+//! - `sys_requests`: the system account's request subjects (`$SYS.REQ.SERVER.PING`,
+//!   monitoring kinds, account requests, `$SYS.REQ.USER.INFO`), in a cluster, nats-py.
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -149,6 +151,7 @@ mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
+mod sys_requests;
 mod tls_support;
 mod tutorial;
 mod util;

@@ -76,10 +76,7 @@ impl SystemState {
 pub fn imports(system: &str, accounts: &[String]) -> Vec<ImportSpec> {
     let mut specs = Vec::new();
     for account in accounts.iter().filter(|a| *a != system) {
-        for local in [
-            "$SYS.REQ.SERVER.PING.CONNZ",
-            "$SYS.REQ.ACCOUNT.PING.CONNZ",
-        ] {
+        for local in ["$SYS.REQ.SERVER.PING.CONNZ", "$SYS.REQ.ACCOUNT.PING.CONNZ"] {
             specs.push(ImportSpec {
                 importer: account.clone(),
                 exporter: system.to_string(),
@@ -155,7 +152,13 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     Ok(())
 }
 
-fn subscribe(server: &Server, account: &Arc<Account>, client: &Arc<Client>, subject: &str, i: usize) {
+fn subscribe(
+    server: &Server,
+    account: &Arc<Account>,
+    client: &Arc<Client>,
+    subject: &str,
+    i: usize,
+) {
     let sid = format!("{i}");
     let sub = Arc::new(Subscription::new(
         client.clone(),
@@ -209,7 +212,8 @@ impl Service {
             let Some(server) = self.server.upgrade() else {
                 break;
             };
-            let fanout = fanout.get_or_insert_with(|| super::conn::new_fanout(&server, self.client.cid));
+            let fanout =
+                fanout.get_or_insert_with(|| super::conn::new_fanout(&server, self.client.cid));
             let mut used = 0;
             loop {
                 match parse_server_op(&buf[used..], &limits) {

@@ -20,7 +20,12 @@ use crate::server::Server;
 /// The reply to a request on `subject` with body `payload`; `None` when
 /// this server stays silent (a filter excludes it, or the subject is not
 /// one it answers).
-pub fn answer(server: &Server, monitor: &Monitor, subject: &str, payload: &[u8]) -> Option<Vec<u8>> {
+pub fn answer(
+    server: &Server,
+    monitor: &Monitor,
+    subject: &str,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
     let tokens: Vec<&str> = subject.split('.').collect();
     match tokens.as_slice() {
         ["$SYS", "REQ", "SERVER", "PING"] => statsz_request(server, monitor, payload),
@@ -35,7 +40,10 @@ pub fn answer(server: &Server, monitor: &Monitor, subject: &str, payload: &[u8])
             if options.filter.excludes(server) {
                 return None;
             }
-            Some(reply(server, server_endpoint(server, monitor, kind, &options.fields)?))
+            Some(reply(
+                server,
+                server_endpoint(server, monitor, kind, &options.fields)?,
+            ))
         }
         ["$SYS", "REQ", "ACCOUNT", account, kind] if *account != "PING" => {
             let options = match options(payload) {
@@ -45,7 +53,10 @@ pub fn answer(server: &Server, monitor: &Monitor, subject: &str, payload: &[u8])
             if options.filter.excludes(server) {
                 return None;
             }
-            Some(reply(server, account_endpoint(server, account, kind, &options.fields)?))
+            Some(reply(
+                server,
+                account_endpoint(server, account, kind, &options.fields)?,
+            ))
         }
         _ => None,
     }
@@ -150,12 +161,18 @@ fn server_endpoint(
     use crate::server::monitor::misc;
     Some(match kind {
         "VARZ" => Ok(json(&crate::server::monitor::varz::varz(server, monitor))),
-        "CONNZ" => connz_options(fields)
-            .map(|o| json(&connz::connz(server, server.closed.snapshot(), &o))),
+        "CONNZ" => {
+            connz_options(fields).map(|o| json(&connz::connz(server, server.closed.snapshot(), &o)))
+        }
         "SUBSZ" => {
             let mut q = query(
                 fields,
-                &[("offset", "offset"), ("limit", "limit"), ("account", "acc"), ("test", "test")],
+                &[
+                    ("offset", "offset"),
+                    ("limit", "limit"),
+                    ("account", "acc"),
+                    ("test", "test"),
+                ],
             );
             if fields.get("subscriptions").and_then(Value::as_bool) == Some(true) {
                 q.extend([("subs".into(), "true".into())]);
@@ -167,7 +184,9 @@ fn server_endpoint(
             q.extend(subs_option(fields));
             misc::routez(server, &q).map(|r| json(&r))
         }
-        "ACCOUNTZ" => misc::accountz(server, &query(fields, &[("account", "acc")])).map(|a| json(&a)),
+        "ACCOUNTZ" => {
+            misc::accountz(server, &query(fields, &[("account", "acc")])).map(|a| json(&a))
+        }
         "HEALTHZ" => misc::healthz(&Query::default()).map(|h| json(&h)),
         _ => return None,
     })
@@ -186,7 +205,10 @@ fn account_endpoint(
             json(&connz::connz(server, server.closed.snapshot(), &o))
         }),
         "SUBSZ" => {
-            let q = query(fields, &[("offset", "offset"), ("limit", "limit"), ("test", "test")]);
+            let q = query(
+                fields,
+                &[("offset", "offset"), ("limit", "limit"), ("test", "test")],
+            );
             subsz::SubszOptions::from_query(&q).map(|mut o| {
                 o.subs = true;
                 o.acc = Some(account.to_string());
@@ -211,7 +233,11 @@ fn statsz_request(server: &Server, monitor: &Monitor, payload: &[u8]) -> Option<
     if options.filter.excludes(server) {
         return None;
     }
-    Some(envelope::wrap(server, "statsz", &json(&statsz(server, monitor))))
+    Some(envelope::wrap(
+        server,
+        "statsz",
+        &json(&statsz(server, monitor)),
+    ))
 }
 
 /// Messages and bytes (nats-server's `DataStats`).

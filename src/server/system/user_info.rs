@@ -89,7 +89,9 @@ pub fn reply(
             .unwrap_or_default();
         let at = std::time::Duration::from_secs(u64::try_from(at).unwrap_or(0));
         // Whole seconds, as nats-server truncates it.
-        nanos(std::time::Duration::from_secs(at.saturating_sub(now).as_secs()))
+        nanos(std::time::Duration::from_secs(
+            at.saturating_sub(now).as_secs(),
+        ))
     });
     let info = UserInfo {
         user: client.meta().user.clone().unwrap_or_default(),
