@@ -397,3 +397,45 @@ fn nats_py_requests_the_system_subjects() {
         assert_eq!(info["data"]["user"], "a", "{info}");
     }
 }
+
+#[test]
+fn javascript_client_context_is_user_info() {
+    if is_reference() {
+        eprintln!("skip: nats-server 2.9.10 has no $SYS.REQ.USER.INFO (2.10 added it)");
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node");
+    let node = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("node"))
+            .find(|p| p.is_file())
+    });
+    let (Some(node), true) = (
+        node,
+        dir.join("node_modules/@nats-io/transport-node").is_dir(),
+    ) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI: node or tests/clients/node/node_modules is missing (scripts/ci/install-clients.sh)"
+        );
+        eprintln!("note: no node or @nats-io/transport-node; skipping nc.context()");
+        return;
+    };
+    let conf_dir = ConfDir::new("sys-js");
+    let server = start_with_conf(&conf_dir, CONF, &[]);
+    let mut cmd = std::process::Command::new(node);
+    cmd.current_dir(&dir)
+        .arg("user_context.mjs")
+        .args([server.url().as_str(), "a", "a"]);
+    let out = run_with_deadline(cmd, Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let ctx: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{text} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(ctx["data"]["user"], "a", "{ctx}");
+    assert_eq!(ctx["data"]["account"], "A", "{ctx}");
+    assert_eq!(
+        ctx["data"]["permissions"]["subscribe"]["allow"],
+        serde_json::json!(["_INBOX.>"]),
+        "{ctx}"
+    );
+}

@@ -43,6 +43,8 @@
 //!   ports, children killed on drop.
 //! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
 //!   Chromium with the official JavaScript client).
+//! - `sys_operator`: operator mode: the system requests for the operator's system
+//!   account, activation tokens for private exports (good and refused ones).
 //! - `sys_requests`: the system account's request subjects (`$SYS.REQ.SERVER.PING`,
 //!   monitoring kinds, account requests, `$SYS.REQ.USER.INFO`), in a cluster, nats-py.
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
@@ -151,6 +153,7 @@ mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
+mod sys_operator;
 mod sys_requests;
 mod tls_support;
 mod tutorial;

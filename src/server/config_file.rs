@@ -235,6 +235,7 @@ fn imports(accounts: &[conf::Account]) -> Vec<super::imports::ImportSpec> {
                 prefix: i.prefix.clone(),
                 to: i.to.clone(),
                 multiple_responses,
+                expires: None,
             });
         }
     }

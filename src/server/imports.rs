@@ -50,6 +50,8 @@ pub struct ImportSpec {
     pub to: Option<String>,
     /// A service may answer a request more than once.
     pub multiple_responses: bool,
+    /// The import ends then (Unix seconds): its activation token expires.
+    pub expires: Option<i64>,
 }
 
 struct Forward {
@@ -63,6 +65,9 @@ struct Forward {
     service: Option<bool>,
     /// The account the forward belongs to (where responses go back to).
     origin: Weak<Account>,
+    /// Unix seconds after which the forward is void (its activation
+    /// token expired).
+    expires: Option<i64>,
 }
 
 enum SubjectMap {
@@ -142,6 +147,7 @@ pub fn install(accounts: &HashMap<String, Arc<Account>>, specs: &[ImportSpec]) {
                 },
                 service: Some(spec.multiple_responses),
                 origin: Arc::downgrade(importer),
+                expires: spec.expires,
             });
         } else {
             exporter.imports.add(Forward {
@@ -154,6 +160,7 @@ pub fn install(accounts: &HashMap<String, Arc<Account>>, specs: &[ImportSpec]) {
                 },
                 service: None,
                 origin: Arc::downgrade(exporter),
+                expires: spec.expires,
             });
         }
     }
@@ -172,6 +179,9 @@ pub fn forward(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
         .read()
         .unwrap_or_else(|e| e.into_inner());
     for f in forwards.iter().filter(|f| matches(&f.filter, m.subject)) {
+        if f.expires.is_some_and(has_passed) {
+            continue;
+        }
         let Some(target) = f.target.upgrade() else {
             continue;
         };
@@ -186,9 +196,54 @@ pub fn forward(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
             }
             _ => m.reply.map(<[u8]>::to_vec),
         };
-        delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
+        if f.service.is_some() {
+            // A request: the exporter learns the requesting account from a
+            // `Nats-Request-Info` header, as nats-server adds it.
+            let headers = request_info_headers(m.headers, &account.name);
+            let with_info = Message {
+                headers: Some(&headers),
+                ..*m
+            };
+            delivered |= deliver_in(&target, &subject, reply.as_deref(), &with_info, out);
+        } else {
+            delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
+        }
     }
     delivered
+}
+
+/// The header block of a request crossing into an exporting account:
+/// `headers` (or a new block) with `Nats-Request-Info: {"acc":...}` in
+/// place of any such header the requester sent.
+fn request_info_headers(headers: Option<&[u8]>, account: &str) -> Vec<u8> {
+    const NAME: &str = "Nats-Request-Info";
+    let info = serde_json::json!({ "acc": account }).to_string();
+    let mut out = Vec::with_capacity(headers.map_or(0, <[u8]>::len) + info.len() + 40);
+    match headers.and_then(|h| std::str::from_utf8(h).ok()) {
+        Some(text) if text.starts_with("NATS/1.0") => {
+            let mut lines = text.split("\r\n");
+            out.extend_from_slice(lines.next().unwrap_or("NATS/1.0").as_bytes());
+            out.extend_from_slice(b"\r\n");
+            for line in lines.filter(|l| !l.is_empty()) {
+                let name = line.split(':').next().unwrap_or_default();
+                if !name.trim().eq_ignore_ascii_case(NAME) {
+                    out.extend_from_slice(line.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+        _ => out.extend_from_slice(b"NATS/1.0\r\n"),
+    }
+    out.extend_from_slice(format!("{NAME}: {info}\r\n\r\n").as_bytes());
+    out
+}
+
+/// True once the Unix time `at` (seconds) has come.
+fn has_passed(at: i64) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    now >= at
 }
 
 /// Remember that a response published in `exporter` on the returned

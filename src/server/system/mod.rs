@@ -85,6 +85,7 @@ pub fn imports(system: &str, accounts: &[String]) -> Vec<ImportSpec> {
                 prefix: None,
                 to: Some(local.to_string()),
                 multiple_responses: true,
+                expires: None,
             });
         }
     }
