@@ -108,4 +108,13 @@ fn activation_tokens_open_private_exports() {
     assert_eq!(payload, b"ps");
     // Nothing of the refused ones reached eve.
     assert!(eve.is_quiet_for(std::time::Duration::from_millis(100)));
+    // Accounts whose tokens are not theirs or not for their import.
+    for user in ["gina", "hank"] {
+        let (mut c, nonce) = connect_raw(&server);
+        c.send(format!(
+            "CONNECT {}\r\nPING\r\n",
+            jwt_connect(&k, user, &nonce)
+        ));
+        c.expect_err_and_close("-ERR 'Authorization Violation'", false);
+    }
 }

@@ -261,10 +261,10 @@ fn operator(
     if op.operators.is_empty() && op.trusted_keys.is_empty() {
         return Err("resolver and resolver_preload need an operator".into());
     }
-    if !op.memory_resolver && op.resolver_dir.is_none() {
+    if !op.memory_resolver && op.resolver_dir.is_none() && op.resolver_url.is_none() {
         return Err(
             "operators require an account resolver: nats-lite supports resolver: MEMORY \
-             with resolver_preload, and resolver { type: full, dir: DIR }"
+             with resolver_preload, resolver { type: full, dir: DIR } and resolver: URL(...)"
                 .into(),
         );
     }
@@ -291,13 +291,18 @@ fn operator(
     if let Some(dir) = &op.resolver_dir {
         preload.extend(super::jwt::read_resolver_dir(dir)?);
     }
+    if let Some(url) = &op.resolver_url {
+        super::jwt::url_resolver::check_reachable(url)?;
+        resolved_accounts(url, &operators, c.system_account.as_deref(), &mut preload);
+    }
     let trust = super::jwt::TrustOptions {
         operators,
         trusted_keys: op.trusted_keys.clone(),
         preload,
         system_account: c.system_account.clone(),
+        url: op.resolver_url.clone(),
     };
-    if op.resolver_dir.is_none() {
+    if op.resolver_dir.is_none() && op.resolver_url.is_none() {
         // A directory resolver's system account may arrive later.
         super::jwt::check_system_account(&trust)?;
     }
@@ -305,6 +310,36 @@ fn operator(
     o.accounts
         .extend(trust.preload.iter().map(|(k, _)| k.clone()));
     Ok(trust)
+}
+
+/// A URL resolver's accounts: the system account (fetched now if it was
+/// not yet) and every account fetched so far, after the preloaded ones.
+fn resolved_accounts(
+    url: &str,
+    operators: &[String],
+    system_account: Option<&str>,
+    preload: &mut Vec<(String, String)>,
+) {
+    use super::jwt::claims::{decode, OperatorNats};
+    let from_operator = operators.iter().find_map(|token| {
+        decode::<OperatorNats>(token, "operator")
+            .ok()?
+            .nats
+            .system_account
+            .filter(|s| !s.is_empty())
+    });
+    if let Some(sys) = system_account.map(str::to_string).or(from_operator) {
+        if !preload.iter().any(|(k, _)| *k == sys) {
+            if let Err(e) = super::jwt::url_resolver::fetch(url, &sys) {
+                crate::warn!("system account {sys} not resolved: {e}");
+            }
+        }
+    }
+    for (key, jwt) in super::jwt::url_resolver::cached(url) {
+        if !preload.iter().any(|(k, _)| *k == key) {
+            preload.push((key, jwt));
+        }
+    }
 }
 
 /// The system account: the config's (which must be one of its accounts),

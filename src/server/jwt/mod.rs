@@ -12,6 +12,7 @@
 
 pub mod activation;
 pub mod claims;
+pub mod url_resolver;
 pub mod user;
 
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ pub struct TrustOptions {
     pub preload: Vec<(String, String)>,
     /// `system_account` of the config file.
     pub system_account: Option<String>,
+    /// `resolver: URL(...)`: accounts not preloaded are fetched from here.
+    pub url: Option<String>,
 }
 
 /// The account JWTs of a directory resolver: every `<ACCOUNT>.jwt` file
@@ -536,6 +539,7 @@ mod tests {
             trusted_keys: Vec::new(),
             preload: vec![(apub.clone(), acc)],
             system_account: None,
+            url: None,
         };
         Fixture {
             trust: Trust::new(&opts, &accounts).unwrap(),
