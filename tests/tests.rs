@@ -43,6 +43,8 @@
 //!   ports, children killed on drop.
 //! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
 //!   Chromium with the official JavaScript client).
+//! - `sys_cluster_imports`: service and stream imports with requester and
+//!   responder on different servers; the system CONNZ import answered by every server.
 //! - `sys_operator`: operator mode: the system requests for the operator's system
 //!   account, activation tokens for private exports (good and refused ones).
 //! - `sys_requests`: the system account's request subjects (`$SYS.REQ.SERVER.PING`,
@@ -155,6 +157,7 @@ mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
+mod sys_cluster_imports;
 mod sys_operator;
 mod sys_requests;
 mod sys_url_resolver;

@@ -192,7 +192,10 @@ mod tests {
             Some("http://x/accounts/")
         );
         let c = config("resolver: \"URL(\\\"https://x/a/\\\")\"").unwrap();
-        assert_eq!(c.operator.unwrap().resolver_url.as_deref(), Some("https://x/a/"));
+        assert_eq!(
+            c.operator.unwrap().resolver_url.as_deref(),
+            Some("https://x/a/")
+        );
         assert!(config("resolver: URL(ftp://x)").is_err());
         assert!(config("resolver: SOMETHING").is_err());
         let c = config("resolver { type: full, dir: x, allow_delete: false }").unwrap();

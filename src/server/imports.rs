@@ -13,8 +13,14 @@
 //! Forwards live in the account where the message is published and point
 //! weakly at the other account. A forwarded message is never forwarded
 //! again, and only a local client's message is forwarded (a routed one was
-//! forwarded on the server its publisher is on), so service imports work
-//! when requester and responder share a server.
+//! forwarded on the server its publisher is on).
+//!
+//! Across a cluster: the reply subjects a server makes are
+//! `_R_.<server token>.<id>`, and the first time an account owes responses
+//! the server subscribes it to `_R_.<server token>.>` (a subscription with
+//! no client, for its interest only), so the routes carry a response
+//! published on another server back here, where [`respond_routed`] hands
+//! it to the requester.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use super::account::Account;
 use super::deliver::{Delivery, Message};
+use super::route::Interest;
+use super::subscription::Subscription;
 use crate::protocol::subject::matches;
 
 /// How long a service response may come (nats-server's default response
@@ -91,6 +99,9 @@ pub struct Imports {
     forwards: RwLock<Vec<Forward>>,
     pending: Mutex<HashMap<Vec<u8>, Pending>>,
     next_reply: AtomicU64,
+    /// `_R_.<server token>.>`, once the account owes responses: the
+    /// routes' interest that brings responses from other servers here.
+    response_interest: std::sync::OnceLock<Arc<Subscription>>,
 }
 
 impl Imports {
@@ -191,9 +202,13 @@ pub fn forward(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
             SubjectMap::Prefix(p) => [p.as_slice(), b".", m.subject].concat(),
         };
         let reply = match (f.service, m.reply) {
-            (Some(multiple), Some(reply)) => {
-                Some(expect_response(&target, &f.origin, reply, multiple))
-            }
+            (Some(multiple), Some(reply)) => Some(expect_response(
+                &target,
+                &f.origin,
+                reply,
+                multiple,
+                out.interest(),
+            )),
             _ => m.reply.map(<[u8]>::to_vec),
         };
         if f.service.is_some() {
@@ -253,9 +268,18 @@ fn expect_response(
     requester: &Weak<Account>,
     reply: &[u8],
     multiple: bool,
+    interest: &Interest,
 ) -> Vec<u8> {
+    exporter.imports.response_interest.get_or_init(|| {
+        let mut filter = server_reply_prefix().to_vec();
+        filter.push(b'>');
+        let sub = Arc::new(Subscription::detached(&filter, None, b"_R_"));
+        exporter.sublist.insert(sub.clone());
+        interest.added(exporter, &sub);
+        sub
+    });
     let id = exporter.imports.next_reply.fetch_add(1, Ordering::Relaxed);
-    let mut subject = REPLY_PREFIX.to_vec();
+    let mut subject = server_reply_prefix().to_vec();
     subject.extend_from_slice(crate::server::nkey_auth::new_nonce().as_bytes());
     subject.extend_from_slice(format!("{id}").as_bytes());
     let now = Instant::now();
@@ -280,6 +304,27 @@ fn expect_response(
         exporter.imports.active.store(true, Ordering::Release);
     }
     subject
+}
+
+/// `_R_.<server token>.`: the start of every reply subject this server
+/// makes (the token is random per process).
+fn server_reply_prefix() -> &'static [u8] {
+    static PREFIX: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let token: String = crate::server::nkey_auth::new_nonce()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect();
+        [REPLY_PREFIX, token.as_bytes(), b"."].concat()
+    })
+}
+
+/// A message a route brought, published in `account` on another server:
+/// when it is a response to a request this server forwarded, hand it to
+/// the requesting account. True when it reached anyone.
+pub fn respond_routed(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
+    m.subject.starts_with(server_reply_prefix()) && respond(account, m, out)
 }
 
 /// Deliver a response published in `account` on a `_R_.` subject back to
