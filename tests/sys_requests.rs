@@ -439,3 +439,66 @@ fn javascript_client_context_is_user_info() {
         "{ctx}"
     );
 }
+
+/// A request right after a reload: nats-server logs the reload before its
+/// system services are back (a moment of no responders); nats-lite's
+/// never go away.
+#[cfg(unix)]
+fn request_after_reload(c: &mut RawClient, subject: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let inbox = format!("_INBOX.reload{}", next_id());
+        send_request(c, &inbox, subject, "");
+        let (head, payload) = next_msg(c);
+        if head.starts_with("MSG ") {
+            return serde_json::from_slice(&payload).unwrap();
+        }
+        assert!(
+            is_reference() && Instant::now() < deadline,
+            "{subject}: {head}"
+        );
+    }
+}
+
+/// A reload keeps the system requests (and ordinary accounts' CONNZ
+/// import); one that changes `system_account` is refused, as nats-server.
+#[cfg(unix)]
+#[test]
+fn reload_keeps_the_services_and_refuses_a_new_system_account() {
+    let dir = ConfDir::new("sys-reload");
+    let mut server = start_with_conf(&dir, CONF, &[]);
+    let file = dir.file_str("server.conf");
+    let mut sys = login(&server, "sys");
+    let mut a = login(&server, "a");
+    // The same file again: a reload that changes nothing.
+    crate::auth_jwt::reload(&mut server, &file, CONF);
+    let varz = request_after_reload(&mut sys, "$SYS.REQ.SERVER.PING.VARZ");
+    assert_eq!(varz["data"]["system_account"], "SYS", "{varz}");
+    if !is_reference() {
+        // nats-server 2.9.10 loses the ordinary accounts' system imports
+        // on a reload (no responders from then on, for old and new
+        // clients alike); nats-lite keeps them.
+        let mut a2 = login(&server, "a");
+        for c in [&mut a, &mut a2] {
+            let connz = request(c, "$SYS.REQ.SERVER.PING.CONNZ", "");
+            assert_eq!(connz["data"]["num_connections"], 2, "{connz}");
+        }
+    }
+    std::fs::write(
+        &file,
+        CONF.replace("system_account: SYS", "system_account: A"),
+    )
+    .unwrap();
+    let seen = server.log_lines().len();
+    crate::util::unsafe_kill(server.pid(), "HUP");
+    let line = server
+        .wait_for_log_since(
+            seen,
+            "config reload not supported for SystemAccount",
+            crate::util::IO_TIMEOUT,
+        )
+        .expect("the reload refused");
+    assert!(line.contains("[ERR]"), "{line}");
+    let varz = request(&mut sys, "$SYS.REQ.SERVER.PING.VARZ", "");
+    assert_eq!(varz["data"]["system_account"], "SYS", "{varz}");
+}

@@ -177,6 +177,13 @@ fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
                 .into(),
         );
     }
+    if old.system_account != new.system_account {
+        return Err(format!(
+            "config reload not supported for SystemAccount: old={}, new={}",
+            old.system_account.as_deref().unwrap_or_default(),
+            new.system_account.as_deref().unwrap_or_default()
+        ));
+    }
     if old.cluster != new.cluster || old.client_advertise != new.client_advertise {
         return Err(
             "config reload not supported for cluster options in nats-lite: restart the server"
