@@ -5,7 +5,8 @@
 //! delivers to a subscriber on another server; the system account's CONNZ,
 //! imported by an ordinary account, is answered by every server. Two and
 //! three clustered servers; checked against nats-server 2.9.10 with
-//! `NATS_TEST_REFERENCE=1`.
+//! `NATS_TEST_REFERENCE=1`; and a mixed cluster of nats-lite and
+//! nats-server, each side requester and responder.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -66,32 +67,7 @@ fn service_import_with_the_responder_on_another_server() {
     responder.send("SUB svc.time 1\r\n");
     responder.ping_pong();
     let mut requester = login(&nodes[0], "b");
-    let mut n = 0;
-    eventually("the request reaches the responder", || {
-        n += 1;
-        let inbox = format!("_INBOX.req{n}");
-        send_request(&mut requester, &inbox, "time", "now?");
-        // No responders (A's subscription has not crossed yet) comes
-        // before the PONG.
-        requester.send("PING\r\n");
-        let line = requester.read_line();
-        if line == "PONG" {
-            return true;
-        }
-        assert!(line.starts_with(&format!("HMSG {inbox} ")), "{line}");
-        requester.read_line();
-        assert_eq!(requester.read_line(), "PONG");
-        false
-    });
-    let (head, payload) = next_msg(&mut responder);
-    assert!(head.contains(" svc.time 1 _R_."), "{head}");
-    assert!(payload.ends_with(b"now?"));
-    let reply = head.split(' ').nth(3).unwrap().to_string();
-    responder.send(format!("PUB {reply} 4\r\nnoon\r\n"));
-    responder.ping_pong();
-    let (head, payload) = next_msg(&mut requester);
-    assert!(head.starts_with(&format!("MSG _INBOX.req{n} ")), "{head}");
-    assert_eq!(payload, b"noon");
+    request_across(&mut requester, &mut responder, "req");
 }
 
 #[test]
@@ -138,4 +114,78 @@ fn stream_import_and_system_connz_across_servers() {
     });
     totals.sort();
     assert_eq!(totals, [0, 0, 1]);
+}
+
+/// One request over a service import, `requester` and `responder` on
+/// different servers; waits for the responder's interest to cross first.
+fn request_across(requester: &mut RawClient, responder: &mut RawClient, tag: &str) {
+    let mut n = 0;
+    eventually("the request reaches the responder", || {
+        n += 1;
+        let inbox = format!("_INBOX.{tag}{n}");
+        send_request(requester, &inbox, "time", "now?");
+        requester.send("PING\r\n");
+        let line = requester.read_line();
+        if line == "PONG" {
+            return true;
+        }
+        assert!(line.starts_with(&format!("HMSG {inbox} ")), "{line}");
+        requester.read_line();
+        assert_eq!(requester.read_line(), "PONG");
+        false
+    });
+    let (head, _) = next_msg(responder);
+    assert!(head.contains(" svc.time 1 _R_."), "{head}");
+    let reply = head.split(' ').nth(3).unwrap().to_string();
+    responder.send(format!("PUB {reply} 4\r\nnoon\r\n"));
+    responder.ping_pong();
+    let (head, payload) = next_msg(requester);
+    assert!(head.starts_with(&format!("MSG _INBOX.{tag}{n} ")), "{head}");
+    assert_eq!(payload, b"noon");
+}
+
+#[test]
+fn mixed_cluster_with_nats_server() {
+    if crate::util::nats_server_or_skip().is_none() {
+        return;
+    }
+    let dir = ConfDir::new("sys-cluster-mixed");
+    let conf = dir.write("node.conf", CONF);
+    let nodes = seed_cluster_with(&[Impl::Lite, Impl::Reference], &["-c", &conf]);
+    // Both ways: requester on nats-lite, responder on nats-server, and back.
+    for (req, resp) in [(0, 1), (1, 0)] {
+        let mut responder = login(&nodes[resp], "a");
+        responder.send("SUB svc.time 1\r\n");
+        responder.ping_pong();
+        let mut requester = login(&nodes[req], "b");
+        request_across(&mut requester, &mut responder, &format!("m{req}"));
+    }
+    // A PING from either server is answered by both.
+    for node in &nodes {
+        let mut sys = login(node, "sys");
+        let mut n = 0;
+        eventually("both servers answer", || {
+            n += 1;
+            let inbox = format!("_INBOX.mixed{n}");
+            send_request(&mut sys, &inbox, "$SYS.REQ.SERVER.PING", "");
+            sys.send("PING\r\n");
+            let mut versions = BTreeSet::new();
+            let round = Instant::now() + Duration::from_millis(1500);
+            while versions.len() < 2 {
+                let left = round.saturating_duration_since(Instant::now());
+                let Ok(line) = sys.try_read_line(left) else {
+                    break;
+                };
+                if !line.starts_with(&format!("MSG {inbox} ")) {
+                    continue;
+                }
+                let size: usize = line.rsplit(' ').next().unwrap().parse().unwrap();
+                let payload = sys.read_exact_bytes(size + 2);
+                let v: Value = serde_json::from_slice(&payload[..size]).unwrap();
+                assert!(v["statsz"]["routes"].is_array(), "{v}");
+                versions.insert(v["server"]["ver"].as_str().unwrap().to_string());
+            }
+            versions.len() == 2
+        });
+    }
 }
