@@ -502,3 +502,36 @@ fn reload_keeps_the_services_and_refuses_a_new_system_account() {
     let varz = request(&mut sys, "$SYS.REQ.SERVER.PING.VARZ", "");
     assert_eq!(varz["data"]["system_account"], "SYS", "{varz}");
 }
+
+#[test]
+fn features_nats_lite_lacks_answer_as_when_off() {
+    let dir = ConfDir::new("sys-absent");
+    let server = start_with_conf(&dir, CONF, &[]);
+    let mut sys = login(&server, "sys");
+    let jsz = request(&mut sys, "$SYS.REQ.SERVER.PING.JSZ", "");
+    let d = &jsz["data"];
+    assert_eq!(d["disabled"], true, "{jsz}");
+    assert_eq!(
+        d["config"],
+        serde_json::json!({"max_memory": 0, "max_storage": 0})
+    );
+    assert_eq!(d["api"], serde_json::json!({"total": 0, "errors": 0}));
+    for key in [
+        "memory",
+        "storage",
+        "accounts",
+        "streams",
+        "consumers",
+        "messages",
+        "bytes",
+    ] {
+        assert_eq!(d[key], 0, "{key}: {jsz}");
+    }
+    let leafz = request(&mut sys, "$SYS.REQ.SERVER.PING.LEAFZ", "");
+    assert_eq!(leafz["data"]["leafnodes"], 0, "{leafz}");
+    assert!(leafz["data"]["leafs"].is_null(), "{leafz}");
+    let gatewayz = request(&mut sys, "$SYS.REQ.SERVER.PING.GATEWAYZ", "");
+    assert_eq!(gatewayz["data"]["outbound_gateways"], serde_json::json!({}));
+    assert_eq!(gatewayz["data"]["inbound_gateways"], serde_json::json!({}));
+    assert!(gatewayz["data"]["server_id"].is_string(), "{gatewayz}");
+}

@@ -3,8 +3,10 @@
 //!
 //! - `$SYS.REQ.SERVER.PING` (statsz), `$SYS.REQ.SERVER.PING.<KIND>` and
 //!   `$SYS.REQ.SERVER.<server id>.<KIND>`, KIND one of `STATSZ`, `VARZ`,
-//!   `CONNZ`, `SUBSZ`, `ROUTEZ`, `ACCOUNTZ`, `HEALTHZ`: every server of a
-//!   cluster answers the PING ones, the requester collects the answers;
+//!   `CONNZ`, `SUBSZ`, `ROUTEZ`, `ACCOUNTZ`, `HEALTHZ`, and `JSZ`, `LEAFZ`,
+//!   `GATEWAYZ` as a server without those features answers them
+//!   (`absent.rs`): every server of a cluster answers the PING ones, the
+//!   requester collects the answers;
 //! - `$SYS.REQ.ACCOUNT.<account>.<CONNZ|SUBSZ|INFO>`: one account's view;
 //!   ordinary accounts import `$SYS.REQ.SERVER.PING.CONNZ` and
 //!   `$SYS.REQ.ACCOUNT.PING.CONNZ` as their own account's CONNZ, as
@@ -21,6 +23,7 @@
 //! HTTP monitor's builders (`requests.rs`). It is not in the registry of
 //! clients: `/connz` does not list it, as nats-server's does not.
 
+mod absent;
 mod envelope;
 mod requests;
 pub mod user_info;
@@ -41,7 +44,7 @@ use crate::{debug, warn};
 
 /// The kinds of server-level requests answered (`$SYS.REQ.SERVER.PING.<KIND>`).
 pub const SERVER_KINDS: &[&str] = &[
-    "STATSZ", "VARZ", "CONNZ", "SUBSZ", "ROUTEZ", "ACCOUNTZ", "HEALTHZ",
+    "STATSZ", "VARZ", "CONNZ", "SUBSZ", "ROUTEZ", "ACCOUNTZ", "HEALTHZ", "JSZ", "LEAFZ", "GATEWAYZ",
 ];
 /// The kinds of account-level requests answered (`$SYS.REQ.ACCOUNT.<acc>.<KIND>`).
 pub const ACCOUNT_KINDS: &[&str] = &["CONNZ", "SUBSZ", "INFO"];

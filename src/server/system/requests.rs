@@ -188,6 +188,9 @@ fn server_endpoint(
             misc::accountz(server, &query(fields, &[("account", "acc")])).map(|a| json(&a))
         }
         "HEALTHZ" => misc::healthz(&Query::default()).map(|h| json(&h)),
+        "JSZ" => Ok(json(&super::absent::jsz(server))),
+        "LEAFZ" => Ok(json(&super::absent::leafz(server))),
+        "GATEWAYZ" => Ok(json(&super::absent::gatewayz(server))),
         _ => return None,
     })
 }
