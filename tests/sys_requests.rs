@@ -535,3 +535,42 @@ fn features_nats_lite_lacks_answer_as_when_off() {
     assert_eq!(gatewayz["data"]["inbound_gateways"], serde_json::json!({}));
     assert!(gatewayz["data"]["server_id"].is_string(), "{gatewayz}");
 }
+
+/// A flood of requests that makes the service's internal connection a
+/// slow consumer does not end the services: they start again.
+#[test]
+fn a_flood_does_not_end_the_services() {
+    if is_reference() {
+        eprintln!("skip: nats-lite's internal connection (nats-server's has no such limit)");
+        return;
+    }
+    let dir = ConfDir::new("sys-flood");
+    let conf = "max_pending: 4096\nmax_payload: 4096\n\
+                accounts { SYS { users [ {user: sys, password: sys} ] } }\n\
+                system_account: SYS\n";
+    let mut server = start_with_conf(&dir, conf, &[]);
+    let mut sys = login(&server, "sys");
+    let body = "x".repeat(4000);
+    let one = format!("PUB $SYS.REQ.SERVER.PING.VARZ nobody 4000\r\n{body}\r\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server
+        .wait_for_log("system service restarting", Duration::from_millis(1))
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the flood never overflowed");
+        sys.send(one.repeat(500));
+        sys.ping_pong();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let inbox = format!("_INBOX.after{}", next_id());
+        send_request(&mut sys, &inbox, "$SYS.REQ.SERVER.PING", "");
+        let (head, payload) = next_msg(&mut sys);
+        if head.starts_with(&format!("MSG {inbox} ")) {
+            let v: Value = serde_json::from_slice(&payload).unwrap();
+            assert!(v["statsz"]["slow_consumers"].as_u64().unwrap() >= 1, "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{head}");
+    }
+}

@@ -40,7 +40,7 @@ use super::monitor::Monitor;
 use super::subscription::Subscription;
 use super::Server;
 use crate::protocol::parser::{parse_server_op, Limits, Parsed, ServerOp};
-use crate::{debug, warn};
+use crate::{debug, log_error, warn};
 
 /// The kinds of server-level requests answered (`$SYS.REQ.SERVER.PING.<KIND>`).
 pub const SERVER_KINDS: &[&str] = &[
@@ -52,6 +52,8 @@ pub const ACCOUNT_KINDS: &[&str] = &["CONNZ", "SUBSZ", "INFO"];
 pub const SERVER_PING: &str = "$SYS.REQ.SERVER.PING";
 /// Stack of the service thread: JSON building is shallow.
 const SERVICE_STACK: usize = 256 * 1024;
+/// Pause before the service starts again after its connection closed.
+const RESTART_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most bytes the service keeps unparsed (a request larger than this is
 /// dropped with its connection's buffer: requests are small).
 const MAX_BUFFER: usize = 8 * 1024 * 1024;
@@ -247,7 +249,32 @@ impl Service {
             }
             fanout.out.batch.flush();
         }
-        debug!("system service stopped");
+        self.restart();
+    }
+
+    /// The internal client was closed (a flood of requests made it a slow
+    /// consumer, say): unless the server is stopping, withdraw its
+    /// subscriptions and start the service again, after a pause that
+    /// bounds how often a flood can make it restart.
+    fn restart(&self) {
+        let Some(server) = self.server.upgrade() else {
+            return;
+        };
+        self.client.close(super::close::CloseReason::ServerShutdown);
+        let subs: Vec<Arc<Subscription>> = self.client.subs().values().cloned().collect();
+        for sub in &subs {
+            super::deliver::remove_subscription(&self.client, sub, &server.routes.interest);
+        }
+        if server.is_shutting_down() {
+            debug!("system service stopped");
+            return;
+        }
+        let reason = self.client.meta().close_reason;
+        warn!("system service restarting (its connection closed: {reason:?})");
+        std::thread::sleep(RESTART_PAUSE);
+        if let Err(e) = start(&server) {
+            log_error!("system service not restarted: {e}");
+        }
     }
 
     /// Answer one request (nothing for one filtered out or not ours).
