@@ -29,7 +29,7 @@ fn login(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
 fn operator_server(tag: &str) -> (ServerProcess, ConfDir, Value) {
     let k = keys();
     let dir = ConfDir::new(tag);
-    let conf = operator_conf(&k, "O", &["SYS", "E", "F"]);
+    let conf = operator_conf(&k, "O", &["SYS", "A", "E", "F", "G", "H"]);
     let server = start_with_conf(&dir, &conf, &[]);
     (server, dir, k)
 }
@@ -117,4 +117,33 @@ fn activation_tokens_open_private_exports() {
         ));
         c.expect_err_and_close("-ERR 'Authorization Violation'", false);
     }
+}
+
+#[test]
+fn user_info_of_a_jwt_user() {
+    if crate::util::is_reference() {
+        eprintln!("skip: nats-server 2.9.10 has no $SYS.REQ.USER.INFO (2.10 added it)");
+        return;
+    }
+    let (server, _dir, k) = operator_server("sysop-user-info");
+    let mut frank = login(&server, &k, "frank");
+    let info = request(&mut frank, "$SYS.REQ.USER.INFO", "");
+    assert_eq!(
+        info["data"]["user"], k["users"]["frank"]["public"],
+        "{info}"
+    );
+    assert_eq!(
+        info["data"]["account"],
+        account_key(&k, "F").as_str(),
+        "{info}"
+    );
+    assert!(info["data"].get("permissions").is_none(), "{info}");
+    assert!(info["data"].get("expires").is_none(), "{info}");
+    // A JWT that expires: the time left, in nanoseconds (whole seconds).
+    let mut later = login(&server, &k, "later");
+    let info = request(&mut later, "$SYS.REQ.USER.INFO", "");
+    let left = info["data"]["expires"].as_u64().unwrap();
+    let year = 365 * 86400 * 1_000_000_000u64;
+    assert!(left > 9 * year && left <= 10 * year, "{info}");
+    assert_eq!(left % 1_000_000_000, 0, "{info}");
 }

@@ -10,6 +10,8 @@
 //!   PINGs; `listener.rs` the accept loop and shutdown; `signals.rs` unix
 //!   signals.
 //! - `route/` is clustering: route connections to other servers.
+//! - `imports.rs` carries messages across accounts; `jwt/` is operator
+//!   mode; `system/` answers the system account's `$SYS.REQ.` requests.
 
 pub mod account;
 pub mod auth;

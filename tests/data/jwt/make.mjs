@@ -77,6 +77,8 @@ await user("limited", a, { subs: 1, payload: 16 });
 await user("remote", a, { src: ["10.0.0.0/8"] });
 await user("local", a, { src: ["127.0.0.1/32", "::1/128"] });
 await user("timed", a, { times: [{ start: "00:00:00", end: "23:59:59" }] });
+// Expires in ten years: $SYS.REQ.USER.INFO reports the time left.
+await user("later", a, {}, { exp: now + 10 * 365 * 86400 });
 await user("carol", b, {});
 // A user of the system account, for the system requests in operator mode.
 await user("sysop", sys, {});
