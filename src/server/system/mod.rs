@@ -18,10 +18,12 @@
 //! The service is an internal client of the system account: its
 //! subscriptions are ordinary ones (so routes learn the interest and
 //! forward requests from other servers), its messages arrive over a
-//! loopback socket pair as MSG ops (the way a WebSocket client reaches the
-//! client code), and one thread answers them, building the replies with the
+//! loopback socket pair as MSG ops, so the delivery path needs nothing of
+//! its own, and one thread answers them, building the replies with the
 //! HTTP monitor's builders (`requests.rs`). It is not in the registry of
-//! clients: `/connz` does not list it, as nats-server's does not.
+//! clients: `/connz` does not list it, as nats-server's does not. Its
+//! connection has the limits of any other (`max_pending`): a flood that
+//! makes it a slow consumer closes it, and the service starts again.
 
 mod absent;
 mod envelope;
