@@ -574,3 +574,43 @@ fn a_flood_does_not_end_the_services() {
         assert!(Instant::now() < deadline, "{head}");
     }
 }
+
+#[test]
+fn account_info_lists_the_imports() {
+    let dir = ConfDir::new("sys-account-imports");
+    let conf = r#"
+accounts {
+  SYS { users [ {user: sys, password: sys} ] }
+  A { users [ {user: a, password: a} ], exports [ {service: "svc.>"}, {stream: "ev.>"} ] }
+  B { users [ {user: b, password: b} ], imports [
+      {service: {account: A, subject: "svc.time"}, to: "time"}
+      {stream: {account: A, subject: "ev.>"}, prefix: "from_a"}
+      {stream: {account: A, subject: "ev.x"}, to: "xx"}
+  ] }
+}
+system_account: SYS
+"#;
+    let server = start_with_conf(&dir, conf, &[]);
+    let mut sys = login(&server, "sys");
+    let info = request(&mut sys, "$SYS.REQ.ACCOUNT.B.INFO", "");
+    let imports = info["data"]["imports"].as_array().expect("imports");
+    let entry = |v: Value| {
+        let mut v = v;
+        for (k, x) in [("invalid", false), ("share", false), ("tracking", false)] {
+            v[k] = x.into();
+        }
+        v
+    };
+    for want in [
+        entry(serde_json::json!({"subject": "ev.>", "account": "A",
+            "local_subject": "from_a.ev.>", "type": "stream"})),
+        entry(serde_json::json!({"subject": "ev.x", "account": "A",
+            "local_subject": "xx", "type": "stream"})),
+        entry(serde_json::json!({"subject": "time", "account": "A",
+            "to": "svc.time", "type": "service"})),
+    ] {
+        assert!(imports.contains(&want), "{want}: {info}");
+    }
+    // Streams first, as nats-server lists them.
+    assert_eq!(imports[0]["type"], "stream", "{info}");
+}

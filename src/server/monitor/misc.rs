@@ -197,8 +197,65 @@ pub struct AccountInfo {
     pub client_connections: usize,
     /// Subscriptions.
     pub subscriptions: u64,
+    /// Its imports (streams first, as nats-server lists them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<ImportInfo>,
     /// The account's subject index statistics.
     pub sublist_stats: serde_json::Value,
+}
+
+/// One import of an account (nats-server's `ExtImport`).
+#[derive(Debug, Serialize)]
+pub struct ImportInfo {
+    /// A stream's subject in the exporter; a service's in the importer.
+    pub subject: String,
+    /// The exporting account.
+    pub account: String,
+    /// A stream's subject in the importer, when it is another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_subject: Option<String>,
+    /// A service's subject in the exporter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `stream` or `service`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Never (an invalid import is left out).
+    pub invalid: bool,
+    /// Never (no request information is shared).
+    pub share: bool,
+    /// Never (no latency tracking).
+    pub tracking: bool,
+}
+
+/// The imports of account `name`, from the options in force.
+fn imports_of(server: &Server, name: &str) -> Vec<ImportInfo> {
+    let opts = server.opts();
+    let mine = || opts.imports.iter().filter(|i| i.importer == name);
+    let streams = mine().filter(|i| !i.service).map(|i| ImportInfo {
+        subject: i.subject.clone(),
+        account: i.exporter.clone(),
+        local_subject: match (&i.prefix, &i.to) {
+            (Some(p), _) => Some(format!("{p}.{}", i.subject)),
+            (None, to) => to.clone(),
+        },
+        to: None,
+        kind: "stream",
+        invalid: false,
+        share: false,
+        tracking: false,
+    });
+    let services = mine().filter(|i| i.service).map(|i| ImportInfo {
+        subject: i.to.clone().unwrap_or_else(|| i.subject.clone()),
+        account: i.exporter.clone(),
+        local_subject: None,
+        to: Some(i.subject.clone()),
+        kind: "service",
+        invalid: false,
+        share: false,
+        tracking: false,
+    });
+    streams.chain(services).collect()
 }
 
 /// Build the `/accountz` reply.
@@ -249,6 +306,7 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
         leafnode_connections: 0,
         client_connections: clients,
         subscriptions: st.stats.num_subscriptions,
+        imports: imports_of(server, name),
         sublist_stats: serde_json::to_value(st.stats).unwrap_or_default(),
     });
     Ok(reply)
