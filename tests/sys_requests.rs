@@ -243,6 +243,20 @@ fn ordinary_accounts_see_their_own_connz_only() {
     let info = request(&mut sys, "$SYS.REQ.ACCOUNT.A.INFO", "");
     assert_eq!(info["data"]["account_name"], "A", "{info}");
     assert_eq!(info["data"]["client_connections"], 1, "{info}");
+    let nope = request(&mut sys, "$SYS.REQ.ACCOUNT.NOPE.INFO", "");
+    assert_eq!(nope["error"]["code"], 500, "{nope}");
+    assert_eq!(nope["error"]["description"], "Account NOPE does not exist");
+    // The system account has no such import: PING is an account name here.
+    let none = request(&mut sys, "$SYS.REQ.ACCOUNT.PING.CONNZ", "");
+    assert_eq!(none["data"]["num_connections"], 0, "{none}");
+    // The system imports every account has, as nats-server lists them.
+    let imports = info["data"]["imports"].as_array().expect("imports");
+    for local in ["$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"] {
+        let want = serde_json::json!({"subject": local, "account": "SYS",
+            "to": "$SYS.REQ.ACCOUNT.A.CONNZ", "type": "service",
+            "invalid": false, "share": false, "tracking": false});
+        assert!(imports.contains(&want), "{local}: {info}");
+    }
 }
 
 #[test]

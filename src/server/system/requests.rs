@@ -45,7 +45,7 @@ pub fn answer(
                 server_endpoint(server, monitor, kind, &options.fields)?,
             ))
         }
-        ["$SYS", "REQ", "ACCOUNT", account, kind] if *account != "PING" => {
+        ["$SYS", "REQ", "ACCOUNT", account, kind] => {
             let options = match options(payload) {
                 Ok(o) => o,
                 Err(e) => return Some(envelope::error(server, 400, e, false)),
