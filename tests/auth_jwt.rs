@@ -15,7 +15,7 @@ use crate::client_support::{kinds, lite, run, start, subscriber, RUN_TIMEOUT};
 use crate::config_support::{start_with_conf, ConfDir};
 use crate::util::{skip_under_reference, RawClient, ServerProcess, IO_TIMEOUT};
 
-fn data_dir() -> PathBuf {
+pub fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/jwt")
 }
 
@@ -25,7 +25,7 @@ pub fn keys() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn account_key(k: &Value, name: &str) -> String {
+pub fn account_key(k: &Value, name: &str) -> String {
     k["accounts"][name]["public"].as_str().unwrap().to_string()
 }
 
@@ -59,13 +59,13 @@ fn operator_server(tag: &str) -> (ServerProcess, ConfDir, Value) {
 }
 
 /// CONNECT with `user`'s JWT and the nonce signed by its seed.
-fn jwt_connect(k: &Value, user: &str, nonce: &str) -> String {
+pub fn jwt_connect(k: &Value, user: &str, nonce: &str) -> String {
     let u = &k["users"][user];
     let sig = nats_lite::nkey::sign(u["seed"].as_str().unwrap(), nonce.as_bytes()).unwrap();
     serde_json::json!({"verbose": false, "jwt": u["jwt"], "sig": sig}).to_string()
 }
 
-fn connect_raw(server: &ServerProcess) -> (RawClient, String) {
+pub fn connect_raw(server: &ServerProcess) -> (RawClient, String) {
     crate::auth_nkeys::connect_with_nonce(server)
 }
 

@@ -175,6 +175,7 @@ fn serve_with(admitted: Admitted, upgraded: Option<super::websocket::Upgraded>) 
             perms: anonymous.and_then(|a| a.permissions),
             nonce,
             user_max_subs: None,
+            user_expires: None,
             pub_allowed: HashMap::new(),
             fanout: conn::new_fanout(&server, cid),
             opts: ClientOptions::default(),
@@ -225,6 +226,8 @@ struct ClientOps {
     nonce: Option<String>,
     /// A user JWT's limit on this connection's subscriptions.
     user_max_subs: Option<usize>,
+    /// When the user's JWT expires (Unix seconds), for `$SYS.REQ.USER.INFO`.
+    user_expires: Option<i64>,
     /// Publish decisions for literal subjects under `perms`.
     pub_allowed: HashMap<Box<[u8]>, bool>,
     /// Who gets each message, and the bytes staged for them.
@@ -548,6 +551,7 @@ impl ClientOps {
     /// JWT expires.
     fn apply_user_limits(&mut self, limits: &super::nkey_auth::UserLimits) {
         self.user_max_subs = limits.max_subs;
+        self.user_expires = limits.expires_at;
         if let Some(max) = limits.max_payload {
             self.limits.max_payload = self.limits.max_payload.min(max);
         }
@@ -626,12 +630,34 @@ impl ClientOps {
             headers,
             payload,
         };
-        let delivered = self.fanout.publish(&self.account, &msg, echo_off);
+        let mut delivered = self.fanout.publish(&self.account, &msg, echo_off);
+        if let (super::system::user_info::SUBJECT, Some(reply)) = (subject, reply) {
+            delivered |= self.user_info(reply);
+        }
         if !delivered && self.opts.no_responders {
             if let Some(reply) = reply {
                 self.no_responders(reply);
             }
         }
+    }
+
+    /// Answer `$SYS.REQ.USER.INFO` with who this client is (see
+    /// `system/user_info.rs`).
+    #[inline(never)]
+    fn user_info(&mut self, reply: &[u8]) -> bool {
+        let body = super::system::user_info::reply(
+            &self.server,
+            &self.client,
+            self.perms.as_deref(),
+            self.user_expires,
+        );
+        let m = Message {
+            subject: reply,
+            reply: None,
+            headers: None,
+            payload: &body,
+        };
+        self.fanout.publish(&self.account, &m, None)
     }
 
     /// A request reached nobody: answer on the reply subject with a 503 status.

@@ -58,6 +58,7 @@ pub fn run(
         warn!("{w}");
     }
     let monitor_addr = super::monitor::start(&server)?;
+    super::system::start(&server)?;
     // Leaves first: the route INFO carries our leafnode URL.
     super::leaf::start(&server)?;
     super::route::start(&server)?;

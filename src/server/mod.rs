@@ -10,6 +10,8 @@
 //!   PINGs; `listener.rs` the accept loop and shutdown; `signals.rs` unix
 //!   signals.
 //! - `route/` is clustering: route connections to other servers.
+//! - `imports.rs` carries messages across accounts; `jwt/` is operator
+//!   mode; `system/` answers the system account's `$SYS.REQ.` requests.
 //! - `leaf/` is leafnodes: connections to our hubs and from our leaves.
 
 pub mod account;
@@ -42,6 +44,7 @@ mod stack;
 pub mod stats;
 pub mod sublist;
 pub mod subscription;
+pub mod system;
 mod timers;
 pub mod tls;
 pub mod websocket;
@@ -152,6 +155,8 @@ pub struct Server {
     pub websocket_addr: std::sync::OnceLock<SocketAddr>,
     /// Who credentials make a WebSocket client (replaced by a reload).
     websocket_auth: RwLock<Option<Arc<auth::Authenticator>>>,
+    /// The system account's request services (`system/`).
+    pub system: system::SystemState,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
     lame_duck: AtomicBool,
@@ -201,6 +206,7 @@ impl Server {
             clients: Mutex::new(HashMap::new()),
             websocket_addr: std::sync::OnceLock::new(),
             websocket_auth: RwLock::new(None),
+            system: system::SystemState::default(),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),

@@ -46,7 +46,7 @@ pub mod format;
 pub mod http;
 pub mod leafz;
 pub mod metrics;
-mod misc;
+pub mod misc;
 pub mod observe;
 mod process;
 mod slots;
@@ -160,6 +160,26 @@ impl Monitor {
     }
 }
 
+impl Monitor {
+    /// A monitor with no listener, for the system account's VARZ when no
+    /// HTTP port is configured (ports 0, no requests counted).
+    pub fn detached(server: &Arc<Server>) -> Monitor {
+        let opts = server.opts();
+        Monitor {
+            server: Arc::downgrade(server),
+            host: opts.http_host.clone().unwrap_or_else(|| opts.host.clone()),
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            tls: None,
+            jsonp: false,
+            req_stats: Mutex::new(BTreeMap::new()),
+            cpu: process::CpuSampler::new(),
+            tls_timeout: super::TLS_TIMEOUT,
+            slots: Arc::new(Slots::default()),
+            verified: access::Verified::default(),
+        }
+    }
+}
+
 /// Where the monitor listens, once started.
 #[derive(Debug, Clone, Copy)]
 pub struct Started {
@@ -234,6 +254,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
         slots: Arc::new(Slots::default()),
         verified: access::Verified::default(),
     });
+    server.system.set_monitor(&monitor);
     std::thread::Builder::new()
         .name("monitor".into())
         .stack_size(MONITOR_STACK)
