@@ -194,7 +194,7 @@ impl Server {
             reloader,
             tls_config: RwLock::new(tls_config),
             name: opts.server_name.clone().unwrap_or_else(|| id.clone()),
-            routes: route::Routes::new(opts.cluster.as_ref()),
+            routes: route::Routes::new(opts.cluster.as_ref(), opts.leafnodes.is_some()),
             leafs: leaf::Leafs::new(),
             id,
             addr,

@@ -176,7 +176,6 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     let Some(lo) = opts.leafnodes.clone() else {
         return Ok(());
     };
-    server.routes.interest.leaves.activate();
     if let Some(port) = lo.port {
         if let Some(t) = &lo.tls {
             let _ = server.leafs.tls.set(super::tls::server_config(t)?);

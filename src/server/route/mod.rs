@@ -119,14 +119,20 @@ pub struct Routes {
 }
 
 impl Routes {
-    /// The routes for `opts` (nothing happens until [`start`]).
-    pub fn new(opts: Option<&ClusterOptions>) -> Routes {
+    /// The routes for `opts` (nothing happens until [`start`]); `leaves`:
+    /// leafnodes are configured, so interest is counted for them from the
+    /// first subscription on.
+    pub fn new(opts: Option<&ClusterOptions>, leaves: bool) -> Routes {
         let (name, dynamic) = match opts.and_then(|c| c.name.clone()) {
             Some(n) => (n, false),
             None => (dynamic_name(), true),
         };
+        let interest = Interest::new(opts.is_some());
+        if leaves {
+            interest.leaves.activate();
+        }
         Routes {
-            interest: Arc::new(Interest::new(opts.is_some())),
+            interest: Arc::new(interest),
             opts: opts.cloned(),
             name: RwLock::new(name),
             dynamic: AtomicBool::new(dynamic),
