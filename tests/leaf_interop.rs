@@ -242,3 +242,38 @@ fn a_token_in_the_url_authenticates_to_a_nats_lite_hub() {
     hub.wait_leaf();
     exchange(&mut hub.client(), &mut leaf.client());
 }
+
+#[test]
+fn each_link_is_bound_to_one_account_on_each_side() {
+    let mut hub = start(
+        Impl::Lite,
+        "accounts { A: { users: [ { user: ca, password: p } ] }, \
+         B: { users: [ { user: cb, password: p } ] } }\n\
+         leafnodes { listen: 127.0.0.1:-1, \
+         authorization { users: [ { user: la, password: p, account: A } ] } }",
+        &[],
+    );
+    let leaf = start(
+        Impl::Lite,
+        &format!(
+            "accounts {{ L: {{ users: [ {{ user: lu, password: p }} ] }} }}\n\
+             leafnodes {{ remotes = [ {{ url: \"{}\", account: L }} ] }}",
+            hub.leaf_url("la:p")
+        ),
+        &[],
+    );
+    hub.wait_leaf();
+    let as_user = |s: &crate::leaf_support::LeafServer, u: &str| {
+        s.server.client(&format!(
+            r#"{{"verbose":false,"protocol":1,"headers":true,"user":"{u}","pass":"p"}}"#
+        ))
+    };
+    let mut in_a = as_user(&hub, "ca");
+    let mut in_b = as_user(&hub, "cb");
+    let mut in_l = as_user(&leaf, "lu");
+    in_b.send("SUB from.leaf.> 9\r\n");
+    in_b.flush();
+    exchange(&mut in_a, &mut in_l);
+    // Account B on the hub saw none of it.
+    assert!(in_b.flush().is_empty());
+}

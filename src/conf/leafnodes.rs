@@ -84,8 +84,16 @@ pub(crate) fn parse_leafnodes(
                     Some(a) => Some(typed::string("account", a)?),
                     None => None,
                 };
-                let stripped = strip_key(v, "account");
-                let auth = parse_authorization(k, &stripped, warnings)?;
+                let (stripped, user_accounts) = strip_user_accounts(&strip_key(v, "account"))?;
+                let mut auth = parse_authorization(k, &stripped, warnings)?;
+                // Each leaf user may name the account it binds leaves to.
+                if let Some(users) = auth.users.as_mut() {
+                    for (u, account) in users.iter_mut().zip(user_accounts) {
+                        if account.is_some() {
+                            u.account = account;
+                        }
+                    }
+                }
                 if auth
                     .users
                     .as_ref()
@@ -133,6 +141,47 @@ fn strip_key(value: &Value, key: &str) -> Value {
         v.kind = super::value::ValueKind::Map(kept);
     }
     v
+}
+
+/// The `users` of a leafnode authorization without their `account`
+/// keys (a client user has none), and those accounts in order.
+#[allow(clippy::type_complexity)]
+fn strip_user_accounts(value: &Value) -> Result<(Value, Vec<Option<String>>), ConfError> {
+    let mut v = value.clone();
+    let mut accounts = Vec::new();
+    let super::value::ValueKind::Map(m) = &value.kind else {
+        return Ok((v, accounts));
+    };
+    let Some(users) = m.entry("users") else {
+        return Ok((v, accounts));
+    };
+    let super::value::ValueKind::Array(list) = &users.value.kind else {
+        return Ok((v, accounts));
+    };
+    let mut stripped = Vec::with_capacity(list.len());
+    for u in list {
+        let account = match &u.kind {
+            super::value::ValueKind::Map(um) => match um.get("account") {
+                Some(a) => Some(typed::string("account", a)?),
+                None => None,
+            },
+            _ => None,
+        };
+        accounts.push(account);
+        stripped.push(strip_key(u, "account"));
+    }
+    let mut kept = super::value::Map::new();
+    for e in m.iter() {
+        if e.key.eq_ignore_ascii_case("users") {
+            let mut users_value = e.value.clone();
+            users_value.kind = super::value::ValueKind::Array(stripped.clone());
+            kept.insert(e.key.clone(), e.key_pos.clone(), users_value);
+        } else {
+            kept.insert(e.key.clone(), e.key_pos.clone(), e.value.clone());
+        }
+    }
+    v.kind = super::value::ValueKind::Map(kept);
+    Ok((v, accounts))
 }
 
 fn parse_remote(
@@ -235,6 +284,18 @@ mod tests {
             (Some("a"), Some("b"))
         );
         assert_eq!(a.timeout, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn leaf_users_name_their_account() {
+        let (l, _) = leaf(
+            "leafnodes { authorization { users: [ { user: a, password: b, account: ACC }, \
+             { user: c, password: d } ] } }",
+        )
+        .unwrap();
+        let users = l.authorization.unwrap().users.unwrap();
+        assert_eq!(users[0].account.as_deref(), Some("ACC"));
+        assert_eq!(users[1].account, None);
     }
 
     #[test]
