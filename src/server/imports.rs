@@ -186,6 +186,9 @@ pub fn forward(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
             }
             _ => m.reply.map(<[u8]>::to_vec),
         };
+        if let Some(trace) = out.trace.as_deref_mut() {
+            trace.crossed(f.service.is_some(), &target.name, m.subject, &subject);
+        }
         delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
     }
     delivered

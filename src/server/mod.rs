@@ -41,6 +41,7 @@ pub mod stats;
 pub mod sublist;
 pub mod subscription;
 mod timers;
+pub mod trace;
 pub mod tls;
 pub mod websocket;
 mod wire;
