@@ -81,6 +81,9 @@
 //!   the CLI and work in bash, zsh, fish and man; `--version`.
 //! - `ship_dist`: dist/: configurations, the systemd unit, and the
 //!   service's configuration running with reload and logrotate.
+//! - `trace_events`: message tracing (`Nats-Trace-Dest`): ingress and
+//!   egress events, trace-only, permission errors, hops across a route,
+//!   the event's shape against nats-server 2.15.
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
 //! - `client_websocket`: the client commands with `ws://` and `wss://` URLs.
@@ -150,6 +153,7 @@ mod ship_completions;
 mod ship_dist;
 mod sublist_model;
 mod tls_support;
+mod trace_events;
 mod tutorial;
 mod util;
 mod watch_host;

@@ -30,8 +30,8 @@ use super::conn::outbound::STALL_TOTAL;
 use super::rng::Rng;
 use super::route::Interest;
 use super::sublist::MatchResult;
-use super::trace::RouteEgress;
 use super::subscription::Subscription;
+use super::trace::RouteEgress;
 use crate::protocol::{encode, route};
 
 /// A staged buffer larger than this is handed over before the batch ends.

@@ -41,8 +41,8 @@ pub mod stats;
 pub mod sublist;
 pub mod subscription;
 mod timers;
-pub mod trace;
 pub mod tls;
+pub mod trace;
 pub mod websocket;
 mod wire;
 

