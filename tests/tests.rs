@@ -81,6 +81,8 @@
 //!   the CLI and work in bash, zsh, fish and man; `--version`.
 //! - `ship_dist`: dist/: configurations, the systemd unit, and the
 //!   service's configuration running with reload and logrotate.
+//! - `trace_cli`: `pub --trace` and `req --trace` (tree, `--json`,
+//!   `--trace-only`) across a cluster and against nats-server 2.15.
 //! - `trace_events`: message tracing (`Nats-Trace-Dest`): ingress and
 //!   egress events, trace-only, permission errors, hops across a route,
 //!   the event's shape against nats-server 2.15.
@@ -153,6 +155,7 @@ mod ship_completions;
 mod ship_dist;
 mod sublist_model;
 mod tls_support;
+mod trace_cli;
 mod trace_events;
 mod tutorial;
 mod util;

