@@ -409,3 +409,140 @@ fn trace_event_has_the_shape_of_nats_server_2_15() {
     assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
     assert_eq!(theirs["request"], ours["request"]);
 }
+
+#[test]
+fn trace_crosses_accounts_where_allow_trace_lets_it() {
+    if crate::util::skip_under_reference("nats-server 2.9.10 does not trace") {
+        return;
+    }
+    let config = r#"
+        accounts {
+          A {
+            users [ {user: a, password: p} ]
+            exports [ {stream: "st.>"}, {service: "svc", allow_trace: true} ]
+          }
+          B {
+            users [ {user: b, password: p} ]
+            imports [
+              {stream: {account: A, subject: "st.>"}, prefix: "imp", allow_trace: true}
+              {service: {account: A, subject: "svc"}, to: "bsvc"}
+            ]
+          }
+          C {
+            users [ {user: c, password: p} ]
+            imports [ {stream: {account: A, subject: "st.>"}, prefix: "noimp"} ]
+          }
+        }"#;
+    let server = ServerProcess::start_selected_with_config(config, &[]);
+    let login = |u: &str, name: &str| {
+        server.client(&format!(
+            r#"{{"verbose":false,"headers":true,"protocol":1,"user":"{u}","pass":"p","name":"{name}"}}"#
+        ))
+    };
+    let mut tracer_a = login("a", "tracer-a");
+    tracer_a.send("SUB tr 1\r\n");
+    barrier(&mut tracer_a);
+    let mut tracer_b = login("b", "tracer-b");
+    tracer_b.send("SUB tr 1\r\n");
+    barrier(&mut tracer_b);
+    let mut in_b = login("b", "in-b");
+    in_b.send("SUB imp.> 1\r\n");
+    barrier(&mut in_b);
+    let mut in_c = login("c", "in-c");
+    in_c.send("SUB noimp.> 1\r\n");
+    barrier(&mut in_c);
+    let mut svc = login("a", "svc");
+    svc.send("SUB svc 1\r\n");
+    barrier(&mut svc);
+
+    // A stream into B (allow_trace) and into C (not): both crossings are
+    // reported, the egress only in B; C still gets the message.
+    let mut publisher = login("a", "pubber");
+    publisher.send(hpub("st.x", &[("Nats-Trace-Dest", "tr")], "tick"));
+    barrier(&mut publisher);
+    let e = next_event(&mut tracer_a);
+    let exports = events_of(&e, "se");
+    assert_eq!(exports.len(), 2, "{e}");
+    assert!(exports
+        .iter()
+        .any(|x| x["acc"] == "B" && x["to"] == "imp.st.x"));
+    assert!(exports
+        .iter()
+        .any(|x| x["acc"] == "C" && x["to"] == "noimp.st.x"));
+    let egress = events_of(&e, "eg");
+    assert_eq!(egress.len(), 1, "{e}");
+    assert_eq!(egress[0]["name"], "in-b");
+    assert_eq!(egress[0]["acc"], "B");
+    assert_eq!(
+        next_msg(&mut in_c, IO_TIMEOUT).unwrap().subject,
+        "noimp.st.x"
+    );
+    assert_eq!(next_msg(&mut in_b, IO_TIMEOUT).unwrap().subject, "imp.st.x");
+
+    // A service import from B into A (the export allows tracing): the
+    // event goes to B's trace subject.
+    let mut requester = login("b", "requester");
+    requester.send(hpub("bsvc", &[("Nats-Trace-Dest", "tr")], "req").replacen(
+        "HPUB bsvc ",
+        "HPUB bsvc reply.here ",
+        1,
+    ));
+    barrier(&mut requester);
+    let e = next_event(&mut tracer_b);
+    assert_eq!(e["events"][0]["acc"], "B", "{e}");
+    let imports = events_of(&e, "si");
+    assert_eq!(imports.len(), 1, "{e}");
+    assert_eq!(imports[0]["acc"], "A");
+    assert_eq!(imports[0]["from"], "bsvc");
+    assert_eq!(imports[0]["to"], "svc");
+    let egress = events_of(&e, "eg");
+    assert_eq!(egress.len(), 1, "{e}");
+    assert_eq!(egress[0]["name"], "svc");
+    assert_eq!(egress[0]["acc"], "A");
+    assert!(tracer_a.is_quiet_for(Duration::from_millis(200)));
+}
+
+#[test]
+fn trace_through_a_nats_server_2_9_route_says_it_will_not_report() {
+    if crate::util::nats_server_or_skip().is_none() {
+        return;
+    }
+    let a = Node::clustered(Impl::Lite, &[], &["--name", "lite-a"]);
+    let b = Node::clustered(Impl::Reference, &[a.route_url()], &["--name", "old-b"]);
+    let nodes = vec![a, b];
+    crate::cluster_support::wait_mesh(&nodes);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut tracer = a.server.client(CONNECT);
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let mut remote = b.server.client(&named("remote"));
+    remote.send("SUB foo 1\r\n");
+    barrier(&mut remote);
+    let mut publisher = a.server.client(&named("pubber"));
+    sync_interest(&mut remote, &mut publisher);
+    // Trace-only: not sent to a server that would deliver it.
+    publisher.send(hpub(
+        "foo",
+        &[("Nats-Trace-Dest", "tr"), ("Nats-Trace-Only", "1")],
+        "x",
+    ));
+    barrier(&mut publisher);
+    let e = next_event(&mut tracer);
+    let route = events_of(&e, "eg")[0].clone();
+    assert_eq!(route["kind"], 1, "{e}");
+    assert_eq!(
+        route["error"],
+        "Not delivered because remote does not support message tracing"
+    );
+    assert!(next_msg(&mut remote, Duration::from_millis(300)).is_err());
+    // Traced and delivered: the route egress warns that no event follows.
+    publisher.send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "y"));
+    barrier(&mut publisher);
+    let e = next_event(&mut tracer);
+    let route = events_of(&e, "eg")[0].clone();
+    assert!(route["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("Message delivered but remote does not support"));
+    assert_eq!(next_msg(&mut remote, IO_TIMEOUT).unwrap().payload, b"y");
+}

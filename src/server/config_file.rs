@@ -226,6 +226,21 @@ fn imports(accounts: &[conf::Account]) -> Vec<super::imports::ImportSpec> {
                 .iter()
                 .find(|x| x.name == i.account)
                 .is_some_and(|x| x.exports.iter().any(|e| e.service && e.multiple_responses));
+            // A service export lets traces in; a stream import takes them.
+            let allow_trace = if i.service {
+                accounts
+                    .iter()
+                    .find(|x| x.name == i.account)
+                    .is_some_and(|x| {
+                        x.exports.iter().any(|e| {
+                            e.service
+                                && e.allow_trace
+                                && crate::conf::covers(&e.subject, &i.subject)
+                        })
+                    })
+            } else {
+                i.allow_trace
+            };
             specs.push(super::imports::ImportSpec {
                 importer: a.name.clone(),
                 exporter: i.account.clone(),
@@ -234,6 +249,7 @@ fn imports(accounts: &[conf::Account]) -> Vec<super::imports::ImportSpec> {
                 prefix: i.prefix.clone(),
                 to: i.to.clone(),
                 multiple_responses,
+                allow_trace,
             });
         }
     }

@@ -50,6 +50,10 @@ pub struct ImportSpec {
     pub to: Option<String>,
     /// A service may answer a request more than once.
     pub multiple_responses: bool,
+    /// A message trace goes on into the other account (`allow_trace`: the
+    /// service export's, or the stream import's); else it ends at the
+    /// crossing.
+    pub allow_trace: bool,
 }
 
 struct Forward {
@@ -63,6 +67,8 @@ struct Forward {
     service: Option<bool>,
     /// The account the forward belongs to (where responses go back to).
     origin: Weak<Account>,
+    /// A message trace goes on into `target`.
+    allow_trace: bool,
 }
 
 enum SubjectMap {
@@ -142,6 +148,7 @@ pub fn install(accounts: &HashMap<String, Arc<Account>>, specs: &[ImportSpec]) {
                 },
                 service: Some(spec.multiple_responses),
                 origin: Arc::downgrade(importer),
+                allow_trace: spec.allow_trace,
             });
         } else {
             exporter.imports.add(Forward {
@@ -154,6 +161,7 @@ pub fn install(accounts: &HashMap<String, Arc<Account>>, specs: &[ImportSpec]) {
                 },
                 service: None,
                 origin: Arc::downgrade(exporter),
+                allow_trace: spec.allow_trace,
             });
         }
     }
@@ -188,6 +196,16 @@ pub fn forward(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
         };
         if let Some(trace) = out.trace.as_deref_mut() {
             trace.crossed(f.service.is_some(), &target.name, m.subject, &subject);
+            if !f.allow_trace {
+                // The trace ends here: trace-only stops, else untraced.
+                if trace.only() {
+                    continue;
+                }
+                let paused = out.trace.take();
+                delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
+                out.trace = paused;
+                continue;
+            }
         }
         delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
     }

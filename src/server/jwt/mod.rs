@@ -158,6 +158,10 @@ fn import_spec(
         export.get("response_type").and_then(Value::as_str),
         Some("Stream" | "Chunked")
     );
+    let allow_trace = if service { export } else { import }
+        .get("allow_trace")
+        .and_then(Value::as_bool)
+        == Some(true);
     Ok(super::imports::ImportSpec {
         importer: importer.to_string(),
         exporter: exporter.to_string(),
@@ -166,6 +170,7 @@ fn import_spec(
         prefix,
         to: local.map(str::to_string),
         multiple_responses,
+        allow_trace,
     })
 }
 
