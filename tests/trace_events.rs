@@ -546,3 +546,63 @@ fn trace_through_a_nats_server_2_9_route_says_it_will_not_report() {
         .starts_with("Message delivered but remote does not support"));
     assert_eq!(next_msg(&mut remote, IO_TIMEOUT).unwrap().payload, b"y");
 }
+
+#[test]
+fn traceparent_is_traced_to_the_accounts_msg_trace_subject() {
+    if crate::util::skip_under_reference("nats-server 2.9.10 does not trace") {
+        return;
+    }
+    let config = r#"
+        accounts {
+          A {
+            users [ {user: a, password: p} ]
+            msg_trace: { dest: "acc.trace", sampling: "100%" }
+          }
+          B { users [ {user: b, password: p} ] }
+        }"#;
+    let server = ServerProcess::start_selected_with_config(config, &[]);
+    let login = |u: &str| {
+        server.client(&format!(
+            r#"{{"verbose":false,"headers":true,"protocol":1,"user":"{u}","pass":"p","name":"{u}"}}"#
+        ))
+    };
+    let mut tracer = login("a");
+    tracer.send("SUB acc.trace 1\r\nSUB tr 2\r\n");
+    barrier(&mut tracer);
+    let mut sub = login("a");
+    sub.send("SUB foo 1\r\n");
+    barrier(&mut sub);
+    let mut publisher = login("a");
+    const SAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const NOT_SAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    publisher.send(hpub("foo", &[("traceparent", NOT_SAMPLED)], "a"));
+    publisher.send(hpub("foo", &[("TraceParent", SAMPLED)], "b"));
+    barrier(&mut publisher);
+    let m = next_msg(&mut tracer, IO_TIMEOUT).unwrap();
+    assert_eq!(m.subject, "acc.trace", "only the sampled message is traced");
+    let e: Value = serde_json::from_slice(&m.payload).unwrap();
+    assert_eq!(e["request"]["header"]["TraceParent"][0], SAMPLED, "{e}");
+    assert_eq!(events_of(&e, "eg").len(), 1, "{e}");
+    // Nats-Trace-Dest wins over the account's subject.
+    publisher.send(hpub(
+        "foo",
+        &[("traceparent", SAMPLED), ("Nats-Trace-Dest", "tr")],
+        "c",
+    ));
+    barrier(&mut publisher);
+    assert_eq!(next_msg(&mut tracer, IO_TIMEOUT).unwrap().subject, "tr");
+    // An account without msg_trace ignores traceparent.
+    let mut other = login("b");
+    other.send("SUB acc.trace 1\r\n");
+    barrier(&mut other);
+    let mut pub_b = login("b");
+    pub_b.send(hpub("foo", &[("traceparent", SAMPLED)], "d"));
+    barrier(&mut pub_b);
+    assert!(other.is_quiet_for(Duration::from_millis(200)));
+    for want in ["a", "b", "c"] {
+        assert_eq!(
+            next_msg(&mut sub, IO_TIMEOUT).unwrap().payload,
+            want.as_bytes()
+        );
+    }
+}

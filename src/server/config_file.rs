@@ -66,6 +66,14 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     o.nkeys = c.users().filter_map(nkey_user).collect();
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
     o.imports = imports(&c.accounts);
+    o.msg_traces = c
+        .accounts
+        .iter()
+        .filter_map(|a| {
+            let (dest, sampling) = a.msg_trace.clone()?;
+            Some((a.name.clone(), dest, sampling))
+        })
+        .collect();
     o.no_auth_user = c.no_auth_user.clone();
     if let Some(op) = &c.operator {
         o.operator = Some(operator(op, c, o)?);

@@ -582,7 +582,8 @@ impl ClientOps {
         self.counters
             .add(headers.map_or(0, <[u8]>::len) + payload.len());
         conn::test_panic_trigger(subject);
-        if let Some(h) = headers.filter(|h| trace::may_request(h, false)) {
+        if let Some(h) = headers.filter(|h| trace::may_request(h, self.account.msg_trace.enabled()))
+        {
             if !self.start_trace(subject, h, payload.len()) {
                 return;
             }

@@ -239,6 +239,8 @@ pub struct Options {
     pub nkeys: Vec<NkeyUser>,
     /// Account imports (streams and services) from `accounts`.
     pub imports: Vec<super::imports::ImportSpec>,
+    /// Accounts' `msg_trace`: account name, trace subject, sampling percent.
+    pub msg_traces: Vec<(String, String, u8)>,
     /// Operator mode: trusted operators and the accounts they sign.
     pub operator: Option<super::jwt::TrustOptions>,
     /// Time allowed for CONNECT when auth is required.
@@ -371,6 +373,7 @@ impl Default for Options {
             default_permissions: None,
             no_auth_user: None,
             accounts: Vec::new(),
+            msg_traces: Vec::new(),
             nkeys: Vec::new(),
             imports: Vec::new(),
             operator: None,

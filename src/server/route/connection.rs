@@ -629,7 +629,10 @@ impl RouteOps {
             headers: m.headers,
             payload: m.payload,
         };
-        if let Some(h) = m.headers.filter(|h| trace::may_request(h, false)) {
+        if let Some(h) = m
+            .headers
+            .filter(|h| trace::may_request(h, acc.msg_trace.enabled()))
+        {
             let ingress = trace::Ingress {
                 kind: crate::protocol::trace::kind::ROUTER,
                 cid: self.client.cid,

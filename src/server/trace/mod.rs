@@ -21,8 +21,9 @@
 //! is; a leafnode connection is reported there (kind 4) once leafnodes
 //! exist, and forwarded like a route.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use super::account::Account;
@@ -34,7 +35,7 @@ use crate::protocol::subject;
 pub use crate::protocol::trace::may_request;
 use crate::protocol::trace::{
     errors, kind, read_request, set_header, TraceEvent, TraceRequest, TraceRequestHeaders,
-    TraceServer, TraceStep, TRACE_DEST_DISABLED, TRACE_HOP,
+    TraceServer, TraceStep, TRACE_DEST, TRACE_DEST_DISABLED, TRACE_HOP,
 };
 use crate::server::INFO_VERSION;
 
@@ -43,6 +44,47 @@ pub const TRACE_PROTO: i32 = 3;
 
 /// Sequence of the trace events this process sent (the event's `server.seq`).
 static EVENT_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// An account's `msg_trace`: messages with a sampled W3C `traceparent`
+/// header (and no `Nats-Trace-Dest`) are traced to this subject, a
+/// `sampling` percent of them (decided where they are published).
+#[derive(Default)]
+pub struct AccountTrace {
+    /// Set: the per-message check looks for `traceparent` too.
+    enabled: AtomicBool,
+    dest: RwLock<Option<(String, u8)>>,
+}
+
+impl AccountTrace {
+    /// True when the account traces by `traceparent`.
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    fn get(&self) -> Option<(String, u8)> {
+        self.dest.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Set each account's `msg_trace` from `traces` (account, subject, sampling).
+pub fn install(accounts: &HashMap<String, Arc<Account>>, traces: &[(String, String, u8)]) {
+    for (name, account) in accounts {
+        let t = traces
+            .iter()
+            .find(|(a, _, _)| a == name)
+            .map(|(_, d, s)| (d.clone(), *s));
+        account
+            .msg_trace
+            .enabled
+            .store(t.is_some(), Ordering::Relaxed);
+        *account
+            .msg_trace
+            .dest
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = t;
+    }
+}
 
 /// Where a traced message came from.
 pub struct Ingress<'a> {
@@ -76,6 +118,9 @@ pub struct Trace {
     only: bool,
     /// Our hop id, from the `Nats-Trace-Hop` we received ("" at the origin).
     hop: String,
+    /// Not sampled (`traceparent`): no event, and the servers after us are
+    /// told not to trace (`Nats-Trace-Dest: trace disabled`).
+    silent: bool,
     gzip: bool,
     event: TraceEvent,
 }
@@ -96,12 +141,25 @@ pub fn begin(
     if req.origin_account {
         return not_traced;
     }
-    let Some(dest) = req.dest.clone() else {
-        return not_traced;
+    let mut silent = false;
+    let dest = match req.dest.clone() {
+        Some(d) if d == TRACE_DEST_DISABLED => return Begin::No,
+        Some(d) => d,
+        // W3C trace context: traced to the account's `msg_trace` subject,
+        // sampled where it is published.
+        None if req.sampled_traceparent => match account.msg_trace.get() {
+            Some((d, sampling)) => {
+                silent = ingress.kind == kind::CLIENT && !sampled(sampling);
+                d
+            }
+            None => return Begin::No,
+        },
+        None => return not_traced,
     };
-    if dest == TRACE_DEST_DISABLED {
-        return Begin::No;
-    }
+    let req = TraceRequestHeaders {
+        only: req.only && req.dest.is_some(),
+        ..req
+    };
     if !subject::is_valid_literal_subject(dest.as_bytes()) {
         crate::log_error!("Destination {dest:?} is not valid, won't be able to trace events");
         return not_traced;
@@ -117,6 +175,7 @@ pub fn begin(
         dest,
         only: req.only,
         hop,
+        silent,
         gzip: req.gzip,
         event: TraceEvent {
             server: TraceServer::default(),
@@ -170,6 +229,9 @@ impl Trace {
     /// (`service` false: `account` imports it as `to`) or a service import
     /// (`account` exports `to`, requested as `from`).
     pub fn crossed(&mut self, service: bool, account: &str, from: &[u8], to: &[u8]) {
+        if self.silent {
+            return;
+        }
         let acc = account.to_string();
         let to = String::from_utf8_lossy(to).into_owned();
         self.event.events.push(if service {
@@ -195,6 +257,9 @@ impl Trace {
         m: &Message<'_>,
         echo_off: Option<u64>,
     ) -> Option<bool> {
+        if self.silent {
+            return None;
+        }
         let dest = sub.client.as_ref()?;
         let error = if echo_off == Some(dest.cid) {
             Some(errors::NO_ECHO)
@@ -248,6 +313,12 @@ impl Trace {
     #[cold]
     #[inline(never)]
     pub fn route_egress(&mut self, route: &Arc<Client>, headers: Option<&[u8]>) -> RouteEgress {
+        if self.silent {
+            return match headers {
+                Some(h) => RouteEgress::Forward(set_header(h, TRACE_DEST, TRACE_DEST_DISABLED)),
+                None => RouteEgress::AsIs,
+            };
+        }
         let (kind, name, traces) = peer(&self.server, route);
         self.event.hops += 1;
         let hop = if self.hop.is_empty() {
@@ -323,6 +394,9 @@ pub fn finish(fanout: &mut Fanout) {
     let Some(trace) = fanout.out.trace.take() else {
         return;
     };
+    if trace.silent {
+        return;
+    }
     let (account, dest, headers, payload) = trace.into_message();
     let m = Message {
         subject: dest.as_bytes(),
@@ -352,6 +426,19 @@ pub fn peer(server: &Server, client: &Client) -> (i32, String, bool) {
         );
     }
     (kind::CLIENT, client.meta().name.clone(), true)
+}
+
+/// True for `percent` percent of the calls.
+fn sampled(percent: u8) -> bool {
+    if percent >= 100 {
+        return true;
+    }
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let seed = nanos ^ EVENT_SEQ.load(Ordering::Relaxed).rotate_left(32);
+    super::rng::Rng::new(seed).below(100) < usize::from(percent)
 }
 
 /// Now, as Go's RFC 3339 with nanoseconds (trailing zeros dropped).
