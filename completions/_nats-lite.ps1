@@ -580,6 +580,7 @@ Register-ArgumentCompleter -Native -CommandName 'nats-lite' -ScriptBlock {
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Show the SUBSCRIPTIONS column from the start')
             [CompletionResult]::new('--display-subscriptions-column', '--display-subscriptions-column', [CompletionResultType]::ParameterName, 'Show the SUBSCRIPTIONS column from the start')
             [CompletionResult]::new('--lookup', '--lookup', [CompletionResultType]::ParameterName, 'Look up client host names (reverse DNS) (also `-lookup`)')
+            [CompletionResult]::new('--discover', '--discover', [CompletionResultType]::ParameterName, 'Find the cluster''s other servers from the one given (its /varz: the monitoring URLs nats-lite servers share, else nats-server''s connect_urls with -m) and show them all, as with -s a,b,c')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

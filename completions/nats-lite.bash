@@ -2363,7 +2363,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__top)
-            opts="-s -m -k -n -d -r -o -l -b -u -h --host --port --ms --https-port --cacert --tlscacert --tls-insecure --conns --delay --sort --refresh-count --output --delimiter --raw-bytes --display-subscriptions-column --lookup --http-user --http-password --http-token --help"
+            opts="-s -m -k -n -d -r -o -l -b -u -h --host --port --ms --https-port --cacert --tlscacert --tls-insecure --conns --delay --sort --refresh-count --output --delimiter --raw-bytes --display-subscriptions-column --lookup --http-user --http-password --discover --http-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -555,6 +555,7 @@ set edit:completion:arg-completer[nats-lite] = {|@words|
             cand -u 'Show the SUBSCRIPTIONS column from the start'
             cand --display-subscriptions-column 'Show the SUBSCRIPTIONS column from the start'
             cand --lookup 'Look up client host names (reverse DNS) (also `-lookup`)'
+            cand --discover 'Find the cluster''s other servers from the one given (its /varz: the monitoring URLs nats-lite servers share, else nats-server''s connect_urls with -m) and show them all, as with -s a,b,c'
             cand -h 'Print help'
             cand --help 'Print help'
         }

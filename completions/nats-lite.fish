@@ -452,6 +452,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s k -l tls-ins
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s b -l raw-bytes -d 'Show traffic in raw bytes and counts instead of K/M/G'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s u -l display-subscriptions-column -d 'Show the SUBSCRIPTIONS column from the start'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l lookup -d 'Look up client host names (reverse DNS) (also `-lookup`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l discover -d 'Find the cluster\'s other servers from the one given (its /varz: the monitoring URLs nats-lite servers share, else nats-server\'s connect_urls with -m) and show them all, as with -s a,b,c'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s h -l help -d 'Print help'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s c -l cost -d 'bcrypt cost, 4 to 31: each step doubles the time to hash and to check' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s p -l pass -d 'Hash a password you enter instead of generating one (asked twice on a terminal; read from stdin\'s first line when stdin is not a terminal)'

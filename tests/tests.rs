@@ -35,6 +35,9 @@
 //!   (WebDriver), and as text without scripts.
 //! - `monitor_guard`: the monitoring port under hostile use (per-address
 //!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
+//! - `monitor_top_discover`: `top --discover` finds a nats-lite cluster
+//!   (monitoring URLs over routes, `/varz` `cluster.monitor_urls`) and a
+//!   nats-server one (`connect_urls`) from one server.
 //! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
 //!   real Prometheus server.
 //! - `obs_logs`: `--log_format json` parsed line by line; sd_notify READY,
@@ -128,6 +131,7 @@ mod monitor_endpoints;
 mod monitor_guard;
 mod monitor_metrics;
 mod monitor_top;
+mod monitor_top_discover;
 mod monitor_util;
 mod obs_logs;
 mod obs_support;

@@ -98,6 +98,7 @@ pub fn route_info_json(server: &Server) -> Vec<u8> {
             server.own_client_urls()
         },
         ldm: routes.in_lame_duck(),
+        monitor_url: super::discovery::advertised(routes),
     };
     serde_json::to_vec(&info).unwrap_or_default()
 }
