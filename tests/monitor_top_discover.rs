@@ -120,3 +120,37 @@ fn top_discovers_a_nats_server_cluster_through_connect_urls() {
     assert!(text.contains(&format!("\n127.0.0.2:{port} ")), "{text}");
     drop((a, b));
 }
+
+#[test]
+fn top_discover_finds_a_server_that_joins_later() {
+    let nodes = seed_cluster(&[Impl::Lite, Impl::Lite]);
+    let seed = nodes[0].http;
+    // About 9 s of snapshots, 0.3 s apart; the third server joins meanwhile.
+    let top = Command::new(nats_lite_bin())
+        .args(["top", "-s", &seed.ip().to_string(), "-m"])
+        .arg(seed.port().to_string())
+        .args(["--discover", "-r", "30", "-d", "0.3", "-o", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run top");
+    // Once top has asked the seed for /connz, it has discovered the two.
+    let polled = crate::cluster_support::eventually(Duration::from_secs(10), || {
+        nodes[0].json("/varz")["http_req_stats"]["/connz"]
+            .as_u64()
+            .is_some_and(|n| n >= 1)
+    });
+    assert!(polled, "top never polled the seed");
+    let third = crate::cluster_support::Node::clustered(Impl::Lite, &[nodes[0].route_url()], &[]);
+    let all = [&nodes[0], &nodes[1], &third];
+    for n in all {
+        n.wait_routes(2, crate::cluster_support::MESH_TIMEOUT);
+    }
+    let out = top.wait_with_output().expect("top output");
+    let text = text_of(&out);
+    let first = text.split("NATS cluster view").nth(1).unwrap_or_default();
+    let last = text.rsplit("NATS cluster view").next().unwrap_or_default();
+    assert!(first.contains(": 2 servers"), "{text}");
+    assert!(last.contains(": 3 servers, 3 answering"), "{text}");
+    assert!(last.contains(&format!("\n{} ", third.http)), "{last}");
+}

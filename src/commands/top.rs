@@ -265,20 +265,44 @@ fn run_cluster(args: TopArgs, host_list: &str) -> Result<ExitCode> {
             }
         }
     }
-    let mut members = Vec::with_capacity(hosts.len());
-    for (host, port, secure) in hosts {
-        let engine = engine_for(&host, port, secure)?;
+    let member_for = |target: cluster::Target| -> Result<cluster::Member> {
+        let (host, port, secure) = &target;
+        let engine = engine_for(host, *port, *secure)?;
         let label = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         };
-        members.push(cluster::Member {
+        Ok(cluster::Member {
             label,
+            target,
             engine,
             last: Err("not polled yet".into()),
-        });
-    }
+        })
+    };
+    let mut members = hosts
+        .into_iter()
+        .map(member_for)
+        .collect::<Result<Vec<_>>>()?;
+    // --discover: servers that join later are found in the /varz of the
+    // ones polled (no extra request), polled from the next refresh on.
+    let grow = |members: &mut Vec<cluster::Member>| -> Result<()> {
+        if !args.discover {
+            return Ok(());
+        }
+        cluster::drop_duplicates(members);
+        let found: Vec<cluster::Target> = members
+            .iter()
+            .filter_map(|m| m.last.as_ref().ok())
+            .flat_map(|s| cluster::targets_in(&s.varz, default_port, https))
+            .collect();
+        for t in found {
+            if !members.iter().any(|m| m.target == t) {
+                members.push(member_for(t)?);
+            }
+        }
+        Ok(())
+    };
     if args.discover {
         cluster::poll_all(&mut members);
         cluster::drop_duplicates(&mut members);
@@ -313,6 +337,7 @@ fn run_cluster(args: TopArgs, host_list: &str) -> Result<ExitCode> {
                 return Err(Error::failure(format!("top: no server answered ({why})")));
             }
             text.push_str(&cluster::render(&members, args.raw_bytes));
+            grow(&mut members)?;
         }
         match args.output.as_deref() {
             Some(out) if out != "-" => {
@@ -337,6 +362,7 @@ fn run_cluster(args: TopArgs, host_list: &str) -> Result<ExitCode> {
     let mut refreshes = 0u64;
     loop {
         cluster::poll_all(&mut members);
+        grow(&mut members)?;
         let lines: Vec<String> = cluster::render(&members, args.raw_bytes)
             .lines()
             .map(str::to_string)

@@ -11,6 +11,8 @@ use super::render::{nsize, psize};
 pub struct Member {
     /// As given on the command line (`host:port`).
     pub label: String,
+    /// Where it is polled.
+    pub target: Target,
     /// Its poller.
     pub engine: Engine,
     /// The last poll: its figures, or why it failed.
@@ -63,9 +65,13 @@ pub type Target = (String, u16, bool);
 /// `connect_urls` with `default_port`, over HTTPS when `https`.
 pub fn discover(seed: &mut Engine, default_port: u16, https: bool) -> Result<Vec<Target>, String> {
     let stats = seed.poll().map_err(|e| e.to_string())?;
-    let varz = &stats.varz;
+    Ok(targets_in(&stats.varz, default_port, https))
+}
+
+/// The other servers a server's `/varz` names (see [`discover`]).
+pub fn targets_in(varz: &super::engine::Varz, default_port: u16, https: bool) -> Vec<Target> {
     if !varz.cluster.monitor_urls.is_empty() {
-        return Ok(varz
+        return varz
             .cluster
             .monitor_urls
             .iter()
@@ -75,14 +81,14 @@ pub fn discover(seed: &mut Engine, default_port: u16, https: bool) -> Result<Vec
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 Some((host.to_string(), port.parse().ok()?, scheme == "https"))
             })
-            .collect());
+            .collect();
     }
     let hosts = varz
         .connect_urls
         .iter()
         .filter_map(|u| parse_hosts(u, default_port).ok()?.into_iter().next())
         .map(|(host, _)| (host, default_port, https));
-    Ok(hosts.collect())
+    hosts.collect()
 }
 
 /// Keep the first member of each server (by server id) once polled: a
