@@ -606,3 +606,27 @@ fn traceparent_is_traced_to_the_accounts_msg_trace_subject() {
         );
     }
 }
+
+#[test]
+fn accept_encoding_gzip_compresses_the_event() {
+    use std::io::Read;
+    let mut s = scene(ServerProcess::start(&[]));
+    s.publisher.send(hpub(
+        "foo",
+        &[("Nats-Trace-Dest", "tr"), ("Accept-Encoding", "gzip")],
+        "hello",
+    ));
+    barrier(&mut s.publisher);
+    let m = next_msg(&mut s.tracer, IO_TIMEOUT).unwrap();
+    assert!(
+        m.headers.contains("Content-Encoding: gzip"),
+        "{}",
+        m.headers
+    );
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(m.payload.as_slice())
+        .read_to_end(&mut json)
+        .expect("gzip");
+    let e: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(events_of(&e, "eg").len(), 2, "{e}");
+}

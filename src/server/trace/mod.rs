@@ -373,17 +373,34 @@ impl Trace {
         };
         let json = serde_json::to_vec(&self.event).unwrap_or_default();
         if self.gzip {
-            use std::io::Write;
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            if gz.write_all(&json).is_ok() {
-                if let Ok(body) = gz.finish() {
-                    let headers = b"NATS/1.0\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
-                    return (self.account, self.dest, Some(headers), body);
-                }
+            if let Some(body) = gzip(&json) {
+                let headers = b"NATS/1.0\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
+                return (self.account, self.dest, Some(headers), body);
             }
         }
         (self.account, self.dest, None, json)
     }
+}
+
+/// `data` gzipped (`Accept-Encoding: gzip`), on a short-lived thread of
+/// its own: miniz_oxide builds its compressor state on the stack (a few
+/// hundred KB), more than a connection thread has. `None` if that fails.
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    const GZIP_STACK: usize = 2 * 1024 * 1024;
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("trace-gzip".into())
+            .stack_size(GZIP_STACK)
+            .spawn_scoped(s, || {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(data).ok()?;
+                gz.finish().ok()
+            })
+            .ok()?
+            .join()
+            .ok()?
+    })
 }
 
 /// Publish the event of the message `fanout` just traced (if any) to its
