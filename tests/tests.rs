@@ -88,7 +88,7 @@
 //!   `--trace-only`) across a cluster and against nats-server 2.15.
 //! - `trace_events`: message tracing (`Nats-Trace-Dest`): ingress and
 //!   egress events, trace-only, permission errors, hops across a route,
-//!   the event's shape against nats-server 2.15.
+//!   the events' shape against nats-server 2.15 (one server and a route).
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
 //! - `client_websocket`: the client commands with `ws://` and `wss://` URLs.

@@ -630,3 +630,68 @@ fn accept_encoding_gzip_compresses_the_event() {
     let e: Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(events_of(&e, "eg").len(), 2, "{e}");
 }
+
+/// The two events of a message published on the first of two clustered
+/// servers (`start` starts one with extra flags), with a subscriber on each.
+fn cluster_events(start: &dyn Fn(&[&str]) -> ServerProcess) -> (Value, Value) {
+    let route_port = crate::obs_support::free_port().to_string();
+    let listen = format!("nats://127.0.0.1:{route_port}");
+    let a = start(&[
+        "--cluster",
+        &listen,
+        "--cluster_name",
+        "shape",
+        "-n",
+        "shape-a",
+    ]);
+    let b = start(&[
+        "--cluster",
+        "nats://127.0.0.1:-1",
+        "--cluster_name",
+        "shape",
+        "-n",
+        "shape-b",
+        "--routes",
+        &listen,
+    ]);
+    let mut tracer = a.client(CONNECT);
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let mut local = a.client(&named("local"));
+    local.send("SUB foo 1\r\n");
+    barrier(&mut local);
+    let mut remote = b.client(&named("remote"));
+    remote.send("SUB foo 1\r\n");
+    barrier(&mut remote);
+    let mut publisher = a.client(&named("pubber"));
+    let mut on_b = b.client(CONNECT);
+    sync_interest(&mut tracer, &mut on_b);
+    sync_interest(&mut remote, &mut publisher);
+    publisher.send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "hello"));
+    barrier(&mut publisher);
+    let (x, y) = (next_event(&mut tracer), next_event(&mut tracer));
+    if x["server"]["name"] == "shape-a" {
+        (x, y)
+    } else {
+        (y, x)
+    }
+}
+
+#[test]
+fn routed_trace_events_have_the_shape_of_nats_server_2_15() {
+    let Some(bin) = nats_server_2_15() else {
+        return;
+    };
+    let (their_a, their_b) =
+        cluster_events(&|args| ServerProcess::start_command(Command::new(&bin), args));
+    let (our_a, our_b) = cluster_events(&|args| ServerProcess::start(args));
+    for (theirs, ours) in [(&their_a, &our_a), (&their_b, &our_b)] {
+        let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
+        shape(theirs, "", &mut a);
+        shape(ours, "", &mut b);
+        a.retain(|k| !k.starts_with(".server.feature_flags"));
+        assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
+        assert_eq!(theirs["request"]["header"], ours["request"]["header"]);
+        assert_eq!(theirs["hops"], ours["hops"]);
+    }
+}
