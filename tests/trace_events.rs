@@ -2,8 +2,11 @@
 //! events a message makes, read as JSON by a raw client subscribed to the
 //! trace subject: ingress and one egress per subscriber, `Nats-Trace-Only`
 //! delivering nothing, permission errors at the ingress and the egress, a
-//! two-server cluster where both servers report with hop ids, and the same
-//! scenario against nats-server 2.15 (same event types and keys).
+//! two-server cluster where both servers report with hop ids, account
+//! crossings (`allow_trace`), a nats-server 2.9.10 peer that does not
+//! trace, the account's `msg_trace` with W3C `traceparent`, gzipped
+//! events, and the same scenarios against nats-server 2.15 (same event
+//! types and keys).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
