@@ -154,3 +154,42 @@ fn top_discover_finds_a_server_that_joins_later() {
     assert!(last.contains(": 3 servers, 3 answering"), "{text}");
     assert!(last.contains(&format!("\n{} ", third.http)), "{last}");
 }
+
+/// The live view (in a tmux terminal) of `top --discover` shows the three.
+#[test]
+fn top_discover_live_view_in_a_terminal() {
+    let Some(tmux) = crate::monitor_top::Tmux::new("discover") else {
+        crate::util::skip_missing_peer("tmux (apt-get install -y tmux)");
+        return;
+    };
+    let nodes = seed_cluster(&[Impl::Lite, Impl::Lite, Impl::Lite]);
+    let script = format!(
+        "{} top -s 127.0.0.1 -m {} --discover -d 0.3; echo TOP-EXITED rc=$?; sleep 60",
+        nats_lite_bin().display(),
+        nodes[1].http.port()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "200",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(started.status.success());
+    let s = tmux.wait_for("three servers", |s| s.contains("3 servers, 3 answering"));
+    for n in &nodes {
+        assert!(
+            s.contains(&n.http.to_string()),
+            "no row for {}:\n{s}",
+            n.http
+        );
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("top to exit", |s| s.contains("TOP-EXITED rc=0"));
+}

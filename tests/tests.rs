@@ -37,7 +37,8 @@
 //!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
 //! - `monitor_top_discover`: `top --discover` finds a nats-lite cluster
 //!   (monitoring URLs over routes, `/varz` `cluster.monitor_urls`) and a
-//!   nats-server one (`connect_urls`) from one server.
+//!   nats-server one (`connect_urls`) from one server, a server joining later,
+//!   the live view in tmux.
 //! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
 //!   real Prometheus server.
 //! - `obs_logs`: `--log_format json` parsed line by line; sd_notify READY,
