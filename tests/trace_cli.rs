@@ -167,3 +167,25 @@ fn pub_trace_reads_nats_server_2_15_events() {
         Some("hi")
     );
 }
+
+#[test]
+fn pub_trace_shows_why_the_server_refused_the_message() {
+    let config = r#"authorization { users [
+        {user: p, password: p, permissions: {publish: {deny: ["secret"]}}}
+    ] }"#;
+    let server = ServerProcess::start_selected_with_config(config, &[]);
+    let url = format!("nats://p:p@{}", server.addr);
+    let done = run_lite(&["pub", "-s", &url, "--trace", "secret", "x"]);
+    assert_eq!(done.code(), 1, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("Permissions Violation"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.out()
+            .contains("--X Error: Permissions Violation for Publish to \"secret\""),
+        "{}",
+        done.out()
+    );
+}

@@ -148,11 +148,13 @@ pub fn run(global: &ConnectArgs, args: PubArgs) -> Result<ExitCode> {
             }
         }
         let published = Instant::now();
-        conn.flush(flush_timeout)?;
+        let flushed = conn.flush(flush_timeout);
         if let Some(t) = tracer.as_mut() {
+            // The trace says why, also when the server refused the message.
             t.collect(&mut conn, published)?;
             t.print(&mut std::io::stdout().lock(), subject)?;
         }
+        flushed?;
         return Ok(ExitCode::SUCCESS);
     }
 
