@@ -371,4 +371,28 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn crossings_missing_hops_and_no_events() {
+        let origin: TraceEvent = serde_json::from_str(
+            r#"{"server":{"name":"A","id":"NA"},"request":{},"hops":1,
+                "events":[{"type":"in","ts":"t","kind":0,"cid":5,"acc":"B","subj":"bsvc"},
+                          {"type":"si","ts":"t","acc":"A","from":"bsvc","to":"svc"},
+                          {"type":"eg","ts":"t","kind":0,"cid":4,"name":"svc","acc":"A","sub":"svc"},
+                          {"type":"eg","ts":"t","kind":1,"cid":1,"name":"B","hop":"1"}]}"#,
+        )
+        .unwrap();
+        let text = render(&[origin], "bsvc", DEFAULT_WAIT);
+        assert!(
+            text.contains("--- Service import from \"bsvc\" to account \"A\" as \"svc\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("--C Client \"svc\" cid:4 account:\"A\""),
+            "{text}"
+        );
+        assert!(text.contains("    (no trace event from hop 1)"), "{text}");
+        let none = render(&[], "x", DEFAULT_WAIT);
+        assert!(none.contains("No trace event arrived"), "{none}");
+    }
 }
