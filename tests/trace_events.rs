@@ -698,3 +698,60 @@ fn routed_trace_events_have_the_shape_of_nats_server_2_15() {
         assert_eq!(theirs["hops"], ours["hops"]);
     }
 }
+
+/// An account JWT's `trace` claim is the account's `msg_trace`.
+#[test]
+fn account_jwt_trace_claim_traces_traceparent() {
+    use nats_lite::nkey::{generate, Kind};
+    if crate::util::skip_under_reference("nats-server 2.9.10 does not trace") {
+        return;
+    }
+    let encode = crate::auth_jwt::encode_jwt;
+    let (operator_seed, operator) = generate(Kind::Operator);
+    let (account_seed, account) = generate(Kind::Account);
+    let (user_seed, user) = generate(Kind::User);
+    let op_jwt = encode(
+        &operator_seed,
+        &serde_json::json!({"iss": operator, "sub": operator, "iat": 1, "jti": "o",
+                            "nats": {"type": "operator", "version": 2}}),
+    );
+    let acc_jwt = encode(
+        &operator_seed,
+        &serde_json::json!({"iss": operator, "sub": account, "iat": 1, "jti": "a",
+                            "nats": {"type": "account", "version": 2,
+                                     "trace": {"dest": "jwt.trace", "sampling": 100},
+                                     "limits": {"subs": -1, "data": -1, "payload": -1,
+                                                "imports": -1, "exports": -1,
+                                                "wildcards": true, "conn": -1, "leaf": -1}}}),
+    );
+    let user_jwt = encode(
+        &account_seed,
+        &serde_json::json!({"iss": account, "sub": user, "iat": 1, "jti": "u",
+                            "nats": {"type": "user", "version": 2,
+                                     "subs": -1, "data": -1, "payload": -1}}),
+    );
+    let dir = crate::config_support::ConfDir::new("trace-jwt");
+    let conf = format!(
+        "operator: {op_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {account}: {acc_jwt}\n}}\n"
+    );
+    let server = crate::config_support::start_with_conf(&dir, &conf, &[]);
+    let (mut c, nonce) = crate::auth_nkeys::connect_with_nonce(&server);
+    let sig = nats_lite::nkey::sign(&user_seed, nonce.as_bytes()).unwrap();
+    c.send(format!(
+        "CONNECT {}\r\nSUB jwt.trace 1\r\n",
+        serde_json::json!({"verbose": false, "headers": true, "jwt": user_jwt, "sig": sig})
+    ));
+    barrier(&mut c);
+    c.send(hpub(
+        "foo",
+        &[(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )],
+        "x",
+    ));
+    let m = next_msg(&mut c, IO_TIMEOUT).unwrap();
+    assert_eq!(m.subject, "jwt.trace");
+    let e: Value = serde_json::from_slice(&m.payload).unwrap();
+    assert_eq!(e["events"][0]["acc"], account.as_str(), "{e}");
+}

@@ -324,6 +324,7 @@ fn operator(
         super::jwt::check_system_account(&trust)?;
     }
     o.imports = super::jwt::import_specs(&trust.preload);
+    o.msg_traces = super::jwt::msg_traces(&trust.preload);
     o.accounts
         .extend(trust.preload.iter().map(|(k, _)| k.clone()));
     Ok(trust)
