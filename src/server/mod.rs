@@ -294,6 +294,14 @@ impl Server {
         self.closed.record(client, self.opts().token.is_some());
     }
 
+    /// Remove a client that never got to be one (a WebSocket connection
+    /// whose upgrade failed): not counted, not remembered as closed.
+    pub fn forget(&self, client: &Client) {
+        if self.clients().remove(&client.cid).is_some() {
+            self.stats.total_connections.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// Number of connected clients.
     pub fn num_clients(&self) -> usize {
         self.clients().len()

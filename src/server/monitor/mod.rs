@@ -27,8 +27,9 @@
 //! shrugs off (reliability case M01/section 1 item 8), so each request head
 //! must arrive within [`REQUEST_TIMEOUT`], the whole request (TLS
 //! handshake, head, reply write) must end within [`REQUEST_DEADLINE`] (a
-//! TLS handshake within the server's TLS timeout), absolute deadlines that
-//! trickling bytes do not extend (`deadline.rs`). `slots.rs` caps the
+//! TLS handshake within the server's TLS timeout: the connection core's
+//! handshake, `conn/tls.rs`), absolute deadlines that trickling bytes do
+//! not extend (`deadline.rs` for the request and reply). `slots.rs` caps the
 //! connections: [`MAX_MONITOR_CONNECTIONS`] at once, [`MAX_PER_IP`] from
 //! one address, then a few [`HEALTH_SLOTS`] that answer only `/healthz`
 //! within [`HEALTH_DEADLINE`]; past those, new connections get `503`.
@@ -342,12 +343,11 @@ fn serve(monitor: &Monitor, stream: TcpStream, kind: SlotKind) {
             let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else {
                 return;
             };
-            io.deadline = end.min(start + monitor.tls_timeout);
-            while conn.is_handshaking() {
-                if conn.complete_io(&mut io).is_err() {
-                    linger_close(&socket);
-                    return;
-                }
+            // The core's handshake, bounded by the TLS timeout as on every port.
+            let deadline = end.min(start + monitor.tls_timeout);
+            if super::conn::tls::complete_handshake(&mut conn, &socket, deadline).is_err() {
+                linger_close(&socket);
+                return;
             }
             let mut tls = rustls::StreamOwned::new(conn, io);
             let written = exchange(monitor, &mut tls, start, end, kind);
