@@ -755,3 +755,22 @@ fn account_jwt_trace_claim_traces_traceparent() {
     let e: Value = serde_json::from_slice(&m.payload).unwrap();
     assert_eq!(e["events"][0]["acc"], account.as_str(), "{e}");
 }
+
+/// A WebSocket client's message is traced as a client's (kind 0).
+#[test]
+fn a_websocket_publisher_is_traced() {
+    if crate::util::skip_under_reference("nats-server 2.9.10 does not trace") {
+        return;
+    }
+    let (server, addr) = crate::ws_support::start_ws("no_tls: true", "");
+    let mut tracer = server.client(CONNECT);
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let (mut ws, _) = crate::ws_support::WsClient::connect(addr, false);
+    ws.send(format!("CONNECT {}\r\n", named("browser")).as_bytes());
+    ws.send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "hi").as_bytes());
+    let e = next_event(&mut tracer);
+    assert_eq!(e["events"][0]["kind"], 0, "{e}");
+    assert_eq!(e["events"][0]["name"], "browser", "{e}");
+    assert_eq!(e["events"][0]["subj"], "foo", "{e}");
+}
