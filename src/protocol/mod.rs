@@ -43,6 +43,7 @@
 //! - [`route`]: the route protocol between cluster servers (RS+, RMSG...).
 //! - [`leaf`]: the leafnode protocol between a hub and a leaf (LS+, LMSG...).
 //! - [`peer`]: what those two share (argument splitting, the message op).
+//! - [`trace`]: message tracing headers and trace events (nats-server 2.11+).
 
 pub mod encode;
 pub mod headers;
@@ -52,6 +53,7 @@ pub mod parser;
 pub mod peer;
 pub mod route;
 pub mod subject;
+pub mod trace;
 pub mod websocket;
 
 pub use parser::{ClientOp, Limits, Parsed, ProtocolError, ServerOp};

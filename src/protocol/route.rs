@@ -80,6 +80,11 @@ pub struct RouteInfo {
     /// hubs tell their leaves the whole cluster's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leafnode_urls: Vec<String>,
+    /// The sender's monitoring URL (`http://host:port`; an empty host:
+    /// the address the route comes from). A nats-lite extension, ignored
+    /// by nats-server; `top --discover` finds the cluster with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_url: Option<String>,
 }
 
 /// The CONNECT a soliciting server sends (and what we read of a peer's).
