@@ -1,9 +1,11 @@
 //! Leafnodes and clusters: two nats-lite hubs in a cluster with a leaf on
 //! each (a nats-lite leaf and a nats-server leaf). Every subscriber gets
 //! each message once whoever publishes, a queue group spread over hubs
-//! and leaves gets each message once, local members first; and a leaf
-//! whose two remotes lead into the same cluster is refused on the second
-//! with nats-server's "Loop detected" error.
+//! and leaves gets each message once, local members first (also when its
+//! members live across the route); a leaf whose two remotes lead into
+//! the same cluster is refused with nats-server's "Loop detected" error; a
+//! leaf fails over to the hub URLs its hub cluster told it (nats-server and
+//! nats-lite hubs); a cluster of edges with a link each delivers once.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -32,8 +32,9 @@
 //! - `leaf_*`: leafnodes. `leaf_support` starts hubs and leaves (nats-lite or
 //!   nats-server) and runs traffic both ways; `leaf_interop` (both
 //!   directions with nats-server 2.9.10, TLS, credentials, a hub restart),
-//!   `leaf_topology` (a cluster of hubs with leaves, queue groups, loops),
-//!   `leaf_monitor` (`/leafz`, `/varz` against nats-server's keys),
+//!   `leaf_topology` (a cluster of hubs with leaves, queue groups, loops,
+//!   failover inside a hub cluster, a cluster of edges),
+//!   `leaf_monitor` (`/leafz`, `/varz` against nats-server's keys, `/metrics`),
 //!   `leaf_faults` (bad input on the leafnode port, refused credentials).
 //! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
 //!   with credentials.
