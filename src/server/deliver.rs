@@ -39,6 +39,9 @@ pub const EARLY_FLUSH_BYTES: usize = 64 * 1024;
 /// How many subjects a connection's match cache holds before it is cleared.
 const MATCH_CACHE_MAX: usize = 1024;
 
+/// Slots of a connection's table of recently missed subjects (by hash).
+const RECENT_MISSES: usize = 256;
+
 /// FNV-1a: a fast hash for short keys that only this thread's own input
 /// decides (its publish subjects, connection ids), so flooding it harms
 /// no one else.
@@ -89,6 +92,12 @@ pub struct MatchCache {
     last_subject: Vec<u8>,
     /// The result of an uncached lookup, kept so a reference can be lent.
     scratch: Option<Arc<MatchResult>>,
+    /// Hashes of subjects that missed lately, one per slot (allocated on
+    /// the first miss). A subject is cached, here and in the account's
+    /// shared cache, on its second miss: a publisher that never repeats a
+    /// subject (a sensor id, a reply inbox) would otherwise pay for
+    /// inserting every result and for clearing them, for no hit.
+    recent_misses: Vec<u64>,
     /// Lookups answered here since the last report to the index's statistics.
     pub hits: u64,
 }
@@ -130,8 +139,9 @@ impl MatchCache {
                 return self.remember(subject, r);
             }
         }
-        let (result, made_in) = account.sublist.match_subject(subject);
-        if made_in != self.genid {
+        let admit = self.admit(subject);
+        let (result, made_in) = account.sublist.match_subject_with(subject, admit);
+        if made_in != self.genid || !admit {
             return self.scratch.insert(result);
         }
         if self.results.len() >= MATCH_CACHE_MAX {
@@ -139,6 +149,25 @@ impl MatchCache {
         }
         self.results.insert(subject.into(), result.clone());
         self.remember(subject, result)
+    }
+
+    /// A miss on `subject`: true when it missed lately too (cache it).
+    #[inline]
+    fn admit(&mut self, subject: &[u8]) -> bool {
+        let mut h = Fnv::default();
+        h.write(subject);
+        // Never 0, the empty slot.
+        let h = h.finish() | 1;
+        if self.recent_misses.is_empty() {
+            self.recent_misses = vec![0; RECENT_MISSES];
+        }
+        let slot = &mut self.recent_misses[(h % RECENT_MISSES as u64) as usize];
+        if *slot == h {
+            true
+        } else {
+            *slot = h;
+            false
+        }
     }
 
     /// Make `result` the last lookup's.
@@ -156,6 +185,7 @@ impl MatchCache {
         self.last = None;
         self.last_subject = Vec::new();
         self.scratch = None;
+        self.recent_misses = Vec::new();
     }
 }
 
