@@ -501,6 +501,9 @@ impl Fanout {
     pub fn publish_routed(&mut self, account: &Account, m: &Message<'_>, queues: &[u8]) {
         let result = self.cache.lookup(account, m.subject);
         self.out.publish_routed(result, m, queues);
+        if account.imports.active() {
+            super::imports::respond_routed(account, m, &mut self.out);
+        }
     }
 }
 
@@ -515,6 +518,12 @@ impl Delivery {
                 remove_subscription(client, &sub, &self.interest);
             }
         }
+    }
+
+    /// The routes' interest counts (for a subscription made while
+    /// delivering: an import's response interest).
+    pub fn interest(&self) -> &Interest {
+        &self.interest
     }
 
     /// Deliver a local client's message to `result`'s subscribers.
