@@ -33,9 +33,9 @@ const PUBLISHERS: usize = 100;
 const PAYLOAD: usize = 4096;
 /// Messages the subscriber receives before the window opens.
 const WARM_UP: usize = 10_000;
-/// Messages the window counts (about 20 of the server's 64 KiB read
+/// Messages the window counts (about 25 of the server's 64 KiB read
 /// batches per publisher).
-const MEASURED: usize = PUBLISHERS * 300;
+const MEASURED: usize = PUBLISHERS * 400;
 /// No publisher's share may be below this fraction of the mean share.
 const MIN_FRACTION_OF_MEAN: f64 = 0.25;
 /// The whole exchange must be over within this.
@@ -147,8 +147,8 @@ fn count_window(sub: &mut RawClient, deadline: Instant) -> Vec<usize> {
 #[test]
 fn hundred_publishers_into_one_subscriber_each_get_a_fair_share() {
     // nats-server 2.9.10 does not hold this: its publishers reach the
-    // subscriber in whatever order Go's scheduler runs them, and in this
-    // window the least served got 9 to 47 messages of a mean of 300.
+    // subscriber in whatever order Go's scheduler runs them, and over
+    // 30,000 messages the least served got 9 to 16 of a mean of 300.
     if skip_under_reference("nats-server does not share one subscriber fairly") {
         return;
     }
