@@ -5,7 +5,10 @@
 //! members live across the route); a leaf whose two remotes lead into
 //! the same cluster is refused with nats-server's "Loop detected" error; a
 //! leaf fails over to the hub URLs its hub cluster told it (nats-server and
-//! nats-lite hubs); a cluster of edges with a link each delivers once.
+//! nats-lite hubs); a cluster of edges with a link each delivers once,
+//! also when the edges link to different servers of the hub cluster
+//! (nats-lite and nats-lite, nats-lite and nats-server: `lnoc`), to plain
+//! subscribers and to a queue group on the other edge.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,9 +31,14 @@ fn leaf_addr(node: &mut Node) -> SocketAddr {
 
 /// Two clustered nats-lite hubs with a leafnode listener each.
 fn hubs(dir: &ConfDir) -> (Vec<Node>, Vec<SocketAddr>) {
+    hubs_of(dir, &[Impl::Lite, Impl::Lite])
+}
+
+/// Clustered hubs of `kinds` with a leafnode listener each.
+fn hubs_of(dir: &ConfDir, kinds: &[Impl]) -> (Vec<Node>, Vec<SocketAddr>) {
     let conf = dir.write("hub.conf", "leafnodes { listen: 127.0.0.1:-1 }\n");
     let mut nodes = seed_cluster_with(
-        &[Impl::Lite, Impl::Lite],
+        kinds,
         &[
             "-c",
             &conf,
@@ -297,4 +305,102 @@ fn a_cluster_of_edges_each_linked_to_a_nats_server_hub_delivers_once() {
     if reference_or_skip() {
         edge_cluster(Impl::Reference);
     }
+}
+
+#[test]
+fn edges_linked_to_different_servers_of_a_nats_lite_hub_cluster_deliver_once() {
+    split_edges(&[Impl::Lite, Impl::Lite]);
+}
+
+#[test]
+fn edges_linked_to_a_nats_lite_and_a_nats_server_hub_of_one_cluster_deliver_once() {
+    if reference_or_skip() {
+        split_edges(&[Impl::Lite, Impl::Reference]);
+    }
+}
+
+/// Edge servers of one cluster linked to DIFFERENT servers of a hub
+/// cluster of `hub_kinds`: the hubs carry the edge cluster's name over
+/// their route with leaf-origin traffic (nats-server's `lnoc`, `LMSG`), so
+/// a message that came in from the edge cluster is not sent back into it
+/// by the other hub, and every subscriber (both edges, both hubs) gets
+/// each message once, whoever publishes.
+fn split_edges(hub_kinds: &[Impl]) {
+    let dir = ConfDir::new("leaf-edge-split");
+    let (hub_nodes, addrs) = hubs_of(&dir, hub_kinds);
+    let confs: Vec<String> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            dir.write(
+                &format!("edge{i}.conf"),
+                &format!("leafnodes {{ remotes = [ {{ url: \"nats-leaf://{a}\" }} ] }}\n"),
+            )
+        })
+        .collect();
+    let edge_args = |i: usize| {
+        vec![
+            "-c",
+            confs[i].as_str(),
+            "--cluster",
+            "nats://127.0.0.1:-1",
+            "--cluster_name",
+            "edge",
+        ]
+    };
+    let seed = Node::start(Impl::Lite, &edge_args(0));
+    let seed_url = seed.route_url();
+    let mut second = edge_args(1);
+    second.extend(["--routes", seed_url.as_str()]);
+    let mut edges = vec![seed, Node::start(Impl::Lite, &second)];
+    crate::cluster_support::wait_mesh(&edges);
+    wait_leaf(&mut edges[0]);
+    wait_leaf(&mut edges[1]);
+
+    let mut subs = [
+        edges[0].client(),
+        edges[1].client(),
+        hub_nodes[0].client(),
+        hub_nodes[1].client(),
+    ];
+    let mut pubs = [
+        edges[0].client(),
+        edges[1].client(),
+        hub_nodes[0].client(),
+        hub_nodes[1].client(),
+    ];
+    for s in subs.iter_mut() {
+        s.send("SUB s.* 1\r\n");
+    }
+    for s in subs.iter_mut() {
+        for p in pubs.iter_mut() {
+            sync_interest(s, p);
+        }
+    }
+    for (i, p) in pubs.iter_mut().enumerate() {
+        publish_n(p, &format!("s.{i}"), &format!("from{i}"), 20);
+    }
+    for (i, s) in subs.iter_mut().enumerate() {
+        let got = collect(s, 80, QUIET);
+        let all = &got["1"];
+        for p in 0..4 {
+            let n = all
+                .iter()
+                .filter(|m| m.starts_with(&format!("from{p}-")))
+                .count();
+            assert_eq!(n, 20, "subscriber {i} got {n} from publisher {p}: {all:?}");
+        }
+        assert_eq!(all.len(), 80, "subscriber {i}");
+    }
+
+    // A queue group whose only member is on the other edge: the first
+    // edge may send its messages through the hubs (it is told the
+    // group's interest by its hub), and each still arrives once.
+    let mut member = edges[1].client();
+    member.send("SUB q.* grp 2\r\n");
+    sync_interest(&mut member, &mut pubs[0]);
+    sync_interest(&mut member, &mut pubs[2]);
+    publish_n(&mut pubs[0], "q.0", "q", 40);
+    let got = collect(&mut member, 40, QUIET);
+    assert_eq!(got["2"].len(), 40, "queue member: {got:?}");
 }

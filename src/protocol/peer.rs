@@ -156,9 +156,28 @@ pub(crate) fn encode_msg(
     headers: Option<&[u8]>,
     payload: &[u8],
 ) {
+    out.extend_from_slice(if headers.is_some() { b"HMSG " } else { op });
+    encode_msg_args(
+        out, account, subject, reply, queues, headers, false, payload,
+    );
+}
+
+/// The rest of a message op after its op name: `[<acc> ]<subject> ...`;
+/// `always_hdr`: the header size is written even without headers (`0`),
+/// as a route `LMSG` (leaf-origin message) always has it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_msg_args(
+    out: &mut Vec<u8>,
+    account: Option<&[u8]>,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: &[u8],
+    headers: Option<&[u8]>,
+    always_hdr: bool,
+    payload: &[u8],
+) {
     let hdr_len = headers.map_or(0, <[u8]>::len);
     out.reserve(account.map_or(0, <[u8]>::len) + subject.len() + hdr_len + payload.len() + 48);
-    out.extend_from_slice(if headers.is_some() { b"HMSG " } else { op });
     if let Some(a) = account {
         out.extend_from_slice(a);
         out.push(b' ');
@@ -180,8 +199,8 @@ pub(crate) fn encode_msg(
         out.extend_from_slice(r);
         out.push(b' ');
     }
-    if let Some(h) = headers {
-        push_num(out, h.len());
+    if headers.is_some() || always_hdr {
+        push_num(out, hdr_len);
         out.push(b' ');
     }
     push_num(out, hdr_len + payload.len());

@@ -11,8 +11,16 @@
 //! RS- <acc> <subject> [<queue>]
 //! RMSG <acc> <subject> [<reply> | + <reply> <q>... | \| <q>...] <size>
 //! HMSG <acc> <subject> [<reply> | + <reply> <q>... | \| <q>...] <hdr size> <total size>
+//! LS+ <origin> <acc> <subject> [<queue> <weight>]   (a leaf's interest, `lnoc`)
+//! LS- <acc> <subject> [<queue>]   (no origin: we do not announce `lnocu`)
+//! LMSG <origin> <acc> <subject> [reply/queues as RMSG] <hdr size> <total size>
 //! A+ <acc> / A- <acc>          (gateway interest: accepted and ignored)
 //! ```
+//!
+//! The `L` forms carry the cluster name of the leaf a message or interest
+//! came from (nats-server's "leafnode origin cluster", announced by `lnoc`
+//! in the route INFO): a server never sends such a message on to a leaf of
+//! that cluster. `LMSG` always has a header size (`0`: no headers).
 //!
 //! Arguments are split on runs of blanks (2.9.10 emits double spaces in
 //! some lines). Unlike nats-server, route lines and payloads are bounded
@@ -80,6 +88,10 @@ pub struct RouteInfo {
     /// hubs tell their leaves the whole cluster's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leafnode_urls: Vec<String>,
+    /// The sender understands `LS+`/`LS-`/`LMSG` with a leaf origin
+    /// cluster (nats-server's `lnoc`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lnoc: bool,
     /// The sender's monitoring URL (`http://host:port`; an empty host:
     /// the address the route comes from). A nats-lite extension, ignored
     /// by nats-server; `top --discover` finds the cluster with it.
@@ -149,6 +161,8 @@ pub enum RouteOp<'a> {
         subject: &'a [u8],
         /// Queue group and its member count on the peer.
         queue: Option<(&'a [u8], u32)>,
+        /// `LS+`: the cluster of the leaf the interest comes from.
+        origin: Option<&'a [u8]>,
     },
     /// `RS-`: interest removed.
     Unsub {
@@ -161,6 +175,14 @@ pub enum RouteOp<'a> {
     },
     /// `RMSG` / `HMSG`: a message for our local subscribers.
     Msg(RoutedMsg<'a>),
+    /// `LMSG`: a message that came into the peer's cluster from a leaf
+    /// of cluster `origin`.
+    OriginMsg {
+        /// The leaf's cluster name.
+        origin: &'a [u8],
+        /// The message.
+        msg: RoutedMsg<'a>,
+    },
     /// `A+` / `A-`: gateway account interest, meaningless on a route.
     AccountInterest,
 }
@@ -172,7 +194,7 @@ pub use super::peer::queue_names;
 
 const ROUTE_OPS: &[&[u8]] = &[
     b"INFO", b"CONNECT", b"PING", b"PONG", b"+OK", b"-ERR", b"RS+", b"RS-", b"RMSG", b"HMSG",
-    b"A+", b"A-",
+    b"A+", b"A-", b"LS+", b"LS-", b"LMSG",
 ];
 
 /// Parse one op a peer server sends on a route.
@@ -195,7 +217,32 @@ pub fn parse_route_op<'a>(
     let end = line.consumed;
     let simple = |op| Ok(Parsed::Op(op, end));
     let upper = |b: u8| b.to_ascii_uppercase();
+    // `LS+`: as `RS+` with the origin cluster first. `LS-`: as `RS-`, for it has no origin unless the peer was
+    // told `lnocu` (2.10.23+), which we do not announce; 2.9.10 sends
+    // `LS-  <acc> ...` (two spaces). See `docs/route-protocol.md` §11.
+    let mut origin = None;
+    let (op, args) = if op.eq_ignore_ascii_case(b"LS+") {
+        let rest = skip_token(args).ok_or(ProtocolError::BadArgs("LS+ arguments"))?;
+        origin = peer::token_spans(args).next().map(|(s, e)| &args[s..e]);
+        (&b"RS+"[..], rest)
+    } else if op.eq_ignore_ascii_case(b"LS-") {
+        (&b"RS-"[..], args)
+    } else {
+        (op, args)
+    };
     match (op.len(), op.first().map(|&b| upper(b))) {
+        (4, Some(b'L')) if op.eq_ignore_ascii_case(b"LMSG") => {
+            let origin = peer::token_spans(args).next().map(|(s, e)| &args[s..e]);
+            let rest = skip_token(args);
+            let (Some(origin), Some(rest)) = (origin, rest) else {
+                return Err(ProtocolError::BadArgs("LMSG arguments"));
+            };
+            let parsed = peer::parse_msg(buf, rest, end, true, true, limits)?;
+            Ok(parsed.map(|mut msg| {
+                msg.headers = msg.headers.filter(|h| !h.is_empty());
+                RouteOp::OriginMsg { origin, msg }
+            }))
+        }
         (3, Some(b'R')) if op.eq_ignore_ascii_case(b"RS+") => {
             let (a, n) = tokens::<4>(args).ok_or(ProtocolError::BadArgs("RS+ arguments"))?;
             match n {
@@ -203,6 +250,7 @@ pub fn parse_route_op<'a>(
                     account: a[0],
                     subject: a[1],
                     queue: None,
+                    origin,
                 }),
                 4 => {
                     let w = parse_size(a[3]).ok_or(ProtocolError::BadArgs("RS+ queue weight"))?;
@@ -210,6 +258,7 @@ pub fn parse_route_op<'a>(
                         account: a[0],
                         subject: a[1],
                         queue: Some((a[2], u32::try_from(w).unwrap_or(u32::MAX))),
+                        origin,
                     })
                 }
                 _ => Err(ProtocolError::BadArgs("RS+ arguments")),
@@ -243,6 +292,13 @@ pub fn parse_route_op<'a>(
         }
         _ => Err(ProtocolError::UnknownOp),
     }
+}
+
+/// `args` after its first token (None when there is only one, or none).
+fn skip_token(args: &[u8]) -> Option<&[u8]> {
+    let (_, end) = peer::token_spans(args).next()?;
+    let rest = &args[end..];
+    peer::token_spans(rest).next().map(|(s, _)| &rest[s..])
 }
 
 /// The arguments and body of an RMSG/HMSG whose control line ended at `end`.
@@ -297,6 +353,35 @@ pub fn routed(
     );
 }
 
+/// `LMSG <origin> <acc> ...` for a peer that announced `lnoc`: a message
+/// that came to us from a leaf of cluster `origin` (header size always
+/// written, `0` without headers).
+#[allow(clippy::too_many_arguments)]
+pub fn routed_from_leaf(
+    out: &mut Vec<u8>,
+    origin: &[u8],
+    account: &[u8],
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: &[u8],
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    out.extend_from_slice(b"LMSG ");
+    out.extend_from_slice(origin);
+    out.push(b' ');
+    peer::encode_msg_args(
+        out,
+        Some(account),
+        subject,
+        reply,
+        queues,
+        headers,
+        true,
+        payload,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,13 +409,70 @@ mod tests {
     }
 
     #[test]
+    fn leaf_origin_ops() {
+        assert_eq!(
+            one(b"LS+ edge $G foo q 2\r\n"),
+            RouteOp::Sub {
+                account: b"$G",
+                subject: b"foo",
+                queue: Some((b"q", 2)),
+                origin: Some(b"edge"),
+            }
+        );
+        assert_eq!(
+            one(b"LS-  $G foo\r\n"),
+            RouteOp::Unsub {
+                account: b"$G",
+                subject: b"foo",
+                queue: None,
+            }
+        );
+        let RouteOp::OriginMsg { origin, msg } =
+            one(b"LMSG edge $G foo + r q1 q2 0 5\r\nhello\r\n")
+        else {
+            panic!("not an LMSG");
+        };
+        assert_eq!(origin, b"edge");
+        assert_eq!((msg.account, msg.subject), (&b"$G"[..], &b"foo"[..]));
+        assert_eq!((msg.reply, msg.queues), (Some(&b"r"[..]), &b"q1 q2"[..]));
+        assert_eq!((msg.headers, msg.payload), (None, &b"hello"[..]));
+        let RouteOp::OriginMsg { msg, .. } = one(b"LMSG e $G foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+        else {
+            panic!("not an LMSG");
+        };
+        assert_eq!(msg.headers, Some(&b"NATS/1.0\r\n\r\n"[..]));
+        assert!(parse_route_op(b"LMSG edge\r\n", &L).is_err());
+        assert!(parse_route_op(b"LS+ edge\r\n", &L).is_err());
+    }
+
+    #[test]
+    fn leaf_origin_msg_encoding() {
+        let mut out = Vec::new();
+        routed_from_leaf(
+            &mut out,
+            b"edge",
+            b"$G",
+            b"foo",
+            Some(b"r"),
+            b"",
+            None,
+            b"hi",
+        );
+        assert_eq!(out, b"LMSG edge $G foo r 0 2\r\nhi\r\n");
+        out.clear();
+        routed_from_leaf(&mut out, b"e", b"A", b"f", None, b"q", Some(b"H"), b"x");
+        assert_eq!(out, b"LMSG e A f | q 1 2\r\nHx\r\n");
+    }
+
+    #[test]
     fn interest_ops() {
         assert_eq!(
             one(b"RS+ $G foo\r\n"),
             RouteOp::Sub {
                 account: b"$G",
                 subject: b"foo",
-                queue: None
+                queue: None,
+                origin: None
             }
         );
         assert_eq!(
@@ -338,7 +480,8 @@ mod tests {
             RouteOp::Sub {
                 account: b"$G",
                 subject: b"foo",
-                queue: Some((b"q1", 2))
+                queue: Some((b"q1", 2)),
+                origin: None
             }
         );
         assert_eq!(

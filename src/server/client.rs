@@ -77,6 +77,8 @@ pub struct Client {
     pub subs: Mutex<HashMap<Box<[u8]>, Arc<Subscription>>>,
     /// The client understands HMSG (set at CONNECT).
     pub headers: AtomicBool,
+    /// A route peer understands leaf-origin `LMSG` (its INFO's `lnoc`).
+    pub lnoc: AtomicBool,
     /// A CONNECT has been accepted.
     pub connected: AtomicBool,
     /// A CONNECT has arrived (it may still be checked): the auth timer stops
@@ -142,6 +144,7 @@ impl Client {
             meta: Mutex::new(ClientMeta::default()),
             subs: Mutex::new(HashMap::new()),
             headers: AtomicBool::new(false),
+            lnoc: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             connect_seen: AtomicBool::new(false),
             credentials: Mutex::new(None),

@@ -474,6 +474,10 @@ pub struct Delivery {
     /// none): they never go to another leaf of the same cluster, whose
     /// routes carry them there.
     pub leaf_cluster: u64,
+    /// The name of that leaf cluster (empty: none): routes that
+    /// understand it (`lnoc`) get its messages as `LMSG` with it, so the
+    /// other servers of our cluster do not send them back into it.
+    pub leaf_origin: Vec<u8>,
     /// The message being fanned out is traced (`Nats-Trace-Dest`): its
     /// event, told about each egress (see `trace/`).
     pub trace: Option<Box<super::trace::Trace>>,
@@ -491,6 +495,7 @@ impl Fanout {
                 targets: Vec::new(),
                 from_hub: false,
                 leaf_cluster: 0,
+                leaf_origin: Vec::new(),
                 trace: None,
             },
             observed: super::monitor::observe::Local::default(),
@@ -654,7 +659,9 @@ impl Delivery {
         let Some(c) = &sub.client else { return false };
         echo_off != Some(c.cid)
             && !(self.from_hub && sub.leaf.is_none())
-            && !(self.leaf_cluster != 0 && sub.leaf_cluster == self.leaf_cluster)
+            && !(self.leaf_cluster != 0
+                && sub.leaf.is_some()
+                && sub.leaf_cluster == self.leaf_cluster)
     }
 
     /// Make `member`'s connection a target for its queue group.
@@ -691,6 +698,17 @@ impl Delivery {
             self.batch.stage_msg(&t.route, size, |buf| {
                 if t.leaf {
                     leaf::leaf_msg(buf, m.subject, m.reply, &t.queues, headers, m.payload)
+                } else if !self.leaf_origin.is_empty() && t.route.lnoc.load(Ordering::Relaxed) {
+                    route::routed_from_leaf(
+                        buf,
+                        &self.leaf_origin,
+                        account.name.as_bytes(),
+                        m.subject,
+                        m.reply,
+                        &t.queues,
+                        headers,
+                        m.payload,
+                    )
                 } else {
                     route::routed(
                         buf,
@@ -756,7 +774,7 @@ impl Delivery {
                     .as_ref()
                     .is_some_and(|c| !c.is_closed() && echo_off != Some(c.cid))
                 && !(from_hub && s.leaf.is_none())
-                && !(cluster != 0 && s.leaf_cluster == cluster)
+                && !(cluster != 0 && s.leaf.is_some() && s.leaf_cluster == cluster)
         };
         let weight = |s: &Arc<Subscription>| u64::from(s.weight.load(Ordering::Relaxed));
         let total: u64 = group.iter().filter(live).map(weight).sum();
@@ -775,7 +793,8 @@ impl Delivery {
     }
 
     /// Deliver a routed message to `result`'s local subscribers, and to
-    /// the leaves that connected to us (never to a route, nor to our hub).
+    /// the leaves that connected to us (never to a route, nor to our hub,
+    /// nor to a plain subscriber of the leaf cluster it came from).
     fn publish_routed(
         &mut self,
         account: &Account,
@@ -784,10 +803,15 @@ impl Delivery {
         queues: &[u8],
     ) {
         let to_leaf = |s: &Subscription| s.leaf == Some(LeafSide::Accepted);
+        // A leaf cluster's own routes carried its message to its plain
+        // subscribers; a queue group was chosen once, so it still goes
+        // to a member there.
+        let origin = self.leaf_cluster;
+        let not_origin = |s: &Subscription| !(origin != 0 && s.leaf_cluster == origin);
         for sub in &result.psubs {
             if !sub.remote {
                 self.deliver(sub, m, None);
-            } else if to_leaf(sub) {
+            } else if to_leaf(sub) && not_origin(sub) {
                 if let Some(c) = &sub.client {
                     self.target(c, true);
                 }

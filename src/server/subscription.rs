@@ -62,7 +62,8 @@ pub struct Subscription {
     /// it we are: `client` is then the leaf connection (`remote` is set).
     pub leaf: Option<LeafSide>,
     /// For a leaf's interest: the cluster of the server behind the leaf
-    /// connection (a hash; 0: none).
+    /// connection (a hash; 0: none). On a route's subscription: the leaf
+    /// cluster its `LS+` named (0 for `RS+`).
     pub leaf_cluster: u64,
 }
 

@@ -430,6 +430,7 @@ impl LeafOps {
             return;
         }
         self.fanout.out.leaf_cluster = cluster_id(&self.remote_cluster);
+        self.fanout.out.leaf_origin = self.remote_cluster.clone().into_bytes();
         let headers = self.headers && !self.server.opts().no_header_support;
         self.client.headers.store(headers, Ordering::Relaxed);
         self.client.meta().name = self.remote_name.clone();

@@ -9,7 +9,8 @@
 //!   clients and the leaves that connect to us, never the routes' interest
 //!   nor another hub's;
 //! - a leaf of a cluster is not told the interest of another leaf of the
-//!   same cluster (that cluster's routes carry it).
+//!   same cluster (that cluster's routes carry it), also when that leaf
+//!   links to another server of our cluster (its `LS+` names the cluster).
 //!
 //! Counts and the set of attached connections share one lock, and lines
 //! are appended to a connection's pending bytes under it (written after
@@ -33,6 +34,11 @@ pub enum Origin {
     Local,
     /// A route (the cluster's interest).
     Route,
+    /// A route, for a leaf of cluster `cluster` behind the peer (`LS+`).
+    RouteLeaf {
+        /// The leaf's cluster ([`cluster_id`], not 0).
+        cluster: u64,
+    },
     /// A leaf connection: its id, whether we solicited it, and the
     /// cluster of the server behind it.
     Leaf {
@@ -43,6 +49,17 @@ pub enum Origin {
         /// The peer's cluster ([`cluster_id`]; 0: none).
         cluster: u64,
     },
+}
+
+impl Origin {
+    /// The origin of a route's subscription `sub` (its `leaf_cluster`
+    /// is the leaf cluster of an `LS+`).
+    pub fn of_route(sub: &Subscription) -> Origin {
+        match sub.leaf_cluster {
+            0 => Origin::Route,
+            cluster => Origin::RouteLeaf { cluster },
+        }
+    }
 }
 
 /// A cluster name as a number for [`Origin`] (0 for none).
@@ -75,6 +92,7 @@ impl Attached {
         match origin {
             Origin::Local => true,
             Origin::Route => !self.solicited,
+            Origin::RouteLeaf { cluster } => !self.solicited && cluster != self.cluster,
             Origin::Leaf {
                 cid,
                 solicited,

@@ -34,7 +34,7 @@ use crate::server::close::CloseReason;
 use crate::server::conn::inbound::{read_loop, Inbound, OpHandler, ParseResult};
 use crate::server::conn::{self, InCounters};
 use crate::server::deliver::{Batch, Fanout, Message};
-use crate::server::leaf::interest::Origin;
+use crate::server::leaf::interest::{cluster_id, Origin};
 use crate::server::subscription::Subscription;
 use crate::server::timers::TimerKind;
 use crate::server::trace;
@@ -100,6 +100,7 @@ pub fn route_info_json(server: &Server) -> Vec<u8> {
         },
         ldm: routes.in_lame_duck(),
         leafnode_urls: crate::server::leaf::own_url(server).into_iter().collect(),
+        lnoc: true,
         monitor_url: super::discovery::advertised(routes),
     };
     serde_json::to_vec(&info).unwrap_or_default()
@@ -314,9 +315,10 @@ impl RouteOps {
                 account,
                 subject,
                 queue,
+                origin,
             } => {
                 if self.route.is_some() {
-                    self.remote_sub(account, subject, queue);
+                    self.remote_sub(account, subject, queue, origin);
                 }
             }
             RouteOp::Unsub {
@@ -331,6 +333,15 @@ impl RouteOps {
             RouteOp::Msg(m) => {
                 if self.route.is_some() {
                     self.routed_msg(&m);
+                }
+            }
+            RouteOp::OriginMsg { origin, msg } => {
+                if self.route.is_some() {
+                    // Never back into the leaf cluster it came from.
+                    let cluster = String::from_utf8_lossy(origin);
+                    self.fanout.out.leaf_cluster = cluster_id(&cluster);
+                    self.routed_msg(&msg);
+                    self.fanout.out.leaf_cluster = 0;
                 }
             }
         }
@@ -459,6 +470,7 @@ impl RouteOps {
         }
         let headers = info.headers && !self.server.opts().no_header_support;
         self.client.headers.store(headers, Ordering::Relaxed);
+        self.client.lnoc.store(info.lnoc, Ordering::Relaxed);
         {
             let mut meta = self.client.meta();
             meta.name = info.server_name.clone();
@@ -567,7 +579,16 @@ impl RouteOps {
         Some(a)
     }
 
-    fn remote_sub(&mut self, account: &[u8], subject_: &[u8], queue: Option<(&[u8], u32)>) {
+    /// `RS+`, or `LS+` from `origin` (a leaf cluster): such interest is
+    /// not told to that cluster's leaves, nor sent its messages. Keyed
+    /// without the origin, as nats-server 2.9.10 does (its `LS-` has none).
+    fn remote_sub(
+        &mut self,
+        account: &[u8],
+        subject_: &[u8],
+        queue: Option<(&[u8], u32)>,
+        origin: Option<&[u8]>,
+    ) {
         let Some(acc) = self.account(account) else {
             trace!(
                 "{} - Unknown account {:?} for remote subject",
@@ -598,13 +619,15 @@ impl RouteOps {
             );
             return;
         }
-        let sub = Arc::new(Subscription::remote(
+        let mut sub = Subscription::remote(
             self.client.clone(),
             subject_,
             queue.map(|q| q.0),
             &key,
             queue.map_or(1, |q| q.1),
-        ));
+        );
+        sub.leaf_cluster = origin.map_or(0, |o| cluster_id(&String::from_utf8_lossy(o)));
+        let sub = Arc::new(sub);
         subs.insert(key.into(), sub.clone());
         drop(subs);
         acc.sublist.insert(sub.clone());
@@ -612,7 +635,7 @@ impl RouteOps {
             .routes
             .interest
             .leaves
-            .changed(&acc, &sub, Origin::Route, true);
+            .changed(&acc, &sub, Origin::of_route(&sub), true);
     }
 
     fn remote_unsub(&mut self, account: &[u8], subject_: &[u8], queue: Option<&[u8]>) {
@@ -623,11 +646,12 @@ impl RouteOps {
         let removed = self.client.subs().remove(key.as_slice());
         if let Some(sub) = removed {
             if acc.sublist.remove(&sub) {
-                self.server
-                    .routes
-                    .interest
-                    .leaves
-                    .changed(&acc, &sub, Origin::Route, false);
+                self.server.routes.interest.leaves.changed(
+                    &acc,
+                    &sub,
+                    Origin::of_route(&sub),
+                    false,
+                );
             }
         }
     }
@@ -693,11 +717,12 @@ impl RouteOps {
             let acc = key.split(|&b| b == b' ').next().unwrap_or_default();
             if let Some(acc) = self.account(acc) {
                 if acc.sublist.remove(&sub) {
-                    self.server
-                        .routes
-                        .interest
-                        .leaves
-                        .changed(&acc, &sub, Origin::Route, false);
+                    self.server.routes.interest.leaves.changed(
+                        &acc,
+                        &sub,
+                        Origin::of_route(&sub),
+                        false,
+                    );
                 }
             }
         }

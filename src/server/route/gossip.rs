@@ -82,7 +82,11 @@ mod tests {
         let f = forwarded(&info, "10.1.2.3:5555".parse().unwrap());
         assert_eq!(f.ip.as_deref(), Some("nats-route://10.1.2.3:7000/"));
         let json = serde_json::to_string(&f).unwrap();
-        assert!(!json.contains("nonce") && !json.contains("lnoc"), "{json}");
+        assert!(!json.contains("nonce"), "{json}");
+        assert!(
+            json.contains(r#""lnoc":true"#),
+            "a known field is kept: {json}"
+        );
         assert_eq!(
             url_host_port(f.ip.as_deref().unwrap()),
             Some(("10.1.2.3".to_string(), 7000))
