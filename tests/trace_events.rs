@@ -2,7 +2,8 @@
 //! events a message makes, read as JSON by a raw client subscribed to the
 //! trace subject: ingress and one egress per subscriber, `Nats-Trace-Only`
 //! delivering nothing, permission errors at the ingress and the egress, a
-//! two-server cluster where both servers report with hop ids, account
+//! two-server cluster where both servers report with hop ids, a hub and
+//! its leaf (leaf egress and ingress, kind 4) likewise, account
 //! crossings (`allow_trace`), a nats-server 2.9.10 peer that does not
 //! trace, the account's `msg_trace` with W3C `traceparent`, gzipped
 //! events, and the same scenarios against nats-server 2.15 (same event
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cluster_support::{sync_interest, Impl, Node};
+use crate::leaf_support::start as leaf_start;
 use crate::util::{skip_missing_peer, RawClient, ServerProcess, IO_TIMEOUT};
 
 const CONNECT: &str = r#"{"verbose":false,"headers":true,"protocol":1}"#;
@@ -336,6 +338,79 @@ fn trace_across_a_route_both_servers_report_with_hops() {
         } else {
             assert!(delivered(&mut local).is_some());
             let m = delivered(&mut remote).expect("delivered on B");
+            assert!(m.headers.contains("Nats-Trace-Hop: 1"), "{}", m.headers);
+        }
+    }
+}
+
+#[test]
+fn trace_across_a_leaf_connection_both_servers_report_with_hops() {
+    let hub = leaf_start(
+        Impl::Lite,
+        "leafnodes { listen: 127.0.0.1:-1 }",
+        &["--name", "trace-hub"],
+    );
+    let conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"{}\" }} ] }}",
+        hub.leaf_url("")
+    );
+    let mut leaf = leaf_start(Impl::Lite, &conf, &["--name", "trace-leaf"]);
+    leaf.wait_leaf();
+    let mut tracer = hub.server.client(CONNECT);
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let mut remote = leaf.server.client(&named("remote"));
+    remote.send("SUB foo 1\r\n");
+    barrier(&mut remote);
+    let mut publisher = hub.server.client(&named("pubber"));
+    // The leaf knows of the trace subscriber on the hub, the hub of the
+    // subscriber on the leaf.
+    let mut on_leaf = leaf.server.client(CONNECT);
+    sync_interest(&mut tracer, &mut on_leaf);
+    sync_interest(&mut remote, &mut publisher);
+
+    for only in [false, true] {
+        let mut headers = vec![("Nats-Trace-Dest", "tr")];
+        if only {
+            headers.push(("Nats-Trace-Only", "true"));
+        }
+        publisher.send(hpub("foo", &headers, "hello"));
+        barrier(&mut publisher);
+        let mut by_server = std::collections::HashMap::new();
+        for _ in 0..2 {
+            let e = next_event(&mut tracer);
+            by_server.insert(e["server"]["name"].as_str().unwrap().to_string(), e);
+        }
+        let origin = &by_server["trace-hub"];
+        let next = &by_server["trace-leaf"];
+        assert_eq!(origin["hops"], 1, "{origin}");
+        assert_eq!(origin["events"][0]["kind"], 0);
+        let eg = events_of(origin, "eg");
+        assert_eq!(eg.len(), 1, "{origin}");
+        assert_eq!(eg[0]["kind"], 4, "a leaf egress: {origin}");
+        assert_eq!(eg[0]["name"], "trace-leaf");
+        assert_eq!(eg[0]["hop"], "1");
+        assert!(eg[0].get("sub").is_none() && eg[0].get("error").is_none());
+
+        assert_eq!(
+            next["request"]["header"]["Nats-Trace-Hop"][0], "1",
+            "{next}"
+        );
+        assert!(next.get("hops").is_none(), "{next}");
+        let ingress = &next["events"][0];
+        assert_eq!(ingress["type"], "in");
+        assert_eq!(ingress["kind"], 4, "a leaf ingress: {next}");
+        assert_eq!(ingress["name"], "trace-hub");
+        let eg = events_of(next, "eg");
+        assert_eq!(eg.len(), 1, "{next}");
+        assert_eq!(eg[0]["kind"], 0);
+        assert_eq!(eg[0]["name"], "remote");
+
+        let delivered = next_msg(&mut remote, Duration::from_millis(300)).ok();
+        if only {
+            assert!(delivered.is_none(), "trace-only delivered on the leaf");
+        } else {
+            let m = delivered.expect("delivered on the leaf");
             assert!(m.headers.contains("Nats-Trace-Hop: 1"), "{}", m.headers);
         }
     }

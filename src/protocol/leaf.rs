@@ -149,6 +149,14 @@ pub struct LeafConnect {
     /// The account the leaf binds on its own side.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub remote_account: String,
+    /// The leaf's protocol level (3: it traces messages). A nats-lite
+    /// extension: nats-server leaves tell theirs in an INFO after CONNECT.
+    #[serde(default, skip_serializing_if = "is_no_proto")]
+    pub proto: i32,
+}
+
+fn is_no_proto(n: &i32) -> bool {
+    *n == 0
 }
 
 /// An op received on a leaf connection.

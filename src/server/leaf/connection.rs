@@ -49,6 +49,7 @@ use crate::server::nkey_auth::Verdict;
 use crate::server::options::{LeafRemote, RouteTarget};
 use crate::server::subscription::{LeafSide, Subscription};
 use crate::server::timers::TimerKind;
+use crate::server::trace;
 use crate::server::{Server, INFO_GO, INFO_VERSION};
 use crate::{debug, log_error, notice, trace, warn};
 
@@ -169,6 +170,7 @@ pub fn solicited(
     ops.remote_account = info.remote_account.clone();
     ops.remote_cluster = info.cluster.clone();
     ops.headers = info.headers;
+    ops.peer_proto = info.proto;
     ops.wait_connect_info = info.info_on_connect;
     ops.hub_urls = info.leafnode_urls.clone().unwrap_or_default();
     run(io, ops, first)
@@ -212,6 +214,7 @@ fn leaf_connect_json(
             String::new()
         },
         remote_account: remote.account.clone(),
+        proto: crate::server::trace::TRACE_PROTO,
         ..LeafConnect::default()
     };
     if let Some(path) = &remote.credentials {
@@ -285,7 +288,7 @@ fn hub_info_json(server: &Server, cid: u64, nonce: Option<&str>, bound: Option<&
         server_id: server.id.clone(),
         server_name: server.name.clone(),
         version: INFO_VERSION.to_string(),
-        proto: 1,
+        proto: crate::server::trace::TRACE_PROTO,
         go: INFO_GO.to_string(),
         host,
         port,
@@ -361,6 +364,8 @@ struct LeafOps {
     wait_connect_info: bool,
     /// The peer understands headers.
     headers: bool,
+    /// The peer's protocol level (its INFO's, or its CONNECT's `proto`).
+    peer_proto: i32,
     remote_id: String,
     remote_name: String,
     remote_account: String,
@@ -401,6 +406,7 @@ impl LeafOps {
             connect_seen: false,
             wait_connect_info: false,
             headers: false,
+            peer_proto: 0,
             remote_id: String::new(),
             remote_name: String::new(),
             remote_account: String::new(),
@@ -441,6 +447,7 @@ impl LeafOps {
             remote_id: self.remote_id.clone(),
             remote_name: self.remote_name.clone(),
             remote_account: self.remote_account.clone(),
+            traces: self.peer_proto >= crate::server::trace::TRACE_PROTO,
             start: SystemTime::now(),
         });
         self.server.leafs.register(leaf.clone());
@@ -531,6 +538,7 @@ impl LeafOps {
         self.remote_name = if c.name.is_empty() { c.id } else { c.name };
         self.remote_account = c.remote_account;
         self.remote_cluster = c.cluster;
+        self.peer_proto = c.proto;
         let mut line = Vec::new();
         let json = hub_info_json(
             &self.server,
@@ -610,13 +618,17 @@ impl LeafOps {
     }
 
     fn process_info(&mut self, json: &[u8]) {
-        if !self.solicited {
-            return;
-        }
         let Ok(info) = serde_json::from_slice::<LeafInfo>(json) else {
             debug!("{} - bad leafnode INFO", self.prefix());
             return;
         };
+        if !self.solicited {
+            // A 2.11+ leaf's INFO after its CONNECT: whether it traces.
+            if self.leaf.is_none() {
+                self.peer_proto = self.peer_proto.max(info.proto);
+            }
+            return;
+        }
         if !info.remote_account.is_empty() {
             self.remote_account = info.remote_account.clone();
         }
@@ -718,6 +730,29 @@ impl LeafOps {
             payload: m.payload,
         };
         let account = self.account.clone();
+        if let Some(h) = m
+            .headers
+            .filter(|h| trace::may_request(h, account.msg_trace.enabled()))
+        {
+            let ingress = trace::Ingress {
+                kind: crate::protocol::trace::kind::LEAF,
+                cid: self.client.cid,
+                name: self.remote_name.clone(),
+                subject: m.subject,
+            };
+            let size = h.len() + m.payload.len();
+            match trace::begin(&self.server, &account, h, size, ingress) {
+                trace::Begin::No => {}
+                trace::Begin::Skip => return,
+                trace::Begin::Trace(t) => {
+                    self.fanout.out.trace = Some(t);
+                    self.fanout
+                        .publish_from_leaf(&account, &msg, m.queues, self.client.cid);
+                    trace::finish(&mut self.fanout);
+                    return;
+                }
+            }
+        }
         self.fanout
             .publish_from_leaf(&account, &msg, m.queues, self.client.cid);
     }

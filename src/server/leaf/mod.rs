@@ -61,6 +61,9 @@ pub struct Leaf {
     pub remote_name: String,
     /// The peer's account (as it told us).
     pub remote_account: String,
+    /// The peer traces messages (its protocol level is at least
+    /// [`crate::server::trace::TRACE_PROTO`]).
+    pub traces: bool,
     /// When it registered.
     pub start: SystemTime,
 }

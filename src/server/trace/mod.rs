@@ -18,8 +18,9 @@
 //! the connection thread publishes the event at the end ([`finish`]).
 //!
 //! Leafnodes: [`peer`] says what kind of server connection a destination
-//! is; a leafnode connection is reported there (kind 4) once leafnodes
-//! exist, and forwarded like a route.
+//! is; a leafnode connection is reported as kind 4 and forwarded like a
+//! route (the hop header set), and a traced message that comes in over a
+//! leaf connection is reported with ingress kind 4 (`leaf/connection.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -426,8 +427,9 @@ pub fn finish(fanout: &mut Fanout) {
 
 /// What kind of connection `client` is, its name in events, and whether
 /// the server behind it traces: a route (kind 1, the peer server's name,
-/// its route protocol level), else a client (kind 0, its CONNECT name).
-/// Leafnodes, when they come, are recognised here (kind 4).
+/// its route protocol level), a leaf connection (kind 4, the peer
+/// server's name, its protocol level), else a client (kind 0, its CONNECT
+/// name).
 pub fn peer(server: &Server, client: &Client) -> (i32, String, bool) {
     if let Some(route) = server
         .routes
@@ -441,6 +443,14 @@ pub fn peer(server: &Server, client: &Client) -> (i32, String, bool) {
             route.remote_name.clone(),
             proto >= TRACE_PROTO,
         );
+    }
+    if let Some(leaf) = server
+        .leafs
+        .list()
+        .into_iter()
+        .find(|l| l.client.cid == client.cid)
+    {
+        return (kind::LEAF, leaf.remote_name.clone(), leaf.traces);
     }
     (kind::CLIENT, client.meta().name.clone(), true)
 }
