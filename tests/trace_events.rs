@@ -7,7 +7,8 @@
 //! crossings (`allow_trace`), a nats-server 2.9.10 peer that does not
 //! trace, the account's `msg_trace` with W3C `traceparent`, gzipped
 //! events, and the same scenarios against nats-server 2.15 (same event
-//! types and keys).
+//! types and keys; for leaves also a nats-lite hub with a 2.15 leaf and
+//! the other way round).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -771,6 +772,79 @@ fn routed_trace_events_have_the_shape_of_nats_server_2_15() {
         assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
         assert_eq!(theirs["request"]["header"], ours["request"]["header"]);
         assert_eq!(theirs["hops"], ours["hops"]);
+    }
+}
+
+/// The events (hub's, leaf's) of a message published on a hub with a
+/// subscriber on its leaf; `hub` and `leaf` start a server with flags.
+fn leaf_events(
+    hub: &dyn Fn(&[&str]) -> ServerProcess,
+    leaf: &dyn Fn(&[&str]) -> ServerProcess,
+) -> (Value, Value) {
+    let dir = crate::config_support::ConfDir::new("trace-leaf");
+    let port = crate::obs_support::free_port();
+    let hub_conf = dir.write(
+        "hub.conf",
+        &format!("leafnodes {{ listen: 127.0.0.1:{port} }}\n"),
+    );
+    let leaf_conf = dir.write(
+        "leaf.conf",
+        &format!("leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{port}\" }} ] }}\n"),
+    );
+    let h = hub(&["-c", &hub_conf, "-n", "shape-hub"]);
+    let l = leaf(&["-c", &leaf_conf, "-n", "shape-leaf"]);
+    let mut tracer = h.client(CONNECT);
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let mut remote = l.client(&named("remote"));
+    remote.send("SUB foo 1\r\n");
+    barrier(&mut remote);
+    let mut publisher = h.client(&named("pubber"));
+    let mut on_leaf = l.client(CONNECT);
+    sync_interest(&mut tracer, &mut on_leaf);
+    sync_interest(&mut remote, &mut publisher);
+    publisher.send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "hello"));
+    barrier(&mut publisher);
+    let (x, y) = (next_event(&mut tracer), next_event(&mut tracer));
+    if x["server"]["name"] == "shape-hub" {
+        (x, y)
+    } else {
+        (y, x)
+    }
+}
+
+#[test]
+fn leaf_trace_events_have_the_shape_of_nats_server_2_15() {
+    let Some(bin) = nats_server_2_15() else {
+        return;
+    };
+    let theirs_start = |args: &[&str]| ServerProcess::start_command(Command::new(&bin), args);
+    let ours_start = |args: &[&str]| ServerProcess::start(args);
+    let (their_hub, their_leaf) = leaf_events(&theirs_start, &theirs_start);
+    let (our_hub, our_leaf) = leaf_events(&ours_start, &ours_start);
+    for (theirs, ours) in [(&their_hub, &our_hub), (&their_leaf, &our_leaf)] {
+        let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
+        shape(theirs, "", &mut a);
+        shape(ours, "", &mut b);
+        a.retain(|k| !k.starts_with(".server.feature_flags"));
+        assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
+        assert_eq!(theirs["request"]["header"], ours["request"]["header"]);
+        assert_eq!(theirs["hops"], ours["hops"]);
+        assert_eq!(theirs["events"][0]["kind"], ours["events"][0]["kind"]);
+    }
+    // Mixed: a nats-lite hub sees that a nats-server 2.15 leaf traces (no
+    // error on its egress), and the other way round.
+    for (hub, leaf) in [
+        leaf_events(&ours_start, &theirs_start),
+        leaf_events(&theirs_start, &ours_start),
+    ] {
+        let eg = events_of(&hub, "eg");
+        assert_eq!(eg.len(), 1, "{hub}");
+        assert_eq!(eg[0]["kind"], 4, "{hub}");
+        assert!(eg[0].get("error").is_none(), "{hub}");
+        assert_eq!(eg[0]["hop"], "1", "{hub}");
+        assert_eq!(leaf["events"][0]["kind"], 4, "{leaf}");
+        assert_eq!(leaf["request"]["header"]["Nats-Trace-Hop"][0], "1");
     }
 }
 

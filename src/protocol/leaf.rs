@@ -149,9 +149,9 @@ pub struct LeafConnect {
     /// The account the leaf binds on its own side.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub remote_account: String,
-    /// The leaf's protocol level (3: it traces messages). A nats-lite
-    /// extension: nats-server leaves tell theirs in an INFO after CONNECT.
-    #[serde(default, skip_serializing_if = "is_no_proto")]
+    /// The leaf's protocol level (3: it traces messages; nats-server 2.11+
+    /// sends it, 2.9 does not).
+    #[serde(default, rename = "protocol", skip_serializing_if = "is_no_proto")]
     pub proto: i32,
 }
 

@@ -447,7 +447,7 @@ impl LeafOps {
             remote_id: self.remote_id.clone(),
             remote_name: self.remote_name.clone(),
             remote_account: self.remote_account.clone(),
-            traces: self.peer_proto >= crate::server::trace::TRACE_PROTO,
+            traces: (self.peer_proto >= crate::server::trace::TRACE_PROTO).into(),
             start: SystemTime::now(),
         });
         self.server.leafs.register(leaf.clone());
@@ -623,9 +623,11 @@ impl LeafOps {
             return;
         };
         if !self.solicited {
-            // A 2.11+ leaf's INFO after its CONNECT: whether it traces.
-            if self.leaf.is_none() {
-                self.peer_proto = self.peer_proto.max(info.proto);
+            // An INFO from a leaf (after its CONNECT) may tell its level too.
+            self.peer_proto = self.peer_proto.max(info.proto);
+            if let Some(leaf) = &self.leaf {
+                let traces = self.peer_proto >= crate::server::trace::TRACE_PROTO;
+                leaf.traces.store(traces, Ordering::Relaxed);
             }
             return;
         }

@@ -62,8 +62,9 @@ pub struct Leaf {
     /// The peer's account (as it told us).
     pub remote_account: String,
     /// The peer traces messages (its protocol level is at least
-    /// [`crate::server::trace::TRACE_PROTO`]).
-    pub traces: bool,
+    /// [`crate::server::trace::TRACE_PROTO`]); a nats-server leaf tells
+    /// it in an INFO that may come after registration.
+    pub traces: std::sync::atomic::AtomicBool,
     /// When it registered.
     pub start: SystemTime,
 }

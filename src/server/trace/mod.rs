@@ -361,8 +361,17 @@ impl Trace {
             name: server.name.clone(),
             host: server.opts().host.clone(),
             id: server.id.clone(),
+            // As nats-server: a server that solicits leaf connections
+            // without a cluster of its own is its own cluster.
             cluster: if server.routes.enabled() {
                 server.routes.name()
+            } else if server
+                .opts()
+                .leafnodes
+                .as_ref()
+                .is_some_and(|l| !l.remotes.is_empty())
+            {
+                server.name.clone()
             } else {
                 String::new()
             },
@@ -450,7 +459,8 @@ pub fn peer(server: &Server, client: &Client) -> (i32, String, bool) {
         .into_iter()
         .find(|l| l.client.cid == client.cid)
     {
-        return (kind::LEAF, leaf.remote_name.clone(), leaf.traces);
+        let traces = leaf.traces.load(Ordering::Relaxed);
+        return (kind::LEAF, leaf.remote_name.clone(), traces);
     }
     (kind::CLIENT, client.meta().name.clone(), true)
 }
