@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::account::Account;
 use super::auth;
@@ -162,7 +162,7 @@ pub fn serve(admitted: Admitted) -> CloseReason {
             stream,
             connected: false,
             counters: InCounters::default(),
-            stack_released: false,
+            stack: StackRelease::Pending,
             via,
         },
     });
@@ -173,6 +173,24 @@ pub fn serve(admitted: Admitted) -> CloseReason {
     let client = conn.ops.client.clone();
     let reason = conn::run_guarded(&client, "Client", || conn.run());
     conn.finish(reason)
+}
+
+/// A plain connection quiet this long after its handshake gives back the
+/// stack pages the handshake touched.
+const STACK_RELEASE_DELAY: Duration = Duration::from_millis(500);
+
+/// Giving back the handshake's stack pages (see `stack.rs`): right away for
+/// a connection that goes quiet, at its next read for one that keeps
+/// talking, never for one that closes at once (a thread reused for the next
+/// connection would only fault them in again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StackRelease {
+    /// The handshake is not over, or the wait for quiet has not happened.
+    Pending,
+    /// Bytes came right after the handshake: release before the next read.
+    Deferred,
+    /// Released.
+    Done,
 }
 
 /// The connection thread's state: the core's inbound side and the ops.
@@ -205,8 +223,8 @@ struct ClientOps {
     /// Who gets each message, and the bytes staged for them.
     fanout: Fanout,
     counters: InCounters,
-    /// The stack the handshake touched has been given back.
-    stack_released: bool,
+    /// Whether the stack the handshake touched has been given back.
+    stack: StackRelease,
     /// How the client came, when not through the client port.
     via: Option<super::websocket::Via>,
 }
@@ -328,12 +346,24 @@ impl OpHandler for ClientOps {
     }
 
     fn before_read(&mut self) {
-        if !self.stack_released && self.connected {
-            // The handshake is over: what it touched need not stay resident.
-            self.fanout.out.batch.shrink();
-            super::stack::release_unused();
-            self.stack_released = true;
+        if self.stack == StackRelease::Done || !self.connected {
+            return;
         }
+        let plain = self.client.tls_info.get().is_none();
+        if self.stack == StackRelease::Pending
+            && plain
+            && super::net::readable_within(&self.stream, STACK_RELEASE_DELAY)
+        {
+            // Bytes (or the close) came at once: a short connection ends
+            // without paying for a release, a busy one releases on its
+            // next read.
+            self.stack = StackRelease::Deferred;
+            return;
+        }
+        // The handshake is over: what it touched need not stay resident.
+        self.fanout.out.batch.shrink();
+        super::stack::release_unused();
+        self.stack = StackRelease::Done;
     }
 
     fn before_parse(&mut self) {

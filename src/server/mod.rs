@@ -7,8 +7,9 @@
 //!   `client.rs` the part of a client other threads touch (outbound bytes,
 //!   counters, close); `deliver.rs` the per-message path.
 //! - `sublist.rs` is the subject index; `timers.rs` the auth timeout and
-//!   PINGs; `listener.rs` the accept loop and shutdown; `signals.rs` unix
-//!   signals.
+//!   PINGs; `listener.rs` the accept loop and shutdown; `thread_pool.rs`
+//!   the parked connection threads reused across connections; `signals.rs`
+//!   unix signals.
 //! - `route/` is clustering: route connections to other servers.
 
 pub mod account;
@@ -22,6 +23,7 @@ mod connection;
 mod deliver;
 mod identity;
 pub mod imports;
+mod info;
 pub mod jwt;
 pub(crate) mod listener;
 pub mod log;
@@ -40,6 +42,7 @@ mod stack;
 pub mod stats;
 pub mod sublist;
 pub mod subscription;
+mod thread_pool;
 mod timers;
 pub mod tls;
 pub mod websocket;
@@ -144,6 +147,8 @@ pub struct Server {
     /// TLS configuration for client connections (replaced by a reload).
     tls_config: RwLock<Option<Arc<rustls::ServerConfig>>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// The client INFO's server part, encoded once (see [`Server::client_info_json`]).
+    info_template: Mutex<Option<Arc<info::Template>>>,
     /// The WebSocket listener's address, once bound.
     pub websocket_addr: std::sync::OnceLock<SocketAddr>,
     /// Who credentials make a WebSocket client (replaced by a reload).
@@ -194,6 +199,7 @@ impl Server {
             start: SystemTime::now(),
             closed,
             clients: Mutex::new(HashMap::new()),
+            info_template: Mutex::new(None),
             websocket_addr: std::sync::OnceLock::new(),
             websocket_auth: RwLock::new(None),
             next_cid: AtomicU64::new(1),
@@ -342,18 +348,53 @@ impl Server {
         }
     }
 
-    /// The INFO JSON for one client.
+    /// The INFO JSON for one client: the server's part is encoded once and
+    /// reused until something in it changes (options or auth reloaded, lame
+    /// duck); with routes (whose client URLs come and go) it is encoded each
+    /// time.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
-        self.client_info_json_with_nonce(client, None)
+        if self.routes.enabled() {
+            return self.client_info_json_with_nonce(client, None);
+        }
+        let opts = self.opts();
+        let auth = self.auth();
+        let ldm = self.in_lame_duck();
+        let template = {
+            let mut cached = self.info_template.lock().unwrap_or_else(|e| e.into_inner());
+            match &*cached {
+                Some(t) if t.fits(&opts, &auth, ldm) => t.clone(),
+                _ => {
+                    let json = self.info_json(&opts, &auth, ldm, info::CLIENT_MARK_ID, "", None);
+                    let t = Arc::new(info::Template::new(opts, auth, ldm, json));
+                    *cached = Some(t.clone());
+                    t
+                }
+            }
+        };
+        template.for_client(client.cid, client.addr.ip())
     }
 
     /// The INFO JSON for one client, with the `nonce` it must sign (the
     /// first INFO, when NKey or JWT auth is possible).
     pub fn client_info_json_with_nonce(&self, client: &Client, nonce: Option<&str>) -> Vec<u8> {
-        let opts = self.opts();
+        let ip = client.addr.ip().to_string();
+        let (opts, auth) = (self.opts(), self.auth());
+        self.info_json(&opts, &auth, self.in_lame_duck(), client.cid, &ip, nonce)
+    }
+
+    /// The INFO JSON under `opts` and `auth` for connection `cid` from `ip`.
+    fn info_json(
+        &self,
+        opts: &Options,
+        auth: &auth::Authenticator,
+        ldm: bool,
+        cid: u64,
+        ip: &str,
+        nonce: Option<&str>,
+    ) -> Vec<u8> {
         let (host, port) = self.advertised_host_port();
         let info = ServerInfo {
-            ldm: self.in_lame_duck(),
+            ldm,
             server_id: self.id.clone(),
             server_name: self.name.clone(),
             version: INFO_VERSION.to_string(),
@@ -363,7 +404,7 @@ impl Server {
             host,
             port,
             headers: !opts.no_header_support,
-            auth_required: self.auth().anonymous().is_none(),
+            auth_required: auth.anonymous().is_none(),
             tls_required: opts.tls.is_some() && !opts.allow_non_tls,
             tls_available: opts.tls.is_some() && opts.allow_non_tls,
             tls_verify: opts
@@ -371,8 +412,8 @@ impl Server {
                 .as_ref()
                 .is_some_and(|t| t.verify || t.verify_and_map),
             max_payload: opts.max_payload,
-            client_id: Some(client.cid),
-            client_ip: Some(client.addr.ip().to_string()),
+            client_id: Some(cid),
+            client_ip: Some(ip.to_string()),
             nonce: nonce.map(str::to_string),
             ..ServerInfo::default()
         };
