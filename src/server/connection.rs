@@ -767,6 +767,11 @@ impl ClientOps {
 
     #[inline(never)]
     fn send_info(&mut self) {
+        if self.via.is_none() && self.nonce.is_none() {
+            let line = self.server.client_info_line(&self.client);
+            self.push(&line);
+            return;
+        }
         let json = match &self.via {
             Some(via) => via.info_json(&self.server, &self.client),
             None => self.server.client_info_json(&self.client),

@@ -5,7 +5,7 @@
 //! the authenticator, lame duck mode) and is remade when any of them
 //! changes.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -52,17 +52,30 @@ impl Template {
 
     /// The INFO JSON for connection `cid` from `ip`.
     pub fn for_client(&self, cid: u64, ip: IpAddr) -> Vec<u8> {
-        let Some((head, tail)) = &self.split else {
-            return self.whole.clone();
-        };
-        let mut fields = String::with_capacity(64);
-        // An IP address's text needs no JSON escaping.
-        let _ = write!(fields, ",\"client_id\":{cid},\"client_ip\":\"{ip}\"");
-        let mut json = Vec::with_capacity(head.len() + fields.len() + tail.len());
-        json.extend_from_slice(head);
-        json.extend_from_slice(fields.as_bytes());
-        json.extend_from_slice(tail);
+        let mut json = Vec::new();
+        self.write_for_client(&mut json, cid, ip);
         json
+    }
+
+    /// `INFO <json>\r\n` for connection `cid` from `ip`, in one allocation.
+    pub fn line_for_client(&self, cid: u64, ip: IpAddr) -> Vec<u8> {
+        let mut line = Vec::with_capacity(self.whole.len() + 80);
+        line.extend_from_slice(b"INFO ");
+        self.write_for_client(&mut line, cid, ip);
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+
+    fn write_for_client(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
+        let Some((head, tail)) = &self.split else {
+            out.extend_from_slice(&self.whole);
+            return;
+        };
+        out.reserve(head.len() + tail.len() + 80);
+        out.extend_from_slice(head);
+        // An IP address's text needs no JSON escaping.
+        let _ = write!(out, ",\"client_id\":{cid},\"client_ip\":\"{ip}\"");
+        out.extend_from_slice(tail);
     }
 }
 
@@ -101,6 +114,8 @@ mod tests {
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(info(cid, ip)).unwrap()
             );
+            let line = t.line_for_client(cid, ip.parse().unwrap());
+            assert_eq!(line, [&b"INFO "[..], &info(cid, ip), b"\r\n"].concat());
         }
         assert!(t.fits(&opts, &auth, false));
         assert!(!t.fits(&opts, &auth, true));

@@ -353,8 +353,28 @@ impl Server {
     /// duck); with routes (whose client URLs come and go) it is encoded each
     /// time.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
+        match self.info_template() {
+            Some(t) => t.for_client(client.cid, client.addr.ip()),
+            None => self.client_info_json_with_nonce(client, None),
+        }
+    }
+
+    /// The whole `INFO <json>\r\n` line for one client (see
+    /// [`Server::client_info_json`]).
+    pub fn client_info_line(&self, client: &Client) -> Vec<u8> {
+        if let Some(t) = self.info_template() {
+            return t.line_for_client(client.cid, client.addr.ip());
+        }
+        let json = self.client_info_json_with_nonce(client, None);
+        let mut line = Vec::with_capacity(json.len() + 7);
+        crate::protocol::encode::json_op(&mut line, "INFO", &json);
+        line
+    }
+
+    /// The client INFO's template, when one applies (no routes).
+    fn info_template(&self) -> Option<Arc<info::Template>> {
         if self.routes.enabled() {
-            return self.client_info_json_with_nonce(client, None);
+            return None;
         }
         let opts = self.opts();
         let auth = self.auth();
@@ -371,7 +391,7 @@ impl Server {
                 }
             }
         };
-        template.for_client(client.cid, client.addr.ip())
+        Some(template)
     }
 
     /// The INFO JSON for one client, with the `nonce` it must sign (the
