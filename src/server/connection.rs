@@ -461,7 +461,7 @@ impl ClientOps {
             );
             return Err(CloseReason::ProtocolViolation);
         }
-        let connect: Connect = match serde_json::from_slice(json) {
+        let mut connect: Connect = match serde_json::from_slice(json) {
             Ok(c) => c,
             Err(e) => {
                 debug!("{} - bad CONNECT: {e}", self.client.log_prefix());
@@ -537,9 +537,11 @@ impl ClientOps {
             .store(self.opts.headers, Ordering::Relaxed);
         {
             let mut meta = self.client.meta();
-            meta.name = connect.name.clone().unwrap_or_default();
-            meta.lang = connect.lang.clone().unwrap_or_default();
-            meta.version = connect.version.clone().unwrap_or_default();
+            // Moved, not copied: a copy would leave the original's blocks
+            // in this thread's malloc cache for the connection's life.
+            meta.name = connect.name.take().unwrap_or_default();
+            meta.lang = connect.lang.take().unwrap_or_default();
+            meta.version = connect.version.take().unwrap_or_default();
             meta.user = user;
         }
         self.ok();
