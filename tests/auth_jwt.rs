@@ -15,23 +15,23 @@ use crate::client_support::{kinds, lite, run, start, subscriber, RUN_TIMEOUT};
 use crate::config_support::{start_with_conf, ConfDir};
 use crate::util::{skip_under_reference, RawClient, ServerProcess, IO_TIMEOUT};
 
-fn data_dir() -> PathBuf {
+pub fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/jwt")
 }
 
 /// tests/data/jwt/keys.json: operators, accounts and users by name.
-fn keys() -> Value {
+pub fn keys() -> Value {
     let text = std::fs::read_to_string(data_dir().join("keys.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
-fn account_key(k: &Value, name: &str) -> String {
+pub fn account_key(k: &Value, name: &str) -> String {
     k["accounts"][name]["public"].as_str().unwrap().to_string()
 }
 
 /// An operator-mode config trusting `operator` with `accounts` preloaded
 /// (the first one the system account).
-fn operator_conf(k: &Value, operator: &str, accounts: &[&str]) -> String {
+pub fn operator_conf(k: &Value, operator: &str, accounts: &[&str]) -> String {
     let preload: String = accounts
         .iter()
         .map(|a| {
@@ -59,18 +59,18 @@ fn operator_server(tag: &str) -> (ServerProcess, ConfDir, Value) {
 }
 
 /// CONNECT with `user`'s JWT and the nonce signed by its seed.
-fn jwt_connect(k: &Value, user: &str, nonce: &str) -> String {
+pub fn jwt_connect(k: &Value, user: &str, nonce: &str) -> String {
     let u = &k["users"][user];
     let sig = nats_lite::nkey::sign(u["seed"].as_str().unwrap(), nonce.as_bytes()).unwrap();
     serde_json::json!({"verbose": false, "jwt": u["jwt"], "sig": sig}).to_string()
 }
 
-fn connect_raw(server: &ServerProcess) -> (RawClient, String) {
+pub fn connect_raw(server: &ServerProcess) -> (RawClient, String) {
     crate::auth_nkeys::connect_with_nonce(server)
 }
 
 /// Connect as `user` and expect PONG.
-fn connected(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
+pub fn connected(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
     let (mut c, nonce) = connect_raw(server);
     c.send(format!(
         "CONNECT {}\r\nPING\r\n",
@@ -81,7 +81,7 @@ fn connected(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
 }
 
 /// A creds file of tests/data/jwt copied to `dir` with mode 0600.
-fn creds(dir: &ConfDir, user: &str) -> String {
+pub fn creds(dir: &ConfDir, user: &str) -> String {
     let text = std::fs::read_to_string(data_dir().join(format!("{user}.creds"))).unwrap();
     let path = dir.write(&format!("{user}.creds"), &text);
     #[cfg(unix)]

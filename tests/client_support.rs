@@ -110,8 +110,8 @@ pub struct Done {
     pub stdout: Vec<u8>,
     /// Everything printed on stderr.
     pub stderr: String,
-    /// The process's peak resident memory in KiB, where the platform says
-    /// (Linux and the BSDs, from `wait4`).
+    /// The process's own peak resident memory in KiB, where it is known
+    /// (debug builds on Linux report it at exit: see `peak_rss_file`).
     pub max_rss_kib: Option<u64>,
 }
 
@@ -166,9 +166,26 @@ pub struct Client {
     stderr: Receiver<String>,
     out: Vec<u8>,
     err: Vec<String>,
-    /// Reaped by `wait4` behind std's back: its pid may already be reused,
-    /// so it must not be signalled or waited for again.
-    reaped: bool,
+    /// Where the process writes its peak resident memory at exit.
+    peak_rss: crate::util::TempDir,
+}
+
+/// The file a debug nats-lite writes its peak resident memory (`VmHWM`,
+/// KiB) to at exit, under `NATS_LITE_TEST_PEAK_RSS_FILE`. Not `wait4`'s
+/// `ru_maxrss`: a child spawned with vfork (std's way) inherits the test
+/// runner's peak at exec, so that figure is at least the runner's own peak
+/// (231 MiB seen while other tests ran), whatever the child used.
+fn peak_rss_file(dir: &crate::util::TempDir) -> std::path::PathBuf {
+    dir.path().join("peak-rss-kib")
+}
+
+/// The peak the process reported, if it did.
+fn reported_peak_rss(dir: &crate::util::TempDir) -> Option<u64> {
+    std::fs::read_to_string(peak_rss_file(dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl Client {
@@ -182,6 +199,8 @@ impl Client {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+        let peak_rss = crate::util::TempDir::new("peak-rss");
+        cmd.env("NATS_LITE_TEST_PEAK_RSS_FILE", peak_rss_file(&peak_rss));
         let mut child = cmd.spawn().expect("spawn nats-lite");
         if let Some(data) = stdin {
             let mut pipe = child.stdin.take().unwrap();
@@ -211,7 +230,7 @@ impl Client {
             stderr,
             out: Vec::new(),
             err: Vec::new(),
-            reaped: false,
+            peak_rss,
         }
     }
 
@@ -291,10 +310,9 @@ impl Client {
     /// `timeout`), and collect its output.
     pub fn finish(mut self, timeout: Duration) -> Done {
         let deadline = Instant::now() + timeout;
-        let (status, max_rss_kib) = loop {
-            if let Some(done) = try_wait_with_peak_rss(&mut self.child) {
-                self.reaped = true;
-                break done;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
             }
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
@@ -317,7 +335,7 @@ impl Client {
             status,
             stdout: std::mem::take(&mut self.out),
             stderr: self.err.join("\n"),
-            max_rss_kib,
+            max_rss_kib: reported_peak_rss(&self.peak_rss),
         }
     }
 
@@ -341,9 +359,6 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        if self.reaped {
-            return;
-        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -352,39 +367,6 @@ impl Drop for Client {
 /// Run a client to completion with `stdin` (empty when `None`).
 pub fn run(cmd: Command, stdin: Option<&[u8]>) -> Done {
     Client::spawn(cmd, stdin.map(<[u8]>::to_vec)).finish(RUN_TIMEOUT)
-}
-
-/// Reap `child` if it has exited, with its peak RSS where `wait4` reports
-/// it. (std's `try_wait` reaps without the resource usage, which is why
-/// this calls `wait4` itself; std's `Child` is never waited on after.)
-#[cfg(unix)]
-fn try_wait_with_peak_rss(child: &mut Child) -> Option<(ExitStatus, Option<u64>)> {
-    use std::os::unix::process::ExitStatusExt;
-    let mut status = 0;
-    // SAFETY: wait4 writes only into the two locals it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let got = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-    if got < 0 {
-        // Already reaped by std (`has_exited`): std has kept the status.
-        let s = child.try_wait().expect("try_wait");
-        return s.map(|s| (s, None));
-    }
-    if got == 0 {
-        return None;
-    }
-    // ru_maxrss is KiB on Linux and the BSDs, bytes on macOS.
-    let kib = if cfg!(target_os = "macos") {
-        usage.ru_maxrss as u64 / 1024
-    } else {
-        usage.ru_maxrss as u64
-    };
-    Some((ExitStatus::from_raw(status), Some(kib)))
-}
-
-#[cfg(not(unix))]
-fn try_wait_with_peak_rss(child: &mut Child) -> Option<(ExitStatus, Option<u64>)> {
-    child.try_wait().expect("try_wait").map(|s| (s, None))
 }
 
 /// Run `nats-lite ARGS` to completion with an empty stdin.

@@ -211,3 +211,54 @@ fn https_monitor_closes_a_dripped_handshake_at_the_tls_timeout() {
         "closed after {closed:?}"
     );
 }
+
+/// The HTTPS monitor's TLS handshake is the connection core's, bounded by
+/// the TLS timeout: a client that sends its ClientHello, reads the
+/// server's answer and then stalls (never finishes the handshake) is
+/// closed once `tls { timeout: 1 }` has passed, not at the request
+/// timeout.
+#[test]
+fn https_monitor_closes_a_stalled_handshake_at_the_tls_timeout() {
+    use crate::tls_support::Pki;
+    let dir = crate::util::TempDir::new("mon-stall");
+    let pki = Pki::new(dir.path(), "mstall");
+    let conf = dir.path().join("tls.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  timeout: 1\n}}\n",
+            pki.cert(),
+            pki.key()
+        ),
+    )
+    .unwrap();
+    let mut server = ServerProcess::start(&["-c", conf.to_str().unwrap(), "-ms", "-1"]);
+    let line = server
+        .wait_for_log("Starting https monitor on", START_TIMEOUT)
+        .expect("https monitor line");
+    let addr: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(pki.client_config(None, false), name).unwrap();
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).unwrap();
+    }
+    let mut s = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    s.write_all(&hello).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let mut answered = 0;
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break started.elapsed(),
+            // The server's flight; the client never sends the rest.
+            Ok(n) => answered += n,
+        }
+    };
+    assert!(answered > 0, "no ServerHello");
+    assert!(
+        closed >= Duration::from_millis(800) && closed < Duration::from_secs(4),
+        "closed after {closed:?}"
+    );
+}

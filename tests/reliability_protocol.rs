@@ -126,13 +126,22 @@ fn f01_line_at_max_control_line_split_before_lf_over_tcp() {
     for i in 0..3 {
         let first = format!("PUB {subject} 2\r");
         send_in_two_reads(&mut publ, first.as_bytes(), b"\nhi\r\nPING\r\n");
-        let (got, closed) = publ.read_until_closed(Duration::from_millis(500));
-        assert!(
-            got == ["PONG"] && !closed,
-            "round {i}: a {}-byte control line split before its LF got {got:?}, closed={closed}",
-            subject.len() + 2
-        );
+        // Up to the PONG of that PING: nothing else (no -ERR) and no close.
+        // The server's own PINGs (the first comes 2 s after CONNECT, which
+        // a loaded machine reaches here) are answered on the way.
+        loop {
+            match publ.try_read_line(IO_TIMEOUT) {
+                Ok(line) if line == "PONG" => break,
+                Ok(line) if line == "PING" => publ.send("PONG\r\n"),
+                other => panic!(
+                    "round {i}: a {}-byte control line split before its LF got {other:?}",
+                    subject.len() + 2
+                ),
+            }
+        }
     }
+    // Still open and in step after the last round.
+    publ.ping_pong();
     let (line, payload) = sub.read_msg();
     assert_eq!(line, format!("MSG {subject} 1 2"));
     assert_eq!(payload, b"hi");

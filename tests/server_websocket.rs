@@ -493,3 +493,95 @@ fn ws_clients_survive_or_fail_a_reload_by_their_own_authorization() {
     let (lines, _) = ws.until_closed(IO_TIMEOUT);
     assert_last_lines(&lines, "-ERR 'Authorization Violation'");
 }
+
+/// Over max_connections a WebSocket connection is refused before any
+/// thread exists for it: nats-lite answers HTTP 503 at once (it has not
+/// read the request); nats-server upgrades, then sends `-ERR 'maximum
+/// connections exceeded'` and closes. Either way the client is not let in,
+/// and once the slot is free a WebSocket client gets in.
+#[test]
+fn ws_over_max_connections_is_refused_before_any_thread() {
+    let (server, addr) = start_ws("no_tls: true", "max_connections: 1");
+    let mut tcp = server.client("{\"verbose\":false}");
+    let threads = thread_count(&server);
+    for _ in 0..3 {
+        let (stream, head, rest) = http_exchange(addr, &upgrade_request(addr, ""));
+        let (bytes, closed) = RawClient::from_stream(stream).read_bytes_until_closed(IO_TIMEOUT);
+        assert!(closed, "refused connection left open");
+        let said = String::from_utf8_lossy(&[rest, bytes].concat()).into_owned();
+        if crate::util::is_reference() && head.starts_with("HTTP/1.1 101 ") {
+            assert!(
+                said.contains("-ERR 'maximum connections exceeded'"),
+                "{said}"
+            );
+        } else {
+            assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+            assert_eq!(said, "maximum connections exceeded\n");
+        }
+        assert_eq!(
+            thread_count(&server),
+            threads,
+            "a thread for a refused connection"
+        );
+    }
+    tcp.send("PING\r\n");
+    tcp.expect_line("PONG");
+    drop(tcp);
+    // The slot is free once the server has seen the TCP client go.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let (stream, head, rest) = http_exchange(addr, &upgrade_request(addr, ""));
+        if head.starts_with("HTTP/1.1 101 ") {
+            let mut c = RawClient::from_stream(stream);
+            let (bytes, _) = c.read_bytes_until_closed(Duration::from_millis(300));
+            let said = String::from_utf8_lossy(&[rest, bytes].concat()).into_owned();
+            if !said.contains("maximum connections exceeded") {
+                assert!(said.contains("INFO "), "{said}");
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no WebSocket client let in: {head}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A WebSocket subscriber that stops reading is a slow consumer as on the
+/// client port: cut off (no `-ERR`) once it falls max_pending behind or
+/// blocks a write past write_deadline, while the publisher stays served.
+#[test]
+fn ws_slow_consumer_is_cut_off_as_on_the_client_port() {
+    const MSGS: usize = 512;
+    let (server, addr) = start_ws(
+        "no_tls: true",
+        "max_pending: 1048576\nwrite_deadline: \"1s\"",
+    );
+    let (mut ws, _) = WsClient::connect(addr, false);
+    ws.send(b"CONNECT {\"verbose\":false}\r\nSUB flood 1\r\nPING\r\n");
+    assert_eq!(ws.line(), "PONG");
+    let mut publ = server.client("{\"verbose\":false}");
+    publ.stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let payload = "p".repeat(64 * 1024);
+    let msg = format!("PUB flood {}\r\n{payload}\r\n", payload.len());
+    for _ in 0..MSGS {
+        publ.send(&msg);
+    }
+    publ.ping_pong();
+    let stalled = ws.stream.try_clone().unwrap();
+    let (bytes, closed) = RawClient::from_stream(stalled).read_bytes_until_closed(IO_TIMEOUT);
+    assert!(
+        closed,
+        "stalled subscriber not closed after {} of {} bytes",
+        bytes.len(),
+        MSGS * msg.len()
+    );
+    assert!(bytes.len() < MSGS * msg.len(), "everything was delivered");
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("-ERR"),
+        "a slow consumer gets no -ERR"
+    );
+}

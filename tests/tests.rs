@@ -46,6 +46,14 @@
 //!   ports, children killed on drop.
 //! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
 //!   Chromium with the official JavaScript client).
+//! - `sys_cluster_imports`: service and stream imports with requester and
+//!   responder on different servers; the system CONNZ import answered by every server.
+//! - `sys_operator`: operator mode: the system requests for the operator's system
+//!   account, activation tokens for private exports (good and refused ones).
+//! - `sys_requests`: the system account's request subjects (`$SYS.REQ.SERVER.PING`,
+//!   monitoring kinds, account requests, `$SYS.REQ.USER.INFO`), in a cluster, nats-py.
+//! - `sys_url_resolver`: `resolver: URL(...)` against an account server in the test
+//!   (on-demand fetches, caching, imports, 404, a server that never answers).
 //! - `parser_model`, `sublist_model`: the parser's chunking property and the
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
@@ -153,6 +161,10 @@ mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
+mod sys_cluster_imports;
+mod sys_operator;
+mod sys_requests;
+mod sys_url_resolver;
 mod tls_support;
 mod tutorial;
 mod util;

@@ -4,11 +4,13 @@
 //! `trusted_keys` (operator public keys instead of JWTs), `resolver` and
 //! `resolver_preload`.
 //!
-//! Resolvers: `resolver: MEMORY` (the accounts in `resolver_preload`) and
-//! the directory resolver `resolver { type: full|cache, dir: DIR }`, whose
+//! Resolvers: `resolver: MEMORY` (the accounts in `resolver_preload`), the
+//! directory resolver `resolver { type: full|cache, dir: DIR }`, whose
 //! `<ACCOUNT>.jwt` files are read at start and on reload (nothing pushes
-//! account JWTs to nats-lite: it has no system account services). A URL
-//! resolver is refused rather than ignored.
+//! account JWTs to nats-lite: it has no claim update services), and the
+//! URL resolver `resolver: URL("http://host:port/jwt/v1/accounts/")`,
+//! which fetches an account's JWT from `<url><account>` when a user of it
+//! first connects.
 
 use super::error::{ConfError, Pos};
 use super::typed::{self, not_supported};
@@ -25,6 +27,8 @@ pub struct OperatorConfig {
     pub memory_resolver: bool,
     /// `resolver { type: full|cache, dir: DIR }`: the directory.
     pub resolver_dir: Option<std::path::PathBuf>,
+    /// `resolver: URL(...)`: the base URL account keys are appended to.
+    pub resolver_url: Option<String>,
     /// `resolver_preload`: account public key -> account JWT, in file order.
     pub preload: Vec<(String, String)>,
     /// Where `operator` was given (for errors about the combination).
@@ -68,7 +72,10 @@ pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Resul
                 {
                     c.memory_resolver = true
                 }
-                ValueKind::String(_) => return Err(not_supported(entry, "URL account resolvers")),
+                ValueKind::String(s) => match resolver_url(s) {
+                    Some(url) => c.resolver_url = Some(url),
+                    None => return Err(not_supported(entry, "this account resolver")),
+                },
                 ValueKind::Map(_) => c.resolver_dir = Some(resolver_dir(k, v)?),
                 _ => return Err(typed::wrong_type(k, "MEMORY or a resolver block", v)),
             }
@@ -83,6 +90,24 @@ pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Resul
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// The URL of `URL(http://...)` or `URL("http://...")`, as nats-server's
+/// pattern reads it (case-insensitive `URL`, optional quotes and spaces).
+pub fn resolver_url(text: &str) -> Option<String> {
+    let t = text.trim();
+    if !t.get(..4)?.eq_ignore_ascii_case("URL(") || !t.ends_with(')') {
+        return None;
+    }
+    let url = t[4..t.len() - 1].trim().trim_matches('"').trim();
+    let lower = url.to_ascii_lowercase();
+    // As nats-server's NewURLAccResolver: account keys follow a `/`.
+    let url = if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    };
+    (lower.starts_with("http://") || lower.starts_with("https://")).then_some(url)
 }
 
 /// `resolver { type: full|cache, dir: DIR, ... }`.
@@ -161,9 +186,18 @@ mod tests {
             config("resolver_preload: { A: nope }").unwrap_err(),
             "o.conf:1:24: invalid account JWT"
         );
-        assert!(config("resolver: URL(http://x)")
-            .unwrap_err()
-            .contains("URL account resolvers"));
+        let c = config("resolver: URL(http://x/accounts)").unwrap();
+        assert_eq!(
+            c.operator.unwrap().resolver_url.as_deref(),
+            Some("http://x/accounts/")
+        );
+        let c = config("resolver: \"URL(\\\"https://x/a/\\\")\"").unwrap();
+        assert_eq!(
+            c.operator.unwrap().resolver_url.as_deref(),
+            Some("https://x/a/")
+        );
+        assert!(config("resolver: URL(ftp://x)").is_err());
+        assert!(config("resolver: SOMETHING").is_err());
         let c = config("resolver { type: full, dir: x, allow_delete: false }").unwrap();
         assert_eq!(c.operator.unwrap().resolver_dir, Some("x".into()));
         assert!(config("resolver { type: url, dir: x }").is_err());

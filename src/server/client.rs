@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::account::Account;
 use super::close::CloseReason;
 use super::conn::outbound::{Outbound, Peer, Queued};
+use super::conn::transport::Encoding;
 use super::permissions::ResponsePermission;
 use super::stats::ServerStats;
 use super::subscription::Subscription;
@@ -340,7 +341,23 @@ impl Client {
     /// Install the TLS session after the handshake.
     pub fn set_tls(&self, conn: rustls::Connection) {
         let _ = self.tls_info.set(super::tls::describe(&conn));
-        self.out.set_tls(conn);
+        self.out.set_encoding(Encoding::tls(conn));
+    }
+
+    /// The client is a WebSocket client (its upgrade is done): frame what
+    /// goes out, inside `session` for `wss://`.
+    pub fn set_websocket(&self, session: Option<rustls::Connection>, compression: bool) {
+        if let Some(conn) = &session {
+            let _ = self.tls_info.set(super::tls::describe(conn));
+        }
+        self.out
+            .set_encoding(Encoding::websocket(session, compression));
+    }
+
+    /// Run `f` on the outbound encoding, if there is one (the reader
+    /// queueing a WebSocket pong or close frame).
+    pub fn with_encoding<R>(&self, f: impl FnOnce(&mut Encoding) -> R) -> Option<R> {
+        self.out.with_encoding(f)
     }
 
     /// Run `f` on the TLS session (the reader decrypting).
@@ -348,14 +365,15 @@ impl Client {
         self.out.with_tls(f)
     }
 
-    /// rustls has records of its own to send (an alert, a key update): have
-    /// the writer send them.
+    /// The encoding has bytes of its own to send (a TLS alert or key
+    /// update, a WebSocket pong): have the writer send them.
     pub fn kick_tls(self: &Arc<Self>) {
         Outbound::kick_tls(self);
     }
 
     /// Close the connection for `reason`. The first call wins. Bytes already
-    /// queued (a final `-ERR`) are still written unless the reason is a
+    /// queued (a final `-ERR`, then a WebSocket client's close frame with
+    /// the status for `reason`) are still written unless the reason is a
     /// write problem; then the socket is shut down, which ends the reader's
     /// blocking read.
     pub fn close(&self, reason: CloseReason) {
@@ -371,6 +389,9 @@ impl Client {
             self.server_stats
                 .slow_consumers
                 .fetch_add(1, Ordering::Relaxed);
+        }
+        if !reason.is_write_problem() {
+            self.out.with_encoding(|e| e.goodbye(reason));
         }
         self.out.close(reason.is_write_problem());
     }

@@ -50,10 +50,6 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     if c.http_base_path.is_some() {
         return Err("http_base_path is not supported by nats-lite's monitoring".into());
     }
-    if c.system_account.is_some() && c.operator.is_none() {
-        warnings
-            .push("system_account has no effect: nats-lite has no system account services".into());
-    }
 
     if let Some(a) = &c.authorization {
         o.user = a.user.clone();
@@ -69,6 +65,11 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     o.no_auth_user = c.no_auth_user.clone();
     if let Some(op) = &c.operator {
         o.operator = Some(operator(op, c, o)?);
+    }
+    o.system_account = system_account(c, o)?;
+    if let Some(system) = &o.system_account {
+        o.imports
+            .extend(super::system::imports(system, &o.accounts));
     }
 
     if let Some(t) = &c.tls {
@@ -234,6 +235,7 @@ fn imports(accounts: &[conf::Account]) -> Vec<super::imports::ImportSpec> {
                 prefix: i.prefix.clone(),
                 to: i.to.clone(),
                 multiple_responses,
+                expires: None,
             });
         }
     }
@@ -259,10 +261,10 @@ fn operator(
     if op.operators.is_empty() && op.trusted_keys.is_empty() {
         return Err("resolver and resolver_preload need an operator".into());
     }
-    if !op.memory_resolver && op.resolver_dir.is_none() {
+    if !op.memory_resolver && op.resolver_dir.is_none() && op.resolver_url.is_none() {
         return Err(
             "operators require an account resolver: nats-lite supports resolver: MEMORY \
-             with resolver_preload, and resolver { type: full, dir: DIR }"
+             with resolver_preload, resolver { type: full, dir: DIR } and resolver: URL(...)"
                 .into(),
         );
     }
@@ -289,13 +291,18 @@ fn operator(
     if let Some(dir) = &op.resolver_dir {
         preload.extend(super::jwt::read_resolver_dir(dir)?);
     }
+    if let Some(url) = &op.resolver_url {
+        super::jwt::url_resolver::check_reachable(url)?;
+        resolved_accounts(url, &operators, c.system_account.as_deref(), &mut preload);
+    }
     let trust = super::jwt::TrustOptions {
         operators,
         trusted_keys: op.trusted_keys.clone(),
         preload,
         system_account: c.system_account.clone(),
+        url: op.resolver_url.clone(),
     };
-    if op.resolver_dir.is_none() {
+    if op.resolver_dir.is_none() && op.resolver_url.is_none() {
         // A directory resolver's system account may arrive later.
         super::jwt::check_system_account(&trust)?;
     }
@@ -303,6 +310,57 @@ fn operator(
     o.accounts
         .extend(trust.preload.iter().map(|(k, _)| k.clone()));
     Ok(trust)
+}
+
+/// A URL resolver's accounts: the system account (fetched now if it was
+/// not yet) and every account fetched so far, after the preloaded ones.
+fn resolved_accounts(
+    url: &str,
+    operators: &[String],
+    system_account: Option<&str>,
+    preload: &mut Vec<(String, String)>,
+) {
+    use super::jwt::claims::{decode, OperatorNats};
+    let from_operator = operators.iter().find_map(|token| {
+        decode::<OperatorNats>(token, "operator")
+            .ok()?
+            .nats
+            .system_account
+            .filter(|s| !s.is_empty())
+    });
+    if let Some(sys) = system_account.map(str::to_string).or(from_operator) {
+        if !preload.iter().any(|(k, _)| *k == sys) {
+            if let Err(e) = super::jwt::url_resolver::fetch(url, &sys) {
+                crate::warn!("system account {sys} not resolved: {e}");
+            }
+        }
+    }
+    for (key, jwt) in super::jwt::url_resolver::cached(url) {
+        if !preload.iter().any(|(k, _)| *k == key) {
+            preload.push((key, jwt));
+        }
+    }
+}
+
+/// The system account: the config's (which must be one of its accounts),
+/// or in operator mode the operator JWT's.
+fn system_account(c: &conf::ServerConfig, o: &Options) -> Result<Option<String>, String> {
+    let from_operator = o.operator.as_ref().and_then(|trust| {
+        trust.operators.iter().find_map(|token| {
+            super::jwt::claims::decode::<super::jwt::claims::OperatorNats>(token, "operator")
+                .ok()?
+                .nats
+                .system_account
+                .filter(|s| !s.is_empty())
+        })
+    });
+    let Some(name) = c.system_account.clone().or(from_operator) else {
+        return Ok(None);
+    };
+    if o.operator.is_none() && !o.accounts.contains(&name) {
+        return Err("error resolving system account: account missing".into());
+    }
+    Ok(Some(name))
 }
 
 /// The server's form of a permissions block.

@@ -1,7 +1,8 @@
-//! A client connection: admitted in the accept loop (registered, or
-//! refused over `max_connections` before any thread exists), then served on
-//! its own thread by the connection core (`conn/`), with the client
-//! protocol's op handlers here: CONNECT, PUB/HPUB, SUB, UNSUB, PING/PONG.
+//! A client connection (through the client port or the WebSocket
+//! listener): admitted in the accept loop (registered, or refused over
+//! `max_connections` before any thread exists), then served on its own
+//! thread by the connection core (`conn/`), with the client protocol's op
+//! handlers here: CONNECT, PUB/HPUB, SUB, UNSUB, PING/PONG.
 //! Owns what no other thread touches: the client's CONNECT options, its
 //! permissions and the publish-decision cache.
 
@@ -52,10 +53,17 @@ pub fn admit(server: &Arc<Server>, stream: TcpStream) -> Option<Admitted> {
     admit_via(server, stream, None)
 }
 
-/// [`admit`] for a connection that came through another listener than the
-/// client port (WebSocket: `stream` carries the NATS bytes the WebSocket
-/// layer unwrapped, and `via` says who the peer really is and how it
-/// authenticates).
+/// [`admit`] for a connection that came through the WebSocket listener
+/// (`via` says how it authenticates), before its upgrade: over
+/// `max_connections` it gets an HTTP 503 instead of the upgrade.
+pub fn admit_websocket(
+    server: &Arc<Server>,
+    stream: TcpStream,
+    via: super::websocket::Via,
+) -> Option<Admitted> {
+    admit_via(server, stream, Some(via))
+}
+
 fn admit_via(
     server: &Arc<Server>,
     stream: TcpStream,
@@ -80,13 +88,15 @@ fn admit_via(
             via,
         });
     }
-    let json = match &via {
-        Some(via) => via.info_json(server, &client),
-        None => server.client_info_json(&client),
+    let refusal = if via.is_some() {
+        super::websocket::max_connections_refusal()
+    } else {
+        let json = server.client_info_json(&client);
+        let mut refusal = Vec::with_capacity(json.len() + 48);
+        encode::json_op(&mut refusal, "INFO", &json);
+        encode::err(&mut refusal, "maximum connections exceeded");
+        refusal
     };
-    let mut refusal = Vec::with_capacity(json.len() + 48);
-    encode::json_op(&mut refusal, "INFO", &json);
-    encode::err(&mut refusal, "maximum connections exceeded");
     let _ = super::wire::send_nonblocking(&stream, &refusal);
     client.close(CloseReason::MaxConnectionsExceeded);
     server.unregister(&client);
@@ -104,23 +114,34 @@ pub fn abandon(admitted: Admitted) {
     admitted.server.unregister(&admitted.client);
 }
 
-/// Serve a connection that came through another listener (WebSocket) on
-/// the calling thread: admitted (or refused over `max_connections`) and
-/// served until it closes. Returns why it closed.
-pub fn serve_via(
-    server: Arc<Server>,
-    stream: TcpStream,
-    via: Option<super::websocket::Via>,
-) -> CloseReason {
-    match admit_via(&server, stream, via) {
-        Some(admitted) => serve(admitted),
-        None => CloseReason::MaxConnectionsExceeded,
+impl Admitted {
+    /// The connection's socket (a WebSocket connection's upgrade reads and
+    /// writes it before the core serves it).
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
     }
+}
+
+/// A WebSocket connection whose upgrade failed never became a client:
+/// close it and forget it (not recorded as a closed client).
+pub fn withdraw(admitted: Admitted) {
+    admitted.client.close(CloseReason::ClientClosed);
+    admitted.server.forget(&admitted.client);
+}
+
+/// Serve an admitted WebSocket connection, `upgraded`, on the calling
+/// thread until it closes; returns why it closed.
+pub fn serve_websocket(admitted: Admitted, upgraded: super::websocket::Upgraded) -> CloseReason {
+    serve_with(admitted, Some(upgraded))
 }
 
 /// Serve an admitted connection on the calling thread until it closes;
 /// returns why it closed.
 pub fn serve(admitted: Admitted) -> CloseReason {
+    serve_with(admitted, None)
+}
+
+fn serve_with(admitted: Admitted, upgraded: Option<super::websocket::Upgraded>) -> CloseReason {
     let Admitted {
         server,
         client,
@@ -154,6 +175,7 @@ pub fn serve(admitted: Admitted) -> CloseReason {
             perms: anonymous.and_then(|a| a.permissions),
             nonce,
             user_max_subs: None,
+            user_expires: None,
             pub_allowed: HashMap::new(),
             fanout: conn::new_fanout(&server, cid),
             opts: ClientOptions::default(),
@@ -166,6 +188,10 @@ pub fn serve(admitted: Admitted) -> CloseReason {
             via,
         },
     });
+    if let Some(up) = upgraded {
+        conn.io
+            .websocket(&conn.ops.client, up.tls, up.compression, up.leftover);
+    }
     debug!(
         "{} - Client connection created",
         conn.ops.client.log_prefix()
@@ -218,6 +244,8 @@ struct ClientOps {
     nonce: Option<String>,
     /// A user JWT's limit on this connection's subscriptions.
     user_max_subs: Option<usize>,
+    /// When the user's JWT expires (Unix seconds), for `$SYS.REQ.USER.INFO`.
+    user_expires: Option<i64>,
     /// Publish decisions for literal subjects under `perms`.
     pub_allowed: HashMap<Box<[u8]>, bool>,
     /// Who gets each message, and the bytes staged for them.
@@ -349,7 +377,9 @@ impl OpHandler for ClientOps {
         if self.stack == StackRelease::Done || !self.connected {
             return;
         }
-        let plain = self.client.tls_info.get().is_none();
+        // Only a plain client-port socket: through TLS or WebSocket framing
+        // bytes may already wait decoded, which a poll of the socket misses.
+        let plain = self.via.is_none() && self.client.tls_info.get().is_none();
         if self.stack == StackRelease::Pending
             && plain
             && super::net::readable_within(&self.stream, STACK_RELEASE_DELAY)
@@ -555,6 +585,7 @@ impl ClientOps {
     /// JWT expires.
     fn apply_user_limits(&mut self, limits: &super::nkey_auth::UserLimits) {
         self.user_max_subs = limits.max_subs;
+        self.user_expires = limits.expires_at;
         if let Some(max) = limits.max_payload {
             self.limits.max_payload = self.limits.max_payload.min(max);
         }
@@ -633,12 +664,34 @@ impl ClientOps {
             headers,
             payload,
         };
-        let delivered = self.fanout.publish(&self.account, &msg, echo_off);
+        let mut delivered = self.fanout.publish(&self.account, &msg, echo_off);
+        if let (super::system::user_info::SUBJECT, Some(reply)) = (subject, reply) {
+            delivered |= self.user_info(reply);
+        }
         if !delivered && self.opts.no_responders {
             if let Some(reply) = reply {
                 self.no_responders(reply);
             }
         }
+    }
+
+    /// Answer `$SYS.REQ.USER.INFO` with who this client is (see
+    /// `system/user_info.rs`).
+    #[inline(never)]
+    fn user_info(&mut self, reply: &[u8]) -> bool {
+        let body = super::system::user_info::reply(
+            &self.server,
+            &self.client,
+            self.perms.as_deref(),
+            self.user_expires,
+        );
+        let m = Message {
+            subject: reply,
+            reply: None,
+            headers: None,
+            payload: &body,
+        };
+        self.fanout.publish(&self.account, &m, None)
     }
 
     /// A request reached nobody: answer on the reply subject with a 503 status.

@@ -398,10 +398,19 @@ impl Fanout {
     pub fn publish_routed(&mut self, account: &Account, m: &Message<'_>, queues: &[u8]) {
         let result = self.cache.lookup(account, m.subject);
         self.out.publish_routed(result, m, queues);
+        if account.imports.active() {
+            super::imports::respond_routed(account, m, &mut self.out);
+        }
     }
 }
 
 impl Delivery {
+    /// The routes' interest counts (for a subscription made while
+    /// delivering: an import's response interest).
+    pub fn interest(&self) -> &Interest {
+        &self.interest
+    }
+
     /// Deliver a local client's message to `result`'s subscribers.
     #[inline]
     pub fn publish(

@@ -63,6 +63,9 @@ pub fn settle_connect(
     nonce: Option<&str>,
     cert_names: &[String],
 ) -> Result<(Identity, UserLimits), Refusal> {
+    if let Some(jwt) = connect.jwt.as_deref() {
+        resolve_account(server, client, jwt);
+    }
     let mut limits = UserLimits::default();
     let identity = settle(server, client, connect, |auth| {
         // NKey and JWT credentials first (nkey_auth.rs), then the others.
@@ -79,6 +82,41 @@ pub fn settle_connect(
         }
     })?;
     Ok((identity, limits))
+}
+
+/// With a URL resolver, fetch the account of a user JWT whose account the
+/// server does not know yet (see `jwt/url_resolver.rs`); the user is then
+/// checked as any other.
+fn resolve_account(server: &Server, client: &Client, jwt: &str) {
+    use super::jwt::claims::{decode, UserNats};
+    let opts = server.opts();
+    let Some(url) = opts.operator.as_ref().and_then(|t| t.url.as_deref()) else {
+        return;
+    };
+    let Ok(user) = decode::<UserNats>(jwt, "user") else {
+        return;
+    };
+    let account = user.nats.issuer_account.as_deref().unwrap_or(&user.iss);
+    if server.account(account).is_some() {
+        return;
+    }
+    match super::jwt::url_resolver::fetch(url, account) {
+        Ok(token) => {
+            // The accounts it imports from, so its imports can be set up.
+            let claims = decode::<super::jwt::claims::AccountNats>(&token, "account");
+            let imports = claims.map(|c| c.nats.imports.unwrap_or_default());
+            for import in imports.unwrap_or_default() {
+                let exporter = import.get("account").and_then(|a| a.as_str());
+                if let Some(exporter) = exporter.filter(|e| server.account(e).is_none()) {
+                    let _ = super::jwt::url_resolver::fetch(url, exporter);
+                }
+            }
+            if let Err(e) = server.adopt_resolved_accounts() {
+                crate::warn!("account {account} from {url}: {e}");
+            }
+        }
+        Err(e) => debug!("{} - account {account}: {e}", client.log_prefix()),
+    }
 }
 
 /// Settle a client whose first op is not CONNECT: the `no_auth_user`, or

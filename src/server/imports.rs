@@ -13,8 +13,14 @@
 //! Forwards live in the account where the message is published and point
 //! weakly at the other account. A forwarded message is never forwarded
 //! again, and only a local client's message is forwarded (a routed one was
-//! forwarded on the server its publisher is on), so service imports work
-//! when requester and responder share a server.
+//! forwarded on the server its publisher is on).
+//!
+//! Across a cluster: the reply subjects a server makes are
+//! `_R_.<server token>.<id>`, and the first time an account owes responses
+//! the server subscribes it to `_R_.<server token>.>` (a subscription with
+//! no client, for its interest only), so the routes carry a response
+//! published on another server back here, where [`respond_routed`] hands
+//! it to the requester.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use super::account::Account;
 use super::deliver::{Delivery, Message};
+use super::route::Interest;
+use super::subscription::Subscription;
 use crate::protocol::subject::matches;
 
 /// How long a service response may come (nats-server's default response
@@ -50,6 +58,8 @@ pub struct ImportSpec {
     pub to: Option<String>,
     /// A service may answer a request more than once.
     pub multiple_responses: bool,
+    /// The import ends then (Unix seconds): its activation token expires.
+    pub expires: Option<i64>,
 }
 
 struct Forward {
@@ -63,6 +73,9 @@ struct Forward {
     service: Option<bool>,
     /// The account the forward belongs to (where responses go back to).
     origin: Weak<Account>,
+    /// Unix seconds after which the forward is void (its activation
+    /// token expired).
+    expires: Option<i64>,
 }
 
 enum SubjectMap {
@@ -86,6 +99,9 @@ pub struct Imports {
     forwards: RwLock<Vec<Forward>>,
     pending: Mutex<HashMap<Vec<u8>, Pending>>,
     next_reply: AtomicU64,
+    /// `_R_.<server token>.>`, once the account owes responses: the
+    /// routes' interest that brings responses from other servers here.
+    response_interest: std::sync::OnceLock<Arc<Subscription>>,
 }
 
 impl Imports {
@@ -142,6 +158,7 @@ pub fn install(accounts: &HashMap<String, Arc<Account>>, specs: &[ImportSpec]) {
                 },
                 service: Some(spec.multiple_responses),
                 origin: Arc::downgrade(importer),
+                expires: spec.expires,
             });
         } else {
             exporter.imports.add(Forward {
@@ -154,6 +171,7 @@ pub fn install(accounts: &HashMap<String, Arc<Account>>, specs: &[ImportSpec]) {
                 },
                 service: None,
                 origin: Arc::downgrade(exporter),
+                expires: spec.expires,
             });
         }
     }
@@ -172,6 +190,9 @@ pub fn forward(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
         .read()
         .unwrap_or_else(|e| e.into_inner());
     for f in forwards.iter().filter(|f| matches(&f.filter, m.subject)) {
+        if f.expires.is_some_and(has_passed) {
+            continue;
+        }
         let Some(target) = f.target.upgrade() else {
             continue;
         };
@@ -181,14 +202,63 @@ pub fn forward(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
             SubjectMap::Prefix(p) => [p.as_slice(), b".", m.subject].concat(),
         };
         let reply = match (f.service, m.reply) {
-            (Some(multiple), Some(reply)) => {
-                Some(expect_response(&target, &f.origin, reply, multiple))
-            }
+            (Some(multiple), Some(reply)) => Some(expect_response(
+                &target,
+                &f.origin,
+                reply,
+                multiple,
+                out.interest(),
+            )),
             _ => m.reply.map(<[u8]>::to_vec),
         };
-        delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
+        if f.service.is_some() {
+            // A request: the exporter learns the requesting account from a
+            // `Nats-Request-Info` header, as nats-server adds it.
+            let headers = request_info_headers(m.headers, &account.name);
+            let with_info = Message {
+                headers: Some(&headers),
+                ..*m
+            };
+            delivered |= deliver_in(&target, &subject, reply.as_deref(), &with_info, out);
+        } else {
+            delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
+        }
     }
     delivered
+}
+
+/// The header block of a request crossing into an exporting account:
+/// `headers` (or a new block) with `Nats-Request-Info: {"acc":...}` in
+/// place of any such header the requester sent.
+fn request_info_headers(headers: Option<&[u8]>, account: &str) -> Vec<u8> {
+    const NAME: &str = "Nats-Request-Info";
+    let info = serde_json::json!({ "acc": account }).to_string();
+    let mut out = Vec::with_capacity(headers.map_or(0, <[u8]>::len) + info.len() + 40);
+    match headers.and_then(|h| std::str::from_utf8(h).ok()) {
+        Some(text) if text.starts_with("NATS/1.0") => {
+            let mut lines = text.split("\r\n");
+            out.extend_from_slice(lines.next().unwrap_or("NATS/1.0").as_bytes());
+            out.extend_from_slice(b"\r\n");
+            for line in lines.filter(|l| !l.is_empty()) {
+                let name = line.split(':').next().unwrap_or_default();
+                if !name.trim().eq_ignore_ascii_case(NAME) {
+                    out.extend_from_slice(line.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+        _ => out.extend_from_slice(b"NATS/1.0\r\n"),
+    }
+    out.extend_from_slice(format!("{NAME}: {info}\r\n\r\n").as_bytes());
+    out
+}
+
+/// True once the Unix time `at` (seconds) has come.
+fn has_passed(at: i64) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    now >= at
 }
 
 /// Remember that a response published in `exporter` on the returned
@@ -198,9 +268,18 @@ fn expect_response(
     requester: &Weak<Account>,
     reply: &[u8],
     multiple: bool,
+    interest: &Interest,
 ) -> Vec<u8> {
+    exporter.imports.response_interest.get_or_init(|| {
+        let mut filter = server_reply_prefix().to_vec();
+        filter.push(b'>');
+        let sub = Arc::new(Subscription::detached(&filter, None, b"_R_"));
+        exporter.sublist.insert(sub.clone());
+        interest.added(exporter, &sub);
+        sub
+    });
     let id = exporter.imports.next_reply.fetch_add(1, Ordering::Relaxed);
-    let mut subject = REPLY_PREFIX.to_vec();
+    let mut subject = server_reply_prefix().to_vec();
     subject.extend_from_slice(crate::server::nkey_auth::new_nonce().as_bytes());
     subject.extend_from_slice(format!("{id}").as_bytes());
     let now = Instant::now();
@@ -225,6 +304,27 @@ fn expect_response(
         exporter.imports.active.store(true, Ordering::Release);
     }
     subject
+}
+
+/// `_R_.<server token>.`: the start of every reply subject this server
+/// makes (the token is random per process).
+fn server_reply_prefix() -> &'static [u8] {
+    static PREFIX: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let token: String = crate::server::nkey_auth::new_nonce()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect();
+        [REPLY_PREFIX, token.as_bytes(), b"."].concat()
+    })
+}
+
+/// A message a route brought, published in `account` on another server:
+/// when it is a response to a request this server forwarded, hand it to
+/// the requesting account. True when it reached anyone.
+pub fn respond_routed(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
+    m.subject.starts_with(server_reply_prefix()) && respond(account, m, out)
 }
 
 /// Deliver a response published in `account` on a `_R_.` subject back to

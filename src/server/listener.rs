@@ -69,6 +69,7 @@ pub fn run(
         warn!("{w}");
     }
     let monitor_addr = super::monitor::start(&server)?;
+    super::system::start(&server)?;
     super::route::start(&server)?;
     if let Some(ws) = super::websocket::start(&server)? {
         let _ = server.websocket_addr.set(ws);

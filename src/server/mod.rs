@@ -11,6 +11,8 @@
 //!   the parked connection threads reused across connections; `signals.rs`
 //!   unix signals.
 //! - `route/` is clustering: route connections to other servers.
+//! - `imports.rs` carries messages across accounts; `jwt/` is operator
+//!   mode; `system/` answers the system account's `$SYS.REQ.` requests.
 
 pub mod account;
 pub mod auth;
@@ -42,6 +44,7 @@ mod stack;
 pub mod stats;
 pub mod sublist;
 pub mod subscription;
+pub mod system;
 mod thread_pool;
 mod timers;
 pub mod tls;
@@ -153,6 +156,8 @@ pub struct Server {
     pub websocket_addr: std::sync::OnceLock<SocketAddr>,
     /// Who credentials make a WebSocket client (replaced by a reload).
     websocket_auth: RwLock<Option<Arc<auth::Authenticator>>>,
+    /// The system account's request services (`system/`).
+    pub system: system::SystemState,
     next_cid: AtomicU64,
     shutting_down: AtomicBool,
     lame_duck: AtomicBool,
@@ -202,6 +207,7 @@ impl Server {
             info_template: Mutex::new(None),
             websocket_addr: std::sync::OnceLock::new(),
             websocket_auth: RwLock::new(None),
+            system: system::SystemState::default(),
             next_cid: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
@@ -296,6 +302,14 @@ impl Server {
     pub fn unregister(&self, client: &Client) {
         self.clients().remove(&client.cid);
         self.closed.record(client, self.opts().token.is_some());
+    }
+
+    /// Remove a client that never got to be one (a WebSocket connection
+    /// whose upgrade failed): not counted, not remembered as closed.
+    pub fn forget(&self, client: &Client) {
+        if self.clients().remove(&client.cid).is_some() {
+            self.stats.total_connections.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Number of connected clients.

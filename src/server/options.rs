@@ -239,6 +239,9 @@ pub struct Options {
     pub nkeys: Vec<NkeyUser>,
     /// Account imports (streams and services) from `accounts`.
     pub imports: Vec<super::imports::ImportSpec>,
+    /// The system account (`system_account`; in operator mode the
+    /// operator's), whose clients may send the system requests.
+    pub system_account: Option<String>,
     /// Operator mode: trusted operators and the accounts they sign.
     pub operator: Option<super::jwt::TrustOptions>,
     /// Time allowed for CONNECT when auth is required.
@@ -374,6 +377,7 @@ impl Default for Options {
             nkeys: Vec::new(),
             imports: Vec::new(),
             operator: None,
+            system_account: None,
             auth_timeout: AUTH_TIMEOUT,
             max_payload: MAX_PAYLOAD,
             max_control_line: MAX_CONTROL_LINE,

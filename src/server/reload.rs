@@ -17,7 +17,7 @@
 //!   whole reload; the server keeps running with the old configuration.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::auth::Authenticator;
 use super::client::Client;
@@ -48,6 +48,7 @@ impl Server {
             .reloader
             .as_ref()
             .ok_or("no configuration file to reload (start with -c)")?;
+        let _one_at_a_time = SWAPS.lock().unwrap_or_else(|e| e.into_inner());
         let (new, warnings) = reloader()?;
         let old = self.opts();
         refuse_unsupported(&old, &new)?;
@@ -91,6 +92,67 @@ impl Server {
     }
 }
 
+/// Reloads and accounts a URL resolver fetched swap the options one at a
+/// time (each starts from the options the other left).
+static SWAPS: Mutex<()> = Mutex::new(());
+
+impl Server {
+    /// Accounts a URL resolver fetched (`jwt/url_resolver.rs`) join the
+    /// running server: their subject spaces, their users' trust, their
+    /// imports, as a reload adds accounts. No client is re-checked: nothing
+    /// was taken away.
+    ///
+    /// # Errors
+    ///
+    /// The new trust could not be built (nothing has changed then).
+    pub fn adopt_resolved_accounts(&self) -> Result<(), String> {
+        let _one_at_a_time = SWAPS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut new = (*self.opts()).clone();
+        let Some(trust) = new.operator.as_mut() else {
+            return Ok(());
+        };
+        let Some(url) = trust.url.clone() else {
+            return Ok(());
+        };
+        let mut added = Vec::new();
+        for (key, jwt) in super::jwt::url_resolver::cached(&url) {
+            if !trust.preload.iter().any(|(k, _)| *k == key) {
+                trust.preload.push((key.clone(), jwt));
+                added.push(key);
+            }
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        new.imports = super::jwt::import_specs(&trust.preload);
+        new.accounts.extend(added.iter().cloned());
+        if let Some(system) = &new.system_account {
+            new.imports
+                .extend(super::system::imports(system, &new.accounts));
+        }
+        let accounts = {
+            let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+            for name in &added {
+                accounts
+                    .entry(name.clone())
+                    .or_insert_with(|| Arc::new(Account::new(name)));
+            }
+            accounts.clone()
+        };
+        let auth = Authenticator::new(&new, &accounts)?;
+        let ws_auth = match new.websocket {
+            Some(_) => Some(super::websocket::authenticator(&new, &accounts)?),
+            None => None,
+        };
+        super::imports::install(&accounts, &new.imports);
+        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
+        self.set_websocket_auth(ws_auth.map(Arc::new));
+        notice!("Resolved account {}", added.join(", "));
+        Ok(())
+    }
+}
+
 /// Changes nats-server also refuses to make while running.
 fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
     if old.host != new.host {
@@ -114,6 +176,13 @@ fn refuse_unsupported(old: &Options, new: &Options) -> Result<(), String> {
              restart the server"
                 .into(),
         );
+    }
+    if old.system_account != new.system_account {
+        return Err(format!(
+            "config reload not supported for SystemAccount: old={}, new={}",
+            old.system_account.as_deref().unwrap_or_default(),
+            new.system_account.as_deref().unwrap_or_default()
+        ));
     }
     if old.cluster != new.cluster || old.client_advertise != new.client_advertise {
         return Err(

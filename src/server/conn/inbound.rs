@@ -1,6 +1,7 @@
 //! The inbound side of a connection: the read buffer, reading into it
-//! (plain or through TLS), and the parse loop that hands each complete op
-//! to the connection's handler.
+//! (plain, through TLS, through WebSocket framing, or both: see
+//! `transport.rs`), and the parse loop that hands each complete op to the
+//! connection's handler.
 //!
 //! The buffer starts small (an idle connection costs little) and doubles
 //! while reads fill it, up to the kind's `max` (nats-server's read buffer
@@ -25,6 +26,7 @@ use super::super::close::CloseReason;
 use super::super::deliver::Batch;
 use super::super::spin::SpinPoll;
 use super::super::tls;
+use super::transport::{WsEvent, WsInbound};
 use crate::protocol::parser::{Limits, Parsed, ProtocolError};
 
 /// Consecutive short reads after which a large, empty buffer shrinks back.
@@ -121,6 +123,22 @@ impl ReadBuffer {
         }
     }
 
+    /// Let `fill` append bytes (decoded WebSocket frames) to the buffer's
+    /// filled part, given as a `Vec` that it may fill up to the length
+    /// `limit` (what the buffer has room for now, grown as by a read that
+    /// fills it). Returns what `fill` returned and how many bytes it added.
+    pub fn fill_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>, usize) -> R) -> (R, usize) {
+        let room = self.spare().len();
+        let size = self.buf.len();
+        self.buf.truncate(self.filled);
+        let result = fill(&mut self.buf, self.filled + room);
+        let added = self.buf.len() - self.filled;
+        debug_assert!(added <= room);
+        self.buf.resize(size.max(self.buf.len()), 0);
+        self.filled(added);
+        (result, added)
+    }
+
     /// Append bytes that came from elsewhere (TLS plaintext).
     pub fn append(&mut self, bytes: &[u8]) {
         let end = self.filled + bytes.len();
@@ -180,7 +198,8 @@ impl ReadBuffer {
 }
 
 /// Reading a connection's bytes: from the socket (polling a busy one
-/// briefly before blocking), or through TLS once a session is installed.
+/// briefly before blocking), through TLS once a session is installed, and
+/// through WebSocket framing for a WebSocket client.
 pub struct Inbound {
     /// The bytes read and not yet parsed.
     pub buf: ReadBuffer,
@@ -192,6 +211,8 @@ pub struct Inbound {
     /// Bytes already in the buffer that the next read reports at once
     /// (plaintext that came with the TLS handshake).
     ready: usize,
+    /// WebSocket: the frame decoder and the framed bytes not yet decoded.
+    ws: Option<Box<WsInbound>>,
 }
 
 impl Inbound {
@@ -204,6 +225,7 @@ impl Inbound {
             tls_raw: Vec::new(),
             tls_plain: Vec::new(),
             ready: 0,
+            ws: None,
         }
     }
 
@@ -229,6 +251,9 @@ impl Inbound {
         if self.ready > 0 {
             return Ok(std::mem::take(&mut self.ready));
         }
+        if self.ws.is_some() {
+            return self.read_websocket(stream, client);
+        }
         if self.tls_raw.is_empty() {
             self.read_plain(stream)
         } else {
@@ -238,46 +263,116 @@ impl Inbound {
 
     #[inline]
     fn read_plain(&mut self, stream: &TcpStream) -> io::Result<usize> {
-        let spare = self.buf.spare();
-        let n = match self.spin.as_mut() {
-            Some(spin) => match spin.try_read(stream, spare) {
-                Some(polled) => polled?,
-                None => {
-                    let since = Instant::now();
-                    let n = (&*stream).read(spare)?;
-                    spin.note_blocking_read(since);
-                    n
-                }
-            },
-            None => (&*stream).read(spare)?,
-        };
+        let n = socket_read(self.spin.as_mut(), stream, self.buf.spare())?;
         self.buf.filled(n);
         Ok(n)
     }
 
     fn read_tls(&mut self, stream: &TcpStream, client: &Arc<Client>) -> io::Result<usize> {
+        let n = tls_read(stream, client, &mut self.tls_raw, &mut self.tls_plain)?;
+        if n > 0 {
+            self.buf.append(&self.tls_plain);
+        }
+        Ok(n)
+    }
+
+    /// The connection is a WebSocket client from now on (its upgrade is
+    /// done): install its outbound encoding (framing, inside `session` for
+    /// `wss://`) in the connection's shared half and decode frames from now
+    /// on, starting with `leftover` (what came after the request head).
+    pub fn websocket(
+        &mut self,
+        client: &Client,
+        session: Option<rustls::Connection>,
+        compression: bool,
+        leftover: Vec<u8>,
+    ) {
+        if session.is_some() {
+            self.tls_raw = vec![0; TLS_READ_BUFFER];
+        }
+        client.set_websocket(session, compression);
+        self.ws = Some(Box::new(WsInbound::new(compression, leftover)));
+    }
+
+    /// Decode frames already read; read (and decrypt) more when they are
+    /// used up. `Ok(0)` when the peer closed (a close frame included).
+    fn read_websocket(&mut self, stream: &TcpStream, client: &Arc<Client>) -> io::Result<usize> {
+        let Some(ws) = self.ws.as_mut() else {
+            return Ok(0);
+        };
         loop {
-            let n = (&*stream).read(&mut self.tls_raw)?;
+            match ws.decode(&mut self.buf, client) {
+                WsEvent::Data(n) => return Ok(n),
+                WsEvent::Closed => return Ok(0),
+                WsEvent::NeedInput => {}
+            }
+            let n = if self.tls_raw.is_empty() {
+                let n = socket_read(self.spin.as_mut(), stream, ws.spare())?;
+                ws.filled(n);
+                n
+            } else {
+                let n = tls_read(stream, client, &mut self.tls_raw, &mut self.tls_plain)?;
+                if n > 0 {
+                    ws.push(&self.tls_plain);
+                }
+                n
+            };
             if n == 0 {
                 return Ok(0);
             }
-            self.tls_plain.clear();
-            let raw = &self.tls_raw[..n];
-            let plain = &mut self.tls_plain;
-            let decrypted = match client.with_tls(|conn| tls::decrypt(conn, raw, plain)) {
-                Some(d) => d?,
-                None => return Err(io::ErrorKind::NotConnected.into()),
-            };
-            if decrypted.wants_write {
-                client.kick_tls();
+        }
+    }
+}
+
+/// One read from the socket into `spare`, polling a busy socket first
+/// when `spin` is given.
+#[inline]
+fn socket_read(
+    spin: Option<&mut SpinPoll>,
+    stream: &TcpStream,
+    spare: &mut [u8],
+) -> io::Result<usize> {
+    match spin {
+        Some(spin) => match spin.try_read(stream, spare) {
+            Some(polled) => polled,
+            None => {
+                let since = Instant::now();
+                let n = (&*stream).read(spare)?;
+                spin.note_blocking_read(since);
+                Ok(n)
             }
-            if !self.tls_plain.is_empty() {
-                self.buf.append(&self.tls_plain);
-                return Ok(self.tls_plain.len());
-            }
-            if decrypted.closed {
-                return Ok(0);
-            }
+        },
+        None => (&*stream).read(spare),
+    }
+}
+
+/// Read from the socket and decrypt until there is plaintext, left in
+/// `plain`; returns its length, 0 when the peer closed.
+fn tls_read(
+    stream: &TcpStream,
+    client: &Arc<Client>,
+    raw_buf: &mut [u8],
+    plain: &mut Vec<u8>,
+) -> io::Result<usize> {
+    loop {
+        let n = (&*stream).read(raw_buf)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        plain.clear();
+        let raw = &raw_buf[..n];
+        let decrypted = match client.with_tls(|conn| tls::decrypt(conn, raw, plain)) {
+            Some(d) => d?,
+            None => return Err(io::ErrorKind::NotConnected.into()),
+        };
+        if decrypted.wants_write {
+            client.kick_tls();
+        }
+        if !plain.is_empty() {
+            return Ok(plain.len());
+        }
+        if decrypted.closed {
+            return Ok(0);
         }
     }
 }

@@ -1,15 +1,18 @@
-//! The connection core every kind of connection (client, route; later
-//! websocket and leafnode) runs on. A kind brings only its op handlers (an
+//! The connection core every kind of connection (client, websocket client,
+//! route; later leafnode) runs on. A kind brings only its op handlers (an
 //! [`inbound::OpHandler`]); the core owns:
 //!
 //! - `inbound.rs`: the read buffer, which grows only as bytes arrive;
-//!   reading plain or through TLS; the parse loop, generic over the kind's
-//!   parser; the mapping of protocol errors to `-ERR` text and close reason.
+//!   reading plain, through TLS or through WebSocket framing; the parse
+//!   loop, generic over the kind's parser; the mapping of protocol errors
+//!   to `-ERR` text and close reason.
 //! - `outbound.rs`: what other threads touch to send to a connection:
 //!   pending bytes, the non-blocking direct write, the writer thread,
 //!   producer stalls and the slow-consumer decision.
-//! - `tls.rs`: handshakes with an absolute deadline (client, route and
-//!   HTTPS monitor ports, dialled routes).
+//! - `transport.rs`: what lies between the NATS bytes and the socket
+//!   besides plain TCP (TLS, WebSocket frames), at the read/write boundary.
+//! - `tls.rs`: handshakes with an absolute deadline (client, route,
+//!   websocket and HTTPS monitor ports, dialled routes).
 //! - this file: the end of a read batch (every destination gets its bytes
 //!   once), and running a connection's body so that a panic finishes the
 //!   connection like any other close.
@@ -17,6 +20,7 @@
 pub mod inbound;
 pub mod outbound;
 pub mod tls;
+pub mod transport;
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;

@@ -12,8 +12,11 @@
 //! started the first time it is needed, which writes with blocking calls
 //! bounded by `write_deadline`. So a publisher never blocks on a
 //! subscriber's socket, no lock is held across a socket write, and a fast
-//! consumer costs no thread hand-off at all. With TLS every write goes
-//! through the writer thread, which encrypts in order.
+//! consumer costs no thread hand-off at all. With an encoding
+//! (`transport.rs`) each flush is encoded by whoever writes it: WebSocket
+//! frames are written directly as above (what the socket does not take
+//! waits, encoded, for the writer thread), TLS goes through the writer
+//! thread, which encrypts in order.
 //!
 //! # Stalls and slow consumers
 //!
@@ -36,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use super::super::close::CloseReason;
 use super::super::wire;
+use super::transport::Encoding;
 
 /// Stack size of a connection's writer thread: it only moves bytes.
 const WRITER_STACK: usize = 64 * 1024;
@@ -150,8 +154,11 @@ impl State {
 pub struct Outbound {
     /// The socket, shared with the connection's reader.
     stream: Arc<TcpStream>,
-    /// The TLS session, once the handshake is done.
-    tls: OnceLock<Box<Mutex<rustls::Connection>>>,
+    /// The encoding (TLS once the handshake is done, WebSocket framing
+    /// once the upgrade is done); none for plain TCP.
+    encoding: OnceLock<Box<Mutex<Encoding>>>,
+    /// Every write goes through the writer thread (the encoding is TLS).
+    via_writer: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     writer_wake: Condvar,
     /// Signalled when the writer takes or writes bytes (waiting producers watch it).
@@ -176,7 +183,8 @@ impl Outbound {
     pub fn new(stream: Arc<TcpStream>, max_pending: usize, write_deadline: Duration) -> Outbound {
         Outbound {
             stream,
-            tls: OnceLock::new(),
+            encoding: OnceLock::new(),
+            via_writer: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State::default()),
             writer_wake: Condvar::new(),
             drained: Condvar::new(),
@@ -198,16 +206,56 @@ impl Outbound {
         (self.max_pending / 2).min(STALL_THRESHOLD_MAX)
     }
 
-    /// Install the TLS session after the handshake.
-    pub fn set_tls(&self, conn: rustls::Connection) {
-        let _ = self.tls.set(Box::new(Mutex::new(conn)));
+    /// Install the encoding (TLS after the handshake, WebSocket framing
+    /// after the upgrade); from now on every write goes through it.
+    pub fn set_encoding(&self, encoding: Encoding) {
+        let via_writer = !encoding.writes_directly();
+        if self.encoding.set(Box::new(Mutex::new(encoding))).is_ok() {
+            self.via_writer
+                .store(via_writer, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Every write goes through the writer thread.
+    fn via_writer(&self) -> bool {
+        self.via_writer.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Write `buf` without blocking, through the encoding if there is one.
+    /// Returns how much of `buf` is taken and whether the socket is full.
+    /// With an encoding all of `buf` is taken: what the socket did not take
+    /// waits, encoded, in the encoding.
+    fn send_direct(&self, buf: &[u8]) -> io::Result<(usize, bool)> {
+        let Some(encoding) = self.encoding.get() else {
+            let n = wire::send_nonblocking(&self.stream, buf)?;
+            return Ok((n, n < buf.len()));
+        };
+        let lock = || encoding.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = lock().encode_for_direct_write(buf)?;
+        // Only the owner of the write side encodes: nothing can come in between.
+        let written = wire::send_nonblocking(&self.stream, &bytes);
+        let n = written.as_ref().map_or(0, |&n| n);
+        let full = n < bytes.len();
+        lock().sent(bytes, n);
+        written?;
+        Ok((buf.len(), full))
+    }
+
+    /// Run `f` on the encoding, if there is one (the reader queueing a pong).
+    pub fn with_encoding<R>(&self, f: impl FnOnce(&mut Encoding) -> R) -> Option<R> {
+        let encoding = self.encoding.get()?;
+        let mut encoding = encoding.lock().unwrap_or_else(|e| e.into_inner());
+        Some(f(&mut encoding))
     }
 
     /// Run `f` on the TLS session (the reader decrypting).
     pub fn with_tls<R>(&self, f: impl FnOnce(&mut rustls::Connection) -> R) -> Option<R> {
-        let tls = self.tls.get()?;
-        let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
-        Some(f(&mut conn))
+        self.with_encoding(|e| e.tls_session().map(f)).flatten()
+    }
+
+    /// The encoding has bytes of its own to send.
+    fn encoding_has_output(&self) -> bool {
+        self.with_encoding(|e| e.has_output()).unwrap_or(false)
     }
 
     /// Hand `staged` (left empty, its allocation kept or swapped) to the
@@ -262,7 +310,7 @@ impl Outbound {
                 }
             }
         }
-        if out.flushing || this.tls.get().is_some() {
+        if out.flushing || this.via_writer() {
             out.pending.extend_from_slice(staged);
             staged.clear();
             if !out.flushing {
@@ -308,7 +356,7 @@ impl Outbound {
             out.flushing = false;
             return;
         }
-        if this.tls.get().is_some() {
+        if this.via_writer() {
             Self::start_writer(peer, &mut out);
             return;
         }
@@ -317,14 +365,22 @@ impl Outbound {
         Self::write_as_owner(peer, &mut buf);
     }
 
-    /// rustls has records of its own to send (an alert, a key update): have
-    /// the writer send them.
+    /// The encoding has bytes of its own to send (a TLS alert or key
+    /// update, a WebSocket pong): have the writer send them.
     pub fn kick_tls<P: Peer>(peer: &Arc<P>) {
-        let mut out = peer.outbound().state();
-        if !out.closed && !out.flushing {
-            out.flushing = true;
-            Self::start_writer(peer, &mut out);
+        let this = peer.outbound();
+        let mut out = this.state();
+        if out.closed || out.flushing {
+            return;
         }
+        out.flushing = true;
+        if this.via_writer() {
+            Self::start_writer(peer, &mut out);
+            return;
+        }
+        let mut buf = std::mem::take(&mut out.pending);
+        drop(out);
+        Self::write_as_owner(peer, &mut buf);
     }
 
     /// Wait while this connection's writer works through a backlog above
@@ -360,8 +416,8 @@ impl Outbound {
     fn write_as_owner<P: Peer>(peer: &Arc<P>, buf: &mut Vec<u8>) {
         let this = peer.outbound();
         for round in 0.. {
-            let written = match wire::send_nonblocking(&this.stream, buf) {
-                Ok(n) => n,
+            let (written, full) = match this.send_direct(buf) {
+                Ok(sent) => sent,
                 Err(_) => {
                     buf.clear();
                     this.release_write_side();
@@ -370,7 +426,7 @@ impl Outbound {
                 }
             };
             let mut out = this.state();
-            if written < buf.len() || (round >= MAX_FLUSH_ROUNDS && !out.pending.is_empty()) {
+            if full || (round >= MAX_FLUSH_ROUNDS && !out.pending.is_empty()) {
                 // The socket is full (or others keep queueing): the writer thread takes over.
                 out.pending.splice(0..0, buf.drain(written..));
                 buf.clear();
@@ -378,7 +434,9 @@ impl Outbound {
                 return;
             }
             buf.clear();
-            if out.pending.is_empty() {
+            // Under the state lock, as in the writer: bytes the encoding
+            // queued meanwhile (a pong) go out in another round.
+            if out.pending.is_empty() && !this.encoding_has_output() {
                 out.flushing = false;
                 if out.close_when_flushed {
                     out.closed = true;
@@ -409,9 +467,12 @@ impl Outbound {
         }
         out.writer_started = true;
         let owner = Arc::clone(peer);
+        let stack = this
+            .with_encoding(|e| e.writer_stack(WRITER_STACK))
+            .unwrap_or(WRITER_STACK);
         let spawned = std::thread::Builder::new()
             .name(format!("writer-{}", peer.id()))
-            .stack_size(WRITER_STACK)
+            .stack_size(stack)
             .spawn(move || Self::writer_loop(&owner));
         if spawned.is_err() {
             // No thread to be had: treat it as a consumer we cannot serve.
@@ -424,7 +485,8 @@ impl Outbound {
     }
 
     /// The writer thread: blocking writes bounded by `write_deadline`;
-    /// with TLS it also encrypts, so records go out in order.
+    /// with an encoding it also encodes (frames, encrypts), so what goes
+    /// out stays in order.
     fn writer_loop<P: Peer>(peer: &Arc<P>) {
         let this = peer.outbound();
         if this
@@ -448,7 +510,7 @@ impl Outbound {
                 if out.closed {
                     return;
                 }
-                if out.pending.is_empty() && this.tls.get().is_none() {
+                if out.pending.is_empty() && this.encoding.get().is_none() {
                     if this.writer_idle(out) {
                         return;
                     }
@@ -458,12 +520,12 @@ impl Outbound {
                 out.inflight = buf.len();
                 this.drained.notify_all();
             }
-            let bytes: &[u8] = match this.tls.get() {
-                Some(tls) => {
+            let bytes: &[u8] = match this.encoding.get() {
+                Some(encoding) => {
                     wire_buf.clear();
-                    let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
-                    if super::super::tls::encrypt(&mut conn, &buf, &mut wire_buf).is_err() {
-                        drop(conn);
+                    let mut encoding = encoding.lock().unwrap_or_else(|e| e.into_inner());
+                    if encoding.encode(&buf, &mut wire_buf).is_err() {
+                        drop(encoding);
                         this.release_write_side();
                         peer.close(CloseReason::WriteError);
                         return;
@@ -489,8 +551,13 @@ impl Outbound {
             if buf.capacity() > 1024 * 1024 {
                 buf = Vec::new();
             }
+            if wire_buf.capacity() > 1024 * 1024 {
+                wire_buf = Vec::new();
+            }
             let out = this.state();
-            if out.pending.is_empty() && this.writer_idle(out) {
+            // Under the state lock: bytes the encoding queued meanwhile (a
+            // pong) are seen here, or their producer sees the write side free.
+            if out.pending.is_empty() && !this.encoding_has_output() && this.writer_idle(out) {
                 return;
             }
         }
@@ -525,14 +592,27 @@ impl Outbound {
     }
 
     /// The connection is closing: unless the reason is a write problem,
-    /// bytes already queued (a final `-ERR`) are still written and the
-    /// socket is shut down after them; otherwise at once, which ends the
-    /// reader's blocking read.
+    /// bytes already queued (a final `-ERR`, the encoding's last words such
+    /// as a WebSocket close frame) are still written and the socket is shut
+    /// down after them; otherwise at once, which ends the reader's blocking
+    /// read.
     pub fn close(&self, write_problem: bool) {
         let mut out = self.state();
         if out.flushing && !write_problem {
             out.close_when_flushed = true;
             return;
+        }
+        if !write_problem && !out.closed && self.encoding_has_output() {
+            // Nobody owns the write side: take it for the last words,
+            // written without blocking (they are small).
+            out.flushing = true;
+            out.close_when_flushed = true;
+            drop(out);
+            let mut wire = Vec::new();
+            if let Some(Ok(())) = self.with_encoding(|e| e.encode(&[], &mut wire)) {
+                let _ = wire::send_nonblocking(&self.stream, &wire);
+            }
+            out = self.state();
         }
         out.closed = true;
         out.pending = Vec::new();
@@ -649,6 +729,42 @@ mod tests {
         reader.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"PONG\r\n");
         assert_eq!(peer.out.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn websocket_frames_stay_whole_when_the_socket_fills_mid_frame() {
+        use crate::protocol::websocket::{Decoder, Role};
+        let (peer, mut reader) = pair(64 << 20, Duration::from_secs(10));
+        peer.out
+            .set_encoding(super::super::transport::Encoding::websocket(None, false));
+        // Flushes queued while nobody reads: the socket fills in the middle
+        // of a frame and the writer thread takes over from there.
+        let mut want = Vec::new();
+        for i in 0..200u32 {
+            let mut staged = vec![(i % 251) as u8; 64 * 1024 + i as usize];
+            want.extend_from_slice(&staged);
+            assert_ne!(
+                Outbound::queue(&peer, &mut staged, false),
+                Queued::SlowConsumer
+            );
+        }
+        reader
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut decoder = Decoder::new(Role::Client, false);
+        let (mut got, mut raw) = (Vec::new(), vec![0u8; 1 << 16]);
+        while got.len() < want.len() {
+            let n = reader.read(&mut raw).unwrap();
+            assert!(n > 0, "closed after {} bytes", got.len());
+            let mut off = 0;
+            while off < n {
+                let step = decoder.decode(&raw[off..n], &mut got, usize::MAX).unwrap();
+                assert!(step.control.is_none());
+                off += step.consumed;
+            }
+        }
+        assert!(got == want, "the stream differs");
+        assert_eq!(peer.closed.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! TLS handshakes bounded by an absolute deadline, for every listener that
-//! speaks TLS (client port, route port, HTTPS monitor) and for dialled
-//! routes. Each socket read or write waits at most for what is left of the
-//! deadline, so a peer that drips its handshake one byte at a time is
-//! closed when `tls { timeout }` has passed since the handshake began, not
-//! one timeout after its last byte.
+//! speaks TLS (client port, route port, websocket `wss://`, HTTPS monitor)
+//! and for dialled routes. Each socket read or write waits at most for what
+//! is left of the deadline, so a peer that drips its handshake one byte at
+//! a time is closed when `tls { timeout }` has passed since the handshake
+//! began, not one timeout after its last byte.
 //!
 //! After the handshake every connection uses the same design: the session
-//! is installed in the connection's shared half (`Client::set_tls`), the
-//! connection's own thread decrypts what it reads (`inbound.rs`) and the
-//! writer thread encrypts what goes out (`outbound.rs`).
+//! is installed in the connection's shared half (`Client::set_tls`, or
+//! `Client::set_websocket` inside WebSocket framing), the connection's own
+//! thread decrypts what it reads (`inbound.rs`) and the writer thread
+//! encrypts what goes out (`outbound.rs`, `transport.rs`). (The HTTPS
+//! monitor, one request and one reply per connection, reads and writes
+//! its session directly.)
 
 use std::io;
 use std::net::TcpStream;

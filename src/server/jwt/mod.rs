@@ -10,7 +10,9 @@
 //! named by its public key. Claims nats-lite cannot enforce refuse the
 //! account or user with a log line: nothing is granted by being ignored.
 
+pub mod activation;
 pub mod claims;
+pub mod url_resolver;
 pub mod user;
 
 use std::collections::HashMap;
@@ -40,6 +42,8 @@ pub struct TrustOptions {
     pub preload: Vec<(String, String)>,
     /// `system_account` of the config file.
     pub system_account: Option<String>,
+    /// `resolver: URL(...)`: accounts not preloaded are fetched from here.
+    pub url: Option<String>,
 }
 
 /// The account JWTs of a directory resolver: every `<ACCOUNT>.jwt` file
@@ -111,9 +115,6 @@ fn import_spec(
         Some("stream") => false,
         other => return Err(format!("unknown import type {other:?}")),
     };
-    if field("token").is_some() {
-        return Err(format!("{imported}: activation tokens are not supported"));
-    }
     // As nats-server 2.9 reads them: a service's local_subject is where the
     // importer publishes and subject the exporter's; without it, subject is
     // the importer's and `to` (if any) the exporter's. A stream's `to` is a
@@ -135,10 +136,15 @@ fn import_spec(
             })
         })
         .ok_or_else(|| format!("{subject}: not exported by {exporter}"))?;
+    // A public export needs no token (nats-server does not look at one
+    // then); a private one needs a valid activation from the exporter.
+    let mut expires = None;
     if export.get("token_req").and_then(Value::as_bool) == Some(true) {
-        return Err(format!(
-            "{subject}: the export requires an activation token"
-        ));
+        let token = field("token")
+            .ok_or_else(|| format!("{subject}: the export requires an activation token"))?;
+        let exporter_claims = &accounts[exporter];
+        expires = activation::check(token, exporter, exporter_claims)
+            .map_err(|why| format!("{subject}: activation token refused: {why}"))?;
     }
     if export
         .get("revocations")
@@ -166,6 +172,7 @@ fn import_spec(
         prefix,
         to: local.map(str::to_string),
         multiple_responses,
+        expires,
     })
 }
 
@@ -310,6 +317,12 @@ impl Trust {
             }
         }
         refused = refused.or_else(|| account_unsupported(&claims.nats));
+        refused = refused.or_else(|| {
+            let imports = claims.nats.imports.iter().flatten();
+            imports
+                .filter_map(|i| activation::invalid_token(key, i))
+                .next()
+        });
         let default_permissions = claims
             .nats
             .default_permissions
@@ -526,6 +539,7 @@ mod tests {
             trusted_keys: Vec::new(),
             preload: vec![(apub.clone(), acc)],
             system_account: None,
+            url: None,
         };
         Fixture {
             trust: Trust::new(&opts, &accounts).unwrap(),

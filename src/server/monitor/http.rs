@@ -227,6 +227,16 @@ impl Query {
         Query(pairs)
     }
 
+    /// A query of decoded pairs (the system requests' JSON options).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Query {
+        Query(pairs)
+    }
+
+    /// Add decoded pairs after the others.
+    pub fn extend(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
+        self.0.extend(pairs);
+    }
+
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0

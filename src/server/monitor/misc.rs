@@ -164,6 +164,9 @@ pub struct Accountz {
     pub server_id: String,
     /// Now.
     pub now: GoTime,
+    /// The system account, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_account: Option<String>,
     /// Account names (without `acc=`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<String>>,
@@ -180,6 +183,7 @@ pub struct AccountInfo {
     /// When it was last updated (server start).
     pub update_time: GoTime,
     /// The system account.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_system: bool,
     /// Expired.
     pub expired: bool,
@@ -193,8 +197,65 @@ pub struct AccountInfo {
     pub client_connections: usize,
     /// Subscriptions.
     pub subscriptions: u64,
+    /// Its imports (streams first, as nats-server lists them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<ImportInfo>,
     /// The account's subject index statistics.
     pub sublist_stats: serde_json::Value,
+}
+
+/// One import of an account (nats-server's `ExtImport`).
+#[derive(Debug, Serialize)]
+pub struct ImportInfo {
+    /// A stream's subject in the exporter; a service's in the importer.
+    pub subject: String,
+    /// The exporting account.
+    pub account: String,
+    /// A stream's subject in the importer, when it is another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_subject: Option<String>,
+    /// A service's subject in the exporter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `stream` or `service`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Never (an invalid import is left out).
+    pub invalid: bool,
+    /// Never (no request information is shared).
+    pub share: bool,
+    /// Never (no latency tracking).
+    pub tracking: bool,
+}
+
+/// The imports of account `name`, from the options in force.
+fn imports_of(server: &Server, name: &str) -> Vec<ImportInfo> {
+    let opts = server.opts();
+    let mine = || opts.imports.iter().filter(|i| i.importer == name);
+    let streams = mine().filter(|i| !i.service).map(|i| ImportInfo {
+        subject: i.subject.clone(),
+        account: i.exporter.clone(),
+        local_subject: match (&i.prefix, &i.to) {
+            (Some(p), _) => Some(format!("{p}.{}", i.subject)),
+            (None, to) => to.clone(),
+        },
+        to: None,
+        kind: "stream",
+        invalid: false,
+        share: false,
+        tracking: false,
+    });
+    let services = mine().filter(|i| i.service).map(|i| ImportInfo {
+        subject: i.to.clone().unwrap_or_else(|| i.subject.clone()),
+        account: i.exporter.clone(),
+        local_subject: None,
+        to: Some(i.subject.clone()),
+        kind: "service",
+        invalid: false,
+        share: false,
+        tracking: false,
+    });
+    streams.chain(services).collect()
 }
 
 /// Build the `/accountz` reply.
@@ -206,6 +267,7 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
     let mut reply = Accountz {
         server_id: server.id.clone(),
         now: GoTime::now(),
+        system_account: server.opts().system_account.clone(),
         accounts: None,
         account_detail: None,
     };
@@ -237,13 +299,14 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, ApiError> {
     reply.account_detail = Some(AccountInfo {
         account_name: name.to_string(),
         update_time: GoTime::from_system(server.start),
-        is_system: false,
+        is_system: server.opts().system_account.as_deref() == Some(name),
         expired: false,
         complete: true,
         jetstream_enabled: false,
         leafnode_connections: 0,
         client_connections: clients,
         subscriptions: st.stats.num_subscriptions,
+        imports: imports_of(server, name),
         sublist_stats: serde_json::to_value(st.stats).unwrap_or_default(),
     });
     Ok(reply)

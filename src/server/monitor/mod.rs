@@ -27,8 +27,9 @@
 //! shrugs off (reliability case M01/section 1 item 8), so each request head
 //! must arrive within [`REQUEST_TIMEOUT`], the whole request (TLS
 //! handshake, head, reply write) must end within [`REQUEST_DEADLINE`] (a
-//! TLS handshake within the server's TLS timeout), absolute deadlines that
-//! trickling bytes do not extend (`deadline.rs`). `slots.rs` caps the
+//! TLS handshake within the server's TLS timeout: the connection core's
+//! handshake, `conn/tls.rs`), absolute deadlines that trickling bytes do
+//! not extend (`deadline.rs` for the request and reply). `slots.rs` caps the
 //! connections: [`MAX_MONITOR_CONNECTIONS`] at once, [`MAX_PER_IP`] from
 //! one address, then a few [`HEALTH_SLOTS`] that answer only `/healthz`
 //! within [`HEALTH_DEADLINE`]; past those, new connections get `503`.
@@ -44,7 +45,7 @@ mod deadline;
 pub mod format;
 pub mod http;
 pub mod metrics;
-mod misc;
+pub mod misc;
 pub mod observe;
 mod process;
 mod slots;
@@ -157,6 +158,26 @@ impl Monitor {
     }
 }
 
+impl Monitor {
+    /// A monitor with no listener, for the system account's VARZ when no
+    /// HTTP port is configured (ports 0, no requests counted).
+    pub fn detached(server: &Arc<Server>) -> Monitor {
+        let opts = server.opts();
+        Monitor {
+            server: Arc::downgrade(server),
+            host: opts.http_host.clone().unwrap_or_else(|| opts.host.clone()),
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            tls: None,
+            jsonp: false,
+            req_stats: Mutex::new(BTreeMap::new()),
+            cpu: process::CpuSampler::new(),
+            tls_timeout: super::TLS_TIMEOUT,
+            slots: Arc::new(Slots::default()),
+            verified: access::Verified::default(),
+        }
+    }
+}
+
 /// Where the monitor listens, once started.
 #[derive(Debug, Clone, Copy)]
 pub struct Started {
@@ -231,6 +252,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
         slots: Arc::new(Slots::default()),
         verified: access::Verified::default(),
     });
+    server.system.set_monitor(&monitor);
     std::thread::Builder::new()
         .name("monitor".into())
         .stack_size(MONITOR_STACK)
@@ -334,12 +356,11 @@ fn serve(monitor: &Monitor, stream: TcpStream, kind: SlotKind) {
             let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else {
                 return;
             };
-            io.deadline = end.min(start + monitor.tls_timeout);
-            while conn.is_handshaking() {
-                if conn.complete_io(&mut io).is_err() {
-                    linger_close(&socket);
-                    return;
-                }
+            // The core's handshake, bounded by the TLS timeout as on every port.
+            let deadline = end.min(start + monitor.tls_timeout);
+            if super::conn::tls::complete_handshake(&mut conn, &socket, deadline).is_err() {
+                linger_close(&socket);
+                return;
             }
             let mut tls = rustls::StreamOwned::new(conn, io);
             let written = exchange(monitor, &mut tls, start, end, kind);

@@ -3,9 +3,9 @@
 //! nanoseconds, timeouts in float seconds written as Go writes a float64,
 //! times as RFC 3339), so that nats-top and prometheus-nats-exporter decode
 //! it unchanged. Every field of nats-server 2.9.10's is here (tested
-//! against the real server) but `system_account`: nats-lite has no system
-//! account, as nats-server with `no_system_account: true` (which leaves the
-//! field out too).
+//! against the real server); `system_account` only when one is configured
+//! (nats-lite has no default system account, as nats-server with
+//! `no_system_account: true`, which leaves the field out too).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -177,6 +177,9 @@ pub struct Varz {
     pub http_req_stats: BTreeMap<&'static str, u64>,
     /// When the configuration was (last) loaded.
     pub config_load_time: GoTime,
+    /// The system account, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_account: Option<String>,
 }
 
 fn cluster_varz(server: &Server) -> ClusterVarz {
@@ -281,5 +284,6 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
             .sum(),
         http_req_stats: monitor.req_stats(),
         config_load_time: start,
+        system_account: opts.system_account.clone(),
     }
 }

@@ -120,16 +120,22 @@ pub fn upgrade(
 
 /// Send an error status the way nats-server's HTTP server does, then close.
 fn refuse(socket: &WsSocket, status: u16, text: &str) {
-    let body = format!("{text}\n");
-    let response = format!(
+    socket.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = socket.write_all(&refusal(status, text, text));
+    socket.shutdown();
+}
+
+/// An error response as nats-server's HTTP server writes it: `status` and
+/// its `text`, `body` as a line of plain text.
+pub fn refusal(status: u16, text: &str, body: &str) -> Vec<u8> {
+    let body = format!("{body}\n");
+    format!(
         "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Sec-Websocket-Version: 13\r\nX-Content-Type-Options: nosniff\r\n\
          Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    );
-    socket.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = socket.write_all(response.as_bytes());
-    socket.shutdown();
+    )
+    .into_bytes()
 }
 
 /// `scheme://host[:port]` as (scheme, host, port) with the scheme's default port.

@@ -2,17 +2,17 @@
 //! nats-py with `ws://`) speak the NATS client protocol inside binary
 //! frames.
 //!
-//! A connection's thread does TLS (for `wss://`) and the HTTP upgrade
-//! within `handshake_timeout` (`handshake.rs`), then hands the connection
-//! to the client connection code with one call, [`super::connection::serve_via`],
-//! over one end of a loopback socket pair; two pump threads (`bridge.rs`)
-//! move the bytes between the other end and the WebSocket, unwrapping and
-//! wrapping frames (`crate::protocol::websocket` is the codec). So the
-//! client connection code sees a plain NATS byte stream, with the real peer
-//! address and the WebSocket authorization passed in [`Via`], and this
-//! module touches nothing else of it.
+//! The accept loop admits a connection as a client of the server before
+//! any thread exists for it ([`super::connection::admit_websocket`]: over
+//! `max_connections` it is refused right there with HTTP 503). Its own
+//! thread then does TLS (for `wss://`, the core's handshake) and the HTTP
+//! upgrade within `handshake_timeout` (`handshake.rs`), and hands the
+//! socket, the TLS session and what the upgrade agreed to the connection
+//! core ([`super::connection::serve_websocket`]), which reads and writes
+//! through WebSocket framing (`conn/transport.rs`) and serves the client
+//! protocol as on the client port, with the WebSocket authorization passed
+//! in [`Via`].
 
-mod bridge;
 mod handshake;
 mod socket;
 mod varz;
@@ -20,26 +20,43 @@ mod varz;
 pub use varz::{varz, WebsocketVarz};
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::auth::Authenticator;
 use super::client::Client;
+use super::connection::Admitted;
 use super::net::{display_addr, widen_backlog};
 use super::{Options, Server};
 use crate::protocol::info::ServerInfo;
 use crate::{debug, log_error, notice};
 
-/// Stack of a WebSocket connection's threads: miniz_oxide builds its
+/// Stack of a WebSocket connection's thread: miniz_oxide builds its
 /// (de)compressor state on the stack before boxing it, a few hundred KB;
 /// only the pages touched count in RSS.
 const STACK: usize = 2 * 1024 * 1024;
 
+/// What a finished upgrade hands to the connection core.
+pub struct Upgraded {
+    /// The TLS session (`wss://`).
+    pub tls: Option<rustls::Connection>,
+    /// permessage-deflate was agreed.
+    pub compression: bool,
+    /// Bytes after the request head (the first frames).
+    pub leftover: Vec<u8>,
+}
+
+/// The answer to a WebSocket connection over `max_connections`, written
+/// before any thread exists for it (so before its request is read).
+pub fn max_connections_refusal() -> Vec<u8> {
+    handshake::refusal(503, "Service Unavailable", "maximum connections exceeded")
+}
+
 /// How a WebSocket client reaches the client connection code: who the peer
 /// is and how it authenticates.
 pub struct Via {
-    /// The client's address (not the loopback pair's).
+    /// The client's address.
     pub peer: SocketAddr,
     /// The WebSocket authorization (the server's when the block has none).
     pub auth: Arc<Authenticator>,
@@ -179,54 +196,70 @@ fn accept_loop(server: &std::sync::Weak<Server>, listener: &TcpListener, ws: &Ar
             }
         };
         backoff = Duration::from_millis(10);
+        let (auth, auth_timeout) = Websocket::auth(&srv);
+        let via = Via {
+            peer,
+            auth,
+            auth_timeout,
+        };
+        // Admitted (or refused over max_connections) before any thread.
+        let Some(admitted) = super::connection::admit_websocket(&srv, stream, via) else {
+            continue;
+        };
         let ws = ws.clone();
+        let slot = Arc::new(std::sync::Mutex::new(Some(admitted)));
+        let taken = slot.clone();
         let spawned = std::thread::Builder::new()
             .name("ws-client".into())
             .stack_size(STACK)
             .spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    serve(srv, &ws, stream, peer);
-                }));
-                if result.is_err() {
-                    log_error!(
-                        "a websocket connection thread panicked; the connection was dropped"
-                    );
+                let admitted = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(admitted) = admitted {
+                    serve(&srv, &ws, admitted, peer);
                 }
             });
         if let Err(e) = spawned {
+            if let Some(admitted) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                super::connection::abandon(admitted);
+            }
             log_error!("Cannot start a thread for a websocket connection ({e})");
         }
     }
 }
 
-/// One WebSocket connection: TLS, upgrade, then the NATS client connection.
-fn serve(server: Arc<Server>, ws: &Websocket, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
+/// One WebSocket connection on its own thread: TLS and upgrade within the
+/// handshake timeout, then the connection core serves the client.
+fn serve(server: &Server, ws: &Websocket, admitted: Admitted, peer: SocketAddr) {
     let opts = server.opts();
     let Some(wo) = opts.websocket.as_ref() else {
+        super::connection::withdraw(admitted);
         return;
     };
     let deadline = Instant::now() + wo.handshake_timeout;
-    let socket = match socket::WsSocket::open(stream, ws.tls.as_ref(), deadline) {
-        Ok(s) => s,
-        Err(e) => {
-            debug!("{peer} - websocket TLS handshake error: {e}");
-            return;
+    let upgraded = {
+        let socket = match socket::WsSocket::open(admitted.stream(), ws.tls.as_ref(), deadline) {
+            Ok(s) => s,
+            Err(e) => {
+                debug!("{peer} - websocket TLS handshake error: {e}");
+                super::connection::withdraw(admitted);
+                return;
+            }
+        };
+        match handshake::upgrade(&socket, wo, deadline) {
+            Ok(u) => Upgraded {
+                tls: socket.into_tls(),
+                compression: u.compression,
+                leftover: u.leftover,
+            },
+            Err(e) => {
+                debug!("{peer} - websocket handshake error: {e}");
+                socket.shutdown();
+                drop(socket);
+                super::connection::withdraw(admitted);
+                return;
+            }
         }
     };
-    let upgraded = match handshake::upgrade(&socket, wo, deadline) {
-        Ok(u) => u,
-        Err(e) => {
-            debug!("{peer} - websocket handshake error: {e}");
-            socket.shutdown();
-            return;
-        }
-    };
-    let (auth, auth_timeout) = Websocket::auth(&server);
-    let via = Via {
-        peer,
-        auth,
-        auth_timeout,
-    };
-    bridge::run(server, socket, upgraded, via, opts.write_deadline);
+    drop(opts);
+    super::connection::serve_websocket(admitted, upgraded);
 }

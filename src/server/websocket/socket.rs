@@ -1,5 +1,7 @@
-//! A WebSocket connection's socket: plain TCP or TLS (`wss://`), read by
-//! the inbound pump and written (under the writer's lock) by both pumps.
+//! A WebSocket connection's socket during the HTTP upgrade: plain TCP or
+//! TLS (`wss://`, the core's handshake with its absolute deadline). Once
+//! the upgrade is done, the TLS session goes to the connection core with
+//! the socket (`transport.rs` there).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -12,25 +14,25 @@ use crate::server::tls;
 pub const RAW_READ: usize = 17 * 1024;
 
 /// The socket, with its TLS session when there is one.
-pub struct WsSocket {
-    stream: TcpStream,
+pub struct WsSocket<'a> {
+    stream: &'a TcpStream,
     tls: Option<Mutex<rustls::Connection>>,
     /// Plaintext that came with the end of the TLS handshake.
     early: Mutex<Vec<u8>>,
 }
 
-impl WsSocket {
-    /// Take over an accepted socket; with `tls`, finish the TLS handshake
-    /// before `deadline`.
+impl<'a> WsSocket<'a> {
+    /// Use an accepted socket; with `tls`, finish the TLS handshake before
+    /// `deadline`.
     ///
     /// # Errors
     ///
     /// The TLS handshake failed or timed out.
     pub fn open(
-        stream: TcpStream,
+        stream: &'a TcpStream,
         tls: Option<&Arc<rustls::ServerConfig>>,
         deadline: Instant,
-    ) -> Result<WsSocket, String> {
+    ) -> Result<WsSocket<'a>, String> {
         let Some(config) = tls else {
             return Ok(WsSocket {
                 stream,
@@ -38,7 +40,7 @@ impl WsSocket {
                 early: Mutex::new(Vec::new()),
             });
         };
-        let mut conn = match tls::handshake(&stream, config, deadline) {
+        let mut conn = match tls::handshake(stream, config, deadline) {
             Ok(c) => rustls::Connection::Server(c),
             Err(tls::HandshakeError::TlsRequired) => {
                 let _ = stream.shutdown(Shutdown::Both);
@@ -63,6 +65,13 @@ impl WsSocket {
         self.tls.is_some()
     }
 
+    /// The TLS session, for the connection core (every plaintext byte it
+    /// held has been read).
+    pub fn into_tls(self) -> Option<rustls::Connection> {
+        self.tls
+            .map(|t| t.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Read once and append the plaintext to `out`; false when the peer
     /// closed.
     ///
@@ -78,7 +87,7 @@ impl WsSocket {
             }
         }
         loop {
-            let n = (&self.stream).read(raw)?;
+            let n = (&*self.stream).read(raw)?;
             if n == 0 {
                 return Ok(false);
             }
@@ -120,14 +129,14 @@ impl WsSocket {
     /// The socket failed or the write timed out.
     pub fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
         match &self.tls {
-            None => (&self.stream).write_all(bytes),
+            None => (&*self.stream).write_all(bytes),
             Some(tls) => {
                 let mut wire = Vec::with_capacity(bytes.len() + 64);
                 {
                     let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
                     tls::encrypt(&mut conn, bytes, &mut wire)?;
                 }
-                (&self.stream).write_all(&wire)
+                (&*self.stream).write_all(&wire)
             }
         }
     }

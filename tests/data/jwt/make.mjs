@@ -8,7 +8,9 @@
 // file per user. Nothing expires except the user meant to be expired.
 
 import { writeFileSync } from "node:fs";
-import { encodeOperator, encodeAccount, encodeUser, fmtCreds, newScopedSigner } from "@nats-io/jwt";
+import {
+  encodeOperator, encodeAccount, encodeUser, encodeActivation, fmtCreds, newScopedSigner,
+} from "@nats-io/jwt";
 import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
 
 const now = Math.floor(Date.now() / 1000);
@@ -26,8 +28,7 @@ async function operator(name, withSigningKey) {
   return { kp, sk, opts };
 }
 
-async function account(name, op, signer, extra = () => ({}), sk = createAccount()) {
-  const kp = createAccount();
+async function account(name, op, signer, extra = () => ({}), sk = createAccount(), kp = createAccount()) {
   const claims = { limits: noLimits, signing_keys: [sk.getPublicKey()], ...extra(kp, sk) };
   const jwt = await encodeAccount(name, kp, claims, { signer });
   out.accounts[name] = { public: kp.getPublicKey(), jwt, signing_key: sk.getPublicKey() };
@@ -47,7 +48,7 @@ const o = await operator("O", true);
 const revokedKp = createUser();
 // The system account and account B are signed by the operator itself,
 // account A by its signing key.
-await account("SYS", o, o.kp, () => ({}));
+const sys = await account("SYS", o, o.kp, () => ({}));
 const a = await account("A", o, o.sk, () => ({
   revocations: { [revokedKp.getPublicKey()]: now + 3600 },
 }));
@@ -76,7 +77,11 @@ await user("limited", a, { subs: 1, payload: 16 });
 await user("remote", a, { src: ["10.0.0.0/8"] });
 await user("local", a, { src: ["127.0.0.1/32", "::1/128"] });
 await user("timed", a, { times: [{ start: "00:00:00", end: "23:59:59" }] });
+// Expires in ten years: $SYS.REQ.USER.INFO reports the time left.
+await user("later", a, {}, { exp: now + 10 * 365 * 86400 });
 await user("carol", b, {});
+// A user of the system account, for the system requests in operator mode.
+await user("sysop", sys, {});
 {
   // Account A again, now also revoking alice: for a reload test.
   const revocations = {
@@ -92,19 +97,47 @@ await user("carol", b, {});
 // M has subject mappings (not supported by nats-lite: its users are refused
 // with a log line); account S has a scoped signing key whose template
 // allows publishing to s.> only.
+//
+// E also has private exports (token_req): F imports them with activation
+// tokens that E issued, some good (signed by E, or by E's signing key with
+// issuer_account), some not (expired, signed by a key that is not E's, none
+// at all): nats-server leaves those imports out. G and H import with tokens
+// issued to another account and for another subject: nats-server refuses
+// those accounts whole (tests/sys_operator.rs).
 const e = await account("E", o, o.kp, () => ({
   exports: [
     { name: "events", subject: "e.>", type: "stream" },
     { name: "time", subject: "svc.>", type: "service" },
+    { name: "private", subject: "private.>", type: "service", token_req: true },
+    { name: "pstream", subject: "pstream.>", type: "stream", token_req: true },
   ],
 }));
 await user("eve", e, {});
-const f = await account("F", o, o.kp, () => ({
-  imports: [
-    { name: "events", subject: "e.>", account: out.accounts.E.public, to: "from_e", type: "stream" },
-    { name: "time", subject: "svc.time", account: out.accounts.E.public, local_subject: "time", type: "service" },
-  ],
-}));
+const fKp = createAccount();
+const E = out.accounts.E.public;
+const token = (subject, kind, opts = {}, importer = fKp) =>
+  encodeActivation(subject, importer.getPublicKey(), e.kp, kind, { subject }, opts);
+const good = (name, local, token) =>
+  ({ name, subject: `private.${name}`, account: E, local_subject: local, type: "service", token });
+const fImports = [
+  { name: "events", subject: "e.>", account: E, to: "from_e", type: "stream" },
+  { name: "time", subject: "svc.time", account: E, local_subject: "time", type: "service" },
+  good("good", "p.good", await token("private.good", "service")),
+  good("sk", "p.sk", await token("private.sk", "service", { signer: e.sk })),
+  good("expired", "p.expired", await token("private.expired", "service", { exp: now - 3600 })),
+  good("untrusted", "p.untrusted", await token("private.untrusted", "service", { signer: createAccount() })),
+  { name: "none", subject: "private.none", account: E, local_subject: "p.none", type: "service" },
+  { name: "pstream", subject: "pstream.>", account: E, to: "from_p", type: "stream", token: await token("pstream.>", "stream") },
+];
+const f = await account("F", o, o.kp, () => ({ imports: fImports }), createAccount(), fKp);
+const gKp = createAccount();
+const gImports = [good("g", "p.g", await token("private.g", "service", {}, createAccount()))];
+const g = await account("G", o, o.kp, () => ({ imports: gImports }), createAccount(), gKp);
+await user("gina", g, {});
+const hKp = createAccount();
+const hImports = [good("h", "p.h", await token("private.other", "service", {}, hKp))];
+const h = await account("H", o, o.kp, () => ({ imports: hImports }), createAccount(), hKp);
+await user("hank", h, {});
 await user("frank", f, {});
 const m = await account("M", o, o.kp, () => ({
   mappings: { "in.a": [{ subject: "in.b", weight: 100 }] },
