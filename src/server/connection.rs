@@ -132,16 +132,39 @@ pub fn withdraw(admitted: Admitted) {
 /// Serve an admitted WebSocket connection, `upgraded`, on the calling
 /// thread until it closes; returns why it closed.
 pub fn serve_websocket(admitted: Admitted, upgraded: super::websocket::Upgraded) -> CloseReason {
-    serve_with(admitted, Some(upgraded))
+    run_connection(start_websocket(admitted, upgraded))
 }
 
 /// Serve an admitted connection on the calling thread until it closes;
 /// returns why it closed.
 pub fn serve(admitted: Admitted) -> CloseReason {
-    serve_with(admitted, None)
+    run_connection(new_connection(admitted))
 }
 
-fn serve_with(admitted: Admitted, upgraded: Option<super::websocket::Upgraded>) -> CloseReason {
+/// A WebSocket connection's state, its decoder installed. Not inlined:
+/// what building it needs on the stack is popped before the connection
+/// runs (see [`new_connection`]).
+#[inline(never)]
+fn start_websocket(admitted: Admitted, up: super::websocket::Upgraded) -> Box<Connection> {
+    let mut conn = new_connection(admitted);
+    conn.io
+        .websocket(&conn.ops.client, up.tls, up.compression, up.leftover);
+    conn
+}
+
+/// Run a connection until it closes, then finish it.
+fn run_connection(mut conn: Box<Connection>) -> CloseReason {
+    let client = conn.ops.client.clone();
+    let reason = conn::run_guarded(&client, "Client", || conn.run());
+    conn.finish(reason)
+}
+
+/// A connection's state, on the heap. Not inlined: the struct is built on
+/// the stack before it is boxed, and that frame must be gone while the
+/// connection blocks in its reads, or every idle connection keeps those
+/// stack pages resident.
+#[inline(never)]
+fn new_connection(admitted: Admitted) -> Box<Connection> {
     let Admitted {
         server,
         client,
@@ -161,7 +184,7 @@ fn serve_with(admitted: Admitted, upgraded: Option<super::websocket::Upgraded>) 
         .nonce_required()
         .then(super::nkey_auth::new_nonce);
     // On the heap: the thread's idle stack frame stays small.
-    let mut conn = Box::new(Connection {
+    let conn = Box::new(Connection {
         io: Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, true),
         ops: ClientOps {
             limits: Limits {
@@ -188,17 +211,11 @@ fn serve_with(admitted: Admitted, upgraded: Option<super::websocket::Upgraded>) 
             via,
         },
     });
-    if let Some(up) = upgraded {
-        conn.io
-            .websocket(&conn.ops.client, up.tls, up.compression, up.leftover);
-    }
     debug!(
         "{} - Client connection created",
         conn.ops.client.log_prefix()
     );
-    let client = conn.ops.client.clone();
-    let reason = conn::run_guarded(&client, "Client", || conn.run());
-    conn.finish(reason)
+    conn
 }
 
 /// A plain connection quiet this long after its handshake gives back the
