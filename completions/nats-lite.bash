@@ -1793,7 +1793,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__pub)
-            opts="-H -q -s -h --count --sleep --header --reply --lines --quiet --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-H -q -s -h --count --sleep --header --reply --lines --quiet --trace --trace-only --trace-wait --json --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1816,6 +1816,10 @@ _nats__lite() {
                     return 0
                     ;;
                 --reply)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1989,7 +1993,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__req)
-            opts="-H -r -s -h --timeout --header --replies --raw --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
+            opts="-H -r -s -h --timeout --header --replies --raw --trace --trace-only --trace-wait --json --server --user --pass --password --token --creds --nkey --context --inbox-prefix --tls --tlsfirst --tlscert --tlskey --tlsca --tlscacert --tls-insecure --no-randomize --no-reconnect --connection-name --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2008,6 +2012,10 @@ _nats__lite() {
                     return 0
                     ;;
                 --replies)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2355,7 +2363,7 @@ _nats__lite() {
             return 0
             ;;
         nats__lite__subcmd__top)
-            opts="-s -m -k -n -d -r -o -l -b -u -h --host --port --ms --https-port --cacert --tlscacert --tls-insecure --conns --delay --sort --refresh-count --output --delimiter --raw-bytes --display-subscriptions-column --lookup --http-user --http-password --http-token --help"
+            opts="-s -m -k -n -d -r -o -l -b -u -h --host --port --ms --https-port --cacert --tlscacert --tls-insecure --conns --delay --sort --refresh-count --output --delimiter --raw-bytes --display-subscriptions-column --lookup --http-user --http-password --discover --http-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -63,6 +63,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l count -d 'Pu
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l sleep -d 'Wait this long between messages (e.g. 100ms, 1s)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s H -l header -d 'Header to add, as Key:Value (repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l reply -d 'Reply subject to send with the message' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l trace-wait -d 'With --trace: how long to collect trace events' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
@@ -78,6 +79,9 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l connection-n
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l lines -d 'One message per stdin line, sent as lines arrive (for `tail -f | ...`)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -s q -l quiet -d 'Do not log what was published'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l trace -d 'Trace the message: each server it crosses (nats-lite, nats-server 2.11+) reports how it came in and where it went; print the trace'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l trace-only -d 'With --trace: trace without delivering to subscribers (Nats-Trace-Only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l json -d 'With --trace: print the trace events as JSON, one per line'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tls -d 'Use TLS even if the server does not require it'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand pub" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
@@ -112,6 +116,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand sub" -s h -l help -d
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l timeout -d 'How long to wait for replies' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s H -l header -d 'Header to add, as Key:Value (repeatable)' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l replies -d 'Wait for this many replies (0: all that arrive before --timeout)' -r
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l trace-wait -d 'With --trace: how long to collect trace events' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s s -l server -d 'Server URL(s), comma separated: nats://host:port, tls://host:port, ws://host:port, wss://host:port (a server\'s websocket listener), host:port, nats://user:pass@host, nats://token@host [env: NATS_URL] [default: nats://127.0.0.1:4222]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l user -d 'User name, or a token when no password is given [env: NATS_USER]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l password -l pass -d 'Password [env: NATS_PASSWORD]' -r
@@ -126,6 +131,9 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlscacert -l
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l connection-name -d 'Connection name shown in the server\'s monitoring' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l connect-timeout -d 'Time allowed to connect and for the server to answer a flush [default: 5s]' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -s r -l raw -d 'Print reply bodies only, nothing on stderr'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l trace -d 'Trace the message: each server it crosses (nats-lite, nats-server 2.11+) reports how it came in and where it went; print the trace'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l trace-only -d 'With --trace: trace without delivering to subscribers (Nats-Trace-Only)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l json -d 'With --trace: print the trace events as JSON, one per line'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tls -d 'Use TLS even if the server does not require it'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tlsfirst -d 'Start TLS before the server\'s INFO (servers with handshake_first)'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand req" -l tls-insecure -d 'Do not verify the server\'s certificate (insecure: testing only)'
@@ -444,6 +452,7 @@ complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s k -l tls-ins
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s b -l raw-bytes -d 'Show traffic in raw bytes and counts instead of K/M/G'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s u -l display-subscriptions-column -d 'Show the SUBSCRIPTIONS column from the start'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l lookup -d 'Look up client host names (reverse DNS) (also `-lookup`)'
+complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -l discover -d 'Find the cluster\'s other servers from the one given (its /varz: the monitoring URLs nats-lite servers share, else nats-server\'s connect_urls with -m) and show them all, as with -s a,b,c'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand top" -s h -l help -d 'Print help'
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s c -l cost -d 'bcrypt cost, 4 to 31: each step doubles the time to hash and to check' -r
 complete -c nats-lite -n "__fish_nats_lite_using_subcommand mkpasswd" -s p -l pass -d 'Hash a password you enter instead of generating one (asked twice on a terminal; read from stdin\'s first line when stdin is not a terminal)'

@@ -484,7 +484,7 @@ fn reload_of_resolver_preload_applies_revocations() {
 /// Encode claims as a NATS v2 JWT signed by `seed` (for a token that must
 /// expire seconds from now; the decoder is checked against the JavaScript
 /// library's tokens elsewhere).
-fn encode_jwt(seed: &str, claims: &Value) -> String {
+pub fn encode_jwt(seed: &str, claims: &Value) -> String {
     use data_encoding::BASE64URL_NOPAD;
     let header = BASE64URL_NOPAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
     let payload = BASE64URL_NOPAD.encode(claims.to_string().as_bytes());

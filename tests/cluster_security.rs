@@ -36,7 +36,7 @@ fn route_auth_rejects_wrong_and_missing_credentials() {
     let (node, _dir) = with_route_auth();
     let (mut c, info) = route_peer(&node);
     assert_eq!(info["auth_required"], true);
-    assert_eq!(info["proto"], 2);
+    assert_eq!(info["proto"], 3, "route protocol 3: message tracing");
     assert_eq!(info["cluster"], CLUSTER);
     // No CONNECT: the interest and the message take no effect.
     c.send("RS+ $G foo\r\nRMSG $G foo 2\r\nhi\r\n");

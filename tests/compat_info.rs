@@ -23,8 +23,9 @@ use crate::util::{nats_server_or_skip, RawClient, ServerProcess, START_TIMEOUT};
 
 /// Fields nats-lite may send that the Debian nats-server 2.9.10 does not:
 /// `git_commit`, which official nats-server builds carry (a build outside
-/// git leaves it out).
-const EXTRA_ALLOWED: &[&str] = &["git_commit"];
+/// git leaves it out), and `/varz`'s `cluster.monitor_urls` (a nats-lite
+/// extension: the other servers' monitoring URLs, for `top --discover`).
+const EXTRA_ALLOWED: &[&str] = &["git_commit", "cluster.monitor_urls"];
 
 /// Fields of nats-server's `/varz` nats-lite leaves out: `system_account`
 /// (nats-lite has no system account, as nats-server with

@@ -185,12 +185,12 @@ fn bad_flags_are_usage_errors() {
 }
 
 /// A tmux server on a private socket, killed when dropped.
-struct Tmux {
+pub struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn new(tag: &str) -> Option<Tmux> {
+    pub fn new(tag: &str) -> Option<Tmux> {
         let ok = Command::new("tmux")
             .arg("-V")
             .output()
@@ -203,7 +203,7 @@ impl Tmux {
         })
     }
 
-    fn cmd(&self, args: &[&str]) -> Output {
+    pub fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -211,12 +211,12 @@ impl Tmux {
             .expect("tmux")
     }
 
-    fn screen(&self) -> String {
+    pub fn screen(&self) -> String {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
     }
 
     /// Poll the pane until `done` holds (or panic with the screen after 10 s).
-    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+    pub fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let s = self.screen();
@@ -231,7 +231,7 @@ impl Tmux {
         }
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "top"];
         args.extend_from_slice(keys);
         assert!(self.cmd(&args).status.success());

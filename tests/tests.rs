@@ -38,6 +38,10 @@
 //!   (WebDriver), and as text without scripts.
 //! - `monitor_guard`: the monitoring port under hostile use (per-address
 //!   cap, the `/healthz` slot, request deadlines, a dripped HTTPS handshake).
+//! - `monitor_top_discover`: `top --discover` finds a nats-lite cluster
+//!   (monitoring URLs over routes, `/varz` `cluster.monitor_urls`) and a
+//!   nats-server one (`connect_urls`) from one server, a server joining later,
+//!   the live view in tmux.
 //! - `monitor_metrics`: `/metrics` checked by promtool and scraped by a
 //!   real Prometheus server.
 //! - `obs_logs`: `--log_format json` parsed line by line; sd_notify READY,
@@ -92,6 +96,11 @@
 //!   the CLI and work in bash, zsh, fish and man; `--version`.
 //! - `ship_dist`: dist/: configurations, the systemd unit, and the
 //!   service's configuration running with reload and logrotate.
+//! - `trace_cli`: `pub --trace` and `req --trace` (tree, `--json`,
+//!   `--trace-only`) across a cluster and against nats-server 2.15.
+//! - `trace_events`: message tracing (`Nats-Trace-Dest`): ingress and
+//!   egress events, trace-only, permission errors, hops across a route,
+//!   the events' shape against nats-server 2.15 (one server and a route).
 //! - `tls_support`: rcgen certificates, a rustls NATS client, a Python
 //!   `ssl` probe.
 //! - `client_websocket`: the client commands with `ws://` and `wss://` URLs.
@@ -135,6 +144,7 @@ mod monitor_endpoints;
 mod monitor_guard;
 mod monitor_metrics;
 mod monitor_top;
+mod monitor_top_discover;
 mod monitor_util;
 mod obs_logs;
 mod obs_support;
@@ -166,6 +176,8 @@ mod sys_operator;
 mod sys_requests;
 mod sys_url_resolver;
 mod tls_support;
+mod trace_cli;
+mod trace_events;
 mod tutorial;
 mod util;
 mod watch_host;

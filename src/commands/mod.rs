@@ -17,5 +17,6 @@ pub mod server;
 pub mod signal;
 pub mod subscribe;
 pub mod top;
+pub mod trace_view;
 pub mod watch_host;
 pub mod watch_http;

@@ -15,6 +15,8 @@ use crate::client::Connection;
 use crate::error::{Error, Result};
 use crate::protocol::headers::Headers;
 
+use super::trace_view::{TraceArgs, Tracer};
+
 const AFTER_HELP: &str = concat!(
     "Examples:\n",
     "  nats-lite pub greet.joe 'hello'\n",
@@ -22,6 +24,7 @@ const AFTER_HELP: &str = concat!(
     "  nats-lite pub -s nats://u:p@host:4222 orders '{\"id\":1}' -H Content-Type:application/json\n",
     "  nats-lite pub --count 10 --sleep 100ms tick 'tick {{Count}} at {{TimeStamp}}'\n",
     "  tail -f app.log | nats-lite pub --lines logs.app\n",
+    "  nats-lite pub --trace orders '{\"id\":1}'   # where it went, server by server\n",
     "\n",
     "Templates in the body argument and in header values: {{Count}} (from 1), {{TimeStamp}} \
      (RFC 3339, UTC), {{Time}}, {{Unix}}, {{UnixNano}}, {{ID}}, {{Random}}, {{Random MIN MAX}}.\n",
@@ -56,6 +59,8 @@ pub struct PubArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     #[command(flatten)]
+    pub trace: TraceArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
 }
 
@@ -79,8 +84,15 @@ pub fn run(global: &ConnectArgs, args: PubArgs) -> Result<ExitCode> {
     } else {
         Some(body_or_stdin(args.body.as_deref())?)
     };
-    let mut conn = Connection::connect(opts)?;
+    if args.trace.trace && (args.lines || args.count > 1) {
+        return Err(Error::usage(
+            "--trace traces one message: not with --lines or --count",
+        ));
+    }
     let mut rng = Rng::new();
+    let trace_inbox = opts.inbox(&rng.nuid());
+    let mut conn = Connection::connect(opts)?;
+    let mut tracer = Tracer::start(&mut conn, trace_inbox, &args.trace)?;
     let headers_for = |count: u64, rng: &mut Rng| -> Option<Headers> {
         let ctx = Context {
             count,
@@ -119,7 +131,13 @@ pub fn run(global: &ConnectArgs, args: PubArgs) -> Result<ExitCode> {
             } else {
                 body.clone()
             };
-            let headers = headers_for(count, &mut rng);
+            let mut headers = headers_for(count, &mut rng);
+            if let Some(t) = &tracer {
+                headers
+                    .get_or_insert_with(Headers::default)
+                    .entries
+                    .extend(t.headers());
+            }
             conn.publish(subject, reply, headers.as_ref(), &payload)?;
             if !args.quiet {
                 eprintln!("Published {} bytes to {subject:?}", payload.len());
@@ -129,7 +147,14 @@ pub fn run(global: &ConnectArgs, args: PubArgs) -> Result<ExitCode> {
                 std::thread::sleep(pause);
             }
         }
-        conn.flush(flush_timeout)?;
+        let published = Instant::now();
+        let flushed = conn.flush(flush_timeout);
+        if let Some(t) = tracer.as_mut() {
+            // The trace says why, also when the server refused the message.
+            t.collect(&mut conn, published)?;
+            t.print(&mut std::io::stdout().lock(), subject)?;
+        }
+        flushed?;
         return Ok(ExitCode::SUCCESS);
     }
 

@@ -16,12 +16,15 @@ use crate::client::template::{Context, Scope, Template};
 use crate::client::{Connection, Incoming};
 use crate::error::{Error, Result};
 
+use super::trace_view::{TraceArgs, Tracer};
+
 const AFTER_HELP: &str = concat!(
     "Examples:\n",
     "  nats-lite req time.now ''\n",
     "  nats-lite req --timeout 500ms svc.echo 'hello {{Count}}'\n",
     "  nats-lite req --raw -H Accept:json svc.users 42 | jq .\n",
     "  nats-lite req --replies 0 --timeout 1s discover.all ''   # every answer within 1s\n",
+    "  nats-lite req --trace svc.echo hi   # the reply, then the request's path through the servers\n",
     "\n",
     "The reply goes to stdout; `Sending request on ...` and the round-trip time go to stderr \
      (not with --raw). Exit 1 with `request timed out` when no reply arrives in time, and with \
@@ -50,6 +53,8 @@ pub struct ReqArgs {
     #[arg(short = 'r', long)]
     pub raw: bool,
     #[command(flatten)]
+    pub trace: TraceArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
 }
 
@@ -72,13 +77,19 @@ pub fn run(global: &ConnectArgs, args: ReqArgs) -> Result<ExitCode> {
         body
     };
     let inbox = opts.inbox(&rng.nuid());
+    let trace_inbox = opts.inbox(&rng.nuid());
     let mut conn = Connection::connect(opts)?;
+    let mut tracer = Tracer::start(&mut conn, trace_inbox, &args.trace)?;
     let sid = conn.subscribe(&inbox, None)?;
     if args.replies > 0 {
         conn.unsubscribe(sid, Some(args.replies))?;
     }
     if !args.raw {
         eprintln!("Sending request on {:?}", args.subject);
+    }
+    let mut headers = headers;
+    if let Some(t) = &tracer {
+        headers.extend(t.headers());
     }
     conn.publish(
         &args.subject,
@@ -92,12 +103,22 @@ pub fn run(global: &ConnectArgs, args: ReqArgs) -> Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut got = 0u64;
+    // Trace-only: nothing is delivered, so no reply comes.
+    let trace_only = tracer.as_ref().is_some_and(Tracer::only);
     loop {
+        if trace_only {
+            break;
+        }
         match conn.next(Some(deadline))? {
+            Some(Incoming::Msg(m)) if tracer.as_mut().is_some_and(|t| t.take(&m)) => {}
             Some(Incoming::Msg(m)) => {
                 if m.is_no_responders() {
                     if got > 0 {
                         break;
+                    }
+                    if let Some(t) = tracer.as_mut() {
+                        t.collect(&mut conn, start)?;
+                        t.print(&mut out, &args.subject)?;
                     }
                     return Err(Error::failure("no responders available for request"));
                 }
@@ -116,9 +137,19 @@ pub fn run(global: &ConnectArgs, args: ReqArgs) -> Result<ExitCode> {
             }
             Some(Incoming::Interrupted) => break,
             Some(_) => {}
-            None if got == 0 => return Err(Error::failure("request timed out")),
+            None if got == 0 => {
+                if let Some(t) = tracer.as_mut() {
+                    t.collect(&mut conn, start)?;
+                    t.print(&mut out, &args.subject)?;
+                }
+                return Err(Error::failure("request timed out"));
+            }
             None => break,
         }
+    }
+    if let Some(t) = tracer.as_mut() {
+        t.collect(&mut conn, start)?;
+        t.print(&mut out, &args.subject)?;
     }
     Ok(ExitCode::SUCCESS)
 }

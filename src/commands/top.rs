@@ -96,6 +96,11 @@ pub struct TopArgs {
         hide_env_values = true
     )]
     pub http_password: Option<String>,
+    /// Find the cluster's other servers from the one given (its /varz: the
+    /// monitoring URLs nats-lite servers share, else nats-server's
+    /// connect_urls with -m) and show them all, as with -s a,b,c.
+    #[arg(long = "discover")]
+    pub discover: bool,
     /// Bearer token for a monitoring port that requires one (`http_auth { token }`).
     #[arg(
         long = "http-token",
@@ -130,6 +135,7 @@ Examples:
   nats-lite top -o - -r 2                 # two snapshots to stdout, no terminal needed
   nats-lite top -o stats.csv -l ,         # one delimited snapshot to a file
   nats-lite top -s n1,n2,n3:8223          # three servers: totals and a row each
+  nats-lite top -s n1 --discover          # n1 and every server of its cluster
 
 Keys: o sort, n limit, s subscriptions, d DNS, b raw bytes, space rates,
       ?/h help, q or Ctrl-C quit.";
@@ -152,14 +158,14 @@ pub const GO_STYLE_LONG_FLAGS: &[(&str, &str)] = &[
 
 /// Run `nats-lite top`.
 pub fn run(global: &ConnectArgs, args: TopArgs) -> Result<ExitCode> {
-    if args.host.as_deref().is_some_and(|h| h.contains(',')) {
-        return run_cluster(args);
-    }
     let host = args
         .host
         .clone()
         .or_else(|| global.server.as_deref().and_then(host_of_url))
         .unwrap_or_else(|| "127.0.0.1".to_string());
+    if args.discover || host.contains(',') {
+        return run_cluster(args, &host);
+    }
     let (port, tls) = match args.https_port {
         Some(p) => (
             p,
@@ -215,40 +221,91 @@ pub fn run(global: &ConnectArgs, args: TopArgs) -> Result<ExitCode> {
     top.live(args.refresh_count)
 }
 
-/// `top -s a,b,c`: several servers, an aggregated header and a row each.
-fn run_cluster(args: TopArgs) -> Result<ExitCode> {
-    let tls = args.https_port.map(|_| TlsChoice {
+/// `top -s a,b,c` (or `--discover`): several servers, an aggregated
+/// header and a row each.
+fn run_cluster(args: TopArgs, host_list: &str) -> Result<ExitCode> {
+    let tls = TlsChoice {
         ca_file: args.tlscacert.clone(),
         insecure: args.tls_insecure,
-    });
+    };
+    let https = args.https_port.is_some();
     let default_port = args.https_port.unwrap_or(args.port);
-    let hosts = cluster::parse_hosts(args.host.as_deref().unwrap_or(""), default_port)
-        .map_err(Error::usage)?;
+    let mut hosts: Vec<cluster::Target> = cluster::parse_hosts(host_list, default_port)
+        .map_err(Error::usage)?
+        .into_iter()
+        .map(|(h, p)| (h, p, https))
+        .collect();
     let authorization = http_authorization(
         args.http_user.as_deref(),
         args.http_password.as_deref(),
         args.http_token.as_deref(),
     );
-    let mut members = Vec::with_capacity(hosts.len());
-    for (host, port) in hosts {
-        // Only the aggregate figures are shown: ask /connz for one entry.
-        let settings = Settings {
-            limit: 1,
-            sort: "cid".into(),
-            subs: false,
-        };
-        let mut engine = Engine::new(&host, port, tls.as_ref(), settings).map_err(Error::usage)?;
+    // Only the aggregate figures are shown: ask /connz for one entry.
+    let settings = Settings {
+        limit: 1,
+        sort: "cid".into(),
+        subs: false,
+    };
+    let engine_for = |host: &str, port: u16, secure: bool| -> Result<Engine> {
+        let mut engine = Engine::new(host, port, secure.then_some(&tls), settings.clone())
+            .map_err(Error::usage)?;
         engine.authorization = authorization.clone();
+        Ok(engine)
+    };
+    if args.discover {
+        let seeds = hosts.clone();
+        for (host, port, secure) in seeds {
+            let mut seed = engine_for(&host, port, secure)?;
+            let found = cluster::discover(&mut seed, default_port, https)
+                .map_err(|e| Error::failure(format!("top --discover: {e}")))?;
+            for t in found {
+                if !hosts.contains(&t) {
+                    hosts.push(t);
+                }
+            }
+        }
+    }
+    let member_for = |target: cluster::Target| -> Result<cluster::Member> {
+        let (host, port, secure) = &target;
+        let engine = engine_for(host, *port, *secure)?;
         let label = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         };
-        members.push(cluster::Member {
+        Ok(cluster::Member {
             label,
+            target,
             engine,
             last: Err("not polled yet".into()),
-        });
+        })
+    };
+    let mut members = hosts
+        .into_iter()
+        .map(member_for)
+        .collect::<Result<Vec<_>>>()?;
+    // --discover: servers that join later are found in the /varz of the
+    // ones polled (no extra request), polled from the next refresh on.
+    let grow = |members: &mut Vec<cluster::Member>| -> Result<()> {
+        if !args.discover {
+            return Ok(());
+        }
+        cluster::drop_duplicates(members);
+        let found: Vec<cluster::Target> = members
+            .iter()
+            .filter_map(|m| m.last.as_ref().ok())
+            .flat_map(|s| cluster::targets_in(&s.varz, default_port, https))
+            .collect();
+        for t in found {
+            if !members.iter().any(|m| m.target == t) {
+                members.push(member_for(t)?);
+            }
+        }
+        Ok(())
+    };
+    if args.discover {
+        cluster::poll_all(&mut members);
+        cluster::drop_duplicates(&mut members);
     }
     let delay = Duration::from_secs_f64(args.delay);
     let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
@@ -280,6 +337,7 @@ fn run_cluster(args: TopArgs) -> Result<ExitCode> {
                 return Err(Error::failure(format!("top: no server answered ({why})")));
             }
             text.push_str(&cluster::render(&members, args.raw_bytes));
+            grow(&mut members)?;
         }
         match args.output.as_deref() {
             Some(out) if out != "-" => {
@@ -304,6 +362,7 @@ fn run_cluster(args: TopArgs) -> Result<ExitCode> {
     let mut refreshes = 0u64;
     loop {
         cluster::poll_all(&mut members);
+        grow(&mut members)?;
         let lines: Vec<String> = cluster::render(&members, args.raw_bytes)
             .lines()
             .map(str::to_string)

@@ -140,6 +140,9 @@ pub struct Account {
     pub users: Vec<User>,
     /// The account's `default_permissions`.
     pub default_permissions: Option<Permissions>,
+    /// `msg_trace { dest, sampling }`: messages with a sampled W3C
+    /// `traceparent` header are traced to `dest`, `sampling` percent of them.
+    pub msg_trace: Option<(String, u8)>,
     /// Where the account is defined.
     pub pos: Pos,
 }
@@ -552,6 +555,7 @@ pub(crate) fn parse_accounts(
                 imports: Vec::new(),
                 users: Vec::new(),
                 default_permissions: None,
+                msg_trace: None,
                 pos: item.pos.clone(),
             });
         }
@@ -581,6 +585,7 @@ pub(crate) fn parse_accounts(
             imports: Vec::new(),
             users: Vec::new(),
             default_permissions: None,
+            msg_trace: None,
             pos: entry.key_pos.clone(),
         };
         for e in body {
@@ -593,9 +598,8 @@ pub(crate) fn parse_accounts(
                 "exports" => account.exports = super::exports::parse_exports(k, v)?,
                 "imports" => account.imports = super::exports::parse_imports(k, v)?,
                 "nkey" => return Err(not_supported(e, "account nkeys")),
-                "jetstream" | "mappings" | "maps" | "limits" | "msg_trace" | "trace_dest" => {
-                    typed::ignored(e, warnings)
-                }
+                "msg_trace" | "trace_dest" => account.msg_trace = parse_msg_trace(k, v)?,
+                "jetstream" | "mappings" | "maps" | "limits" => typed::ignored(e, warnings),
                 _ => unknown_field(e)?,
             }
         }
@@ -607,6 +611,50 @@ pub(crate) fn parse_accounts(
     }
     super::exports::check_imports(&accounts)?;
     Ok(accounts)
+}
+
+/// An account's `msg_trace` (or `trace_dest`): a destination subject, or
+/// `{ dest: <subject>, sampling: <1..100 or "N%"> }` (100% by default); no
+/// destination, no tracing.
+fn parse_msg_trace(field: &str, value: &Value) -> Result<Option<(String, u8)>, ConfError> {
+    let dest_of = |v: &Value| -> Result<String, ConfError> {
+        let d = typed::string(field, v)?;
+        if !crate::protocol::subject::is_valid_literal_subject(d.as_bytes()) {
+            return Err(ConfError::at(
+                &v.pos,
+                format!("Trace destination {d:?} is not valid"),
+            ));
+        }
+        Ok(d)
+    };
+    if value.as_str().is_some() {
+        return Ok(Some((dest_of(value)?, 100)));
+    }
+    let mut dest = None;
+    let mut sampling = 100;
+    for e in typed::map(field, value)? {
+        match e.key.to_ascii_lowercase().as_str() {
+            "dest" => dest = Some(dest_of(&e.value)?),
+            "sampling" => {
+                let n = match (e.value.as_int(), e.value.as_str()) {
+                    (Some(n), _) => Some(n),
+                    (None, Some(s)) => s.trim_end_matches('%').trim().parse().ok(),
+                    _ => None,
+                };
+                sampling = match n {
+                    Some(n @ 1..=100) => n as u8,
+                    _ => {
+                        return Err(ConfError::at(
+                            &e.value.pos,
+                            "trace destination sampling must be 1 to 100 (or \"N%\")",
+                        ))
+                    }
+                };
+            }
+            _ => unknown_field(e)?,
+        }
+    }
+    Ok(dest.map(|d| (d, sampling)))
 }
 
 fn check_account_name(name: &str, pos: &Pos) -> Result<(), ConfError> {

@@ -29,6 +29,8 @@ pub struct Export {
     /// A service's responses: more than one per request (`Stream`,
     /// `Chunked`) rather than one (`Singleton`, the default).
     pub multiple_responses: bool,
+    /// Message traces go on into the importing account (`allow_trace`).
+    pub allow_trace: bool,
     /// Where it is defined.
     pub pos: Pos,
 }
@@ -47,6 +49,8 @@ pub struct Import {
     /// A service is requested on this subject in the importing account
     /// (a literal subject replacing the exported one).
     pub to: Option<String>,
+    /// Message traces go on into this account (`allow_trace`, streams).
+    pub allow_trace: bool,
     /// Where it is defined.
     pub pos: Pos,
 }
@@ -62,6 +66,7 @@ pub(crate) fn parse_exports(field: &str, value: &Value) -> Result<Vec<Export>, C
         let mut service = false;
         let mut accounts = None;
         let mut multiple_responses = false;
+        let mut allow_trace = false;
         for e in map {
             let (k, v) = (e.key.as_str(), &e.value);
             match k.to_ascii_lowercase().as_str() {
@@ -84,6 +89,7 @@ pub(crate) fn parse_exports(field: &str, value: &Value) -> Result<Vec<Export>, C
                         }
                     };
                 }
+                "allow_trace" => allow_trace = typed::boolean(k, v)?,
                 "threshold" | "response_threshold" | "description" | "info_url" => {}
                 "latency" => return Err(not_supported(e, "service latency tracking")),
                 "account_token_position" | "token_req" => {
@@ -102,6 +108,7 @@ pub(crate) fn parse_exports(field: &str, value: &Value) -> Result<Vec<Export>, C
             service,
             accounts,
             multiple_responses,
+            allow_trace,
             pos: item.pos.clone(),
         });
     }
@@ -119,6 +126,7 @@ pub(crate) fn parse_imports(field: &str, value: &Value) -> Result<Vec<Import>, C
         let mut service = false;
         let mut prefix = None;
         let mut to = None;
+        let mut allow_trace = false;
         for e in map {
             let (k, v) = (e.key.as_str(), &e.value);
             match k.to_ascii_lowercase().as_str() {
@@ -143,7 +151,8 @@ pub(crate) fn parse_imports(field: &str, value: &Value) -> Result<Vec<Import>, C
                 }
                 "prefix" => prefix = Some(typed::string(k, v)?),
                 "to" => to = Some(typed::string(k, v)?),
-                "share" | "allow_trace" => {}
+                "allow_trace" => allow_trace = typed::boolean(k, v)?,
+                "share" => {}
                 _ => unknown_field(e)?,
             }
         }
@@ -184,6 +193,7 @@ pub(crate) fn parse_imports(field: &str, value: &Value) -> Result<Vec<Import>, C
             service,
             prefix,
             to,
+            allow_trace,
             pos: item.pos.clone(),
         });
     }

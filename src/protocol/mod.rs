@@ -41,6 +41,7 @@
 //! - [`info`]: the INFO and CONNECT JSON documents.
 //! - [`headers`]: the `NATS/1.0` header block.
 //! - [`route`]: the route protocol between cluster servers (RS+, RMSG...).
+//! - [`trace`]: message tracing headers and trace events (nats-server 2.11+).
 
 pub mod encode;
 pub mod headers;
@@ -48,6 +49,7 @@ pub mod info;
 pub mod parser;
 pub mod route;
 pub mod subject;
+pub mod trace;
 pub mod websocket;
 
 pub use parser::{ClientOp, Limits, Parsed, ProtocolError, ServerOp};

@@ -78,6 +78,11 @@ pub struct RouteInfo {
     /// The sender is in lame duck mode.
     #[serde(default, skip_serializing_if = "is_false")]
     pub ldm: bool,
+    /// The sender's monitoring URL (`http://host:port`; an empty host:
+    /// the address the route comes from). A nats-lite extension, ignored
+    /// by nats-server; `top --discover` finds the cluster with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_url: Option<String>,
 }
 
 /// The CONNECT a soliciting server sends (and what we read of a peer's).

@@ -15,6 +15,8 @@ pub struct Account {
     pub sublist: Sublist,
     /// Where its messages go besides its own subscribers (imports).
     pub imports: super::imports::Imports,
+    /// `msg_trace`: where messages with a sampled `traceparent` are traced.
+    pub msg_trace: super::trace::AccountTrace,
 }
 
 impl Account {
@@ -24,6 +26,7 @@ impl Account {
             name: name.to_string(),
             sublist: Sublist::default(),
             imports: super::imports::Imports::default(),
+            msg_trace: super::trace::AccountTrace::default(),
         }
     }
 }

@@ -62,6 +62,14 @@ pub fn apply(o: &mut Options, c: &conf::ServerConfig) -> Result<Vec<String>, Str
     o.nkeys = c.users().filter_map(nkey_user).collect();
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
     o.imports = imports(&c.accounts);
+    o.msg_traces = c
+        .accounts
+        .iter()
+        .filter_map(|a| {
+            let (dest, sampling) = a.msg_trace.clone()?;
+            Some((a.name.clone(), dest, sampling))
+        })
+        .collect();
     o.no_auth_user = c.no_auth_user.clone();
     if let Some(op) = &c.operator {
         o.operator = Some(operator(op, c, o)?);
@@ -227,6 +235,21 @@ fn imports(accounts: &[conf::Account]) -> Vec<super::imports::ImportSpec> {
                 .iter()
                 .find(|x| x.name == i.account)
                 .is_some_and(|x| x.exports.iter().any(|e| e.service && e.multiple_responses));
+            // A service export lets traces in; a stream import takes them.
+            let allow_trace = if i.service {
+                accounts
+                    .iter()
+                    .find(|x| x.name == i.account)
+                    .is_some_and(|x| {
+                        x.exports.iter().any(|e| {
+                            e.service
+                                && e.allow_trace
+                                && crate::conf::covers(&e.subject, &i.subject)
+                        })
+                    })
+            } else {
+                i.allow_trace
+            };
             specs.push(super::imports::ImportSpec {
                 importer: a.name.clone(),
                 exporter: i.account.clone(),
@@ -236,6 +259,7 @@ fn imports(accounts: &[conf::Account]) -> Vec<super::imports::ImportSpec> {
                 to: i.to.clone(),
                 multiple_responses,
                 expires: None,
+                allow_trace,
             });
         }
     }
@@ -307,6 +331,7 @@ fn operator(
         super::jwt::check_system_account(&trust)?;
     }
     o.imports = super::jwt::import_specs(&trust.preload);
+    o.msg_traces = super::jwt::msg_traces(&trust.preload);
     o.accounts
         .extend(trust.preload.iter().map(|(k, _)| k.clone()));
     Ok(trust)

@@ -23,6 +23,7 @@ use super::identity;
 use super::permissions::{self, Permissions};
 use super::subscription::Subscription;
 use super::timers::TimerKind;
+use super::trace;
 use super::Server;
 use crate::protocol::encode;
 use crate::protocol::info::{ClientOptions, Connect};
@@ -661,6 +662,12 @@ impl ClientOps {
         self.counters
             .add(headers.map_or(0, <[u8]>::len) + payload.len());
         conn::test_panic_trigger(subject);
+        if let Some(h) = headers.filter(|h| trace::may_request(h, self.account.msg_trace.enabled()))
+        {
+            if !self.start_trace(subject, h, payload.len()) {
+                return;
+            }
+        }
         if self.opts.pedantic && !subject::is_valid_literal_subject(subject) {
             // As nats-server: the error, then still the +OK of the PUB.
             self.send_err("Invalid Publish Subject");
@@ -670,6 +677,10 @@ impl ClientOps {
         if self.perms.is_some() && !self.may_publish(subject) {
             let text = permissions::publish_violation(subject);
             self.send_err(&text);
+            if let Some(t) = self.fanout.out.trace.as_deref_mut() {
+                t.ingress_error(&text);
+                trace::finish(&mut self.fanout);
+            }
             return;
         }
         // The +OK comes before any copy of the message delivered back to us.
@@ -682,6 +693,9 @@ impl ClientOps {
             payload,
         };
         let mut delivered = self.fanout.publish(&self.account, &msg, echo_off);
+        if self.fanout.out.trace.is_some() {
+            trace::finish(&mut self.fanout);
+        }
         if let (super::system::user_info::SUBJECT, Some(reply)) = (subject, reply) {
             delivered |= self.user_info(reply);
         }
@@ -709,6 +723,34 @@ impl ClientOps {
             payload: &body,
         };
         self.fanout.publish(&self.account, &m, None)
+    }
+
+    /// The message asks for a trace (`Nats-Trace-Dest`): start one, unless
+    /// this client may not publish to the trace subject (then, as
+    /// nats-server, the error and no delivery). False: drop the message.
+    #[cold]
+    #[inline(never)]
+    fn start_trace(&mut self, subject: &[u8], headers: &[u8], payload: usize) -> bool {
+        let ingress = trace::Ingress {
+            kind: crate::protocol::trace::kind::CLIENT,
+            cid: self.client.cid,
+            name: self.client.meta().name.clone(),
+            subject,
+        };
+        let size = headers.len() + payload;
+        match trace::begin(&self.server, &self.account, headers, size, ingress) {
+            trace::Begin::No => true,
+            trace::Begin::Skip => false,
+            trace::Begin::Trace(t) => {
+                if self.perms.is_some() && !self.may_publish(t.dest().as_bytes()) {
+                    let text = permissions::publish_violation(t.dest().as_bytes());
+                    self.send_err(&text);
+                    return false;
+                }
+                self.fanout.out.trace = Some(t);
+                true
+            }
+        }
     }
 
     /// A request reached nobody: answer on the reply subject with a 503 status.

@@ -31,6 +31,7 @@ use super::rng::Rng;
 use super::route::Interest;
 use super::sublist::MatchResult;
 use super::subscription::Subscription;
+use super::trace::RouteEgress;
 use crate::protocol::{encode, route};
 
 /// A staged buffer larger than this is handed over before the batch ends.
@@ -361,6 +362,9 @@ pub struct Delivery {
     interest: Arc<Interest>,
     /// Routes chosen for the current message (reused).
     targets: Vec<RouteTarget>,
+    /// The message being fanned out is traced (`Nats-Trace-Dest`): its
+    /// event, told about each egress (see `trace/`).
+    pub trace: Option<Box<super::trace::Trace>>,
 }
 
 impl Fanout {
@@ -373,6 +377,7 @@ impl Fanout {
                 rng: Rng::new(seed),
                 interest,
                 targets: Vec::new(),
+                trace: None,
             },
             observed: super::monitor::observe::Local::default(),
         }
@@ -481,9 +486,20 @@ impl Delivery {
         }
         let targets = std::mem::take(&mut self.targets);
         for t in &targets {
-            let headers = m
+            let mut headers = m
                 .headers
                 .filter(|_| t.route.headers.load(Ordering::Relaxed));
+            let traced: Vec<u8>;
+            if let Some(trace) = self.trace.as_deref_mut() {
+                match trace.route_egress(&t.route, headers) {
+                    RouteEgress::Skip => continue,
+                    RouteEgress::Forward(h) => {
+                        traced = h;
+                        headers = Some(&traced);
+                    }
+                    RouteEgress::AsIs => {}
+                }
+            }
             let size = headers.map_or(0, <[u8]>::len) + m.payload.len();
             self.batch.stage_msg(&t.route, size, |buf| {
                 route::routed(
@@ -587,6 +603,11 @@ impl Delivery {
         let Some(dest) = &sub.client else {
             return false;
         };
+        if let Some(trace) = self.trace.as_deref_mut() {
+            if let Some(delivered) = trace.local_egress(sub, m, echo_off) {
+                return delivered;
+            }
+        }
         if dest.is_closed() || echo_off == Some(dest.cid) {
             return false;
         }

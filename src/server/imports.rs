@@ -60,6 +60,10 @@ pub struct ImportSpec {
     pub multiple_responses: bool,
     /// The import ends then (Unix seconds): its activation token expires.
     pub expires: Option<i64>,
+    /// A message trace goes on into the other account (`allow_trace`: the
+    /// service export's, or the stream import's); else it ends at the
+    /// crossing.
+    pub allow_trace: bool,
 }
 
 struct Forward {
@@ -76,6 +80,8 @@ struct Forward {
     /// Unix seconds after which the forward is void (its activation
     /// token expired).
     expires: Option<i64>,
+    /// A message trace goes on into `target`.
+    allow_trace: bool,
 }
 
 enum SubjectMap {
@@ -159,6 +165,7 @@ pub fn install(accounts: &HashMap<String, Arc<Account>>, specs: &[ImportSpec]) {
                 service: Some(spec.multiple_responses),
                 origin: Arc::downgrade(importer),
                 expires: spec.expires,
+                allow_trace: spec.allow_trace,
             });
         } else {
             exporter.imports.add(Forward {
@@ -172,6 +179,7 @@ pub fn install(accounts: &HashMap<String, Arc<Account>>, specs: &[ImportSpec]) {
                 service: None,
                 origin: Arc::downgrade(exporter),
                 expires: spec.expires,
+                allow_trace: spec.allow_trace,
             });
         }
     }
@@ -211,18 +219,37 @@ pub fn forward(account: &Account, m: &Message<'_>, out: &mut Delivery) -> bool {
             )),
             _ => m.reply.map(<[u8]>::to_vec),
         };
-        if f.service.is_some() {
-            // A request: the exporter learns the requesting account from a
-            // `Nats-Request-Info` header, as nats-server adds it.
-            let headers = request_info_headers(m.headers, &account.name);
-            let with_info = Message {
-                headers: Some(&headers),
-                ..*m
-            };
-            delivered |= deliver_in(&target, &subject, reply.as_deref(), &with_info, out);
-        } else {
-            delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
+        // A request: the exporter learns the requesting account from a
+        // `Nats-Request-Info` header, as nats-server adds it.
+        let info_headers = f
+            .service
+            .is_some()
+            .then(|| request_info_headers(m.headers, &account.name));
+        let with_info;
+        let m = match &info_headers {
+            Some(headers) => {
+                with_info = Message {
+                    headers: Some(headers),
+                    ..*m
+                };
+                &with_info
+            }
+            None => m,
+        };
+        if let Some(trace) = out.trace.as_deref_mut() {
+            trace.crossed(f.service.is_some(), &target.name, m.subject, &subject);
+            if !f.allow_trace {
+                // The trace ends here: trace-only stops, else untraced.
+                if trace.only() {
+                    continue;
+                }
+                let paused = out.trace.take();
+                delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
+                out.trace = paused;
+                continue;
+            }
         }
+        delivered |= deliver_in(&target, &subject, reply.as_deref(), m, out);
     }
     delivered
 }

@@ -48,6 +48,7 @@ pub mod system;
 mod thread_pool;
 mod timers;
 pub mod tls;
+pub mod trace;
 pub mod websocket;
 mod wire;
 
@@ -188,6 +189,7 @@ impl Server {
         let auth = auth::Authenticator::new(&opts, &accounts)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         imports::install(&accounts, &opts.imports);
+        trace::install(&accounts, &opts.msg_traces);
         Ok(Server {
             global: accounts[GLOBAL_ACCOUNT].clone(),
             accounts: RwLock::new(accounts),

@@ -242,6 +242,8 @@ pub struct Options {
     /// The system account (`system_account`; in operator mode the
     /// operator's), whose clients may send the system requests.
     pub system_account: Option<String>,
+    /// Accounts' `msg_trace`: account name, trace subject, sampling percent.
+    pub msg_traces: Vec<(String, String, u8)>,
     /// Operator mode: trusted operators and the accounts they sign.
     pub operator: Option<super::jwt::TrustOptions>,
     /// Time allowed for CONNECT when auth is required.
@@ -374,6 +376,7 @@ impl Default for Options {
             default_permissions: None,
             no_auth_user: None,
             accounts: Vec::new(),
+            msg_traces: Vec::new(),
             nkeys: Vec::new(),
             imports: Vec::new(),
             operator: None,

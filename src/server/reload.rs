@@ -76,6 +76,7 @@ impl Server {
         log::configure(&LogConfig::from_options(&new)).map_err(|e| format!("log file: {e}"))?;
 
         super::imports::install(&accounts, &new.imports);
+        super::trace::install(&accounts, &new.msg_traces);
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
         self.set_websocket_auth(ws_auth.map(Arc::new));

@@ -11,6 +11,8 @@ use super::render::{nsize, psize};
 pub struct Member {
     /// As given on the command line (`host:port`).
     pub label: String,
+    /// Where it is polled.
+    pub target: Target,
     /// Its poller.
     pub engine: Engine,
     /// The last poll: its figures, or why it failed.
@@ -52,6 +54,51 @@ pub fn parse_hosts(list: &str, default_port: u16) -> Result<Vec<(String, u16)>, 
             Ok((host.to_string(), port))
         })
         .collect()
+}
+
+/// A server to poll: host, port, over HTTPS.
+pub type Target = (String, u16, bool);
+
+/// `top --discover`: the other servers of `seed`'s cluster, from its
+/// `/varz`: the monitoring URLs nats-lite servers list
+/// (`cluster.monitor_urls`), else (nats-server) the hosts of its
+/// `connect_urls` with `default_port`, over HTTPS when `https`.
+pub fn discover(seed: &mut Engine, default_port: u16, https: bool) -> Result<Vec<Target>, String> {
+    let stats = seed.poll().map_err(|e| e.to_string())?;
+    Ok(targets_in(&stats.varz, default_port, https))
+}
+
+/// The other servers a server's `/varz` names (see [`discover`]).
+pub fn targets_in(varz: &super::engine::Varz, default_port: u16, https: bool) -> Vec<Target> {
+    if !varz.cluster.monitor_urls.is_empty() {
+        return varz
+            .cluster
+            .monitor_urls
+            .iter()
+            .filter_map(|u| {
+                let (scheme, rest) = u.split_once("://")?;
+                let (host, port) = rest.rsplit_once(':')?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Some((host.to_string(), port.parse().ok()?, scheme == "https"))
+            })
+            .collect();
+    }
+    let hosts = varz
+        .connect_urls
+        .iter()
+        .filter_map(|u| parse_hosts(u, default_port).ok()?.into_iter().next())
+        .map(|(host, _)| (host, default_port, https));
+    hosts.collect()
+}
+
+/// Keep the first member of each server (by server id) once polled: a
+/// server discovered under another address than the one given is shown once.
+pub fn drop_duplicates(members: &mut Vec<Member>) {
+    let mut seen = std::collections::HashSet::new();
+    members.retain(|m| match &m.last {
+        Ok(s) if !s.varz.id.is_empty() => seen.insert(s.varz.id.clone()),
+        _ => true,
+    });
 }
 
 /// Poll every member at once (one thread each; each poll is bounded by the

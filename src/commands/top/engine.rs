@@ -92,6 +92,20 @@ pub struct Varz {
     /// Routes.
     #[serde(default)]
     pub routes: i64,
+    /// The cluster's client URLs (`host:port`).
+    #[serde(default)]
+    pub connect_urls: Vec<String>,
+    /// The `cluster` block.
+    #[serde(default)]
+    pub cluster: VarzCluster,
+}
+
+/// The part of `/varz`'s `cluster` block `top --discover` reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct VarzCluster {
+    /// The other servers' monitoring URLs (nats-lite only).
+    #[serde(default)]
+    pub monitor_urls: Vec<String>,
 }
 
 /// The fields of `/connz` that `top` shows.

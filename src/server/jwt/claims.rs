@@ -82,7 +82,7 @@ pub struct AccountNats {
     pub mappings: Option<serde_json::Map<String, Value>>,
     /// Auth callout (not supported).
     pub authorization: Option<Value>,
-    /// Message tracing destination (not supported).
+    /// Message tracing by `traceparent`: `{dest, sampling}`.
     pub trace: Option<Value>,
     /// Which account carries its cluster traffic (nothing to do here).
     pub cluster_traffic: Option<Value>,

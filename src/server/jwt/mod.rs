@@ -97,6 +97,28 @@ pub fn import_specs(preload: &[(String, String)]) -> Vec<super::imports::ImportS
     specs
 }
 
+/// The accounts' `trace` claims (`{dest, sampling}`): account, trace
+/// subject, sampling percent (100 when 0 or absent, as nats-server).
+pub fn msg_traces(preload: &[(String, String)]) -> Vec<(String, String, u8)> {
+    preload
+        .iter()
+        .filter_map(|(key, token)| {
+            let claims = decode::<AccountNats>(token, "account").ok()?;
+            let trace = claims.nats.trace?;
+            let dest = trace.get("dest")?.as_str()?.to_string();
+            if !crate::protocol::subject::is_valid_literal_subject(dest.as_bytes()) {
+                warn!("Account {key}: trace destination {dest:?} is not valid");
+                return None;
+            }
+            let sampling = match trace.get("sampling").and_then(Value::as_i64) {
+                Some(n @ 1..=100) => n as u8,
+                _ => 100,
+            };
+            Some((key.clone(), dest, sampling))
+        })
+        .collect()
+}
+
 fn import_spec(
     importer: &str,
     import: &Value,
@@ -164,6 +186,10 @@ fn import_spec(
         export.get("response_type").and_then(Value::as_str),
         Some("Stream" | "Chunked")
     );
+    let allow_trace = if service { export } else { import }
+        .get("allow_trace")
+        .and_then(Value::as_bool)
+        == Some(true);
     Ok(super::imports::ImportSpec {
         importer: importer.to_string(),
         exporter: exporter.to_string(),
@@ -173,6 +199,7 @@ fn import_spec(
         to: local.map(str::to_string),
         multiple_responses,
         expires,
+        allow_trace,
     })
 }
 
@@ -475,9 +502,6 @@ fn account_unsupported(a: &AccountNats) -> Option<String> {
     let auth_users = a.authorization.as_ref().and_then(|v| v.get("auth_users"));
     if auth_users.is_some_and(|u| u.as_array().is_some_and(|l| !l.is_empty())) {
         return Some("authorization callout is not supported".into());
-    }
-    if a.trace.as_ref().is_some_and(|v| !v.is_null()) {
-        return Some("message tracing is not supported".into());
     }
     let l = &a.limits;
     if l.subs != -1 {

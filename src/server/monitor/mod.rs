@@ -236,6 +236,14 @@ pub fn start(server: &Arc<Server>) -> io::Result<Option<Started>> {
         )
     })?;
     let scheme = if secure { "https" } else { "http" };
+    let _ = server
+        .routes
+        .monitor
+        .set(super::route::discovery::MonitorListener {
+            scheme,
+            host: bare.to_string(),
+            port: addr.port(),
+        });
     notice!(
         "Starting {scheme} monitor on {}",
         display_addr(bare, addr.port())

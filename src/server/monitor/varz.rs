@@ -50,6 +50,10 @@ pub struct ClusterVarz {
         serialize_with = "go_float_opt"
     )]
     pub tls_timeout: Option<f64>,
+    /// The other servers' monitoring URLs (a nats-lite extension, from
+    /// their route INFOs; `top --discover` reads it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub monitor_urls: Vec<String>,
 }
 
 fn go_float_opt<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
@@ -202,6 +206,7 @@ fn cluster_varz(server: &Server) -> ClusterVarz {
                 .map_or(TLS_TIMEOUT, |t| t.timeout)
                 .as_secs_f64(),
         ),
+        monitor_urls: crate::server::route::discovery::peer_urls(&server.routes),
     }
 }
 

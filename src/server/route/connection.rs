@@ -36,6 +36,7 @@ use crate::server::conn::{self, InCounters};
 use crate::server::deliver::{Batch, Fanout, Message};
 use crate::server::subscription::Subscription;
 use crate::server::timers::TimerKind;
+use crate::server::trace;
 use crate::server::{Server, INFO_VERSION};
 use crate::{debug, notice, trace, warn};
 
@@ -45,8 +46,9 @@ pub const MAX_ROUTE_CONTROL_LINE: usize = 64 * 1024;
 pub const MAX_ROUTE_PAYLOAD: usize = 64 * 1024 * 1024;
 /// The most remote subscriptions one route may hold.
 pub const MAX_REMOTE_SUBS: usize = 1 << 20;
-/// Route protocol level we speak.
-const ROUTE_PROTO: i32 = 2;
+/// Route protocol level we speak: 3, message tracing (nats-server 2.11+),
+/// over 2, accounts; peers compare it with `>=` only (2.9.10 included).
+const ROUTE_PROTO: i32 = crate::server::trace::TRACE_PROTO;
 /// Size of a new route's read buffer.
 const MIN_READ_BUFFER: usize = 4096;
 /// A route's read buffer grows up to this while reads fill it.
@@ -96,6 +98,7 @@ pub fn route_info_json(server: &Server) -> Vec<u8> {
             server.own_client_urls()
         },
         ldm: routes.in_lame_duck(),
+        monitor_url: super::discovery::advertised(routes),
     };
     serde_json::to_vec(&info).unwrap_or_default()
 }
@@ -627,6 +630,32 @@ impl RouteOps {
             headers: m.headers,
             payload: m.payload,
         };
+        if let Some(h) = m
+            .headers
+            .filter(|h| trace::may_request(h, acc.msg_trace.enabled()))
+        {
+            let ingress = trace::Ingress {
+                kind: crate::protocol::trace::kind::ROUTER,
+                cid: self.client.cid,
+                name: self
+                    .route
+                    .as_ref()
+                    .map(|r| r.remote_name.clone())
+                    .unwrap_or_default(),
+                subject: m.subject,
+            };
+            let size = h.len() + m.payload.len();
+            match trace::begin(&self.server, &acc, h, size, ingress) {
+                trace::Begin::No => {}
+                trace::Begin::Skip => return,
+                trace::Begin::Trace(t) => {
+                    self.fanout.out.trace = Some(t);
+                    self.fanout.publish_routed(&acc, &msg, m.queues);
+                    trace::finish(&mut self.fanout);
+                    return;
+                }
+            }
+        }
         self.fanout.publish_routed(&acc, &msg, m.queues);
     }
 

@@ -12,6 +12,8 @@
 //! - `interest.rs`: local interest counts and the `RS+`/`RS-` they produce.
 //! - `gossip.rs`: the route INFO and CONNECT documents, forwarding, client URLs.
 //! - `tls.rs`: route TLS (handshake first, then the same core as clients).
+//! - `discovery.rs`: each server's monitoring URL, told to its peers, for
+//!   `top --discover`.
 //!
 //! Forwarding is one hop and needs a full mesh: a local client's message
 //! goes to each route with interest once; a routed message only to local
@@ -19,6 +21,7 @@
 //! member per group, a local one when it has one.
 
 mod connection;
+pub mod discovery;
 pub mod gossip;
 mod interest;
 mod tls;
@@ -111,6 +114,8 @@ pub struct Routes {
     listen: OnceLock<SocketAddr>,
     /// Route TLS, when configured.
     tls: OnceLock<tls::RouteTls>,
+    /// Our monitoring listener, told to peers (see `discovery.rs`).
+    pub monitor: OnceLock<discovery::MonitorListener>,
     registry: Mutex<Registry>,
     /// Signalled when the registry changes or shutdown starts.
     changed: Condvar,
@@ -132,6 +137,7 @@ impl Routes {
             dynamic: AtomicBool::new(dynamic),
             listen: OnceLock::new(),
             tls: OnceLock::new(),
+            monitor: OnceLock::new(),
             registry: Mutex::default(),
             changed: Condvar::new(),
             stopping: AtomicBool::new(false),

@@ -93,6 +93,7 @@ pub fn imports(system: &str, accounts: &[String]) -> Vec<ImportSpec> {
                 to: Some(local.to_string()),
                 multiple_responses: true,
                 expires: None,
+                allow_trace: false,
             });
         }
     }
