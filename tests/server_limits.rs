@@ -203,7 +203,9 @@ fn slow_subscriber_closed_publisher_unaffected() {
                 Ok(n) => total += n,
             }
         }
-        (total == want, total)
+        // At least: on a slow run the server's first PING (about a
+        // second after CONNECT) arrives among the messages.
+        (total >= want, total)
     });
     for _ in 0..MSGS {
         publ.send(&msg);

@@ -62,6 +62,8 @@
 //!   subject index against a naive matcher, shared with the fuzz targets.
 //! - `reliability_auth`: no password or token in the trace log.
 //! - `reliability_cluster`: Q02, C02, C05, S04 over routes.
+//! - `reliability_fairness`: 100 publishers into one subscriber each get a
+//!   fair share.
 //! - `reliability_load`: thread-per-connection hazards (storms, 1,000 idle
 //!   clients, fd exhaustion, fan-out with a stalled subscriber, SIGTERM
 //!   under load, junk on the TLS port).
@@ -152,6 +154,7 @@ mod parser_model;
 mod peer_websocket;
 mod reliability_auth;
 mod reliability_cluster;
+mod reliability_fairness;
 mod reliability_load;
 mod reliability_properties;
 mod reliability_protocol;

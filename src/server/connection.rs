@@ -829,8 +829,10 @@ impl ClientOps {
         let sub = self.client.subs().get(sid).cloned();
         let Some(sub) = sub else { return };
         if let Some(max) = max.filter(|&m| m > 0) {
-            sub.counts.max.store(max, Ordering::Relaxed);
-            if sub.counts.delivered.load(Ordering::Relaxed) < max {
+            // SeqCst, against a publisher's batch count that crosses the
+            // maximum at the same time (`Subscription::add_deliveries`).
+            sub.counts.max.store(max, Ordering::SeqCst);
+            if sub.counts.delivered.load(Ordering::SeqCst) < max {
                 return;
             }
         }

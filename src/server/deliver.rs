@@ -30,7 +30,7 @@ use super::conn::outbound::STALL_TOTAL;
 use super::rng::Rng;
 use super::route::Interest;
 use super::sublist::MatchResult;
-use super::subscription::Subscription;
+use super::subscription::{Counted, Subscription};
 use super::trace::RouteEgress;
 use crate::protocol::{encode, route};
 
@@ -39,6 +39,9 @@ pub const EARLY_FLUSH_BYTES: usize = 64 * 1024;
 
 /// How many subjects a connection's match cache holds before it is cleared.
 const MATCH_CACHE_MAX: usize = 1024;
+
+/// Slots of a connection's table of recently missed subjects (by hash).
+const RECENT_MISSES: usize = 256;
 
 /// FNV-1a: a fast hash for short keys that only this thread's own input
 /// decides (its publish subjects, connection ids), so flooding it harms
@@ -90,6 +93,12 @@ pub struct MatchCache {
     last_subject: Vec<u8>,
     /// The result of an uncached lookup, kept so a reference can be lent.
     scratch: Option<Arc<MatchResult>>,
+    /// Hashes of subjects that missed lately, one per slot (allocated on
+    /// the first miss). A subject is cached, here and in the account's
+    /// shared cache, on its second miss: a publisher that never repeats a
+    /// subject (a sensor id, a reply inbox) would otherwise pay for
+    /// inserting every result and for clearing them, for no hit.
+    recent_misses: Vec<u64>,
     /// Lookups answered here since the last report to the index's statistics.
     pub hits: u64,
 }
@@ -131,8 +140,9 @@ impl MatchCache {
                 return self.remember(subject, r);
             }
         }
-        let (result, made_in) = account.sublist.match_subject(subject);
-        if made_in != self.genid {
+        let admit = self.admit(subject);
+        let (result, made_in) = account.sublist.match_subject_with(subject, admit);
+        if made_in != self.genid || !admit {
             return self.scratch.insert(result);
         }
         if self.results.len() >= MATCH_CACHE_MAX {
@@ -140,6 +150,25 @@ impl MatchCache {
         }
         self.results.insert(subject.into(), result.clone());
         self.remember(subject, result)
+    }
+
+    /// A miss on `subject`: true when it missed lately too (cache it).
+    #[inline]
+    fn admit(&mut self, subject: &[u8]) -> bool {
+        let mut h = Fnv::default();
+        h.write(subject);
+        // Never 0, the empty slot.
+        let h = h.finish() | 1;
+        if self.recent_misses.is_empty() {
+            self.recent_misses = vec![0; RECENT_MISSES];
+        }
+        let slot = &mut self.recent_misses[(h % RECENT_MISSES as u64) as usize];
+        if *slot == h {
+            true
+        } else {
+            *slot = h;
+            false
+        }
     }
 
     /// Make `result` the last lookup's.
@@ -157,6 +186,7 @@ impl MatchCache {
         self.last = None;
         self.last_subject = Vec::new();
         self.scratch = None;
+        self.recent_misses = Vec::new();
     }
 }
 
@@ -182,6 +212,15 @@ pub struct Batch {
     spare: Vec<Vec<u8>>,
     /// Destinations that asked this producer to stall, handled at the batch end.
     stalled: Vec<Arc<Client>>,
+    /// Deliveries staged for subscriptions without a maximum and not yet
+    /// added to their shared counters (once per batch, not per message:
+    /// a hundred publishers into one subscription would otherwise all
+    /// write its counter's cache line for every message).
+    uncounted: Vec<(Arc<Subscription>, u64)>,
+    /// Position in `uncounted` by subscription address.
+    uncounted_index: FnvMap<u64, usize>,
+    /// Subscriptions whose batch count reached their maximum (to remove).
+    pub crossed: Vec<Arc<Subscription>>,
     /// Messages handed over by this batch (for the server counters).
     pub out_msgs: u64,
     /// Payload bytes handed over by this batch.
@@ -222,6 +261,48 @@ impl Batch {
         }
     }
 
+    /// Count one delivery to `sub` in this batch (see `uncounted`).
+    #[inline]
+    fn count_later(&mut self, sub: &Arc<Subscription>) {
+        if let Some((last, n)) = self.uncounted.last_mut() {
+            if Arc::ptr_eq(last, sub) {
+                *n += 1;
+                return;
+            }
+        }
+        let key = Arc::as_ptr(sub) as usize as u64;
+        match self.uncounted_index.get(&key) {
+            Some(&i) => self.uncounted[i].1 += 1,
+            None => {
+                self.uncounted_index.insert(key, self.uncounted.len());
+                self.uncounted.push((sub.clone(), 1));
+            }
+        }
+    }
+
+    /// Deliveries to `sub` this batch staged and has not counted yet; they
+    /// are counted by the caller from now on.
+    #[inline]
+    fn take_uncounted(&mut self, sub: &Arc<Subscription>) -> u64 {
+        let key = Arc::as_ptr(sub) as usize as u64;
+        match self.uncounted_index.get(&key) {
+            Some(&i) => std::mem::take(&mut self.uncounted[i].1),
+            None => 0,
+        }
+    }
+
+    /// Add the batch's delivery counts to the subscriptions' counters
+    /// (before bytes are handed over: a subscriber never has a message its
+    /// subscription's count does not show yet).
+    fn settle_counts(&mut self) {
+        for (sub, n) in self.uncounted.drain(..) {
+            if n > 0 && sub.add_deliveries(n) {
+                self.crossed.push(sub);
+            }
+        }
+        self.uncounted_index.clear();
+    }
+
     /// Stage one message for `client`: `encode` appends its bytes. A buffer
     /// that grew past [`EARLY_FLUSH_BYTES`] is handed over at once.
     #[inline]
@@ -231,6 +312,22 @@ impl Batch {
         payload_len: usize,
         encode: impl FnOnce(&mut Vec<u8>),
     ) {
+        self.stage_counted(client, None, payload_len, encode);
+    }
+
+    /// [`Batch::stage_msg`] for a subscription's delivery, counted for
+    /// `count_for` at the end of the batch.
+    #[inline]
+    fn stage_counted(
+        &mut self,
+        client: &Arc<Client>,
+        count_for: Option<&Arc<Subscription>>,
+        payload_len: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if let Some(sub) = count_for {
+            self.count_later(sub);
+        }
         let i = self.entry(client);
         let staged = &mut self.entries[i];
         encode(&mut staged.buf);
@@ -238,6 +335,8 @@ impl Batch {
         staged.bytes += payload_len as u64;
         self.staged += 1;
         if staged.buf.len() >= EARLY_FLUSH_BYTES {
+            self.settle_counts();
+            let staged = &mut self.entries[i];
             self.out_msgs += staged.msgs;
             self.out_bytes += staged.bytes;
             let stall = if staged.client.cid == self.owner {
@@ -277,6 +376,7 @@ impl Batch {
         // The connection's own bytes go last: once it has its PONG, every
         // message it published before the PING is in its receivers' hands
         // (NATS flush semantics).
+        self.settle_counts();
         let mut entries = std::mem::take(&mut self.entries);
         if let Some(i) = entries.iter().position(|e| e.client.cid == self.owner) {
             let own = entries.remove(i);
@@ -316,6 +416,9 @@ impl Batch {
         self.spare.shrink_to(0);
         self.entries.shrink_to(0);
         self.index.shrink_to(0);
+        self.uncounted.shrink_to(0);
+        self.uncounted_index.shrink_to(0);
+        self.crossed.shrink_to(0);
     }
 }
 
@@ -410,6 +513,18 @@ impl Fanout {
 }
 
 impl Delivery {
+    /// End of a read batch: hand every destination its bytes (see
+    /// [`Batch::flush`]) and remove the subscriptions the batch's counts
+    /// took to their maximum.
+    pub fn flush(&mut self) {
+        self.batch.flush();
+        for sub in std::mem::take(&mut self.batch.crossed) {
+            if let Some(client) = &sub.client {
+                remove_subscription(client, &sub, &self.interest);
+            }
+        }
+    }
+
     /// The routes' interest counts (for a subscription made while
     /// delivering: an import's response interest).
     pub fn interest(&self) -> &Interest {
@@ -616,13 +731,27 @@ impl Delivery {
                 return false;
             }
         }
-        let last = match sub.count_delivery() {
-            None => return false,
-            Some(last) => last,
+        // Without a maximum the delivery is counted at the batch end; with
+        // one, now (with what this batch staged uncounted before the
+        // maximum was set), so the maximum is exact.
+        let (count_later, last) = if sub.max_deliveries() == 0 {
+            (Some(sub), false)
+        } else {
+            let uncounted = self.batch.take_uncounted(sub);
+            match sub.count_delivery(uncounted) {
+                Counted::Deliver => (None, false),
+                Counted::Last => (None, true),
+                Counted::Skip => return false,
+                Counted::SkipAndRemove => {
+                    remove_subscription(dest, sub, &self.interest);
+                    return false;
+                }
+            }
         };
         let headers = m.headers.filter(|_| dest.headers.load(Ordering::Relaxed));
-        self.batch.stage_msg(
+        self.batch.stage_counted(
             dest,
+            count_later,
             headers.map_or(0, <[u8]>::len) + m.payload.len(),
             |buf| encode::msg(buf, m.subject, &sub.sid, m.reply, headers, m.payload),
         );

@@ -182,6 +182,13 @@ impl Sublist {
     /// Every subscription matching the literal `subject`, with the
     /// generation it is valid for.
     pub fn match_subject(&self, subject: &[u8]) -> (Arc<MatchResult>, u64) {
+        self.match_subject_with(subject, true)
+    }
+
+    /// [`Sublist::match_subject`]; with `keep` false a result the shared
+    /// cache does not hold is not added to it (the caller expects no
+    /// repeat: a subject it has not looked up lately).
+    pub fn match_subject_with(&self, subject: &[u8], keep: bool) -> (Arc<MatchResult>, u64) {
         self.matches.fetch_add(1, Ordering::Relaxed);
         {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -193,13 +200,14 @@ impl Sublist {
         let root = self.root.read().unwrap_or_else(|e| e.into_inner());
         let genid = self.genid();
         let mut result = MatchResult::default();
-        let tokens: Vec<&[u8]> = subject.split(|&b| b == TSEP).collect();
-        // A subject with an empty token (`foo..x`, accepted from a client
-        // without pedantic) reaches no one, as in nats-server; the empty
-        // result is cached like any other, so the check costs nothing on a hit.
-        if !tokens.iter().any(|t| t.is_empty()) {
-            match_level(&root, &tokens, &mut result);
-        }
+        with_tokens(subject, |tokens| {
+            // A subject with an empty token (`foo..x`, accepted from a client
+            // without pedantic) reaches no one, as in nats-server; the empty
+            // result is cached like any other, so the check costs nothing on a hit.
+            if !tokens.iter().any(|t| t.is_empty()) {
+                match_level(&root, tokens, &mut result);
+            }
+        });
         drop(root);
         result.remote = result
             .psubs
@@ -210,6 +218,9 @@ impl Sublist {
         self.fanout_total.fetch_add(fanout, Ordering::Relaxed);
         self.fanout_max.fetch_max(fanout, Ordering::Relaxed);
         let result = Arc::new(result);
+        if !keep {
+            return (result, genid);
+        }
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         // Only cache a result that is still current.
         if self.genid() == genid && !self.no_cache.load(Ordering::Relaxed) {
@@ -315,6 +326,25 @@ fn remove_sub(node: &mut Node, sub: &Arc<Subscription>) -> bool {
             true
         }
     }
+}
+
+/// Tokens a subject is split into without an allocation.
+const STACK_TOKENS: usize = 16;
+
+/// Run `f` on `subject`'s tokens, kept on the stack when there are at most
+/// [`STACK_TOKENS`] (a match on a cache miss allocates no token list).
+fn with_tokens<R>(subject: &[u8], f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    let mut stack: [&[u8]; STACK_TOKENS] = [&[]; STACK_TOKENS];
+    let mut n = 0;
+    for t in subject.split(|&b| b == TSEP) {
+        if n == STACK_TOKENS {
+            let tokens: Vec<&[u8]> = subject.split(|&b| b == TSEP).collect();
+            return f(&tokens);
+        }
+        stack[n] = t;
+        n += 1;
+    }
+    f(&stack[..n])
 }
 
 fn match_level(level: &Level, tokens: &[&[u8]], result: &mut MatchResult) {

@@ -9,12 +9,21 @@ use std::sync::Arc;
 use super::client::Client;
 use super::permissions::{Permissions, ResponsePermission};
 
-/// The counters every delivery writes, on cache lines of their own.
-/// Publishers on several threads write them; sharing a line with the
-/// fields a delivery only reads (`client`, `sid`, ...) made every other
-/// thread's read of those a cache miss (in the side-by-side benchmark's
-/// scenario e, four publishers to four subscribers, the read of `client`
-/// was 60% of the delivery). 128 bytes: adjacent-line prefetch pairs 64-byte lines.
+/// The delivery counters, on cache lines of their own. Publishers on
+/// several threads write them; sharing a line with the fields a delivery
+/// only reads (`client`, `sid`, ...) made every other thread's read of
+/// those a cache miss (in the side-by-side benchmark's scenario e, four
+/// publishers to four subscribers, the read of `client` was 60% of the
+/// delivery). 128 bytes: adjacent-line prefetch pairs 64-byte lines.
+///
+/// A subscription without an auto-unsubscribe maximum is counted by each
+/// publisher's batch and added here once per batch
+/// ([`Subscription::add_deliveries`]), before the batch's bytes are handed
+/// over; with a maximum, every delivery is counted here at once
+/// ([`Subscription::count_delivery`]), so the maximum is exact. `delivered`
+/// and `max` are written and read with sequential consistency where a
+/// batch's count meets a concurrent `UNSUB <sid> <max>`: one of the two
+/// then sees the other, and the subscription is removed once.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct DeliveryCounts {
@@ -92,16 +101,94 @@ impl Subscription {
         }
     }
 
-    /// Count one delivery. Returns `None` when the subscription has already
-    /// reached its maximum (skip it), else `Some(true)` when this delivery is
-    /// the last one allowed (remove it after delivering).
+    /// The auto-unsubscribe maximum (0: none), as a publisher reads it for
+    /// each delivery.
     #[inline]
-    pub fn count_delivery(&self) -> Option<bool> {
-        let n = self.counts.delivered.fetch_add(1, Ordering::Relaxed) + 1;
-        match self.counts.max.load(Ordering::Relaxed) {
-            0 => Some(false),
-            max if n > max => None,
-            max => Some(n == max),
+    pub fn max_deliveries(&self) -> u64 {
+        self.counts.max.load(Ordering::Relaxed)
+    }
+
+    /// Count one delivery now, together with `uncounted` earlier ones this
+    /// publisher staged while there was no maximum.
+    #[inline]
+    pub fn count_delivery(&self, uncounted: u64) -> Counted {
+        let k = uncounted + 1;
+        let n = self.counts.delivered.fetch_add(k, Ordering::SeqCst) + k;
+        let before = n - k;
+        match self.counts.max.load(Ordering::SeqCst) {
+            0 => Counted::Deliver,
+            max if n < max => Counted::Deliver,
+            max if n == max => Counted::Last,
+            // The earlier staged ones reached the maximum: this one is
+            // past it, and the subscription is done.
+            max if before < max => Counted::SkipAndRemove,
+            _ => Counted::Skip,
         }
+    }
+
+    /// Add `n` deliveries a publisher's batch counted. True when they took
+    /// the subscription to (or past) its maximum: remove it.
+    #[inline]
+    pub fn add_deliveries(&self, n: u64) -> bool {
+        let total = self.counts.delivered.fetch_add(n, Ordering::SeqCst) + n;
+        let max = self.counts.max.load(Ordering::SeqCst);
+        max != 0 && total - n < max && total >= max
+    }
+}
+
+/// What [`Subscription::count_delivery`] decided for one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Deliver it.
+    Deliver,
+    /// Deliver it; it is the last one allowed: remove the subscription.
+    Last,
+    /// The maximum was reached already: skip it.
+    Skip,
+    /// Skip it, and remove the subscription (messages staged earlier in
+    /// the same batch reached the maximum).
+    SkipAndRemove,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_max(max: u64) -> Subscription {
+        let sub = Subscription::detached(b"foo", None, b"1");
+        sub.counts.max.store(max, Ordering::SeqCst);
+        sub
+    }
+
+    #[test]
+    fn deliveries_are_exact_up_to_the_maximum() {
+        let sub = with_max(3);
+        assert_eq!(sub.count_delivery(0), Counted::Deliver);
+        assert_eq!(sub.count_delivery(0), Counted::Deliver);
+        assert_eq!(sub.count_delivery(0), Counted::Last);
+        assert_eq!(sub.count_delivery(0), Counted::Skip);
+    }
+
+    #[test]
+    fn uncounted_deliveries_count_towards_a_maximum_set_meanwhile() {
+        // Two staged before the maximum was set: the third is the last.
+        let sub = with_max(3);
+        assert_eq!(sub.count_delivery(2), Counted::Last);
+        // Three staged before a maximum of 2: this one is past it, and
+        // the subscription is removed by the one who crossed it.
+        let sub = with_max(2);
+        assert_eq!(sub.count_delivery(3), Counted::SkipAndRemove);
+        assert_eq!(sub.count_delivery(0), Counted::Skip);
+    }
+
+    #[test]
+    fn a_batch_count_that_reaches_the_maximum_removes_once() {
+        let sub = with_max(5);
+        assert!(!sub.add_deliveries(4));
+        assert!(sub.add_deliveries(3));
+        assert!(!sub.add_deliveries(1));
+        let unlimited = with_max(0);
+        assert!(!unlimited.add_deliveries(1_000));
+        assert_eq!(unlimited.counts.delivered.load(Ordering::Relaxed), 1_000);
     }
 }

@@ -86,8 +86,8 @@ pub fn end_batch(
     account: Option<&Account>,
     counters: &mut InCounters,
 ) {
+    fanout.out.flush();
     let batch = &mut fanout.out.batch;
-    batch.flush();
     if counters.msgs > 0 {
         let stats = &client.stats;
         stats.in_msgs.fetch_add(counters.msgs, Ordering::Relaxed);

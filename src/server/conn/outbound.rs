@@ -132,6 +132,13 @@ struct State {
     progress: u64,
     /// The last stall on this connection saw no progress.
     suspect_stuck: bool,
+    /// Producers stalled in [`Outbound::wait_drained`].
+    stalled: u32,
+    /// How many times stalled producers were released (the backlog came
+    /// down to the resume threshold with producers stalled).
+    releases: u64,
+    /// Producers waiting in [`Outbound::queue`] for room under max_pending.
+    room_waiting: u32,
     /// A thread owns the socket's write side now.
     flushing: bool,
     /// The writer thread exists.
@@ -204,6 +211,28 @@ impl Outbound {
 
     fn stall_threshold(&self) -> usize {
         (self.max_pending / 2).min(STALL_THRESHOLD_MAX)
+    }
+
+    /// A stalled producer goes on once the backlog is down to this: half
+    /// the stall threshold, so that producers stalled together are woken
+    /// once per half threshold drained, not once per chunk written.
+    fn resume_threshold(&self) -> usize {
+        self.stall_threshold() / 2
+    }
+
+    /// Wake the producers waiting on this connection, if any wait for what
+    /// just happened: room under max_pending (any progress may make it),
+    /// or a backlog down to the resume threshold, which releases every
+    /// stalled producer. Nobody waiting costs no wake-up call; a hundred
+    /// stalled publishers are not woken for every chunk the writer writes.
+    fn wake_waiters(&self, out: &mut State) {
+        let release = out.stalled > 0 && out.queued() <= self.resume_threshold();
+        if release {
+            out.releases += 1;
+        }
+        if release || out.room_waiting > 0 {
+            self.drained.notify_all();
+        }
     }
 
     /// Install the encoding (TLS after the handshake, WebSocket framing
@@ -302,11 +331,13 @@ impl Outbound {
                         watch = Some((out.progress, Instant::now()));
                     }
                     let left = this.write_deadline.saturating_sub(since);
+                    out.room_waiting += 1;
                     out = this
                         .drained
                         .wait_timeout(out, left.min(ROOM_RECHECK))
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
+                    out.room_waiting -= 1;
                 }
             }
         }
@@ -384,13 +415,27 @@ impl Outbound {
     }
 
     /// Wait while this connection's writer works through a backlog above
-    /// the stall threshold: until the backlog is below it, `deadline`
-    /// passes, or the writer makes no progress for [`stall_patience`].
+    /// the stall threshold: until the backlog is down to the resume
+    /// threshold, `deadline` passes, or the writer makes no progress for
+    /// [`stall_patience`] (progress is read when the wait times out: the
+    /// writer does not wake stalled producers for each chunk).
+    ///
+    /// Every producer stalled when the backlog reaches the resume threshold
+    /// goes on, even if others refilled it before this one ran: the first
+    /// few threads the scheduler happens to run would otherwise take every
+    /// turn, and many publishers into one subscriber would not get fair
+    /// shares. What they add is bounded (one batch each, under max_pending).
     pub fn wait_drained(&self, deadline: Instant) {
         let mut out = self.state();
+        if out.queued() <= self.stall_threshold() {
+            return;
+        }
+        let resume = self.resume_threshold();
         let mut watched = Instant::now();
         let mut seen = out.progress;
-        while out.queued() > self.stall_threshold() && !out.closed {
+        let releases = out.releases;
+        out.stalled += 1;
+        while out.queued() > resume && out.releases == releases && !out.closed {
             let now = Instant::now();
             let give_up = deadline.min(watched + stall_patience(out.suspect_stuck));
             let Some(left) = give_up.checked_duration_since(now) else {
@@ -409,6 +454,7 @@ impl Outbound {
                 out.suspect_stuck = false;
             }
         }
+        out.stalled -= 1;
     }
 
     /// Write `buf` and then whatever others queued, without blocking, as the
@@ -426,6 +472,7 @@ impl Outbound {
                 }
             };
             let mut out = this.state();
+            this.wake_waiters(&mut out);
             if full || (round >= MAX_FLUSH_ROUNDS && !out.pending.is_empty()) {
                 // The socket is full (or others keep queueing): the writer thread takes over.
                 out.pending.splice(0..0, buf.drain(written..));
@@ -518,7 +565,7 @@ impl Outbound {
                 }
                 std::mem::swap(&mut buf, &mut out.pending);
                 out.inflight = buf.len();
-                this.drained.notify_all();
+                this.wake_waiters(&mut out);
             }
             let bytes: &[u8] = match this.encoding.get() {
                 Some(encoding) => {
@@ -571,8 +618,8 @@ impl Outbound {
             let mut out = self.state();
             out.inflight = out.inflight.saturating_sub(chunk.len());
             out.progress += 1;
+            self.wake_waiters(&mut out);
             drop(out);
-            self.drained.notify_all();
         }
         Ok(())
     }

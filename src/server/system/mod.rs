@@ -250,7 +250,7 @@ impl Service {
             if buf.len() > MAX_BUFFER {
                 buf.clear();
             }
-            fanout.out.batch.flush();
+            fanout.out.flush();
         }
         self.restart();
     }
