@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{nats_lite_bin, RawClient, ServerProcess, TempDir, IO_TIMEOUT};
+use crate::util::{
+    nats_lite_bin, RawClient, ServerProcess, TempDir, IO_TIMEOUT, PARKED_CONNECTION_THREADS,
+};
 
 const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
 
@@ -84,10 +86,13 @@ fn wait_for(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
 }
 
 /// Wait until the server's threads and fds are back at `base` (threads,
-/// fds); panics with what was observed otherwise.
+/// fds), threads but for the connection threads kept parked for reuse;
+/// panics with what was observed otherwise.
 fn assert_back_to_baseline(pid: u32, base: (u64, usize), what: &str) {
     let started = Instant::now();
-    let back = wait_for(SETTLE, || threads(pid) <= base.0 && fds(pid) <= base.1);
+    let back = wait_for(SETTLE, || {
+        threads(pid) <= base.0 + PARKED_CONNECTION_THREADS && fds(pid) <= base.1
+    });
     let now = (threads(pid), fds(pid));
     assert!(
         back,

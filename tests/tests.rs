@@ -27,6 +27,9 @@
 //! - `conn_hardening`: the connection core's bounds (route auth timer,
 //!   declared payloads, silent connections, dripped TLS handshakes, a
 //!   panicking handler).
+//! - `conn_threads`: connection threads reused across connections (few
+//!   threads for many sequential connections, max_connections, fresh state
+//!   on a reused thread, a burst served in full).
 //! - `config_support`: temporary config files, the seed configs with their
 //!   paths rewritten, one-shot runs of the server binary (`-t`, `--signal`).
 //! - `leaf_*`: leafnodes. `leaf_support` starts hubs and leaves (nats-lite or
@@ -143,6 +146,7 @@ mod compat_dropin;
 mod compat_info;
 mod config_support;
 mod conn_hardening;
+mod conn_threads;
 mod leaf_faults;
 mod leaf_interop;
 mod leaf_monitor;

@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default deadline for one expected protocol exchange.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connection threads nats-lite keeps parked for reuse after their
+/// connections end (its listener's `warm` threads; any more exit within
+/// 2 s): what a thread count may stay above its baseline once a burst of
+/// connections is over.
+pub const PARKED_CONNECTION_THREADS: u64 = 8;
 
 /// True when `NATS_TEST_REFERENCE` selects the real nats-server.
 pub fn is_reference() -> bool {

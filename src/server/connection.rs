@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::account::Account;
 use super::auth;
@@ -133,16 +133,39 @@ pub fn withdraw(admitted: Admitted) {
 /// Serve an admitted WebSocket connection, `upgraded`, on the calling
 /// thread until it closes; returns why it closed.
 pub fn serve_websocket(admitted: Admitted, upgraded: super::websocket::Upgraded) -> CloseReason {
-    serve_with(admitted, Some(upgraded))
+    run_connection(start_websocket(admitted, upgraded))
 }
 
 /// Serve an admitted connection on the calling thread until it closes;
 /// returns why it closed.
 pub fn serve(admitted: Admitted) -> CloseReason {
-    serve_with(admitted, None)
+    run_connection(new_connection(admitted))
 }
 
-fn serve_with(admitted: Admitted, upgraded: Option<super::websocket::Upgraded>) -> CloseReason {
+/// A WebSocket connection's state, its decoder installed. Not inlined:
+/// what building it needs on the stack is popped before the connection
+/// runs (see [`new_connection`]).
+#[inline(never)]
+fn start_websocket(admitted: Admitted, up: super::websocket::Upgraded) -> Box<Connection> {
+    let mut conn = new_connection(admitted);
+    conn.io
+        .websocket(&conn.ops.client, up.tls, up.compression, up.leftover);
+    conn
+}
+
+/// Run a connection until it closes, then finish it.
+fn run_connection(mut conn: Box<Connection>) -> CloseReason {
+    let client = conn.ops.client.clone();
+    let reason = conn::run_guarded(&client, "Client", || conn.run());
+    conn.finish(reason)
+}
+
+/// A connection's state, on the heap. Not inlined: the struct is built on
+/// the stack before it is boxed, and that frame must be gone while the
+/// connection blocks in its reads, or every idle connection keeps those
+/// stack pages resident.
+#[inline(never)]
+fn new_connection(admitted: Admitted) -> Box<Connection> {
     let Admitted {
         server,
         client,
@@ -162,7 +185,7 @@ fn serve_with(admitted: Admitted, upgraded: Option<super::websocket::Upgraded>) 
         .nonce_required()
         .then(super::nkey_auth::new_nonce);
     // On the heap: the thread's idle stack frame stays small.
-    let mut conn = Box::new(Connection {
+    let conn = Box::new(Connection {
         io: Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, true),
         ops: ClientOps {
             limits: Limits {
@@ -185,21 +208,33 @@ fn serve_with(admitted: Admitted, upgraded: Option<super::websocket::Upgraded>) 
             stream,
             connected: false,
             counters: InCounters::default(),
-            stack_released: false,
+            stack: StackRelease::Pending,
             via,
         },
     });
-    if let Some(up) = upgraded {
-        conn.io
-            .websocket(&conn.ops.client, up.tls, up.compression, up.leftover);
-    }
     debug!(
         "{} - Client connection created",
         conn.ops.client.log_prefix()
     );
-    let client = conn.ops.client.clone();
-    let reason = conn::run_guarded(&client, "Client", || conn.run());
-    conn.finish(reason)
+    conn
+}
+
+/// A plain connection quiet this long after its handshake gives back the
+/// stack pages the handshake touched.
+const STACK_RELEASE_DELAY: Duration = Duration::from_millis(500);
+
+/// Giving back the handshake's stack pages (see `stack.rs`): right away for
+/// a connection that goes quiet, at its next read for one that keeps
+/// talking, never for one that closes at once (a thread reused for the next
+/// connection would only fault them in again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StackRelease {
+    /// The handshake is not over, or the wait for quiet has not happened.
+    Pending,
+    /// Bytes came right after the handshake: release before the next read.
+    Deferred,
+    /// Released.
+    Done,
 }
 
 /// The connection thread's state: the core's inbound side and the ops.
@@ -234,8 +269,8 @@ struct ClientOps {
     /// Who gets each message, and the bytes staged for them.
     fanout: Fanout,
     counters: InCounters,
-    /// The stack the handshake touched has been given back.
-    stack_released: bool,
+    /// Whether the stack the handshake touched has been given back.
+    stack: StackRelease,
     /// How the client came, when not through the client port.
     via: Option<super::websocket::Via>,
 }
@@ -357,12 +392,26 @@ impl OpHandler for ClientOps {
     }
 
     fn before_read(&mut self) {
-        if !self.stack_released && self.connected {
-            // The handshake is over: what it touched need not stay resident.
-            self.fanout.out.batch.shrink();
-            super::stack::release_unused();
-            self.stack_released = true;
+        if self.stack == StackRelease::Done || !self.connected {
+            return;
         }
+        // Only a plain client-port socket: through TLS or WebSocket framing
+        // bytes may already wait decoded, which a poll of the socket misses.
+        let plain = self.via.is_none() && self.client.tls_info.get().is_none();
+        if self.stack == StackRelease::Pending
+            && plain
+            && super::net::readable_within(&self.stream, STACK_RELEASE_DELAY)
+        {
+            // Bytes (or the close) came at once: a short connection ends
+            // without paying for a release, a busy one releases on its
+            // next read.
+            self.stack = StackRelease::Deferred;
+            return;
+        }
+        // The handshake is over: what it touched need not stay resident.
+        self.fanout.out.batch.shrink();
+        super::stack::release_unused();
+        self.stack = StackRelease::Done;
     }
 
     fn before_parse(&mut self) {
@@ -460,7 +509,7 @@ impl ClientOps {
             );
             return Err(CloseReason::ProtocolViolation);
         }
-        let connect: Connect = match serde_json::from_slice(json) {
+        let mut connect: Connect = match serde_json::from_slice(json) {
             Ok(c) => c,
             Err(e) => {
                 debug!("{} - bad CONNECT: {e}", self.client.log_prefix());
@@ -536,9 +585,11 @@ impl ClientOps {
             .store(self.opts.headers, Ordering::Relaxed);
         {
             let mut meta = self.client.meta();
-            meta.name = connect.name.clone().unwrap_or_default();
-            meta.lang = connect.lang.clone().unwrap_or_default();
-            meta.version = connect.version.clone().unwrap_or_default();
+            // Moved, not copied: a copy would leave the original's blocks
+            // in this thread's malloc cache for the connection's life.
+            meta.name = connect.name.take().unwrap_or_default();
+            meta.lang = connect.lang.take().unwrap_or_default();
+            meta.version = connect.version.take().unwrap_or_default();
             meta.user = user;
         }
         self.ok();
@@ -832,6 +883,11 @@ impl ClientOps {
 
     #[inline(never)]
     fn send_info(&mut self) {
+        if self.via.is_none() && self.nonce.is_none() {
+            let line = self.server.client_info_line(&self.client);
+            self.push(&line);
+            return;
+        }
         let json = match &self.via {
             Some(via) => via.info_json(&self.server, &self.client),
             None => self.server.client_info_json(&self.client),

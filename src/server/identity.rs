@@ -151,7 +151,8 @@ fn settle(
         } else if !Arc::ptr_eq(&identity.account, &client.account()) {
             return Err(Refusal::AccountChange);
         }
-        *held = Some(Box::new(credentials_only(credentials)));
+        // No credentials at all re-check as the default CONNECT: nothing to keep.
+        *held = has_credentials(credentials).then(|| Box::new(credentials_only(credentials)));
         client.connected.store(true, Ordering::SeqCst);
         if Arc::ptr_eq(&rules, &server.auth_for(client)) {
             return Ok(identity);
@@ -207,6 +208,15 @@ pub fn recheck(rules: &Authenticator, client: &Client) -> Recheck {
         }
         None => Recheck::Refused,
     }
+}
+
+/// The CONNECT carries credentials of some kind.
+fn has_credentials(c: &Connect) -> bool {
+    c.user.is_some()
+        || c.pass.is_some()
+        || c.auth_token.is_some()
+        || c.nkey.is_some()
+        || c.jwt.is_some()
 }
 
 /// The part of a CONNECT a re-check needs: no name, options or such.

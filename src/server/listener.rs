@@ -1,10 +1,11 @@
 //! Start-up, the accept loop and shutdown: bind, log the nats-server style
-//! start-up lines, write the pid and ports files, spawn a thread per
-//! accepted connection (with a small explicit stack), and on a stop signal
-//! close every client and remove the files.
+//! start-up lines, write the pid and ports files, hand each accepted
+//! connection to a thread of its own (a parked one from the pool of
+//! connection threads, `thread_pool.rs`, or a new one with a small explicit
+//! stack), and on a stop signal close every client and remove the files.
 //!
 //! A connection is registered (and refused over `max_connections`) in the
-//! accept loop, before a thread is spawned for it. Accept errors (file
+//! accept loop, before a thread is given to it. Accept errors (file
 //! descriptors exhausted, say) are retried with a backoff from 10 ms to
 //! 1 s, as nats-server does, so the listener neither dies nor spins a core.
 //! A thread that cannot be spawned is treated the same way: the connection
@@ -19,12 +20,22 @@ use std::time::{Duration, Instant};
 use super::close::CloseReason;
 use super::log::{self, LogConfig};
 use super::net::{display_addr, listen_tcp, wake_address, widen_backlog};
+use super::thread_pool::{Parking, ThreadPool};
 use super::{connection, signals, Options, Server, VERSION_LONG};
 use crate::{log_error, notice, warn};
 
 /// Stack of a connection's thread: parsing, CONNECT JSON and (later) TLS
 /// need little; RSS only counts the pages touched.
 const CONNECTION_STACK: usize = 256 * 1024;
+/// Connection threads parked for the next connections (see
+/// `thread_pool.rs`): at most 256 (more exit when their connection ends);
+/// 8 of them wait 30 s for a connection, the others 2 s.
+const PARKING: Parking = Parking {
+    max_parked: 256,
+    warm: 8,
+    warm_idle: Duration::from_secs(30),
+    idle: Duration::from_secs(2),
+};
 /// Accept error backoff, as nats-server's ACCEPT_MIN_SLEEP / ACCEPT_MAX_SLEEP.
 const ACCEPT_MIN_SLEEP: Duration = Duration::from_millis(10);
 const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
@@ -114,6 +125,9 @@ fn bind(host: &str, port: u16) -> io::Result<(TcpListener, SocketAddr)> {
 fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
     let mut backoff = ACCEPT_MIN_SLEEP;
     let mut shortage = Shortage::default();
+    let threads = ThreadPool::new("client", CONNECTION_STACK, PARKING, |admitted| {
+        connection::serve(admitted);
+    });
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -137,27 +151,14 @@ fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
         let Some(admitted) = connection::admit(server, stream) else {
             continue;
         };
-        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(admitted)));
-        let taken = slot.clone();
-        let spawned = std::thread::Builder::new()
-            .name("client".into())
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                let admitted = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(admitted) = admitted {
-                    connection::serve(admitted);
-                }
-            });
-        match spawned {
-            Ok(_) => {
+        match threads.execute(admitted) {
+            Ok(()) => {
                 backoff = ACCEPT_MIN_SLEEP;
                 shortage.over();
             }
-            Err(e) => {
+            Err((admitted, e)) => {
                 // Refused cleanly: closed, unregistered; the others keep going.
-                if let Some(admitted) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                    connection::abandon(admitted);
-                }
+                connection::abandon(admitted);
                 shortage.note(&format!("Cannot start a thread for a new connection ({e})"));
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);

@@ -7,8 +7,9 @@
 //!   `client.rs` the part of a client other threads touch (outbound bytes,
 //!   counters, close); `deliver.rs` the per-message path.
 //! - `sublist.rs` is the subject index; `timers.rs` the auth timeout and
-//!   PINGs; `listener.rs` the accept loop and shutdown; `signals.rs` unix
-//!   signals.
+//!   PINGs; `listener.rs` the accept loop and shutdown; `thread_pool.rs`
+//!   the parked connection threads reused across connections; `signals.rs`
+//!   unix signals.
 //! - `route/` is clustering: route connections to other servers.
 //! - `imports.rs` carries messages across accounts; `jwt/` is operator
 //!   mode; `system/` answers the system account's `$SYS.REQ.` requests.
@@ -25,6 +26,7 @@ mod connection;
 mod deliver;
 mod identity;
 pub mod imports;
+mod info;
 pub mod jwt;
 pub mod leaf;
 pub(crate) mod listener;
@@ -45,6 +47,7 @@ pub mod stats;
 pub mod sublist;
 pub mod subscription;
 pub mod system;
+mod thread_pool;
 mod timers;
 pub mod tls;
 pub mod trace;
@@ -152,6 +155,8 @@ pub struct Server {
     /// TLS configuration for client connections (replaced by a reload).
     tls_config: RwLock<Option<Arc<rustls::ServerConfig>>>,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// The client INFO's server part, encoded once (see [`Server::client_info_json`]).
+    info_template: Mutex<Option<Arc<info::Template>>>,
     /// The WebSocket listener's address, once bound.
     pub websocket_addr: std::sync::OnceLock<SocketAddr>,
     /// Who credentials make a WebSocket client (replaced by a reload).
@@ -206,6 +211,7 @@ impl Server {
             start: SystemTime::now(),
             closed,
             clients: Mutex::new(HashMap::new()),
+            info_template: Mutex::new(None),
             websocket_addr: std::sync::OnceLock::new(),
             websocket_auth: RwLock::new(None),
             system: system::SystemState::default(),
@@ -363,18 +369,73 @@ impl Server {
         }
     }
 
-    /// The INFO JSON for one client.
+    /// The INFO JSON for one client: the server's part is encoded once and
+    /// reused until something in it changes (options or auth reloaded, lame
+    /// duck); with routes (whose client URLs come and go) it is encoded each
+    /// time.
     pub fn client_info_json(&self, client: &Client) -> Vec<u8> {
-        self.client_info_json_with_nonce(client, None)
+        match self.info_template() {
+            Some(t) => t.for_client(client.cid, client.addr.ip()),
+            None => self.client_info_json_with_nonce(client, None),
+        }
+    }
+
+    /// The whole `INFO <json>\r\n` line for one client (see
+    /// [`Server::client_info_json`]).
+    pub fn client_info_line(&self, client: &Client) -> Vec<u8> {
+        if let Some(t) = self.info_template() {
+            return t.line_for_client(client.cid, client.addr.ip());
+        }
+        let json = self.client_info_json_with_nonce(client, None);
+        let mut line = Vec::with_capacity(json.len() + 7);
+        crate::protocol::encode::json_op(&mut line, "INFO", &json);
+        line
+    }
+
+    /// The client INFO's template, when one applies (no routes).
+    fn info_template(&self) -> Option<Arc<info::Template>> {
+        if self.routes.enabled() {
+            return None;
+        }
+        let opts = self.opts();
+        let auth = self.auth();
+        let ldm = self.in_lame_duck();
+        let template = {
+            let mut cached = self.info_template.lock().unwrap_or_else(|e| e.into_inner());
+            match &*cached {
+                Some(t) if t.fits(&opts, &auth, ldm) => t.clone(),
+                _ => {
+                    let json = self.info_json(&opts, &auth, ldm, info::CLIENT_MARK_ID, "", None);
+                    let t = Arc::new(info::Template::new(opts, auth, ldm, json));
+                    *cached = Some(t.clone());
+                    t
+                }
+            }
+        };
+        Some(template)
     }
 
     /// The INFO JSON for one client, with the `nonce` it must sign (the
     /// first INFO, when NKey or JWT auth is possible).
     pub fn client_info_json_with_nonce(&self, client: &Client, nonce: Option<&str>) -> Vec<u8> {
-        let opts = self.opts();
+        let ip = client.addr.ip().to_string();
+        let (opts, auth) = (self.opts(), self.auth());
+        self.info_json(&opts, &auth, self.in_lame_duck(), client.cid, &ip, nonce)
+    }
+
+    /// The INFO JSON under `opts` and `auth` for connection `cid` from `ip`.
+    fn info_json(
+        &self,
+        opts: &Options,
+        auth: &auth::Authenticator,
+        ldm: bool,
+        cid: u64,
+        ip: &str,
+        nonce: Option<&str>,
+    ) -> Vec<u8> {
         let (host, port) = self.advertised_host_port();
         let info = ServerInfo {
-            ldm: self.in_lame_duck(),
+            ldm,
             server_id: self.id.clone(),
             server_name: self.name.clone(),
             version: INFO_VERSION.to_string(),
@@ -384,7 +445,7 @@ impl Server {
             host,
             port,
             headers: !opts.no_header_support,
-            auth_required: self.auth().anonymous().is_none(),
+            auth_required: auth.anonymous().is_none(),
             tls_required: opts.tls.is_some() && !opts.allow_non_tls,
             tls_available: opts.tls.is_some() && opts.allow_non_tls,
             tls_verify: opts
@@ -392,8 +453,8 @@ impl Server {
                 .as_ref()
                 .is_some_and(|t| t.verify || t.verify_and_map),
             max_payload: opts.max_payload,
-            client_id: Some(client.cid),
-            client_ip: Some(client.addr.ip().to_string()),
+            client_id: Some(cid),
+            client_ip: Some(ip.to_string()),
             nonce: nonce.map(str::to_string),
             ..ServerInfo::default()
         };

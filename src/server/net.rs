@@ -1,7 +1,7 @@
 //! Socket helpers every part of the server uses: binding a listener (dual
 //! stack for `0.0.0.0`), a peer's address as nats-server reports it,
-//! `host:port` text, the listen backlog, and waking a listener blocked in
-//! `accept`.
+//! `host:port` text, the listen backlog, waiting (bounded) for a socket to
+//! become readable, and waking a listener blocked in `accept`.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -26,6 +26,29 @@ pub fn widen_backlog(listener: &TcpListener) {
 /// Windows: std's backlog stays.
 #[cfg(not(unix))]
 pub fn widen_backlog(_listener: &TcpListener) {}
+
+/// Wait up to `timeout` for `stream` to have bytes to read (or to be
+/// closed by the peer); false when it stays quiet that long.
+#[cfg(unix)]
+pub fn readable_within(stream: &TcpStream, timeout: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: poll(2) on one pollfd we own, for a descriptor the stream owns.
+    let n = unsafe { libc::poll(&mut fd, 1, ms) };
+    // An error (EINTR) counts as readable: the caller just reads.
+    n != 0
+}
+
+/// Elsewhere: report readable at once (the caller reads).
+#[cfg(not(unix))]
+pub fn readable_within(_stream: &TcpStream, _timeout: Duration) -> bool {
+    true
+}
 
 /// `host:port`, with brackets for IPv6 as Go's JoinHostPort.
 pub fn display_addr(host: &str, port: u16) -> String {

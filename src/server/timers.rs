@@ -16,6 +16,10 @@ use super::Server;
 use crate::protocol::encode;
 use crate::{debug, trace};
 
+/// How late a timer may fire so that timers due close together share one
+/// wake-up of the timer thread.
+const SLACK: Duration = Duration::from_millis(5);
+
 /// What a timer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TimerKind {
@@ -118,7 +122,11 @@ impl Timers {
                     q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
                 }
                 Some(Reverse(e)) => {
-                    let wait = e.at - now;
+                    // Timers due within the slack fire together: with many
+                    // connections opening (and most of their timers finding
+                    // the connection gone) the thread wakes once per slack,
+                    // not once per timer.
+                    let wait = (e.at - now).max(SLACK);
                     q = self
                         .wake
                         .wait_timeout(q, wait)
