@@ -393,14 +393,18 @@ fn split_edges(hub_kinds: &[Impl]) {
         assert_eq!(all.len(), 80, "subscriber {i}");
     }
 
-    // A queue group whose only member is on the other edge: the first
-    // edge may send its messages through the hubs (it is told the
-    // group's interest by its hub), and each still arrives once.
-    let mut member = edges[1].client();
-    member.send("SUB q.* grp 2\r\n");
-    sync_interest(&mut member, &mut pubs[0]);
-    sync_interest(&mut member, &mut pubs[2]);
-    publish_n(&mut pubs[0], "q.0", "q", 40);
-    let got = collect(&mut member, 40, QUIET);
-    assert_eq!(got["2"].len(), 40, "queue member: {got:?}");
+    // A queue group whose only member is on one edge, the publisher on
+    // the other (both ways): the publishing edge may send a message
+    // through the hubs (when its hub told it the group's interest), and
+    // each still arrives once.
+    for (m, p) in [(1, 0), (0, 1)] {
+        let mut member = edges[m].client();
+        member.send(format!("SUB q{m}.* grp 2\r\n"));
+        sync_interest(&mut member, &mut pubs[p]);
+        sync_interest(&mut member, &mut pubs[2]);
+        sync_interest(&mut member, &mut pubs[3]);
+        publish_n(&mut pubs[p], &format!("q{m}.x"), "q", 40);
+        let got = collect(&mut member, 40, QUIET);
+        assert_eq!(got["2"].len(), 40, "queue member on edge {m}: {got:?}");
+    }
 }
