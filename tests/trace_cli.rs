@@ -169,7 +169,7 @@ fn pub_trace_reads_nats_server_2_15_events() {
 }
 
 #[test]
-fn pub_trace_shows_why_the_server_refused_the_message() {
+fn pub_trace_shows_why_the_message_was_refused() {
     let config = r#"authorization { users [
         {user: p, password: p, permissions: {publish: {deny: ["secret"]}}}
     ] }"#;
