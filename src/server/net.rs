@@ -1,7 +1,8 @@
 //! Socket helpers every part of the server uses: binding a listener (dual
 //! stack for `0.0.0.0`), a peer's address as nats-server reports it,
 //! `host:port` text, the listen backlog, waiting (bounded) for a socket to
-//! become readable, and waking a listener blocked in `accept`.
+//! become readable, waking a listener blocked in `accept`, and the accept
+//! loop of the peer ports (routes, leafnodes).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -119,4 +120,61 @@ fn listen_dual_stack(port: u16) -> io::Result<TcpListener> {
     socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
     socket.listen(128)?;
     Ok(socket.into())
+}
+
+/// Accept connections on a peer port (`kind`: "Route", "Leafnode") until
+/// `stopping()`: each accepted stream and its peer's address go to `serve`
+/// on a thread of its own (`thread` name, `stack` bytes). Accept errors are
+/// logged as nats-server logs them and retried after a pause that grows
+/// from 10 ms to 1 s; a thread that cannot be started is logged and its
+/// connection dropped.
+pub fn accept_peers<S, F>(
+    kind: &str,
+    thread: &str,
+    stack: usize,
+    listener: &TcpListener,
+    stopping: S,
+    serve: F,
+) where
+    S: Fn() -> bool,
+    F: Fn(TcpStream, SocketAddr) + Clone + Send + 'static,
+{
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) => {
+                if stopping() {
+                    return;
+                }
+                if e.kind() != io::ErrorKind::Interrupted {
+                    crate::log_error!(
+                        "Temporary {kind} Accept Error ({e}), sleeping {}ms",
+                        backoff.as_millis()
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                continue;
+            }
+        };
+        if stopping() {
+            return;
+        }
+        backoff = Duration::from_millis(10);
+        let serve = serve.clone();
+        let spawned = std::thread::Builder::new()
+            .name(thread.into())
+            .stack_size(stack)
+            .spawn(move || {
+                let Ok(peer) = stream.peer_addr() else { return };
+                serve(stream, unmapped(peer));
+            });
+        if let Err(e) = spawned {
+            crate::log_error!(
+                "Cannot start a thread for a {} connection: {e}",
+                kind.to_lowercase()
+            );
+        }
+    }
 }

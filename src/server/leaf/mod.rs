@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::account::Account;
 use super::client::Client;
 use super::close::CloseReason;
-use super::net::{display_addr, listen_tcp, unmapped, wake_accept, wake_address, widen_backlog};
+use super::net::{display_addr, listen_tcp, wake_accept, wake_address, widen_backlog};
 use super::options::{LeafRemote, RouteTarget};
 use super::Server;
 use crate::protocol::leaf::LOOP_DETECTION_PREFIX;
@@ -216,41 +216,15 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
 }
 
 fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) => {
-                if server.leafs.is_stopping() {
-                    return;
-                }
-                if e.kind() != io::ErrorKind::Interrupted {
-                    log_error!(
-                        "Temporary Leafnode Accept Error ({e}), sleeping {}ms",
-                        backoff.as_millis()
-                    );
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-                continue;
-            }
-        };
-        if server.leafs.is_stopping() || server.is_shutting_down() {
-            return;
-        }
-        backoff = Duration::from_millis(10);
-        let srv = server.clone();
-        let spawned = std::thread::Builder::new()
-            .name("leaf".into())
-            .stack_size(LEAF_STACK)
-            .spawn(move || {
-                let Ok(peer) = stream.peer_addr() else { return };
-                connection::accepted(srv, stream, unmapped(peer));
-            });
-        if let Err(e) = spawned {
-            log_error!("Cannot start a thread for a leafnode connection: {e}");
-        }
-    }
+    let srv = server.clone();
+    super::net::accept_peers(
+        "Leafnode",
+        "leaf",
+        LEAF_STACK,
+        listener,
+        || server.leafs.is_stopping() || server.is_shutting_down(),
+        move |stream, peer| connection::accepted(srv.clone(), stream, peer),
+    );
 }
 
 /// How a solicited connection ended.

@@ -486,52 +486,27 @@ fn open_route_port_warning(ip: std::net::IpAddr, authenticated: bool) -> Option<
 }
 
 fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) => {
-                if server.routes.is_stopping() {
-                    return;
-                }
-                if e.kind() != io::ErrorKind::Interrupted {
-                    log_error!(
-                        "Temporary Route Accept Error ({e}), sleeping {}ms",
-                        backoff.as_millis()
-                    );
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-                continue;
-            }
-        };
-        if server.routes.is_stopping() || server.is_shutting_down() {
-            return;
-        }
-        backoff = Duration::from_millis(10);
-        let srv = server.clone();
-        let spawned = std::thread::Builder::new()
-            .name("route".into())
-            .stack_size(ROUTE_STACK)
-            .spawn(move || {
-                let Ok(peer) = stream.peer_addr() else { return };
-                let peer = super::net::unmapped(peer);
-                let tls = match srv.routes.tls.get() {
-                    Some(t) => match t.accept(&stream) {
-                        Ok(session) => Some(session),
-                        Err(e) => {
-                            log_error!("{peer} - TLS route handshake error: {e}");
-                            return;
-                        }
-                    },
-                    None => None,
-                };
-                let _ = connection::run(srv, stream, peer, None, tls);
-            });
-        if let Err(e) = spawned {
-            log_error!("Cannot start a thread for a route connection: {e}");
-        }
-    }
+    let srv = server.clone();
+    super::net::accept_peers(
+        "Route",
+        "route",
+        ROUTE_STACK,
+        listener,
+        || server.routes.is_stopping() || server.is_shutting_down(),
+        move |stream, peer| {
+            let tls = match srv.routes.tls.get() {
+                Some(t) => match t.accept(&stream) {
+                    Ok(session) => Some(session),
+                    Err(e) => {
+                        log_error!("{peer} - TLS route handshake error: {e}");
+                        return;
+                    }
+                },
+                None => None,
+            };
+            let _ = connection::run(srv.clone(), stream, peer, None, tls);
+        },
+    );
 }
 
 /// Where to dial and how (for solicited routes).
