@@ -98,6 +98,27 @@ fn hpub(subject: &str, headers: &[(&str, &str)], payload: &str) -> String {
     )
 }
 
+/// Publish `foo` traced to `tr` (trace-only if `only`) and collect the
+/// events of the two servers it crosses, by server name.
+fn publish_traced_over_two_servers(
+    publisher: &mut RawClient,
+    tracer: &mut RawClient,
+    only: bool,
+) -> std::collections::HashMap<String, Value> {
+    let mut headers = vec![("Nats-Trace-Dest", "tr")];
+    if only {
+        headers.push(("Nats-Trace-Only", "true"));
+    }
+    publisher.send(hpub("foo", &headers, "hello"));
+    barrier(publisher);
+    let mut by_server = std::collections::HashMap::new();
+    for _ in 0..2 {
+        let e = next_event(tracer);
+        by_server.insert(e["server"]["name"].as_str().unwrap().to_string(), e);
+    }
+    by_server
+}
+
 fn events_of<'a>(e: &'a Value, ty: &str) -> Vec<&'a Value> {
     e["events"]
         .as_array()
@@ -286,17 +307,7 @@ fn trace_across_a_route_both_servers_report_with_hops() {
     sync_interest(&mut remote, &mut publisher);
 
     for only in [false, true] {
-        let mut headers = vec![("Nats-Trace-Dest", "tr")];
-        if only {
-            headers.push(("Nats-Trace-Only", "true"));
-        }
-        publisher.send(hpub("foo", &headers, "hello"));
-        barrier(&mut publisher);
-        let mut by_server = std::collections::HashMap::new();
-        for _ in 0..2 {
-            let e = next_event(&mut tracer);
-            by_server.insert(e["server"]["name"].as_str().unwrap().to_string(), e);
-        }
+        let by_server = publish_traced_over_two_servers(&mut publisher, &mut tracer, only);
         let origin = &by_server["trace-a"];
         let next = &by_server["trace-b"];
         assert_eq!(origin["hops"], 1, "{origin}");
@@ -371,17 +382,7 @@ fn trace_across_a_leaf_connection_both_servers_report_with_hops() {
     sync_interest(&mut remote, &mut publisher);
 
     for only in [false, true] {
-        let mut headers = vec![("Nats-Trace-Dest", "tr")];
-        if only {
-            headers.push(("Nats-Trace-Only", "true"));
-        }
-        publisher.send(hpub("foo", &headers, "hello"));
-        barrier(&mut publisher);
-        let mut by_server = std::collections::HashMap::new();
-        for _ in 0..2 {
-            let e = next_event(&mut tracer);
-            by_server.insert(e["server"]["name"].as_str().unwrap().to_string(), e);
-        }
+        let by_server = publish_traced_over_two_servers(&mut publisher, &mut tracer, only);
         let origin = &by_server["trace-hub"];
         let next = &by_server["trace-leaf"];
         assert_eq!(origin["hops"], 1, "{origin}");
