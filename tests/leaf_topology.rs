@@ -18,6 +18,7 @@ use crate::cluster_support::{
 };
 use crate::config_support::ConfDir;
 use crate::leaf_support::{reference_or_skip, start, LeafServer, LEAF_TIMEOUT};
+use crate::util::RawClient;
 
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -87,29 +88,7 @@ fn a_cluster_with_a_leaf_on_each_hub_delivers_once_everywhere() {
         leaf_a.client(),
         leaf_b.client(),
     ];
-    for s in subs.iter_mut() {
-        s.send("SUB t.* 1\r\n");
-    }
-    for s in subs.iter_mut() {
-        for p in pubs.iter_mut() {
-            sync_interest(s, p);
-        }
-    }
-    for (i, p) in pubs.iter_mut().enumerate() {
-        publish_n(p, &format!("t.{i}"), &format!("from{i}"), 20);
-    }
-    for (i, s) in subs.iter_mut().enumerate() {
-        let got = collect(s, 80, QUIET);
-        let all = &got["1"];
-        assert_eq!(all.len(), 80, "subscriber {i}: {got:?}");
-        for p in 0..4 {
-            let n = all
-                .iter()
-                .filter(|m| m.starts_with(&format!("from{p}-")))
-                .count();
-            assert_eq!(n, 20, "subscriber {i} got {n} from publisher {p}");
-        }
-    }
+    every_subscriber_gets_each_publisher_once(&mut subs, &mut pubs, "t");
 }
 
 #[test]
@@ -278,21 +257,7 @@ fn edge_cluster(hub_kind: Impl) {
     );
     let mut subs = [nodes[0].client(), hub.client()];
     let mut pubs = [nodes[0].client(), nodes[1].client(), hub.client()];
-    for s in subs.iter_mut() {
-        s.send("SUB e.* 1\r\n");
-    }
-    for s in subs.iter_mut() {
-        for p in pubs.iter_mut() {
-            sync_interest(s, p);
-        }
-    }
-    for (i, p) in pubs.iter_mut().enumerate() {
-        publish_n(p, &format!("e.{i}"), &format!("from{i}"), 20);
-    }
-    for (i, s) in subs.iter_mut().enumerate() {
-        let got = collect(s, 60, QUIET);
-        assert_eq!(got["1"].len(), 60, "subscriber {i}: {got:?}");
-    }
+    every_subscriber_gets_each_publisher_once(&mut subs, &mut pubs, "e");
 }
 
 #[test]
@@ -369,29 +334,7 @@ fn split_edges(hub_kinds: &[Impl]) {
         hub_nodes[0].client(),
         hub_nodes[1].client(),
     ];
-    for s in subs.iter_mut() {
-        s.send("SUB s.* 1\r\n");
-    }
-    for s in subs.iter_mut() {
-        for p in pubs.iter_mut() {
-            sync_interest(s, p);
-        }
-    }
-    for (i, p) in pubs.iter_mut().enumerate() {
-        publish_n(p, &format!("s.{i}"), &format!("from{i}"), 20);
-    }
-    for (i, s) in subs.iter_mut().enumerate() {
-        let got = collect(s, 80, QUIET);
-        let all = &got["1"];
-        for p in 0..4 {
-            let n = all
-                .iter()
-                .filter(|m| m.starts_with(&format!("from{p}-")))
-                .count();
-            assert_eq!(n, 20, "subscriber {i} got {n} from publisher {p}: {all:?}");
-        }
-        assert_eq!(all.len(), 80, "subscriber {i}");
-    }
+    every_subscriber_gets_each_publisher_once(&mut subs, &mut pubs, "s");
 
     // A queue group whose only member is on one edge, the publisher on
     // the other (both ways): the publishing edge may send a message
@@ -406,5 +349,38 @@ fn split_edges(hub_kinds: &[Impl]) {
         publish_n(&mut pubs[p], &format!("q{m}.x"), "q", 40);
         let got = collect(&mut member, 40, QUIET);
         assert_eq!(got["2"].len(), 40, "queue member on edge {m}: {got:?}");
+    }
+}
+
+/// Every subscriber (on `<prefix>.*`) gets each publisher's 20 messages
+/// (publisher i on `<prefix>.i`) exactly once: no loss, no duplicate.
+fn every_subscriber_gets_each_publisher_once(
+    subs: &mut [RawClient],
+    pubs: &mut [RawClient],
+    prefix: &str,
+) {
+    for s in subs.iter_mut() {
+        s.send(format!("SUB {prefix}.* 1\r\n"));
+    }
+    for s in subs.iter_mut() {
+        for p in pubs.iter_mut() {
+            sync_interest(s, p);
+        }
+    }
+    for (i, p) in pubs.iter_mut().enumerate() {
+        publish_n(p, &format!("{prefix}.{i}"), &format!("from{i}"), 20);
+    }
+    let total = 20 * pubs.len();
+    for (i, s) in subs.iter_mut().enumerate() {
+        let got = collect(s, total, QUIET);
+        let all = &got["1"];
+        for p in 0..pubs.len() {
+            let n = all
+                .iter()
+                .filter(|m| m.starts_with(&format!("from{p}-")))
+                .count();
+            assert_eq!(n, 20, "subscriber {i} got {n} from publisher {p}: {all:?}");
+        }
+        assert_eq!(all.len(), total, "subscriber {i}");
     }
 }
