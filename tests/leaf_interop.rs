@@ -53,42 +53,29 @@ fn nats_lite_on_both_sides() {
 
 #[test]
 fn a_nats_lite_leaf_solicits_a_nats_server_hub_over_tls() {
-    if !reference_or_skip() {
-        return;
+    if reference_or_skip() {
+        tls_pair(Impl::Reference, Impl::Lite, "leaf-tls");
     }
-    let dir = ConfDir::new("leaf-tls");
-    let pki = Pki::new(dir.path(), "leaf");
-    let hub_conf = format!(
-        "leafnodes {{ listen: 127.0.0.1:-1, {HUB_AUTH}, tls {{ cert_file: \"{}\", key_file: \"{}\" }} }}",
-        pki.server_cert_file.display(),
-        pki.server_key_file.display()
-    );
-    let mut hub = start_in(Impl::Reference, dir, &hub_conf, &[]);
-    let url = hub
-        .leaf_url("leafy:s3cret")
-        .replace("127.0.0.1", "localhost");
-    let leaf_conf = format!(
-        "leafnodes {{ remotes = [ {{ url: \"{url}\", tls {{ ca_file: \"{}\" }} }} ] }}",
-        pki.ca_file.display()
-    );
-    let leaf = start(Impl::Lite, &leaf_conf, &[]);
-    hub.wait_leaf();
-    exchange(&mut hub.client(), &mut leaf.client());
 }
 
 #[test]
 fn a_nats_lite_hub_accepts_a_nats_server_leaf_over_tls() {
-    if !reference_or_skip() {
-        return;
+    if reference_or_skip() {
+        tls_pair(Impl::Lite, Impl::Reference, "leaf-tls-hub");
     }
-    let dir = ConfDir::new("leaf-tls-hub");
+}
+
+/// A `hub` with a TLS leafnode port (a certificate for `localhost` from a
+/// test CA) and a `leaf` that verifies it: traffic both ways.
+fn tls_pair(hub: Impl, leaf: Impl, name: &str) {
+    let dir = ConfDir::new(name);
     let pki = Pki::new(dir.path(), "hub");
     let hub_conf = format!(
         "leafnodes {{ listen: 127.0.0.1:-1, {HUB_AUTH}, tls {{ cert_file: \"{}\", key_file: \"{}\" }} }}",
         pki.server_cert_file.display(),
         pki.server_key_file.display()
     );
-    let mut hub = start_in(Impl::Lite, dir, &hub_conf, &[]);
+    let mut hub = start_in(hub, dir, &hub_conf, &[]);
     let url = hub
         .leaf_url("leafy:s3cret")
         .replace("127.0.0.1", "localhost");
@@ -96,7 +83,7 @@ fn a_nats_lite_hub_accepts_a_nats_server_leaf_over_tls() {
         "leafnodes {{ remotes = [ {{ url: \"{url}\", tls {{ ca_file: \"{}\" }} }} ] }}",
         pki.ca_file.display()
     );
-    let leaf = start(Impl::Reference, &leaf_conf, &[]);
+    let leaf = start(leaf, &leaf_conf, &[]);
     hub.wait_leaf();
     exchange(&mut hub.client(), &mut leaf.client());
 }
