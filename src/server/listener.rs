@@ -1,20 +1,27 @@
 //! Start-up, the accept loop and shutdown: bind, log the nats-server style
-//! start-up lines, write the pid and ports files, hand each accepted
-//! connection to a thread of its own (a parked one from the pool of
-//! connection threads, `thread_pool.rs`, or a new one with a small explicit
-//! stack), and on a stop signal close every client and remove the files.
+//! start-up lines, write the pid and ports files, serve the client port,
+//! and on a stop signal close every client and remove the files.
 //!
-//! A connection is registered (and refused over `max_connections`) in the
-//! accept loop, before a thread is given to it. Accept errors (file
-//! descriptors exhausted, say) are retried with a backoff from 10 ms to
-//! 1 s, as nats-server does, so the listener neither dies nor spins a core.
-//! A thread that cannot be spawned is treated the same way: the connection
-//! is closed and unregistered, and the loop backs off. Either shortage is
-//! logged once when it starts and once when it ends, not per socket.
+//! The client port is served leader/follower over the pool of connection
+//! threads (`thread_pool.rs`): one thread at a time holds the lead and
+//! blocks in `accept`; when a connection comes it registers it, hands the
+//! lead to a parked thread (a new one, with a small explicit stack, when
+//! none is parked) and serves the connection itself, so a new connection
+//! is served by the thread the kernel woke for it, with no hand-off on its
+//! path. The main thread waits until the lead ends (stop signal, lame duck
+//! mode), which closes the listener.
+//!
+//! A connection is registered (and refused over `max_connections`) before
+//! it is served. Accept errors (file descriptors exhausted, say) are
+//! retried with a backoff from 10 ms to 1 s, as nats-server does, so the
+//! listener neither dies nor spins a core. A thread that cannot be spawned
+//! to take the lead is treated the same way: the connection is closed and
+//! unregistered, and the leader backs off. Either shortage is logged once
+//! when it starts and once when it ends, not per socket.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use super::close::CloseReason;
@@ -92,9 +99,9 @@ pub fn run(
     );
     notice!("Server is ready");
     super::notify::ready();
-    accept_loop(&server, &listener);
+    // Returns once the listener is closed.
+    accept_loop(&server, listener)?;
     if server.in_lame_duck() && !server.is_shutting_down() {
-        drop(listener);
         lame_duck(&server);
         let _ = std::io::Write::flush(&mut std::io::stderr());
         shutdown(&server);
@@ -104,7 +111,6 @@ pub fn run(
     }
 
     shutdown(&server);
-    drop(listener);
     files.remove();
     notice!("Server Exiting..");
     Ok(())
@@ -122,49 +128,146 @@ fn bind(host: &str, port: u16) -> io::Result<(TcpListener, SocketAddr)> {
     Ok((listener, addr))
 }
 
-fn accept_loop(server: &Arc<Server>, listener: &TcpListener) {
-    let mut backoff = ACCEPT_MIN_SLEEP;
-    let mut shortage = Shortage::default();
-    let threads = ThreadPool::new("client", CONNECTION_STACK, PARKING, |admitted| {
-        connection::serve(admitted);
+/// Serve the client port until a stop signal or lame duck mode: start the
+/// first leader and wait until the lead ends (the listener is closed then).
+fn accept_loop(server: &Arc<Server>, listener: TcpListener) -> io::Result<()> {
+    let ended = Arc::new(Ended::default());
+    let state = Arc::new(AcceptState {
+        server: server.clone(),
+        listener,
+        threads: ThreadPool::new("client", CONNECTION_STACK, PARKING, lead),
+        pacing: Mutex::new(Pacing::default()),
+        ended: ended.clone(),
     });
+    if let Err((_, e)) = state.threads.clone().execute(state.clone()) {
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot start the accept thread: {e}"),
+        ));
+    }
+    ended.wait();
+    // The leader let go of it before it said so: this closes the listener.
+    drop(state);
+    Ok(())
+}
+
+/// What the thread that holds the lead (the one accepting) works with.
+struct AcceptState {
+    server: Arc<Server>,
+    listener: TcpListener,
+    /// Connection threads: each serves one connection at a time and takes
+    /// the lead when it is handed to it.
+    threads: ThreadPool<Arc<AcceptState>>,
+    /// Only the leader uses it: a mutex for `Sync`, never contended.
+    pacing: Mutex<Pacing>,
+    ended: Arc<Ended>,
+}
+
+/// The accept errors' backoff and the shortage being logged.
+#[derive(Debug)]
+struct Pacing {
+    backoff: Duration,
+    shortage: Shortage,
+}
+
+impl Default for Pacing {
+    fn default() -> Pacing {
+        Pacing {
+            backoff: ACCEPT_MIN_SLEEP,
+            shortage: Shortage::default(),
+        }
+    }
+}
+
+impl Pacing {
+    /// A socket could not be served for `why`: log the shortage (once) and
+    /// pause before the next accept, longer each time.
+    fn fail(mut pacing: MutexGuard<'_, Pacing>, why: &str) {
+        pacing.shortage.note(why);
+        let pause = pacing.backoff;
+        pacing.backoff = (pause * 2).min(ACCEPT_MAX_SLEEP);
+        drop(pacing);
+        std::thread::sleep(pause);
+    }
+}
+
+/// The lead is over (stop signal or lame duck): the main thread waits for it.
+#[derive(Debug, Default)]
+struct Ended {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Ended {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self.cv.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// The leader's turn (leader/follower): accept a connection, register it
+/// (or refuse it over `max_connections`), hand the lead to a parked
+/// connection thread (a new one when none is parked), and serve the
+/// connection on this thread. The connection is served by the thread the
+/// kernel woke for it, with no hand-off on its path; the next leader
+/// wakes while this one already writes INFO. Without a thread to take the
+/// lead the connection is refused, and the leader backs off and carries on.
+fn lead(state: Arc<AcceptState>) {
+    let server = &state.server;
     loop {
-        let stream = match listener.accept() {
+        let accepted = state.listener.accept();
+        if server.is_shutting_down() || server.in_lame_duck() {
+            let ended = state.ended.clone();
+            drop(state);
+            ended.set();
+            return;
+        }
+        let stream = match accepted {
             Ok((stream, _)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                if server.is_shutting_down() || server.in_lame_duck() {
-                    return;
-                }
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                shortage.note(&format!("Temporary Client Accept Error ({e})"));
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);
+                Pacing::fail(
+                    lock(&state.pacing),
+                    &format!("Temporary Client Accept Error ({e})"),
+                );
                 continue;
             }
         };
-        if server.is_shutting_down() || server.in_lame_duck() {
-            return;
-        }
-        // Registered (or refused over max_connections) before any thread exists.
+        // Registered (or refused over max_connections) before it is served.
         let Some(admitted) = connection::admit(server, stream) else {
             continue;
         };
-        match threads.execute(admitted) {
+        match state.threads.execute(state.clone()) {
             Ok(()) => {
-                backoff = ACCEPT_MIN_SLEEP;
-                shortage.over();
+                let mut pacing = lock(&state.pacing);
+                pacing.backoff = ACCEPT_MIN_SLEEP;
+                pacing.shortage.over();
+                drop(pacing);
+                drop(state);
+                connection::serve(admitted);
+                return;
             }
-            Err((admitted, e)) => {
+            Err((_, e)) => {
                 // Refused cleanly: closed, unregistered; the others keep going.
                 connection::abandon(admitted);
-                shortage.note(&format!("Cannot start a thread for a new connection ({e})"));
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(ACCEPT_MAX_SLEEP);
+                Pacing::fail(
+                    lock(&state.pacing),
+                    &format!("Cannot start a thread for a new connection ({e})"),
+                );
             }
         }
     }
+}
+
+fn lock<V>(m: &Mutex<V>) -> MutexGuard<'_, V> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A shortage of threads or descriptors, logged once when it starts and

@@ -37,8 +37,17 @@ pub struct Parking {
 }
 
 /// A bounded pool of parked threads that run `handler` on each job.
+/// Clones share the pool.
 pub struct ThreadPool<T: Send + 'static> {
     inner: Arc<Inner<T>>,
+}
+
+impl<T: Send + 'static> Clone for ThreadPool<T> {
+    fn clone(&self) -> ThreadPool<T> {
+        ThreadPool {
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 struct Inner<T> {
