@@ -3,7 +3,8 @@
 //! connections are served by a handful of threads; `max_connections` still
 //! holds; a connection served by a reused thread starts fresh (no previous
 //! connection's credentials, permissions, subscriptions or unparsed
-//! bytes); a burst of concurrent connections is served in full. The thread
+//! bytes); a burst of concurrent connections is served in full; WebSocket
+//! connections reuse the threads of their listener's pool too. The thread
 //! checks read `/proc/<pid>/task` (Linux only); the others also run against
 //! nats-server with `NATS_TEST_REFERENCE=1`.
 
@@ -166,4 +167,29 @@ fn a_burst_of_connections_is_served_in_full() {
             }
         }
     }
+}
+
+/// WebSocket connections reuse their threads too: 50 sequential upgrades
+/// (upgrade, CONNECT + PING, PONG, close) are served by a few threads.
+#[cfg(target_os = "linux")]
+#[test]
+fn sequential_websocket_connections_reuse_a_few_threads() {
+    use crate::ws_support::{start_ws, WsClient};
+    let (server, addr) = start_ws("no_tls: true", "");
+    let pid = server.pid();
+    let base = thread_ids(pid);
+    let mut seen = base.clone();
+    for _ in 0..50 {
+        let (mut ws, _) = WsClient::connect(addr, false);
+        seen.extend(thread_ids(pid));
+        ws.send(b"CONNECT {\"verbose\":false}\r\nPING\r\n");
+        assert_eq!(ws.line(), "PONG");
+        drop(ws);
+    }
+    let new = (seen.len() - base.len()) as u64;
+    eprintln!("50 sequential WebSocket connections: {new} connection threads in all");
+    assert!(
+        new <= 2 * PARKED_CONNECTION_THREADS,
+        "{new} threads served 50 sequential WebSocket connections"
+    );
 }

@@ -13,7 +13,7 @@ use nats_lite::protocol::websocket::{OP_CONTINUATION, OP_PING, OP_TEXT};
 
 use crate::monitor_util::http_get;
 use crate::util::START_TIMEOUT;
-use crate::util::{RawClient, IO_TIMEOUT};
+use crate::util::{RawClient, IO_TIMEOUT, PARKED_CONNECTION_THREADS};
 use crate::ws_support::{
     binary, frame, http_exchange, start_ws, start_ws_with, upgrade_request, Event, WsClient,
 };
@@ -143,7 +143,7 @@ fn ws_unfinished_upgrade_is_dropped_at_the_handshake_timeout() {
         "{:?}",
         started.elapsed()
     );
-    wait_threads_back(&server, threads, 0);
+    wait_threads_back(&server, threads, PARKED_CONNECTION_THREADS);
     let mut tcp = server.connect();
     tcp.handshake("{}");
 }
@@ -196,8 +196,9 @@ fn ws_frame_violations_close_with_1002() {
     let mut tcp = server.connect();
     tcp.handshake("{}");
     drop(tcp);
-    // The plain client's thread stays parked for reuse.
-    wait_threads_back(&server, threads, 1);
+    // Threads stay parked for reuse: the plain client's, and a few of
+    // the WebSocket listener's.
+    wait_threads_back(&server, threads, 1 + PARKED_CONNECTION_THREADS);
 }
 
 /// The server's thread count (Linux; `None` elsewhere or for nats-server,
@@ -211,14 +212,14 @@ fn thread_count(server: &crate::util::ServerProcess) -> Option<usize> {
 }
 
 /// Every thread a connection started is gone again (bounded wait), but for
-/// `parked` threads of plain client connections, which stay parked for
-/// reuse (WebSocket connections have threads of their own).
-fn wait_threads_back(server: &crate::util::ServerProcess, before: Option<usize>, parked: usize) {
+/// `parked` threads, which stay parked for reuse (the WebSocket
+/// listener's pool, and the client port's).
+fn wait_threads_back(server: &crate::util::ServerProcess, before: Option<usize>, parked: u64) {
     let Some(before) = before else { return };
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
         let now = thread_count(server).unwrap_or(0);
-        if now <= before + parked {
+        if now as u64 <= before as u64 + parked {
             return;
         }
         assert!(

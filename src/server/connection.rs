@@ -7,7 +7,7 @@
 //! permissions and the publish-decision cache.
 
 use std::collections::HashMap;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -45,13 +45,14 @@ pub struct Admitted {
     via: Option<super::websocket::Via>,
 }
 
-/// In the accept loop, before any thread is spawned: make the connection's
-/// shared half and register it. Over `max_connections` the connection is
-/// refused right here, as nats-server does (INFO, then `-ERR 'maximum
-/// connections exceeded'`, written without blocking into the new socket's
-/// empty send buffer), and recorded as closed.
-pub fn admit(server: &Arc<Server>, stream: TcpStream) -> Option<Admitted> {
-    admit_via(server, stream, None)
+/// Right after accept, before the connection is served: make the
+/// connection's shared half and register it (`peer` is the address accept
+/// returned). Over `max_connections` the connection is refused right here,
+/// as nats-server does (INFO, then `-ERR 'maximum connections exceeded'`,
+/// written without blocking into the new socket's empty send buffer), and
+/// recorded as closed.
+pub fn admit(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr) -> Option<Admitted> {
+    admit_via(server, stream, super::net::unmapped(peer), None)
 }
 
 /// [`admit`] for a connection that came through the WebSocket listener
@@ -62,19 +63,16 @@ pub fn admit_websocket(
     stream: TcpStream,
     via: super::websocket::Via,
 ) -> Option<Admitted> {
-    admit_via(server, stream, Some(via))
+    let peer = via.peer;
+    admit_via(server, stream, peer, Some(via))
 }
 
 fn admit_via(
     server: &Arc<Server>,
     stream: TcpStream,
+    addr: SocketAddr,
     via: Option<super::websocket::Via>,
 ) -> Option<Admitted> {
-    let addr = match (&via, stream.peer_addr()) {
-        (Some(via), _) => via.peer,
-        (None, Ok(addr)) => super::net::unmapped(addr),
-        (None, Err(_)) => return None,
-    };
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let client = conn::new_client(server, stream.clone(), addr);

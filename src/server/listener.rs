@@ -35,9 +35,9 @@ use crate::{log_error, notice, warn};
 /// need little; RSS only counts the pages touched.
 const CONNECTION_STACK: usize = 256 * 1024;
 /// Connection threads parked for the next connections (see
-/// `thread_pool.rs`): at most 256 (more exit when their connection ends);
+/// `thread_pool.rs`; the WebSocket listener's pool too): at most 256 (more exit when their connection ends);
 /// 8 of them wait 30 s for a connection, the others 2 s.
-const PARKING: Parking = Parking {
+pub(super) const PARKING: Parking = Parking {
     max_parked: 256,
     warm: 8,
     warm_idle: Duration::from_secs(30),
@@ -229,8 +229,8 @@ fn lead(state: Arc<AcceptState>) {
             ended.set();
             return;
         }
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 Pacing::fail(
@@ -241,7 +241,7 @@ fn lead(state: Arc<AcceptState>) {
             }
         };
         // Registered (or refused over max_connections) before it is served.
-        let Some(admitted) = connection::admit(server, stream) else {
+        let Some(admitted) = connection::admit(server, stream, peer) else {
             continue;
         };
         match state.threads.execute(state.clone()) {

@@ -4,8 +4,10 @@
 //!
 //! The accept loop admits a connection as a client of the server before
 //! any thread exists for it ([`super::connection::admit_websocket`]: over
-//! `max_connections` it is refused right there with HTTP 503). Its own
-//! thread then does TLS (for `wss://`, the core's handshake) and the HTTP
+//! `max_connections` it is refused right there with HTTP 503). A thread of
+//! the listener's own pool of connection threads (parked ones reused
+//! across connections, as on the client port: `thread_pool.rs`) then does
+//! TLS (for `wss://`, the core's handshake) and the HTTP
 //! upgrade within `handshake_timeout` (`handshake.rs`), and hands the
 //! socket, the TLS session and what the upgrade agreed to the connection
 //! core ([`super::connection::serve_websocket`]), which reads and writes
@@ -28,6 +30,7 @@ use super::auth::Authenticator;
 use super::client::Client;
 use super::connection::Admitted;
 use super::net::{display_addr, widen_backlog};
+use super::thread_pool::ThreadPool;
 use super::{Options, Server};
 use crate::protocol::info::ServerInfo;
 use crate::{debug, log_error, notice};
@@ -180,6 +183,18 @@ fn auth_options(opts: &Options) -> Options {
 
 fn accept_loop(server: &std::sync::Weak<Server>, listener: &TcpListener, ws: &Arc<Websocket>) {
     let mut backoff = Duration::from_millis(10);
+    let threads = {
+        let (server, ws) = (server.clone(), ws.clone());
+        ThreadPool::new(
+            "ws-client",
+            STACK,
+            super::listener::PARKING,
+            move |(admitted, peer): (Admitted, SocketAddr)| match server.upgrade() {
+                Some(srv) => serve(&srv, &ws, admitted, peer),
+                None => super::connection::withdraw(admitted),
+            },
+        )
+    };
     loop {
         let accepted = listener.accept();
         let Some(srv) = server.upgrade() else { return };
@@ -206,28 +221,14 @@ fn accept_loop(server: &std::sync::Weak<Server>, listener: &TcpListener, ws: &Ar
         let Some(admitted) = super::connection::admit_websocket(&srv, stream, via) else {
             continue;
         };
-        let ws = ws.clone();
-        let slot = Arc::new(std::sync::Mutex::new(Some(admitted)));
-        let taken = slot.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ws-client".into())
-            .stack_size(STACK)
-            .spawn(move || {
-                let admitted = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(admitted) = admitted {
-                    serve(&srv, &ws, admitted, peer);
-                }
-            });
-        if let Err(e) = spawned {
-            if let Some(admitted) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                super::connection::abandon(admitted);
-            }
+        if let Err(((admitted, _), e)) = threads.execute((admitted, peer)) {
+            super::connection::abandon(admitted);
             log_error!("Cannot start a thread for a websocket connection ({e})");
         }
     }
 }
 
-/// One WebSocket connection on its own thread: TLS and upgrade within the
+/// One WebSocket connection on a thread of the pool: TLS and upgrade within the
 /// handshake timeout, then the connection core serves the client.
 fn serve(server: &Server, ws: &Websocket, admitted: Admitted, peer: SocketAddr) {
     let opts = server.opts();
