@@ -2,25 +2,29 @@
 //! start-up lines, write the pid and ports files, serve the client port,
 //! and on a stop signal close every client and remove the files.
 //!
-//! The client port is served leader/follower over the pool of connection
-//! threads (`thread_pool.rs`): one thread at a time holds the lead and
-//! blocks in `accept`; when a connection comes it registers it, hands the
-//! lead to a parked thread (a new one, with a small explicit stack, when
-//! none is parked) and serves the connection itself, so a new connection
-//! is served by the thread the kernel woke for it, with no hand-off on its
-//! path. The main thread waits until the lead ends (stop signal, lame duck
-//! mode), which closes the listener.
+//! The client port is served by the pool of connection threads
+//! (`thread_pool.rs`) themselves: up to `ACCEPTORS` of them block in
+//! `accept`; the one the kernel wakes registers the connection and serves
+//! it, so a new connection is served by the thread woken for it, with no
+//! hand-off on its path, and goes back to `accept` afterwards (or parks
+//! when enough threads wait there). The last thread to leave `accept`
+//! first hands the turn to a parked thread (a new one, with a small
+//! explicit stack, when none is parked), so one is always accepting. The
+//! main thread waits until they have all stopped (stop signal, lame duck
+//! mode: each wakes the next by connecting to the port), which closes the
+//! listener.
 //!
 //! A connection is registered (and refused over `max_connections`) before
 //! it is served. Accept errors (file descriptors exhausted, say) are
 //! retried with a backoff from 10 ms to 1 s, as nats-server does, so the
 //! listener neither dies nor spins a core. A thread that cannot be spawned
-//! to take the lead is treated the same way: the connection is closed and
-//! unregistered, and the leader backs off. Either shortage is logged once
+//! to take the turn is treated the same way: the connection is closed and
+//! unregistered, and the thread backs off. Either shortage is logged once
 //! when it starts and once when it ends, not per socket.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -43,6 +47,11 @@ pub(super) const PARKING: Parking = Parking {
     warm_idle: Duration::from_secs(30),
     idle: Duration::from_secs(2),
 };
+/// At most this many threads wait in `accept` for the next connections:
+/// they are the client port's warm threads. Those over it park in the
+/// pool when their connection ends, and exit after `PARKING.idle`.
+const ACCEPTORS: usize = PARKING.warm;
+const CLIENT_PARKING: Parking = Parking { warm: 0, ..PARKING };
 /// Accept error backoff, as nats-server's ACCEPT_MIN_SLEEP / ACCEPT_MAX_SLEEP.
 const ACCEPT_MIN_SLEEP: Duration = Duration::from_millis(10);
 const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
@@ -129,13 +138,17 @@ fn bind(host: &str, port: u16) -> io::Result<(TcpListener, SocketAddr)> {
 }
 
 /// Serve the client port until a stop signal or lame duck mode: start the
-/// first leader and wait until the lead ends (the listener is closed then).
+/// first accepting thread and wait until every one has stopped (the
+/// listener is closed then).
 fn accept_loop(server: &Arc<Server>, listener: TcpListener) -> io::Result<()> {
     let ended = Arc::new(Ended::default());
     let state = Arc::new(AcceptState {
         server: server.clone(),
         listener,
-        threads: ThreadPool::new("client", CONNECTION_STACK, PARKING, lead),
+        threads: ThreadPool::new("client", CONNECTION_STACK, CLIENT_PARKING, lead),
+        accepting: AtomicUsize::new(0),
+        troubled: AtomicBool::new(false),
+        failures: AtomicU64::new(0),
         pacing: Mutex::new(Pacing::default()),
         ended: ended.clone(),
     });
@@ -146,19 +159,25 @@ fn accept_loop(server: &Arc<Server>, listener: TcpListener) -> io::Result<()> {
         ));
     }
     ended.wait();
-    // The leader let go of it before it said so: this closes the listener.
+    // The accepting threads let go of it before they said so: this closes the listener.
     drop(state);
     Ok(())
 }
 
-/// What the thread that holds the lead (the one accepting) works with.
+/// What the threads accepting on the client port work with.
 struct AcceptState {
     server: Arc<Server>,
     listener: TcpListener,
-    /// Connection threads: each serves one connection at a time and takes
-    /// the lead when it is handed to it.
+    /// Connection threads: each serves one connection at a time and
+    /// accepts the next when its turn is handed to it.
     threads: ThreadPool<Arc<AcceptState>>,
-    /// Only the leader uses it: a mutex for `Sync`, never contended.
+    /// Threads in (or on their way to) `accept`.
+    accepting: AtomicUsize,
+    /// Set when accepting failed, until a connection is served again.
+    troubled: AtomicBool,
+    /// Accept (or thread) failures so far.
+    failures: AtomicU64,
+    /// Taken only after a failure.
     pacing: Mutex<Pacing>,
     ended: Arc<Ended>,
 }
@@ -191,7 +210,7 @@ impl Pacing {
     }
 }
 
-/// The lead is over (stop signal or lame duck): the main thread waits for it.
+/// Accepting is over (stop signal or lame duck): the main thread waits for it.
 #[derive(Debug, Default)]
 struct Ended {
     done: Mutex<bool>,
@@ -212,31 +231,54 @@ impl Ended {
     }
 }
 
-/// The leader's turn (leader/follower): accept a connection, register it
-/// (or refuse it over `max_connections`), hand the lead to a parked
-/// connection thread (a new one when none is parked), and serve the
-/// connection on this thread. The connection is served by the thread the
-/// kernel woke for it, with no hand-off on its path; the next leader
-/// wakes while this one already writes INFO. Without a thread to take the
-/// lead the connection is refused, and the leader backs off and carries on.
+/// A connection thread's turn at the client port: accept a connection,
+/// register it (or refuse it over `max_connections`) and serve it on this
+/// thread, so a new connection is served by the thread the kernel woke
+/// for it, with no hand-off on its path; then go back to `accept` while
+/// fewer than [`ACCEPTORS`] threads wait there, else park in the pool.
+/// The last thread to leave `accept` for a connection first hands the
+/// turn to a parked thread (a new one when none is parked), so one is
+/// always accepting; without a thread for it the connection is refused,
+/// and this thread backs off and keeps accepting.
 fn lead(state: Arc<AcceptState>) {
+    let mut state = state;
+    loop {
+        state.accepting.fetch_add(1, Ordering::SeqCst);
+        if state.stopping() {
+            state.leave();
+            return;
+        }
+        let Some(admitted) = accept_one(&state) else {
+            state.leave();
+            return;
+        };
+        let weak = Arc::downgrade(&state);
+        drop(state);
+        connection::serve(admitted);
+        match weak.upgrade() {
+            Some(s) if s.accepting.load(Ordering::SeqCst) < ACCEPTORS => state = s,
+            _ => return,
+        }
+    }
+}
+
+/// Accept and register the next connection; `None` on a stop signal or
+/// lame duck mode (this thread still counts as accepting then).
+fn accept_one(state: &Arc<AcceptState>) -> Option<connection::Admitted> {
     let server = &state.server;
     loop {
+        // Failures so far: only an accept that started after the last one
+        // ends a shortage (not one that raced with it on another thread).
+        let epoch = state.failures.load(Ordering::Acquire);
         let accepted = state.listener.accept();
-        if server.is_shutting_down() || server.in_lame_duck() {
-            let ended = state.ended.clone();
-            drop(state);
-            ended.set();
-            return;
+        if state.stopping() {
+            return None;
         }
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                Pacing::fail(
-                    lock(&state.pacing),
-                    &format!("Temporary Client Accept Error ({e})"),
-                );
+                state.fail(&format!("Temporary Client Accept Error ({e})"));
                 continue;
             }
         };
@@ -244,24 +286,64 @@ fn lead(state: Arc<AcceptState>) {
         let Some(admitted) = connection::admit(server, stream, peer) else {
             continue;
         };
+        if state.accepting.fetch_sub(1, Ordering::SeqCst) > 1 {
+            state.recovered(epoch);
+            return Some(admitted);
+        }
         match state.threads.execute(state.clone()) {
             Ok(()) => {
-                let mut pacing = lock(&state.pacing);
-                pacing.backoff = ACCEPT_MIN_SLEEP;
-                pacing.shortage.over();
-                drop(pacing);
-                drop(state);
-                connection::serve(admitted);
-                return;
+                state.recovered(epoch);
+                return Some(admitted);
             }
             Err((_, e)) => {
                 // Refused cleanly: closed, unregistered; the others keep going.
+                state.accepting.fetch_add(1, Ordering::SeqCst);
                 connection::abandon(admitted);
-                Pacing::fail(
-                    lock(&state.pacing),
-                    &format!("Cannot start a thread for a new connection ({e})"),
-                );
+                state.fail(&format!("Cannot start a thread for a new connection ({e})"));
             }
+        }
+    }
+}
+
+impl AcceptState {
+    fn stopping(&self) -> bool {
+        self.server.is_shutting_down() || self.server.in_lame_duck()
+    }
+
+    /// Stop accepting on a stop signal: wake the next thread in `accept`
+    /// (by connecting to the port), or, for the last one, tell the main
+    /// thread that the listener can be closed.
+    fn leave(self: Arc<Self>) {
+        let left = self.accepting.fetch_sub(1, Ordering::SeqCst) - 1;
+        let (ended, wake) = (self.ended.clone(), wake_address(self.server.addr));
+        drop(self);
+        if left > 0 {
+            super::net::wake_accept(wake);
+        } else {
+            ended.set();
+        }
+    }
+
+    /// A socket could not be served for `why`: log the shortage (once) and
+    /// pause before the next accept, longer each time.
+    fn fail(&self, why: &str) {
+        let pacing = lock(&self.pacing);
+        self.failures.fetch_add(1, Ordering::AcqRel);
+        self.troubled.store(true, Ordering::Release);
+        Pacing::fail(pacing, why);
+    }
+
+    /// A connection accepted (by an accept that started when `epoch`
+    /// failures had been seen) has a thread: the shortage is over.
+    fn recovered(&self, epoch: u64) {
+        if !self.troubled.load(Ordering::Acquire) {
+            return;
+        }
+        let mut pacing = lock(&self.pacing);
+        if self.failures.load(Ordering::Acquire) == epoch {
+            self.troubled.store(false, Ordering::Release);
+            pacing.backoff = ACCEPT_MIN_SLEEP;
+            pacing.shortage.over();
         }
     }
 }
