@@ -2,7 +2,8 @@
 //! monitoring kinds by PING and by server id, the account requests,
 //! `$SYS.REQ.USER.INFO`), with a `system_account` in config mode: the reply
 //! envelope, options in the request body, errors, filters, what ordinary
-//! accounts may ask, every server of a cluster answering a PING, nats-py.
+//! accounts may ask, every server of a cluster answering a PING, nats-py,
+//! and a flood's excess dropped, counted and logged.
 //! Checked against nats-server with `NATS_TEST_REFERENCE=1` (but USER.INFO,
 //! which nats-server 2.9.10 does not have).
 
@@ -14,6 +15,7 @@ use serde_json::Value;
 use crate::auth_nkeys::python_with_nats;
 use crate::cluster_support::{seed_cluster_with, Impl};
 use crate::config_support::{run_with_deadline, start_with_conf, ConfDir};
+use crate::monitor_util::Monitored;
 use crate::util::{is_reference, RawClient, ServerProcess};
 
 pub const CONF: &str = r#"
@@ -552,7 +554,7 @@ fn features_nats_lite_lacks_answer_as_when_off() {
 
 /// A flood of requests faster than the service answers them fills its
 /// internal queue (bounded by `max_pending`): the excess is dropped,
-/// counted and logged, and the service goes on answering.
+/// counted (`/metrics`) and logged, and the service goes on answering.
 #[test]
 fn a_flood_drops_requests_counted_and_the_services_go_on() {
     if is_reference() {
@@ -563,8 +565,9 @@ fn a_flood_drops_requests_counted_and_the_services_go_on() {
     let conf = "max_pending: 4096\nmax_payload: 4096\n\
                 accounts { SYS { users [ {user: sys, password: sys} ] } }\n\
                 system_account: SYS\n";
-    let mut server = start_with_conf(&dir, conf, &[]);
-    let mut sys = login(&server, "sys");
+    let mut monitored = Monitored::attach(start_with_conf(&dir, conf, &["-m", "-1"]));
+    let server = &mut monitored.server;
+    let mut sys = login(server, "sys");
     let body = "x".repeat(4000);
     let one = format!("PUB $SYS.REQ.SERVER.PING.VARZ nobody 4000\r\n{body}\r\n");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -591,6 +594,14 @@ fn a_flood_drops_requests_counted_and_the_services_go_on() {
     let v: Value = serde_json::from_slice(&payload).unwrap();
     // Dropped requests are not slow consumers: the service was never cut off.
     assert_eq!(v["statsz"]["slow_consumers"], 0, "{v}");
+    let metrics = monitored.get("/metrics").text();
+    let counted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("nats_lite_internal_dropped_total"))
+        .and_then(|rest| rest.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no drop counter in /metrics:\n{metrics}"));
+    assert!(counted >= dropped, "{counted} counted, {dropped} logged");
 }
 
 #[test]
