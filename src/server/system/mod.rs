@@ -65,6 +65,8 @@ pub const ACCOUNT_KINDS: &[&str] = &["CONNZ", "SUBSZ", "INFO"];
 pub const SERVER_PING: &str = "$SYS.REQ.SERVER.PING";
 /// Stack of the service thread: JSON building is shallow.
 const SERVICE_STACK: usize = 256 * 1024;
+/// The largest buffer the service keeps between two batches.
+const KEPT_BUFFER: usize = 256 * 1024;
 /// How often the idle service looks whether the server is still there,
 /// and the least time between two of its log lines about drops.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
@@ -256,6 +258,10 @@ impl Service {
             }
             fanout.out.flush();
             self.queue.done();
+            if buf.capacity() > KEPT_BUFFER {
+                // A flood's buffer is not kept for an idle service.
+                buf = Vec::new();
+            }
         }
         debug!("system service stopped");
     }
