@@ -884,8 +884,9 @@ impl ClientOps {
     #[inline(never)]
     fn send_info(&mut self) {
         if self.via.is_none() && self.nonce.is_none() {
-            let line = self.server.client_info_line(&self.client);
-            self.push(&line);
+            let (server, client) = (&self.server, &self.client);
+            let batch = &mut self.fanout.out.batch;
+            batch.push_proto_with(client, |buf| server.write_client_info_line(client, buf));
             return;
         }
         let json = match &self.via {

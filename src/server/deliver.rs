@@ -366,8 +366,13 @@ impl Batch {
 
     /// Append raw protocol bytes (PONG, +OK, INFO, -ERR) for `client`.
     pub fn push_proto(&mut self, client: &Arc<Client>, bytes: &[u8]) {
+        self.push_proto_with(client, |buf| buf.extend_from_slice(bytes));
+    }
+
+    /// Let `write` append raw protocol bytes for `client` (built in place).
+    pub fn push_proto_with(&mut self, client: &Arc<Client>, write: impl FnOnce(&mut Vec<u8>)) {
         let i = self.entry(client);
-        self.entries[i].buf.extend_from_slice(bytes);
+        write(&mut self.entries[i].buf);
     }
 
     /// Hand every destination its bytes, once; then, if some destination is

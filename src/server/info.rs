@@ -57,13 +57,16 @@ impl Template {
         json
     }
 
-    /// `INFO <json>\r\n` for connection `cid` from `ip`, in one allocation.
-    pub fn line_for_client(&self, cid: u64, ip: IpAddr) -> Vec<u8> {
-        let mut line = Vec::with_capacity(self.whole.len() + 80);
-        line.extend_from_slice(b"INFO ");
-        self.write_for_client(&mut line, cid, ip);
-        line.extend_from_slice(b"\r\n");
-        line
+    /// Append `INFO <json>\r\n` for connection `cid` from `ip` to `out`,
+    /// growing it at most once (a connection's first bytes are written
+    /// straight into its staging buffer: no temporary line is allocated
+    /// and freed on the connection's thread, where the freed block would
+    /// stay in the thread's malloc cache for the connection's life).
+    pub fn write_line(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
+        out.reserve(self.whole.len() + 80);
+        out.extend_from_slice(b"INFO ");
+        self.write_for_client(out, cid, ip);
+        out.extend_from_slice(b"\r\n");
     }
 
     fn write_for_client(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
@@ -114,8 +117,12 @@ mod tests {
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(info(cid, ip)).unwrap()
             );
-            let line = t.line_for_client(cid, ip.parse().unwrap());
-            assert_eq!(line, [&b"INFO "[..], &info(cid, ip), b"\r\n"].concat());
+            let mut line = b"PONG\r\n".to_vec();
+            t.write_line(&mut line, cid, ip.parse().unwrap());
+            assert_eq!(
+                line,
+                [&b"PONG\r\nINFO "[..], &info(cid, ip), b"\r\n"].concat()
+            );
         }
         assert!(t.fits(&opts, &auth, false));
         assert!(!t.fits(&opts, &auth, true));
