@@ -457,8 +457,10 @@ pub struct Fanout {
     pub cache: MatchCache,
     /// Staging, queue choice and route targets.
     pub out: Delivery,
-    /// Fan-out and payload counts for `/metrics`, flushed now and then.
-    pub observed: super::monitor::observe::Local,
+    /// Fan-out and payload counts for `/metrics`, flushed now and then
+    /// (made at the first publish: a connection that never publishes, such
+    /// as an idle one, does not carry them).
+    observed: Option<Box<super::monitor::observe::Local>>,
 }
 
 /// What a connection thread needs to deliver a matched message: the bytes
@@ -503,7 +505,7 @@ impl Fanout {
                 leaf_origin: Vec::new(),
                 trace: None,
             },
-            observed: super::monitor::observe::Local::default(),
+            observed: None,
         }
     }
 
@@ -518,7 +520,9 @@ impl Fanout {
             delivered |= super::imports::forward(account, m, &mut self.out);
         }
         let copies = self.out.batch.staged - before;
-        self.observed.publish(copies, m.payload.len());
+        self.observed
+            .get_or_insert_with(Box::default)
+            .publish(copies, m.payload.len());
         delivered
     }
 

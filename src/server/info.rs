@@ -69,6 +69,27 @@ impl Template {
         out.extend_from_slice(b"\r\n");
     }
 
+    /// Write `INFO <json>\r\n` for connection `cid` from `ip` into `out`
+    /// (a buffer on the caller's stack); its length, or `None` when it does
+    /// not fit.
+    pub fn write_line_into(&self, out: &mut [u8], cid: u64, ip: IpAddr) -> Option<usize> {
+        let room = out.len();
+        let mut w: &mut [u8] = out;
+        let written = (|| -> std::io::Result<()> {
+            w.write_all(b"INFO ")?;
+            match &self.split {
+                None => w.write_all(&self.whole)?,
+                Some((head, tail)) => {
+                    w.write_all(head)?;
+                    write!(w, ",\"client_id\":{cid},\"client_ip\":\"{ip}\"")?;
+                    w.write_all(tail)?;
+                }
+            }
+            w.write_all(b"\r\n")
+        })();
+        written.ok().map(|()| room - w.len())
+    }
+
     fn write_for_client(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
         let Some((head, tail)) = &self.split else {
             out.extend_from_slice(&self.whole);
@@ -122,6 +143,13 @@ mod tests {
             assert_eq!(
                 line,
                 [&b"PONG\r\nINFO "[..], &info(cid, ip), b"\r\n"].concat()
+            );
+            let mut room = [0u8; 2048];
+            let n = t.write_line_into(&mut room, cid, ip.parse().unwrap());
+            assert_eq!(Some(&room[..n.unwrap()]), line.get(6..));
+            assert_eq!(
+                t.write_line_into(&mut room[..40], cid, ip.parse().unwrap()),
+                None
             );
         }
         assert!(t.fits(&opts, &auth, false));

@@ -392,7 +392,7 @@ impl Server {
     }
 
     /// The client INFO's template, when one applies (no routes).
-    fn info_template(&self) -> Option<Arc<info::Template>> {
+    pub(crate) fn info_template(&self) -> Option<Arc<info::Template>> {
         if self.routes.enabled() {
             return None;
         }
