@@ -8,7 +8,11 @@
 //! buffer passes [`EARLY_FLUSH_BYTES`] so that one batch of a large fan-out
 //! cannot pile up memory. The connection's own replies (`PONG`, `+OK`,
 //! `-ERR`) go through the same staging, so they keep their order relative to
-//! messages the connection receives from itself.
+//! messages the connection receives from itself. A thread allocates for
+//! this only as it needs to: an idle client's thread, which staged just its
+//! PONG, holds one staging entry and no destination index, and no `/metrics`
+//! counts until its first publish (what it frees stays in its thread's
+//! malloc cache for as long as it idles).
 //!
 //! [`Fanout`] is the one place that decides who gets a message, for client
 //! and route connections alike: a local client's message goes to the local

@@ -3,7 +3,9 @@
 //! (with a marker in their place) and each connection only splices its two
 //! fields in. The template remembers what it was made from (the options,
 //! the authenticator, lame duck mode) and is remade when any of them
-//! changes.
+//! changes. A connection's line is written into its staging buffer, or
+//! (the first INFO of a plain connection) into a buffer on its thread's
+//! stack, so its thread allocates nothing for it.
 
 use std::io::Write as _;
 use std::net::IpAddr;
