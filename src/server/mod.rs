@@ -12,7 +12,8 @@
 //!   unix signals.
 //! - `route/` is clustering: route connections to other servers.
 //! - `imports.rs` carries messages across accounts; `jwt/` is operator
-//!   mode; `system/` answers the system account's `$SYS.REQ.` requests.
+//!   mode; `system/` answers the system account's `$SYS.REQ.` requests,
+//!   as an internal client whose outbound side is a queue (`internal.rs`).
 //! - `leaf/` is leafnodes: connections to our hubs and from our leaves.
 
 pub mod account;
@@ -27,6 +28,7 @@ mod deliver;
 mod identity;
 pub mod imports;
 mod info;
+pub(crate) mod internal;
 pub mod jwt;
 pub mod leaf;
 pub(crate) mod listener;

@@ -514,12 +514,9 @@ impl Outbound {
         }
         out.writer_started = true;
         let owner = Arc::clone(peer);
-        let stack = this
-            .with_encoding(|e| e.writer_stack(WRITER_STACK))
-            .unwrap_or(WRITER_STACK);
         let spawned = std::thread::Builder::new()
             .name(format!("writer-{}", peer.id()))
-            .stack_size(stack)
+            .stack_size(WRITER_STACK)
             .spawn(move || Self::writer_loop(&owner));
         if spawned.is_err() {
             // No thread to be had: treat it as a consumer we cannot serve.
