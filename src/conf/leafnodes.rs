@@ -55,6 +55,15 @@ pub struct RemoteConfig {
     pub tls_scheme: bool,
     /// Do not shuffle the URLs.
     pub no_randomize: bool,
+    /// `disabled: true`: the remote is configured but not solicited
+    /// (nats-server 2.10+).
+    pub disabled: bool,
+    /// Subjects whose messages this server does not accept from the hub
+    /// (`deny_imports`): the link's subscribe deny list.
+    pub deny_imports: Vec<String>,
+    /// Subjects whose messages this server does not send to the hub
+    /// (`deny_exports`): the link's publish deny list.
+    pub deny_exports: Vec<String>,
     /// Where the entry starts.
     pub pos: Pos,
 }
@@ -197,6 +206,9 @@ fn parse_remote(
         tls: None,
         tls_scheme: false,
         no_randomize: false,
+        disabled: false,
+        deny_imports: Vec::new(),
+        deny_exports: Vec::new(),
         pos: value.pos.clone(),
     };
     for entry in map {
@@ -240,7 +252,8 @@ fn parse_remote(
             "deny_imports" | "deny_import" | "deny_exports" | "deny_export" => {
                 return Err(typed::not_supported(entry, "leafnode remote permissions"))
             }
-            "compression" | "websocket" | "ws" | "first_info_timeout" | "disabled" => {
+            "disabled" => r.disabled = typed::boolean(k, v)?,
+            "compression" | "websocket" | "ws" | "first_info_timeout" => {
                 typed::ignored(entry, warnings)
             }
             _ => unknown_field(entry)?,
@@ -314,6 +327,12 @@ mod tests {
         assert!(r.tls_scheme);
         assert_eq!(r.urls.len(), 2);
         assert_eq!(r.credentials.as_deref(), Some(Path::new("x.creds")));
+        assert!(!r.disabled);
+        let (l, w) =
+            leaf("leafnodes { remotes = [ { url: \"nats-leaf://h:1\", disabled: true } ] }")
+                .unwrap();
+        assert!(l.remotes[0].disabled);
+        assert!(w.is_empty(), "{w:?}");
         for bad in [
             "leafnodes { remotes = [ { account: A } ] }",
             "leafnodes { remotes = [ { url: \"ws://h:1\" } ] }",

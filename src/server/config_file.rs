@@ -234,6 +234,7 @@ fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
                 .as_ref()
                 .and_then(|t| t.timeout)
                 .unwrap_or(super::options::TLS_TIMEOUT),
+            disabled: r.disabled,
         });
     }
     Ok(LeafnodeOptions {

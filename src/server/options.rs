@@ -361,6 +361,8 @@ pub struct LeafRemote {
     pub tls: Option<crate::tls::TlsOptions>,
     /// Time to finish the TLS handshake.
     pub tls_timeout: Duration,
+    /// Configured but not solicited (`disabled: true`).
+    pub disabled: bool,
 }
 
 /// nats-server's default wait between attempts at a leafnode remote.

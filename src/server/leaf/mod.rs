@@ -206,6 +206,15 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
             .spawn(move || accept_loop(&srv, &listener))?;
     }
     for remote in lo.remotes {
+        if remote.disabled {
+            // The address only: the URL may carry a password.
+            let url = remote
+                .urls
+                .first()
+                .map_or(String::new(), |u| display_addr(&u.host, u.port));
+            notice!("Leafnode remote \"{url}\" is disabled, not soliciting it");
+            continue;
+        }
         let srv = server.clone();
         std::thread::Builder::new()
             .name("leaf-solicit".into())
