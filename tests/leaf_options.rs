@@ -2,8 +2,8 @@
 //! solicited), `deny_imports` / `deny_exports` (the link's permissions,
 //! checked with a nats-server 2.9.10 hub and a nats-lite one).
 
-use crate::cluster_support::Impl;
-use crate::leaf_support::{exchange, start};
+use crate::cluster_support::{sync_interest, Impl};
+use crate::leaf_support::{exchange, next_msg, reference_or_skip, start};
 use crate::util::START_TIMEOUT;
 
 /// A remote with `disabled: true` is not dialled; the other remote of the
@@ -36,4 +36,59 @@ fn a_disabled_remote_is_not_solicited() {
         .log_lines()
         .iter()
         .any(|l| l.contains("Loop detected")));
+}
+
+/// A `leaf_kind` leaf with `deny_imports` and `deny_exports` on its
+/// remote to a `hub_kind` hub: messages on denied subjects do not cross
+/// (whether the subscription names them or a wildcard covers them), the
+/// others do.
+fn deny_lists(hub_kind: Impl, leaf_kind: Impl) {
+    let mut hub = start(hub_kind, "leafnodes { listen: 127.0.0.1:-1 }", &[]);
+    let conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"{}\", deny_imports: [\"in.secret\", \"in.hidden.>\"], \
+         deny_export: \"out.secret\" }} ] }}",
+        hub.leaf_url("")
+    );
+    let leaf = start(leaf_kind, &conf, &[]);
+    hub.wait_leaf();
+    let (mut h, mut l) = (hub.client(), leaf.client());
+
+    // Imports: the hub publishes, a leaf client subscribes.
+    l.send("SUB in.> 1\r\nSUB in.secret 2\r\nSUB in.hidden.x 3\r\n");
+    sync_interest(&mut l, &mut h);
+    h.send("PUB in.secret 1\r\na\r\nPUB in.hidden.x 1\r\nb\r\nPUB in.open 1\r\nc\r\n");
+    h.flush();
+    assert_eq!(next_msg(&mut l), ("MSG in.open 1 1".into(), "c".into()));
+    assert!(l.flush().is_empty());
+
+    // Exports: a leaf client publishes, a hub client subscribes.
+    h.send("SUB out.> 1\r\nSUB out.secret 2\r\n");
+    sync_interest(&mut h, &mut l);
+    l.send("PUB out.secret 1\r\nd\r\nPUB out.open 1\r\ne\r\n");
+    l.flush();
+    assert_eq!(next_msg(&mut h), ("MSG out.open 1 1".into(), "e".into()));
+    assert!(h.flush().is_empty());
+
+    // Local delivery on the leaf is not affected.
+    l.send("SUB out.secret 4\r\nPUB out.secret 1\r\nf\r\n");
+    assert_eq!(next_msg(&mut l), ("MSG out.secret 4 1".into(), "f".into()));
+}
+
+#[test]
+fn deny_lists_of_a_nats_server_leaf_as_reference() {
+    if reference_or_skip() {
+        deny_lists(Impl::Reference, Impl::Reference);
+    }
+}
+
+#[test]
+fn deny_lists_of_a_nats_lite_leaf_to_a_nats_server_hub() {
+    if reference_or_skip() {
+        deny_lists(Impl::Reference, Impl::Lite);
+    }
+}
+
+#[test]
+fn deny_lists_of_a_nats_lite_leaf_to_a_nats_lite_hub() {
+    deny_lists(Impl::Lite, Impl::Lite);
 }

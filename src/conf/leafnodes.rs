@@ -249,9 +249,8 @@ fn parse_remote(
                     return Err(typed::not_supported(entry, "hub remotes"));
                 }
             }
-            "deny_imports" | "deny_import" | "deny_exports" | "deny_export" => {
-                return Err(typed::not_supported(entry, "leafnode remote permissions"))
-            }
+            "deny_imports" | "deny_import" => r.deny_imports = typed::string_list(k, v)?,
+            "deny_exports" | "deny_export" => r.deny_exports = typed::string_list(k, v)?,
             "disabled" => r.disabled = typed::boolean(k, v)?,
             "compression" | "websocket" | "ws" | "first_info_timeout" => {
                 typed::ignored(entry, warnings)
@@ -333,6 +332,13 @@ mod tests {
                 .unwrap();
         assert!(l.remotes[0].disabled);
         assert!(w.is_empty(), "{w:?}");
+        let (l, _) = leaf(
+            "leafnodes { remotes = [ { url: \"nats-leaf://h:1\", deny_imports: [a, \"b.>\"], \
+             deny_export: c } ] }",
+        )
+        .unwrap();
+        assert_eq!(l.remotes[0].deny_imports, ["a", "b.>"]);
+        assert_eq!(l.remotes[0].deny_exports, ["c"]);
         for bad in [
             "leafnodes { remotes = [ { account: A } ] }",
             "leafnodes { remotes = [ { url: \"ws://h:1\" } ] }",

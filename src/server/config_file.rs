@@ -235,6 +235,8 @@ fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
                 .and_then(|t| t.timeout)
                 .unwrap_or(super::options::TLS_TIMEOUT),
             disabled: r.disabled,
+            deny_imports: r.deny_imports.clone(),
+            deny_exports: r.deny_exports.clone(),
         });
     }
     Ok(LeafnodeOptions {

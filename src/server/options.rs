@@ -363,6 +363,12 @@ pub struct LeafRemote {
     pub tls_timeout: Duration,
     /// Configured but not solicited (`disabled: true`).
     pub disabled: bool,
+    /// Messages on these subjects are not accepted from the hub, nor is
+    /// interest in them sent to it (`deny_imports`).
+    pub deny_imports: Vec<String>,
+    /// Messages on these subjects are not sent to the hub, nor is its
+    /// interest in them accepted (`deny_exports`).
+    pub deny_exports: Vec<String>,
 }
 
 /// nats-server's default wait between attempts at a leafnode remote.

@@ -17,6 +17,13 @@
 //! detection subject closes the connection with nats-server's
 //! "Loop detected" error (the soliciting side then waits 30 s).
 //!
+//! A remote's deny lists are the solicited connection's permissions, as
+//! nats-server's `newLeafNodeCfg` makes them: `deny_imports` (subscribe
+//! deny) hides our interest in those subjects from the hub and drops its
+//! messages on them; `deny_exports` (publish deny) ignores the hub's
+//! interest they cover and holds back our messages on them where a
+//! wildcard of the hub's only overlaps them.
+//!
 //! Input is bounded, unlike nats-server's leaf connections: a control line
 //! of at most [`MAX_LEAF_CONTROL_LINE`], a message of at most
 //! [`MAX_LEAF_PAYLOAD`] (or the client limits when larger), at most
@@ -47,6 +54,7 @@ use crate::server::conn::{self, InCounters};
 use crate::server::deliver::{Batch, Fanout, Message};
 use crate::server::nkey_auth::Verdict;
 use crate::server::options::{LeafRemote, RouteTarget};
+use crate::server::permissions::{Permissions, SubjectRules};
 use crate::server::subscription::{LeafSide, Subscription};
 use crate::server::timers::TimerKind;
 use crate::server::trace;
@@ -173,6 +181,18 @@ pub fn solicited(
     ops.peer_proto = info.proto;
     ops.wait_connect_info = info.info_on_connect;
     ops.hub_urls = info.leafnode_urls.clone().unwrap_or_default();
+    if !remote.deny_imports.is_empty() {
+        ops.import_deny = Some(Arc::new(SubjectRules::new(
+            None,
+            remote.deny_imports.clone(),
+        )));
+    }
+    if !remote.deny_exports.is_empty() {
+        ops.export_deny = Some(Arc::new(Permissions {
+            subscribe: Some(SubjectRules::new(None, remote.deny_exports.clone())),
+            ..Permissions::default()
+        }));
+    }
     run(io, ops, first)
 }
 
@@ -374,6 +394,11 @@ struct LeafOps {
     leaf: Option<Arc<Leaf>>,
     /// Solicited: the hub cluster's leafnode URLs, from its latest INFO.
     hub_urls: Vec<String>,
+    /// Solicited: the remote's `deny_imports`.
+    import_deny: Option<Arc<SubjectRules>>,
+    /// Solicited: the remote's `deny_exports`, as the subscribe deny list
+    /// that filters deliveries to the hub's subscriptions.
+    export_deny: Option<Arc<Permissions>>,
     loop_detected: Cell<bool>,
     limits: Limits,
     fanout: Fanout,
@@ -413,6 +438,8 @@ impl LeafOps {
             remote_cluster: String::new(),
             leaf: None,
             hub_urls: Vec::new(),
+            import_deny: None,
+            export_deny: None,
             loop_detected: Cell::new(false),
             counters: InCounters::default(),
         }
@@ -457,11 +484,12 @@ impl LeafOps {
             self.prefix(),
             self.account.name
         );
-        let kick = self.server.routes.interest.leaves.attach(
+        let kick = self.server.routes.interest.leaves.attach_hiding(
             &self.client,
             &self.account.name,
             self.origin(),
             self.server.leafs.lds(),
+            self.import_deny.clone(),
         );
         if kick {
             self.client.kick();
@@ -665,7 +693,21 @@ impl LeafOps {
             debug!("{} - Invalid leafnode subscription", self.prefix());
             return Ok(());
         }
-        let key = sub_key(subject_, queue.map(|q| q.0));
+        let queue_name = queue.map(|q| q.0);
+        let mut deny_filter = None;
+        if let Some(deny) = &self.export_deny {
+            if !deny.can_subscribe(subject_, queue_name) {
+                debug!(
+                    "{} - Not permitted to subscribe to {} (deny_exports)",
+                    self.prefix(),
+                    String::from_utf8_lossy(subject_)
+                );
+                return Ok(());
+            }
+            // A wildcard that only overlaps the deny list: filter deliveries.
+            deny_filter = Some(deny.clone());
+        }
+        let key = sub_key(subject_, queue_name);
         let mut subs = self.client.subs();
         if let Some(existing) = subs.get(key.as_slice()) {
             if let Some((_, weight)) = queue {
@@ -689,6 +731,7 @@ impl LeafOps {
             queue.map_or(1, |q| q.1),
         );
         sub.leaf_cluster = cluster_id(&self.remote_cluster);
+        sub.deny_filter = deny_filter;
         sub.leaf = Some(if self.solicited {
             LeafSide::Solicited
         } else {
@@ -725,6 +768,16 @@ impl LeafOps {
     fn leaf_msg(&mut self, m: &PeerMsg<'_>) {
         self.counters
             .add(m.headers.map_or(0, <[u8]>::len) + m.payload.len());
+        if let Some(deny) = &self.import_deny {
+            if !deny.allows_publish(m.subject) {
+                debug!(
+                    "{} - Not permitted to receive from {} (deny_imports)",
+                    self.prefix(),
+                    String::from_utf8_lossy(m.subject)
+                );
+                return;
+            }
+        }
         let msg = Message {
             subject: m.subject,
             reply: m.reply,
