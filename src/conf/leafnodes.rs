@@ -127,12 +127,29 @@ pub(crate) fn parse_leafnodes(
                     l.remotes.push(parse_remote(k, item, warnings)?);
                 }
             }
-            "compression"
-            | "min_version"
-            | "write_deadline"
-            | "write_timeout"
-            | "isolate_leafnode_interest"
-            | "tls_handshake_first" => typed::ignored(entry, warnings),
+            // Compression is negotiated (nats-server 2.10+): a peer that
+            // does not offer it ends with an uncompressed link, which is
+            // what a nats-lite leaf connection is. So ignoring it is a
+            // valid outcome, with a warning.
+            "compression" => typed::ignored(entry, warnings),
+            "min_version" | "minimum_version" => {
+                return Err(typed::not_supported(
+                    entry,
+                    "a minimum leafnode server version",
+                ))
+            }
+            "write_deadline" | "write_timeout" => {
+                return Err(typed::not_supported(
+                    entry,
+                    "a leafnode write deadline or policy",
+                ))
+            }
+            "isolate_leafnode_interest" => {
+                return Err(typed::not_supported(entry, "isolated leafnode interest"))
+            }
+            "tls_handshake_first" | "handshake_first" => {
+                return Err(typed::not_supported(entry, "TLS before the leafnode INFO"))
+            }
             _ => unknown_field(entry)?,
         }
     }
@@ -252,8 +269,14 @@ fn parse_remote(
             "deny_imports" | "deny_import" => r.deny_imports = typed::string_list(k, v)?,
             "deny_exports" | "deny_export" => r.deny_exports = typed::string_list(k, v)?,
             "disabled" => r.disabled = typed::boolean(k, v)?,
-            "compression" | "websocket" | "ws" | "first_info_timeout" => {
-                typed::ignored(entry, warnings)
+            // Negotiated: an uncompressed link is a valid outcome (see the
+            // listen block's `compression`).
+            "compression" => typed::ignored(entry, warnings),
+            "websocket" | "ws" => {
+                return Err(typed::not_supported(entry, "websocket leafnode remotes"))
+            }
+            "first_info_timeout" => {
+                return Err(typed::not_supported(entry, "a leafnode first INFO timeout"))
             }
             _ => unknown_field(entry)?,
         }
@@ -348,5 +371,29 @@ mod tests {
         ] {
             assert!(leaf(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Options a nats-lite leafnode does not apply are refused, not
+    /// ignored; compression alone is ignored (negotiated off is valid).
+    #[test]
+    fn options_without_an_effect_are_refused() {
+        for bad in [
+            "leafnodes { port: 1, min_version: \"2.8.0\" }",
+            "leafnodes { port: 1, write_deadline: \"1s\" }",
+            "leafnodes { port: 1, write_timeout: retry }",
+            "leafnodes { port: 1, isolate_leafnode_interest: true }",
+            "leafnodes { port: 1, tls_handshake_first: true }",
+            "leafnodes { remotes = [ { url: \"nats://h:1\", first_info_timeout: \"3s\" } ] }",
+            "leafnodes { remotes = [ { url: \"nats://h:1\", ws { no_masking: true } } ] }",
+        ] {
+            let e = leaf(bad).unwrap_err();
+            assert!(e.contains("not supported by nats-lite"), "{bad}: {e}");
+        }
+        let (_, w) = leaf("leafnodes { port: 1, compression: off }").unwrap();
+        assert_eq!(w.len(), 1);
+        let (_, w) =
+            leaf("leafnodes { remotes = [ { url: \"nats://h:1\", compression: s2_auto } ] }")
+                .unwrap();
+        assert_eq!(w.len(), 1);
     }
 }
