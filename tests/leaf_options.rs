@@ -92,3 +92,33 @@ fn deny_lists_of_a_nats_lite_leaf_to_a_nats_server_hub() {
 fn deny_lists_of_a_nats_lite_leaf_to_a_nats_lite_hub() {
     deny_lists(Impl::Lite, Impl::Lite);
 }
+
+/// `first_info_timeout`: a "hub" that accepts and never sends INFO is
+/// given up on after that long (the default is 2 s).
+#[test]
+fn first_info_timeout_bounds_the_wait_for_the_hubs_info() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"nats-leaf://{addr}\", first_info_timeout: \"300ms\" }} ] }}"
+    );
+    let mut leaf = start(Impl::Lite, &conf, &[]);
+    let (mut conn, _) = silent.accept().unwrap();
+    let accepted = Instant::now();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    // The leaf sends nothing before the INFO; the read ends when it hangs up.
+    let n = conn.read(&mut buf).unwrap_or(0);
+    let waited = accepted.elapsed();
+    assert_eq!(n, 0, "the leaf sent something before the hub's INFO");
+    assert!(
+        waited < Duration::from_millis(1500),
+        "gave up only after {waited:?}"
+    );
+    leaf.server
+        .wait_for_log("Error reading the leafnode INFO", START_TIMEOUT)
+        .expect("no log line for the missing INFO");
+}

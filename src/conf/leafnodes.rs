@@ -64,6 +64,9 @@ pub struct RemoteConfig {
     /// Subjects whose messages this server does not send to the hub
     /// (`deny_exports`): the link's publish deny list.
     pub deny_exports: Vec<String>,
+    /// How long to wait for the hub's first INFO (`first_info_timeout`,
+    /// nats-server 2.10+).
+    pub first_info_timeout: Option<Duration>,
     /// Where the entry starts.
     pub pos: Pos,
 }
@@ -226,6 +229,7 @@ fn parse_remote(
         disabled: false,
         deny_imports: Vec::new(),
         deny_exports: Vec::new(),
+        first_info_timeout: None,
         pos: value.pos.clone(),
     };
     for entry in map {
@@ -276,7 +280,7 @@ fn parse_remote(
                 return Err(typed::not_supported(entry, "websocket leafnode remotes"))
             }
             "first_info_timeout" => {
-                return Err(typed::not_supported(entry, "a leafnode first INFO timeout"))
+                r.first_info_timeout = Some(duration_from_value(k, v, warnings)?)
             }
             _ => unknown_field(entry)?,
         }
@@ -354,6 +358,13 @@ mod tests {
             leaf("leafnodes { remotes = [ { url: \"nats-leaf://h:1\", disabled: true } ] }")
                 .unwrap();
         assert!(l.remotes[0].disabled);
+        let (l, _) =
+            leaf("leafnodes { remotes = [ { url: \"nats://h:1\", first_info_timeout: \"3s\" } ] }")
+                .unwrap();
+        assert_eq!(
+            l.remotes[0].first_info_timeout,
+            Some(Duration::from_secs(3))
+        );
         assert!(w.is_empty(), "{w:?}");
         let (l, _) = leaf(
             "leafnodes { remotes = [ { url: \"nats-leaf://h:1\", deny_imports: [a, \"b.>\"], \
@@ -383,7 +394,6 @@ mod tests {
             "leafnodes { port: 1, write_timeout: retry }",
             "leafnodes { port: 1, isolate_leafnode_interest: true }",
             "leafnodes { port: 1, tls_handshake_first: true }",
-            "leafnodes { remotes = [ { url: \"nats://h:1\", first_info_timeout: \"3s\" } ] }",
             "leafnodes { remotes = [ { url: \"nats://h:1\", ws { no_masking: true } } ] }",
         ] {
             let e = leaf(bad).unwrap_err();

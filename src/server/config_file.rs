@@ -283,6 +283,9 @@ fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
             disabled: r.disabled,
             deny_imports: r.deny_imports.clone(),
             deny_exports: r.deny_exports.clone(),
+            first_info_timeout: r
+                .first_info_timeout
+                .unwrap_or(super::leaf::FIRST_INFO_TIMEOUT),
         });
     }
     Ok(LeafnodeOptions {

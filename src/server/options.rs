@@ -369,6 +369,8 @@ pub struct LeafRemote {
     /// Messages on these subjects are not sent to the hub, nor is its
     /// interest in them accepted (`deny_exports`).
     pub deny_exports: Vec<String>,
+    /// How long the hub has to send its first INFO.
+    pub first_info_timeout: Duration,
 }
 
 /// nats-server's default wait between attempts at a leafnode remote.

@@ -129,7 +129,7 @@ pub fn solicited(
 ) -> Outcome {
     let _ = stream.set_nodelay(true);
     let url = crate::server::net::display_addr(&target.host, target.port);
-    let info = match read_info_line(&stream) {
+    let info = match read_info_line(&stream, remote.first_info_timeout) {
         Ok(line) => line,
         Err(e) => {
             log_error!("{url} - Error reading the leafnode INFO: {e}");
