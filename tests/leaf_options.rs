@@ -1,6 +1,8 @@
-//! Leafnode remote options beyond the URL: `disabled` (the remote is not
+//! Leafnode options beyond the URL: a remote's `disabled` (it is not
 //! solicited), `deny_imports` / `deny_exports` (the link's permissions,
-//! checked with a nats-server 2.9.10 hub and a nats-lite one).
+//! checked with a nats-server 2.9.10 hub and a nats-lite one, and
+//! nats-server as the reference leaf) and `first_info_timeout`; the
+//! block's `write_deadline`.
 
 use crate::cluster_support::{sync_interest, Impl};
 use crate::leaf_support::{exchange, next_msg, reference_or_skip, start};
@@ -121,4 +123,40 @@ fn first_info_timeout_bounds_the_wait_for_the_hubs_info() {
     leaf.server
         .wait_for_log("Error reading the leafnode INFO", START_TIMEOUT)
         .expect("no log line for the missing INFO");
+}
+
+/// `write_deadline` in the leafnodes block: a leaf that stops reading is
+/// cut off as a slow consumer after that long, not after the server's
+/// (10 s) deadline.
+#[test]
+fn the_leafnode_write_deadline_cuts_off_a_leaf_that_stops_reading() {
+    use std::time::{Duration, Instant};
+    let mut hub = start(
+        Impl::Lite,
+        "max_pending: 1GB\nleafnodes { listen: 127.0.0.1:-1, write_deadline: \"500ms\" }",
+        &[],
+    );
+    let mut fake = crate::util::RawClient::connect(hub.leaf_addr.unwrap());
+    assert!(fake.read_line().starts_with("INFO {"));
+    fake.send("CONNECT {\"server_id\":\"NFAKE\",\"name\":\"fake\"}\r\nLS+ flood\r\nPING\r\n");
+    // Read up to the PONG: the hub has the interest, then stop reading.
+    while fake.read_line() != "PONG" {}
+    let mut publisher = hub.client();
+    let chunk = format!("PUB flood 65536\r\n{}\r\n", "x".repeat(65536));
+    let started = Instant::now();
+    // 64 MiB: far more than the socket buffers hold.
+    for _ in 0..1024 {
+        publisher.send(&chunk);
+    }
+    publisher.flush();
+    let line = hub
+        .server
+        .wait_for_log("Slow Consumer (Write Deadline)", Duration::from_secs(8))
+        .unwrap_or_else(|| panic!("not cut off: {:?}", hub.server.log_lines()));
+    assert!(line.contains("lid:"), "{line}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "cut off only after {:?}",
+        started.elapsed()
+    );
 }

@@ -34,6 +34,8 @@ pub struct LeafnodesConfig {
     pub no_advertise: bool,
     /// Wait between attempts at a remote.
     pub reconnect: Option<Duration>,
+    /// Write deadline of leaf connections (the server's when unset).
+    pub write_deadline: Option<Duration>,
     /// The hubs to solicit.
     pub remotes: Vec<RemoteConfig>,
     /// Where the block starts.
@@ -141,10 +143,11 @@ pub(crate) fn parse_leafnodes(
                     "a minimum leafnode server version",
                 ))
             }
-            "write_deadline" | "write_timeout" => {
+            "write_deadline" => l.write_deadline = Some(duration_from_value(k, v, warnings)?),
+            "write_timeout" => {
                 return Err(typed::not_supported(
                     entry,
-                    "a leafnode write deadline or policy",
+                    "a leafnode write timeout policy",
                 ))
             }
             "isolate_leafnode_interest" => {
@@ -317,6 +320,8 @@ mod tests {
         assert_eq!(l.advertise.as_deref(), Some("h:7422"));
         assert!(l.no_advertise);
         assert_eq!(l.account.as_deref(), Some("ACC"));
+        let (l, _) = leaf("leafnodes { port: 1, write_deadline: \"500ms\" }").unwrap();
+        assert_eq!(l.write_deadline, Some(Duration::from_millis(500)));
         let a = l.authorization.unwrap();
         assert_eq!(
             (a.user.as_deref(), a.password.as_deref()),
@@ -390,7 +395,6 @@ mod tests {
     fn options_without_an_effect_are_refused() {
         for bad in [
             "leafnodes { port: 1, min_version: \"2.8.0\" }",
-            "leafnodes { port: 1, write_deadline: \"1s\" }",
             "leafnodes { port: 1, write_timeout: retry }",
             "leafnodes { port: 1, isolate_leafnode_interest: true }",
             "leafnodes { port: 1, tls_handshake_first: true }",

@@ -301,6 +301,7 @@ fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
         account: l.account.clone(),
         auth_timeout: auth.and_then(|a| a.timeout),
         reconnect: l.reconnect.unwrap_or(super::options::LEAF_RECONNECT),
+        write_deadline: l.write_deadline,
         remotes,
     })
 }

@@ -337,6 +337,8 @@ pub struct LeafnodeOptions {
     pub auth_timeout: Option<Duration>,
     /// Wait between attempts at a remote.
     pub reconnect: Duration,
+    /// Write deadline of leaf connections (the server's when unset).
+    pub write_deadline: Option<Duration>,
     /// The hubs to solicit.
     pub remotes: Vec<LeafRemote>,
 }

@@ -75,11 +75,21 @@ const MAX_LEAF_SUBS: usize = 1 << 20;
 /// The first PING comes after about this long.
 const FIRST_PING: Duration = Duration::from_secs(1);
 
+/// The write deadline of leaf connections (`leafnodes { write_deadline }`).
+fn leaf_write_deadline(server: &Server) -> Option<Duration> {
+    server
+        .opts()
+        .leafnodes
+        .as_ref()
+        .and_then(|l| l.write_deadline)
+}
+
 /// Serve a connection accepted on the leafnode port.
 pub fn accepted(server: Arc<Server>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
-    let client = conn::new_client(&server, stream.clone(), addr);
+    let client =
+        conn::new_client_with_deadline(&server, stream.clone(), addr, leaf_write_deadline(&server));
     let nonce = crate::server::nkey_auth::new_nonce();
     let mut line = Vec::new();
     encode::json_op(
@@ -151,7 +161,8 @@ pub fn solicited(
         return Outcome::default();
     };
     let stream = Arc::new(stream);
-    let client = conn::new_client(&server, stream.clone(), addr);
+    let client =
+        conn::new_client_with_deadline(&server, stream.clone(), addr, leaf_write_deadline(&server));
     client.set_account(account);
     let mut io = Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, false);
     if info.tls_required || remote.tls.is_some() {
