@@ -320,8 +320,8 @@ mod tests {
         assert_eq!(l.advertise.as_deref(), Some("h:7422"));
         assert!(l.no_advertise);
         assert_eq!(l.account.as_deref(), Some("ACC"));
-        let (l, _) = leaf("leafnodes { port: 1, write_deadline: \"500ms\" }").unwrap();
-        assert_eq!(l.write_deadline, Some(Duration::from_millis(500)));
+        let (wd, _) = leaf("leafnodes { port: 1, write_deadline: \"500ms\" }").unwrap();
+        assert_eq!(wd.write_deadline, Some(Duration::from_millis(500)));
         let a = l.authorization.unwrap();
         assert_eq!(
             (a.user.as_deref(), a.password.as_deref()),
