@@ -2,10 +2,11 @@
 //! solicited), `deny_imports` / `deny_exports` (the link's permissions,
 //! checked with a nats-server 2.9.10 hub and a nats-lite one, and
 //! nats-server as the reference leaf) and `first_info_timeout`; the
-//! block's `write_deadline`.
+//! block's `write_deadline` and `min_version` (in every pairing with
+//! nats-server 2.9.10).
 
 use crate::cluster_support::{sync_interest, Impl};
-use crate::leaf_support::{exchange, next_msg, reference_or_skip, start};
+use crate::leaf_support::{exchange, next_msg, reference_or_skip, start, LEAF_TIMEOUT};
 use crate::util::START_TIMEOUT;
 
 /// A remote with `disabled: true` is not dialled; the other remote of the
@@ -159,4 +160,63 @@ fn the_leafnode_write_deadline_cuts_off_a_leaf_that_stops_reading() {
         "cut off only after {:?}",
         started.elapsed()
     );
+}
+
+/// The block's `min_version`: a leaf of an older server version is
+/// refused with nats-server's error (both sides log it); a leaf at least
+/// that version links.
+fn min_version(hub_kind: Impl, leaf_kind: Impl) {
+    let refusal = "connection rejected since minimum version required is \"2.10.0\"";
+    let mut hub = start(
+        hub_kind,
+        "leafnodes { listen: 127.0.0.1:-1, min_version: \"2.10.0\" }",
+        &[],
+    );
+    let conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"{}\" }} ] }}",
+        hub.leaf_url("")
+    );
+    let mut leaf = start(leaf_kind, &conf, &[]);
+    for s in [&mut hub.server, &mut leaf.server] {
+        s.wait_for_log(refusal, LEAF_TIMEOUT)
+            .unwrap_or_else(|| panic!("not refused: {:?}", s.log_lines()));
+    }
+
+    let mut hub = start(
+        hub_kind,
+        "leafnodes { listen: 127.0.0.1:-1, min_version: \"2.9.0\" }",
+        &[],
+    );
+    let conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"{}\" }} ] }}",
+        hub.leaf_url("")
+    );
+    let _leaf = start(leaf_kind, &conf, &[]);
+    hub.wait_leaf();
+}
+
+#[test]
+fn min_version_of_a_nats_server_hub_as_reference() {
+    if reference_or_skip() {
+        min_version(Impl::Reference, Impl::Reference);
+    }
+}
+
+#[test]
+fn min_version_of_a_nats_lite_hub_refuses_an_older_nats_server_leaf() {
+    if reference_or_skip() {
+        min_version(Impl::Lite, Impl::Reference);
+    }
+}
+
+#[test]
+fn min_version_of_a_nats_server_hub_with_a_nats_lite_leaf() {
+    if reference_or_skip() {
+        min_version(Impl::Reference, Impl::Lite);
+    }
+}
+
+#[test]
+fn min_version_between_nats_lite_servers() {
+    min_version(Impl::Lite, Impl::Lite);
 }

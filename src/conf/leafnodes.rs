@@ -36,6 +36,8 @@ pub struct LeafnodesConfig {
     pub reconnect: Option<Duration>,
     /// Write deadline of leaf connections (the server's when unset).
     pub write_deadline: Option<Duration>,
+    /// Leaves of an older server version are refused (`min_version`).
+    pub min_version: Option<String>,
     /// The hubs to solicit.
     pub remotes: Vec<RemoteConfig>,
     /// Where the block starts.
@@ -138,10 +140,26 @@ pub(crate) fn parse_leafnodes(
             // valid outcome, with a warning.
             "compression" => typed::ignored(entry, warnings),
             "min_version" | "minimum_version" => {
-                return Err(typed::not_supported(
-                    entry,
-                    "a minimum leafnode server version",
-                ))
+                let version = typed::string(k, v)?;
+                let low = crate::protocol::leaf::LOWEST_MIN_VERSION;
+                match crate::protocol::leaf::version_components(&version) {
+                    Err(e) => {
+                        return Err(ConfError::at(
+                            &entry.key_pos,
+                            format!("invalid leafnode's minimum version: {e}"),
+                        ))
+                    }
+                    Ok(v) if v < low => {
+                        return Err(ConfError::at(
+                            &entry.key_pos,
+                            format!(
+                                "the minimum version should be at least {}.{}.{}",
+                                low.0, low.1, low.2
+                            ),
+                        ))
+                    }
+                    Ok(_) => l.min_version = Some(version),
+                }
             }
             "write_deadline" => l.write_deadline = Some(duration_from_value(k, v, warnings)?),
             "write_timeout" => {
@@ -320,6 +338,23 @@ mod tests {
         assert_eq!(l.advertise.as_deref(), Some("h:7422"));
         assert!(l.no_advertise);
         assert_eq!(l.account.as_deref(), Some("ACC"));
+        let (mv, _) = leaf("leafnodes { port: 1, min_version: \"2.10.0-beta\" }").unwrap();
+        assert_eq!(mv.min_version.as_deref(), Some("2.10.0-beta"));
+        for (bad, err) in [
+            ("\"2.7.0\"", "the minimum version should be at least 2.8.0"),
+            (
+                "\"abc\"",
+                "invalid leafnode's minimum version: invalid semver",
+            ),
+            (
+                "\"2.10\"",
+                "invalid leafnode's minimum version: strconv.Atoi",
+            ),
+            ("2", "min_version"),
+        ] {
+            let e = leaf(&format!("leafnodes {{ port: 1, min_version: {bad} }}")).unwrap_err();
+            assert!(e.contains(err), "{bad}: {e}");
+        }
         let (wd, _) = leaf("leafnodes { port: 1, write_deadline: \"500ms\" }").unwrap();
         assert_eq!(wd.write_deadline, Some(Duration::from_millis(500)));
         let a = l.authorization.unwrap();
@@ -394,7 +429,6 @@ mod tests {
     #[test]
     fn options_without_an_effect_are_refused() {
         for bad in [
-            "leafnodes { port: 1, min_version: \"2.8.0\" }",
             "leafnodes { port: 1, write_timeout: retry }",
             "leafnodes { port: 1, isolate_leafnode_interest: true }",
             "leafnodes { port: 1, tls_handshake_first: true }",

@@ -302,6 +302,7 @@ fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
         auth_timeout: auth.and_then(|a| a.timeout),
         reconnect: l.reconnect.unwrap_or(super::options::LEAF_RECONNECT),
         write_deadline: l.write_deadline,
+        min_version: l.min_version.clone(),
         remotes,
     })
 }

@@ -339,6 +339,8 @@ pub struct LeafnodeOptions {
     pub reconnect: Duration,
     /// Write deadline of leaf connections (the server's when unset).
     pub write_deadline: Option<Duration>,
+    /// Leaves older than this server version are refused.
+    pub min_version: Option<String>,
     /// The hubs to solicit.
     pub remotes: Vec<LeafRemote>,
 }

@@ -567,6 +567,19 @@ impl LeafOps {
             ));
             return Err(CloseReason::WrongPort);
         }
+        if let Some(min) = self.too_old(&c.version) {
+            // nats-server holds the refused leaf for a while so that it
+            // does not come straight back.
+            let text = format!(
+                "connection rejected since minimum version required is {}",
+                crate::server::permissions::go_quote(min.as_bytes())
+            );
+            self.send_err(&text);
+            log_error!("{} - {text}", self.prefix());
+            self.end_batch(false);
+            self.server.leafs.wait(super::WAIT_BEFORE_CLOSE);
+            return Err(CloseReason::MinimumVersionRequired);
+        }
         self.client.set_account(account.clone());
         self.account = account;
         self.connect_seen = true;
@@ -591,6 +604,14 @@ impl LeafOps {
         self.end_batch(false);
         self.register();
         Ok(())
+    }
+
+    /// The block's `min_version` when a leaf of `version` is older.
+    fn too_old(&self, version: &str) -> Option<String> {
+        let opts = self.server.opts();
+        let min = opts.leafnodes.as_ref()?.min_version.as_ref()?;
+        let wanted = crate::protocol::leaf::version_components(min).ok()?;
+        (!crate::protocol::leaf::version_at_least(version, wanted)).then(|| min.clone())
     }
 
     /// The account a leaf's credentials bind it to. A user whose

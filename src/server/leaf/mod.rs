@@ -45,6 +45,9 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 pub const FIRST_INFO_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest first INFO line we read from a hub.
 const MAX_INFO_LINE: usize = 64 * 1024;
+/// How long a leaf refused for its version is held before the close
+/// (nats-server's `leafNodeWaitBeforeClose`).
+const WAIT_BEFORE_CLOSE: Duration = Duration::from_secs(5);
 /// Wait before soliciting again after a loop was detected.
 pub const LOOP_DELAY: Duration = Duration::from_secs(30);
 
