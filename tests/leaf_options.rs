@@ -3,7 +3,7 @@
 //! checked with a nats-server 2.9.10 hub and a nats-lite one, and
 //! nats-server as the reference leaf) and `first_info_timeout`; the
 //! block's `write_deadline` and `min_version` (in every pairing with
-//! nats-server 2.9.10).
+//! nats-server 2.9.10); `hub: true` remotes both ways with nats-server.
 
 use crate::cluster_support::{sync_interest, Impl};
 use crate::leaf_support::{exchange, next_msg, reference_or_skip, start, LEAF_TIMEOUT};
@@ -219,4 +219,72 @@ fn min_version_of_a_nats_server_hub_with_a_nats_lite_leaf() {
 #[test]
 fn min_version_between_nats_lite_servers() {
     min_version(Impl::Lite, Impl::Lite);
+}
+
+/// A remote with `hub: true`: this server (in a cluster of two nats-lite
+/// servers) solicits a `spoke_kind` server, and is the hub on that
+/// connection: the peer's interest and messages go on over our routes,
+/// and the peer is told our cluster's interest (a spoke would do neither).
+fn hub_remote(spoke_kind: Impl) {
+    let spoke = start(spoke_kind, "leafnodes { listen: 127.0.0.1:-1 }", &[]);
+    let mut a1 = start(
+        Impl::Lite,
+        &format!(
+            "cluster {{ name: C, host: 127.0.0.1, port: -1 }}\nleafnodes {{ remotes = [ {{ url: \"{}\", hub: true }} ] }}",
+            spoke.leaf_url("")
+        ),
+        &[],
+    );
+    let route_line = a1
+        .server
+        .wait_for_log("Listening for route connections on", START_TIMEOUT)
+        .expect("route listener");
+    let route = route_line.rsplit(' ').next().unwrap().to_string();
+    let a2 = start(
+        Impl::Lite,
+        &format!("cluster {{ name: C, host: 127.0.0.1, port: -1, routes: [\"nats://{route}\"] }}"),
+        &[],
+    );
+    a1.wait_leaf();
+    let (mut on_spoke, mut on_a2) = (spoke.client(), a2.client());
+    // The spoke's interest reaches a2 across our route, and a2's the spoke.
+    sync_interest(&mut on_spoke, &mut on_a2);
+    sync_interest(&mut on_a2, &mut on_spoke);
+    on_spoke.send("SUB down 1\r\n");
+    on_a2.send("SUB up 1\r\n");
+    sync_interest(&mut on_spoke, &mut on_a2);
+    sync_interest(&mut on_a2, &mut on_spoke);
+    on_a2.send("PUB down 1\r\na\r\n");
+    on_spoke.send("PUB up 1\r\nb\r\n");
+    assert_eq!(next_msg(&mut on_spoke), ("MSG down 1 1".into(), "a".into()));
+    assert_eq!(next_msg(&mut on_a2), ("MSG up 1 1".into(), "b".into()));
+}
+
+#[test]
+fn a_hub_remote_to_a_nats_server_makes_the_soliciting_server_the_hub() {
+    if reference_or_skip() {
+        hub_remote(Impl::Reference);
+    }
+}
+
+#[test]
+fn a_hub_remote_to_a_nats_lite_server_makes_the_soliciting_server_the_hub() {
+    hub_remote(Impl::Lite);
+}
+
+/// A nats-server remote with `hub: true` solicits a nats-lite server,
+/// which takes the spoke's part: traffic flows both ways.
+#[test]
+fn a_nats_server_hub_remote_solicits_a_nats_lite_spoke() {
+    if !reference_or_skip() {
+        return;
+    }
+    let mut spoke = start(Impl::Lite, "leafnodes { listen: 127.0.0.1:-1 }", &[]);
+    let conf = format!(
+        "leafnodes {{ remotes = [ {{ url: \"{}\", hub: true }} ] }}",
+        spoke.leaf_url("")
+    );
+    let hub = start(Impl::Reference, &conf, &[]);
+    spoke.wait_leaf();
+    exchange(&mut hub.client(), &mut spoke.client());
 }

@@ -40,7 +40,7 @@
 //!   `leaf_monitor` (`/leafz`, `/varz` against nats-server's keys, `/metrics`),
 //!   `leaf_faults` (bad input on the leafnode port, refused credentials),
 //!   `leaf_options` (remote `disabled`, `deny_imports` / `deny_exports`,
-//!   `first_info_timeout`; the block's `write_deadline`, `min_version`).
+//!   `first_info_timeout`, `hub`; the block's `write_deadline`, `min_version`).
 //! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
 //!   with credentials.
 //! - `monitor_dashboard`: the live dashboard in headless Chromium

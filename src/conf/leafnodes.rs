@@ -59,6 +59,8 @@ pub struct RemoteConfig {
     pub tls_scheme: bool,
     /// Do not shuffle the URLs.
     pub no_randomize: bool,
+    /// `hub: true`: this server is the hub on the connection it solicits.
+    pub hub: bool,
     /// `disabled: true`: the remote is configured but not solicited
     /// (nats-server 2.10+).
     pub disabled: bool,
@@ -247,6 +249,7 @@ fn parse_remote(
         tls: None,
         tls_scheme: false,
         no_randomize: false,
+        hub: false,
         disabled: false,
         deny_imports: Vec::new(),
         deny_exports: Vec::new(),
@@ -286,11 +289,7 @@ fn parse_remote(
             "account" | "local" => r.account = Some(typed::string(k, v)?),
             "tls" => r.tls = Some(parse_client_tls(k, v, warnings)?),
             "no_randomize" | "dont_randomize" => r.no_randomize = typed::boolean(k, v)?,
-            "hub" => {
-                if typed::boolean(k, v)? {
-                    return Err(typed::not_supported(entry, "hub remotes"));
-                }
-            }
+            "hub" => r.hub = typed::boolean(k, v)?,
             "deny_imports" | "deny_import" => r.deny_imports = typed::string_list(k, v)?,
             "deny_exports" | "deny_export" => r.deny_exports = typed::string_list(k, v)?,
             "disabled" => r.disabled = typed::boolean(k, v)?,
@@ -398,6 +397,10 @@ mod tests {
             leaf("leafnodes { remotes = [ { url: \"nats-leaf://h:1\", disabled: true } ] }")
                 .unwrap();
         assert!(l.remotes[0].disabled);
+        assert!(!l.remotes[0].hub);
+        let (l, _) =
+            leaf("leafnodes { remotes = [ { url: \"nats://h:1\", hub: true } ] }").unwrap();
+        assert!(l.remotes[0].hub);
         let (l, _) =
             leaf("leafnodes { remotes = [ { url: \"nats://h:1\", first_info_timeout: \"3s\" } ] }")
                 .unwrap();
@@ -417,7 +420,6 @@ mod tests {
             "leafnodes { remotes = [ { account: A } ] }",
             "leafnodes { remotes = [ { url: \"ws://h:1\" } ] }",
             "leafnodes { remotes = [ { url: \"h:1\" } ] }",
-            "leafnodes { remotes = [ { url: \"nats://h:1\", hub: true } ] }",
             "leafnodes { prot: 1 }",
         ] {
             assert!(leaf(bad).is_err(), "{bad}");

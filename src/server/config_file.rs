@@ -280,6 +280,7 @@ fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
                 .as_ref()
                 .and_then(|t| t.timeout)
                 .unwrap_or(super::options::TLS_TIMEOUT),
+            hub: r.hub,
             disabled: r.disabled,
             deny_imports: r.deny_imports.clone(),
             deny_exports: r.deny_exports.clone(),

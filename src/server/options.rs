@@ -365,6 +365,8 @@ pub struct LeafRemote {
     pub tls: Option<crate::tls::TlsOptions>,
     /// Time to finish the TLS handshake.
     pub tls_timeout: Duration,
+    /// We are the hub on this connection (`hub: true`).
+    pub hub: bool,
     /// Configured but not solicited (`disabled: true`).
     pub disabled: bool,
     /// Messages on these subjects are not accepted from the hub, nor is

@@ -10,6 +10,10 @@
 //! leafnode port is refused, as nats-server does), TLS when either side
 //! asks for it, then our CONNECT; the hub's second INFO completes it.
 //!
+//! Roles: the soliciting side is the spoke (the leaf) unless its remote
+//! says `hub: true`; then the accepting side is the spoke (nats-server's
+//! `is_hub` in CONNECT).
+//!
 //! Then on both sides: `LS+`/`LS-` keep the peer's interest in the bound
 //! account's index (remote subscriptions delivering to this connection),
 //! `LMSG`/`HMSG` are published as from a client that never gets its own
@@ -184,6 +188,10 @@ pub fn solicited(
     let mut first = Vec::new();
     encode::json_op(&mut first, "CONNECT", &connect);
     let mut ops = LeafOps::new(server, client, stream, true, None);
+    if remote.hub {
+        ops.spoke = false;
+        ops.fanout.out.from_hub = false;
+    }
     ops.remote_id = info.server_id.clone();
     ops.remote_name = info.server_name.clone();
     ops.remote_account = info.remote_account.clone();
@@ -246,6 +254,7 @@ fn leaf_connect_json(
         },
         remote_account: remote.account.clone(),
         proto: crate::server::trace::TRACE_PROTO,
+        hub: remote.hub,
         ..LeafConnect::default()
     };
     if let Some(path) = &remote.credentials {
@@ -383,8 +392,12 @@ struct LeafOps {
     server: Arc<Server>,
     client: Arc<Client>,
     stream: Arc<TcpStream>,
-    /// We dialled it: the peer is our hub.
+    /// We dialled it.
     solicited: bool,
+    /// The peer is our hub (we dialled it, and not as its hub): its
+    /// interest and messages are not passed on to routes, and it is told
+    /// only local interest.
+    spoke: bool,
     /// The account the connection is bound to (known from CONNECT on a hub).
     account: Arc<Account>,
     /// Accepted: the nonce our INFO carried.
@@ -438,6 +451,7 @@ impl LeafOps {
             client,
             stream,
             solicited,
+            spoke: solicited,
             nonce,
             connect_seen: false,
             wait_connect_info: false,
@@ -463,7 +477,7 @@ impl LeafOps {
     fn origin(&self) -> Origin {
         Origin::Leaf {
             cid: self.client.cid,
-            solicited: self.solicited,
+            solicited: self.spoke,
             cluster: cluster_id(&self.remote_cluster),
         }
     }
@@ -591,6 +605,11 @@ impl LeafOps {
         self.remote_account = c.remote_account;
         self.remote_cluster = c.cluster;
         self.peer_proto = c.proto;
+        if c.hub {
+            // The leaf declared itself the hub: we are its spoke.
+            self.spoke = true;
+            self.fanout.out.from_hub = true;
+        }
         let mut line = Vec::new();
         let json = hub_info_json(
             &self.server,
@@ -764,7 +783,7 @@ impl LeafOps {
         );
         sub.leaf_cluster = cluster_id(&self.remote_cluster);
         sub.deny_filter = deny_filter;
-        sub.leaf = Some(if self.solicited {
+        sub.leaf = Some(if self.spoke {
             LeafSide::Solicited
         } else {
             LeafSide::Accepted
@@ -782,7 +801,7 @@ impl LeafOps {
         interest
             .leaves
             .changed(&self.account, sub, self.origin(), add);
-        if !self.solicited {
+        if !self.spoke {
             interest.leaf_changed(&self.account, sub, add);
         }
     }
