@@ -667,7 +667,7 @@ impl Delivery {
         for sub in &result.psubs {
             if sub.remote {
                 if let Some(route) = &sub.client {
-                    if self.may_forward(sub, echo_off) {
+                    if self.may_forward(sub, m.subject, echo_off) {
                         self.target(route, sub.leaf.is_some());
                     }
                 }
@@ -686,7 +686,7 @@ impl Delivery {
                 delivered = true;
                 continue;
             }
-            if let Some(member) = self.pick_remote(group, echo_off) {
+            if let Some(member) = self.pick_remote(group, m.subject, echo_off) {
                 self.target_queue(member);
             }
         }
@@ -694,11 +694,16 @@ impl Delivery {
     }
 
     /// A remote subscription may get a message this thread fans out: not
-    /// the connection it came from, and nothing from our hub to a route.
+    /// the connection it came from, nothing from our hub to a route, and
+    /// nothing its deny filter holds back (a leaf remote's `deny_exports`).
     #[inline]
-    fn may_forward(&self, sub: &Subscription, echo_off: Option<u64>) -> bool {
+    fn may_forward(&self, sub: &Subscription, subject: &[u8], echo_off: Option<u64>) -> bool {
         let Some(c) = &sub.client else { return false };
         echo_off != Some(c.cid)
+            && !sub
+                .deny_filter
+                .as_ref()
+                .is_some_and(|d| d.denies_delivery(subject, sub.queue.as_deref()))
             && !(self.from_hub && sub.leaf.is_none())
             && !(self.leaf_cluster != 0
                 && sub.leaf.is_some()
@@ -802,10 +807,12 @@ impl Delivery {
     }
 
     /// A remote member of `group`, chosen with probability proportional to
-    /// its weight (weight 0 and closed routes are never chosen).
+    /// its weight (weight 0, closed routes and members whose deny filter
+    /// holds `subject` back are never chosen).
     fn pick_remote<'g>(
         &mut self,
         group: &'g [Arc<Subscription>],
+        subject: &[u8],
         echo_off: Option<u64>,
     ) -> Option<&'g Arc<Subscription>> {
         let (from_hub, cluster) = (self.from_hub, self.leaf_cluster);
@@ -816,6 +823,10 @@ impl Delivery {
                     .is_some_and(|c| !c.is_closed() && echo_off != Some(c.cid))
                 && !(from_hub && s.leaf.is_none())
                 && !(cluster != 0 && s.leaf.is_some() && s.leaf_cluster == cluster)
+                && !s
+                    .deny_filter
+                    .as_ref()
+                    .is_some_and(|d| d.denies_delivery(subject, s.queue.as_deref()))
         };
         let weight = |s: &Arc<Subscription>| u64::from(s.weight.load(Ordering::Relaxed));
         let total: u64 = group.iter().filter(live).map(weight).sum();
