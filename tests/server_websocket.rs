@@ -285,6 +285,14 @@ fn ws_compression_round_trip() {
     assert_eq!(ws.bytes(big.len() + 2), format!("{big}\r\n").as_bytes());
     let mut tcp = server.connect();
     tcp.handshake("{}");
+    // A TCP client's messages are compressed for the WebSocket subscriber
+    // (by its writer thread, on a small stack: the deflate state is on the
+    // heap).
+    for _ in 0..3 {
+        tcp.send(&publish);
+        assert_eq!(ws.line(), format!("MSG big 1 {}", big.len()));
+        assert_eq!(ws.bytes(big.len() + 2), format!("{big}\r\n").as_bytes());
+    }
     server.wait_for_log("Listening", IO_TIMEOUT);
 }
 

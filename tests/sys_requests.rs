@@ -2,7 +2,8 @@
 //! monitoring kinds by PING and by server id, the account requests,
 //! `$SYS.REQ.USER.INFO`), with a `system_account` in config mode: the reply
 //! envelope, options in the request body, errors, filters, what ordinary
-//! accounts may ask, every server of a cluster answering a PING, nats-py.
+//! accounts may ask, every server of a cluster answering a PING, nats-py,
+//! and a flood's excess dropped, counted and logged.
 //! Checked against nats-server with `NATS_TEST_REFERENCE=1` (but USER.INFO,
 //! which nats-server 2.9.10 does not have).
 
@@ -14,6 +15,7 @@ use serde_json::Value;
 use crate::auth_nkeys::python_with_nats;
 use crate::cluster_support::{seed_cluster_with, Impl};
 use crate::config_support::{run_with_deadline, start_with_conf, ConfDir};
+use crate::monitor_util::Monitored;
 use crate::util::{is_reference, RawClient, ServerProcess};
 
 pub const CONF: &str = r#"
@@ -550,43 +552,56 @@ fn features_nats_lite_lacks_answer_as_when_off() {
     assert!(gatewayz["data"]["server_id"].is_string(), "{gatewayz}");
 }
 
-/// A flood of requests that makes the service's internal connection a
-/// slow consumer does not end the services: they start again.
+/// A flood of requests faster than the service answers them fills its
+/// internal queue (bounded by `max_pending`): the excess is dropped,
+/// counted (`/metrics`) and logged, and the service goes on answering.
 #[test]
-fn a_flood_does_not_end_the_services() {
+fn a_flood_drops_requests_counted_and_the_services_go_on() {
     if is_reference() {
-        eprintln!("skip: nats-lite's internal connection (nats-server's has no such limit)");
+        eprintln!("skip: nats-lite's internal queue (nats-server's has no such limit)");
         return;
     }
     let dir = ConfDir::new("sys-flood");
     let conf = "max_pending: 4096\nmax_payload: 4096\n\
                 accounts { SYS { users [ {user: sys, password: sys} ] } }\n\
                 system_account: SYS\n";
-    let mut server = start_with_conf(&dir, conf, &[]);
-    let mut sys = login(&server, "sys");
+    let mut monitored = Monitored::attach(start_with_conf(&dir, conf, &["-m", "-1"]));
+    let server = &mut monitored.server;
+    let mut sys = login(server, "sys");
     let body = "x".repeat(4000);
     let one = format!("PUB $SYS.REQ.SERVER.PING.VARZ nobody 4000\r\n{body}\r\n");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while server
-        .wait_for_log("system service restarting", Duration::from_millis(1))
-        .is_none()
-    {
+    let line = loop {
+        if let Some(line) = server.wait_for_log("system service: dropped", Duration::from_millis(1))
+        {
+            break line;
+        }
         assert!(Instant::now() < deadline, "the flood never overflowed");
         sys.send(one.repeat(500));
         sys.ping_pong();
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let inbox = format!("_INBOX.after{}", next_id());
-        send_request(&mut sys, &inbox, "$SYS.REQ.SERVER.PING", "");
-        let (head, payload) = next_msg(&mut sys);
-        if head.starts_with(&format!("MSG {inbox} ")) {
-            let v: Value = serde_json::from_slice(&payload).unwrap();
-            assert!(v["statsz"]["slow_consumers"].as_u64().unwrap() >= 1, "{v}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{head}");
-    }
+    };
+    let dropped: u64 = line
+        .split("dropped ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line:?}"));
+    assert!(dropped > 0, "{line}");
+    let inbox = format!("_INBOX.after{}", next_id());
+    send_request(&mut sys, &inbox, "$SYS.REQ.SERVER.PING", "");
+    let (head, payload) = next_msg(&mut sys);
+    assert!(head.starts_with(&format!("MSG {inbox} ")), "{head}");
+    let v: Value = serde_json::from_slice(&payload).unwrap();
+    // Dropped requests are not slow consumers: the service was never cut off.
+    assert_eq!(v["statsz"]["slow_consumers"], 0, "{v}");
+    let metrics = monitored.get("/metrics").text();
+    let counted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("nats_lite_internal_dropped_total"))
+        .and_then(|rest| rest.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no drop counter in /metrics:\n{metrics}"));
+    assert!(counted >= dropped, "{counted} counted, {dropped} logged");
 }
 
 #[test]

@@ -38,7 +38,9 @@
 //!   `leaf_topology` (a cluster of hubs with leaves, queue groups, loops,
 //!   failover inside a hub cluster, a cluster of edges),
 //!   `leaf_monitor` (`/leafz`, `/varz` against nats-server's keys, `/metrics`),
-//!   `leaf_faults` (bad input on the leafnode port, refused credentials).
+//!   `leaf_faults` (bad input on the leafnode port, refused credentials),
+//!   `leaf_options` (remote `disabled`, `deny_imports` / `deny_exports`,
+//!   `first_info_timeout`, `hub`; the block's `write_deadline`, `min_version`).
 //! - `monitor_auth`: `http_auth` on every endpoint, `public_healthz`, `top`
 //!   with credentials.
 //! - `monitor_dashboard`: the live dashboard in headless Chromium
@@ -150,6 +152,7 @@ mod conn_threads;
 mod leaf_faults;
 mod leaf_interop;
 mod leaf_monitor;
+mod leaf_options;
 mod leaf_support;
 mod leaf_topology;
 mod monitor_auth;

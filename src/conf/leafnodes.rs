@@ -34,6 +34,10 @@ pub struct LeafnodesConfig {
     pub no_advertise: bool,
     /// Wait between attempts at a remote.
     pub reconnect: Option<Duration>,
+    /// Write deadline of leaf connections (the server's when unset).
+    pub write_deadline: Option<Duration>,
+    /// Leaves of an older server version are refused (`min_version`).
+    pub min_version: Option<String>,
     /// The hubs to solicit.
     pub remotes: Vec<RemoteConfig>,
     /// Where the block starts.
@@ -55,6 +59,20 @@ pub struct RemoteConfig {
     pub tls_scheme: bool,
     /// Do not shuffle the URLs.
     pub no_randomize: bool,
+    /// `hub: true`: this server is the hub on the connection it solicits.
+    pub hub: bool,
+    /// `disabled: true`: the remote is configured but not solicited
+    /// (nats-server 2.10+).
+    pub disabled: bool,
+    /// Subjects whose messages this server does not accept from the hub
+    /// (`deny_imports`): the link's subscribe deny list.
+    pub deny_imports: Vec<String>,
+    /// Subjects whose messages this server does not send to the hub
+    /// (`deny_exports`): the link's publish deny list.
+    pub deny_exports: Vec<String>,
+    /// How long to wait for the hub's first INFO (`first_info_timeout`,
+    /// nats-server 2.10+).
+    pub first_info_timeout: Option<Duration>,
     /// Where the entry starts.
     pub pos: Pos,
 }
@@ -118,12 +136,46 @@ pub(crate) fn parse_leafnodes(
                     l.remotes.push(parse_remote(k, item, warnings)?);
                 }
             }
-            "compression"
-            | "min_version"
-            | "write_deadline"
-            | "write_timeout"
-            | "isolate_leafnode_interest"
-            | "tls_handshake_first" => typed::ignored(entry, warnings),
+            // Compression is negotiated (nats-server 2.10+): a peer that
+            // does not offer it ends with an uncompressed link, which is
+            // what a nats-lite leaf connection is. So ignoring it is a
+            // valid outcome, with a warning.
+            "compression" => typed::ignored(entry, warnings),
+            "min_version" | "minimum_version" => {
+                let version = typed::string(k, v)?;
+                let low = crate::protocol::leaf::LOWEST_MIN_VERSION;
+                match crate::protocol::leaf::version_components(&version) {
+                    Err(e) => {
+                        return Err(ConfError::at(
+                            &entry.key_pos,
+                            format!("invalid leafnode's minimum version: {e}"),
+                        ))
+                    }
+                    Ok(v) if v < low => {
+                        return Err(ConfError::at(
+                            &entry.key_pos,
+                            format!(
+                                "the minimum version should be at least {}.{}.{}",
+                                low.0, low.1, low.2
+                            ),
+                        ))
+                    }
+                    Ok(_) => l.min_version = Some(version),
+                }
+            }
+            "write_deadline" => l.write_deadline = Some(duration_from_value(k, v, warnings)?),
+            "write_timeout" => {
+                return Err(typed::not_supported(
+                    entry,
+                    "a leafnode write timeout policy",
+                ))
+            }
+            "isolate_leafnode_interest" => {
+                return Err(typed::not_supported(entry, "isolated leafnode interest"))
+            }
+            "tls_handshake_first" | "handshake_first" => {
+                return Err(typed::not_supported(entry, "TLS before the leafnode INFO"))
+            }
             _ => unknown_field(entry)?,
         }
     }
@@ -197,6 +249,11 @@ fn parse_remote(
         tls: None,
         tls_scheme: false,
         no_randomize: false,
+        hub: false,
+        disabled: false,
+        deny_imports: Vec::new(),
+        deny_exports: Vec::new(),
+        first_info_timeout: None,
         pos: value.pos.clone(),
     };
     for entry in map {
@@ -232,16 +289,18 @@ fn parse_remote(
             "account" | "local" => r.account = Some(typed::string(k, v)?),
             "tls" => r.tls = Some(parse_client_tls(k, v, warnings)?),
             "no_randomize" | "dont_randomize" => r.no_randomize = typed::boolean(k, v)?,
-            "hub" => {
-                if typed::boolean(k, v)? {
-                    return Err(typed::not_supported(entry, "hub remotes"));
-                }
+            "hub" => r.hub = typed::boolean(k, v)?,
+            "deny_imports" | "deny_import" => r.deny_imports = typed::string_list(k, v)?,
+            "deny_exports" | "deny_export" => r.deny_exports = typed::string_list(k, v)?,
+            "disabled" => r.disabled = typed::boolean(k, v)?,
+            // Negotiated: an uncompressed link is a valid outcome (see the
+            // listen block's `compression`).
+            "compression" => typed::ignored(entry, warnings),
+            "websocket" | "ws" => {
+                return Err(typed::not_supported(entry, "websocket leafnode remotes"))
             }
-            "deny_imports" | "deny_import" | "deny_exports" | "deny_export" => {
-                return Err(typed::not_supported(entry, "leafnode remote permissions"))
-            }
-            "compression" | "websocket" | "ws" | "first_info_timeout" | "disabled" => {
-                typed::ignored(entry, warnings)
+            "first_info_timeout" => {
+                r.first_info_timeout = Some(duration_from_value(k, v, warnings)?)
             }
             _ => unknown_field(entry)?,
         }
@@ -278,6 +337,25 @@ mod tests {
         assert_eq!(l.advertise.as_deref(), Some("h:7422"));
         assert!(l.no_advertise);
         assert_eq!(l.account.as_deref(), Some("ACC"));
+        let (mv, _) = leaf("leafnodes { port: 1, min_version: \"2.10.0-beta\" }").unwrap();
+        assert_eq!(mv.min_version.as_deref(), Some("2.10.0-beta"));
+        for (bad, err) in [
+            ("\"2.7.0\"", "the minimum version should be at least 2.8.0"),
+            (
+                "\"abc\"",
+                "invalid leafnode's minimum version: invalid semver",
+            ),
+            (
+                "\"2.10\"",
+                "invalid leafnode's minimum version: strconv.Atoi",
+            ),
+            ("2", "min_version"),
+        ] {
+            let e = leaf(&format!("leafnodes {{ port: 1, min_version: {bad} }}")).unwrap_err();
+            assert!(e.contains(err), "{bad}: {e}");
+        }
+        let (wd, _) = leaf("leafnodes { port: 1, write_deadline: \"500ms\" }").unwrap();
+        assert_eq!(wd.write_deadline, Some(Duration::from_millis(500)));
         let a = l.authorization.unwrap();
         assert_eq!(
             (a.user.as_deref(), a.password.as_deref()),
@@ -314,14 +392,58 @@ mod tests {
         assert!(r.tls_scheme);
         assert_eq!(r.urls.len(), 2);
         assert_eq!(r.credentials.as_deref(), Some(Path::new("x.creds")));
+        assert!(!r.disabled);
+        let (l, w) =
+            leaf("leafnodes { remotes = [ { url: \"nats-leaf://h:1\", disabled: true } ] }")
+                .unwrap();
+        assert!(l.remotes[0].disabled);
+        assert!(!l.remotes[0].hub);
+        let (l, _) =
+            leaf("leafnodes { remotes = [ { url: \"nats://h:1\", hub: true } ] }").unwrap();
+        assert!(l.remotes[0].hub);
+        let (l, _) =
+            leaf("leafnodes { remotes = [ { url: \"nats://h:1\", first_info_timeout: \"3s\" } ] }")
+                .unwrap();
+        assert_eq!(
+            l.remotes[0].first_info_timeout,
+            Some(Duration::from_secs(3))
+        );
+        assert!(w.is_empty(), "{w:?}");
+        let (l, _) = leaf(
+            "leafnodes { remotes = [ { url: \"nats-leaf://h:1\", deny_imports: [a, \"b.>\"], \
+             deny_export: c } ] }",
+        )
+        .unwrap();
+        assert_eq!(l.remotes[0].deny_imports, ["a", "b.>"]);
+        assert_eq!(l.remotes[0].deny_exports, ["c"]);
         for bad in [
             "leafnodes { remotes = [ { account: A } ] }",
             "leafnodes { remotes = [ { url: \"ws://h:1\" } ] }",
             "leafnodes { remotes = [ { url: \"h:1\" } ] }",
-            "leafnodes { remotes = [ { url: \"nats://h:1\", hub: true } ] }",
             "leafnodes { prot: 1 }",
         ] {
             assert!(leaf(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Options a nats-lite leafnode does not apply are refused, not
+    /// ignored; compression alone is ignored (negotiated off is valid).
+    #[test]
+    fn options_without_an_effect_are_refused() {
+        for bad in [
+            "leafnodes { port: 1, write_timeout: retry }",
+            "leafnodes { port: 1, isolate_leafnode_interest: true }",
+            "leafnodes { port: 1, tls_handshake_first: true }",
+            "leafnodes { remotes = [ { url: \"nats://h:1\", ws { no_masking: true } } ] }",
+        ] {
+            let e = leaf(bad).unwrap_err();
+            assert!(e.contains("not supported by nats-lite"), "{bad}: {e}");
+        }
+        let (_, w) = leaf("leafnodes { port: 1, compression: off }").unwrap();
+        assert_eq!(w.len(), 1);
+        let (_, w) =
+            leaf("leafnodes { remotes = [ { url: \"nats://h:1\", compression: s2_auto } ] }")
+                .unwrap();
+        assert_eq!(w.len(), 1);
     }
 }

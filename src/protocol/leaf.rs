@@ -30,6 +30,44 @@ use super::peer::{self, tokens, PeerMsg};
 /// leaf connections: seeing our own come back means a loop.
 pub const LOOP_DETECTION_PREFIX: &str = "$LDS.";
 
+/// The lowest `min_version` a leafnodes block may ask for.
+pub const LOWEST_MIN_VERSION: (u64, u64, u64) = (2, 8, 0);
+
+/// `(major, minor, patch)` of a server version as nats-server reads it:
+/// an optional `v`, then three dot-separated numbers at the start (what
+/// follows, such as `-beta` or `+build`, is not looked at).
+///
+/// # Errors
+///
+/// nats-server's texts: `invalid semver` when it does not start with a
+/// number, a parse error when a part is missing.
+pub fn version_components(version: &str) -> Result<(u64, u64, u64), String> {
+    let rest = version.strip_prefix('v').unwrap_or(version);
+    let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+    let n = digits(rest);
+    if n == 0 {
+        return Err("invalid semver".into());
+    }
+    let mut parts = [0u64; 3];
+    let mut at = rest;
+    for (i, part) in parts.iter_mut().enumerate() {
+        if i > 0 {
+            at = at.strip_prefix('.').unwrap_or(at);
+        }
+        let n = digits(at);
+        *part = at[..n]
+            .parse()
+            .map_err(|_| "strconv.Atoi: parsing \"\": invalid syntax".to_string())?;
+        at = &at[n..];
+    }
+    Ok(parts.into())
+}
+
+/// `version` is at least `min` (`false` when it cannot be read).
+pub fn version_at_least(version: &str, min: (u64, u64, u64)) -> bool {
+    version_components(version).is_ok_and(|v| v >= min)
+}
+
 /// The INFO a hub sends on its leafnode port (and a leaf's INFO, which a
 /// hub reads only for its updates).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -291,6 +329,19 @@ pub fn leaf_msg(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn versions_are_read_as_nats_server_reads_them() {
+        assert_eq!(version_components("2.9.10"), Ok((2, 9, 10)));
+        assert_eq!(version_components("v2.10.0-beta"), Ok((2, 10, 0)));
+        assert_eq!(version_components("2.9.10+nats-lite.0.1.0"), Ok((2, 9, 10)));
+        assert_eq!(version_components("abc"), Err("invalid semver".into()));
+        assert!(version_components("2.10").is_err());
+        assert!(version_components("").is_err());
+        assert!(version_at_least("2.10.1", (2, 10, 0)));
+        assert!(!version_at_least("2.9.10", (2, 10, 0)));
+        assert!(!version_at_least("", (2, 8, 0)));
+    }
+
     use super::*;
 
     const L: Limits = Limits {

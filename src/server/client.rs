@@ -3,7 +3,11 @@
 //! own thread uses (`connection.rs` for clients, `route/connection.rs` for
 //! routes). The outbound machinery itself (direct writes, the writer
 //! thread, stalls, slow consumers) is the connection core's
-//! (`conn/outbound.rs`); this type is its [`Peer`].
+//! (`conn/outbound.rs`); this type is its [`Peer`]. An internal client
+//! (the system service) has no socket: its outbound side is a bounded
+//! in-memory queue (`internal.rs`): [`Client::queue`] hands its bytes
+//! there, [`Client::close`] closes the queue, and what only a socket has
+//! (an encoding, a writer thread, stalls) is skipped.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -15,6 +19,7 @@ use super::account::Account;
 use super::close::CloseReason;
 use super::conn::outbound::{Outbound, Peer, Queued};
 use super::conn::transport::Encoding;
+use super::internal::{InternalQueue, Pushed};
 use super::permissions::ResponsePermission;
 use super::stats::ServerStats;
 use super::subscription::Subscription;
@@ -100,8 +105,8 @@ pub struct Client {
     pub last_activity_nanos: AtomicU64,
     /// Negotiated TLS version and cipher suite, for monitoring.
     pub tls_info: OnceLock<(String, String)>,
-    /// The outbound side (see `conn/outbound.rs`).
-    out: Outbound,
+    /// Where outbound bytes go.
+    out: Sink,
     closed: AtomicBool,
     server_stats: Arc<ServerStats>,
 }
@@ -113,6 +118,14 @@ impl std::fmt::Debug for Client {
             .field("addr", &self.addr)
             .finish()
     }
+}
+
+/// Where a client's outbound bytes go.
+enum Sink {
+    /// A socket, through the connection core (`conn/outbound.rs`).
+    Socket(Outbound),
+    /// An internal client's queue, drained by its service's thread.
+    Internal(Arc<InternalQueue>),
 }
 
 /// Nanoseconds since the Unix epoch.
@@ -131,6 +144,32 @@ impl Client {
         account: Arc<Account>,
         max_pending: usize,
         write_deadline: Duration,
+        server_stats: Arc<ServerStats>,
+    ) -> Client {
+        let out = Sink::Socket(Outbound::new(stream, max_pending, write_deadline));
+        Client::with_sink(cid, addr, account, out, server_stats)
+    }
+
+    /// An internal client of `account` (no socket): its deliveries go to
+    /// `queue`. It is connected and understands headers from the start.
+    pub fn internal(
+        cid: u64,
+        account: Arc<Account>,
+        queue: Arc<InternalQueue>,
+        server_stats: Arc<ServerStats>,
+    ) -> Client {
+        let addr = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+        let client = Client::with_sink(cid, addr, account, Sink::Internal(queue), server_stats);
+        client.headers.store(true, Ordering::Relaxed);
+        client.connected.store(true, Ordering::Relaxed);
+        client
+    }
+
+    fn with_sink(
+        cid: u64,
+        addr: SocketAddr,
+        account: Arc<Account>,
+        out: Sink,
         server_stats: Arc<ServerStats>,
     ) -> Client {
         let now = SystemTime::now();
@@ -154,10 +193,19 @@ impl Client {
             pings_out: AtomicU32::new(0),
             ping_sent_nanos: AtomicU64::new(0),
             last_activity_nanos: AtomicU64::new(unix_nanos(now)),
-            out: Outbound::new(stream, max_pending, write_deadline),
+            out,
             tls_info: OnceLock::new(),
             closed: AtomicBool::new(false),
             server_stats,
+        }
+    }
+
+    /// The socket's outbound side (none for an internal client).
+    #[inline]
+    fn socket(&self) -> Option<&Outbound> {
+        match &self.out {
+            Sink::Socket(out) => Some(out),
+            Sink::Internal(_) => None,
         }
     }
 
@@ -259,7 +307,10 @@ impl Client {
 
     /// Bytes queued or being written and not yet taken by the socket.
     pub fn pending_bytes(&self) -> usize {
-        self.out.pending_bytes()
+        match &self.out {
+            Sink::Socket(out) => out.pending_bytes(),
+            Sink::Internal(queue) => queue.pending_bytes(),
+        }
     }
 
     /// Hand `staged` (left empty, its allocation kept or swapped) to the
@@ -299,6 +350,9 @@ impl Client {
         if staged.is_empty() {
             return false;
         }
+        if let Sink::Internal(queue) = &self.out {
+            return self.push_internal(queue, staged, msgs, payload_bytes);
+        }
         match Outbound::queue(self, staged, may_wait) {
             Queued::Taken(stall) => {
                 self.stats.out_msgs.fetch_add(msgs, Ordering::Relaxed);
@@ -315,12 +369,46 @@ impl Client {
         }
     }
 
+    /// [`Client::queue`] for an internal client: into its queue, or
+    /// dropped and counted when the queue is full. Never a stall.
+    #[cold]
+    fn push_internal(
+        &self,
+        queue: &InternalQueue,
+        staged: &mut Vec<u8>,
+        msgs: u64,
+        payload_bytes: u64,
+    ) -> bool {
+        match queue.push(staged, msgs) {
+            Pushed::Taken => {
+                self.stats.out_msgs.fetch_add(msgs, Ordering::Relaxed);
+                self.stats
+                    .out_bytes
+                    .fetch_add(payload_bytes, Ordering::Relaxed);
+            }
+            Pushed::Dropped => {
+                self.server_stats
+                    .internal_dropped
+                    .fetch_add(msgs, Ordering::Relaxed);
+            }
+            Pushed::Closed => {}
+        }
+        false
+    }
+
     /// Append `bytes` to what waits for the socket, without writing, for a
     /// caller that holds a lock no socket write may happen under (routes'
     /// interest updates). Returns true when the caller now owns the write
     /// side and must call [`Client::kick`] once it has let go of its lock.
     pub fn append_deferred(&self, bytes: &[u8]) -> bool {
-        match self.out.append_deferred(bytes) {
+        let out = match &self.out {
+            Sink::Socket(out) => out,
+            Sink::Internal(queue) => {
+                queue.push(&mut bytes.to_vec(), 0);
+                return false;
+            }
+        };
+        match out.append_deferred(bytes) {
             Ok(owner) => owner,
             Err(reason) => {
                 self.close(reason);
@@ -332,19 +420,25 @@ impl Client {
     /// Write what [`Client::append_deferred`] queued, as the owner of the
     /// write side it handed over.
     pub fn kick(self: &Arc<Self>) {
-        Outbound::kick(self);
+        if self.socket().is_some() {
+            Outbound::kick(self);
+        }
     }
 
     /// Wait while this client's writer works through a backlog above the
     /// stall threshold (see [`Outbound::wait_drained`]).
     pub fn wait_drained(&self, deadline: Instant) {
-        self.out.wait_drained(deadline);
+        if let Some(out) = self.socket() {
+            out.wait_drained(deadline);
+        }
     }
 
     /// Install the TLS session after the handshake.
     pub fn set_tls(&self, conn: rustls::Connection) {
         let _ = self.tls_info.set(super::tls::describe(&conn));
-        self.out.set_encoding(Encoding::tls(conn));
+        if let Some(out) = self.socket() {
+            out.set_encoding(Encoding::tls(conn));
+        }
     }
 
     /// The client is a WebSocket client (its upgrade is done): frame what
@@ -353,25 +447,28 @@ impl Client {
         if let Some(conn) = &session {
             let _ = self.tls_info.set(super::tls::describe(conn));
         }
-        self.out
-            .set_encoding(Encoding::websocket(session, compression));
+        if let Some(out) = self.socket() {
+            out.set_encoding(Encoding::websocket(session, compression));
+        }
     }
 
     /// Run `f` on the outbound encoding, if there is one (the reader
     /// queueing a WebSocket pong or close frame).
     pub fn with_encoding<R>(&self, f: impl FnOnce(&mut Encoding) -> R) -> Option<R> {
-        self.out.with_encoding(f)
+        self.socket()?.with_encoding(f)
     }
 
     /// Run `f` on the TLS session (the reader decrypting).
     pub fn with_tls<R>(&self, f: impl FnOnce(&mut rustls::Connection) -> R) -> Option<R> {
-        self.out.with_tls(f)
+        self.socket()?.with_tls(f)
     }
 
     /// The encoding has bytes of its own to send (a TLS alert or key
     /// update, a WebSocket pong): have the writer send them.
     pub fn kick_tls(self: &Arc<Self>) {
-        Outbound::kick_tls(self);
+        if self.socket().is_some() {
+            Outbound::kick_tls(self);
+        }
     }
 
     /// Close the connection for `reason`. The first call wins. Bytes already
@@ -393,16 +490,25 @@ impl Client {
                 .slow_consumers
                 .fetch_add(1, Ordering::Relaxed);
         }
+        let out = match &self.out {
+            Sink::Socket(out) => out,
+            Sink::Internal(queue) => {
+                queue.close();
+                return;
+            }
+        };
         if !reason.is_write_problem() {
-            self.out.with_encoding(|e| e.goodbye(reason));
+            out.with_encoding(|e| e.goodbye(reason));
         }
-        self.out.close(reason.is_write_problem());
+        out.close(reason.is_write_problem());
     }
 
     /// Close a connection whose writes are stuck in a close-when-flushed
     /// state for too long (used at server shutdown).
     pub fn force_shutdown(&self) {
-        self.out.force_shutdown();
+        if let Some(out) = self.socket() {
+            out.force_shutdown();
+        }
     }
 
     /// A PONG arrived: if it answers our PING, note the round trip.
@@ -428,7 +534,10 @@ impl Client {
 
 impl Peer for Client {
     fn outbound(&self) -> &Outbound {
-        &self.out
+        // The connection core is reached only through the methods above,
+        // which hand an internal client's bytes to its queue instead.
+        self.socket()
+            .expect("an internal client has no socket: its bytes go to its queue")
     }
 
     fn close(&self, reason: CloseReason) {

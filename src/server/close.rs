@@ -48,6 +48,8 @@ pub enum CloseReason {
     DuplicateServerName,
     /// A client (or gateway) on the route port.
     WrongPort,
+    /// A leaf older than the leafnodes block's `min_version`.
+    MinimumVersionRequired,
     /// The server could not serve the connection: its handler panicked, or
     /// no thread could be started for it.
     InternalError,
@@ -92,6 +94,7 @@ impl fmt::Display for CloseReason {
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
             CloseReason::DuplicateServerName => "Duplicate Server Name",
             CloseReason::WrongPort => "Incorrect Port",
+            CloseReason::MinimumVersionRequired => "Minimum Version Required",
             CloseReason::InternalError => "Internal Server Error",
         })
     }

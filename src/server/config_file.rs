@@ -186,8 +186,54 @@ pub fn route_target(r: &conf::RouteUrl) -> Result<RouteTarget, String> {
     })
 }
 
+/// The TLS options a leafnode listener does not apply (the client port
+/// does): refused rather than ignored.
+fn leaf_listen_tls_unsupported(t: &conf::TlsConfig) -> Option<&'static str> {
+    if t.handshake_first {
+        Some("handshake_first")
+    } else if !t.pinned_certs.is_empty() {
+        Some("pinned_certs")
+    } else if t.verify_and_map {
+        Some("verify_and_map")
+    } else {
+        None
+    }
+}
+
+/// The TLS options a leafnode remote does not apply. `min_version: 1.2`
+/// is what rustls always enforces, so only 1.3 is refused.
+fn leaf_remote_tls_unsupported(t: &conf::TlsConfig) -> Option<&'static str> {
+    if t.handshake_first {
+        Some("handshake_first")
+    } else if t.min_version == Some(conf::TlsVersion::V1_3) {
+        Some("min_version 1.3")
+    } else if !t.pinned_certs.is_empty() {
+        Some("pinned_certs")
+    } else if !t.cipher_suites.is_empty() {
+        Some("cipher_suites")
+    } else if !t.curve_preferences.is_empty() {
+        Some("curve_preferences")
+    } else {
+        None
+    }
+}
+
 /// The server's form of a `leafnodes` block.
 fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
+    if let Some(what) = l.tls.as_ref().and_then(leaf_listen_tls_unsupported) {
+        return Err(format!(
+            "leafnodes tls: '{what}' is not supported by nats-lite on the leafnode port"
+        ));
+    }
+    if let Some(what) = l
+        .remotes
+        .iter()
+        .find_map(|r| r.tls.as_ref().and_then(leaf_remote_tls_unsupported))
+    {
+        return Err(format!(
+            "leafnodes remote tls: '{what}' is not supported by nats-lite for leafnode remotes"
+        ));
+    }
     let tls_opts = l
         .tls
         .as_ref()
@@ -234,6 +280,13 @@ fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
                 .as_ref()
                 .and_then(|t| t.timeout)
                 .unwrap_or(super::options::TLS_TIMEOUT),
+            hub: r.hub,
+            disabled: r.disabled,
+            deny_imports: r.deny_imports.clone(),
+            deny_exports: r.deny_exports.clone(),
+            first_info_timeout: r
+                .first_info_timeout
+                .unwrap_or(super::leaf::FIRST_INFO_TIMEOUT),
         });
     }
     Ok(LeafnodeOptions {
@@ -249,6 +302,8 @@ fn leafnodes(l: &conf::LeafnodesConfig) -> Result<LeafnodeOptions, String> {
         account: l.account.clone(),
         auth_timeout: auth.and_then(|a| a.timeout),
         reconnect: l.reconnect.unwrap_or(super::options::LEAF_RECONNECT),
+        write_deadline: l.write_deadline,
+        min_version: l.min_version.clone(),
         remotes,
     })
 }
@@ -507,6 +562,42 @@ mod tests {
         let mut o = Options::default();
         apply(&mut o, &c)?;
         Ok(o)
+    }
+
+    #[test]
+    fn leafnode_tls_options_without_an_effect_are_refused() {
+        let pem = "cert_file: c.pem, key_file: k.pem";
+        for (bad, what) in [
+            (
+                format!("leafnodes {{ port: 1, tls {{ {pem}, handshake_first: true }} }}"),
+                "handshake_first",
+            ),
+            (
+                format!("leafnodes {{ port: 1, tls {{ {pem}, verify_and_map: true }} }}"),
+                "verify_and_map",
+            ),
+            (
+                "leafnodes { remotes = [ { url: \"tls://h:1\", tls { min_version: \"1.3\" } } ] }"
+                    .into(),
+                "min_version 1.3",
+            ),
+            (
+                "leafnodes { remotes = [ { url: \"tls://h:1\", tls { handshake_first: true } } ] }"
+                    .into(),
+                "handshake_first",
+            ),
+        ] {
+            let e = apply_text(&bad).unwrap_err();
+            assert!(
+                e.contains(what) && e.contains("not supported"),
+                "{bad}: {e}"
+            );
+        }
+        let o = apply_text(
+            "leafnodes { remotes = [ { url: \"tls://h:1\", tls { min_version: \"1.2\" } } ] }",
+        )
+        .unwrap();
+        assert!(o.leafnodes.unwrap().remotes[0].tls.is_some());
     }
 
     #[test]

@@ -315,7 +315,7 @@ impl Connection {
                     }
                 }
             }
-        } else {
+        } else if !ops.send_info_direct() {
             ops.send_info();
             ops.end_batch(false);
         }
@@ -879,11 +879,41 @@ impl ClientOps {
         }
     }
 
+    /// A plain connection's first INFO, written straight to its socket
+    /// (nothing else has written to it yet) from a buffer on the stack:
+    /// no heap block is allocated and freed on the connection's thread,
+    /// where the freed block would stay in the thread's malloc cache for
+    /// the life of an idle connection. False when the INFO must go the
+    /// usual way (no template, a nonce, or a line too long for the buffer).
+    #[inline(never)]
+    fn send_info_direct(&mut self) -> bool {
+        if self.via.is_some() || self.nonce.is_some() {
+            return false;
+        }
+        let Some(template) = self.server.info_template() else {
+            return false;
+        };
+        let mut line = [0u8; 2048];
+        let Some(n) = template.write_line_into(&mut line, self.client.cid, self.client.addr.ip())
+        else {
+            return false;
+        };
+        // A failed socket shows at the next read, which closes the connection.
+        if let Ok(sent) = super::wire::send_nonblocking(&self.stream, &line[..n]) {
+            if sent < n {
+                self.push(&line[sent..n]);
+                self.end_batch(false);
+            }
+        }
+        true
+    }
+
     #[inline(never)]
     fn send_info(&mut self) {
         if self.via.is_none() && self.nonce.is_none() {
-            let line = self.server.client_info_line(&self.client);
-            self.push(&line);
+            let (server, client) = (&self.server, &self.client);
+            let batch = &mut self.fanout.out.batch;
+            batch.push_proto_with(client, |buf| server.write_client_info_line(client, buf));
             return;
         }
         let json = match &self.via {

@@ -8,7 +8,11 @@
 //! buffer passes [`EARLY_FLUSH_BYTES`] so that one batch of a large fan-out
 //! cannot pile up memory. The connection's own replies (`PONG`, `+OK`,
 //! `-ERR`) go through the same staging, so they keep their order relative to
-//! messages the connection receives from itself.
+//! messages the connection receives from itself. A thread allocates for
+//! this only as it needs to: an idle client's thread, which staged just its
+//! PONG, holds one staging entry and no destination index, and no `/metrics`
+//! counts until its first publish (what it frees stays in its thread's
+//! malloc cache for as long as it idles).
 //!
 //! [`Fanout`] is the one place that decides who gets a message, for client
 //! and route connections alike: a local client's message goes to the local
@@ -202,12 +206,18 @@ pub struct Staged {
     pub bytes: u64,
 }
 
+/// A batch with fewer destinations than this finds them by a scan, without
+/// an index.
+const SCAN_ENTRIES: usize = 8;
+
 /// Everything one read batch produced, per destination.
 #[derive(Default)]
 pub struct Batch {
     /// The connection whose thread fills this batch (its bytes are handed over last).
     owner: u64,
     entries: Vec<Staged>,
+    /// Position in `entries` by connection id, once there are
+    /// [`SCAN_ENTRIES`] of them (fewer are found by a scan).
     index: FnvMap<u64, usize>,
     spare: Vec<Vec<u8>>,
     /// Destinations that asked this producer to stall, handled at the batch end.
@@ -241,24 +251,46 @@ impl Batch {
     /// Index of the staging entry for `client`, created on first use in this batch.
     #[inline]
     fn entry(&mut self, client: &Arc<Client>) -> usize {
-        match self.entries.last() {
-            Some(last) if last.client.cid == client.cid => self.entries.len() - 1,
-            _ => match self.index.get(&client.cid) {
-                Some(&i) => i,
-                None => {
-                    let buf = self.spare.pop().unwrap_or_default();
-                    self.entries.push(Staged {
-                        client: client.clone(),
-                        buf,
-                        msgs: 0,
-                        bytes: 0,
-                    });
-                    let i = self.entries.len() - 1;
-                    self.index.insert(client.cid, i);
-                    i
-                }
-            },
+        if let Some(last) = self.entries.last() {
+            if last.client.cid == client.cid {
+                return self.entries.len() - 1;
+            }
         }
+        let found = if self.entries.len() < SCAN_ENTRIES {
+            self.entries.iter().position(|e| e.client.cid == client.cid)
+        } else {
+            self.index.get(&client.cid).copied()
+        };
+        if let Some(i) = found {
+            return i;
+        }
+        self.new_entry(client)
+    }
+
+    /// A staging entry for `client`, new in this batch. A connection that
+    /// only ever answers itself (an idle client's PONG) stages one entry:
+    /// neither the index nor room for more is allocated for it.
+    #[inline(never)]
+    fn new_entry(&mut self, client: &Arc<Client>) -> usize {
+        if self.entries.capacity() == 0 {
+            self.entries.reserve_exact(1);
+        }
+        let buf = self.spare.pop().unwrap_or_default();
+        self.entries.push(Staged {
+            client: client.clone(),
+            buf,
+            msgs: 0,
+            bytes: 0,
+        });
+        let i = self.entries.len() - 1;
+        if self.entries.len() == SCAN_ENTRIES {
+            for (j, e) in self.entries.iter().enumerate() {
+                self.index.insert(e.client.cid, j);
+            }
+        } else if self.entries.len() > SCAN_ENTRIES {
+            self.index.insert(client.cid, i);
+        }
+        i
     }
 
     /// Count one delivery to `sub` in this batch (see `uncounted`).
@@ -366,8 +398,13 @@ impl Batch {
 
     /// Append raw protocol bytes (PONG, +OK, INFO, -ERR) for `client`.
     pub fn push_proto(&mut self, client: &Arc<Client>, bytes: &[u8]) {
+        self.push_proto_with(client, |buf| buf.extend_from_slice(bytes));
+    }
+
+    /// Let `write` append raw protocol bytes for `client` (built in place).
+    pub fn push_proto_with(&mut self, client: &Arc<Client>, write: impl FnOnce(&mut Vec<u8>)) {
         let i = self.entry(client);
-        self.entries[i].buf.extend_from_slice(bytes);
+        write(&mut self.entries[i].buf);
     }
 
     /// Hand every destination its bytes, once; then, if some destination is
@@ -452,8 +489,10 @@ pub struct Fanout {
     pub cache: MatchCache,
     /// Staging, queue choice and route targets.
     pub out: Delivery,
-    /// Fan-out and payload counts for `/metrics`, flushed now and then.
-    pub observed: super::monitor::observe::Local,
+    /// Fan-out and payload counts for `/metrics`, flushed now and then
+    /// (made at the first publish: a connection that never publishes, such
+    /// as an idle one, does not carry them).
+    observed: Option<Box<super::monitor::observe::Local>>,
 }
 
 /// What a connection thread needs to deliver a matched message: the bytes
@@ -498,7 +537,7 @@ impl Fanout {
                 leaf_origin: Vec::new(),
                 trace: None,
             },
-            observed: super::monitor::observe::Local::default(),
+            observed: None,
         }
     }
 
@@ -513,7 +552,9 @@ impl Fanout {
             delivered |= super::imports::forward(account, m, &mut self.out);
         }
         let copies = self.out.batch.staged - before;
-        self.observed.publish(copies, m.payload.len());
+        self.observed
+            .get_or_insert_with(Box::default)
+            .publish(copies, m.payload.len());
         delivered
     }
 
@@ -626,7 +667,7 @@ impl Delivery {
         for sub in &result.psubs {
             if sub.remote {
                 if let Some(route) = &sub.client {
-                    if self.may_forward(sub, echo_off) {
+                    if self.may_forward(sub, m.subject, echo_off) {
                         self.target(route, sub.leaf.is_some());
                     }
                 }
@@ -645,7 +686,7 @@ impl Delivery {
                 delivered = true;
                 continue;
             }
-            if let Some(member) = self.pick_remote(group, echo_off) {
+            if let Some(member) = self.pick_remote(group, m.subject, echo_off) {
                 self.target_queue(member);
             }
         }
@@ -653,11 +694,16 @@ impl Delivery {
     }
 
     /// A remote subscription may get a message this thread fans out: not
-    /// the connection it came from, and nothing from our hub to a route.
+    /// the connection it came from, nothing from our hub to a route, and
+    /// nothing its deny filter holds back (a leaf remote's `deny_exports`).
     #[inline]
-    fn may_forward(&self, sub: &Subscription, echo_off: Option<u64>) -> bool {
+    fn may_forward(&self, sub: &Subscription, subject: &[u8], echo_off: Option<u64>) -> bool {
         let Some(c) = &sub.client else { return false };
         echo_off != Some(c.cid)
+            && !sub
+                .deny_filter
+                .as_ref()
+                .is_some_and(|d| d.denies_delivery(subject, sub.queue.as_deref()))
             && !(self.from_hub && sub.leaf.is_none())
             && !(self.leaf_cluster != 0
                 && sub.leaf.is_some()
@@ -761,10 +807,12 @@ impl Delivery {
     }
 
     /// A remote member of `group`, chosen with probability proportional to
-    /// its weight (weight 0 and closed routes are never chosen).
+    /// its weight (weight 0, closed routes and members whose deny filter
+    /// holds `subject` back are never chosen).
     fn pick_remote<'g>(
         &mut self,
         group: &'g [Arc<Subscription>],
+        subject: &[u8],
         echo_off: Option<u64>,
     ) -> Option<&'g Arc<Subscription>> {
         let (from_hub, cluster) = (self.from_hub, self.leaf_cluster);
@@ -775,6 +823,10 @@ impl Delivery {
                     .is_some_and(|c| !c.is_closed() && echo_off != Some(c.cid))
                 && !(from_hub && s.leaf.is_none())
                 && !(cluster != 0 && s.leaf.is_some() && s.leaf_cluster == cluster)
+                && !s
+                    .deny_filter
+                    .as_ref()
+                    .is_some_and(|d| d.denies_delivery(subject, s.queue.as_deref()))
         };
         let weight = |s: &Arc<Subscription>| u64::from(s.weight.load(Ordering::Relaxed));
         let total: u64 = group.iter().filter(live).map(weight).sum();
@@ -914,5 +966,59 @@ pub fn remove_subscription(client: &Arc<Client>, sub: &Arc<Subscription>, intere
         if account.sublist.remove(sub) {
             interest.removed(&account, sub);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    /// `n` connections' shared halves (cids 1..=n) over one loopback pair.
+    fn clients(n: u64) -> (Vec<Arc<Client>>, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let stream = Arc::new(l.accept().unwrap().0);
+        let account = Arc::new(super::super::account::Account::new("$G"));
+        let clients = (1..=n)
+            .map(|cid| {
+                Arc::new(Client::new(
+                    cid,
+                    stream.clone(),
+                    peer.local_addr().unwrap(),
+                    account.clone(),
+                    1 << 20,
+                    std::time::Duration::from_secs(1),
+                    Arc::default(),
+                ))
+            })
+            .collect();
+        (clients, peer)
+    }
+
+    #[test]
+    fn each_destination_has_one_entry_below_and_above_the_scan_limit() {
+        let (clients, _peer) = clients(3 * SCAN_ENTRIES as u64);
+        let mut batch = Batch::for_owner(1);
+        for _ in 0..3 {
+            for c in clients.iter().rev().chain(clients.iter()) {
+                batch.push_proto(c, &[c.cid as u8]);
+            }
+        }
+        assert_eq!(batch.entries.len(), clients.len());
+        assert_eq!(batch.index.len(), clients.len());
+        for e in &batch.entries {
+            assert_eq!(e.buf, vec![e.client.cid as u8; 6]);
+        }
+    }
+
+    #[test]
+    fn a_connection_answering_only_itself_allocates_no_index() {
+        let (clients, _peer) = clients(1);
+        let mut batch = Batch::for_owner(1);
+        batch.push_proto(&clients[0], b"PONG\r\n");
+        batch.push_proto(&clients[0], b"+OK\r\n");
+        assert_eq!(batch.entries.capacity(), 1);
+        assert_eq!(batch.index.capacity(), 0);
     }
 }

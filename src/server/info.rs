@@ -3,7 +3,9 @@
 //! (with a marker in their place) and each connection only splices its two
 //! fields in. The template remembers what it was made from (the options,
 //! the authenticator, lame duck mode) and is remade when any of them
-//! changes.
+//! changes. A connection's line is written into its staging buffer, or
+//! (the first INFO of a plain connection) into a buffer on its thread's
+//! stack, so its thread allocates nothing for it.
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -57,13 +59,37 @@ impl Template {
         json
     }
 
-    /// `INFO <json>\r\n` for connection `cid` from `ip`, in one allocation.
-    pub fn line_for_client(&self, cid: u64, ip: IpAddr) -> Vec<u8> {
-        let mut line = Vec::with_capacity(self.whole.len() + 80);
-        line.extend_from_slice(b"INFO ");
-        self.write_for_client(&mut line, cid, ip);
-        line.extend_from_slice(b"\r\n");
-        line
+    /// Append `INFO <json>\r\n` for connection `cid` from `ip` to `out`,
+    /// growing it at most once (a connection's first bytes are written
+    /// straight into its staging buffer: no temporary line is allocated
+    /// and freed on the connection's thread, where the freed block would
+    /// stay in the thread's malloc cache for the connection's life).
+    pub fn write_line(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
+        out.reserve(self.whole.len() + 80);
+        out.extend_from_slice(b"INFO ");
+        self.write_for_client(out, cid, ip);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Write `INFO <json>\r\n` for connection `cid` from `ip` into `out`
+    /// (a buffer on the caller's stack); its length, or `None` when it does
+    /// not fit.
+    pub fn write_line_into(&self, out: &mut [u8], cid: u64, ip: IpAddr) -> Option<usize> {
+        let room = out.len();
+        let mut w: &mut [u8] = out;
+        let written = (|| -> std::io::Result<()> {
+            w.write_all(b"INFO ")?;
+            match &self.split {
+                None => w.write_all(&self.whole)?,
+                Some((head, tail)) => {
+                    w.write_all(head)?;
+                    write!(w, ",\"client_id\":{cid},\"client_ip\":\"{ip}\"")?;
+                    w.write_all(tail)?;
+                }
+            }
+            w.write_all(b"\r\n")
+        })();
+        written.ok().map(|()| room - w.len())
     }
 
     fn write_for_client(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
@@ -114,8 +140,19 @@ mod tests {
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(info(cid, ip)).unwrap()
             );
-            let line = t.line_for_client(cid, ip.parse().unwrap());
-            assert_eq!(line, [&b"INFO "[..], &info(cid, ip), b"\r\n"].concat());
+            let mut line = b"PONG\r\n".to_vec();
+            t.write_line(&mut line, cid, ip.parse().unwrap());
+            assert_eq!(
+                line,
+                [&b"PONG\r\nINFO "[..], &info(cid, ip), b"\r\n"].concat()
+            );
+            let mut room = [0u8; 2048];
+            let n = t.write_line_into(&mut room, cid, ip.parse().unwrap());
+            assert_eq!(Some(&room[..n.unwrap()]), line.get(6..));
+            assert_eq!(
+                t.write_line_into(&mut room[..40], cid, ip.parse().unwrap()),
+                None
+            );
         }
         assert!(t.fits(&opts, &auth, false));
         assert!(!t.fits(&opts, &auth, true));

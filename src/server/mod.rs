@@ -12,7 +12,8 @@
 //!   unix signals.
 //! - `route/` is clustering: route connections to other servers.
 //! - `imports.rs` carries messages across accounts; `jwt/` is operator
-//!   mode; `system/` answers the system account's `$SYS.REQ.` requests.
+//!   mode; `system/` answers the system account's `$SYS.REQ.` requests,
+//!   as an internal client whose outbound side is a queue (`internal.rs`).
 //! - `leaf/` is leafnodes: connections to our hubs and from our leaves.
 
 pub mod account;
@@ -27,6 +28,7 @@ mod deliver;
 mod identity;
 pub mod imports;
 mod info;
+pub(crate) mod internal;
 pub mod jwt;
 pub mod leaf;
 pub(crate) mod listener;
@@ -380,20 +382,19 @@ impl Server {
         }
     }
 
-    /// The whole `INFO <json>\r\n` line for one client (see
+    /// Append the whole `INFO <json>\r\n` line for one client to `out` (see
     /// [`Server::client_info_json`]).
-    pub fn client_info_line(&self, client: &Client) -> Vec<u8> {
+    pub fn write_client_info_line(&self, client: &Client, out: &mut Vec<u8>) {
         if let Some(t) = self.info_template() {
-            return t.line_for_client(client.cid, client.addr.ip());
+            return t.write_line(out, client.cid, client.addr.ip());
         }
         let json = self.client_info_json_with_nonce(client, None);
-        let mut line = Vec::with_capacity(json.len() + 7);
-        crate::protocol::encode::json_op(&mut line, "INFO", &json);
-        line
+        out.reserve(json.len() + 7);
+        crate::protocol::encode::json_op(out, "INFO", &json);
     }
 
     /// The client INFO's template, when one applies (no routes).
-    fn info_template(&self) -> Option<Arc<info::Template>> {
+    pub(crate) fn info_template(&self) -> Option<Arc<info::Template>> {
         if self.routes.enabled() {
             return None;
         }

@@ -337,6 +337,10 @@ pub struct LeafnodeOptions {
     pub auth_timeout: Option<Duration>,
     /// Wait between attempts at a remote.
     pub reconnect: Duration,
+    /// Write deadline of leaf connections (the server's when unset).
+    pub write_deadline: Option<Duration>,
+    /// Leaves older than this server version are refused.
+    pub min_version: Option<String>,
     /// The hubs to solicit.
     pub remotes: Vec<LeafRemote>,
 }
@@ -361,6 +365,18 @@ pub struct LeafRemote {
     pub tls: Option<crate::tls::TlsOptions>,
     /// Time to finish the TLS handshake.
     pub tls_timeout: Duration,
+    /// We are the hub on this connection (`hub: true`).
+    pub hub: bool,
+    /// Configured but not solicited (`disabled: true`).
+    pub disabled: bool,
+    /// Messages on these subjects are not accepted from the hub, nor is
+    /// interest in them sent to it (`deny_imports`).
+    pub deny_imports: Vec<String>,
+    /// Messages on these subjects are not sent to the hub, nor is its
+    /// interest in them accepted (`deny_exports`).
+    pub deny_exports: Vec<String>,
+    /// How long the hub has to send its first INFO.
+    pub first_info_timeout: Duration,
 }
 
 /// nats-server's default wait between attempts at a leafnode remote.

@@ -21,6 +21,9 @@ pub struct ServerStats {
     pub stale_connections: AtomicU64,
     /// Connections accepted since start.
     pub total_connections: AtomicU64,
+    /// Messages for an internal client (the system service) dropped
+    /// because its queue was full (`internal.rs`).
+    pub internal_dropped: AtomicU64,
 }
 
 impl ServerStats {

@@ -35,6 +35,17 @@ use super::Server;
 /// The shared half of a new connection of `server` on `stream` from `addr`
 /// (in the global account until it authenticates).
 pub fn new_client(server: &Server, stream: Arc<TcpStream>, addr: SocketAddr) -> Arc<Client> {
+    new_client_with_deadline(server, stream, addr, None)
+}
+
+/// [`new_client`] with its own write deadline (a connection kind's, e.g.
+/// `leafnodes { write_deadline }`) instead of the server's.
+pub fn new_client_with_deadline(
+    server: &Server,
+    stream: Arc<TcpStream>,
+    addr: SocketAddr,
+    write_deadline: Option<std::time::Duration>,
+) -> Arc<Client> {
     let opts = server.opts();
     Arc::new(Client::new(
         server.next_cid(),
@@ -42,7 +53,7 @@ pub fn new_client(server: &Server, stream: Arc<TcpStream>, addr: SocketAddr) -> 
         addr,
         server.global.clone(),
         opts.max_pending,
-        opts.write_deadline,
+        write_deadline.unwrap_or(opts.write_deadline),
         server.stats.clone(),
     ))
 }

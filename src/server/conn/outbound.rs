@@ -10,7 +10,11 @@
 //! are queued in `pending` and written by the owner before it lets go. When
 //! the socket is full, what is left goes to the connection's writer thread,
 //! started the first time it is needed, which writes with blocking calls
-//! bounded by `write_deadline`. So a publisher never blocks on a
+//! bounded by `write_deadline`: each of its writes hands the socket all it
+//! has room for, and only a full socket is waited on (a blocking write of
+//! one chunk), so a backlog goes out in few large writes. The buffers a
+//! backlog grew are kept while it lasts (they take turns as `pending`) and
+//! given back once the connection is idle. So a publisher never blocks on a
 //! subscriber's socket, no lock is held across a socket write, and a fast
 //! consumer costs no thread hand-off at all. With an encoding
 //! (`transport.rs`) each flush is encoded by whoever writes it: WebSocket
@@ -62,8 +66,21 @@ const WRITER_CHUNK: usize = 32 * 1024;
 /// How many rounds a flushing thread writes bytes that other threads queued
 /// meanwhile before it hands the rest to the writer thread.
 const MAX_FLUSH_ROUNDS: usize = 2;
+/// The largest outbound buffer an idle connection keeps.
+const IDLE_BUFFER_MAX: usize = 1024 * 1024;
 /// A producer waiting for room looks again at least this often.
 const ROOM_RECHECK: Duration = Duration::from_millis(50);
+
+/// What a buffer that may have grown with a backlog keeps once the backlog
+/// is gone: itself when small (no allocation next time), else nothing;
+/// the second part is what to free (outside any lock).
+fn idle_buffer(buf: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    if buf.capacity() > IDLE_BUFFER_MAX {
+        (Vec::new(), buf)
+    } else {
+        (buf, Vec::new())
+    }
+}
 
 /// The connection an [`Outbound`] belongs to: how to close it, and the
 /// name of its writer thread.
@@ -514,12 +531,9 @@ impl Outbound {
         }
         out.writer_started = true;
         let owner = Arc::clone(peer);
-        let stack = this
-            .with_encoding(|e| e.writer_stack(WRITER_STACK))
-            .unwrap_or(WRITER_STACK);
         let spawned = std::thread::Builder::new()
             .name(format!("writer-{}", peer.id()))
-            .stack_size(stack)
+            .stack_size(WRITER_STACK)
             .spawn(move || Self::writer_loop(&owner));
         if spawned.is_err() {
             // No thread to be had: treat it as a consumer we cannot serve.
@@ -595,28 +609,53 @@ impl Outbound {
                 return;
             }
             buf.clear();
-            if buf.capacity() > 1024 * 1024 {
-                buf = Vec::new();
-            }
-            if wire_buf.capacity() > 1024 * 1024 {
-                wire_buf = Vec::new();
-            }
-            let out = this.state();
+            let mut out = this.state();
             // Under the state lock: bytes the encoding queued meanwhile (a
             // pong) are seen here, or their producer sees the write side free.
-            if out.pending.is_empty() && !this.encoding_has_output() && this.writer_idle(out) {
-                return;
+            if out.pending.is_empty() && !this.encoding_has_output() {
+                // The backlog is gone: give its large buffers back (freed
+                // once the lock is released). While busy they are kept:
+                // `pending` and `buf` take turns, and a buffer grown again
+                // from nothing costs a page fault per page.
+                let idle_pending = std::mem::take(&mut out.pending);
+                let give_back = idle_buffer(idle_pending);
+                out.pending = give_back.0;
+                if this.writer_idle(out) {
+                    return;
+                }
+                drop(give_back.1);
+                buf = idle_buffer(buf).0;
+                wire_buf = idle_buffer(wire_buf).0;
             }
         }
     }
 
-    /// Blocking writes of `bytes` in chunks, reporting progress after each
-    /// (what stalled producers wait for).
+    /// Write `bytes`, reporting progress after each write (what stalled
+    /// producers wait for). Each write hands the socket all it has room
+    /// for in one call; only a full socket is waited on, with a blocking
+    /// write of at most [`WRITER_CHUNK`], which returns once there is room
+    /// again (the kernel wakes a blocked writer when a large part of the
+    /// send buffer is free, which the next non-blocking write then fills).
     fn write_chunks(&self, bytes: &[u8]) -> io::Result<()> {
-        for chunk in bytes.chunks(WRITER_CHUNK) {
-            wire::send_blocking(&self.stream, chunk)?;
+        let mut off = 0;
+        let mut full = false;
+        while off < bytes.len() {
+            let n = if full {
+                let chunk = &bytes[off..bytes.len().min(off + WRITER_CHUNK)];
+                wire::send_blocking(&self.stream, chunk)?;
+                full = false;
+                chunk.len()
+            } else {
+                let n = wire::send_nonblocking(&self.stream, &bytes[off..])?;
+                full = off + n < bytes.len();
+                n
+            };
+            off += n;
+            if n == 0 {
+                continue;
+            }
             let mut out = self.state();
-            out.inflight = out.inflight.saturating_sub(chunk.len());
+            out.inflight = out.inflight.saturating_sub(n);
             out.progress += 1;
             self.wake_waiters(&mut out);
             drop(out);
@@ -811,6 +850,51 @@ mod tests {
             }
         }
         assert!(got == want, "the stream differs");
+        assert_eq!(peer.closed.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn an_idle_connection_keeps_small_buffers_and_gives_large_ones_back() {
+        let (kept, freed) = idle_buffer(Vec::with_capacity(64 * 1024));
+        assert_eq!((kept.capacity() >= 64 * 1024, freed.capacity()), (true, 0));
+        let (kept, freed) = idle_buffer(Vec::with_capacity(IDLE_BUFFER_MAX + 1));
+        assert_eq!(kept.capacity(), 0);
+        assert!(freed.capacity() > IDLE_BUFFER_MAX);
+    }
+
+    #[test]
+    fn a_backlog_reaches_a_late_reader_whole_and_in_order_then_its_buffers_go() {
+        let (peer, mut reader) = pair(64 << 20, Duration::from_secs(10));
+        // Far more than the socket holds: the writer thread takes over and
+        // writes in large non-blocking writes and blocking waits for room.
+        let mut want = Vec::new();
+        for i in 0..64u32 {
+            let mut staged: Vec<u8> = (0..128 * 1024u32)
+                .map(|j| (i.wrapping_mul(31) ^ j) as u8)
+                .collect();
+            want.extend_from_slice(&staged);
+            assert!(matches!(
+                Outbound::queue(&peer, &mut staged, true),
+                Queued::Taken(_)
+            ));
+        }
+        reader
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = vec![0u8; want.len()];
+        reader.read_exact(&mut got).unwrap();
+        assert!(got == want, "the stream differs");
+        // Once the writer is idle, the backlog's buffers are given back.
+        let started = Instant::now();
+        loop {
+            let out = peer.out.state();
+            if !out.flushing && out.pending.capacity() <= IDLE_BUFFER_MAX {
+                break;
+            }
+            drop(out);
+            assert!(started.elapsed() < Duration::from_secs(10), "still busy");
+            std::thread::yield_now();
+        }
         assert_eq!(peer.closed.load(Ordering::Relaxed), 0);
     }
 

@@ -38,11 +38,6 @@ use crate::protocol::websocket::{
 };
 use crate::server::tls;
 
-/// Stack of the writer thread of a connection whose encoding compresses:
-/// resetting a deflate state builds its tables on the stack (tens of KB,
-/// more in debug builds); only the pages touched count in RSS.
-pub const COMPRESSING_WRITER_STACK: usize = 1024 * 1024;
-
 /// How a connection's outgoing bytes are encoded for the socket.
 pub struct Encoding {
     tls: Option<rustls::Connection>,
@@ -111,10 +106,10 @@ impl Encoding {
 
     /// Flushes may be written directly by whichever thread owns the write
     /// side (WebSocket); otherwise they all go through the writer thread:
-    /// TLS, and compressing WebSocket connections, whose deflate wants a
-    /// deep stack (the writer's is sized for it) and whose compression is
+    /// TLS, and compressing WebSocket connections, whose compression is
     /// better spread over the destinations' writers than done in turn by
-    /// a publisher.
+    /// a publisher (the deflate state is on the heap: flate2's zlib-rs
+    /// backend, see Cargo.toml; the writer's small stack is enough).
     pub fn writes_directly(&self) -> bool {
         self.ws.as_ref().is_some_and(|ws| !ws.compression)
     }
@@ -147,14 +142,6 @@ impl Encoding {
     /// The TLS session, if there is one.
     pub fn tls_session(&mut self) -> Option<&mut rustls::Connection> {
         self.tls.as_mut()
-    }
-
-    /// Stack size the writer thread needs for this encoding (at least `min`).
-    pub fn writer_stack(&self, min: usize) -> usize {
-        match &self.ws {
-            Some(ws) if ws.compression => min.max(COMPRESSING_WRITER_STACK),
-            _ => min,
-        }
     }
 
     /// Encode one flush, `plain` (possibly empty: then only what the

@@ -10,12 +10,23 @@
 //! leafnode port is refused, as nats-server does), TLS when either side
 //! asks for it, then our CONNECT; the hub's second INFO completes it.
 //!
+//! Roles: the soliciting side is the spoke (the leaf) unless its remote
+//! says `hub: true`; then the accepting side is the spoke (nats-server's
+//! `is_hub` in CONNECT).
+//!
 //! Then on both sides: `LS+`/`LS-` keep the peer's interest in the bound
 //! account's index (remote subscriptions delivering to this connection),
 //! `LMSG`/`HMSG` are published as from a client that never gets its own
 //! messages back, PINGs are answered. A peer announcing our own loop
 //! detection subject closes the connection with nats-server's
 //! "Loop detected" error (the soliciting side then waits 30 s).
+//!
+//! A remote's deny lists are the solicited connection's permissions, as
+//! nats-server's `newLeafNodeCfg` makes them: `deny_imports` (subscribe
+//! deny) hides our interest in those subjects from the hub and drops its
+//! messages on them; `deny_exports` (publish deny) ignores the hub's
+//! interest they cover and holds back our messages on them where a
+//! wildcard of the hub's only overlaps them.
 //!
 //! Input is bounded, unlike nats-server's leaf connections: a control line
 //! of at most [`MAX_LEAF_CONTROL_LINE`], a message of at most
@@ -47,6 +58,7 @@ use crate::server::conn::{self, InCounters};
 use crate::server::deliver::{Batch, Fanout, Message};
 use crate::server::nkey_auth::Verdict;
 use crate::server::options::{LeafRemote, RouteTarget};
+use crate::server::permissions::{Permissions, SubjectRules};
 use crate::server::subscription::{LeafSide, Subscription};
 use crate::server::timers::TimerKind;
 use crate::server::trace;
@@ -67,11 +79,21 @@ const MAX_LEAF_SUBS: usize = 1 << 20;
 /// The first PING comes after about this long.
 const FIRST_PING: Duration = Duration::from_secs(1);
 
+/// The write deadline of leaf connections (`leafnodes { write_deadline }`).
+fn leaf_write_deadline(server: &Server) -> Option<Duration> {
+    server
+        .opts()
+        .leafnodes
+        .as_ref()
+        .and_then(|l| l.write_deadline)
+}
+
 /// Serve a connection accepted on the leafnode port.
 pub fn accepted(server: Arc<Server>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
-    let client = conn::new_client(&server, stream.clone(), addr);
+    let client =
+        conn::new_client_with_deadline(&server, stream.clone(), addr, leaf_write_deadline(&server));
     let nonce = crate::server::nkey_auth::new_nonce();
     let mut line = Vec::new();
     encode::json_op(
@@ -121,7 +143,7 @@ pub fn solicited(
 ) -> Outcome {
     let _ = stream.set_nodelay(true);
     let url = crate::server::net::display_addr(&target.host, target.port);
-    let info = match read_info_line(&stream) {
+    let info = match read_info_line(&stream, remote.first_info_timeout) {
         Ok(line) => line,
         Err(e) => {
             log_error!("{url} - Error reading the leafnode INFO: {e}");
@@ -143,7 +165,8 @@ pub fn solicited(
         return Outcome::default();
     };
     let stream = Arc::new(stream);
-    let client = conn::new_client(&server, stream.clone(), addr);
+    let client =
+        conn::new_client_with_deadline(&server, stream.clone(), addr, leaf_write_deadline(&server));
     client.set_account(account);
     let mut io = Inbound::new(MIN_READ_BUFFER, MAX_READ_BUFFER, false);
     if info.tls_required || remote.tls.is_some() {
@@ -165,6 +188,10 @@ pub fn solicited(
     let mut first = Vec::new();
     encode::json_op(&mut first, "CONNECT", &connect);
     let mut ops = LeafOps::new(server, client, stream, true, None);
+    if remote.hub {
+        ops.spoke = false;
+        ops.fanout.out.from_hub = false;
+    }
     ops.remote_id = info.server_id.clone();
     ops.remote_name = info.server_name.clone();
     ops.remote_account = info.remote_account.clone();
@@ -173,6 +200,18 @@ pub fn solicited(
     ops.peer_proto = info.proto;
     ops.wait_connect_info = info.info_on_connect;
     ops.hub_urls = info.leafnode_urls.clone().unwrap_or_default();
+    if !remote.deny_imports.is_empty() {
+        ops.import_deny = Some(Arc::new(SubjectRules::new(
+            None,
+            remote.deny_imports.clone(),
+        )));
+    }
+    if !remote.deny_exports.is_empty() {
+        ops.export_deny = Some(Arc::new(Permissions {
+            subscribe: Some(SubjectRules::new(None, remote.deny_exports.clone())),
+            ..Permissions::default()
+        }));
+    }
     run(io, ops, first)
 }
 
@@ -215,6 +254,7 @@ fn leaf_connect_json(
         },
         remote_account: remote.account.clone(),
         proto: crate::server::trace::TRACE_PROTO,
+        hub: remote.hub,
         ..LeafConnect::default()
     };
     if let Some(path) = &remote.credentials {
@@ -352,8 +392,12 @@ struct LeafOps {
     server: Arc<Server>,
     client: Arc<Client>,
     stream: Arc<TcpStream>,
-    /// We dialled it: the peer is our hub.
+    /// We dialled it.
     solicited: bool,
+    /// The peer is our hub (we dialled it, and not as its hub): its
+    /// interest and messages are not passed on to routes, and it is told
+    /// only local interest.
+    spoke: bool,
     /// The account the connection is bound to (known from CONNECT on a hub).
     account: Arc<Account>,
     /// Accepted: the nonce our INFO carried.
@@ -374,6 +418,11 @@ struct LeafOps {
     leaf: Option<Arc<Leaf>>,
     /// Solicited: the hub cluster's leafnode URLs, from its latest INFO.
     hub_urls: Vec<String>,
+    /// Solicited: the remote's `deny_imports`.
+    import_deny: Option<Arc<SubjectRules>>,
+    /// Solicited: the remote's `deny_exports`, as the subscribe deny list
+    /// that filters deliveries to the hub's subscriptions.
+    export_deny: Option<Arc<Permissions>>,
     loop_detected: Cell<bool>,
     limits: Limits,
     fanout: Fanout,
@@ -402,6 +451,7 @@ impl LeafOps {
             client,
             stream,
             solicited,
+            spoke: solicited,
             nonce,
             connect_seen: false,
             wait_connect_info: false,
@@ -413,6 +463,8 @@ impl LeafOps {
             remote_cluster: String::new(),
             leaf: None,
             hub_urls: Vec::new(),
+            import_deny: None,
+            export_deny: None,
             loop_detected: Cell::new(false),
             counters: InCounters::default(),
         }
@@ -425,7 +477,7 @@ impl LeafOps {
     fn origin(&self) -> Origin {
         Origin::Leaf {
             cid: self.client.cid,
-            solicited: self.solicited,
+            solicited: self.spoke,
             cluster: cluster_id(&self.remote_cluster),
         }
     }
@@ -457,11 +509,12 @@ impl LeafOps {
             self.prefix(),
             self.account.name
         );
-        let kick = self.server.routes.interest.leaves.attach(
+        let kick = self.server.routes.interest.leaves.attach_hiding(
             &self.client,
             &self.account.name,
             self.origin(),
             self.server.leafs.lds(),
+            self.import_deny.clone(),
         );
         if kick {
             self.client.kick();
@@ -528,6 +581,19 @@ impl LeafOps {
             ));
             return Err(CloseReason::WrongPort);
         }
+        if let Some(min) = self.too_old(&c.version) {
+            // nats-server holds the refused leaf for a while so that it
+            // does not come straight back.
+            let text = format!(
+                "connection rejected since minimum version required is {}",
+                crate::server::permissions::go_quote(min.as_bytes())
+            );
+            self.send_err(&text);
+            log_error!("{} - {text}", self.prefix());
+            self.end_batch(false);
+            self.server.leafs.wait(super::WAIT_BEFORE_CLOSE);
+            return Err(CloseReason::MinimumVersionRequired);
+        }
         self.client.set_account(account.clone());
         self.account = account;
         self.connect_seen = true;
@@ -539,6 +605,11 @@ impl LeafOps {
         self.remote_account = c.remote_account;
         self.remote_cluster = c.cluster;
         self.peer_proto = c.proto;
+        if c.hub {
+            // The leaf declared itself the hub: we are its spoke.
+            self.spoke = true;
+            self.fanout.out.from_hub = true;
+        }
         let mut line = Vec::new();
         let json = hub_info_json(
             &self.server,
@@ -552,6 +623,14 @@ impl LeafOps {
         self.end_batch(false);
         self.register();
         Ok(())
+    }
+
+    /// The block's `min_version` when a leaf of `version` is older.
+    fn too_old(&self, version: &str) -> Option<String> {
+        let opts = self.server.opts();
+        let min = opts.leafnodes.as_ref()?.min_version.as_ref()?;
+        let wanted = crate::protocol::leaf::version_components(min).ok()?;
+        (!crate::protocol::leaf::version_at_least(version, wanted)).then(|| min.clone())
     }
 
     /// The account a leaf's credentials bind it to. A user whose
@@ -665,7 +744,21 @@ impl LeafOps {
             debug!("{} - Invalid leafnode subscription", self.prefix());
             return Ok(());
         }
-        let key = sub_key(subject_, queue.map(|q| q.0));
+        let queue_name = queue.map(|q| q.0);
+        let mut deny_filter = None;
+        if let Some(deny) = &self.export_deny {
+            if !deny.can_subscribe(subject_, queue_name) {
+                debug!(
+                    "{} - Not permitted to subscribe to {} (deny_exports)",
+                    self.prefix(),
+                    String::from_utf8_lossy(subject_)
+                );
+                return Ok(());
+            }
+            // A wildcard that only overlaps the deny list: filter deliveries.
+            deny_filter = Some(deny.clone());
+        }
+        let key = sub_key(subject_, queue_name);
         let mut subs = self.client.subs();
         if let Some(existing) = subs.get(key.as_slice()) {
             if let Some((_, weight)) = queue {
@@ -689,7 +782,8 @@ impl LeafOps {
             queue.map_or(1, |q| q.1),
         );
         sub.leaf_cluster = cluster_id(&self.remote_cluster);
-        sub.leaf = Some(if self.solicited {
+        sub.deny_filter = deny_filter;
+        sub.leaf = Some(if self.spoke {
             LeafSide::Solicited
         } else {
             LeafSide::Accepted
@@ -707,7 +801,7 @@ impl LeafOps {
         interest
             .leaves
             .changed(&self.account, sub, self.origin(), add);
-        if !self.solicited {
+        if !self.spoke {
             interest.leaf_changed(&self.account, sub, add);
         }
     }
@@ -725,6 +819,16 @@ impl LeafOps {
     fn leaf_msg(&mut self, m: &PeerMsg<'_>) {
         self.counters
             .add(m.headers.map_or(0, <[u8]>::len) + m.payload.len());
+        if let Some(deny) = &self.import_deny {
+            if !deny.allows_publish(m.subject) {
+                debug!(
+                    "{} - Not permitted to receive from {} (deny_imports)",
+                    self.prefix(),
+                    String::from_utf8_lossy(m.subject)
+                );
+                return;
+            }
+        }
         let msg = Message {
             subject: m.subject,
             reply: m.reply,

@@ -12,6 +12,9 @@
 //!   same cluster (that cluster's routes carry it), also when that leaf
 //!   links to another server of our cluster (its `LS+` names the cluster).
 //!
+//! - a connection we solicited with `deny_imports` is not told interest
+//!   its deny list covers (nats-server's `canSubscribe` check).
+//!
 //! Counts and the set of attached connections share one lock, and lines
 //! are appended to a connection's pending bytes under it (written after
 //! it is released), so an attach (its dump) and a change elsewhere cannot
@@ -25,6 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::protocol::leaf::{ls_minus, ls_plus};
 use crate::server::account::Account;
 use crate::server::client::Client;
+use crate::server::permissions::SubjectRules;
 use crate::server::subscription::Subscription;
 
 /// Where a subscription comes from.
@@ -82,6 +86,8 @@ struct Attached {
     solicited: bool,
     /// The peer's cluster ([`cluster_id`]).
     cluster: u64,
+    /// Interest this connection is never told (a remote's `deny_imports`).
+    hidden: Option<Arc<SubjectRules>>,
 }
 
 impl Attached {
@@ -105,7 +111,12 @@ impl Attached {
         }
     }
 
-    fn visible(&self, per_origin: &HashMap<Origin, u32>) -> u32 {
+    fn visible(&self, key: &Key, per_origin: &HashMap<Origin, u32>) -> u32 {
+        if let Some(hidden) = &self.hidden {
+            if !hidden.allows_subscribe(&key.0, key.1.as_deref()) {
+                return 0;
+            }
+        }
         per_origin
             .iter()
             .filter(|(o, _)| self.sees(**o))
@@ -161,7 +172,7 @@ impl LeafInterest {
                 .iter()
                 .map(|a| {
                     if a.account == account.name {
-                        a.visible(per_origin)
+                        a.visible(&key, per_origin)
                     } else {
                         0
                     }
@@ -184,7 +195,7 @@ impl LeafInterest {
                 if a.account != account.name {
                     continue;
                 }
-                let after = a.visible(&per_origin);
+                let after = a.visible(&key, &per_origin);
                 let mut line = Vec::new();
                 interest_line(&mut line, &key, before, after);
                 if !line.is_empty() && a.client.append_deferred(&line) {
@@ -201,6 +212,19 @@ impl LeafInterest {
     /// may see now, then every change; `lds` is our loop detection subject,
     /// sent first. Returns true when the caller must [`Client::kick`] it.
     pub fn attach(&self, client: &Arc<Client>, account: &str, origin: Origin, lds: &str) -> bool {
+        self.attach_hiding(client, account, origin, lds, None)
+    }
+
+    /// [`LeafInterest::attach`], never telling the interest `hidden`
+    /// denies (the deny list of a remote's `deny_imports`).
+    pub fn attach_hiding(
+        &self,
+        client: &Arc<Client>,
+        account: &str,
+        origin: Origin,
+        lds: &str,
+        hidden: Option<Arc<SubjectRules>>,
+    ) -> bool {
         let (solicited, cluster) = match origin {
             Origin::Leaf {
                 solicited, cluster, ..
@@ -213,12 +237,13 @@ impl LeafInterest {
             account: account.to_string(),
             solicited,
             cluster,
+            hidden,
         };
         let mut dump = Vec::new();
         ls_plus(&mut dump, lds.as_bytes(), None);
         if let Some(counts) = st.counts.get(account) {
             for (key, per_origin) in counts {
-                interest_line(&mut dump, key, 0, a.visible(per_origin));
+                interest_line(&mut dump, key, 0, a.visible(key, per_origin));
             }
         }
         st.attached.push(a);

@@ -40,10 +40,14 @@ use crate::{debug, log_error, notice};
 const LEAF_STACK: usize = 512 * 1024;
 /// Time to connect to a hub.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time a hub has to send its INFO.
-const INFO_WAIT: Duration = Duration::from_secs(2);
+/// Time a hub has to send its INFO unless the remote's
+/// `first_info_timeout` says otherwise.
+pub const FIRST_INFO_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest first INFO line we read from a hub.
 const MAX_INFO_LINE: usize = 64 * 1024;
+/// How long a leaf refused for its version is held before the close
+/// (nats-server's `leafNodeWaitBeforeClose`).
+const WAIT_BEFORE_CLOSE: Duration = Duration::from_secs(5);
 /// Wait before soliciting again after a loop was detected.
 pub const LOOP_DELAY: Duration = Duration::from_secs(30);
 
@@ -206,6 +210,15 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
             .spawn(move || accept_loop(&srv, &listener))?;
     }
     for remote in lo.remotes {
+        if remote.disabled {
+            // The address only: the URL may carry a password.
+            let url = remote
+                .urls
+                .first()
+                .map_or(String::new(), |u| display_addr(&u.host, u.port));
+            notice!("Leafnode remote \"{url}\" is disabled, not soliciting it");
+            continue;
+        }
         let srv = server.clone();
         std::thread::Builder::new()
             .name("leaf-solicit".into())
@@ -340,8 +353,8 @@ fn dial(target: &RouteTarget) -> io::Result<(TcpStream, SocketAddr)> {
 
 /// Read the hub's first INFO line from the raw socket (before any TLS),
 /// byte by byte so that nothing after it is consumed.
-fn read_info_line(stream: &TcpStream) -> io::Result<Vec<u8>> {
-    stream.set_read_timeout(Some(INFO_WAIT))?;
+fn read_info_line(stream: &TcpStream, wait: Duration) -> io::Result<Vec<u8>> {
+    stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
     let mut line = Vec::with_capacity(512);
     let mut byte = [0u8; 1];
     loop {

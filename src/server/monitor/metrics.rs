@@ -705,6 +705,11 @@ fn own_series(o: &mut Out, server: &Server, t: &ClientTotals, sid: Labels) {
             s.total_connections.load(Relaxed),
             "Client connections accepted since start",
         ),
+        (
+            "nats_lite_internal_dropped",
+            s.internal_dropped.load(Relaxed),
+            "Messages for the system service dropped: its queue was full",
+        ),
     ] {
         o.counter(name, help, sid, value);
     }

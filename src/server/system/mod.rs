@@ -15,34 +15,45 @@
 //!   client of any account by its own connection thread (`user_info.rs`),
 //!   which knows who the requester is.
 //!
-//! The service is an internal client of the system account: its
-//! subscriptions are ordinary ones (so routes learn the interest and
-//! forward requests from other servers), its messages arrive over a
-//! loopback socket pair as MSG ops, so the delivery path needs nothing of
-//! its own, and one thread answers them, building the replies with the
-//! HTTP monitor's builders (`requests.rs`). It is not in the registry of
-//! clients: `/connz` does not list it, as nats-server's does not. Its
-//! connection has the limits of any other (`max_pending`): a flood that
-//! makes it a slow consumer closes it, and the service starts again.
+//! The service is an internal client of the system account, as
+//! nats-server's `INTERNAL` client kind, without a socket: its
+//! subscriptions are ordinary ones in the account's subject index (so
+//! routes learn the interest and forward requests from other servers),
+//! and what the delivery path stages for it (`MSG`/`HMSG` bytes, as for
+//! any client) goes to a bounded in-memory queue (`internal.rs`) instead
+//! of a socket. A publisher's thread only hands the bytes over; the
+//! service's one thread takes them, parses the ops and answers each,
+//! building the replies with the HTTP monitor's builders (`requests.rs`),
+//! which take locks no publisher may wait on. The replies are published
+//! into the delivery path as the server's own (so they cross routes and
+//! service imports like any message). It is not in the registry of
+//! clients: `/connz` does not list it, as nats-server's does not.
+//!
+//! The queue holds at most `max_pending` bytes: requests that come faster
+//! than the service answers them are dropped (at most once, as any NATS
+//! delivery), counted in `nats_lite_internal_dropped` of `/metrics` and
+//! logged by the service's thread, at most once a second. The service
+//! itself goes on.
 
 mod absent;
 mod envelope;
 mod requests;
 pub mod user_info;
 
-use std::io::{self, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io;
 use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use super::account::Account;
 use super::client::Client;
 use super::deliver::Message;
 use super::imports::ImportSpec;
+use super::internal::InternalQueue;
 use super::monitor::Monitor;
 use super::subscription::Subscription;
 use super::Server;
 use crate::protocol::parser::{parse_server_op, Limits, Parsed, ServerOp};
-use crate::{debug, log_error, warn};
+use crate::{debug, warn};
 
 /// The kinds of server-level requests answered (`$SYS.REQ.SERVER.PING.<KIND>`).
 pub const SERVER_KINDS: &[&str] = &[
@@ -54,11 +65,11 @@ pub const ACCOUNT_KINDS: &[&str] = &["CONNZ", "SUBSZ", "INFO"];
 pub const SERVER_PING: &str = "$SYS.REQ.SERVER.PING";
 /// Stack of the service thread: JSON building is shallow.
 const SERVICE_STACK: usize = 256 * 1024;
-/// Pause before the service starts again after its connection closed.
-const RESTART_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
-/// Most bytes the service keeps unparsed (a request larger than this is
-/// dropped with its connection's buffer: requests are small).
-const MAX_BUFFER: usize = 8 * 1024 * 1024;
+/// The largest buffer the service keeps between two batches.
+const KEPT_BUFFER: usize = 256 * 1024;
+/// How often the idle service looks whether the server is still there,
+/// and the least time between two of its log lines about drops.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// What the server keeps of its system services.
 #[derive(Default)]
@@ -104,7 +115,7 @@ pub fn imports(system: &str, accounts: &[String]) -> Vec<ImportSpec> {
 ///
 /// # Errors
 ///
-/// The loopback pair or the thread could not be made.
+/// The thread could not be made.
 pub fn start(server: &Arc<Server>) -> io::Result<()> {
     let Some(name) = server.opts().system_account.clone() else {
         return Ok(());
@@ -113,24 +124,13 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
         warn!("system account {name} is not known: no system services");
         return Ok(());
     };
-    let (server_side, service_side) = loopback_pair()?;
-    let addr = server_side.peer_addr()?;
-    let opts = server.opts();
-    let client = Arc::new(Client::new(
+    let queue = Arc::new(InternalQueue::new(server.opts().max_pending));
+    let client = Arc::new(Client::internal(
         server.next_cid(),
-        Arc::new(server_side),
-        addr,
         account.clone(),
-        opts.max_pending,
-        opts.write_deadline,
+        queue.clone(),
         server.stats.clone(),
     ));
-    client
-        .headers
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    client
-        .connected
-        .store(true, std::sync::atomic::Ordering::Relaxed);
     let mut subjects = vec![SERVER_PING.to_string()];
     for kind in SERVER_KINDS {
         subjects.push(format!("{SERVER_PING}.{kind}"));
@@ -151,13 +151,20 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     let service = Service {
         server: Arc::downgrade(server),
         account,
-        client,
+        client: client.clone(),
         monitor,
+        queue,
     };
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("system".into())
         .stack_size(SERVICE_STACK)
-        .spawn(move || service.run(service_side))?;
+        .spawn(move || service.run());
+    if let Err(e) = spawned {
+        // No thread, no service: withdraw its interest, so that requests
+        // get no-responders rather than silence.
+        withdraw(server, &client);
+        return Err(e);
+    }
     Ok(())
 }
 
@@ -180,17 +187,12 @@ fn subscribe(
     server.routes.interest.added(account, &sub);
 }
 
-/// Two connected loopback sockets.
-fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    let service_side = TcpStream::connect(listener.local_addr()?)?;
-    let ours: SocketAddr = service_side.local_addr()?;
-    loop {
-        let (server_side, from) = listener.accept()?;
-        // Anyone else on the machine could connect to the port first.
-        if from == ours {
-            return Ok((server_side, service_side));
-        }
+/// Close the internal client and withdraw its subscriptions.
+fn withdraw(server: &Server, client: &Arc<Client>) {
+    client.close(super::close::CloseReason::ServerShutdown);
+    let subs: Vec<Arc<Subscription>> = client.subs().values().cloned().collect();
+    for sub in &subs {
+        super::deliver::remove_subscription(client, sub, &server.routes.interest);
     }
 }
 
@@ -200,31 +202,36 @@ struct Service {
     account: Arc<Account>,
     client: Arc<Client>,
     monitor: Arc<Monitor>,
+    /// The internal client's deliveries.
+    queue: Arc<InternalQueue>,
 }
 
 impl Service {
-    /// Read the MSG ops the server delivers and answer each request.
-    fn run(self, mut socket: TcpStream) {
+    /// Take the MSG ops the delivery path queued and answer each request,
+    /// until the server stops.
+    fn run(self) {
         let limits = Limits {
             max_control_line: usize::MAX / 2,
-            max_payload: MAX_BUFFER,
+            max_payload: usize::MAX / 2,
         };
-        let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-        let mut chunk = vec![0u8; 16 * 1024];
+        let mut buf: Vec<u8> = Vec::new();
         let mut fanout = None;
+        let mut dropped = Drops::default();
         loop {
-            let n = match socket.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            let open = self.queue.take(&mut buf, IDLE_CHECK);
+            let server = match self.server.upgrade() {
+                Some(server) if open && !server.is_shutting_down() => server,
+                Some(server) => {
+                    withdraw(&server, &self.client);
+                    break;
+                }
+                None => break,
             };
-            buf.extend_from_slice(&chunk[..n]);
-            let Some(server) = self.server.upgrade() else {
-                break;
-            };
+            dropped.note(self.queue.dropped(), server.opts().max_pending);
             let fanout =
                 fanout.get_or_insert_with(|| super::conn::new_fanout(&server, self.client.cid));
             let mut used = 0;
-            loop {
+            while used < buf.len() {
                 match parse_server_op(&buf[used..], &limits) {
                     Ok(Parsed::Op(op, len)) => {
                         if let ServerOp::Msg {
@@ -238,46 +245,25 @@ impl Service {
                         }
                         used += len;
                     }
-                    Ok(Parsed::Incomplete(_)) => break,
-                    Err(e) => {
-                        debug!("system service: unreadable delivery: {e}");
-                        used = buf.len();
+                    // The queue holds whole ops only: a remainder is a bug,
+                    // not something to wait for.
+                    Ok(Parsed::Incomplete(_)) | Err(_) => {
+                        debug!(
+                            "system service: unreadable delivery ({} bytes)",
+                            buf.len() - used
+                        );
                         break;
                     }
                 }
             }
-            buf.drain(..used);
-            if buf.len() > MAX_BUFFER {
-                buf.clear();
-            }
             fanout.out.flush();
+            self.queue.done();
+            if buf.capacity() > KEPT_BUFFER {
+                // A flood's buffer is not kept for an idle service.
+                buf = Vec::new();
+            }
         }
-        self.restart();
-    }
-
-    /// The internal client was closed (a flood of requests made it a slow
-    /// consumer, say): unless the server is stopping, withdraw its
-    /// subscriptions and start the service again, after a pause that
-    /// bounds how often a flood can make it restart.
-    fn restart(&self) {
-        let Some(server) = self.server.upgrade() else {
-            return;
-        };
-        self.client.close(super::close::CloseReason::ServerShutdown);
-        let subs: Vec<Arc<Subscription>> = self.client.subs().values().cloned().collect();
-        for sub in &subs {
-            super::deliver::remove_subscription(&self.client, sub, &server.routes.interest);
-        }
-        if server.is_shutting_down() {
-            debug!("system service stopped");
-            return;
-        }
-        let reason = self.client.meta().close_reason;
-        warn!("system service restarting (its connection closed: {reason:?})");
-        std::thread::sleep(RESTART_PAUSE);
-        if let Err(e) = start(&server) {
-            log_error!("system service not restarted: {e}");
-        }
+        debug!("system service stopped");
     }
 
     /// Answer one request (nothing for one filtered out or not ours).
@@ -302,6 +288,34 @@ impl Service {
             payload: &body,
         };
         fanout.publish(&self.account, &m, None);
+    }
+}
+
+/// Requests dropped because the queue was full, and when that was last
+/// logged: one line a second at most, however long a flood lasts.
+#[derive(Default)]
+struct Drops {
+    unlogged: u64,
+    total: u64,
+    logged_at: Option<Instant>,
+}
+
+impl Drops {
+    /// `n` more were dropped (the queue holds `bound` bytes): log them
+    /// unless a line went out less than a second ago.
+    fn note(&mut self, n: u64, bound: usize) {
+        self.unlogged += n;
+        self.total += n;
+        if self.unlogged == 0 || self.logged_at.is_some_and(|t| t.elapsed() < IDLE_CHECK) {
+            return;
+        }
+        warn!(
+            "system service: dropped {} requests, its queue was full \
+             (max_pending {bound} bytes; {} dropped since start)",
+            self.unlogged, self.total
+        );
+        self.unlogged = 0;
+        self.logged_at = Some(Instant::now());
     }
 }
 

@@ -15,7 +15,9 @@
 //! `Delivery::trace` while it is fanned out; `deliver.rs` asks it about
 //! each local subscription ([`Trace::local_egress`]) and route
 //! ([`Trace::route_egress`]), `imports.rs` reports account crossings, and
-//! the connection thread publishes the event at the end ([`finish`]).
+//! the connection thread publishes the event at the end ([`finish`]),
+//! gzipped on that same thread when the message asked for it
+//! (`Accept-Encoding: gzip`; the compressor state is on the heap).
 //!
 //! Leafnodes: [`peer`] says what kind of server connection a destination
 //! is; a leafnode connection is reported as kind 4 and forwarded like a
@@ -392,25 +394,16 @@ impl Trace {
     }
 }
 
-/// `data` gzipped (`Accept-Encoding: gzip`), on a short-lived thread of
-/// its own: miniz_oxide builds its compressor state on the stack (a few
-/// hundred KB), more than a connection thread has. `None` if that fails.
+/// `data` gzipped (`Accept-Encoding: gzip`), on the caller's thread:
+/// flate2's zlib-rs backend keeps the compressor state on the heap, so a
+/// connection thread's stack is enough (miniz_oxide, the default backend,
+/// built some 300 KB of it on the stack in debug builds). `None` if that
+/// fails.
 fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     use std::io::Write;
-    const GZIP_STACK: usize = 2 * 1024 * 1024;
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("trace-gzip".into())
-            .stack_size(GZIP_STACK)
-            .spawn_scoped(s, || {
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                gz.write_all(data).ok()?;
-                gz.finish().ok()
-            })
-            .ok()?
-            .join()
-            .ok()?
-    })
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).ok()?;
+    gz.finish().ok()
 }
 
 /// Publish the event of the message `fanout` just traced (if any) to its

@@ -35,10 +35,11 @@ use super::{Options, Server};
 use crate::protocol::info::ServerInfo;
 use crate::{debug, log_error, notice};
 
-/// Stack of a WebSocket connection's thread: miniz_oxide builds its
-/// (de)compressor state on the stack before boxing it, a few hundred KB;
-/// only the pages touched count in RSS.
-const STACK: usize = 2 * 1024 * 1024;
+/// Stack of a WebSocket connection's thread, as a client-port
+/// connection's: the (de)compressor state of permessage-deflate is on the
+/// heap (flate2's zlib-rs backend; miniz_oxide built it on the stack, a
+/// few hundred KB in debug builds, which is why this was 2 MB).
+const STACK: usize = 256 * 1024;
 
 /// What a finished upgrade hands to the connection core.
 pub struct Upgraded {
