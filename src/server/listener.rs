@@ -242,8 +242,9 @@ impl Ended {
 /// and this thread backs off and keeps accepting.
 fn lead(state: Arc<AcceptState>) {
     let mut state = state;
+    // Handed the turn: this thread accepts whatever the count.
+    state.accepting.fetch_add(1, Ordering::SeqCst);
     loop {
-        state.accepting.fetch_add(1, Ordering::SeqCst);
         if state.stopping() {
             state.leave();
             return;
@@ -255,10 +256,18 @@ fn lead(state: Arc<AcceptState>) {
         let weak = Arc::downgrade(&state);
         drop(state);
         connection::serve(admitted);
-        match weak.upgrade() {
-            Some(s) if s.accepting.load(Ordering::SeqCst) < ACCEPTORS => state = s,
-            _ => return,
+        let Some(s) = weak.upgrade() else { return };
+        // Back to accept only while fewer than ACCEPTORS threads are there
+        // (checked and counted at once: threads finish together).
+        let joined = s
+            .accepting
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < ACCEPTORS).then_some(n + 1)
+            });
+        if joined.is_err() {
+            return;
         }
+        state = s;
     }
 }
 
