@@ -242,8 +242,10 @@ impl Ended {
 /// and this thread backs off and keeps accepting.
 fn lead(state: Arc<AcceptState>) {
     let mut state = state;
-    // Handed the turn: this thread accepts whatever the count.
-    state.accepting.fetch_add(1, Ordering::SeqCst);
+    // Handed the turn: by now others may have come back to accept.
+    if !state.join() {
+        return;
+    }
     loop {
         if state.stopping() {
             state.leave();
@@ -256,18 +258,10 @@ fn lead(state: Arc<AcceptState>) {
         let weak = Arc::downgrade(&state);
         drop(state);
         connection::serve(admitted);
-        let Some(s) = weak.upgrade() else { return };
-        // Back to accept only while fewer than ACCEPTORS threads are there
-        // (checked and counted at once: threads finish together).
-        let joined = s
-            .accepting
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < ACCEPTORS).then_some(n + 1)
-            });
-        if joined.is_err() {
-            return;
+        match weak.upgrade() {
+            Some(s) if s.join() => state = s,
+            _ => return,
         }
-        state = s;
     }
 }
 
@@ -315,6 +309,16 @@ fn accept_one(state: &Arc<AcceptState>) -> Option<connection::Admitted> {
 }
 
 impl AcceptState {
+    /// Count this thread in `accept` if fewer than [`ACCEPTORS`] are there
+    /// (checked and counted in one step: threads finish together).
+    fn join(&self) -> bool {
+        self.accepting
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < ACCEPTORS).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
     fn stopping(&self) -> bool {
         self.server.is_shutting_down() || self.server.in_lame_duck()
     }
