@@ -64,17 +64,24 @@ fn wait_leaf(node: &mut Node) {
         .expect("leaf connection");
 }
 
+/// [`hubs`], with a nats-lite leaf on the first and a nats-server leaf on
+/// the second, both linked.
+fn hubs_with_a_leaf_each(dir: &ConfDir) -> (Vec<Node>, LeafServer, LeafServer) {
+    let (mut nodes, addrs) = hubs(dir);
+    let leaf_a = leaf_of(Impl::Lite, addrs[0]);
+    let leaf_b = leaf_of(Impl::Reference, addrs[1]);
+    wait_leaf(&mut nodes[0]);
+    wait_leaf(&mut nodes[1]);
+    (nodes, leaf_a, leaf_b)
+}
+
 #[test]
 fn a_cluster_with_a_leaf_on_each_hub_delivers_once_everywhere() {
     if !reference_or_skip() {
         return;
     }
     let dir = ConfDir::new("leaf-topo");
-    let (mut nodes, addrs) = hubs(&dir);
-    let leaf_a = leaf_of(Impl::Lite, addrs[0]);
-    let leaf_b = leaf_of(Impl::Reference, addrs[1]);
-    wait_leaf(&mut nodes[0]);
-    wait_leaf(&mut nodes[1]);
+    let (nodes, leaf_a, leaf_b) = hubs_with_a_leaf_each(&dir);
 
     let mut subs = [
         nodes[0].client(),
@@ -97,11 +104,7 @@ fn a_queue_group_over_hubs_and_leaves_gets_each_message_once_local_first() {
         return;
     }
     let dir = ConfDir::new("leaf-topo-q");
-    let (mut nodes, addrs) = hubs(&dir);
-    let leaf_a = leaf_of(Impl::Lite, addrs[0]);
-    let leaf_b = leaf_of(Impl::Reference, addrs[1]);
-    wait_leaf(&mut nodes[0]);
-    wait_leaf(&mut nodes[1]);
+    let (nodes, leaf_a, leaf_b) = hubs_with_a_leaf_each(&dir);
 
     let mut members = [nodes[0].client(), leaf_a.client(), leaf_b.client()];
     let mut publisher = nodes[1].client();
@@ -161,11 +164,7 @@ fn a_leaf_reaches_a_queue_group_that_lives_across_the_route() {
         return;
     }
     let dir = ConfDir::new("leaf-topo-qr");
-    let (mut nodes, addrs) = hubs(&dir);
-    let leaf_a = leaf_of(Impl::Lite, addrs[0]);
-    let leaf_b = leaf_of(Impl::Reference, addrs[1]);
-    wait_leaf(&mut nodes[0]);
-    wait_leaf(&mut nodes[1]);
+    let (nodes, leaf_a, leaf_b) = hubs_with_a_leaf_each(&dir);
     // The only members are clients of the hub the leaf is not on.
     let mut on_h2 = nodes[1].client();
     let mut on_h1 = nodes[0].client();

@@ -481,12 +481,7 @@ fn trace_event_has_the_shape_of_nats_server_2_15() {
     };
     let theirs = scene_event(ServerProcess::start_command(Command::new(bin), &[]));
     let ours = scene_event(ServerProcess::start(&[]));
-    let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
-    shape(&theirs, "", &mut a);
-    shape(&ours, "", &mut b);
-    // nats-server 2.15 adds its JetStream feature flags to `server`.
-    a.retain(|k| !k.starts_with(".server.feature_flags"));
-    assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
+    assert_same_shape(&theirs, &ours);
     assert_eq!(theirs["request"], ours["request"]);
 }
 
@@ -734,27 +729,50 @@ fn cluster_events(start: &dyn Fn(&[&str]) -> ServerProcess) -> (Value, Value) {
         "--routes",
         &listen,
     ]);
-    let mut tracer = a.client(CONNECT);
-    tracer.send("SUB tr 1\r\n");
-    barrier(&mut tracer);
     let mut local = a.client(&named("local"));
     local.send("SUB foo 1\r\n");
     barrier(&mut local);
-    let mut remote = b.client(&named("remote"));
+    traced_from_first_to_second(&a, &b, "shape-a")
+}
+
+/// The two events (`first`'s, then `second`'s) of a message published on
+/// `first` (named `first_name`) with the tracer there and a subscriber on
+/// `second`, once each side has the other's interest.
+fn traced_from_first_to_second(
+    first: &ServerProcess,
+    second: &ServerProcess,
+    first_name: &str,
+) -> (Value, Value) {
+    let mut tracer = first.client(CONNECT);
+    tracer.send("SUB tr 1\r\n");
+    barrier(&mut tracer);
+    let mut remote = second.client(&named("remote"));
     remote.send("SUB foo 1\r\n");
     barrier(&mut remote);
-    let mut publisher = a.client(&named("pubber"));
-    let mut on_b = b.client(CONNECT);
-    sync_interest(&mut tracer, &mut on_b);
+    let mut publisher = first.client(&named("pubber"));
+    let mut on_second = second.client(CONNECT);
+    sync_interest(&mut tracer, &mut on_second);
     sync_interest(&mut remote, &mut publisher);
     publisher.send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "hello"));
     barrier(&mut publisher);
     let (x, y) = (next_event(&mut tracer), next_event(&mut tracer));
-    if x["server"]["name"] == "shape-a" {
+    if x["server"]["name"] == first_name {
         (x, y)
     } else {
         (y, x)
     }
+}
+
+/// nats-server 2.15's event and ours have the same key paths (aside from
+/// the JetStream feature flags it adds to `server`), request header and hops.
+fn assert_same_shape(theirs: &Value, ours: &Value) {
+    let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
+    shape(theirs, "", &mut a);
+    shape(ours, "", &mut b);
+    a.retain(|k| !k.starts_with(".server.feature_flags"));
+    assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
+    assert_eq!(theirs["request"]["header"], ours["request"]["header"]);
+    assert_eq!(theirs["hops"], ours["hops"]);
 }
 
 #[test]
@@ -766,13 +784,7 @@ fn routed_trace_events_have_the_shape_of_nats_server_2_15() {
         cluster_events(&|args| ServerProcess::start_command(Command::new(&bin), args));
     let (our_a, our_b) = cluster_events(&|args| ServerProcess::start(args));
     for (theirs, ours) in [(&their_a, &our_a), (&their_b, &our_b)] {
-        let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
-        shape(theirs, "", &mut a);
-        shape(ours, "", &mut b);
-        a.retain(|k| !k.starts_with(".server.feature_flags"));
-        assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
-        assert_eq!(theirs["request"]["header"], ours["request"]["header"]);
-        assert_eq!(theirs["hops"], ours["hops"]);
+        assert_same_shape(theirs, ours);
     }
 }
 
@@ -794,24 +806,7 @@ fn leaf_events(
     );
     let h = hub(&["-c", &hub_conf, "-n", "shape-hub"]);
     let l = leaf(&["-c", &leaf_conf, "-n", "shape-leaf"]);
-    let mut tracer = h.client(CONNECT);
-    tracer.send("SUB tr 1\r\n");
-    barrier(&mut tracer);
-    let mut remote = l.client(&named("remote"));
-    remote.send("SUB foo 1\r\n");
-    barrier(&mut remote);
-    let mut publisher = h.client(&named("pubber"));
-    let mut on_leaf = l.client(CONNECT);
-    sync_interest(&mut tracer, &mut on_leaf);
-    sync_interest(&mut remote, &mut publisher);
-    publisher.send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "hello"));
-    barrier(&mut publisher);
-    let (x, y) = (next_event(&mut tracer), next_event(&mut tracer));
-    if x["server"]["name"] == "shape-hub" {
-        (x, y)
-    } else {
-        (y, x)
-    }
+    traced_from_first_to_second(&h, &l, "shape-hub")
 }
 
 #[test]
@@ -824,13 +819,7 @@ fn leaf_trace_events_have_the_shape_of_nats_server_2_15() {
     let (their_hub, their_leaf) = leaf_events(&theirs_start, &theirs_start);
     let (our_hub, our_leaf) = leaf_events(&ours_start, &ours_start);
     for (theirs, ours) in [(&their_hub, &our_hub), (&their_leaf, &our_leaf)] {
-        let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
-        shape(theirs, "", &mut a);
-        shape(ours, "", &mut b);
-        a.retain(|k| !k.starts_with(".server.feature_flags"));
-        assert_eq!(a, b, "nats-server 2.15: {theirs}\nnats-lite: {ours}");
-        assert_eq!(theirs["request"]["header"], ours["request"]["header"]);
-        assert_eq!(theirs["hops"], ours["hops"]);
+        assert_same_shape(theirs, ours);
         assert_eq!(theirs["events"][0]["kind"], ours["events"][0]["kind"]);
     }
     // Mixed: a nats-lite hub sees that a nats-server 2.15 leaf traces (no
