@@ -1,12 +1,14 @@
 //! Socket helpers every part of the server uses: binding a listener (dual
 //! stack for `0.0.0.0`), a peer's address as nats-server reports it,
 //! `host:port` text, the listen backlog, waiting (bounded) for a socket to
-//! become readable, waking a listener blocked in `accept`, and the accept
-//! loop of the peer ports (routes, leafnodes).
+//! become readable, waking a listener blocked in `accept`, and what the
+//! peer links (routes, leafnodes) share: the accept loop of their ports and
+//! the reconnect delay that a shutdown cuts short.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::sync::{Condvar, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Listen with the system's largest accept queue, as Go (and so
 /// nats-server) does. std listens with a backlog of 128: a burst of
@@ -177,4 +179,26 @@ pub fn accept_peers<S, F>(
             );
         }
     }
+}
+
+/// Wait up to `d` on `changed` (holding `guard`'s registry between
+/// wake-ups), or until `stopping` says so; true when stopping. A peer
+/// link's reconnect delay: shutdown notifies `changed` to end it at once.
+pub fn wait_unless_stopping<T>(
+    mut guard: MutexGuard<'_, T>,
+    changed: &Condvar,
+    d: Duration,
+    stopping: impl Fn() -> bool,
+) -> bool {
+    let deadline = Instant::now() + d;
+    while !stopping() {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        guard = changed
+            .wait_timeout(guard, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    stopping()
 }

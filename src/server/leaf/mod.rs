@@ -25,7 +25,7 @@ use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::account::Account;
 use super::client::Client;
@@ -145,19 +145,7 @@ impl Leafs {
 
     /// Wait up to `d`, or until shutdown; true when stopping.
     fn wait(&self, d: Duration) -> bool {
-        let deadline = Instant::now() + d;
-        let mut reg = self.registry();
-        while !self.is_stopping() {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                break;
-            };
-            reg = self
-                .changed
-                .wait_timeout(reg, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        self.is_stopping()
+        super::net::wait_unless_stopping(self.registry(), &self.changed, d, || self.is_stopping())
     }
 
     /// Stop accepting and soliciting, and close every leaf connection.

@@ -33,7 +33,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::client::Client;
 use super::close::CloseReason;
@@ -278,19 +278,7 @@ impl Routes {
 
     /// Wait up to `d`, or until shutdown; true when stopping.
     fn wait(&self, d: Duration) -> bool {
-        let deadline = Instant::now() + d;
-        let mut reg = self.registry();
-        while !self.is_stopping() {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                break;
-            };
-            reg = self
-                .changed
-                .wait_timeout(reg, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        self.is_stopping()
+        super::net::wait_unless_stopping(self.registry(), &self.changed, d, || self.is_stopping())
     }
 
     /// Wait while a route to `id` is registered (or until shutdown).
