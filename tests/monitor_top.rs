@@ -211,6 +211,30 @@ impl Tmux {
             .expect("tmux")
     }
 
+    /// Start the session `top`, a `(columns, rows)` terminal running `script`
+    /// with `sh -c`.
+    pub fn run(&self, (columns, rows): (u16, u16), script: &str) {
+        let (x, y) = (columns.to_string(), rows.to_string());
+        let started = self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            &x,
+            "-y",
+            &y,
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert!(
+            started.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+    }
+
     pub fn screen(&self) -> String {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
     }
@@ -266,24 +290,7 @@ fn live_view_keys_in_a_terminal() {
         nats_lite_bin().display(),
         m.http.port()
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "220",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
+    tmux.run((220, 40), &script);
 
     let s = tmux.wait_for("the first poll", |s| s.contains("Connections Polled: 2"));
     assert!(s.contains("NATS server version"));
@@ -336,20 +343,7 @@ fn live_view_quits_on_ctrl_c_and_restores_the_terminal() {
         nats_lite_bin().display(),
         m.http.port()
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "200",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(started.status.success());
+    tmux.run((200, 40), &script);
     tmux.wait_for("the first poll", |s| s.contains("Connections Polled: 0"));
     tmux.keys(&["C-c"]);
     let s = tmux.wait_for("top to exit", |s| s.contains("TOP-EXITED rc=0"));
@@ -371,20 +365,7 @@ fn live_view_retries_an_unreachable_port() {
         "{} top -m {port} -d 0.2; echo TOP-EXITED rc=$?; sleep 60",
         nats_lite_bin().display()
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "200",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(started.status.success());
+    tmux.run((200, 40), &script);
     let s = tmux.wait_for("the error", |s| s.contains("could not get stats from"));
     assert!(s.contains("retrying every 0.2s"), "{s}");
     tmux.keys(&["q"]);

@@ -168,20 +168,7 @@ fn top_discover_live_view_in_a_terminal() {
         nats_lite_bin().display(),
         nodes[1].http.port()
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "200",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(started.status.success());
+    tmux.run((200, 30), &script);
     let s = tmux.wait_for("three servers", |s| s.contains("3 servers, 3 answering"));
     for n in &nodes {
         assert!(
