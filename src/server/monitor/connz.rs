@@ -415,6 +415,34 @@ impl Default for ConnzOptions {
     }
 }
 
+/// A peer link's (route, leafnode) interest for `/routez` and `/leafz`:
+/// how many entries, and their sorted subjects when `subs` asks for them.
+/// The link's subscription keys are space-separated fields whose
+/// `subject_field`-th is the subject (`<acc> <subject>[ <queue>]` on a
+/// route, `<subject>[ <queue>]` on a leafnode).
+pub fn peer_interest(
+    client: &Client,
+    subs: SubsDetail,
+    subject_field: usize,
+) -> (usize, Option<Vec<String>>) {
+    let list = client.subs();
+    let subjects = (subs != SubsDetail::None).then(|| {
+        let mut v: Vec<String> = list
+            .keys()
+            .map(|k| {
+                let k = String::from_utf8_lossy(k);
+                k.split(' ')
+                    .nth(subject_field)
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    });
+    (list.len(), subjects)
+}
+
 /// `subs=1|true|...` (a Go boolean) or `subs=detail`.
 pub fn decode_subs(q: &Query) -> Result<SubsDetail, ApiError> {
     if q.get("subs")

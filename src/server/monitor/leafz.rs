@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use serde::Serialize;
 
-use super::connz::{decode_subs, SubsDetail};
+use super::connz::{decode_subs, peer_interest, SubsDetail};
 use super::format::{go_float, go_rtt, GoTime};
 use super::http::{ApiError, Query};
 use crate::server::options::TLS_TIMEOUT;
@@ -65,21 +65,7 @@ pub fn leafz(server: &Server, q: &Query) -> Result<Leafz, ApiError> {
         .filter(|l| acc.is_none_or(|a| a == l.account.name))
         .map(|l| {
             let c = &l.client;
-            let list = c.subs();
-            let subscriptions = list.len();
-            let subscriptions_list = (subs != SubsDetail::None).then(|| {
-                let mut v: Vec<String> = list
-                    .keys()
-                    .map(|k| {
-                        // `<subject>[ <queue>]`: the subject.
-                        let k = String::from_utf8_lossy(k);
-                        k.split(' ').next().unwrap_or_default().to_string()
-                    })
-                    .collect();
-                v.sort();
-                v
-            });
-            drop(list);
+            let (subscriptions, subscriptions_list) = peer_interest(c, subs, 0);
             LeafInfo {
                 account: l.account.name.clone(),
                 ip: c.addr.ip().to_string(),

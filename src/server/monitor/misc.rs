@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::connz::{decode_subs, SubsDetail};
+use super::connz::{decode_subs, peer_interest, SubsDetail};
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::format::{go_rtt, my_uptime, GoTime};
@@ -90,21 +90,7 @@ pub fn routez(server: &Server, q: &Query) -> Result<Routez, ApiError> {
                 std::time::UNIX_EPOCH
                     + std::time::Duration::from_nanos(c.last_activity_nanos.load(Relaxed)),
             );
-            let list = c.subs();
-            let subscriptions = list.len();
-            let subscriptions_list = (subs != SubsDetail::None).then(|| {
-                let mut v: Vec<String> = list
-                    .keys()
-                    .map(|k| {
-                        // `<acc> <subject>[ <queue>]`: the subject.
-                        let k = String::from_utf8_lossy(k);
-                        k.split(' ').nth(1).unwrap_or_default().to_string()
-                    })
-                    .collect();
-                v.sort();
-                v
-            });
-            drop(list);
+            let (subscriptions, subscriptions_list) = peer_interest(c, subs, 1);
             RouteInfo {
                 rid: c.cid,
                 remote_id: r.remote_id.clone(),
