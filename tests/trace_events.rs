@@ -291,20 +291,14 @@ fn trace_across_a_route_both_servers_report_with_hops() {
     let nodes = vec![a, b];
     crate::cluster_support::wait_mesh(&nodes);
     let (a, b) = (&nodes[0], &nodes[1]);
-    let mut tracer = a.server.client(CONNECT);
-    tracer.send("SUB tr 1\r\n");
-    barrier(&mut tracer);
     let mut local = a.server.client(&named("local"));
     local.send("SUB foo 1\r\n");
     barrier(&mut local);
-    let mut remote = b.server.client(&named("remote"));
-    remote.send("SUB foo q 1\r\n");
-    barrier(&mut remote);
-    let mut publisher = a.server.client(&named("pubber"));
-    // B knows of the trace subscriber on A, A of the subscriber on B.
-    let mut on_b = b.server.client(CONNECT);
-    sync_interest(&mut tracer, &mut on_b);
-    sync_interest(&mut remote, &mut publisher);
+    let TwoServers {
+        mut tracer,
+        mut publisher,
+        mut remote,
+    } = TwoServers::new(&a.server, &b.server, "foo q");
 
     for only in [false, true] {
         let by_server = publish_traced_over_two_servers(&mut publisher, &mut tracer, only);
@@ -368,18 +362,11 @@ fn trace_across_a_leaf_connection_both_servers_report_with_hops() {
     );
     let mut leaf = leaf_start(Impl::Lite, &conf, &["--name", "trace-leaf"]);
     leaf.wait_leaf();
-    let mut tracer = hub.server.client(CONNECT);
-    tracer.send("SUB tr 1\r\n");
-    barrier(&mut tracer);
-    let mut remote = leaf.server.client(&named("remote"));
-    remote.send("SUB foo 1\r\n");
-    barrier(&mut remote);
-    let mut publisher = hub.server.client(&named("pubber"));
-    // The leaf knows of the trace subscriber on the hub, the hub of the
-    // subscriber on the leaf.
-    let mut on_leaf = leaf.server.client(CONNECT);
-    sync_interest(&mut tracer, &mut on_leaf);
-    sync_interest(&mut remote, &mut publisher);
+    let TwoServers {
+        mut tracer,
+        mut publisher,
+        mut remote,
+    } = TwoServers::new(&hub.server, &leaf.server, "foo");
 
     for only in [false, true] {
         let by_server = publish_traced_over_two_servers(&mut publisher, &mut tracer, only);
@@ -735,6 +722,37 @@ fn cluster_events(start: &dyn Fn(&[&str]) -> ServerProcess) -> (Value, Value) {
     traced_from_first_to_second(&a, &b, "shape-a")
 }
 
+/// A trace scene over two linked servers: a tracer (on `tr`) and a
+/// publisher on the first, a subscriber on the second, and each server
+/// knows the other's interest.
+struct TwoServers {
+    tracer: RawClient,
+    publisher: RawClient,
+    /// The subscriber on the second server (keep it: dropping it closes it).
+    remote: RawClient,
+}
+
+impl TwoServers {
+    /// `sub` is the subscriber's subject (and queue), as in a SUB line.
+    fn new(first: &ServerProcess, second: &ServerProcess, sub: &str) -> TwoServers {
+        let mut tracer = first.client(CONNECT);
+        tracer.send("SUB tr 1\r\n");
+        barrier(&mut tracer);
+        let mut remote = second.client(&named("remote"));
+        remote.send(format!("SUB {sub} 1\r\n"));
+        barrier(&mut remote);
+        let mut publisher = first.client(&named("pubber"));
+        let mut on_second = second.client(CONNECT);
+        sync_interest(&mut tracer, &mut on_second);
+        sync_interest(&mut remote, &mut publisher);
+        TwoServers {
+            tracer,
+            publisher,
+            remote,
+        }
+    }
+}
+
 /// The two events (`first`'s, then `second`'s) of a message published on
 /// `first` (named `first_name`) with the tracer there and a subscriber on
 /// `second`, once each side has the other's interest.
@@ -743,16 +761,11 @@ fn traced_from_first_to_second(
     second: &ServerProcess,
     first_name: &str,
 ) -> (Value, Value) {
-    let mut tracer = first.client(CONNECT);
-    tracer.send("SUB tr 1\r\n");
-    barrier(&mut tracer);
-    let mut remote = second.client(&named("remote"));
-    remote.send("SUB foo 1\r\n");
-    barrier(&mut remote);
-    let mut publisher = first.client(&named("pubber"));
-    let mut on_second = second.client(CONNECT);
-    sync_interest(&mut tracer, &mut on_second);
-    sync_interest(&mut remote, &mut publisher);
+    let TwoServers {
+        mut tracer,
+        mut publisher,
+        remote: _remote,
+    } = TwoServers::new(first, second, "foo");
     publisher.send(hpub("foo", &[("Nats-Trace-Dest", "tr")], "hello"));
     barrier(&mut publisher);
     let (x, y) = (next_event(&mut tracer), next_event(&mut tracer));
