@@ -344,19 +344,10 @@ mod tests {
 
     use super::*;
 
-    const L: Limits = Limits {
-        max_control_line: 4096,
-        max_payload: 1 << 20,
-    };
+    use crate::protocol::peer::test_parse::{whole, L};
 
     fn one(input: &[u8]) -> LeafOp<'_> {
-        match parse_leaf_op(input, &L) {
-            Ok(Parsed::Op(op, n)) => {
-                assert_eq!(n, input.len(), "{:?}", String::from_utf8_lossy(input));
-                op
-            }
-            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(input)),
-        }
+        whole(parse_leaf_op, input)
     }
 
     fn msg(input: &[u8]) -> PeerMsg<'_> {

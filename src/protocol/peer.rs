@@ -239,3 +239,30 @@ pub(crate) fn encode_interest(
     }
     out.extend_from_slice(b"\r\n");
 }
+
+/// Test help for the peer protocols' parsers.
+#[cfg(test)]
+pub(crate) mod test_parse {
+    use super::{Limits, Parsed, ProtocolError};
+    use std::fmt::Debug;
+
+    /// The limits the parser tests use.
+    pub const L: Limits = Limits {
+        max_control_line: 4096,
+        max_payload: 1 << 20,
+    };
+
+    /// The one op `parse` makes of all of `input` (panics otherwise).
+    pub fn whole<'a, Op: Debug>(
+        parse: fn(&'a [u8], &Limits) -> Result<Parsed<Op>, ProtocolError>,
+        input: &'a [u8],
+    ) -> Op {
+        match parse(input, &L) {
+            Ok(Parsed::Op(op, n)) => {
+                assert_eq!(n, input.len(), "{:?}", String::from_utf8_lossy(input));
+                op
+            }
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(input)),
+        }
+    }
+}
