@@ -33,31 +33,19 @@ pub fn answer(
             if *kind == "STATSZ" {
                 return statsz_request(server, monitor, payload);
             }
-            let options = match options(payload) {
-                Ok(o) => o,
-                Err(e) => return Some(envelope::error(server, 400, e, false)),
-            };
-            if options.filter.excludes(server) {
-                return None;
-            }
+            if_addressed(server, payload, |fields| {
+                Some(reply(
+                    server,
+                    server_endpoint(server, monitor, kind, fields)?,
+                ))
+            })
+        }
+        ["$SYS", "REQ", "ACCOUNT", account, kind] => if_addressed(server, payload, |fields| {
             Some(reply(
                 server,
-                server_endpoint(server, monitor, kind, &options.fields)?,
+                account_endpoint(server, account, kind, fields)?,
             ))
-        }
-        ["$SYS", "REQ", "ACCOUNT", account, kind] => {
-            let options = match options(payload) {
-                Ok(o) => o,
-                Err(e) => return Some(envelope::error(server, 400, e, false)),
-            };
-            if options.filter.excludes(server) {
-                return None;
-            }
-            Some(reply(
-                server,
-                account_endpoint(server, account, kind, &options.fields)?,
-            ))
-        }
+        }),
         _ => None,
     }
 }
@@ -229,6 +217,22 @@ fn account_endpoint(
 
 /// `$SYS.REQ.SERVER.PING` and `...STATSZ`: `{"server":...,"statsz":...}`.
 fn statsz_request(server: &Server, monitor: &Monitor, payload: &[u8]) -> Option<Vec<u8>> {
+    if_addressed(server, payload, |_| {
+        Some(envelope::wrap(
+            server,
+            "statsz",
+            &json(&statsz(server, monitor)),
+        ))
+    })
+}
+
+/// `build`'s reply from the body's endpoint options, if the body's filters
+/// address this server; a body that does not parse gets a 400 reply.
+fn if_addressed(
+    server: &Server,
+    payload: &[u8],
+    build: impl FnOnce(&Map<String, Value>) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
     let options = match options(payload) {
         Ok(o) => o,
         Err(e) => return Some(envelope::error(server, 400, e, false)),
@@ -236,11 +240,7 @@ fn statsz_request(server: &Server, monitor: &Monitor, payload: &[u8]) -> Option<
     if options.filter.excludes(server) {
         return None;
     }
-    Some(envelope::wrap(
-        server,
-        "statsz",
-        &json(&statsz(server, monitor)),
-    ))
+    build(&options.fields)
 }
 
 /// Messages and bytes (nats-server's `DataStats`).
