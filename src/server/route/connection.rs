@@ -645,14 +645,19 @@ impl RouteOps {
         let key = sub_key(account, subject_, queue);
         let removed = self.client.subs().remove(key.as_slice());
         if let Some(sub) = removed {
-            if acc.sublist.remove(&sub) {
-                self.server.routes.interest.leaves.changed(
-                    &acc,
-                    &sub,
-                    Origin::of_route(&sub),
-                    false,
-                );
-            }
+            self.withdraw(&acc, &sub);
+        }
+    }
+
+    /// Take a subscription of the peer out of `acc`'s index and tell our
+    /// leafnodes the interest went (if it was the last of its kind).
+    fn withdraw(&self, acc: &Arc<Account>, sub: &Arc<Subscription>) {
+        if acc.sublist.remove(sub) {
+            self.server
+                .routes
+                .interest
+                .leaves
+                .changed(acc, sub, Origin::of_route(sub), false);
         }
     }
 
@@ -716,14 +721,7 @@ impl RouteOps {
         for (key, sub) in subs {
             let acc = key.split(|&b| b == b' ').next().unwrap_or_default();
             if let Some(acc) = self.account(acc) {
-                if acc.sublist.remove(&sub) {
-                    self.server.routes.interest.leaves.changed(
-                        &acc,
-                        &sub,
-                        Origin::of_route(&sub),
-                        false,
-                    );
-                }
+                self.withdraw(&acc, &sub);
             }
         }
         self.fanout.cache.clear();
