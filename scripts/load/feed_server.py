@@ -13,6 +13,13 @@ ceiling / nats-server's rate (scripts/bench-ceilings.sh).
     scripts/load/feed_server.py --port 4398 --msgs 8000000 --size 16 &
     natsbench pubsub -s nats://127.0.0.1:4398 -np 1 -ns 1 -n 8000000 -ms 16
 
+With --after-pub a subscriber is fed only once some connection has sent a
+PUB (natsbench flow times from the publishers' start, so a feed that ran
+while the publishers connect would not overlap them), and with
+--msg-subject FMT --msg-subjects N the frames carry FMT with %d replaced by
+0..N-1 in turn instead of the subscription's subject (scenario j:
+`bench.p%d` over 100 subjects into a subscription on `bench.*`).
+
 Serves one client per connection thread; exits after --duration seconds.
 Loopback only.
 """
@@ -29,13 +36,20 @@ INFO = (
 )
 
 
-def frames(subject: bytes, sid: bytes, size: int, count: int) -> bytes:
-    """`count` MSG frames of `size` bytes each, as one buffer."""
-    one = b"MSG %s %s %d\r\n%s\r\n" % (subject, sid, size, b"x" * size)
-    return one * count
+# Set by the first PUB any connection sends (--after-pub waits for it).
+PUBLISHED = threading.Event()
 
 
-def serve(conn: socket.socket, msgs: int, size: int) -> None:
+def frames(subjects, sid: bytes, size: int, count: int) -> bytes:
+    """`count` MSG frames of `size` bytes each, as one buffer, their subjects
+    taken from `subjects` in turn."""
+    body = b"x" * size
+    ones = [b"MSG %s %s %d\r\n%s\r\n" % (s, sid, size, body) for s in subjects]
+    whole, part = divmod(count, len(ones))
+    return b"".join(ones) * whole + b"".join(ones[:part])
+
+
+def serve(conn: socket.socket, msgs: int, size: int, opts) -> None:
     """Answer PINGs; feed a subscriber once it has subscribed and pinged;
     throw everything else away (a publisher's PUBs are not parsed, only
     scanned for PING and SUB, so a fast publisher costs next to nothing)."""
@@ -58,6 +72,8 @@ def serve(conn: socket.socket, msgs: int, size: int) -> None:
             return
         end = kept + n
         cut = buf.rfind(b"\n", 0, end) + 1
+        if not PUBLISHED.is_set() and buf.find(b"PUB ", 0, cut) >= 0:
+            PUBLISHED.set()
         if sub is None:
             at = buf.find(b"SUB ", 0, cut)
             if at >= 0:
@@ -73,15 +89,23 @@ def serve(conn: socket.socket, msgs: int, size: int) -> None:
         if pings > 0 and sub is not None and not fed:
             fed = True
             threading.Thread(
-                target=feed, args=(conn, lock, sub, msgs, size), daemon=True
+                target=feed, args=(conn, lock, sub, msgs, size, opts), daemon=True
             ).start()
 
 
-def feed(conn: socket.socket, lock, sub, msgs: int, size: int) -> None:
+def feed(conn: socket.socket, lock, sub, msgs: int, size: int, opts) -> None:
     subject, sid = sub
-    per_chunk = max(1, (1 << 20) // (len(subject) + len(sid) + size + 20))
-    chunk = frames(subject, sid, size, per_chunk)
+    if opts.msg_subject:
+        fmt = opts.msg_subject.encode()
+        subjects = [fmt.replace(b"%d", b"%d" % i) for i in range(opts.msg_subjects)]
+    else:
+        subjects = [subject]
+    longest = max(len(s) for s in subjects)
+    per_chunk = max(1, (1 << 20) // (longest + len(sid) + size + 20))
+    chunk = frames(subjects, sid, size, per_chunk)
     left = msgs
+    if opts.after_pub:
+        PUBLISHED.wait()
     try:
         while left >= per_chunk:
             with lock:
@@ -89,7 +113,7 @@ def feed(conn: socket.socket, lock, sub, msgs: int, size: int) -> None:
             left -= per_chunk
         if left:
             with lock:
-                conn.sendall(frames(subject, sid, size, left))
+                conn.sendall(frames(subjects, sid, size, left))
     except OSError:
         pass
 
@@ -100,11 +124,22 @@ def main() -> None:
     ap.add_argument("--msgs", type=int, default=2_000_000)
     ap.add_argument("--size", type=int, default=16)
     ap.add_argument("--duration", type=float, default=120.0)
+    ap.add_argument(
+        "--after-pub",
+        action="store_true",
+        help="feed subscribers only once some connection has published",
+    )
+    ap.add_argument(
+        "--msg-subject",
+        default="",
+        help="subject of the MSG frames, %%d replaced by 0..--msg-subjects-1",
+    )
+    ap.add_argument("--msg-subjects", type=int, default=1)
     args = ap.parse_args()
     lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lst.bind(("127.0.0.1", args.port))
-    lst.listen(16)
+    lst.listen(128)
     lst.settimeout(0.5)
     end = time.monotonic() + args.duration
     while time.monotonic() < end:
@@ -113,7 +148,7 @@ def main() -> None:
         except socket.timeout:
             continue
         threading.Thread(
-            target=serve, args=(conn, args.msgs, args.size), daemon=True
+            target=serve, args=(conn, args.msgs, args.size, args), daemon=True
         ).start()
 
 
