@@ -19,6 +19,12 @@ while the publishers connect would not overlap them), and with
 --msg-subject FMT --msg-subjects N the frames carry FMT with %d replaced by
 0..N-1 in turn instead of the subscription's subject (scenario j:
 `bench.p%d` over 100 subjects into a subscription on `bench.*`).
+--hold-publishers (with --after-pub, one subscriber) goes further: a
+connection that has published is not read again until the feed is done,
+its bytes waiting in a large socket receive buffer, and is then drained;
+so while the subscriber is fed the fake does nothing for the publishers
+(a fake that read 100 publishers as they wrote cost as much CPU as
+nats-lite itself in scenario j).
 
 Serves one client per connection thread; exits after --duration seconds.
 Loopback only.
@@ -38,6 +44,11 @@ INFO = (
 
 # Set by the first PUB any connection sends (--after-pub waits for it).
 PUBLISHED = threading.Event()
+# Set when a feed is done (--hold-publishers waits for it).
+FED = threading.Event()
+# Receive buffer of every connection with --hold-publishers: room for what
+# a publisher sends while it is not read (the kernel doubles it).
+HOLD_RCVBUF = 32 << 20
 
 
 def frames(subjects, sid: bytes, size: int, count: int) -> bytes:
@@ -61,6 +72,7 @@ def serve(conn: socket.socket, msgs: int, size: int, opts) -> None:
     kept = 0  # bytes of an incomplete line kept at the front of buf
     sub = None
     fed = False
+    held = False
     while True:
         if kept == len(buf):
             return  # a line of 1 MiB: not a NATS client
@@ -72,7 +84,8 @@ def serve(conn: socket.socket, msgs: int, size: int, opts) -> None:
             return
         end = kept + n
         cut = buf.rfind(b"\n", 0, end) + 1
-        if not PUBLISHED.is_set() and buf.find(b"PUB ", 0, cut) >= 0:
+        published = not held and buf.find(b"PUB ", 0, cut) >= 0
+        if published:
             PUBLISHED.set()
         if sub is None:
             at = buf.find(b"SUB ", 0, cut)
@@ -91,6 +104,9 @@ def serve(conn: socket.socket, msgs: int, size: int, opts) -> None:
             threading.Thread(
                 target=feed, args=(conn, lock, sub, msgs, size, opts), daemon=True
             ).start()
+        if published and opts.hold_publishers and sub is None:
+            held = True
+            FED.wait(opts.duration)
 
 
 def feed(conn: socket.socket, lock, sub, msgs: int, size: int, opts) -> None:
@@ -116,6 +132,7 @@ def feed(conn: socket.socket, lock, sub, msgs: int, size: int, opts) -> None:
                 conn.sendall(frames(subjects, sid, size, left))
     except OSError:
         pass
+    FED.set()
 
 
 def main() -> None:
@@ -135,9 +152,20 @@ def main() -> None:
         help="subject of the MSG frames, %%d replaced by 0..--msg-subjects-1",
     )
     ap.add_argument("--msg-subjects", type=int, default=1)
+    ap.add_argument(
+        "--hold-publishers",
+        action="store_true",
+        help="don't read a publisher while the subscriber is fed",
+    )
     args = ap.parse_args()
     lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if args.hold_publishers:
+        # accepted sockets inherit it; above net.core.rmem_max needs root
+        try:
+            lst.setsockopt(socket.SOL_SOCKET, 33, HOLD_RCVBUF)  # SO_RCVBUFFORCE
+        except OSError:
+            lst.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, HOLD_RCVBUF)
     lst.bind(("127.0.0.1", args.port))
     lst.listen(128)
     lst.settimeout(0.5)
