@@ -20,7 +20,9 @@
 # the generator, so a ceiling is only meaningful while that stays small.
 # NATSBENCH_SCALE multiplies the message counts as in compare.sh. Needs
 # ../shared/bench/install.sh to have built the driver. Loopback only, a
-# fixed number of messages per run, median of three runs.
+# fixed number of messages per run, median of three runs. Run it under the
+# bench lock (flock /tmp/nats-bench.lock ...); as root it runs niced in a
+# session of its own (below; NATSBENCH_NICE=0 turns that off).
 set -eu
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bench=${NATSBENCH_DIR:-$here/../../shared/bench}
@@ -42,7 +44,7 @@ while getopts "s:p:" opt; do
   case $opt in
     s) scenarios=$OPTARG ;;
     p) port=$OPTARG ;;
-    *) sed -n 2,23p "${BASH_SOURCE[0]}"; exit 2 ;;
+    *) sed -n "2,/^set -eu$/{/^set -eu$/d;p}" "${BASH_SOURCE[0]}"; exit 2 ;;
   esac
 done
 nb_port_busy "$port" && nb_die "127.0.0.1:$port in use"

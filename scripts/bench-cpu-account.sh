@@ -34,7 +34,9 @@
 # scripts/load/feed_server.py, the fake that bench-ceilings.sh uses (not
 # for m), so the generator's own ceiling is measured in the same session.
 # NATSBENCH_SCALE multiplies the counts as in compare.sh; NATSBENCH_NICE as
-# in lib.sh. Run it under the bench lock: flock /tmp/nats-bench.lock ...
+# in lib.sh, and as root the script runs in a session of its own whose
+# autogroup gets that nice value (below). Run it under the bench lock:
+# flock /tmp/nats-bench.lock scripts/bench-cpu-account.sh ...
 # Needs perf (linux-perf) with access to tracepoints (root, or
 # kernel.perf_event_paranoid <= 1) and ../shared/bench/install.sh's driver.
 set -eu
@@ -66,7 +68,7 @@ while getopts "s:r:a:b:qf" opt; do
     b) cmd_b=$OPTARG ;;
     q) events=task-clock,context-switches ;;
     f) with_feed=1 ;;
-    *) sed -n 2,38p "${BASH_SOURCE[0]}"; exit 2 ;;
+    *) sed -n "2,/^set -eu$/{/^set -eu$/d;p}" "${BASH_SOURCE[0]}"; exit 2 ;;
   esac
 done
 command -v perf >/dev/null || nb_die "perf not found (apt-get install linux-perf)"
