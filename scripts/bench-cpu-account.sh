@@ -15,29 +15,33 @@
 #                    would reach if the generator and it had every core to
 #                    themselves and kept them busy (other work and idle
 #                    time taken out; an estimate, not a measurement)
-# and the generator's syscalls (perf's syscall tracepoints: reads, writes,
-# all syscalls, context switches) per 1,000 units, with the mean size of its
-# reads (gen_read_b: the bytes of the MSG frames its subscribers receive,
-# the same from any server, over its read calls; 0 for a and m). A summary
+# and the generator's context switches per 1,000 units; with -t also its
+# syscalls (perf's syscall tracepoints: reads, writes, all syscalls) per
+# 1,000 units and the mean size of its reads (gen_read_b: the bytes of the
+# MSG frames its subscribers receive, the same from any server, over its
+# read calls; 0 for a and m). A summary
 # line per scenario and server gives the medians; "bound" the larger of A's
 # and B's gen_bound over B's rate, to set against the target of 1.25 x B's
 # rate, and the ratios A/B; "ceiling" (-f) the fake server's rate over B's.
 #
-#   scripts/bench-cpu-account.sh [-s "e j m"] [-r RUNS] [-q] [-f] [-a "CMD A"] [-b "CMD B"]
+#   scripts/bench-cpu-account.sh [-s "e j m"] [-r RUNS] [-t] [-f] [-a "CMD A"] [-b "CMD B"]
 #
 # A defaults to "target/release/nats-lite server -a 127.0.0.1", B to
 # "nats-server -a 127.0.0.1"; each run gets a free loopback port (-p added).
 # Scenarios: a-e (pubsub), j (100 publishers -> 1 wildcard subscriber), m
-# (connection churn). RUNS (default 3) alternates A B, B A, ... . -q counts
-# no syscalls (the tracepoints slow each of the generator's syscalls a
-# little; the syscall columns are then 0). -f adds a third server, F:
+# (connection churn). RUNS (default 3) alternates A B, B A, ... . -t counts
+# the generator's syscalls too (without it those columns are 0): while a
+# syscall tracepoint is enabled every process on the machine, the server
+# included, enters and leaves the kernel by the slow path, which inflates
+# the CPU figures of syscall-heavy scenarios (m), so take those from a run
+# without -t. -f adds a third server, F:
 # scripts/load/feed_server.py, the fake that bench-ceilings.sh uses (not
 # for m), so the generator's own ceiling is measured in the same session.
 # NATSBENCH_SCALE multiplies the counts as in compare.sh; NATSBENCH_NICE as
 # in lib.sh, and as root the script runs in a session of its own whose
 # autogroup gets that nice value (below). Run it under the bench lock:
 # flock /tmp/nats-bench.lock scripts/bench-cpu-account.sh ...
-# Needs perf (linux-perf) with access to tracepoints (root, or
+# Needs perf (linux-perf; for -t access to tracepoints: root, or
 # kernel.perf_event_paranoid <= 1) and ../shared/bench/install.sh's driver.
 set -eu
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,15 +62,15 @@ scenarios="e j m"
 runs=3
 cmd_a="$here/../target/release/nats-lite server -a 127.0.0.1"
 cmd_b="nats-server -a 127.0.0.1"
-events=task-clock,context-switches,syscalls:sys_enter_read,syscalls:sys_enter_write,raw_syscalls:sys_enter
+events=task-clock,context-switches
 with_feed=0
-while getopts "s:r:a:b:qf" opt; do
+while getopts "s:r:a:b:tf" opt; do
   case $opt in
     s) scenarios=$OPTARG ;;
     r) runs=$OPTARG ;;
     a) cmd_a=$OPTARG ;;
     b) cmd_b=$OPTARG ;;
-    q) events=task-clock,context-switches ;;
+    t) events=$events,syscalls:sys_enter_read,syscalls:sys_enter_write,raw_syscalls:sys_enter ;;
     f) with_feed=1 ;;
     *) sed -n "2,/^set -eu$/{/^set -eu$/d;p}" "${BASH_SOURCE[0]}"; exit 2 ;;
   esac
