@@ -61,6 +61,8 @@
 //!   Chromium with the official JavaScript client).
 //! - `sys_cluster_imports`: service and stream imports with requester and
 //!   responder on different servers; the system CONNZ import answered by every server.
+//! - `sys_claims`: the claim update service (`nsc push`) of a `full` resolver: update,
+//!   list, lookup, refusals, kept over a restart.
 //! - `sys_operator`: operator mode: the system requests for the operator's system
 //!   account, activation tokens for private exports (good and refused ones).
 //! - `sys_requests`: the system account's request subjects (`$SYS.REQ.SERVER.PING`,
@@ -189,6 +191,7 @@ mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
+mod sys_claims;
 mod sys_cluster_imports;
 mod sys_operator;
 mod sys_requests;

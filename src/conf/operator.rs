@@ -6,8 +6,8 @@
 //!
 //! Resolvers: `resolver: MEMORY` (the accounts in `resolver_preload`), the
 //! directory resolver `resolver { type: full|cache, dir: DIR }`, whose
-//! `<ACCOUNT>.jwt` files are read at start and on reload (nothing pushes
-//! account JWTs to nats-lite: it has no claim update services), and the
+//! `<ACCOUNT>.jwt` files are read at start and on reload and written by the
+//! claim update service (`nsc push`; `allow_delete` lets it delete), and the
 //! URL resolver `resolver: URL("http://host:port/jwt/v1/accounts/")`,
 //! which fetches an account's JWT from `<url><account>` when a user of it
 //! first connects.
@@ -27,6 +27,10 @@ pub struct OperatorConfig {
     pub memory_resolver: bool,
     /// `resolver { type: full|cache, dir: DIR }`: the directory.
     pub resolver_dir: Option<std::path::PathBuf>,
+    /// The directory resolver is of `type: cache` (not `full`).
+    pub resolver_cache: bool,
+    /// The directory resolver's `allow_delete`.
+    pub resolver_allow_delete: bool,
     /// `resolver: URL(...)`: the base URL account keys are appended to.
     pub resolver_url: Option<String>,
     /// `resolver_preload`: account public key -> account JWT, in file order.
@@ -76,7 +80,7 @@ pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Resul
                     Some(url) => c.resolver_url = Some(url),
                     None => return Err(not_supported(entry, "this account resolver")),
                 },
-                ValueKind::Map(_) => c.resolver_dir = Some(resolver_dir(k, v)?),
+                ValueKind::Map(_) => resolver_dir(c, k, v)?,
                 _ => return Err(typed::wrong_type(k, "MEMORY or a resolver block", v)),
             }
         }
@@ -110,29 +114,32 @@ pub fn resolver_url(text: &str) -> Option<String> {
     (lower.starts_with("http://") || lower.starts_with("https://")).then_some(url)
 }
 
-/// `resolver { type: full|cache, dir: DIR, ... }`.
-fn resolver_dir(field: &str, v: &Value) -> Result<std::path::PathBuf, ConfError> {
+/// `resolver { type: full|cache, dir: DIR, allow_delete: BOOL, ... }`.
+fn resolver_dir(c: &mut OperatorConfig, field: &str, v: &Value) -> Result<(), ConfError> {
     let mut dir = None;
     for e in typed::map(field, v)? {
         let (k, v) = (e.key.as_str(), &e.value);
         match k.to_ascii_lowercase().as_str() {
             "type" => {
-                let t = typed::string(k, v)?;
-                if !matches!(t.to_ascii_lowercase().as_str(), "full" | "cache") {
+                let t = typed::string(k, v)?.to_ascii_lowercase();
+                if !matches!(t.as_str(), "full" | "cache") {
                     return Err(ConfError::at(
                         &v.pos,
                         format!("resolver type {t:?}: expected full or cache"),
                     ));
                 }
+                c.resolver_cache = t == "cache";
             }
             "dir" => dir = Some(std::path::PathBuf::from(typed::string(k, v)?)),
-            // How nats-server syncs and caches pushed JWTs: nothing to do
-            // when the directory is only read.
-            "allow_delete" | "interval" | "limit" | "ttl" | "timeout" | "hard_delete" => {}
+            "allow_delete" => c.resolver_allow_delete = typed::boolean(k, v)?,
+            // How nats-server syncs, caches and evicts JWTs between servers:
+            // nothing to do for one server's directory.
+            "interval" | "limit" | "ttl" | "timeout" | "hard_delete" => {}
             _ => typed::unknown_field(e)?,
         }
     }
-    dir.ok_or_else(|| ConfError::at(&v.pos, "resolver: dir is required"))
+    c.resolver_dir = Some(dir.ok_or_else(|| ConfError::at(&v.pos, "resolver: dir is required"))?);
+    Ok(())
 }
 
 fn preload_jwt(key: &str, v: &Value) -> Result<String, ConfError> {

@@ -450,6 +450,14 @@ fn operator(
         preload,
         system_account: c.system_account.clone(),
         url: op.resolver_url.clone(),
+        dir: op
+            .resolver_dir
+            .as_ref()
+            .map(|path| super::jwt::DirResolver {
+                path: path.clone(),
+                cache: op.resolver_cache,
+                allow_delete: op.resolver_allow_delete,
+            }),
     };
     if op.resolver_dir.is_none() && op.resolver_url.is_none() {
         // A directory resolver's system account may arrive later.

@@ -15,6 +15,9 @@
 //!   read batch.
 //! - Options that cannot change while running (host, port) refuse the
 //!   whole reload; the server keeps running with the old configuration.
+//!
+//! An account JWT pushed to the claim update service takes the same path
+//! for the trust and the re-check (`Server::apply_account_jwt`).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -84,11 +87,76 @@ impl Server {
         for w in &warnings {
             warn!("{w}");
         }
+        self.recheck_clients();
+        notice!("Reloaded server configuration");
+        Ok(())
+    }
+
+    /// Re-check every connected client under the current credentials, as
+    /// a reload does.
+    fn recheck_clients(&self) {
         for client in self.client_list() {
             let rules = self.auth_for(&client);
             recheck(&rules, &client, &self.routes.interest);
         }
-        notice!("Reloaded server configuration");
+    }
+
+    /// An account JWT pushed to the claim update service (`system/claims.rs`)
+    /// replaces the one the resolver held, or adds the account; `None`
+    /// deletes it. The trust, the imports and the traces are rebuilt from
+    /// the accounts' JWTs and every connected client is re-checked, as a
+    /// reload does: a user the account now revokes, or whose account is
+    /// gone or refused, is closed; permissions are applied anew.
+    ///
+    /// # Errors
+    ///
+    /// Not in operator mode, or the new trust could not be built (nothing
+    /// has changed then).
+    pub fn apply_account_jwt(&self, key: &str, jwt: Option<&str>) -> Result<(), String> {
+        let _one_at_a_time = SWAPS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut new = (*self.opts()).clone();
+        let Some(trust) = new.operator.as_mut() else {
+            return Err("not in operator mode".into());
+        };
+        trust.preload.retain(|(k, _)| k != key);
+        if let Some(jwt) = jwt {
+            trust.preload.push((key.to_string(), jwt.to_string()));
+        }
+        let preload = trust.preload.clone();
+        new.accounts.retain(|a| a != key);
+        if jwt.is_some() {
+            new.accounts.push(key.to_string());
+        }
+        new.imports = super::jwt::import_specs(&preload);
+        if let Some(system) = &new.system_account {
+            new.imports
+                .extend(super::system::imports(system, &new.accounts));
+        }
+        new.msg_traces = super::jwt::msg_traces(&preload);
+        let accounts = {
+            let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+            if jwt.is_some() {
+                accounts
+                    .entry(key.to_string())
+                    .or_insert_with(|| Arc::new(Account::new(key)));
+            }
+            accounts.clone()
+        };
+        let auth = Authenticator::new(&new, &accounts)?;
+        let ws_auth = match new.websocket {
+            Some(_) => Some(super::websocket::authenticator(&new, &accounts)?),
+            None => None,
+        };
+        super::imports::install(&accounts, &new.imports);
+        super::trace::install(&accounts, &new.msg_traces);
+        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
+        self.set_websocket_auth(ws_auth.map(Arc::new));
+        self.recheck_clients();
+        match jwt {
+            Some(_) => notice!("Updated account {key} from a pushed JWT"),
+            None => notice!("Deleted account {key}"),
+        }
         Ok(())
     }
 }

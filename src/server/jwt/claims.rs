@@ -230,6 +230,26 @@ pub struct ResponseClaim {
 /// A malformed token, an unsupported algorithm, a bad signature, a wrong
 /// kind or a key of `nats` nats-lite does not know.
 pub fn decode<T: DeserializeOwned + HasKind>(token: &str, kind: &str) -> Result<Claims<T>, String> {
+    let raw = decode_generic(token)?;
+    let claims: Claims<T> =
+        serde_json::from_value(raw).map_err(|e| format!("{kind} JWT claims: {e}"))?;
+    if claims.nats.kind() != kind || claims.nats.version() != 2 {
+        return Err(format!(
+            "not a v2 {kind} JWT (type {:?}, version {})",
+            claims.nats.kind(),
+            claims.nats.version()
+        ));
+    }
+    Ok(claims)
+}
+
+/// Decode `token` of any kind and check its signature by its issuer: its
+/// claims as JSON (nats-server's `DecodeGeneric`).
+///
+/// # Errors
+///
+/// A malformed token, an unsupported algorithm or a bad signature.
+pub fn decode_generic(token: &str) -> Result<Value, String> {
     let token = token.trim();
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
@@ -255,16 +275,7 @@ pub fn decode<T: DeserializeOwned + HasKind>(token: &str, kind: &str) -> Result<
     if !crate::nkey::verify_raw(iss, signing_input.as_bytes(), &b64(s)?) {
         return Err(format!("JWT signature by {iss:?} not verified"));
     }
-    let claims: Claims<T> =
-        serde_json::from_value(raw).map_err(|e| format!("{kind} JWT claims: {e}"))?;
-    if claims.nats.kind() != kind || claims.nats.version() != 2 {
-        return Err(format!(
-            "not a v2 {kind} JWT (type {:?}, version {})",
-            claims.nats.kind(),
-            claims.nats.version()
-        ));
-    }
-    Ok(claims)
+    Ok(raw)
 }
 
 fn b64(part: &str) -> Result<Vec<u8>, String> {

@@ -12,6 +12,7 @@
 
 pub mod activation;
 pub mod claims;
+pub mod store;
 pub mod url_resolver;
 pub mod user;
 
@@ -44,6 +45,19 @@ pub struct TrustOptions {
     pub system_account: Option<String>,
     /// `resolver: URL(...)`: accounts not preloaded are fetched from here.
     pub url: Option<String>,
+    /// `resolver { type: full|cache, dir: DIR }`: the directory resolver.
+    pub dir: Option<DirResolver>,
+}
+
+/// A directory resolver: where pushed account JWTs are written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DirResolver {
+    /// The directory of `<ACCOUNT>.jwt` files.
+    pub path: std::path::PathBuf,
+    /// `type: cache` (nats-server's `CacheDirAccResolver`), not `full`.
+    pub cache: bool,
+    /// `allow_delete`: `$SYS.REQ.CLAIMS.DELETE` may delete accounts.
+    pub allow_delete: bool,
 }
 
 /// The account JWTs of a directory resolver: every `<ACCOUNT>.jwt` file
@@ -564,6 +578,7 @@ mod tests {
             preload: vec![(apub.clone(), acc)],
             system_account: None,
             url: None,
+            dir: None,
         };
         Fixture {
             trust: Trust::new(&opts, &accounts).unwrap(),

@@ -13,7 +13,10 @@
 //!   nats-server's `registerSystemImports` sets up (`imports()`);
 //! - `$SYS.REQ.USER.INFO` (nats-server 2.10's "who am I"), answered for a
 //!   client of any account by its own connection thread (`user_info.rs`),
-//!   which knows who the requester is.
+//!   which knows who the requester is;
+//! - in operator mode, the claim update service (`nsc push`): account JWTs
+//!   pushed on `$SYS.REQ.CLAIMS.UPDATE` and the per-account subjects, and a
+//!   directory resolver's list, lookup and delete (`claims.rs`).
 //!
 //! The service is an internal client of the system account, as
 //! nats-server's `INTERNAL` client kind, without a socket: its
@@ -36,6 +39,7 @@
 //! itself goes on.
 
 mod absent;
+mod claims;
 mod envelope;
 mod requests;
 pub mod user_info;
@@ -139,6 +143,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     for kind in ACCOUNT_KINDS {
         subjects.push(format!("$SYS.REQ.ACCOUNT.*.{kind}"));
     }
+    subjects.extend(claims::subjects(server).into_iter().map(String::from));
     for (i, subject) in subjects.iter().enumerate() {
         subscribe(server, &account, &client, subject, i);
     }
@@ -236,7 +241,7 @@ impl Service {
                     Ok(Parsed::Op(op, len)) => {
                         if let ServerOp::Msg {
                             subject,
-                            reply: Some(reply),
+                            reply,
                             payload,
                             ..
                         } = op
@@ -266,19 +271,25 @@ impl Service {
         debug!("system service stopped");
     }
 
-    /// Answer one request (nothing for one filtered out or not ours).
+    /// Answer one request (nothing for one filtered out or not ours). A
+    /// claim update is applied even without a reply subject.
     fn answer(
         &self,
         server: &Arc<Server>,
         fanout: &mut super::deliver::Fanout,
         subject: &[u8],
-        reply: &[u8],
+        reply: Option<&[u8]>,
         payload: &[u8],
     ) {
         let Ok(subject) = std::str::from_utf8(subject) else {
             return;
         };
-        let Some(body) = requests::answer(server, &self.monitor, subject, payload) else {
+        let body = match claims::answer(server, subject, payload) {
+            Some(body) => body,
+            None if reply.is_some() => requests::answer(server, &self.monitor, subject, payload),
+            None => None,
+        };
+        let (Some(reply), Some(body)) = (reply, body) else {
             return;
         };
         let m = Message {
