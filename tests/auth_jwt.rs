@@ -476,6 +476,7 @@ fn reload_of_resolver_preload_applies_revocations() {
     reload(&mut server, &file, &revoking);
     let (lines, closed) = alice.read_until_closed(IO_TIMEOUT);
     assert!(closed, "alice stays connected: {lines:?}");
+    assert_eq!(lines, ["-ERR 'User Authentication Revoked'"]);
     assert!(bob.flush().is_empty(), "bob is kept");
     let (c, nonce) = connect_raw(&server);
     expect_refused(c, &jwt_connect(&k, "alice", &nonce));

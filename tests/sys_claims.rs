@@ -179,6 +179,7 @@ fn push_to_full_resolver_applies_writes_and_survives_restart() {
     assert_updated(&reply, &s.app.public);
     let (lines, closed) = alice.read_until_closed(IO_TIMEOUT);
     assert!(closed, "alice stays connected: {lines:?}");
+    assert_eq!(lines, ["-ERR 'User Authentication Revoked'"]);
     assert!(bob.flush().is_empty(), "bob is kept");
     assert_eq!(read_jwt(&jwt_dir, &s.app.public), revoking);
     // The same JWT again: nothing changes, the reply is the same.
@@ -333,4 +334,52 @@ fn account_subjects_list_lookup_and_delete() {
         "{reply}"
     );
     assert_eq!(read_jwt(&jwt_dir, &extra.public), extra_jwt);
+}
+
+/// `resolver: MEMORY`: only the per-account subjects, applied to the live
+/// account (nats-server's `accountClaimUpdate`); `$SYS.REQ.CLAIMS.UPDATE`
+/// has no responder.
+#[test]
+fn memory_resolver_takes_per_account_updates() {
+    let s = Setup::new();
+    let dir = ConfDir::new("claims-memory");
+    let sys = s.account_jwt(&s.signing_key, &s.sys, now() - 1000, json!({}));
+    let conf = format!(
+        "operator: {}\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {}\n  {}: {}\n}}\n",
+        s.operator_jwt(),
+        s.sys.public,
+        s.sys.public,
+        sys,
+        s.app.public,
+        s.app_jwt(now() - 100, json!({})),
+    );
+    let server = start(&dir, &conf);
+    let mut sysop = s.login(&server, &s.sys, &s.sysop);
+    let mut alice = s.login(&server, &s.app, &s.alice);
+    let mut bob = s.login(&server, &s.app, &s.bob);
+    let revoking = s.app_jwt(
+        now() - 50,
+        json!({"revocations": {s.alice.public.clone(): now() - 10}}),
+    );
+    send_request(
+        &mut sysop,
+        "_INBOX.all",
+        "$SYS.REQ.CLAIMS.UPDATE",
+        &revoking,
+    );
+    let (head, payload) = next_msg(&mut sysop);
+    assert!(head.starts_with("HMSG _INBOX.all "), "{head}");
+    assert!(String::from_utf8_lossy(&payload).starts_with("NATS/1.0 503"));
+    let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", s.app.public);
+    assert_updated(&request(&mut sysop, &subject, &revoking), &s.app.public);
+    let (lines, closed) = alice.read_until_closed(IO_TIMEOUT);
+    assert!(closed, "alice stays connected: {lines:?}");
+    assert_eq!(lines, ["-ERR 'User Authentication Revoked'"]);
+    assert!(bob.flush().is_empty(), "bob is kept");
+    let reply = request(&mut sysop, &subject, "");
+    assert_refused(
+        &reply,
+        &s.app.public,
+        "jwt update error - request body is empty",
+    );
 }

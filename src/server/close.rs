@@ -40,6 +40,8 @@ pub enum CloseReason {
     ServerShutdown,
     /// Credentials no longer valid after a reload.
     AuthenticationExpired,
+    /// The account revoked the user's JWT (a reload or a pushed account JWT).
+    Revocation,
     /// A second route to a server we have a route to, or a route to ourselves.
     DuplicateRoute,
     /// A route from a server of another cluster.
@@ -90,6 +92,7 @@ impl fmt::Display for CloseReason {
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::AuthenticationExpired => "Authentication Expired",
+            CloseReason::Revocation => "Credentials Revoked",
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
             CloseReason::DuplicateServerName => "Duplicate Server Name",

@@ -178,6 +178,8 @@ pub enum Recheck {
     NotSettled,
     /// Its credentials no longer hold, or they name another account now.
     Refused,
+    /// Its account revoked its user JWT.
+    Revoked,
     /// Who it is under the new rules (handed to its thread as well).
     Holds(Identity),
 }
@@ -197,6 +199,7 @@ pub fn recheck(rules: &Authenticator, client: &Client) -> Recheck {
     let identity = match rules.signed.recheck(&credentials, client.addr.ip()) {
         Verdict::NotSigned => rules.authenticate(&credentials, &client.certificate_names()),
         Verdict::Accepted(identity, _) => Some(identity),
+        Verdict::Refused(why) if why == super::jwt::REVOKED => return Recheck::Revoked,
         Verdict::Refused(_) => None,
     }
     .filter(|id| Arc::ptr_eq(&id.account, &client.account()))

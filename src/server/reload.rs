@@ -6,7 +6,9 @@
 //!   that never sent CONNECT, and one whose CONNECT was being checked when
 //!   the reload landed (`identity.rs`).
 //! - Clients whose credentials no longer hold get `-ERR 'Authorization
-//!   Violation'` and are closed (so are clients whose user moved account).
+//!   Violation'` and are closed (so are clients whose user moved account);
+//!   a user JWT its account now revokes gets `-ERR 'User Authentication
+//!   Revoked'`, as nats-server.
 //! - Subscriptions the new permissions refuse are removed, each with
 //!   `-ERR 'Permissions Violation for Subscription to "x" (sid "1")'`; the
 //!   others are rebuilt under the new permissions. A removed
@@ -285,6 +287,14 @@ fn recheck(auth: &Authenticator, client: &Arc<Client>, interest: &Interest) {
                 client,
                 "Authorization Violation",
                 CloseReason::AuthenticationViolation,
+            );
+            return;
+        }
+        Recheck::Revoked => {
+            send_err_and_close(
+                client,
+                "User Authentication Revoked",
+                CloseReason::Revocation,
             );
             return;
         }

@@ -244,6 +244,10 @@ pub fn check_system_account(opts: &TrustOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a user is refused when its account revoked it (a re-check closes
+/// it with nats-server's `User Authentication Revoked`).
+pub const REVOKED: &str = "User authentication revoked";
+
 struct TrustedOperator {
     public: String,
     signing_keys: Vec<String>,
@@ -439,7 +443,7 @@ impl Trust {
                 .as_ref()
         };
         if entry.is_revoked(&user.sub, user.iat) {
-            return Err("User authentication revoked".into());
+            return Err(REVOKED.into());
         }
         if user.nats.bearer_token {
             if entry.claims.nats.disallow_bearer || entry.claims.nats.limits.disallow_bearer {
