@@ -383,3 +383,55 @@ fn memory_resolver_takes_per_account_updates() {
         "jwt update error - request body is empty",
     );
 }
+
+/// `allow_delete: true`: a delete request signed by the operator renames
+/// the account's file to `<key>.jwt.deleted` and closes its clients.
+#[test]
+fn delete_with_allow_delete() {
+    let s = Setup::new();
+    let dir = ConfDir::new("claims-delete");
+    let (conf, jwt_dir) = s.full_resolver(&dir);
+    let conf = conf.replace("type: full,", "type: full, allow_delete: true,");
+    let server = start(&dir, &conf);
+    let mut sysop = s.login(&server, &s.sys, &s.sysop);
+    let mut alice = s.login(&server, &s.app, &s.alice);
+    let delete = |accounts: Value| {
+        encode_jwt(
+            &s.operator.seed,
+            &json!({"iss": s.operator.public, "sub": s.operator.public, "iat": now(),
+                    "jti": "del", "nats": {"accounts": accounts}}),
+        )
+    };
+    let reply = request(
+        &mut sysop,
+        "$SYS.REQ.CLAIMS.DELETE",
+        &delete(json!([s.sys.public])),
+    );
+    assert_eq!(
+        reply["error"]["description"],
+        format!(
+            "delete accounts request by {} failed - not allowed to delete system account",
+            s.operator.public
+        ),
+        "{reply}"
+    );
+    let reply = request(
+        &mut sysop,
+        "$SYS.REQ.CLAIMS.DELETE",
+        &delete(json!([s.app.public])),
+    );
+    assert_eq!(
+        reply["data"],
+        json!({"code": 200, "message": "deleted 1 accounts"}),
+        "{reply}"
+    );
+    let (lines, closed) = alice.read_until_closed(IO_TIMEOUT);
+    assert!(closed, "alice stays connected: {lines:?}");
+    assert_eq!(lines, ["-ERR 'Account Authentication Expired'"]);
+    assert!(!jwt_dir.join(format!("{}.jwt", s.app.public)).exists());
+    assert!(jwt_dir
+        .join(format!("{}.jwt.deleted", s.app.public))
+        .is_file());
+    let list = request(&mut sysop, "$SYS.REQ.CLAIMS.LIST", "");
+    assert_eq!(list["data"], json!([s.sys.public]), "{list}");
+}

@@ -154,6 +154,19 @@ impl Server {
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
         self.set_websocket_auth(ws_auth.map(Arc::new));
+        if jwt.is_none() {
+            // As nats-server's removal of a deleted account: its clients
+            // are expired.
+            for client in self.client_list() {
+                if client.account().name == key {
+                    send_err_and_close(
+                        &client,
+                        "Account Authentication Expired",
+                        CloseReason::AuthenticationExpired,
+                    );
+                }
+            }
+        }
         self.recheck_clients();
         match jwt {
             Some(_) => notice!("Updated account {key} from a pushed JWT"),
