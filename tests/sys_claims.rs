@@ -435,3 +435,38 @@ fn delete_with_allow_delete() {
     let list = request(&mut sysop, "$SYS.REQ.CLAIMS.LIST", "");
     assert_eq!(list["data"], json!([s.sys.public]), "{list}");
 }
+
+/// `type: cache`: the same updates with the cache resolver's words, an
+/// account it does not hold skipped, and no LOOKUP.
+#[test]
+fn cache_resolver_updates() {
+    let s = Setup::new();
+    let dir = ConfDir::new("claims-cache");
+    let (conf, jwt_dir) = s.full_resolver(&dir);
+    let conf = conf.replace("type: full,", "type: cache,");
+    let server = start(&dir, &conf);
+    let mut sysop = s.login(&server, &s.sys, &s.sysop);
+    s.login(&server, &s.app, &s.alice);
+    let v2 = s.app_jwt(now() - 50, json!({}));
+    let reply = request(&mut sysop, "$SYS.REQ.CLAIMS.UPDATE", &v2);
+    assert_eq!(
+        reply["data"],
+        json!({"account": s.app.public, "code": 200, "message": "jwt updated cache"}),
+        "{reply}"
+    );
+    assert_eq!(read_jwt(&jwt_dir, &s.app.public), v2);
+    let extra = pair(Kind::Account);
+    let extra_jwt = s.account_jwt(&s.signing_key, &extra, now() - 30, json!({}));
+    let reply = request(&mut sysop, "$SYS.REQ.CLAIMS.UPDATE", &extra_jwt);
+    assert_eq!(
+        reply["data"],
+        json!({"account": extra.public, "code": 200, "message": "jwt update cache skipped"}),
+        "{reply}"
+    );
+    assert!(!jwt_dir.join(format!("{}.jwt", extra.public)).exists());
+    let lookup = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", s.app.public);
+    send_request(&mut sysop, "_INBOX.lookup", &lookup, "");
+    let (head, payload) = next_msg(&mut sysop);
+    assert!(head.starts_with("HMSG _INBOX.lookup "), "{head}");
+    assert!(String::from_utf8_lossy(&payload).starts_with("NATS/1.0 503"));
+}
