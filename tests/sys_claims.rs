@@ -2,7 +2,8 @@
 //! system account's `$SYS.REQ.CLAIMS.UPDATE` (and the per-account
 //! subjects) to a server with a `full` directory resolver are checked,
 //! written to `<dir>/<ACCOUNT>.jwt`, applied to the connected clients and
-//! kept over a restart; `$SYS.REQ.CLAIMS.LIST`, `.LOOKUP` and `.DELETE`.
+//! kept over a restart; `$SYS.REQ.CLAIMS.LIST`, `.LOOKUP` and `.DELETE`;
+//! the `cache` and `MEMORY` resolvers; a push in a cluster.
 //! The keys and JWTs are made here with fresh keys (the JWTs of
 //! tests/data/jwt cannot be re-signed: their seeds are not kept), so that
 //! each test has the `iat` it needs. The replies are checked against
@@ -469,4 +470,47 @@ fn cache_resolver_updates() {
     let (head, payload) = next_msg(&mut sysop);
     assert!(head.starts_with("HMSG _INBOX.lookup "), "{head}");
     assert!(String::from_utf8_lossy(&payload).starts_with("NATS/1.0 503"));
+}
+
+/// In a cluster the push reaches every server through the routes (the
+/// service's subscriptions are the system account's interest): each
+/// writes its own directory and applies the update.
+#[test]
+fn push_reaches_every_server_of_a_cluster() {
+    use crate::cluster_support::{sync_interest, wait_mesh, Impl, Node};
+    let kind = if is_reference() {
+        Impl::Reference
+    } else {
+        Impl::Lite
+    };
+    let s = Setup::new();
+    let (dir1, dir2) = (ConfDir::new("claims-c1"), ConfDir::new("claims-c2"));
+    let (conf1, jwt1) = s.full_resolver(&dir1);
+    let (conf2, jwt2) = s.full_resolver(&dir2);
+    let file1 = dir1.write("server.conf", &conf1);
+    let file2 = dir2.write("server.conf", &conf2);
+    let n1 = Node::clustered(kind, &[], &["-c", &file1]);
+    let n2 = Node::clustered(kind, &[n1.route_url()], &["-c", &file2]);
+    let nodes = [n1, n2];
+    wait_mesh(&nodes);
+    let mut alice = s.login(&nodes[1].server, &s.app, &s.alice);
+    let mut sysop = s.login(&nodes[0].server, &s.sys, &s.sysop);
+    // The second server's service subscriptions reached the first one
+    // before a probe subscribed there after them.
+    let mut probe = s.login(&nodes[1].server, &s.sys, &s.sysop);
+    sync_interest(&mut probe, &mut sysop);
+    let revoking = s.app_jwt(
+        now() - 50,
+        json!({"revocations": {s.alice.public.clone(): now() - 10}}),
+    );
+    // Both servers answer: the first reply is enough here.
+    let reply = request(&mut sysop, "$SYS.REQ.CLAIMS.UPDATE", &revoking);
+    assert_updated(&reply, &s.app.public);
+    for dir in [&jwt1, &jwt2] {
+        let file = dir.join(format!("{}.jwt", s.app.public));
+        crate::util::wait_for_file(&file, IO_TIMEOUT, |t| t == revoking);
+    }
+    let (lines, closed) = alice.read_until_closed(IO_TIMEOUT);
+    assert!(closed, "alice stays connected: {lines:?}");
+    assert_eq!(lines, ["-ERR 'User Authentication Revoked'"]);
 }

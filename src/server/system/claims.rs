@@ -15,8 +15,11 @@
 //! nats-server's `respondToUpdate`: `{"data":{"account","code":200,
 //! "message"}}` or `{"error":{"account","code":500,"description"}}`, with
 //! the `server` block; the list is `{"data":[keys]}`, a lookup the bare JWT.
-//! Not built: `$SYS.REQ.CLAIMS.PACK` and the resolvers' synchronisation
-//! between servers, and the `cache` resolver's TTL and eviction.
+//! In a cluster a push reaches every server through the routes (the
+//! subscriptions are the system account's interest). Not built:
+//! `$SYS.REQ.CLAIMS.PACK` and the periodic synchronisation of the
+//! directories between servers, and the `cache` resolver's TTL and
+//! eviction.
 //!
 //! Only clients of the system account reach these subjects (the service
 //! subscribes in the system account; no other account imports them).
