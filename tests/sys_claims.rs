@@ -514,3 +514,62 @@ fn push_reaches_every_server_of_a_cluster() {
     assert!(closed, "alice stays connected: {lines:?}");
     assert_eq!(lines, ["-ERR 'User Authentication Revoked'"]);
 }
+
+/// A client command with the system user's creds file pushes as `nsc
+/// push` does (one request on `$SYS.REQ.CLAIMS.UPDATE`) and prints the
+/// reply; the account's new limit holds for a client that connects next.
+#[test]
+fn client_command_with_system_creds_pushes() {
+    use crate::client_support::{lite, run};
+    let s = Setup::new();
+    let dir = ConfDir::new("claims-cli");
+    let (conf, jwt_dir) = s.full_resolver(&dir);
+    let server = start(&dir, &conf);
+    let creds = dir.write(
+        "sys.creds",
+        &format!(
+            "-----BEGIN NATS USER JWT-----\n{}\n------END NATS USER JWT------\n\n\
+             -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            s.user_jwt(&s.sys, &s.sysop),
+            s.sysop.seed
+        ),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&creds, mode).unwrap();
+    }
+    let mut limits: Value = serde_json::from_str(NO_LIMITS).unwrap();
+    limits["payload"] = 4.into();
+    let limited = s.app_jwt(now() - 50, json!({ "limits": limits }));
+    let url = server.url();
+    let done = run(
+        lite(&[
+            "req",
+            "-s",
+            &url,
+            "--creds",
+            &creds,
+            "$SYS.REQ.CLAIMS.UPDATE",
+            &limited,
+        ]),
+        None,
+    );
+    done.assert_ok();
+    assert!(
+        done.out().contains("\"message\":\"jwt updated\""),
+        "{}",
+        done.out()
+    );
+    assert_eq!(read_jwt(&jwt_dir, &s.app.public), limited);
+    let mut bob = s.login(&server, &s.app, &s.bob);
+    bob.send("PUB a 5\r\nhello\r\n");
+    // (nats-server first sends an INFO with the account's max_payload.)
+    let (lines, closed) = bob.read_until_closed(IO_TIMEOUT);
+    assert!(closed, "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("-ERR 'Maximum Payload Violation'")
+    );
+}
