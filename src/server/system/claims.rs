@@ -140,14 +140,18 @@ fn update(server: &Server, dir: &DirResolver, key: Option<&str>, payload: &[u8])
             .find(|(k, _)| *k == key)
             .map(|(_, j)| j.clone())
     };
-    let held = store::read(&dir.path, &key).or_else(preloaded);
+    let live = preloaded();
+    let held = store::read(&dir.path, &key).or_else(|| live.clone());
     if dir.cache && held.is_none() {
         return respond(server, Some(&key), words.skipped, None);
     }
     match store::check_push(trust, &token, &claims, held.as_deref()) {
         Err(why) => return respond(server, Some(&key), words.failed, Some(why)),
-        Ok(Pushed::Same) => return respond(server, Some(&key), words.updated, None),
-        Ok(Pushed::Newer) => {}
+        // Held in the file and live: nothing to do.
+        Ok(Pushed::Same) if live.as_deref().map(str::trim) == Some(token.trim()) => {
+            return respond(server, Some(&key), words.updated, None)
+        }
+        Ok(_) => {}
     }
     if let Err(e) = store::write(&dir.path, &key, token.trim()) {
         return respond(server, Some(&key), words.failed, Some(e.to_string()));
