@@ -206,7 +206,13 @@ mod tests {
         assert!(config("resolver: URL(ftp://x)").is_err());
         assert!(config("resolver: SOMETHING").is_err());
         let c = config("resolver { type: full, dir: x, allow_delete: false }").unwrap();
-        assert_eq!(c.operator.unwrap().resolver_dir, Some("x".into()));
+        let o = c.operator.unwrap();
+        assert_eq!(o.resolver_dir, Some("x".into()));
+        assert!(!o.resolver_cache && !o.resolver_allow_delete);
+        let c = config("resolver { type: CACHE, dir: x, allow_delete: true }").unwrap();
+        let o = c.operator.unwrap();
+        assert!(o.resolver_cache && o.resolver_allow_delete);
+        assert!(config("resolver { type: full, dir: x, allow_delete: 3 }").is_err());
         assert!(config("resolver { type: url, dir: x }").is_err());
         assert!(config("resolver { type: full }")
             .unwrap_err()
