@@ -2,7 +2,8 @@
 //! system account's `$SYS.REQ.CLAIMS.UPDATE` (and the per-account
 //! subjects) to a server with a `full` directory resolver are checked,
 //! written to `<dir>/<ACCOUNT>.jwt`, applied to the connected clients and
-//! kept over a restart; `$SYS.REQ.CLAIMS.LIST`, `.LOOKUP` and `.DELETE`;
+//! kept over a restart; `$SYS.REQ.CLAIMS.LIST`, `.LOOKUP`, `.PACK` and
+//! `.DELETE`;
 //! the `cache` and `MEMORY` resolvers; a push in a cluster.
 //! The keys and JWTs are made here with fresh keys (the JWTs of
 //! tests/data/jwt cannot be re-signed: their seeds are not kept), so that
@@ -572,4 +573,40 @@ fn client_command_with_system_creds_pushes() {
         lines.last().map(String::as_str),
         Some("-ERR 'Maximum Payload Violation'")
     );
+}
+
+/// `$SYS.REQ.CLAIMS.PACK` (`full`): every JWT as `<key>|<jwt>`, then an
+/// empty message; only the empty message when the request carries the
+/// XOR of the JWTs' SHA-256 (the requester holds the same).
+#[test]
+fn pack_sends_every_jwt_unless_the_hash_matches() {
+    let s = Setup::new();
+    let dir = ConfDir::new("claims-pack");
+    let (conf, jwt_dir) = s.full_resolver(&dir);
+    let server = start(&dir, &conf);
+    let mut sysop = s.login(&server, &s.sys, &s.sysop);
+    let mut keys = [s.sys.public.clone(), s.app.public.clone()];
+    keys.sort();
+    let mut hash = [0u8; 32];
+    for key in &keys {
+        let digest =
+            ring::digest::digest(&ring::digest::SHA256, read_jwt(&jwt_dir, key).as_bytes());
+        for (h, d) in hash.iter_mut().zip(digest.as_ref()) {
+            *h ^= d;
+        }
+    }
+    sysop.send("SUB _INBOX.pack 1\r\nPUB $SYS.REQ.CLAIMS.PACK _INBOX.pack 0\r\n\r\n");
+    for key in &keys {
+        let (_, payload) = next_msg(&mut sysop);
+        assert_eq!(
+            String::from_utf8_lossy(&payload),
+            format!("{key}|{}", read_jwt(&jwt_dir, key))
+        );
+    }
+    assert_eq!(next_msg(&mut sysop).1, b"");
+    sysop.send("PUB $SYS.REQ.CLAIMS.PACK _INBOX.pack 32\r\n");
+    sysop.send(hash);
+    sysop.send("\r\n");
+    // The JWTs would come before the empty message.
+    assert_eq!(next_msg(&mut sysop).1, b"");
 }

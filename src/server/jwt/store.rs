@@ -136,6 +136,22 @@ pub fn list(dir: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// Every account's JWT as its file holds it (untrimmed: a pack's hash is
+/// of the bytes), sorted by account.
+///
+/// # Errors
+///
+/// The directory cannot be read.
+pub fn files(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut files = Vec::new();
+    for key in list(dir)? {
+        if let Ok(jwt) = std::fs::read_to_string(path_of(dir, &key)) {
+            files.push((key, jwt));
+        }
+    }
+    Ok(files)
+}
+
 /// Delete `key`'s file: renamed to `<key>.jwt.deleted` (`full`, as
 /// nats-server's `RenameDeleted`) or removed (`cache`). A file that is not
 /// there is no error.

@@ -16,10 +16,12 @@
 //! "message"}}` or `{"error":{"account","code":500,"description"}}`, with
 //! the `server` block; the list is `{"data":[keys]}`, a lookup the bare JWT.
 //! In a cluster a push reaches every server through the routes (the
-//! subscriptions are the system account's interest). Not built:
-//! `$SYS.REQ.CLAIMS.PACK` and the periodic synchronisation of the
-//! directories between servers, and the `cache` resolver's TTL and
-//! eviction.
+//! subscriptions are the system account's interest). `full` also answers
+//! `$SYS.REQ.CLAIMS.PACK` (queue group `responder`): every JWT it holds
+//! unless the requester's hash is its own, then an empty message. Not
+//! built: the periodic synchronisation of the directories between servers
+//! (sending pack requests and merging the answers), and the `cache`
+//! resolver's TTL and eviction.
 //!
 //! Only clients of the system account reach these subjects (the service
 //! subscribes in the system account; no other account imports them).
@@ -40,8 +42,8 @@ const ACCOUNT_UPDATES: [&str; 2] = [
 ];
 
 /// The subjects the service subscribes to for this server's resolver
-/// (none outside operator mode).
-pub fn subjects(server: &Server) -> Vec<&'static str> {
+/// (none outside operator mode), each with its queue group.
+pub fn subjects(server: &Server) -> Vec<(&'static str, Option<&'static str>)> {
     let opts = server.opts();
     let Some(trust) = &opts.operator else {
         return Vec::new();
@@ -57,15 +59,23 @@ pub fn subjects(server: &Server) -> Vec<&'static str> {
             subjects.push("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP");
         }
     }
+    let mut subjects: Vec<_> = subjects.into_iter().map(|s| (s, None)).collect();
+    if trust.dir.as_ref().is_some_and(|d| !d.cache) {
+        // One server of a cluster answers a pack request.
+        subjects.push(("$SYS.REQ.CLAIMS.PACK", Some("responder")));
+    }
     subjects
 }
 
-/// What a request on a claims subject gets: `None` when `subject` is not
-/// one, `Some(None)` when it is but nothing is sent back.
-pub fn answer(server: &Server, subject: &str, payload: &[u8]) -> Option<Option<Vec<u8>>> {
+/// The replies to a request on a claims subject (none, one, or a pack's
+/// several); `None` when `subject` is not one.
+pub fn answer(server: &Server, subject: &str, payload: &[u8]) -> Option<Vec<Vec<u8>>> {
     let tokens: Vec<&str> = subject.split('.').collect();
     let dir = server.opts().operator.as_ref()?.dir.clone();
-    Some(match (tokens.as_slice(), &dir) {
+    if let (["$SYS", "REQ", "CLAIMS", "PACK"], Some(dir)) = (tokens.as_slice(), &dir) {
+        return (!dir.cache).then(|| pack(dir, payload));
+    }
+    let one = match (tokens.as_slice(), &dir) {
         (["$SYS", "REQ", "CLAIMS", "UPDATE"], Some(dir)) => {
             Some(update(server, dir, None, payload))
         }
@@ -83,7 +93,38 @@ pub fn answer(server: &Server, subject: &str, payload: &[u8]) -> Option<Option<V
         (["$SYS", "REQ", "CLAIMS", "LIST"], Some(dir)) => list(server, dir),
         (["$SYS", "REQ", "CLAIMS", "DELETE"], Some(dir)) => Some(delete(server, dir, payload)),
         _ => return None,
-    })
+    };
+    Some(one.into_iter().collect())
+}
+
+/// `$SYS.REQ.CLAIMS.PACK`: the body is the requester's hash of its JWTs
+/// (the XOR of their SHA-256; empty asks for everything). Unless it equals
+/// ours, one `<key>|<jwt>` message per account; then an empty message.
+fn pack(dir: &DirResolver, theirs: &[u8]) -> Vec<Vec<u8>> {
+    let files = match store::files(&dir.path) {
+        Ok(files) => files,
+        Err(e) => {
+            log_error!("pack request error: {e}");
+            return Vec::new();
+        }
+    };
+    let mut ours = [0u8; 32];
+    for (_, jwt) in &files {
+        let digest = ring::digest::digest(&ring::digest::SHA256, jwt.as_bytes());
+        for (o, d) in ours.iter_mut().zip(digest.as_ref()) {
+            *o ^= d;
+        }
+    }
+    let mut replies = Vec::new();
+    if theirs != ours {
+        replies.extend(
+            files
+                .into_iter()
+                .map(|(key, jwt)| format!("{key}|{jwt}").into_bytes()),
+        );
+    }
+    replies.push(Vec::new());
+    replies
 }
 
 /// The messages of a directory resolver's replies (`full` and `cache`

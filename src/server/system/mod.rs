@@ -143,9 +143,14 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
     for kind in ACCOUNT_KINDS {
         subjects.push(format!("$SYS.REQ.ACCOUNT.*.{kind}"));
     }
-    subjects.extend(claims::subjects(server).into_iter().map(String::from));
-    for (i, subject) in subjects.iter().enumerate() {
-        subscribe(server, &account, &client, subject, i);
+    let mut queued: Vec<(String, Option<&str>)> = subjects.into_iter().map(|s| (s, None)).collect();
+    queued.extend(
+        claims::subjects(server)
+            .into_iter()
+            .map(|(s, q)| (s.to_string(), q)),
+    );
+    for (i, (subject, queue)) in queued.iter().enumerate() {
+        subscribe(server, &account, &client, subject, *queue, i);
     }
     let monitor = server
         .system
@@ -178,13 +183,14 @@ fn subscribe(
     account: &Arc<Account>,
     client: &Arc<Client>,
     subject: &str,
+    queue: Option<&str>,
     i: usize,
 ) {
     let sid = format!("{i}");
     let sub = Arc::new(Subscription::new(
         client.clone(),
         subject.as_bytes(),
-        None,
+        queue.map(str::as_bytes),
         sid.as_bytes(),
     ));
     client.subs().insert(sid.as_bytes().into(), sub.clone());
@@ -284,21 +290,25 @@ impl Service {
         let Ok(subject) = std::str::from_utf8(subject) else {
             return;
         };
-        let body = match claims::answer(server, subject, payload) {
-            Some(body) => body,
-            None if reply.is_some() => requests::answer(server, &self.monitor, subject, payload),
-            None => None,
+        let bodies = match claims::answer(server, subject, payload) {
+            Some(bodies) => bodies,
+            None if reply.is_some() => requests::answer(server, &self.monitor, subject, payload)
+                .into_iter()
+                .collect(),
+            None => Vec::new(),
         };
-        let (Some(reply), Some(body)) = (reply, body) else {
+        let Some(reply) = reply else {
             return;
         };
-        let m = Message {
-            subject: reply,
-            reply: None,
-            headers: None,
-            payload: &body,
-        };
-        fanout.publish(&self.account, &m, None);
+        for body in &bodies {
+            let m = Message {
+                subject: reply,
+                reply: None,
+                headers: None,
+                payload: body,
+            };
+            fanout.publish(&self.account, &m, None);
+        }
     }
 }
 
