@@ -4,8 +4,8 @@
 //!
 //! | resolver | subjects |
 //! | --- | --- |
-//! | `full` (directory) | `$SYS.REQ.CLAIMS.UPDATE`, `$SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE`, `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE`, `$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`, `$SYS.REQ.CLAIMS.LIST`, `$SYS.REQ.CLAIMS.DELETE` |
-//! | `cache` (directory) | the same without `LOOKUP` |
+//! | `full` (directory) | `$SYS.REQ.CLAIMS.UPDATE`, `$SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE`, `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE`, `$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`, `$SYS.REQ.CLAIMS.PACK`, `$SYS.REQ.CLAIMS.LIST`, `$SYS.REQ.CLAIMS.DELETE` |
+//! | `cache` (directory) | the same without `LOOKUP` and `PACK` |
 //! | `MEMORY`, `URL(...)` | the two per-account `UPDATE` subjects (nats-server's `accountClaimUpdate`): the live account only, until a restart or reload |
 //!
 //! An update is checked (signature, subject, a trusted issuer, not older
