@@ -1,6 +1,7 @@
 //! Socket helpers every part of the server uses: binding a listener (dual
 //! stack for `0.0.0.0`), a peer's address as nats-server reports it,
-//! `host:port` text, the listen backlog, waiting (bounded) for a socket to
+//! `host:port` text, the listen backlog, `TCP_NODELAY` set once on a
+//! listener for the sockets it accepts, waiting (bounded) for a socket to
 //! become readable, waking a listener blocked in `accept`, and what the
 //! peer links (routes, leafnodes) share: the accept loop of their ports and
 //! the reconnect delay that a shutdown cuts short.
