@@ -50,8 +50,17 @@ pub struct Admitted {
 /// returned). Over `max_connections` the connection is refused right here,
 /// as nats-server does (INFO, then `-ERR 'maximum connections exceeded'`,
 /// written without blocking into the new socket's empty send buffer), and
-/// recorded as closed.
-pub fn admit(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr) -> Option<Admitted> {
+/// recorded as closed. `nodelay_inherited`: the listener's `TCP_NODELAY`
+/// is already the socket's (see `net::nodelay_for_accepted`).
+pub fn admit(
+    server: &Arc<Server>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    nodelay_inherited: bool,
+) -> Option<Admitted> {
+    if !nodelay_inherited {
+        let _ = stream.set_nodelay(true);
+    }
     admit_via(server, stream, super::net::unmapped(peer), None)
 }
 
@@ -64,6 +73,7 @@ pub fn admit_websocket(
     via: super::websocket::Via,
 ) -> Option<Admitted> {
     let peer = via.peer;
+    let _ = stream.set_nodelay(true);
     admit_via(server, stream, peer, Some(via))
 }
 
@@ -73,7 +83,6 @@ fn admit_via(
     addr: SocketAddr,
     via: Option<super::websocket::Via>,
 ) -> Option<Admitted> {
-    let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let client = conn::new_client(server, stream.clone(), addr);
     if via.is_some() {

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use super::close::CloseReason;
 use super::log::{self, LogConfig};
-use super::net::{display_addr, listen_tcp, wake_address, widen_backlog};
+use super::net::{display_addr, listen_tcp, nodelay_for_accepted, wake_address, widen_backlog};
 use super::thread_pool::{Parking, ThreadPool};
 use super::{connection, signals, Options, Server, VERSION_LONG};
 use crate::{log_error, notice, warn};
@@ -144,6 +144,7 @@ fn accept_loop(server: &Arc<Server>, listener: TcpListener) -> io::Result<()> {
     let ended = Arc::new(Ended::default());
     let state = Arc::new(AcceptState {
         server: server.clone(),
+        nodelay_inherited: nodelay_for_accepted(&listener),
         listener,
         threads: ThreadPool::new("client", CONNECTION_STACK, CLIENT_PARKING, lead),
         accepting: AtomicUsize::new(0),
@@ -168,6 +169,8 @@ fn accept_loop(server: &Arc<Server>, listener: TcpListener) -> io::Result<()> {
 struct AcceptState {
     server: Arc<Server>,
     listener: TcpListener,
+    /// Accepted sockets inherit the listener's `TCP_NODELAY`.
+    nodelay_inherited: bool,
     /// Connection threads: each serves one connection at a time and
     /// accepts the next when its turn is handed to it.
     threads: ThreadPool<Arc<AcceptState>>,
@@ -286,7 +289,8 @@ fn accept_one(state: &Arc<AcceptState>) -> Option<connection::Admitted> {
             }
         };
         // Registered (or refused over max_connections) before it is served.
-        let Some(admitted) = connection::admit(server, stream, peer) else {
+        let Some(admitted) = connection::admit(server, stream, peer, state.nodelay_inherited)
+        else {
             continue;
         };
         if state.accepting.fetch_sub(1, Ordering::SeqCst) > 1 {

@@ -702,10 +702,22 @@ impl Outbound {
         }
         out.closed = true;
         out.pending = Vec::new();
-        self.writer_wake.notify_all();
-        self.drained.notify_all();
+        self.wake_for_close(&out);
         drop(out);
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// The connection is closed (`out.closed`): wake its writer thread and
+    /// the producers waiting on it, if there are any. Each notify is a
+    /// system call even with nobody waiting, and most connections never
+    /// start a writer or make a producer wait.
+    fn wake_for_close(&self, out: &State) {
+        if out.writer_started {
+            self.writer_wake.notify_all();
+        }
+        if out.stalled > 0 || out.room_waiting > 0 {
+            self.drained.notify_all();
+        }
     }
 
     /// Close a connection whose writes are stuck in a close-when-flushed
@@ -714,8 +726,7 @@ impl Outbound {
         let mut out = self.state();
         out.closed = true;
         out.pending = Vec::new();
-        self.writer_wake.notify_all();
-        self.drained.notify_all();
+        self.wake_for_close(&out);
         drop(out);
         let _ = self.stream.shutdown(Shutdown::Both);
     }
