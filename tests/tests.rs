@@ -61,8 +61,8 @@
 //!   Chromium with the official JavaScript client).
 //! - `sys_cluster_imports`: service and stream imports with requester and
 //!   responder on different servers; the system CONNZ import answered by every server.
-//! - `sys_claims`: the claim update service (`nsc push`) of a `full` resolver: update,
-//!   list, lookup, refusals, kept over a restart.
+//! - `sys_claims`: the claim update service (`nsc push`): updates to the `full`, `cache` and
+//!   `MEMORY` resolvers, refusals, list, lookup, pack, delete, a restart, a cluster.
 //! - `sys_operator`: operator mode: the system requests for the operator's system
 //!   account, activation tokens for private exports (good and refused ones).
 //! - `sys_requests`: the system account's request subjects (`$SYS.REQ.SERVER.PING`,
