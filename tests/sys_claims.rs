@@ -610,3 +610,34 @@ fn pack_sends_every_jwt_unless_the_hash_matches() {
     // The JWTs would come before the empty message.
     assert_eq!(next_msg(&mut sysop).1, b"");
 }
+
+/// A pushed account JWT's payload limit holds for a client already
+/// connected (nats-server re-applies the account's limits to them).
+#[test]
+fn pushed_limit_holds_for_a_connected_client() {
+    let s = Setup::new();
+    let dir = ConfDir::new("claims-limit");
+    let (conf, _) = s.full_resolver(&dir);
+    let server = start(&dir, &conf);
+    let mut sysop = s.login(&server, &s.sys, &s.sysop);
+    let mut bob = s.login(&server, &s.app, &s.bob);
+    bob.send("SUB a 1\r\nPUB a 5\r\nhello\r\n");
+    assert_eq!(
+        next_msg(&mut bob),
+        ("MSG a 1 5".to_string(), b"hello".to_vec())
+    );
+    let mut limits: Value = serde_json::from_str(NO_LIMITS).unwrap();
+    limits["payload"] = 4.into();
+    let limited = s.app_jwt(now() - 50, json!({ "limits": limits }));
+    let reply = request(&mut sysop, "$SYS.REQ.CLAIMS.UPDATE", &limited);
+    assert_updated(&reply, &s.app.public);
+    bob.send("PUB a 4\r\nfour\r\n");
+    assert_eq!(
+        next_msg(&mut bob),
+        ("MSG a 1 4".to_string(), b"four".to_vec())
+    );
+    bob.send("PUB a 5\r\nhello\r\n");
+    let (lines, closed) = bob.read_until_closed(IO_TIMEOUT);
+    assert!(closed, "{lines:?}");
+    assert_eq!(lines, ["-ERR 'Maximum Payload Violation'"]);
+}

@@ -92,7 +92,7 @@ pub struct Client {
     /// The credentials of the accepted CONNECT, to re-check on a reload.
     credentials: Mutex<Option<Box<crate::protocol::info::Connect>>>,
     /// New permissions from a reload, for the client's own thread to adopt.
-    identity_update: Mutex<Option<super::auth::Identity>>,
+    identity_update: Mutex<Option<(super::auth::Identity, super::nkey_auth::UserLimits)>>,
     /// Set when `identity_update` holds something.
     pub identity_changed: AtomicBool,
     /// The client speaks protocol 1: it understands INFO sent at any time.
@@ -224,17 +224,24 @@ impl Client {
         self.credentials.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Hand new permissions to the client's own thread.
-    pub fn set_identity_update(&self, identity: super::auth::Identity) {
+    /// Hand new permissions (and a user JWT's limits) to the client's own
+    /// thread.
+    pub fn set_identity_update(
+        &self,
+        identity: super::auth::Identity,
+        limits: super::nkey_auth::UserLimits,
+    ) {
         *self
             .identity_update
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(identity);
+            .unwrap_or_else(|e| e.into_inner()) = Some((identity, limits));
         self.identity_changed.store(true, Ordering::Release);
     }
 
     /// Take the permissions a reload left (see [`Client::set_identity_update`]).
-    pub fn take_identity_update(&self) -> Option<super::auth::Identity> {
+    pub fn take_identity_update(
+        &self,
+    ) -> Option<(super::auth::Identity, super::nkey_auth::UserLimits)> {
         self.identity_changed.store(false, Ordering::Relaxed);
         self.identity_update
             .lock()

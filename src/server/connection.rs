@@ -199,6 +199,7 @@ fn new_connection(admitted: Admitted) -> Box<Connection> {
                 max_control_line: opts.max_control_line,
                 max_payload: opts.max_payload,
             },
+            conn_max_payload: opts.max_payload,
             auth_required: anonymous.is_none(),
             account: anonymous
                 .as_ref()
@@ -256,6 +257,9 @@ struct ClientOps {
     client: Arc<Client>,
     stream: Arc<TcpStream>,
     limits: Limits,
+    /// The server's `max_payload` when the client connected (a user JWT's
+    /// payload limit lowers `limits.max_payload` under it).
+    conn_max_payload: usize,
     auth_required: bool,
     /// Options from CONNECT (nats-server's defaults until then).
     opts: ClientOptions,
@@ -609,11 +613,8 @@ impl ClientOps {
     /// A user JWT's limits: subscriptions, payload, and a close when the
     /// JWT expires.
     fn apply_user_limits(&mut self, limits: &super::nkey_auth::UserLimits) {
-        self.user_max_subs = limits.max_subs;
+        self.apply_jwt_limits(limits);
         self.user_expires = limits.expires_at;
-        if let Some(max) = limits.max_payload {
-            self.limits.max_payload = self.limits.max_payload.min(max);
-        }
         if let Some(at) = limits.expires_at {
             let now = SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -863,12 +864,23 @@ impl ClientOps {
         Ok(())
     }
 
-    /// A reload changed this client's permissions.
+    /// The subscription and payload limits of a user JWT (and its
+    /// account's), under the server's `max_payload` of the connect.
+    fn apply_jwt_limits(&mut self, limits: &super::nkey_auth::UserLimits) {
+        self.user_max_subs = limits.max_subs;
+        self.limits.max_payload = limits
+            .max_payload
+            .map_or(self.conn_max_payload, |max| self.conn_max_payload.min(max));
+    }
+
+    /// A reload (or a pushed account JWT) changed this client's
+    /// permissions or its JWT's limits.
     #[inline(never)]
     fn adopt_reloaded_identity(&mut self) {
-        if let Some(identity) = self.client.take_identity_update() {
+        if let Some((identity, limits)) = self.client.take_identity_update() {
             self.perms = identity.permissions;
             self.pub_allowed.clear();
+            self.apply_jwt_limits(&limits);
         }
     }
 

@@ -196,9 +196,13 @@ pub fn recheck(rules: &Authenticator, client: &Client) -> Recheck {
     let credentials = held.as_deref().cloned().unwrap_or_default();
     // An NKey or JWT client's signature was checked when it connected: its
     // key (and JWT) must still be let in.
+    let mut limits = UserLimits::default();
     let identity = match rules.signed.recheck(&credentials, client.addr.ip()) {
         Verdict::NotSigned => rules.authenticate(&credentials, &client.certificate_names()),
-        Verdict::Accepted(identity, _) => Some(identity),
+        Verdict::Accepted(identity, user_limits) => {
+            limits = user_limits;
+            Some(identity)
+        }
         Verdict::Refused(why) if why == super::jwt::REVOKED => return Recheck::Revoked,
         Verdict::Refused(_) => None,
     }
@@ -206,7 +210,7 @@ pub fn recheck(rules: &Authenticator, client: &Client) -> Recheck {
     .filter(|id| id.allows(connection_kind(client)));
     match identity {
         Some(identity) => {
-            client.set_identity_update(identity.clone());
+            client.set_identity_update(identity.clone(), limits);
             Recheck::Holds(identity)
         }
         None => Recheck::Refused,

@@ -13,8 +13,8 @@
 //!   `-ERR 'Permissions Violation for Subscription to "x" (sid "1")'`; the
 //!   others are rebuilt under the new permissions. A removed
 //!   subscription's interest is withdrawn from the routes (`RS-`).
-//! - The client's own thread picks up its new permissions before its next
-//!   read batch.
+//! - The client's own thread picks up its new permissions (and its user
+//!   JWT's subscription and payload limits) before its next read batch.
 //! - Options that cannot change while running (host, port) refuse the
 //!   whole reload; the server keeps running with the old configuration.
 //!
