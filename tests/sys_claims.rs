@@ -390,10 +390,26 @@ fn memory_resolver_takes_per_account_updates() {
 /// the account's file to `<key>.jwt.deleted` and closes its clients.
 #[test]
 fn delete_with_allow_delete() {
+    delete_an_account("allow_delete: true", true);
+}
+
+/// With `hard_delete: true` as well the file is removed, not renamed
+/// (nats-server 2.10 and later; 2.9.10 has no `hard_delete`).
+#[test]
+fn delete_with_hard_delete() {
+    if crate::util::skip_under_reference("nats-server 2.9.10 has no hard_delete") {
+        return;
+    }
+    delete_an_account("allow_delete: true, hard_delete: true", false);
+}
+
+/// Delete the application account with `options` in the `full` resolver
+/// block; `renamed`: its file is kept as `<key>.jwt.deleted`.
+fn delete_an_account(options: &str, renamed: bool) {
     let s = Setup::new();
     let dir = ConfDir::new("claims-delete");
     let (conf, jwt_dir) = s.full_resolver(&dir);
-    let conf = conf.replace("type: full,", "type: full, allow_delete: true,");
+    let conf = conf.replace("type: full,", &format!("type: full, {options},"));
     let server = start(&dir, &conf);
     let mut sysop = s.login(&server, &s.sys, &s.sysop);
     let mut alice = s.login(&server, &s.app, &s.alice);
@@ -431,9 +447,12 @@ fn delete_with_allow_delete() {
     assert!(closed, "alice stays connected: {lines:?}");
     assert_eq!(lines, ["-ERR 'Account Authentication Expired'"]);
     assert!(!jwt_dir.join(format!("{}.jwt", s.app.public)).exists());
-    assert!(jwt_dir
-        .join(format!("{}.jwt.deleted", s.app.public))
-        .is_file());
+    assert_eq!(
+        jwt_dir
+            .join(format!("{}.jwt.deleted", s.app.public))
+            .is_file(),
+        renamed
+    );
     let list = request(&mut sysop, "$SYS.REQ.CLAIMS.LIST", "");
     assert_eq!(list["data"], json!([s.sys.public]), "{list}");
 }

@@ -7,12 +7,13 @@
 //! Resolvers: `resolver: MEMORY` (the accounts in `resolver_preload`), the
 //! directory resolver `resolver { type: full|cache, dir: DIR }`, whose
 //! `<ACCOUNT>.jwt` files are read at start and on reload and written by the
-//! claim update service (`nsc push`; `allow_delete` lets it delete), and the
+//! claim update service (`nsc push`; `allow_delete` lets it delete, and
+//! `hard_delete` remove rather than rename), and the
 //! URL resolver `resolver: URL("http://host:port/jwt/v1/accounts/")`,
 //! which fetches an account's JWT from `<url><account>` when a user of it
 //! first connects.
 
-use super::error::{ConfError, Pos};
+use super::error::{ConfError, Pos, Warning};
 use super::typed::{self, not_supported};
 use super::value::{Entry, Value, ValueKind};
 
@@ -31,6 +32,9 @@ pub struct OperatorConfig {
     pub resolver_cache: bool,
     /// The directory resolver's `allow_delete`.
     pub resolver_allow_delete: bool,
+    /// The directory resolver's `hard_delete`: a deleted account's file is
+    /// removed rather than renamed to `<ACCOUNT>.jwt.deleted`.
+    pub resolver_hard_delete: bool,
     /// `resolver: URL(...)`: the base URL account keys are appended to.
     pub resolver_url: Option<String>,
     /// `resolver_preload`: account public key -> account JWT, in file order.
@@ -40,7 +44,11 @@ pub struct OperatorConfig {
 }
 
 /// Read `entry` when it is an operator-mode key; false when it is not one.
-pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Result<bool, ConfError> {
+pub(crate) fn apply(
+    config: &mut Option<OperatorConfig>,
+    entry: &Entry,
+    warnings: &mut Vec<Warning>,
+) -> Result<bool, ConfError> {
     let (k, v) = (entry.key.as_str(), &entry.value);
     match k.to_ascii_lowercase().as_str() {
         "operator" | "operators" | "root" | "roots" | "root_operator" | "root_operators" => {
@@ -80,7 +88,7 @@ pub(crate) fn apply(config: &mut Option<OperatorConfig>, entry: &Entry) -> Resul
                     Some(url) => c.resolver_url = Some(url),
                     None => return Err(not_supported(entry, "this account resolver")),
                 },
-                ValueKind::Map(_) => resolver_dir(c, k, v)?,
+                ValueKind::Map(_) => resolver_dir(c, k, v, warnings)?,
                 _ => return Err(typed::wrong_type(k, "MEMORY or a resolver block", v)),
             }
         }
@@ -115,7 +123,12 @@ pub fn resolver_url(text: &str) -> Option<String> {
 }
 
 /// `resolver { type: full|cache, dir: DIR, allow_delete: BOOL, ... }`.
-fn resolver_dir(c: &mut OperatorConfig, field: &str, v: &Value) -> Result<(), ConfError> {
+fn resolver_dir(
+    c: &mut OperatorConfig,
+    field: &str,
+    v: &Value,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), ConfError> {
     let mut dir = None;
     for e in typed::map(field, v)? {
         let (k, v) = (e.key.as_str(), &e.value);
@@ -132,13 +145,25 @@ fn resolver_dir(c: &mut OperatorConfig, field: &str, v: &Value) -> Result<(), Co
             }
             "dir" => dir = Some(std::path::PathBuf::from(typed::string(k, v)?)),
             "allow_delete" => c.resolver_allow_delete = typed::boolean(k, v)?,
-            // How nats-server syncs, caches and evicts JWTs between servers:
-            // nothing to do for one server's directory.
-            "interval" | "limit" | "ttl" | "timeout" | "hard_delete" => {}
+            "hard_delete" => c.resolver_hard_delete = typed::boolean(k, v)?,
+            // How nats-server syncs directories between servers, fetches
+            // unknown accounts from them, and bounds and expires a cache:
+            // not built, so said rather than silently dropped.
+            "interval" | "limit" | "ttl" | "timeout" => typed::ignored(e, warnings),
             _ => typed::unknown_field(e)?,
         }
     }
     c.resolver_dir = Some(dir.ok_or_else(|| ConfError::at(&v.pos, "resolver: dir is required"))?);
+    // As nats-server 2.10, which added `hard_delete`.
+    if c.resolver_hard_delete && c.resolver_cache {
+        return Err(ConfError::at(&v.pos, "CACHE does not accept hard_delete"));
+    }
+    if c.resolver_hard_delete && !c.resolver_allow_delete {
+        return Err(ConfError::at(
+            &v.pos,
+            "hard_delete has no effect without delete",
+        ));
+    }
     Ok(())
 }
 
@@ -162,6 +187,25 @@ mod tests {
         ServerConfig::from_value(&map)
             .map(|(c, _)| c)
             .map_err(|e| e.to_string())
+    }
+
+    /// What `nsc generate config --nats-resolver` writes: the sync
+    /// interval and the lookup timeout between servers are not built, and
+    /// each says so.
+    #[test]
+    fn resolver_options_not_built_are_warned_about() {
+        let text = "resolver {\n type: full\n dir: './jwt'\n allow_delete: false\n \
+                    interval: \"2m\"\n timeout: \"1.9s\"\n}";
+        let map = parse_str(text, Path::new("o.conf")).unwrap();
+        let (_, w) = ServerConfig::from_value(&map).unwrap();
+        let w: Vec<String> = w.iter().map(|w| w.to_string()).collect();
+        assert_eq!(
+            w,
+            [
+                "o.conf:5:2: 'interval' is not supported by nats-lite and is ignored",
+                "o.conf:6:2: 'timeout' is not supported by nats-lite and is ignored"
+            ]
+        );
     }
 
     #[test]
@@ -213,6 +257,15 @@ mod tests {
         let o = c.operator.unwrap();
         assert!(o.resolver_cache && o.resolver_allow_delete);
         assert!(config("resolver { type: full, dir: x, allow_delete: 3 }").is_err());
+        let c = config("resolver { type: full, dir: x, allow_delete: true, hard_delete: true }");
+        assert!(c.unwrap().operator.unwrap().resolver_hard_delete);
+        let e = config("resolver { type: full, dir: x, hard_delete: true }").unwrap_err();
+        assert!(
+            e.contains("hard_delete has no effect without delete"),
+            "{e}"
+        );
+        let e = config("resolver { type: cache, dir: x, hard_delete: true }").unwrap_err();
+        assert!(e.contains("CACHE does not accept hard_delete"), "{e}");
         assert!(config("resolver { type: url, dir: x }").is_err());
         assert!(config("resolver { type: full }")
             .unwrap_err()

@@ -218,7 +218,7 @@ impl ServerConfig {
     }
 
     fn apply(&mut self, entry: &Entry, warnings: &mut Vec<Warning>) -> Result<(), ConfError> {
-        if super::operator::apply(&mut self.operator, entry)? {
+        if super::operator::apply(&mut self.operator, entry, warnings)? {
             return Ok(());
         }
         let (k, v) = (entry.key.as_str(), &entry.value);

@@ -457,6 +457,7 @@ fn operator(
                 path: path.clone(),
                 cache: op.resolver_cache,
                 allow_delete: op.resolver_allow_delete,
+                hard_delete: op.resolver_hard_delete,
             }),
     };
     if op.resolver_dir.is_none() && op.resolver_url.is_none() {

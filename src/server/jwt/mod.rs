@@ -58,6 +58,8 @@ pub struct DirResolver {
     pub cache: bool,
     /// `allow_delete`: `$SYS.REQ.CLAIMS.DELETE` may delete accounts.
     pub allow_delete: bool,
+    /// `hard_delete`: a deleted account's file is removed, not renamed.
+    pub hard_delete: bool,
 }
 
 /// The account JWTs of a directory resolver: every `<ACCOUNT>.jwt` file

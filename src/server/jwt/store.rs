@@ -153,7 +153,7 @@ pub fn files(dir: &Path) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Delete `key`'s file: renamed to `<key>.jwt.deleted` (`full`, as
-/// nats-server's `RenameDeleted`) or removed (`cache`). A file that is not
+/// nats-server's `RenameDeleted`) or removed (`cache`, or `hard_delete`). A file that is not
 /// there is no error.
 ///
 /// # Errors

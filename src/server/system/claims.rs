@@ -281,7 +281,7 @@ fn delete(server: &Server, dir: &DirResolver, payload: &[u8]) -> Vec<u8> {
     };
     let mut errors = Vec::new();
     for key in &accounts {
-        match store::delete(&dir.path, key, !dir.cache) {
+        match store::delete(&dir.path, key, !dir.cache && !dir.hard_delete) {
             Ok(()) => {
                 if let Err(e) = server.apply_account_jwt(key, None) {
                     log_error!("delete of account {key} resulted in error {e}");
