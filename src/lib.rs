@@ -18,6 +18,9 @@
 //!   the server (verifying) and the clients (signing).
 //! - [`civil`]: calendar arithmetic for time stamps; [`urlenc`]: URL user-info decoding;
 //!   [`printable`]: text from the network escaped for terminals and logs.
+//! - [`deadline`]: a socket bounded by one deadline for all its reads and
+//!   writes, for the listeners that take a request (monitoring, leafnode
+//!   INFO, the `watch-host` exporter).
 //! - [`tls`]: the rustls client configuration the client and the server
 //!   (dialling routes over TLS) share.
 //!
@@ -29,6 +32,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod conf;
+pub mod deadline;
 pub mod error;
 pub mod nkey;
 pub mod printable;

@@ -24,7 +24,6 @@ pub mod close;
 mod config_file;
 mod conn;
 mod connection;
-mod deadline;
 mod deliver;
 mod identity;
 pub mod imports;

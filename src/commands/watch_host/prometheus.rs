@@ -8,13 +8,15 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::report::{metric, Report};
 use crate::commands::delivery::Sink;
+use crate::deadline::DeadlineStream;
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "watch_host_";
@@ -84,6 +86,22 @@ fn number(v: f64) -> String {
 /// The latest text, shared by the collector and the listener.
 pub type Latest = Arc<Mutex<String>>;
 
+/// How the exporter's listener bounds a scraper: the time from accept to
+/// the end of the answer, and how many requests are served at once (more
+/// are closed at once, unanswered).
+#[derive(Clone, Copy)]
+struct Limits {
+    per_request: Duration,
+    at_once: usize,
+}
+
+/// Prometheus scrapes once per interval; a peer that takes longer than
+/// this over one request, or opens more at once, is not a scraper.
+const LIMITS: Limits = Limits {
+    per_request: Duration::from_secs(10),
+    at_once: 16,
+};
+
 /// Serve `GET /metrics` on `addr` from `latest`, one short-lived thread per
 /// request. Returns the bound address.
 ///
@@ -91,25 +109,39 @@ pub type Latest = Arc<Mutex<String>>;
 ///
 /// The address cannot be bound.
 pub fn serve(addr: &str, latest: Latest) -> std::io::Result<SocketAddr> {
+    serve_within(addr, latest, LIMITS)
+}
+
+fn serve_within(addr: &str, latest: Latest, limits: Limits) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
+    let busy = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("prometheus".into())
         .spawn(move || {
             for conn in listener.incoming().flatten() {
-                let latest = latest.clone();
-                let _ = std::thread::Builder::new()
+                if busy.fetch_add(1, Ordering::SeqCst) >= limits.at_once {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    continue;
+                }
+                let (latest, done) = (latest.clone(), busy.clone());
+                let conn = DeadlineStream::new(conn, Instant::now() + limits.per_request);
+                let spawned = std::thread::Builder::new()
                     .name("prometheus-conn".into())
-                    .spawn(move || answer(conn, &latest));
+                    .spawn(move || {
+                        answer(conn, &latest);
+                        done.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                }
             }
         })?;
     Ok(bound)
 }
 
-/// Read one request, answer it, close.
-fn answer(mut conn: TcpStream, latest: &Latest) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = conn.set_write_timeout(Some(Duration::from_secs(10)));
+/// Read one request, answer it, close; all within the stream's deadline.
+fn answer(mut conn: DeadlineStream, latest: &Latest) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 2048];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
@@ -182,6 +214,76 @@ impl Sink<Report> for Textfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpStream;
+
+    fn exporter(limits: Limits) -> SocketAddr {
+        let latest: Latest = Arc::new(Mutex::new("up 1\n".into()));
+        serve_within("127.0.0.1:0", latest, limits).unwrap()
+    }
+
+    /// Read until the exporter closes the connection (or 10 s pass).
+    fn read_to_close(conn: &mut TcpStream) -> String {
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = conn.read_to_end(&mut got);
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// A peer dripping its request a byte at a time, each well within the
+    /// limit, is cut off at the limit for the whole request.
+    #[test]
+    fn a_dripped_request_is_cut_off_at_the_request_deadline() {
+        let addr = exporter(Limits {
+            per_request: Duration::from_millis(300),
+            at_once: 16,
+        });
+        let mut conn = TcpStream::connect(addr).unwrap();
+        let mut dripper = conn.try_clone().unwrap();
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            for b in b"GET /metrics HTTP/1.1\r\nX: ".repeat(100) {
+                if dripper.write_all(&[b]).is_err() {
+                    break;
+                }
+                // Pacing the drip, not synchronisation.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        assert_eq!(read_to_close(&mut conn), "");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// Over the limit of requests at once a connection is closed at once,
+    /// and once they are done the next is answered.
+    #[test]
+    fn requests_over_the_limit_at_once_are_closed() {
+        let addr = exporter(Limits {
+            per_request: Duration::from_secs(10),
+            at_once: 2,
+        });
+        let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut extra = TcpStream::connect(addr).unwrap();
+        extra.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(read_to_close(&mut extra), "");
+        drop(held);
+        // The two held ones end (their peer hung up); then one is answered.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut conn = TcpStream::connect(addr).unwrap();
+            conn.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+            let answer = read_to_close(&mut conn);
+            if answer.starts_with("HTTP/1.1 200 OK") {
+                assert!(answer.ends_with("up 1\n"), "{answer}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "never answered again");
+        }
+    }
 
     #[test]
     fn numbers_and_escapes() {

@@ -30,10 +30,10 @@ use std::time::{Duration, Instant, SystemTime};
 use super::account::Account;
 use super::client::Client;
 use super::close::CloseReason;
-use super::deadline::DeadlineStream;
 use super::net::{display_addr, listen_tcp, wake_accept, wake_address, widen_backlog};
 use super::options::{LeafRemote, RouteTarget};
 use super::Server;
+use crate::deadline::DeadlineStream;
 use crate::protocol::leaf::LOOP_DETECTION_PREFIX;
 use crate::{debug, log_error, notice};
 

@@ -65,9 +65,9 @@ use serde::Serialize;
 
 use self::http::{ApiError, ReadError, Request, Response};
 use self::slots::{SlotKind, Slots};
-use super::deadline::DeadlineStream;
 use super::net::display_addr;
 use super::Server;
+use crate::deadline::DeadlineStream;
 use crate::{log_error, notice};
 
 /// Time allowed for a whole request head to arrive.
