@@ -305,6 +305,12 @@ impl Batch {
             self.cursor = i;
             return i;
         }
+        self.find_entry(client)
+    }
+
+    /// [`Batch::entry`] away from the cursor: by a scan or the index, or new.
+    #[inline(never)]
+    fn find_entry(&mut self, client: &Arc<Client>) -> usize {
         let found = if self.entries.len() < SCAN_ENTRIES {
             self.entries.iter().position(|e| e.client.cid == client.cid)
         } else {
@@ -356,6 +362,12 @@ impl Batch {
             self.count_cursor = i;
             return;
         }
+        self.count_later_indexed(sub);
+    }
+
+    /// [`Batch::count_later`] away from the cursor: by the index, or new.
+    #[inline(never)]
+    fn count_later_indexed(&mut self, sub: &Arc<Subscription>) {
         let key = Arc::as_ptr(sub) as usize as u64;
         self.count_cursor = match self.uncounted_index.get(&key) {
             Some(&i) => {
