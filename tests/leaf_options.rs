@@ -100,16 +100,45 @@ fn deny_lists_of_a_nats_lite_leaf_to_a_nats_lite_hub() {
 /// given up on after that long (the default is 2 s).
 #[test]
 fn first_info_timeout_bounds_the_wait_for_the_hubs_info() {
+    gives_up_on_a_hub_that_sends(|_| {}, "no INFO within 300ms");
+}
+
+/// `first_info_timeout` bounds the whole INFO line, not each read: a
+/// "hub" that drips its INFO a byte every 50 ms (each read well within
+/// the timeout) is given up on after the timeout all the same.
+#[test]
+fn first_info_timeout_is_not_stretched_by_a_dripped_info() {
+    use std::io::Write;
+    let drip = |mut conn: std::net::TcpStream| {
+        std::thread::spawn(move || {
+            for b in b"INFO {\"server_id\":\"NDRIP\",\"leafnode_urls\":[]} ".repeat(100) {
+                if conn.write_all(&[b]).is_err() {
+                    break;
+                }
+                // Pacing the drip, not synchronisation.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+    };
+    gives_up_on_a_hub_that_sends(drip, "no whole INFO within 300ms");
+}
+
+/// Start a leaf whose remote is a fake hub with `first_info_timeout` of
+/// 300 ms, hand the accepted connection (a clone) to `behave`, and check
+/// that the leaf hangs up within 1.5 s of the accept, sending nothing, and
+/// logs `reason`.
+fn gives_up_on_a_hub_that_sends(behave: impl FnOnce(std::net::TcpStream), reason: &str) {
     use std::io::Read;
     use std::time::{Duration, Instant};
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = silent.local_addr().unwrap();
+    let hub = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = hub.local_addr().unwrap();
     let conf = format!(
         "leafnodes {{ remotes = [ {{ url: \"nats-leaf://{addr}\", first_info_timeout: \"300ms\" }} ] }}"
     );
     let mut leaf = start(Impl::Lite, &conf, &[]);
-    let (mut conn, _) = silent.accept().unwrap();
+    let (mut conn, _) = hub.accept().unwrap();
     let accepted = Instant::now();
+    behave(conn.try_clone().unwrap());
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut buf = [0u8; 64];
@@ -121,9 +150,11 @@ fn first_info_timeout_bounds_the_wait_for_the_hubs_info() {
         waited < Duration::from_millis(1500),
         "gave up only after {waited:?}"
     );
-    leaf.server
+    let line = leaf
+        .server
         .wait_for_log("Error reading the leafnode INFO", START_TIMEOUT)
         .expect("no log line for the missing INFO");
+    assert!(line.contains(reason), "{line}");
 }
 
 /// `write_deadline` in the leafnodes block: a leaf that stops reading is

@@ -24,6 +24,7 @@ pub mod close;
 mod config_file;
 mod conn;
 mod connection;
+mod deadline;
 mod deliver;
 mod identity;
 pub mod imports;

@@ -25,11 +25,12 @@ use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::account::Account;
 use super::client::Client;
 use super::close::CloseReason;
+use super::deadline::DeadlineStream;
 use super::net::{display_addr, listen_tcp, wake_accept, wake_address, widen_backlog};
 use super::options::{LeafRemote, RouteTarget};
 use super::Server;
@@ -340,13 +341,14 @@ fn dial(target: &RouteTarget) -> io::Result<(TcpStream, SocketAddr)> {
 }
 
 /// Read the hub's first INFO line from the raw socket (before any TLS),
-/// byte by byte so that nothing after it is consumed.
+/// byte by byte so that nothing after it is consumed, within `wait` in
+/// all: a hub that drips its INFO cannot stretch the wait.
 fn read_info_line(stream: &TcpStream, wait: Duration) -> io::Result<Vec<u8>> {
-    stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+    let mut within = DeadlineStream::new(stream, Instant::now() + wait);
     let mut line = Vec::with_capacity(512);
     let mut byte = [0u8; 1];
     loop {
-        match (&*stream).read(&mut byte) {
+        match within.read(&mut byte) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(_) => {
                 if byte[0] == b'\n' {
@@ -358,6 +360,16 @@ fn read_info_line(stream: &TcpStream, wait: Duration) -> io::Result<Vec<u8>> {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let whole = if line.is_empty() { "" } else { " whole" };
+                let msg = format!("no{whole} INFO within {wait:?}");
+                return Err(io::Error::new(io::ErrorKind::TimedOut, msg));
+            }
             Err(e) => return Err(e),
         }
     }

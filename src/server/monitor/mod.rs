@@ -41,7 +41,6 @@ pub mod access;
 mod closed;
 pub mod connz;
 pub mod dashboard;
-mod deadline;
 pub mod format;
 pub mod http;
 pub mod leafz;
@@ -64,9 +63,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use self::deadline::DeadlineStream;
 use self::http::{ApiError, ReadError, Request, Response};
 use self::slots::{SlotKind, Slots};
+use super::deadline::DeadlineStream;
 use super::net::display_addr;
 use super::Server;
 use crate::{log_error, notice};

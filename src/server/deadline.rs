@@ -2,22 +2,25 @@
 //! deadline: each call sets the socket's timeout to the time left, and
 //! past the deadline a call fails with `TimedOut` at once. A peer that
 //! trickles bytes (a dripped TLS handshake, a request head a byte at a
-//! time, a reply read a little at a time) cannot extend it.
+//! time, a reply read a little at a time, a leafnode hub's INFO dripped
+//! byte by byte) cannot extend it.
 
+use std::borrow::Borrow;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// A TCP stream bounded by [`DeadlineStream::deadline`].
-pub struct DeadlineStream {
-    socket: TcpStream,
+/// A TCP stream (owned, or borrowed with `S = &TcpStream`) bounded by
+/// [`DeadlineStream::deadline`].
+pub struct DeadlineStream<S = TcpStream> {
+    socket: S,
     /// Every read and write must end before this instant.
     pub deadline: Instant,
 }
 
-impl DeadlineStream {
+impl<S: Borrow<TcpStream>> DeadlineStream<S> {
     /// Bound `socket` by `deadline`.
-    pub fn new(socket: TcpStream, deadline: Instant) -> DeadlineStream {
+    pub fn new(socket: S, deadline: Instant) -> DeadlineStream<S> {
         DeadlineStream { socket, deadline }
     }
 
@@ -26,21 +29,23 @@ impl DeadlineStream {
         self.deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "monitoring deadline passed"))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
     }
 }
 
-impl Read for DeadlineStream {
+impl<S: Borrow<TcpStream>> Read for DeadlineStream<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.set_read_timeout(Some(self.left()?))?;
-        self.socket.read(buf)
+        let mut socket: &TcpStream = self.socket.borrow();
+        socket.set_read_timeout(Some(self.left()?))?;
+        socket.read(buf)
     }
 }
 
-impl Write for DeadlineStream {
+impl<S: Borrow<TcpStream>> Write for DeadlineStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.socket.set_write_timeout(Some(self.left()?))?;
-        self.socket.write(buf)
+        let mut socket: &TcpStream = self.socket.borrow();
+        socket.set_write_timeout(Some(self.left()?))?;
+        socket.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
