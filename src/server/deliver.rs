@@ -562,8 +562,8 @@ pub struct Fanout {
     pub cache: MatchCache,
     /// Staging, queue choice and route targets.
     pub out: Delivery,
-    /// Fan-out and payload counts for `/metrics`, flushed now and then
-    /// (made at the first publish: a connection that never publishes, such
+    /// Fan-out and payload counts for `/metrics`, flushed at the end of
+    /// each read batch (made at the first publish: a connection that never publishes, such
     /// as an idle one, does not carry them).
     observed: Option<Box<super::monitor::observe::Local>>,
 }
@@ -614,6 +614,14 @@ impl Fanout {
                 trace: None,
             },
             observed: None,
+        }
+    }
+
+    /// The read batch is over: its fan-out and payload counts go to
+    /// `/metrics` now, so a publisher that goes quiet shows all it sent.
+    pub fn end_batch(&mut self) {
+        if let Some(o) = self.observed.as_deref_mut() {
+            o.flush();
         }
     }
 

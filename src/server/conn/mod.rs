@@ -97,6 +97,9 @@ pub fn end_batch(
     account: Option<&Account>,
     counters: &mut InCounters,
 ) {
+    // Counted before the batch's bytes go out: a client that got an
+    // answer (a PONG) finds its messages in `/metrics`.
+    fanout.end_batch();
     fanout.out.flush();
     let batch = &mut fanout.out.batch;
     if counters.msgs > 0 {

@@ -4,15 +4,15 @@
 //!
 //! Cost on the message path: a connection counts into plain integers of
 //! its own ([`Local`], inside its fan-out state, no atomics, a bucket found
-//! with one `leading_zeros`), and every [`FLUSH_EVERY`] messages (and when
-//! the connection ends) adds them to its thread's block: atomics that only
+//! with one `leading_zeros`), and at the end of each read batch (and every
+//! [`FLUSH_EVERY`] messages within one) adds them to its thread's block: atomics that only
 //! that thread writes, with a relaxed load and store (no locked
 //! instruction, no cache line shared with another publisher). A scrape
 //! sums the blocks of every live thread under the registry's lock (the
 //! lock covers the summing only, never the reply's write); a thread that
 //! ends folds its block into the retired totals first, so counts never go
-//! backwards. A live connection's last few messages (fewer than
-//! [`FLUSH_EVERY`]) show at its next flush.
+//! backwards. A scrape sees every message of a read batch once the
+//! batch is over, whether or not the connection publishes again.
 
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
