@@ -59,6 +59,7 @@
 //!   ports, children killed on drop.
 //! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
 //!   Chromium with the official JavaScript client).
+//! - `sys_advisories`: the system account's client connect and disconnect advisories.
 //! - `sys_cluster_imports`: service and stream imports with requester and
 //!   responder on different servers; the system CONNZ import answered by every server.
 //! - `sys_claims`: the claim update service (`nsc push`): updates to the `full`, `cache` and
@@ -191,6 +192,7 @@ mod server_websocket;
 mod ship_completions;
 mod ship_dist;
 mod sublist_model;
+mod sys_advisories;
 mod sys_claims;
 mod sys_cluster_imports;
 mod sys_operator;

@@ -22,6 +22,7 @@ use super::deliver::{remove_subscription, Batch, Fanout, Message};
 use super::identity;
 use super::permissions::{self, Permissions};
 use super::subscription::Subscription;
+use super::system::advisories;
 use super::timers::TimerKind;
 use super::trace;
 use super::Server;
@@ -218,6 +219,7 @@ fn new_connection(admitted: Admitted) -> Box<Connection> {
             counters: InCounters::default(),
             stack: StackRelease::Pending,
             via,
+            announced: None,
         },
     });
     debug!(
@@ -284,6 +286,9 @@ struct ClientOps {
     stack: StackRelease,
     /// How the client came, when not through the client port.
     via: Option<super::websocket::Via>,
+    /// Its connect was announced to the system account: its disconnect
+    /// will be too.
+    announced: Option<Box<advisories::Announced>>,
 }
 
 impl Connection {
@@ -360,6 +365,15 @@ impl Connection {
         }
         ops.fanout.cache.clear();
         let reason = ops.client.meta().close_reason.unwrap_or(reason);
+        if let Some(announced) = ops.announced.take() {
+            advisories::client_disconnect(
+                &ops.server,
+                &ops.client,
+                &ops.account,
+                &announced,
+                reason,
+            );
+        }
         debug!(
             "{} - Client connection closed: {reason}",
             ops.client.log_prefix()
@@ -606,6 +620,8 @@ impl ClientOps {
         self.ok();
         if first {
             self.start_pings();
+            self.announced =
+                advisories::client_connect(&self.server, &self.client, &self.account, &connect);
         }
         Ok(())
     }

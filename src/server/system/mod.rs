@@ -18,6 +18,10 @@
 //!   pushed on `$SYS.REQ.CLAIMS.UPDATE` and the per-account subjects, and a
 //!   directory resolver's list, lookup and delete (`claims.rs`).
 //!
+//! It also publishes the client connect and disconnect advisories
+//! (`$SYS.ACCOUNT.<account>.CONNECT` / `.DISCONNECT`) that connections'
+//! threads queue for it (`advisories.rs`).
+//!
 //! The service is an internal client of the system account, as
 //! nats-server's `INTERNAL` client kind, without a socket: its
 //! subscriptions are ordinary ones in the account's subject index (so
@@ -39,6 +43,7 @@
 //! itself goes on.
 
 mod absent;
+pub mod advisories;
 mod claims;
 mod envelope;
 mod requests;
@@ -83,6 +88,9 @@ pub struct SystemState {
     monitor: OnceLock<Arc<Monitor>>,
     /// Sequence number of the replies (the `seq` of their `server` block).
     seq: std::sync::atomic::AtomicU64,
+    /// The service's queue, once it runs: advisories go through it
+    /// (`advisories.rs`).
+    events: OnceLock<Arc<InternalQueue>>,
 }
 
 impl SystemState {
@@ -163,7 +171,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
         account,
         client: client.clone(),
         monitor,
-        queue,
+        queue: queue.clone(),
     };
     let spawned = std::thread::Builder::new()
         .name("system".into())
@@ -175,6 +183,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
         withdraw(server, &client);
         return Err(e);
     }
+    let _ = server.system.events.set(queue);
     Ok(())
 }
 
@@ -247,12 +256,17 @@ impl Service {
                     Ok(Parsed::Op(op, len)) => {
                         if let ServerOp::Msg {
                             subject,
+                            sid,
                             reply,
                             payload,
                             ..
                         } = op
                         {
-                            self.answer(&server, fanout, subject, reply, payload);
+                            if sid == advisories::ADVISORY_SID {
+                                self.publish(fanout, subject, payload);
+                            } else {
+                                self.answer(&server, fanout, subject, reply, payload);
+                            }
                         }
                         used += len;
                     }
@@ -275,6 +289,17 @@ impl Service {
             }
         }
         debug!("system service stopped");
+    }
+
+    /// Publish an event a connection's thread queued (`advisories.rs`).
+    fn publish(&self, fanout: &mut super::deliver::Fanout, subject: &[u8], payload: &[u8]) {
+        let m = Message {
+            subject,
+            reply: None,
+            headers: None,
+            payload,
+        };
+        fanout.publish(&self.account, &m, None);
     }
 
     /// Answer one request (nothing for one filtered out or not ours). A

@@ -1,0 +1,162 @@
+//! The system account's client advisories: `$SYS.ACCOUNT.<acc>.CONNECT`
+//! and `.DISCONNECT`, seen by a system user, with the JSON keys nats-server
+//! 2.9.10 sends (checked against it with `NATS_TEST_REFERENCE=1`), and
+//! none in an ordinary account without a system account.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::config_support::{start_with_conf, ConfDir};
+use crate::sys_requests::{login, next_msg, CONF};
+use crate::util::RawClient;
+
+/// The keys of a JSON object.
+fn keys(v: &Value) -> BTreeSet<&str> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
+    names.iter().copied().collect()
+}
+
+/// The next message: its subject and JSON payload.
+fn next_event(c: &mut RawClient) -> (String, Value) {
+    let (head, payload) = next_msg(c);
+    let subject = head.split_whitespace().nth(1).unwrap().to_string();
+    let v = serde_json::from_slice(&payload)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&payload)));
+    (subject, v)
+}
+
+/// The `server` block and the `client` fields both events carry.
+fn check_common(e: &Value, kind: &str) {
+    assert_eq!(e["type"], kind, "{e}");
+    assert_eq!(e["id"].as_str().map(str::len), Some(22), "{e}");
+    assert!(e["timestamp"].is_string(), "{e}");
+    assert_eq!(
+        keys(&e["server"]),
+        set(&["name", "host", "id", "ver", "seq", "jetstream", "time"]),
+        "{e}"
+    );
+    assert_eq!(e["server"]["name"], "sys_test", "{e}");
+    let c = &e["client"];
+    assert_eq!(c["acc"], "A", "{e}");
+    assert_eq!(c["user"], "a", "{e}");
+    assert_eq!(c["name"], "adv-client", "{e}");
+    assert_eq!(c["lang"], "rust", "{e}");
+    assert_eq!(c["ver"], "1.2.3", "{e}");
+    assert_eq!(c["kind"], "Client", "{e}");
+    assert_eq!(c["client_type"], "nats", "{e}");
+    assert_eq!(c["host"], "127.0.0.1", "{e}");
+    assert!(c["id"].as_u64().is_some_and(|id| id > 0), "{e}");
+    assert!(c["start"].is_string(), "{e}");
+}
+
+#[test]
+fn a_system_user_sees_a_client_connect_and_disconnect() {
+    let dir = ConfDir::new("sys-advisories");
+    let server = start_with_conf(&dir, CONF, &[]);
+    let mut sys = login(&server, "sys");
+    sys.send("SUB $SYS.ACCOUNT.*.CONNECT 1\r\nSUB $SYS.ACCOUNT.*.DISCONNECT 2\r\n");
+    sys.ping_pong();
+
+    let mut a = server.client(
+        r#"{"verbose":false,"user":"a","pass":"a","name":"adv-client","lang":"rust","version":"1.2.3","protocol":1}"#,
+    );
+    // Three messages in (13 payload bytes), one back out (3 bytes).
+    a.send("SUB _INBOX.adv 1\r\nPUB a.x 5\r\nhello\r\nPUB a.y 5\r\nworld\r\nPUB _INBOX.adv 3\r\nbye\r\n");
+    let (_, payload) = a.read_msg();
+    assert_eq!(payload, b"bye");
+    a.ping_pong();
+
+    let (subject, connect) = next_event(&mut sys);
+    assert_eq!(subject, "$SYS.ACCOUNT.A.CONNECT", "{connect}");
+    check_common(&connect, "io.nats.server.advisory.v1.client_connect");
+    assert_eq!(
+        keys(&connect),
+        set(&["type", "id", "timestamp", "server", "client"]),
+        "{connect}"
+    );
+    assert_eq!(
+        keys(&connect["client"]),
+        set(&[
+            "start",
+            "host",
+            "id",
+            "acc",
+            "user",
+            "name",
+            "lang",
+            "ver",
+            "kind",
+            "client_type"
+        ]),
+        "{connect}"
+    );
+
+    drop(a);
+    let (subject, gone) = next_event(&mut sys);
+    assert_eq!(subject, "$SYS.ACCOUNT.A.DISCONNECT", "{gone}");
+    check_common(&gone, "io.nats.server.advisory.v1.client_disconnect");
+    assert_eq!(
+        keys(&gone),
+        set(&[
+            "type",
+            "id",
+            "timestamp",
+            "server",
+            "client",
+            "sent",
+            "received",
+            "reason"
+        ]),
+        "{gone}"
+    );
+    assert_eq!(gone["client"]["id"], connect["client"]["id"], "{gone}");
+    assert_ne!(gone["id"], connect["id"], "{gone}");
+    // `rtt` only once the server has measured one (its first PING).
+    let mut client_keys = keys(&gone["client"]);
+    if client_keys.remove("rtt") {
+        assert!(
+            gone["client"]["rtt"].as_u64().is_some_and(|n| n > 0),
+            "{gone}"
+        );
+    }
+    let mut want = keys(&connect["client"]);
+    want.insert("stop");
+    assert_eq!(client_keys, want, "{gone}");
+    assert!(gone["client"]["stop"].is_string(), "{gone}");
+    assert_eq!(gone["sent"], serde_json::json!({"msgs": 3, "bytes": 13}));
+    assert_eq!(gone["received"], serde_json::json!({"msgs": 1, "bytes": 3}));
+    assert_eq!(gone["reason"], "Client Closed", "{gone}");
+}
+
+#[test]
+fn an_ordinary_account_sees_no_advisories_without_a_system_account() {
+    let conf = r#"
+server_name: sys_test
+accounts {
+  A { users [ {user: a, password: a}, {user: b, password: b} ] }
+}
+"#;
+    let dir = ConfDir::new("sys-advisories-none");
+    let server = start_with_conf(&dir, conf, &[]);
+    let mut watcher = login(&server, "a");
+    watcher.send("SUB $SYS.ACCOUNT.> 1\r\nSUB marker 2\r\n");
+    watcher.ping_pong();
+    let mut b = login(&server, "b");
+    b.ping_pong();
+    drop(b);
+    // Another client's publish, after the close: the first message.
+    let mut a = login(&server, "a");
+    a.send("PUB marker 2\r\nok\r\n");
+    a.ping_pong();
+    let (head, payload) = next_msg(&mut watcher);
+    assert!(head.starts_with("MSG marker 2 "), "{head}");
+    assert_eq!(payload, b"ok");
+}
