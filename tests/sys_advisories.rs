@@ -1,5 +1,5 @@
 //! The system account's client advisories: `$SYS.ACCOUNT.<acc>.CONNECT`
-//! and `.DISCONNECT`, seen by a system user, with the JSON keys nats-server
+//! and `.DISCONNECT`, `$SYS.SERVER.<id>.CLIENT.AUTH.ERR`, seen by a system user, with the JSON keys nats-server
 //! 2.9.10 sends (checked against it with `NATS_TEST_REFERENCE=1`), and
 //! none in an ordinary account without a system account.
 
@@ -31,6 +31,17 @@ fn next_event(c: &mut RawClient) -> (String, Value) {
     let v = serde_json::from_slice(&payload)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&payload)));
     (subject, v)
+}
+
+/// The next event about account A (the system user's own connect, queued
+/// as it subscribed, may come first).
+fn next_event_of_a(c: &mut RawClient) -> (String, Value) {
+    loop {
+        let (subject, v) = next_event(c);
+        if v["client"]["acc"] != "SYS" {
+            return (subject, v);
+        }
+    }
 }
 
 /// The `server` block and the `client` fields both events carry.
@@ -74,7 +85,7 @@ fn a_system_user_sees_a_client_connect_and_disconnect() {
     assert_eq!(payload, b"bye");
     a.ping_pong();
 
-    let (subject, connect) = next_event(&mut sys);
+    let (subject, connect) = next_event_of_a(&mut sys);
     assert_eq!(subject, "$SYS.ACCOUNT.A.CONNECT", "{connect}");
     check_common(&connect, "io.nats.server.advisory.v1.client_connect");
     assert_eq!(
@@ -100,7 +111,7 @@ fn a_system_user_sees_a_client_connect_and_disconnect() {
     );
 
     drop(a);
-    let (subject, gone) = next_event(&mut sys);
+    let (subject, gone) = next_event_of_a(&mut sys);
     assert_eq!(subject, "$SYS.ACCOUNT.A.DISCONNECT", "{gone}");
     check_common(&gone, "io.nats.server.advisory.v1.client_disconnect");
     assert_eq!(
@@ -119,17 +130,14 @@ fn a_system_user_sees_a_client_connect_and_disconnect() {
     );
     assert_eq!(gone["client"]["id"], connect["client"]["id"], "{gone}");
     assert_ne!(gone["id"], connect["id"], "{gone}");
-    // `rtt` only once the server has measured one (its first PING).
-    let mut client_keys = keys(&gone["client"]);
-    if client_keys.remove("rtt") {
-        assert!(
-            gone["client"]["rtt"].as_u64().is_some_and(|n| n > 0),
-            "{gone}"
-        );
-    }
+    // The round trip: measured, or estimated from accept to CONNECT.
+    assert!(
+        gone["client"]["rtt"].as_u64().is_some_and(|n| n > 0),
+        "{gone}"
+    );
     let mut want = keys(&connect["client"]);
-    want.insert("stop");
-    assert_eq!(client_keys, want, "{gone}");
+    want.extend(["stop", "rtt"]);
+    assert_eq!(keys(&gone["client"]), want, "{gone}");
     assert!(gone["client"]["stop"].is_string(), "{gone}");
     assert_eq!(gone["sent"], serde_json::json!({"msgs": 3, "bytes": 13}));
     assert_eq!(gone["received"], serde_json::json!({"msgs": 1, "bytes": 3}));
@@ -159,4 +167,95 @@ accounts {
     let (head, payload) = next_msg(&mut watcher);
     assert!(head.starts_with("MSG marker 2 "), "{head}");
     assert_eq!(payload, b"ok");
+}
+
+#[test]
+fn refused_credentials_make_an_auth_error_advisory() {
+    let dir = ConfDir::new("sys-advisories-auth");
+    let server = start_with_conf(&dir, CONF, &[]);
+    let mut sys = login(&server, "sys");
+    sys.send("SUB $SYS.SERVER.*.CLIENT.AUTH.ERR 1\r\nSUB $SYS.ACCOUNT.*.DISCONNECT 2\r\n");
+    sys.ping_pong();
+    let id = crate::sys_requests::request(&mut sys, "$SYS.REQ.SERVER.PING.VARZ", "")["data"]
+        ["server_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut bad = server.connect();
+    bad.read_info();
+    bad.send(concat!(
+        r#"CONNECT {"verbose":false,"user":"a","pass":"wrong","name":"bad-client","#,
+        r#""lang":"rust","version":"1.2.3"}"#,
+        "\r\nPING\r\n"
+    ));
+    bad.expect_err_and_close("-ERR 'Authorization Violation'", false);
+
+    let (subject, e) = next_event(&mut sys);
+    assert_eq!(subject, format!("$SYS.SERVER.{id}.CLIENT.AUTH.ERR"), "{e}");
+    assert_eq!(
+        e["type"], "io.nats.server.advisory.v1.client_disconnect",
+        "{e}"
+    );
+    assert_eq!(
+        keys(&e),
+        set(&[
+            "type",
+            "id",
+            "timestamp",
+            "server",
+            "client",
+            "sent",
+            "received",
+            "reason"
+        ]),
+        "{e}"
+    );
+    assert_eq!(
+        keys(&e["client"]),
+        set(&[
+            "start",
+            "host",
+            "id",
+            "acc",
+            "user",
+            "name",
+            "lang",
+            "ver",
+            "rtt",
+            "stop",
+            "kind",
+            "client_type"
+        ]),
+        "{e}"
+    );
+    let c = &e["client"];
+    assert_eq!(
+        (&c["acc"], &c["user"], &c["name"], &c["lang"], &c["ver"]),
+        (
+            &"$G".into(),
+            &"a".into(),
+            &"bad-client".into(),
+            &"rust".into(),
+            &"1.2.3".into()
+        ),
+        "{e}"
+    );
+    assert_eq!(e["reason"], "Authentication Failure", "{e}");
+    assert_eq!(e["sent"], serde_json::json!({"msgs": 0, "bytes": 0}));
+    assert_eq!(e["received"], serde_json::json!({"msgs": 0, "bytes": 0}));
+
+    // An op before CONNECT: the same, without names.
+    let mut early = server.connect();
+    early.read_info();
+    early.send("PUB a.x 2\r\nhi\r\n");
+    early.expect_err_and_close("-ERR 'Authorization Violation'", false);
+    let (subject, e) = next_event(&mut sys);
+    assert!(subject.ends_with(".CLIENT.AUTH.ERR"), "{subject}: {e}");
+    assert_eq!(
+        keys(&e["client"]),
+        set(&["start", "host", "id", "acc", "stop", "kind", "client_type"]),
+        "{e}"
+    );
+    assert_eq!(e["reason"], "Authentication Failure", "{e}");
 }

@@ -588,6 +588,7 @@ impl ClientOps {
             Err(refusal) => {
                 debug!("{} - {}", self.client.log_prefix(), refusal.reason());
                 self.send_err("Authorization Violation");
+                self.auth_error(Some(&connect));
                 return Err(CloseReason::AuthenticationViolation);
             }
         };
@@ -863,12 +864,25 @@ impl ClientOps {
         remove_subscription(&self.client, &sub, &self.server.routes.interest);
     }
 
+    /// Credentials refused: the system account's auth error advisory
+    /// (the account is the global one until a CONNECT was accepted).
+    #[cold]
+    fn auth_error(&self, connect: Option<&Connect>) {
+        let acc = if self.connected {
+            &*self.account.name
+        } else {
+            super::account::GLOBAL_ACCOUNT
+        };
+        advisories::auth_error(&self.server, &self.client, acc, connect);
+    }
+
     /// The first op is not CONNECT: settle as the `no_auth_user` (or as
     /// anonymous without auth), or refuse.
     #[inline(never)]
     fn settle_first_op(&mut self) -> Result<(), CloseReason> {
         let Some(identity) = identity::settle_first_op(&self.server, &self.client) else {
             self.send_err("Authorization Violation");
+            self.auth_error(None);
             return Err(CloseReason::AuthenticationViolation);
         };
         self.account = identity.account;

@@ -3,15 +3,21 @@
 //! (`io.nats.server.advisory.v1.client_connect`) when a client's first
 //! CONNECT is accepted, and `$SYS.ACCOUNT.<account>.DISCONNECT`
 //! (`io.nats.server.advisory.v1.client_disconnect`, with the client's
-//! `sent` and `received` counts and the close `reason`) when it closes.
+//! `sent` and `received` counts and the close `reason`) when it closes;
+//! and `$SYS.SERVER.<server id>.CLIENT.AUTH.ERR` (a disconnect event with
+//! the reason `Authentication Failure`, for a client of any account) when
+//! a client's credentials are refused.
 //!
-//! Only with a system account, and only for clients of an account other
-//! than the global one (nats-server ignores `$G` activity). The `client`
+//! Only with a system account; connects and disconnects only for clients
+//! of an account other than the global one (nats-server ignores `$G`
+//! activity). The `client`
 //! block carries what nats-server's `ClientInfo` fills for these events:
 //! `start`, `host`, `id`, `acc`, `user` (nkey, user name or JWT public
 //! key), `name`, `lang`, `ver`, `jwt`, `issuer_key` (a JWT's issuer, or
 //! the account of a configured nkey user), `kind`, `client_type`, and for
-//! a disconnect `rtt` (nanoseconds) and `stop`; empty ones are left out
+//! a disconnect `rtt` (nanoseconds: the last PONG's, or as nats-server
+//! estimates it, the time from accept to CONNECT) and `stop`; empty ones
+//! are left out
 //! as Go's `omitempty` does. Not filled: a token user's `user` (nats-server
 //! shows the token itself), and a JWT's `name_tag` and `tags`.
 //!
@@ -48,6 +54,9 @@ const DISCONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_disconnect";
 pub struct Announced {
     jwt: String,
     issuer_key: String,
+    /// nats-server's first estimate of the round trip: from accept to
+    /// CONNECT (until a PONG measures it).
+    rtt_estimate: Duration,
 }
 
 /// nats-server's `ClientInfo`, in its field order.
@@ -132,8 +141,19 @@ pub fn client_connect(
     } else {
         String::new()
     };
-    let announced = Box::new(Announced { jwt, issuer_key });
-    let body = event(server, client, account, &announced, None);
+    let announced = Box::new(Announced {
+        jwt,
+        issuer_key,
+        rtt_estimate: since_start(client),
+    });
+    let body = event(
+        server,
+        client,
+        &account.name,
+        &Names::of(client),
+        &announced,
+        None,
+    );
     send(
         server,
         &format!("$SYS.ACCOUNT.{}.CONNECT", account.name),
@@ -150,7 +170,14 @@ pub fn client_disconnect(
     announced: &Announced,
     reason: CloseReason,
 ) {
-    let body = event(server, client, account, announced, Some(reason));
+    let body = event(
+        server,
+        client,
+        &account.name,
+        &Names::of(client),
+        announced,
+        Some(reason),
+    );
     send(
         server,
         &format!("$SYS.ACCOUNT.{}.DISCONNECT", account.name),
@@ -158,11 +185,79 @@ pub fn client_disconnect(
     );
 }
 
+/// A client's credentials were refused (`connect`, or an op before any
+/// CONNECT when auth is required): `$SYS.SERVER.<id>.CLIENT.AUTH.ERR`, a
+/// disconnect event with the reason `Authentication Failure`, whatever
+/// the account (`acc` is `$G` before a client is accepted).
+pub fn auth_error(server: &Server, client: &Client, acc: &str, connect: Option<&Connect>) {
+    if !enabled(server) {
+        return;
+    }
+    let names = connect.map_or_else(Names::default, Names::refused);
+    // A CONNECT gives nats-server its first round-trip estimate.
+    let announced = Announced {
+        rtt_estimate: connect.map_or(Duration::ZERO, |_| since_start(client)),
+        ..Announced::default()
+    };
+    let body = event(
+        server,
+        client,
+        acc,
+        &names,
+        &announced,
+        Some(CloseReason::AuthenticationViolation),
+    );
+    send(
+        server,
+        &format!("$SYS.SERVER.{}.CLIENT.AUTH.ERR", server.id),
+        &body,
+    );
+}
+
+/// Who the client says it is: CONNECT's user (or nkey), name, lang and
+/// version.
+#[derive(Default)]
+struct Names {
+    user: String,
+    name: String,
+    lang: String,
+    version: String,
+}
+
+impl Names {
+    /// As the client was accepted.
+    fn of(client: &Client) -> Names {
+        let meta = client.meta();
+        Names {
+            user: meta.user.clone().unwrap_or_default(),
+            name: meta.name.clone(),
+            lang: meta.lang.clone(),
+            version: meta.version.clone(),
+        }
+    }
+
+    /// As a refused CONNECT says (nats-server's `getRawAuthUser`, but a
+    /// token, which is never shown).
+    fn refused(connect: &Connect) -> Names {
+        Names {
+            user: connect
+                .nkey
+                .clone()
+                .or_else(|| connect.user.clone())
+                .unwrap_or_default(),
+            name: connect.name.clone().unwrap_or_default(),
+            lang: connect.lang.clone().unwrap_or_default(),
+            version: connect.version.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// The JSON of a connect event, or of a disconnect one with `reason`.
 fn event(
     server: &Server,
     client: &Client,
-    account: &Account,
+    acc: &str,
+    names: &Names,
     announced: &Announced,
     reason: Option<CloseReason>,
 ) -> Vec<u8> {
@@ -170,7 +265,7 @@ fn event(
     let now = SystemTime::now();
     let stop = reason.map(|_| meta.stop.unwrap_or(now));
     let rtt = match reason {
-        Some(_) => meta.rtt.map_or(0, rtt_nanos),
+        Some(_) => rtt_nanos(meta.rtt.unwrap_or(announced.rtt_estimate)),
         None => 0,
     };
     let stats = &client.stats;
@@ -188,11 +283,11 @@ fn event(
             start: rfc3339_nano(GoTime::from_system(client.start).0),
             host: client.addr.ip().to_string(),
             id: client.cid,
-            acc: &account.name,
-            user: meta.user.as_deref().unwrap_or(""),
-            name: &meta.name,
-            lang: &meta.lang,
-            ver: &meta.version,
+            acc,
+            user: &names.user,
+            name: &names.name,
+            lang: &names.lang,
+            ver: &names.version,
             rtt,
             stop: stop.map(|t| rfc3339_nano(GoTime::from_system(t).0)),
             jwt: &announced.jwt,
@@ -211,6 +306,14 @@ fn event(
         reason: reason.map(|r| r.to_string()),
     };
     serde_json::to_vec(&e).unwrap_or_default()
+}
+
+/// The time since the client's connection was accepted.
+fn since_start(client: &Client) -> Duration {
+    SystemTime::now()
+        .duration_since(client.start)
+        .unwrap_or_default()
+        .max(Duration::from_nanos(1))
 }
 
 /// A round trip as nats-server's `getRTT` shows it: to the microsecond

@@ -19,8 +19,9 @@
 //!   directory resolver's list, lookup and delete (`claims.rs`).
 //!
 //! It also publishes the client connect and disconnect advisories
-//! (`$SYS.ACCOUNT.<account>.CONNECT` / `.DISCONNECT`) that connections'
-//! threads queue for it (`advisories.rs`).
+//! (`$SYS.ACCOUNT.<account>.CONNECT` / `.DISCONNECT`) and auth errors
+//! (`$SYS.SERVER.<id>.CLIENT.AUTH.ERR`) that connections' threads queue
+//! for it (`advisories.rs`).
 //!
 //! The service is an internal client of the system account, as
 //! nats-server's `INTERNAL` client kind, without a socket: its
