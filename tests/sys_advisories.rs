@@ -1,9 +1,11 @@
 //! The system account's client advisories: `$SYS.ACCOUNT.<acc>.CONNECT`
-//! and `.DISCONNECT`, `$SYS.SERVER.<id>.CLIENT.AUTH.ERR`, seen by a system user, with the JSON keys nats-server
+//! and `.DISCONNECT`, `$SYS.SERVER.<id>.CLIENT.AUTH.ERR` and `.SHUTDOWN`,
+//! seen by a system user, with the JSON keys nats-server
 //! 2.9.10 sends (checked against it with `NATS_TEST_REFERENCE=1`), and
 //! none in an ordinary account without a system account.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -258,4 +260,31 @@ fn refused_credentials_make_an_auth_error_advisory() {
         "{e}"
     );
     assert_eq!(e["reason"], "Authentication Failure", "{e}");
+}
+
+#[test]
+fn a_system_user_sees_the_server_shut_down() {
+    let dir = ConfDir::new("sys-advisories-shutdown");
+    let mut server = start_with_conf(&dir, CONF, &[]);
+    let mut sys = login(&server, "sys");
+    sys.send("SUB $SYS.SERVER.*.SHUTDOWN 1\r\n");
+    sys.ping_pong();
+    let id = crate::sys_requests::request(&mut sys, "$SYS.REQ.SERVER.PING.VARZ", "")["data"]
+        ["server_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        server.terminate(Duration::from_secs(10)).is_some(),
+        "no exit"
+    );
+    let (subject, e) = next_event(&mut sys);
+    assert_eq!(subject, format!("$SYS.SERVER.{id}.SHUTDOWN"), "{e}");
+    assert_eq!(
+        keys(&e),
+        set(&["name", "host", "id", "ver", "seq", "jetstream", "time"]),
+        "{e}"
+    );
+    assert_eq!(e["id"], id.as_str(), "{e}");
+    assert_eq!(e["name"], "sys_test", "{e}");
 }

@@ -59,7 +59,8 @@
 //!   ports, children killed on drop.
 //! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
 //!   Chromium with the official JavaScript client).
-//! - `sys_advisories`: the system account's client connect, disconnect and auth error advisories.
+//! - `sys_advisories`: the system account's advisories: client connect, disconnect, auth error,
+//!   server shutdown.
 //! - `sys_cluster_imports`: service and stream imports with requester and
 //!   responder on different servers; the system CONNZ import answered by every server.
 //! - `sys_claims`: the claim update service (`nsc push`): updates to the `full`, `cache` and

@@ -456,6 +456,7 @@ fn wait_unless_stopped(server: &Server, d: Duration) -> bool {
 fn shutdown(server: &Arc<Server>) {
     notice!("Initiating Shutdown...");
     super::notify::stopping();
+    super::system::advisories::server_shutdown(server);
     for client in server.client_list() {
         client.close(CloseReason::ServerShutdown);
     }

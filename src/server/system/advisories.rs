@@ -6,7 +6,8 @@
 //! `sent` and `received` counts and the close `reason`) when it closes;
 //! and `$SYS.SERVER.<server id>.CLIENT.AUTH.ERR` (a disconnect event with
 //! the reason `Authentication Failure`, for a client of any account) when
-//! a client's credentials are refused.
+//! a client's credentials are refused; `$SYS.SERVER.<server id>.SHUTDOWN`
+//! (the `server` block alone) when the server shuts down.
 //!
 //! Only with a system account; connects and disconnects only for clients
 //! of an account other than the global one (nats-server ignores `$G`
@@ -36,6 +37,7 @@ use serde::Serialize;
 use super::super::account::Account;
 use super::super::client::Client;
 use super::super::close::CloseReason;
+use super::super::deliver::Message;
 use super::super::internal::Pushed;
 use super::super::monitor::format::{rfc3339_nano, GoTime};
 use super::super::Server;
@@ -250,6 +252,27 @@ impl Names {
             version: connect.version.clone().unwrap_or_default(),
         }
     }
+}
+
+/// The server is shutting down: `$SYS.SERVER.<server id>.SHUTDOWN`, the
+/// `server` block alone, as nats-server sends it. Published on the calling
+/// thread (the service stops with the server) before the clients are
+/// closed, so that their connections carry it out.
+pub fn server_shutdown(server: &Server) {
+    let Some((account, cid)) = server.system.publisher.get() else {
+        return;
+    };
+    let body = serde_json::to_vec(&ServerInfo::of(server)).unwrap_or_default();
+    let subject = format!("$SYS.SERVER.{}.SHUTDOWN", server.id);
+    let mut fanout = super::super::conn::new_fanout(server, *cid);
+    let m = Message {
+        subject: subject.as_bytes(),
+        reply: None,
+        headers: None,
+        payload: &body,
+    };
+    fanout.publish(account, &m, None);
+    fanout.out.flush();
 }
 
 /// The JSON of a connect event, or of a disconnect one with `reason`.

@@ -21,7 +21,8 @@
 //! It also publishes the client connect and disconnect advisories
 //! (`$SYS.ACCOUNT.<account>.CONNECT` / `.DISCONNECT`) and auth errors
 //! (`$SYS.SERVER.<id>.CLIENT.AUTH.ERR`) that connections' threads queue
-//! for it (`advisories.rs`).
+//! for it, and the stopping server publishes `$SYS.SERVER.<id>.SHUTDOWN`
+//! (`advisories.rs`).
 //!
 //! The service is an internal client of the system account, as
 //! nats-server's `INTERNAL` client kind, without a socket: its
@@ -92,6 +93,9 @@ pub struct SystemState {
     /// The service's queue, once it runs: advisories go through it
     /// (`advisories.rs`).
     events: OnceLock<Arc<InternalQueue>>,
+    /// The system account and the service's client id, for the shutdown
+    /// event, which the stopping server publishes itself.
+    publisher: OnceLock<(Arc<Account>, u64)>,
 }
 
 impl SystemState {
@@ -167,6 +171,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
         .get()
         .cloned()
         .unwrap_or_else(|| Arc::new(Monitor::detached(server)));
+    let service_account = account.clone();
     let service = Service {
         server: Arc::downgrade(server),
         account,
@@ -185,6 +190,7 @@ pub fn start(server: &Arc<Server>) -> io::Result<()> {
         return Err(e);
     }
     let _ = server.system.events.set(queue);
+    let _ = server.system.publisher.set((service_account, client.cid));
     Ok(())
 }
 
