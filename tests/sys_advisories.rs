@@ -288,3 +288,64 @@ fn a_system_user_sees_the_server_shut_down() {
     assert_eq!(e["id"], id.as_str(), "{e}");
     assert_eq!(e["name"], "sys_test", "{e}");
 }
+
+#[test]
+fn a_jwt_user_s_events_carry_its_jwt_and_issuer() {
+    use crate::auth_jwt::account_key;
+    use crate::sys_operator::{login as jwt_login, operator_server};
+    let (server, _dir, k) = operator_server("sys-advisories-jwt");
+    let mut sysop = jwt_login(&server, &k, "sysop");
+    sysop.send("SUB $SYS.ACCOUNT.*.CONNECT 1\r\nSUB $SYS.ACCOUNT.*.DISCONNECT 2\r\n");
+    sysop.ping_pong();
+    let sys_key = account_key(&k, "SYS");
+    let f_key = account_key(&k, "F");
+    let frank = &k["users"]["frank"];
+    let jwt = frank["jwt"].as_str().unwrap();
+    let payload = jwt.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &data_encoding::BASE64URL_NOPAD
+            .decode(payload.as_bytes())
+            .unwrap(),
+    )
+    .unwrap();
+    let next = |c: &mut RawClient| loop {
+        let (subject, v) = next_event(c);
+        if v["client"]["acc"] != sys_key.as_str() {
+            return (subject, v);
+        }
+    };
+
+    let f = jwt_login(&server, &k, "frank");
+    let (subject, e) = next(&mut sysop);
+    assert_eq!(subject, format!("$SYS.ACCOUNT.{f_key}.CONNECT"), "{e}");
+    let c = &e["client"];
+    assert_eq!(c["acc"], f_key.as_str(), "{e}");
+    assert_eq!(c["user"], frank["public"], "{e}");
+    assert_eq!(c["jwt"], jwt, "{e}");
+    assert_eq!(c["issuer_key"], claims["iss"], "{e}");
+    assert_eq!(c["name_tag"], claims["name"], "{e}");
+    assert_eq!(
+        keys(c),
+        set(&[
+            "start",
+            "host",
+            "id",
+            "acc",
+            "user",
+            "jwt",
+            "issuer_key",
+            "name_tag",
+            "kind",
+            "client_type"
+        ]),
+        "{e}"
+    );
+    drop(f);
+    let (subject, e) = next(&mut sysop);
+    assert_eq!(subject, format!("$SYS.ACCOUNT.{f_key}.DISCONNECT"), "{e}");
+    assert_eq!(e["client"]["jwt"], jwt, "{e}");
+    assert_eq!(e["client"]["issuer_key"], claims["iss"], "{e}");
+    let mut want = keys(c);
+    want.extend(["rtt", "stop"]);
+    assert_eq!(keys(&e["client"]), want, "{e}");
+}

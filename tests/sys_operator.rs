@@ -15,7 +15,7 @@ use crate::sys_requests::{next_msg, request, send_request};
 use crate::util::{RawClient, ServerProcess};
 
 /// Connect as `user` with headers and no_responders.
-fn login(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
+pub fn login(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
     let (mut c, nonce) = connect_raw(server);
     let mut connect: Value = serde_json::from_str(&jwt_connect(k, user, &nonce)).unwrap();
     connect["headers"] = true.into();
@@ -26,7 +26,7 @@ fn login(server: &ServerProcess, k: &Value, user: &str) -> RawClient {
     c
 }
 
-fn operator_server(tag: &str) -> (ServerProcess, ConfDir, Value) {
+pub fn operator_server(tag: &str) -> (ServerProcess, ConfDir, Value) {
     let k = keys();
     let dir = ConfDir::new(tag);
     let conf = operator_conf(&k, "O", &["SYS", "A", "E", "F", "G", "H"]);

@@ -15,12 +15,13 @@
 //! block carries what nats-server's `ClientInfo` fills for these events:
 //! `start`, `host`, `id`, `acc`, `user` (nkey, user name or JWT public
 //! key), `name`, `lang`, `ver`, `jwt`, `issuer_key` (a JWT's issuer, or
-//! the account of a configured nkey user), `kind`, `client_type`, and for
+//! the account of a configured nkey user), `name_tag` and `tags` (a
+//! JWT's), `kind`, `client_type`, and for
 //! a disconnect `rtt` (nanoseconds: the last PONG's, or as nats-server
 //! estimates it, the time from accept to CONNECT) and `stop`; empty ones
 //! are left out
 //! as Go's `omitempty` does. Not filled: a token user's `user` (nats-server
-//! shows the token itself), and a JWT's `name_tag` and `tags`.
+//! shows the token itself).
 //!
 //! A connection's thread builds the event (once per connection, never on
 //! the message path) and hands it to the system service's bounded queue
@@ -56,6 +57,10 @@ const DISCONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_disconnect";
 pub struct Announced {
     jwt: String,
     issuer_key: String,
+    /// A user JWT's `name`.
+    name_tag: String,
+    /// A user JWT's tags.
+    tags: Vec<String>,
     /// nats-server's first estimate of the round trip: from accept to
     /// CONNECT (until a PONG measures it).
     rtt_estimate: Duration,
@@ -85,6 +90,10 @@ struct ClientInfo<'a> {
     jwt: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     issuer_key: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name_tag: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
     kind: &'static str,
     client_type: &'static str,
 }
@@ -136,18 +145,16 @@ pub fn client_connect(
         return None;
     }
     let jwt = connect.jwt.clone().unwrap_or_default();
-    let issuer_key = if !jwt.is_empty() {
-        jwt_issuer(&jwt)
-    } else if connect.nkey.is_some() {
-        account.name.to_string()
+    let mut announced = Box::new(if jwt.is_empty() {
+        Announced::default()
     } else {
-        String::new()
-    };
-    let announced = Box::new(Announced {
-        jwt,
-        issuer_key,
-        rtt_estimate: since_start(client),
+        from_jwt(&jwt)
     });
+    if jwt.is_empty() && connect.nkey.is_some() {
+        announced.issuer_key = account.name.to_string();
+    }
+    announced.jwt = jwt;
+    announced.rtt_estimate = since_start(client);
     let body = event(
         server,
         client,
@@ -315,6 +322,8 @@ fn event(
             stop: stop.map(|t| rfc3339_nano(GoTime::from_system(t).0)),
             jwt: &announced.jwt,
             issuer_key: &announced.issuer_key,
+            name_tag: &announced.name_tag,
+            tags: &announced.tags,
             kind: "Client",
             client_type: if meta.websocket { "websocket" } else { "nats" },
         },
@@ -350,10 +359,27 @@ fn rtt_nanos(rtt: Duration) -> u64 {
     }
 }
 
-/// The issuer of a user JWT: the account's key or its signing key.
-fn jwt_issuer(jwt: &str) -> String {
-    use super::super::jwt::claims::{decode, UserNats};
-    decode::<UserNats>(jwt, "user").map_or_else(|_| String::new(), |u| u.iss)
+/// What the events show of a (verified) user JWT: its issuer (the
+/// account's key or its signing key), `name` and tags.
+fn from_jwt(jwt: &str) -> Announced {
+    let Ok(claims) = super::super::jwt::claims::decode_generic(jwt) else {
+        return Announced::default();
+    };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    Announced {
+        issuer_key: text(&claims["iss"]),
+        name_tag: text(&claims["name"]),
+        tags: claims["nats"]["tags"]
+            .as_array()
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| t.as_str())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ..Announced::default()
+    }
 }
 
 /// An event id as nats-server's (a NUID: 22 base-62 characters).
