@@ -48,15 +48,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bench=${NATSBENCH_DIR:-$here/../../shared/bench}
 # shellcheck source=/dev/null
 . "$bench/lib.sh"
-# With sched_autogroup (most desktops and this machine) a process's nice
-# value only weighs against its own session's processes, so lib.sh's nice
-# -10 does not make other sessions' builds yield. As root, run in a session
-# of our own whose autogroup has that nice value (NATSBENCH_NICE=0: don't).
-if [ "${NB_OWN_SESSION:-}" != 1 ] && [ "$NB_NICE" != 0 ] && [ "$(id -u)" = 0 ] &&
-  [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
-  NB_OWN_SESSION=1 exec setsid -w "${BASH_SOURCE[0]}" "$@"
-fi
-if [ "${NB_OWN_SESSION:-}" = 1 ]; then echo "$NB_NICE" >/proc/self/autogroup || true; fi
+# shellcheck source=scripts/bench-session.sh
+. "$here/bench-session.sh"
+nb_own_session "${BASH_SOURCE[0]}" "$@"
 nb_build
 scenarios="e j m"
 runs=3

@@ -97,6 +97,14 @@ impl Setup {
         self.account_jwt(&self.signing_key, &self.app, iat, extra)
     }
 
+    /// A newer APP JWT that revokes alice.
+    fn app_jwt_revoking_alice(&self) -> String {
+        self.app_jwt(
+            now() - 50,
+            json!({"revocations": {self.alice.public.clone(): now() - 10}}),
+        )
+    }
+
     fn user_jwt(&self, account: &Pair, user: &Pair) -> String {
         encode_jwt(
             &account.seed,
@@ -172,11 +180,7 @@ fn push_to_full_resolver_applies_writes_and_survives_restart() {
     let mut sysop = s.login(&server, &s.sys, &s.sysop);
     let mut alice = s.login(&server, &s.app, &s.alice);
     let mut bob = s.login(&server, &s.app, &s.bob);
-    // APP now revokes alice.
-    let revoking = s.app_jwt(
-        now() - 50,
-        json!({"revocations": {s.alice.public.clone(): now() - 10}}),
-    );
+    let revoking = s.app_jwt_revoking_alice();
     let reply = request(&mut sysop, "$SYS.REQ.CLAIMS.UPDATE", &revoking);
     assert_updated(&reply, &s.app.public);
     let (lines, closed) = alice.read_until_closed(IO_TIMEOUT);
@@ -359,10 +363,7 @@ fn memory_resolver_takes_per_account_updates() {
     let mut sysop = s.login(&server, &s.sys, &s.sysop);
     let mut alice = s.login(&server, &s.app, &s.alice);
     let mut bob = s.login(&server, &s.app, &s.bob);
-    let revoking = s.app_jwt(
-        now() - 50,
-        json!({"revocations": {s.alice.public.clone(): now() - 10}}),
-    );
+    let revoking = s.app_jwt_revoking_alice();
     send_request(
         &mut sysop,
         "_INBOX.all",
@@ -519,10 +520,7 @@ fn push_reaches_every_server_of_a_cluster() {
     // before a probe subscribed there after them.
     let mut probe = s.login(&nodes[1].server, &s.sys, &s.sysop);
     sync_interest(&mut probe, &mut sysop);
-    let revoking = s.app_jwt(
-        now() - 50,
-        json!({"revocations": {s.alice.public.clone(): now() - 10}}),
-    );
+    let revoking = s.app_jwt_revoking_alice();
     // Both servers answer: the first reply is enough here.
     let reply = request(&mut sysop, "$SYS.REQ.CLAIMS.UPDATE", &revoking);
     assert_updated(&reply, &s.app.public);

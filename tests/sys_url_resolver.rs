@@ -21,13 +21,13 @@ use crate::util::{is_reference, RawClient, ServerProcess};
 
 /// The test's account server: JWTs by account key, requests per key, and
 /// a key it never answers for.
-struct AccountServer {
-    addr: SocketAddr,
+pub struct AccountServer {
+    pub addr: SocketAddr,
     hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl AccountServer {
-    fn start(jwts: HashMap<String, String>, hang_on: String) -> AccountServer {
+    pub fn start(jwts: HashMap<String, String>, hang_on: String) -> AccountServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();

@@ -851,9 +851,24 @@ fn leaf_trace_events_have_the_shape_of_nats_server_2_15() {
     }
 }
 
-/// An account JWT's `trace` claim is the account's `msg_trace`.
+/// An account JWT's `trace` claim is the account's `msg_trace`, for a
+/// preloaded account.
 #[test]
 fn account_jwt_trace_claim_traces_traceparent() {
+    account_jwt_trace_claim(false);
+}
+
+/// The same for an account the URL resolver fetches when its first user
+/// connects.
+#[test]
+fn a_fetched_account_jwts_trace_claim_traces_traceparent() {
+    account_jwt_trace_claim(true);
+}
+
+/// A user of an account whose JWT has a `trace` claim publishes with a
+/// sampled `traceparent`: the claim's destination gets the event. The
+/// account is preloaded, or (`fetched`) served by a URL resolver.
+fn account_jwt_trace_claim(fetched: bool) {
     use nats_lite::nkey::{generate, Kind};
     if crate::util::skip_under_reference("nats-server 2.9.10 does not trace") {
         return;
@@ -883,9 +898,18 @@ fn account_jwt_trace_claim_traces_traceparent() {
                                      "subs": -1, "data": -1, "payload": -1}}),
     );
     let dir = crate::config_support::ConfDir::new("trace-jwt");
-    let conf = format!(
-        "operator: {op_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {account}: {acc_jwt}\n}}\n"
-    );
+    let _resolver;
+    let conf = if fetched {
+        let jwts = [(account.clone(), acc_jwt)].into_iter().collect();
+        let accounts = crate::sys_url_resolver::AccountServer::start(jwts, "none".into());
+        let url = format!("http://{}/jwt/v1/accounts/", accounts.addr);
+        _resolver = accounts;
+        format!("operator: {op_jwt}\nresolver: URL(\"{url}\")\n")
+    } else {
+        format!(
+            "operator: {op_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {account}: {acc_jwt}\n}}\n"
+        )
+    };
     let server = crate::config_support::start_with_conf(&dir, &conf, &[]);
     let (mut c, nonce) = crate::auth_nkeys::connect_with_nonce(&server);
     let sig = nats_lite::nkey::sign(&user_seed, nonce.as_bytes()).unwrap();

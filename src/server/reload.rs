@@ -135,25 +135,8 @@ impl Server {
                 .extend(super::system::imports(system, &new.accounts));
         }
         new.msg_traces = super::jwt::msg_traces(&preload);
-        let accounts = {
-            let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
-            if jwt.is_some() {
-                accounts
-                    .entry(key.to_string())
-                    .or_insert_with(|| Arc::new(Account::new(key)));
-            }
-            accounts.clone()
-        };
-        let auth = Authenticator::new(&new, &accounts)?;
-        let ws_auth = match new.websocket {
-            Some(_) => Some(super::websocket::authenticator(&new, &accounts)?),
-            None => None,
-        };
-        super::imports::install(&accounts, &new.imports);
-        super::trace::install(&accounts, &new.msg_traces);
-        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
-        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
-        self.set_websocket_auth(ws_auth.map(Arc::new));
+        let added: Vec<String> = jwt.map(|_| key.to_string()).into_iter().collect();
+        self.swap_in(new, &added)?;
         if jwt.is_none() {
             // As nats-server's removal of a deleted account: its clients
             // are expired.
@@ -209,14 +192,25 @@ impl Server {
             return Ok(());
         }
         new.imports = super::jwt::import_specs(&trust.preload);
+        new.msg_traces = super::jwt::msg_traces(&trust.preload);
         new.accounts.extend(added.iter().cloned());
         if let Some(system) = &new.system_account {
             new.imports
                 .extend(super::system::imports(system, &new.accounts));
         }
+        self.swap_in(new, &added)?;
+        notice!("Resolved account {}", added.join(", "));
+        Ok(())
+    }
+
+    /// Make `new` the running options: the accounts named in `added` get
+    /// their subject spaces, and the trust (clients' and WebSocket's), the
+    /// imports and the message traces are built from `new` and swapped in
+    /// together. The caller holds `SWAPS`.
+    fn swap_in(&self, new: Options, added: &[String]) -> Result<(), String> {
         let accounts = {
             let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
-            for name in &added {
+            for name in added {
                 accounts
                     .entry(name.clone())
                     .or_insert_with(|| Arc::new(Account::new(name)));
@@ -229,10 +223,10 @@ impl Server {
             None => None,
         };
         super::imports::install(&accounts, &new.imports);
+        super::trace::install(&accounts, &new.msg_traces);
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
         self.set_websocket_auth(ws_auth.map(Arc::new));
-        notice!("Resolved account {}", added.join(", "));
         Ok(())
     }
 }
