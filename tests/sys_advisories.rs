@@ -1,8 +1,9 @@
 //! The system account's client advisories: `$SYS.ACCOUNT.<acc>.CONNECT`
 //! and `.DISCONNECT`, `$SYS.SERVER.<id>.CLIENT.AUTH.ERR` and `.SHUTDOWN`,
 //! seen by a system user, with the JSON keys nats-server
-//! 2.9.10 sends (checked against it with `NATS_TEST_REFERENCE=1`), and
-//! none in an ordinary account without a system account.
+//! 2.9.10 sends (checked against it with `NATS_TEST_REFERENCE=1`): for
+//! configured and JWT users, from another server of a cluster, and none in
+//! an ordinary account without a system account.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -348,4 +349,33 @@ fn a_jwt_user_s_events_carry_its_jwt_and_issuer() {
     let mut want = keys(c);
     want.extend(["rtt", "stop"]);
     assert_eq!(keys(&e["client"]), want, "{e}");
+}
+
+#[test]
+fn a_client_s_connect_reaches_a_system_user_on_another_server() {
+    use crate::cluster_support::{seed_cluster_with, sync_interest, Impl};
+    let dir = ConfDir::new("sys-advisories-cluster");
+    let conf = crate::sys_requests::cluster_conf(&dir);
+    let kind = if crate::util::is_reference() {
+        Impl::Reference
+    } else {
+        Impl::Lite
+    };
+    let nodes = seed_cluster_with(&[kind, kind], &["-c", &conf]);
+    let mut sys = login(&nodes[0].server, "sys");
+    sys.send("SUB $SYS.ACCOUNT.A.CONNECT 1\r\n");
+    sys.ping_pong();
+    let mut other = login(&nodes[1].server, "sys");
+    sync_interest(&mut sys, &mut other);
+    let id = nodes[1].json("/varz")["server_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let _a = login(&nodes[1].server, "a");
+    let (subject, e) = next_event(&mut sys);
+    assert_eq!(subject, "$SYS.ACCOUNT.A.CONNECT", "{e}");
+    assert_eq!(e["server"]["id"], id.as_str(), "{e}");
+    assert_eq!(e["server"]["cluster"], "ctest", "{e}");
+    assert_eq!(e["client"]["acc"], "A", "{e}");
 }

@@ -303,7 +303,7 @@ fn user_info_says_who_the_requester_is() {
 }
 
 /// The config of a cluster node: [`CONF`] and a route listener.
-fn cluster_conf(dir: &ConfDir) -> String {
+pub fn cluster_conf(dir: &ConfDir) -> String {
     let text = format!("{CONF}\ncluster {{ name: ctest, listen: \"127.0.0.1:-1\" }}\n")
         .replace("server_name: sys_test", "");
     dir.write("node.conf", &text)

@@ -60,7 +60,7 @@
 //! - `peer_websocket`: real WebSocket peers (nats-py, async-nats, headless
 //!   Chromium with the official JavaScript client).
 //! - `sys_advisories`: the system account's advisories: client connect, disconnect, auth error,
-//!   server shutdown.
+//!   server shutdown; JWT users; across a cluster.
 //! - `sys_cluster_imports`: service and stream imports with requester and
 //!   responder on different servers; the system CONNZ import answered by every server.
 //! - `sys_claims`: the claim update service (`nsc push`): updates to the `full`, `cache` and
