@@ -363,7 +363,7 @@ impl Drops {
             return;
         }
         warn!(
-            "system service: dropped {} requests, its queue was full \
+            "system service: dropped {} requests or advisories, its queue was full \
              (max_pending {bound} bytes; {} dropped since start)",
             self.unlogged, self.total
         );
