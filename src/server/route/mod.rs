@@ -393,17 +393,7 @@ fn resolves_to_same(a: &str, b: &str, port: u16) -> bool {
 
 /// A generated cluster name: 22 random base-62 characters, as nats-server's.
 fn dynamic_name() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut seed = [0u8; 22];
-    if getrandom::fill(&mut seed).is_err() {
-        let t = super::client::unix_nanos(SystemTime::now()).to_le_bytes();
-        for (i, b) in seed.iter_mut().enumerate() {
-            *b = t[i % 8].wrapping_add(i as u8 * 31);
-        }
-    }
-    seed.iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+    super::rng::nuid()
 }
 
 /// Bind the route listener, log where, and start accepting and soliciting.

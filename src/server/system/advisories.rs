@@ -384,19 +384,7 @@ fn from_jwt(jwt: &str) -> Announced {
 
 /// An event id as nats-server's (a NUID: 22 base-62 characters).
 fn event_id() -> String {
-    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut raw = [0u8; 22];
-    if getrandom::fill(&mut raw).is_err() {
-        let t = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-            .to_le_bytes();
-        raw[..16].copy_from_slice(&t);
-    }
-    raw.iter()
-        .map(|b| char::from(DIGITS[usize::from(*b) % DIGITS.len()]))
-        .collect()
+    super::super::rng::nuid()
 }
 
 /// Hand `body` to the system service to publish on `subject`.
@@ -405,13 +393,7 @@ fn send(server: &Server, subject: &str, body: &[u8]) {
         return;
     };
     let mut op = Vec::with_capacity(subject.len() + body.len() + 32);
-    op.extend_from_slice(b"MSG ");
-    op.extend_from_slice(subject.as_bytes());
-    op.push(b' ');
-    op.extend_from_slice(ADVISORY_SID);
-    op.extend_from_slice(format!(" {}\r\n", body.len()).as_bytes());
-    op.extend_from_slice(body);
-    op.extend_from_slice(b"\r\n");
+    crate::protocol::encode::msg(&mut op, subject.as_bytes(), ADVISORY_SID, None, None, body);
     if queue.push(&mut op, 1) == Pushed::Dropped {
         server
             .stats
