@@ -69,27 +69,10 @@ pub struct DirResolver {
 ///
 /// The directory cannot be read.
 pub fn read_resolver_dir(dir: &std::path::Path) -> Result<Vec<(String, String)>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("resolver dir {}: {e}", dir.display()))?;
-    let mut accounts = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let (Some(stem), Some("jwt")) = (
-            path.file_stem().and_then(|s| s.to_str()),
-            path.extension().and_then(|s| s.to_str()),
-        ) else {
-            continue;
-        };
-        if !nkey::is_public_key(stem, Kind::Account) {
-            continue;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(text) => accounts.push((stem.to_string(), text.trim().to_string())),
-            Err(e) => warn!("resolver dir: cannot read {}: {e}", path.display()),
-        }
-    }
-    accounts.sort();
-    Ok(accounts)
+    Ok(store::files(dir)?
+        .into_iter()
+        .map(|(key, text)| (key, text.trim().to_string()))
+        .collect())
 }
 
 /// The imports of the accounts' JWTs that their exporters allow: public

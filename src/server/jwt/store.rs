@@ -124,20 +124,35 @@ pub fn read(dir: &Path, key: &str) -> Option<String> {
 }
 
 /// The accounts the directory holds, sorted (nats-server's list walks the
-/// directory in lexical order).
+/// directory in lexical order): every `<ACCOUNT>.jwt` file named by an
+/// account's public key.
 ///
 /// # Errors
 ///
 /// The directory cannot be read.
 pub fn list(dir: &Path) -> Result<Vec<String>, String> {
-    Ok(super::read_resolver_dir(dir)?
-        .into_iter()
-        .map(|(key, _)| key)
-        .collect())
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("resolver dir {}: {e}", dir.display()))?;
+    let mut keys: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let (Some(stem), Some("jwt")) = (
+                path.file_stem().and_then(|s| s.to_str()),
+                path.extension().and_then(|s| s.to_str()),
+            ) else {
+                return None;
+            };
+            nkey::is_public_key(stem, Kind::Account).then(|| stem.to_string())
+        })
+        .collect();
+    keys.sort();
+    Ok(keys)
 }
 
 /// Every account's JWT as its file holds it (untrimmed: a pack's hash is
-/// of the bytes), sorted by account.
+/// of the bytes), sorted by account; a file that cannot be read is left
+/// out with a log line.
 ///
 /// # Errors
 ///
@@ -145,8 +160,10 @@ pub fn list(dir: &Path) -> Result<Vec<String>, String> {
 pub fn files(dir: &Path) -> Result<Vec<(String, String)>, String> {
     let mut files = Vec::new();
     for key in list(dir)? {
-        if let Ok(jwt) = std::fs::read_to_string(path_of(dir, &key)) {
-            files.push((key, jwt));
+        let path = path_of(dir, &key);
+        match std::fs::read_to_string(&path) {
+            Ok(jwt) => files.push((key, jwt)),
+            Err(e) => crate::warn!("resolver dir: cannot read {}: {e}", path.display()),
         }
     }
     Ok(files)
