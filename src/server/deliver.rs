@@ -563,8 +563,8 @@ pub struct Fanout {
     /// Staging, queue choice and route targets.
     pub out: Delivery,
     /// Fan-out and payload counts for `/metrics`, flushed at the end of
-    /// each read batch (made at the first publish: a connection that never publishes, such
-    /// as an idle one, does not carry them).
+    /// each read batch (made at the first publish: a connection that
+    /// never publishes, such as an idle one, does not carry them).
     observed: Option<Box<super::monitor::observe::Local>>,
 }
 
