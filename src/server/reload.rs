@@ -124,17 +124,10 @@ impl Server {
         if let Some(jwt) = jwt {
             trust.preload.push((key.to_string(), jwt.to_string()));
         }
-        let preload = trust.preload.clone();
         new.accounts.retain(|a| a != key);
         if jwt.is_some() {
             new.accounts.push(key.to_string());
         }
-        new.imports = super::jwt::import_specs(&preload);
-        if let Some(system) = &new.system_account {
-            new.imports
-                .extend(super::system::imports(system, &new.accounts));
-        }
-        new.msg_traces = super::jwt::msg_traces(&preload);
         let added: Vec<String> = jwt.map(|_| key.to_string()).into_iter().collect();
         self.swap_in(new, &added)?;
         if jwt.is_none() {
@@ -191,23 +184,26 @@ impl Server {
         if added.is_empty() {
             return Ok(());
         }
-        new.imports = super::jwt::import_specs(&trust.preload);
-        new.msg_traces = super::jwt::msg_traces(&trust.preload);
         new.accounts.extend(added.iter().cloned());
-        if let Some(system) = &new.system_account {
-            new.imports
-                .extend(super::system::imports(system, &new.accounts));
-        }
         self.swap_in(new, &added)?;
         notice!("Resolved account {}", added.join(", "));
         Ok(())
     }
 
-    /// Make `new` the running options: the accounts named in `added` get
-    /// their subject spaces, and the trust (clients' and WebSocket's), the
-    /// imports and the message traces are built from `new` and swapped in
-    /// together. The caller holds `SWAPS`.
-    fn swap_in(&self, new: Options, added: &[String]) -> Result<(), String> {
+    /// Make `new`, whose operator trust holds the account JWTs, the
+    /// running options: the accounts named in `added` get their subject
+    /// spaces; the imports and message traces are derived from the JWTs,
+    /// and with the trust (clients' and WebSocket's) swapped in together.
+    /// The caller holds `SWAPS`.
+    fn swap_in(&self, mut new: Options, added: &[String]) -> Result<(), String> {
+        if let Some(trust) = &new.operator {
+            new.imports = super::jwt::import_specs(&trust.preload);
+            new.msg_traces = super::jwt::msg_traces(&trust.preload);
+        }
+        if let Some(system) = &new.system_account {
+            new.imports
+                .extend(super::system::imports(system, &new.accounts));
+        }
         let accounts = {
             let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
             for name in added {
